@@ -1,0 +1,112 @@
+//! The command line (DESIGN.md's contract). Parsing here; each family of commands has its
+//! own handler module. Handlers return a one-line error; `main` prints it and exits 1.
+
+pub mod fuses;
+pub mod run;
+pub mod sign;
+pub mod token;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A command's failure: one line for stderr.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "officiant",
+    version,
+    about = "HSM key ceremonies: scripted, witnessed, replayable"
+)]
+pub struct Cli {
+    /// Backend for the console (default: sim:./rehearsal).
+    #[arg(long, global = false)]
+    pub backend: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Backend URI: sim:DIR, pkcs11:…, yubihsm:…
+    #[arg(long, default_value = crate::hsm::uri::DEFAULT_BACKEND)]
+    pub backend: String,
+    /// Where the user PIN (YubiHSM: password) comes from: env:NAME, file:PATH or prompt.
+    #[arg(long)]
+    pub pin_source: Option<String>,
+    /// YubiHSM authentication key id.
+    #[arg(long)]
+    pub auth_key: Option<u16>,
+    /// Token label, where the backend URI names none.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Transcript file to append to (default: ./officiant-transcript.jsonl).
+    #[arg(long)]
+    pub transcript: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a ceremony script headless.
+    Run(run::RunArgs),
+    /// Parse and validate a ceremony script; touch nothing.
+    Check(run::CheckArgs),
+    /// Initialize a token (label, SO PIN, user PIN).
+    InitToken(token::InitTokenArgs),
+    /// Change the user or SO PIN.
+    ChangePin(token::ChangePinArgs),
+    /// Generate a signing key pair on the token.
+    GenerateKey(token::GenerateKeyArgs),
+    /// Import a private key from a file (PKCS#8, encrypted PKCS#8, PKCS#1, SEC1).
+    ImportKey(token::ImportKeyArgs),
+    /// Store a certificate or data object.
+    WriteObject(token::WriteObjectArgs),
+    /// Delete objects by label.
+    DeleteObject(token::DeleteObjectArgs),
+    /// List the token's objects.
+    Objects(token::ObjectsArgs),
+    /// Export a key's public half (PEM, or DER with --der).
+    #[command(name = "export-pubkey", alias = "export-public-key")]
+    ExportPubkey(token::ExportPubkeyArgs),
+    /// Compute fuse/OTP values from public keys or certificates (no token needed).
+    #[command(subcommand)]
+    Fuses(fuses::FusesCommand),
+    /// Sign payloads with a key on the token.
+    Sign(sign::SignArgs),
+    /// Verify a signed image or a detached signature against a public key.
+    Verify(sign::VerifyArgs),
+    /// Transcript tools.
+    #[command(subcommand)]
+    Transcript(run::TranscriptCommand),
+}
+
+/// Run the parsed command line.
+pub fn dispatch(cli: Cli) -> Outcome {
+    match cli.command {
+        None => crate::tui::run_console(cli.backend.as_deref()).map_err(Failure::from),
+        Some(Command::Run(a)) => run::run(a),
+        Some(Command::Check(a)) => run::check(a),
+        Some(Command::Transcript(c)) => run::transcript(c),
+        Some(Command::InitToken(a)) => token::init_token(a),
+        Some(Command::ChangePin(a)) => token::change_pin(a),
+        Some(Command::GenerateKey(a)) => token::generate_key(a),
+        Some(Command::ImportKey(a)) => token::import_key(a),
+        Some(Command::WriteObject(a)) => token::write_object(a),
+        Some(Command::DeleteObject(a)) => token::delete_object(a),
+        Some(Command::Objects(a)) => token::objects(a),
+        Some(Command::ExportPubkey(a)) => token::export_pubkey(a),
+        Some(Command::Fuses(c)) => fuses::run(c),
+        Some(Command::Sign(a)) => sign::sign(a),
+        Some(Command::Verify(a)) => sign::verify(a),
+    }
+}

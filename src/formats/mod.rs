@@ -1,0 +1,4 @@
+//! Vendor formats: pure functions from keys, certificates and bytes to bytes. No I/O,
+//! no HSM. Each is tested byte for byte against the vendor's own tool.
+
+pub mod words;

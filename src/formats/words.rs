@@ -1,0 +1,89 @@
+//! How hashes are shown to people who compare them aloud: hex in groups of four bytes,
+//! and the PGP word list (even/odd words), as IANA's DNSSEC root ceremonies print them.
+
+const LIST: &str = include_str!("../../assets/pgp-words.txt");
+
+/// The (even, odd) words for byte `b`.
+fn words(b: u8) -> (&'static str, &'static str) {
+    // The list file has one "XX even odd" line per byte value, in order; a unit test
+    // checks all 256 lines, so the fallback is unreachable.
+    let line = LIST
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .nth(b as usize)
+        .unwrap_or("?? ? ?");
+    let mut it = line.split_whitespace().skip(1);
+    (it.next().unwrap_or("?"), it.next().unwrap_or("?"))
+}
+
+/// PGP words: the even list for bytes at even positions, the odd list for odd positions.
+pub fn pgp_words(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let (even, odd) = words(b);
+            if i % 2 == 0 {
+                even
+            } else {
+                odd
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Upper-case hex in groups of four bytes: `E58294F2 E9A22748 …`.
+pub fn hex_groups(bytes: &[u8]) -> String {
+    bytes
+        .chunks(4)
+        .map(hex::encode_upper)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Both renderings, for witnesses: hex groups on one line, words on the next.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Fingerprint {
+    pub hex: String,
+    pub groups: String,
+    pub words: String,
+}
+
+impl Fingerprint {
+    pub fn of(bytes: &[u8]) -> Self {
+        Fingerprint {
+            hex: hex::encode(bytes),
+            groups: hex_groups(bytes),
+            words: pgp_words(bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_is_complete_and_ordered() {
+        let lines: Vec<&str> = LIST.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines.len(), 256);
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.starts_with(&format!("{i:02X} ")), "line {i}: {l}");
+            assert_eq!(l.split_whitespace().count(), 3, "line {i}: {l}");
+        }
+    }
+
+    #[test]
+    fn published_example() {
+        // The worked example that accompanies the PGP word list.
+        let b = hex::decode("E58294F2E9A227486E8B061B31CC528FD7FA3F19").unwrap();
+        assert_eq!(
+            pgp_words(&b),
+            "topmost Istanbul Pluto vagabond treadmill Pacific brackish dictator goldfish \
+             Medusa afflict bravado chatter revolver Dupont midsummer stopwatch whimsical \
+             cowbell bottomless"
+        );
+        assert_eq!(hex_groups(&b[..6]), "E58294F2 E9A2");
+    }
+}

@@ -1,0 +1,12 @@
+//! Officiant: a terminal console for HSM key ceremonies. See README.md and DESIGN.md.
+#![forbid(unsafe_code)]
+
+pub mod ceremony;
+pub mod cli;
+pub mod formats;
+pub mod hsm;
+pub mod keys;
+pub mod output;
+pub mod pki;
+pub mod secret;
+pub mod tui;

@@ -1,0 +1,1 @@
+//! Certificate issuance where the signing key lives on a token.

@@ -1,0 +1,207 @@
+//! Secrets (PINs, passwords, passphrases) and where they come from.
+//!
+//! A [`Secret`] zeroizes its bytes on drop and never prints them: `Debug` and `Display`
+//! both show `[redacted]`. A secret is never a plain argument; it is named by a
+//! [`SecretSource`] (`env:NAME`, `file:PATH` or `prompt`) and read at the last moment.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use zeroize::{Zeroize, Zeroizing};
+
+/// Errors reading a secret. Messages name the source, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("secret source {0:?} is not env:NAME, file:PATH or prompt")]
+    BadSource(String),
+    #[error("environment variable {0} (secret source) is not set or not UTF-8")]
+    MissingEnv(String),
+    #[error("cannot read secret file {path}: {cause}")]
+    File { path: String, cause: String },
+    #[error("secret from {0} is empty")]
+    Empty(String),
+    #[error("no terminal to prompt for {0}; give env:NAME or file:PATH instead")]
+    NoTerminal(String),
+    #[error("the two entries for {0} do not match")]
+    Mismatch(String),
+}
+
+/// A secret value. Zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(Zeroizing::new(bytes))
+    }
+
+    pub fn from_string(mut s: String) -> Self {
+        let v = s.as_bytes().to_vec();
+        s.zeroize();
+        Secret::new(v)
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The secret as UTF-8, for APIs that take `&str` (PKCS#11 PINs, YubiHSM passwords).
+    pub fn expose_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Where a secret comes from. Parsing and printing a source never touches the value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "String")]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+    Prompt,
+}
+
+impl SecretSource {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        if s == "prompt" {
+            return Ok(SecretSource::Prompt);
+        }
+        if let Some(name) = s.strip_prefix("env:") {
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Ok(SecretSource::Env(name.to_string()));
+            }
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if !path.is_empty() {
+                return Ok(SecretSource::File(PathBuf::from(path)));
+            }
+        }
+        Err(Error::BadSource(s.to_string()))
+    }
+
+    /// Read the secret. `what` names it in prompts and errors ("user PIN for step 3").
+    /// A file's trailing newline (`\n` or `\r\n`) is not part of the secret; only the
+    /// first line counts (hab4_pki_tree.sh's key_pass.txt holds the password twice).
+    pub fn read(&self, what: &str) -> Result<Secret, Error> {
+        let secret = match self {
+            SecretSource::Env(name) => {
+                let v = std::env::var(name).map_err(|_| Error::MissingEnv(name.clone()))?;
+                Secret::from_string(v)
+            }
+            SecretSource::File(path) => {
+                let raw = Zeroizing::new(std::fs::read(path).map_err(|e| Error::File {
+                    path: path.display().to_string(),
+                    cause: e.kind().to_string(),
+                })?);
+                let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+                let mut line = &raw[..end];
+                if let Some(stripped) = line.strip_suffix(b"\r") {
+                    line = stripped;
+                }
+                Secret::new(line.to_vec())
+            }
+            SecretSource::Prompt => prompt(what, false)?,
+        };
+        if secret.is_empty() {
+            return Err(Error::Empty(self.to_string()));
+        }
+        Ok(secret)
+    }
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(n) => write!(f, "env:{n}"),
+            SecretSource::File(p) => write!(f, "file:{}", p.display()),
+            SecretSource::Prompt => f.write_str("prompt"),
+        }
+    }
+}
+
+impl From<SecretSource> for String {
+    fn from(s: SecretSource) -> String {
+        s.to_string()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SecretSource::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for SecretSource {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        SecretSource::parse(s)
+    }
+}
+
+/// Masked prompt on the controlling terminal; `confirm` asks twice.
+pub fn prompt(what: &str, confirm: bool) -> Result<Secret, Error> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NoTerminal(what.to_string()));
+    }
+    let first = rpassword::prompt_password(format!("{what}: "))
+        .map(Secret::from_string)
+        .map_err(|_| Error::NoTerminal(what.to_string()))?;
+    if confirm {
+        let second = rpassword::prompt_password(format!("{what} (again): "))
+            .map(Secret::from_string)
+            .map_err(|_| Error::NoTerminal(what.to_string()))?;
+        if first != second {
+            return Err(Error::Mismatch(what.to_string()));
+        }
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = Secret::from_string("canary-1234".into());
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn sources_parse_and_print_without_values() {
+        assert_eq!(
+            SecretSource::parse("env:USER_PIN").unwrap(),
+            SecretSource::Env("USER_PIN".into())
+        );
+        assert_eq!(
+            SecretSource::parse("file:/tmp/p").unwrap().to_string(),
+            "file:/tmp/p"
+        );
+        assert!(SecretSource::parse("1234").is_err());
+        assert!(SecretSource::parse("env:").is_err());
+    }
+
+    #[test]
+    fn file_source_takes_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key_pass.txt");
+        std::fs::write(&p, "test\r\ntest\n").unwrap();
+        let s = SecretSource::File(p).read("passphrase").unwrap();
+        assert_eq!(s.expose(), b"test");
+    }
+}

@@ -1,0 +1,112 @@
+//! Shared helpers for integration tests: finding the vendor oracles, private SoftHSM
+//! token directories, running the officiant binary.
+//!
+//! An oracle that is missing skips the test locally (with a note on stderr) but fails it
+//! under CI (`CI` set), so a green CI run always means the vendor tools were the judges.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The Python venv .ci/run creates for espsecure and nxpcrypto.
+pub const VENV_BIN: &str = "/opt/officiant-venv/bin";
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Find a tool on PATH or in the oracle venv. Skips (None) locally, panics under CI.
+pub fn oracle(name: &str) -> Option<PathBuf> {
+    let venv = Path::new(VENV_BIN).join(name);
+    if venv.is_file() {
+        return Some(venv);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    missing(name)
+}
+
+/// A required file (a PKCS#11 module, say). Skips locally, panics under CI.
+pub fn required_file(path: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(path);
+    if p.is_file() {
+        Some(p)
+    } else {
+        missing(path)
+    }
+}
+
+fn missing(what: &str) -> Option<PathBuf> {
+    if in_ci() {
+        panic!("{what} is required under CI (.ci/run installs it) but was not found");
+    }
+    eprintln!("SKIPPED: {what} not found (install it, or run .ci/run)");
+    None
+}
+
+/// The officiant binary built for this test run.
+pub fn officiant() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_officiant"))
+}
+
+/// Run a command; return its output. Panics only if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+}
+
+/// Run and require success; returns stdout as text.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A private SoftHSM token directory: sets nothing globally; pass `env()` to commands.
+pub struct SoftHsm {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub module: PathBuf,
+}
+
+impl SoftHsm {
+    /// None (skip) when SoftHSM is not installed, outside CI.
+    pub fn new() -> Option<Self> {
+        let module = required_file(SOFTHSM_MODULE)?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).expect("token dir");
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .expect("softhsm2.conf");
+        Some(SoftHsm { dir, conf, module })
+    }
+
+    /// Apply SOFTHSM2_CONF to a command.
+    pub fn env<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.env("SOFTHSM2_CONF", &self.conf)
+    }
+
+    pub fn uri(&self) -> String {
+        format!("pkcs11:?module-path={}", self.module.display())
+    }
+}
