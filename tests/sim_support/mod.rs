@@ -82,6 +82,13 @@ pub fn sign_and_verify_with(
             .args(["pkey", "-pubin", "-noout", "-in"])
             .arg(&pub_pem),
     );
+    let pub_der = work.join(format!("{tag}.pub.der"));
+    std::fs::write(&pub_der, public.to_spki_der()).unwrap();
+    support::run_ok(
+        Command::new(openssl)
+            .args(["pkey", "-pubin", "-inform", "DER", "-noout", "-in"])
+            .arg(&pub_der),
+    );
     let mut cmd = Command::new(openssl);
     cmd.args(["dgst", dgst_flag(h), "-verify"])
         .arg(&pub_pem)

@@ -134,12 +134,12 @@ pub(super) fn sign(
 ) -> Result<Vec<u8>> {
     let h = scheme.hash();
     if digest.len() != h.len() {
-        return Err(Error::Key(crate::keys::Error::Malformed(format!(
+        return Err(Error::Refused(format!(
             "digest has {} bytes, {} needs {}",
             digest.len(),
             h.name(),
             h.len()
-        ))));
+        )));
     }
     let load = |e: String| backend("reading a stored key")(e);
     match (alg.curve(), scheme) {
