@@ -131,3 +131,19 @@ fn debug_never_shows_key_material() {
     let shown = format!("{key:?}");
     assert!(!shown.contains(&d_hex) && !shown.to_lowercase().contains(&d_hex[..8]));
 }
+
+/// Every single-byte corruption of a DER key is an error or a (different) key, never a
+/// panic.
+#[test]
+fn corrupted_der_never_panics() {
+    for name in ["p256.pk8.der", "p256.sec1.der", "rsa2048.pkcs1.der"] {
+        let der = read(name);
+        for i in 0..der.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = der.clone();
+                bad[i] ^= flip;
+                let _ = PrivateKey::from_bytes(&bad, None);
+            }
+        }
+    }
+}
