@@ -489,3 +489,14 @@ fn pins_never_reach_the_store() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_store_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("rehearsal");
+    drop(fresh(&dir));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+}

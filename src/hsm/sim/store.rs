@@ -138,6 +138,16 @@ pub(super) struct Store {
     _lock: File,
 }
 
+/// Create `dir` (and parents) readable by its owner only: the keys inside are in the
+/// clear, so at least other local users should not read them.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::Backend(format!("{what}: {e}"))
 }
@@ -148,7 +158,7 @@ impl Store {
     // rust-version (1.80) predates them and the dependency graph already needs newer.
     #[allow(clippy::incompatible_msrv)]
     pub fn open(dir: &Path) -> Result<(Store, State)> {
-        fs::create_dir_all(dir).map_err(io(format!(
+        create_private_dir(dir).map_err(io(format!(
             "cannot create rehearsal token directory {}",
             dir.display()
         )))?;
