@@ -112,7 +112,11 @@ fn wrong_user_pin_counts_down_and_locks_after_three() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("re-initializing"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "user PIN is locked (too many wrong attempts); the SO can reset the user PIN by \
+         re-initializing the token (init-token with the SO PIN; this erases every object)"
+    );
     // The SO re-initializes the token: the user PIN works again (objects are gone).
     t.init_token("again", &secret(SO_PIN), &secret(USER_PIN))
         .unwrap();
@@ -163,7 +167,12 @@ fn so_pin_locks_and_then_init_is_refused() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("SO PIN is locked"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "SO PIN is locked (too many wrong attempts); a locked SO PIN cannot be reset: the \
+         token must be re-initialized from scratch (for the rehearsal token: remove its \
+         directory and run init-token)"
+    );
     let err = t
         .init_token("x", &secret(SO_PIN), &secret(USER_PIN))
         .unwrap_err();

@@ -180,7 +180,7 @@ fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<Priva
     if oid != PBES2 {
         if oid_text.starts_with(PKCS5_ARC) || oid_text.starts_with(PKCS12_PBE_ARC) {
             return Err(Error::Unsupported(format!(
-                "encrypted PKCS#8 with legacy PBES1 encryption ({oid_text}, as                  `openssl pkcs8 -v1` writes it); {CONVERT_HINT}"
+                "encrypted PKCS#8 with legacy PBES1 encryption ({oid_text}, as `openssl pkcs8 -v1` writes it); {CONVERT_HINT}"
             )));
         }
         return Err(Error::Unsupported(format!(
@@ -189,7 +189,7 @@ fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<Priva
     }
     let info = pkcs8::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| {
         Error::Unsupported(format!(
-            "encrypted PKCS#8 parameters ({e}): only PBES2 with PBKDF2 and AES-CBC or              DES-EDE3-CBC is supported; {CONVERT_HINT}"
+            "encrypted PKCS#8 parameters ({e}): only PBES2 with PBKDF2 and AES-CBC or DES-EDE3-CBC is supported; {CONVERT_HINT}"
         ))
     })?;
     let pass = passphrase.ok_or(Error::NeedPassphrase)?;
