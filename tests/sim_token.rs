@@ -509,3 +509,22 @@ fn a_new_store_directory_is_private_to_its_owner() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{mode:o}");
 }
+
+#[test]
+fn a_foreign_non_empty_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"someone's file").unwrap();
+    let err = match hsm::sim::open(dir.path()) {
+        Ok(_) => panic!("opened a foreign directory"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        format!(
+            "backend: {} is not empty and holds no rehearsal store; give sim: a new or empty \
+             directory",
+            dir.path().display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -138,6 +138,24 @@ pub(super) struct Store {
     _lock: File,
 }
 
+/// Refuse to turn a directory that holds other things into a rehearsal store (a typo
+/// such as `sim:.` or `sim:~` must not drop clear-text keys among someone's files).
+fn refuse_foreign_dir(dir: &Path) -> Result<()> {
+    let Ok(mut entries) = fs::read_dir(dir) else {
+        return Ok(()); // does not exist yet (or is not a directory: create reports it)
+    };
+    let ours = [STORE_FILE, MARKER_FILE, LOCK_FILE]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    if !ours && entries.next().is_some() {
+        return Err(Error::Backend(format!(
+            "{} is not empty and holds no rehearsal store; give sim: a new or empty directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Create `dir` (and parents) readable by its owner only: the keys inside are in the
 /// clear, so at least other local users should not read them.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -158,6 +176,7 @@ impl Store {
     // rust-version (1.80) predates them and the dependency graph already needs newer.
     #[allow(clippy::incompatible_msrv)]
     pub fn open(dir: &Path) -> Result<(Store, State)> {
+        refuse_foreign_dir(dir)?;
         create_private_dir(dir).map_err(io(format!(
             "cannot create rehearsal token directory {}",
             dir.display()
