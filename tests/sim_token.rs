@@ -528,3 +528,13 @@ fn a_foreign_non_empty_directory_is_refused() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn temp_files_left_by_a_killed_write_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(fresh(dir.path()));
+    let stale = dir.path().join(".store.json.tmp-99999");
+    std::fs::write(&stale, b"half a store").unwrap();
+    drop(fresh(dir.path()));
+    assert!(!stale.exists());
+}

@@ -156,6 +156,19 @@ fn refuse_foreign_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A process killed inside an atomic write leaves its temporary file (a copy of the
+/// store); with the lock held nobody else is writing, so remove them.
+fn remove_stale_temp_files(dir: &Path) {
+    let prefix = format!(".{STORE_FILE}.tmp-");
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// Create `dir` (and parents) readable by its owner only: the keys inside are in the
 /// clear, so at least other local users should not read them.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -202,6 +215,7 @@ impl Store {
                 return Err(io(format!("cannot lock {}", lock_path.display()))(e))
             }
         }
+        remove_stale_temp_files(dir);
         let marker = dir.join(MARKER_FILE);
         if !marker.exists() {
             crate::output::replace(&marker, MARKER_TEXT.as_bytes())
