@@ -410,7 +410,6 @@ impl Token for SimToken {
         crypto::sign(&o.value, alg, scheme, digest)
     }
 
-    #[allow(clippy::incompatible_msrv)] // see store::Store::open
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
         self.need_user("delete-object")?;
         let hit = |o: &StoredObject| {

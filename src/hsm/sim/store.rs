@@ -185,9 +185,6 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
 
 impl Store {
     /// Open (creating on first use) the store in `dir` and lock it for this process.
-    // File::try_lock and Option::is_none_or need Rust 1.89 / 1.82; Cargo.toml's
-    // rust-version (1.80) predates them and the dependency graph already needs newer.
-    #[allow(clippy::incompatible_msrv)]
     pub fn open(dir: &Path) -> Result<(Store, State)> {
         refuse_foreign_dir(dir)?;
         create_private_dir(dir).map_err(io(format!(
