@@ -100,9 +100,10 @@ pub fn open_checked(
     script: &Script,
     plan: &plan::Plan,
     backend: &str,
+    opener: Opener,
 ) -> Result<(BackendUri, Box<dyn Token>), Error> {
     let uri = BackendUri::parse(backend).map_err(|e| Error::Run(e.to_string()))?;
-    let mut token = hsm::open(&uri, Some(&script.ceremony.token))
+    let mut token = opener(&uri, Some(&script.ceremony.token))
         .map_err(|e| Error::Run(format!("cannot open {uri}: {e}")))?;
     let caps = token
         .capabilities()
@@ -117,8 +118,16 @@ pub fn open_checked(
     Ok((uri, token))
 }
 
-/// The headless run.
+/// How a backend is opened: `hsm::open`, or a fake in tests.
+pub type Opener<'a> = &'a dyn Fn(&BackendUri, Option<&str>) -> hsm::Result<Box<dyn Token>>;
+
+/// The headless run on the backend `opts.backend` names.
 pub fn run(opts: &RunOptions) -> Result<Summary, Error> {
+    run_with(opts, &hsm::open)
+}
+
+/// The headless run, opening the backend with `opener`.
+pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     let (script, plan, answers) = prepare(&opts.script, opts.answers.as_deref())?;
     let answers = match answers {
         Some(a) => a,
@@ -135,12 +144,14 @@ pub fn run(opts: &RunOptions) -> Result<Summary, Error> {
     let transcript_path = out.join(TRANSCRIPT);
     let earlier = journal::load(&journal_path)?;
     match &earlier {
-        Some(l) if l.script_sha256 != script_hex => return Err(Error::Run(format!(
+        Some(l) if l.script_sha256 != script_hex => {
+            return Err(Error::Run(format!(
             "{} holds a run of a different script (SHA-256 {}, this script {}); use a new --out",
             out.display(),
             l.script_sha256,
             script_hex
-        ))),
+        )))
+        }
         Some(l) if l.complete => {
             let md = out.join(TRANSCRIPT_MD);
             let v = transcript::verify(&transcript_path)?;
@@ -173,7 +184,7 @@ pub fn run(opts: &RunOptions) -> Result<Summary, Error> {
         }
     }
 
-    let (uri, mut token) = open_checked(&script, &plan, &opts.backend)?;
+    let (uri, mut token) = open_checked(&script, &plan, &opts.backend, opener)?;
     std::fs::create_dir_all(out).map_err(|e| Error::Run(format!("{}: {e}", out.display())))?;
     let mut journal = Journal::open(&journal_path)?;
     if earlier.is_none() {

@@ -395,12 +395,14 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
                 Some("public") => Some(ObjectClass::PublicKey),
                 Some("cert") => Some(ObjectClass::Certificate),
                 Some("data") => Some(ObjectClass::Data),
-                Some(other) => return Err(f.fail(
-                    "type",
-                    format!(
+                Some(other) => {
+                    return Err(f.fail(
+                        "type",
+                        format!(
                         "unknown object type {other:?} (expected private, public, cert or data)"
                     ),
-                )),
+                    ))
+                }
             },
         }),
         "export-public-key" => {

@@ -62,7 +62,7 @@ pub fn run(a: RunArgs) -> Outcome {
 pub fn check(a: CheckArgs) -> Outcome {
     let (script, plan, _) = runner::prepare(&a.script, a.answers.as_deref())?;
     if let Some(b) = &a.backend {
-        runner::open_checked(&script, &plan, b)?;
+        runner::open_checked(&script, &plan, b, &crate::hsm::open)?;
     }
     println!(
         "{}: {} steps, OK{}",
