@@ -354,9 +354,13 @@ impl State {
             self.phase = Phase::Waiting;
             return vec![Effect::NeedConfirm { step: i }];
         }
-        // A step that logs in or wipes the token makes the old session moot.
-        let relogin =
-            self.relogin_pending && !matches!(st.plan.kind, "init-token" | "login" | "instruction");
+        // A step that logs in (change-pin logs in with the old PIN) or wipes the token
+        // makes the old session moot.
+        let relogin = self.relogin_pending
+            && !matches!(
+                st.plan.kind,
+                "init-token" | "login" | "change-pin" | "instruction"
+            );
         if relogin {
             if let Some((user, pin)) = self.session.clone() {
                 if !self.secrets_ready.contains(&pin) {
@@ -499,7 +503,10 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             state.steps[step].status = StepStatus::Done;
             state.steps[step].result = Some(result.clone());
             state.apply_session(step);
-            if matches!(state.steps[step].plan.kind, "init-token" | "login") {
+            if matches!(
+                state.steps[step].plan.kind,
+                "init-token" | "login" | "change-pin"
+            ) {
                 state.relogin_pending = false;
             }
             let mut fx = vec![Effect::Record(Record::StepCompleted { step, result })];

@@ -238,17 +238,7 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 let info = token
                     .info()
                     .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
-                tr.append(
-                    "token",
-                    json!({
-                        "label": info.label,
-                        "serial": info.serial,
-                        "manufacturer": info.manufacturer,
-                        "model": info.model,
-                        "initialized": info.initialized,
-                        "rehearsal": info.rehearsal,
-                    }),
-                )?;
+                tr.append("token", token_json(&info))?;
                 Some(Event::TokenOpened)
             }
             Effect::NeedSignOff {
@@ -324,7 +314,15 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 };
                 Some(
                     match execute_step(token.as_mut(), &ctx, &script.steps[step], reconcile) {
-                        Ok(result) => Event::StepDone { step, result },
+                        Ok(result) => {
+                            if matches!(script.steps[step].action, Action::InitToken(_)) {
+                                let info = token
+                                    .info()
+                                    .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
+                                tr.append("token", token_json(&info))?;
+                            }
+                            Event::StepDone { step, result }
+                        }
                         Err(e) => Event::StepFailed {
                             step,
                             error: format!("{}: {e}", script.steps[step].place(step)),
@@ -371,6 +369,17 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
         outputs: outputs_of(&script, out),
         transcript: transcript_path,
         head: v.head,
+    })
+}
+
+fn token_json(info: &hsm::TokenInfo) -> Value {
+    json!({
+        "label": info.label,
+        "serial": info.serial,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "initialized": info.initialized,
+        "rehearsal": info.rehearsal,
     })
 }
 

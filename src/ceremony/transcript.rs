@@ -340,6 +340,8 @@ pub fn render_markdown(v: &Verified) -> String {
     }
     md.push_str(&format!("# {title}\n\n"));
     md.push_str("Rendered from the hash-chained transcript; `officiant transcript verify` checks the original.\n\n");
+    // Sign-offs come before their step starts; show them under the step's heading.
+    let mut pending = String::new();
     for e in &v.entries {
         let d = &e.data;
         match e.kind.as_str() {
@@ -378,31 +380,45 @@ pub fn render_markdown(v: &Verified) -> String {
                     }
                 ));
             }
-            "sign-off" => md.push_str(&format!(
+            "sign-off" => pending.push_str(&format!(
                 "- {} signed off as **{}** for step `{}` at {}\n",
                 s(d, "name"),
                 s(d, "role"),
                 s(d, "id"),
                 e.time
             )),
-            "confirm" => md.push_str(&format!(
+            "confirm" => pending.push_str(&format!(
                 "- destructive step `{}` confirmed at {}\n",
                 s(d, "id"),
                 e.time
             )),
-            "step-start" => md.push_str(&format!(
-                "\n### Step {} `{}` ({}) — {}\n\nStarted {}{}\n\n",
-                d.get("step").and_then(Value::as_u64).unwrap_or(0),
-                s(d, "id"),
-                s(d, "kind"),
-                s(d, "title"),
-                e.time,
-                if d.get("reconcile").and_then(Value::as_bool) == Some(true) {
-                    " (continuing an interrupted attempt)"
-                } else {
-                    ""
+            "step-start" => {
+                md.push_str(&format!(
+                    "\n### Step {} `{}` ({}) — {}\n\n",
+                    d.get("step").and_then(Value::as_u64).unwrap_or(0),
+                    s(d, "id"),
+                    s(d, "kind"),
+                    s(d, "title"),
+                ));
+                let text = s(d, "text");
+                if !text.is_empty() {
+                    md.push_str(&format!("> {text}\n\n"));
                 }
-            )),
+                if !pending.is_empty() {
+                    md.push_str(&pending);
+                    md.push('\n');
+                    pending.clear();
+                }
+                md.push_str(&format!(
+                    "Started {}{}\n\n",
+                    e.time,
+                    if d.get("reconcile").and_then(Value::as_bool) == Some(true) {
+                        " (continuing an interrupted attempt)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             "step-done" | "resumed" => {
                 if e.kind == "resumed" {
                     md.push_str(&format!(
