@@ -82,8 +82,32 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure(format!("{}: {e}", path.display())))
 }
 
+/// A public key, certificate or (unencrypted) private key file; the error names the file.
 fn load_key(path: &Path) -> Result<PublicKey, Failure> {
-    crate::keys::load_public_key(path).map_err(Failure)
+    let named = |e: crate::keys::Error| Failure(format!("{}: {e}", path.display()));
+    // The file may hold a private key: keep its bytes in a zeroizing buffer.
+    let bytes = zeroize::Zeroizing::new(read(path)?);
+    match PublicKey::from_bytes(&bytes) {
+        Ok(k) => Ok(k),
+        Err(public_err) => {
+            let is_private = crate::keys::pem_text(&bytes)
+                .is_some_and(|t| t.contains("PRIVATE KEY-----"))
+                || crate::keys::pem_text(&bytes).is_none();
+            if !is_private {
+                return Err(named(public_err));
+            }
+            match crate::keys::PrivateKey::from_bytes(&bytes, None) {
+                Ok(k) => Ok(k.public_key().clone()),
+                Err(crate::keys::Error::NeedPassphrase) => Err(Failure(format!(
+                    "{}: an encrypted private key; give its public key or certificate instead",
+                    path.display()
+                ))),
+                // Not a private key either: the public-key reason is the useful one.
+                Err(_) if crate::keys::pem_text(&bytes).is_none() => Err(named(public_err)),
+                Err(e) => Err(named(e)),
+            }
+        }
+    }
 }
 
 /// Refuse before computing anything when an output exists, so a run that would fail at
