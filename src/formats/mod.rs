@@ -1,4 +1,6 @@
 //! Vendor formats: pure functions from keys, certificates and bytes to bytes. No I/O,
 //! no HSM. Each is tested byte for byte against the vendor's own tool.
 
+pub mod raw;
+pub mod stm32_image;
 pub mod words;
