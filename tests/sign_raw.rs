@@ -91,7 +91,13 @@ fn openssl_accepts_every_raw_signature() {
         // Tamper: a flipped payload byte and a flipped signature byte both fail, in
         // openssl and in officiant, with a message that says what.
         let bad_payload = flipped(&input, 5000, &format!("p{i}.tampered"));
-        assert!(!openssl_verify(hash, &files.public, &sig, &bad_payload, pss));
+        assert!(!openssl_verify(
+            hash,
+            &files.public,
+            &sig,
+            &bad_payload,
+            pss
+        ));
         let e = signing::verify_file(Format::Raw, &key_pub, &bad_payload, Some(&sig), None)
             .unwrap_err()
             .to_string();
@@ -161,13 +167,29 @@ fn batch_signs_each_input_once_and_records_hashes() {
     assert_eq!(records.len(), 5);
     for (r, input) in records.iter().zip(&inputs) {
         assert_eq!(&r.input, input);
-        assert_eq!(r.output, out.join(format!("{}.sig", input.file_name().unwrap().to_string_lossy())));
-        assert!(openssl_verify("sha256", &files.public, &r.output, input, false));
-        assert_eq!(r.output_sha256, hex::encode(officiant::output::sha256_file(&r.output).unwrap()));
+        assert_eq!(
+            r.output,
+            out.join(format!(
+                "{}.sig",
+                input.file_name().unwrap().to_string_lossy()
+            ))
+        );
+        assert!(openssl_verify(
+            "sha256",
+            &files.public,
+            &r.output,
+            input,
+            false
+        ));
+        assert_eq!(
+            r.output_sha256,
+            hex::encode(officiant::output::sha256_file(&r.output).unwrap())
+        );
     }
     // A second run refuses before signing anything: the outputs exist.
     let mut key = SigningKey::new(&mut token, "fw").unwrap();
-    let e = signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out).unwrap_err();
+    let e =
+        signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out).unwrap_err();
     assert!(e.to_string().contains("refusing to overwrite"), "{e}");
     assert!(e.done.is_empty());
     drop(key);
@@ -189,6 +211,10 @@ fn padding_is_refused_for_ec_keys_and_other_formats() {
     };
     let e = signing::sign_file(&mut key, Format::Raw, &opts, &input, &d.join("s")).unwrap_err();
     assert!(e.to_string().contains("RSA keys only"), "{e}");
-    let e = signing::sign_file(&mut key, Format::Stm32Mp15, &opts, &input, &d.join("s")).unwrap_err();
-    assert!(e.to_string().contains("--padding is for --format raw"), "{e}");
+    let e =
+        signing::sign_file(&mut key, Format::Stm32Mp15, &opts, &input, &d.join("s")).unwrap_err();
+    assert!(
+        e.to_string().contains("--padding is for --format raw"),
+        "{e}"
+    );
 }

@@ -152,9 +152,15 @@ impl Token for SoftToken {
             (Soft::Rsa(k), SignScheme::RsaPss(h)) => {
                 let mut rng = rand_core::OsRng;
                 match h {
-                    HashAlg::Sha256 => k.sign_with_rng(&mut rng, Pss::new_with_salt::<Sha256>(32), digest),
-                    HashAlg::Sha384 => k.sign_with_rng(&mut rng, Pss::new_with_salt::<Sha384>(48), digest),
-                    HashAlg::Sha512 => k.sign_with_rng(&mut rng, Pss::new_with_salt::<Sha512>(64), digest),
+                    HashAlg::Sha256 => {
+                        k.sign_with_rng(&mut rng, Pss::new_with_salt::<Sha256>(32), digest)
+                    }
+                    HashAlg::Sha384 => {
+                        k.sign_with_rng(&mut rng, Pss::new_with_salt::<Sha384>(48), digest)
+                    }
+                    HashAlg::Sha512 => {
+                        k.sign_with_rng(&mut rng, Pss::new_with_salt::<Sha512>(64), digest)
+                    }
                 }
                 .map_err(|e| err(&e))?
             }
@@ -179,7 +185,10 @@ impl Token for SoftToken {
 
 /// Run openssl; true when it exits 0.
 pub fn openssl_ok(args: &[&str]) -> bool {
-    let out = Command::new("openssl").args(args).output().expect("openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
     out.status.success()
 }
 
