@@ -90,8 +90,13 @@ impl Validity {
 
 /// UTCTime through 2049, GeneralizedTime after (RFC 5280 4.1.2.5).
 fn time(since_epoch: Duration) -> Result<Time> {
-    let t = SystemTime::UNIX_EPOCH + since_epoch;
-    Time::try_from(t).map_err(|e| field("validity", &e.to_string()))
+    use der::asn1::{GeneralizedTime, UtcTime};
+    match UtcTime::from_unix_duration(since_epoch) {
+        Ok(t) => Ok(Time::UtcTime(t)),
+        Err(_) => GeneralizedTime::from_unix_duration(since_epoch)
+            .map(Time::GeneralTime)
+            .map_err(|e| field("validity", &e.to_string())),
+    }
 }
 
 fn field(field: &'static str, msg: &str) -> Error {
@@ -310,4 +315,32 @@ pub fn verify_issued(der: &[u8], issuer_key: &PublicKey) -> Result<()> {
     issuer_key
         .verify_digest(scheme, &scheme.hash().digest(&tbs), sig)
         .map_err(|_| Error::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utctime_through_2049_generalized_after() {
+        // 2049-12-31T23:59:59Z and 2050-01-01T00:00:00Z.
+        assert!(matches!(
+            time(Duration::from_secs(2_524_607_999)).unwrap(),
+            Time::UtcTime(_)
+        ));
+        assert!(matches!(
+            time(Duration::from_secs(2_524_608_000)).unwrap(),
+            Time::GeneralTime(_)
+        ));
+    }
+
+    #[test]
+    fn names_are_utf8_common_names() {
+        let n = common_name("Trusted Key Certificate").unwrap();
+        let der = n.to_der().unwrap();
+        // SET { SEQUENCE { OID 2.5.4.3, UTF8String } }
+        assert!(der.windows(3).any(|w| w == [0x55, 0x04, 0x03]));
+        assert!(der.windows(2).any(|w| w == [0x0c, 23]));
+        assert!(common_name("").is_err());
+    }
 }
