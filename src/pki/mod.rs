@@ -145,7 +145,8 @@ pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
     Ok(RdnSequence(rdns))
 }
 
-/// Parse an RFC 4514 string (`CN=Tiny HSM CA,O=Example`) into a Name.
+/// Parse an RFC 4514 string into a Name. RFC 4514 lists the most specific RDN first:
+/// `CN=Tiny HSM CA,O=Example` encodes O then CN (openssl prints `O = Example, CN = …`).
 pub fn parse_name(s: &str) -> Result<Name> {
     use std::str::FromStr;
     Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))
