@@ -269,55 +269,56 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
     let tnv = Ext::NvCounter(req.trusted_nv_counter);
     let ntnv = || Ext::NvCounter(req.non_trusted_nv_counter);
     let tv = || Ext::NvCounter(req.trusted_nv_counter);
-    let mut out = Vec::new();
-    out.push(issue_one(
-        token,
-        CertKind::TrustedKey,
-        &k.rot,
-        req,
-        &[
-            (TRUSTED_NV, tnv),
-            (302, Ext::Key(&tw)),
-            (303, Ext::Key(&ntw)),
-        ],
-    )?);
-    out.push(issue_one(
-        token,
-        CertKind::TbFw,
-        &k.rot,
-        req,
-        &[
-            (TRUSTED_NV, tv()),
-            (201, Ext::Hash(im.tb_fw.as_ref(), "BL2 (--tb-fw)", true)),
-            (
-                202,
-                Ext::Hash(im.tb_fw_config.as_ref(), "tb-fw-config", false),
-            ),
-            (203, Ext::Hash(im.hw_config.as_ref(), "hw-config", false)),
-            (204, Ext::Hash(im.fw_config.as_ref(), "fw-config", false)),
-        ],
-    )?);
-    out.push(issue_one(
-        token,
-        CertKind::SocFwKey,
-        &k.trusted_world,
-        req,
-        &[(TRUSTED_NV, tv()), (501, Ext::Key(&soc))],
-    )?);
-    out.push(issue_one(
-        token,
-        CertKind::SocFwContent,
-        &k.soc_fw,
-        req,
-        &[
-            (TRUSTED_NV, tv()),
-            (603, Ext::Hash(im.soc_fw.as_ref(), "BL31 (--soc-fw)", true)),
-            (
-                604,
-                Ext::Hash(im.soc_fw_config.as_ref(), "soc-fw-config", false),
-            ),
-        ],
-    )?);
+    let mut out = vec![
+        issue_one(
+            token,
+            CertKind::TrustedKey,
+            &k.rot,
+            req,
+            &[
+                (TRUSTED_NV, tnv),
+                (302, Ext::Key(&tw)),
+                (303, Ext::Key(&ntw)),
+            ],
+        )?,
+        issue_one(
+            token,
+            CertKind::TbFw,
+            &k.rot,
+            req,
+            &[
+                (TRUSTED_NV, tv()),
+                (201, Ext::Hash(im.tb_fw.as_ref(), "BL2 (--tb-fw)", true)),
+                (
+                    202,
+                    Ext::Hash(im.tb_fw_config.as_ref(), "tb-fw-config", false),
+                ),
+                (203, Ext::Hash(im.hw_config.as_ref(), "hw-config", false)),
+                (204, Ext::Hash(im.fw_config.as_ref(), "fw-config", false)),
+            ],
+        )?,
+        issue_one(
+            token,
+            CertKind::SocFwKey,
+            &k.trusted_world,
+            req,
+            &[(TRUSTED_NV, tv()), (501, Ext::Key(&soc))],
+        )?,
+        issue_one(
+            token,
+            CertKind::SocFwContent,
+            &k.soc_fw,
+            req,
+            &[
+                (TRUSTED_NV, tv()),
+                (603, Ext::Hash(im.soc_fw.as_ref(), "BL31 (--soc-fw)", true)),
+                (
+                    604,
+                    Ext::Hash(im.soc_fw_config.as_ref(), "soc-fw-config", false),
+                ),
+            ],
+        )?,
+    ];
     if let (Some(tos_key), Some(tos_label)) = (tos.as_ref(), k.tos_fw.as_deref()) {
         out.push(issue_one(
             token,
