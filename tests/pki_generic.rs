@@ -5,8 +5,7 @@
 mod common;
 mod support;
 
-use common::{extension_block, openssl, x509_text, SoftToken};
-use officiant::hsm::Token;
+use common::{extension_block, openssl, sim_token, x509_text};
 use officiant::keys::{HashAlg, KeyAlgorithm, SignScheme};
 use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
 
@@ -17,11 +16,13 @@ struct Chain {
 }
 
 fn ca_then_signer(ca_alg: KeyAlgorithm, scheme: SignScheme, signer_alg: KeyAlgorithm) -> Chain {
-    let mut t = SoftToken::default();
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let t = t.as_mut();
     let ca_key = t.generate_key(ca_alg, "ca", &[1]).unwrap();
     let signer_key = t.generate_key(signer_alg, "signer", &[2]).unwrap();
     let ca = pki::issue(
-        &mut t,
+        t,
         &IssueRequest {
             profile: Profile::Ca,
             subject: pki::parse_name("CN=Tiny HSM CA,O=Officiant test").unwrap(),
@@ -35,7 +36,7 @@ fn ca_then_signer(ca_alg: KeyAlgorithm, scheme: SignScheme, signer_alg: KeyAlgor
     )
     .unwrap();
     let signer = pki::issue(
-        &mut t,
+        t,
         &IssueRequest {
             profile: Profile::Signer,
             subject: pki::common_name("Tiny HSM signer").unwrap(),
@@ -182,10 +183,12 @@ fn every_scheme_and_curve_verifies() {
 
 #[test]
 fn a_scheme_that_does_not_fit_the_key_is_refused() {
-    let mut t = SoftToken::default();
-    let k = t.generate_key(KeyAlgorithm::EcP256, "ca", &[]).unwrap();
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let t = t.as_mut();
+    let k = t.generate_key(KeyAlgorithm::EcP256, "ca", &[1]).unwrap();
     let e = pki::issue(
-        &mut t,
+        t,
         &IssueRequest {
             profile: Profile::Ca,
             subject: pki::common_name("x").unwrap(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{extension_block, extension_names, openssl, x509_text, SoftToken};
+use common::{extension_block, extension_names, openssl, sim_token, x509_text};
 use officiant::hsm::Token;
 use officiant::keys::KeyAlgorithm;
 use officiant::pki::hab4::{self, KeyType, Role};
@@ -32,9 +32,13 @@ fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca: boo
     let dir = tempfile::tempdir().unwrap();
     let mut ders: HashMap<String, Vec<u8>> = HashMap::new();
     let mut certs = HashMap::new();
-    for p in hab4::plan(num_srk, kt, srk_ca).unwrap() {
+    for (n, p) in hab4::plan(num_srk, kt, srk_ca)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
         let label = p.names.common_name.clone();
-        let key = token.generate_key(alg, &label, &[]).unwrap();
+        let key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
         let (issuer_label, issuer_der) = match p.issuer {
             None => (label.clone(), None),
             Some(r) => (
@@ -224,8 +228,9 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
 
 #[test]
 fn rsa2048_tree_ca_mode_verifies_and_srktool_accepts() {
-    let mut t = SoftToken::default();
-    let tree = issue_tree(&mut t, KeyAlgorithm::Rsa2048, 4, true);
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let tree = issue_tree(t.as_mut(), KeyAlgorithm::Rsa2048, 4, true);
     assert!(tree
         .dir
         .path()
@@ -246,8 +251,9 @@ fn rsa2048_tree_ca_mode_verifies_and_srktool_accepts() {
 
 #[test]
 fn rsa4096_tree_one_srk() {
-    let mut t = SoftToken::default();
-    let tree = issue_tree(&mut t, KeyAlgorithm::Rsa4096, 1, true);
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let tree = issue_tree(t.as_mut(), KeyAlgorithm::Rsa4096, 1, true);
     assert!(tree
         .dir
         .path()
@@ -258,8 +264,9 @@ fn rsa4096_tree_one_srk() {
 
 #[test]
 fn ec_p256_tree_verifies_and_srktool_accepts() {
-    let mut t = SoftToken::default();
-    let tree = issue_tree(&mut t, KeyAlgorithm::EcP256, 4, true);
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let tree = issue_tree(t.as_mut(), KeyAlgorithm::EcP256, 4, true);
     assert!(tree
         .dir
         .path()
@@ -270,15 +277,17 @@ fn ec_p256_tree_verifies_and_srktool_accepts() {
 
 #[test]
 fn ec_p384_tree_signs_with_sha256_like_the_script() {
-    let mut t = SoftToken::default();
-    let tree = issue_tree(&mut t, KeyAlgorithm::EcP384, 2, true);
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let tree = issue_tree(t.as_mut(), KeyAlgorithm::EcP384, 2, true);
     verify_tree(&tree, 2);
 }
 
 #[test]
 fn non_ca_srks_use_v3_usr_and_srktool_clears_the_ca_flag() {
-    let mut t = SoftToken::default();
-    let tree = issue_tree(&mut t, KeyAlgorithm::Rsa2048, 3, false);
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let tree = issue_tree(t.as_mut(), KeyAlgorithm::Rsa2048, 3, false);
     assert!(tree
         .dir
         .path()
@@ -289,9 +298,11 @@ fn non_ca_srks_use_v3_usr_and_srktool_clears_the_ca_flag() {
 
 #[test]
 fn refusals_are_clear() {
-    let mut t = SoftToken::default();
-    let ca_key = t.generate_key(KeyAlgorithm::EcP256, "ca", &[]).unwrap();
-    let leaf_key = t.generate_key(KeyAlgorithm::EcP256, "leaf", &[]).unwrap();
+    let sim = tempfile::tempdir().unwrap();
+    let mut t = sim_token(sim.path());
+    let t = t.as_mut();
+    let ca_key = t.generate_key(KeyAlgorithm::EcP256, "ca", &[1]).unwrap();
+    let leaf_key = t.generate_key(KeyAlgorithm::EcP256, "leaf", &[2]).unwrap();
     let base = |profile, issuer, label: &'static str, key| IssueRequest {
         profile,
         subject: pki::common_name("x").unwrap(),
@@ -304,7 +315,7 @@ fn refusals_are_clear() {
     };
     // An SRK cannot be self-signed.
     let e = pki::issue(
-        &mut t,
+        t,
         &base(
             Profile::Hab4Srk { ca: true },
             Issuer::SelfSigned,
@@ -315,13 +326,13 @@ fn refusals_are_clear() {
     .unwrap_err();
     assert!(e.to_string().contains("hab4-srk"), "{e}");
     let ca = pki::issue(
-        &mut t,
+        t,
         &base(Profile::Hab4Ca, Issuer::SelfSigned, "ca", ca_key.clone()),
     )
     .unwrap();
     // Signing with a key that is not the issuer's.
     let e = pki::issue(
-        &mut t,
+        t,
         &base(
             Profile::Hab4Csf,
             Issuer::Certificate(&ca),
@@ -333,7 +344,7 @@ fn refusals_are_clear() {
     assert!(e.to_string().contains("not the issuer's key"), "{e}");
     // A non-CA certificate cannot issue.
     let usr = pki::issue(
-        &mut t,
+        t,
         &base(
             Profile::Hab4Csf,
             Issuer::Certificate(&ca),
@@ -343,7 +354,7 @@ fn refusals_are_clear() {
     )
     .unwrap();
     let e = pki::issue(
-        &mut t,
+        t,
         &base(
             Profile::Hab4Img,
             Issuer::Certificate(&usr),
@@ -355,7 +366,7 @@ fn refusals_are_clear() {
     assert!(e.to_string().contains("not a CA"), "{e}");
     // Truncated issuer DER.
     let e = pki::issue(
-        &mut t,
+        t,
         &base(
             Profile::Hab4Img,
             Issuer::Certificate(&ca[..ca.len() - 3]),
@@ -368,7 +379,7 @@ fn refusals_are_clear() {
     // A zero serial.
     let mut r = base(Profile::Hab4Ca, Issuer::SelfSigned, "ca", ca_key);
     r.serial = vec![0];
-    assert!(pki::issue(&mut t, &r)
+    assert!(pki::issue(t, &r)
         .unwrap_err()
         .to_string()
         .contains("serial"));

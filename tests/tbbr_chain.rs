@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{extension_block, openssl, x509_text, SoftToken};
+use common::{extension_block, import, openssl, openssl_key, sim_token, x509_text};
 use der::{Decode, Encode};
 use officiant::hsm::Token;
 use officiant::keys::{HashAlg, KeyAlgorithm};
@@ -35,21 +35,30 @@ const IMAGES: [(&str, &str, usize); 4] = [
 
 struct Setup {
     dir: tempfile::TempDir,
-    token: SoftToken,
+    _sim: tempfile::TempDir,
+    token: Box<dyn Token>,
 }
 
 fn setup(alg: KeyAlgorithm) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let mut token = SoftToken::default();
-    for (label, _) in KEYS {
-        token.generate_key(alg, label, &[]).unwrap();
-        token.write_key(label, &dir.path().join(format!("{label}.pem")));
+    let sim = tempfile::tempdir().unwrap();
+    let mut token = sim_token(sim.path());
+    // Key files made by openssl, imported onto the token: cert_create reads the files,
+    // Officiant signs on the token.
+    for (i, (label, _)) in KEYS.iter().enumerate() {
+        let path = dir.path().join(format!("{label}.pem"));
+        openssl_key(alg, &path);
+        import(token.as_mut(), &path, label, &[0x20, i as u8]);
     }
     for (i, (name, _, len)) in IMAGES.iter().enumerate() {
         let bytes: Vec<u8> = (0..*len).map(|j| (j * 7 + i * 13) as u8).collect();
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
-    Setup { dir, token }
+    Setup {
+        dir,
+        _sim: sim,
+        token,
+    }
 }
 
 fn image_hash(dir: &Path, name: &str) -> Option<Vec<u8>> {
@@ -83,7 +92,7 @@ fn request(dir: &Path, with_tos: bool) -> ChainRequest {
 
 fn ours(s: &mut Setup, with_tos: bool) -> Vec<(CertKind, PathBuf)> {
     let req = request(s.dir.path(), with_tos);
-    let out = tbbr::issue_chain(&mut s.token, &req).unwrap();
+    let out = tbbr::issue_chain(s.token.as_mut(), &req).unwrap();
     let odir = s.dir.path().join("ours");
     std::fs::create_dir_all(&odir).unwrap();
     out.into_iter()
@@ -342,14 +351,14 @@ fn missing_mandatory_image_is_refused_by_name() {
     let mut s = setup(KeyAlgorithm::EcP256);
     let mut req = request(s.dir.path(), false);
     req.images.soc_fw = None;
-    let e = tbbr::issue_chain(&mut s.token, &req).unwrap_err();
+    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("BL31"), "{e}");
     let mut req = request(s.dir.path(), false);
     req.images.nt_fw = Some(vec![1, 2, 3]);
-    let e = tbbr::issue_chain(&mut s.token, &req).unwrap_err();
+    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("BL33"), "{e}");
     let mut req = request(s.dir.path(), false);
     req.keys.soc_fw = "nope".into();
-    let e = tbbr::issue_chain(&mut s.token, &req).unwrap_err();
+    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("\"nope\""), "{e}");
 }

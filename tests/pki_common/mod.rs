@@ -1,175 +1,65 @@
-//! A minimal in-memory Token for the pki tests (keys generated in software, exportable as
-//! PEM so the vendor tools can use the same keys), plus openssl helpers.
+//! Helpers for the pki tests: a logged-in rehearsal token (sim), key files made by
+//! openssl and imported (so cert_create can use the very same keys), openssl verdicts.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use officiant::hsm::{
-    self, Capabilities, NewObject, ObjectInfo, Selector, Token, TokenInfo, UserType,
-};
-use officiant::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
+use officiant::hsm::{self, Token, UserType};
+use officiant::keys::{KeyAlgorithm, PrivateKey, PublicKey};
 use officiant::secret::Secret;
-use p256::pkcs8::EncodePrivateKey;
-use rand_core::OsRng;
-use sha2::{Sha256, Sha384, Sha512};
 
-pub enum SoftKey {
-    P256(p256::ecdsa::SigningKey),
-    P384(p384::ecdsa::SigningKey),
-    P521(p521::ecdsa::SigningKey),
-    Rsa(Box<rsa::RsaPrivateKey>),
+/// A fresh, initialized rehearsal token in `dir`, user logged in.
+pub fn sim_token(dir: &Path) -> Box<dyn Token> {
+    let mut t = hsm::open(&hsm::BackendUri::Sim(dir.to_path_buf()), None).unwrap();
+    t.init_token(
+        "pki-tests",
+        &Secret::from_string("pki-so-pin-1".into()),
+        &Secret::from_string("pki-user-pin-1".into()),
+    )
+    .unwrap();
+    t.login(
+        UserType::User,
+        &Secret::from_string("pki-user-pin-1".into()),
+    )
+    .unwrap();
+    t
 }
 
-#[derive(Default)]
-pub struct SoftToken {
-    pub keys: BTreeMap<String, (SoftKey, PublicKey)>,
-    pub objects: Vec<(String, NewObject)>,
+/// Make a private key file with openssl (what an operator would import).
+pub fn openssl_key(alg: KeyAlgorithm, path: &Path) {
+    let p = path.to_str().unwrap();
+    let args: Vec<String> = match alg.curve() {
+        Some(c) => {
+            let name = match c {
+                officiant::keys::Curve::P384 => "P-384",
+                officiant::keys::Curve::P521 => "P-521",
+                _ => "P-256",
+            };
+            ["genpkey", "-algorithm", "EC", "-pkeyopt"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([format!("ec_paramgen_curve:{name}"), "-out".into(), p.into()])
+                .collect()
+        }
+        None => ["genpkey", "-algorithm", "RSA", "-pkeyopt"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                format!("rsa_keygen_bits:{}", alg.rsa_bits().unwrap()),
+                "-out".into(),
+                p.into(),
+            ])
+            .collect(),
+    };
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    openssl(&a);
 }
 
-fn pk_from_der(der: &[u8]) -> PublicKey {
-    PublicKey::from_spki_der(der).unwrap()
-}
-
-impl SoftToken {
-    pub fn key_pem(&self, label: &str) -> String {
-        let (k, _) = &self.keys[label];
-        let doc = match k {
-            SoftKey::P256(s) => p256::SecretKey::from(s).to_pkcs8_pem(Default::default()),
-            SoftKey::P384(s) => p384::SecretKey::from(s).to_pkcs8_pem(Default::default()),
-            SoftKey::P521(s) => {
-                let sk = p521::SecretKey::from_bytes(&s.to_bytes()).unwrap();
-                sk.to_pkcs8_pem(Default::default())
-            }
-            SoftKey::Rsa(r) => r.to_pkcs8_pem(Default::default()),
-        };
-        doc.unwrap().to_string()
-    }
-
-    pub fn write_key(&self, label: &str, path: &Path) {
-        std::fs::write(path, self.key_pem(label)).unwrap();
-    }
-}
-
-impl Token for SoftToken {
-    fn info(&mut self) -> hsm::Result<TokenInfo> {
-        Ok(TokenInfo::default())
-    }
-    fn capabilities(&mut self) -> hsm::Result<Capabilities> {
-        Ok(Capabilities::default())
-    }
-    fn init_token(&mut self, _: &str, _: &Secret, _: &Secret) -> hsm::Result<()> {
-        Ok(())
-    }
-    fn login(&mut self, _: UserType, _: &Secret) -> hsm::Result<()> {
-        Ok(())
-    }
-    fn logout(&mut self) -> hsm::Result<()> {
-        Ok(())
-    }
-    fn change_pin(&mut self, _: UserType, _: &Secret, _: &Secret) -> hsm::Result<()> {
-        Ok(())
-    }
-    fn generate_key(
-        &mut self,
-        alg: KeyAlgorithm,
-        label: &str,
-        _id: &[u8],
-    ) -> hsm::Result<PublicKey> {
-        use p256::pkcs8::EncodePublicKey;
-        let (k, pk) = match alg {
-            KeyAlgorithm::EcP256 => {
-                let s = p256::ecdsa::SigningKey::random(&mut OsRng);
-                let d = s.verifying_key().to_public_key_der().unwrap();
-                (SoftKey::P256(s), pk_from_der(d.as_bytes()))
-            }
-            KeyAlgorithm::EcP384 => {
-                let s = p384::ecdsa::SigningKey::random(&mut OsRng);
-                let d = s.verifying_key().to_public_key_der().unwrap();
-                (SoftKey::P384(s), pk_from_der(d.as_bytes()))
-            }
-            KeyAlgorithm::EcP521 => {
-                let s = p521::ecdsa::SigningKey::random(&mut OsRng);
-                let v = p521::ecdsa::VerifyingKey::from(&s);
-                let pt = v.to_encoded_point(false);
-                let pk = PublicKey::ec(officiant::keys::Curve::P521, pt.as_bytes()).unwrap();
-                (SoftKey::P521(s), pk)
-            }
-            a => {
-                let bits = a.rsa_bits().unwrap();
-                let r = rsa::RsaPrivateKey::new(&mut OsRng, bits).unwrap();
-                let d = r.to_public_key().to_public_key_der().unwrap();
-                (SoftKey::Rsa(Box::new(r)), pk_from_der(d.as_bytes()))
-            }
-        };
-        self.keys.insert(label.to_string(), (k, pk.clone()));
-        Ok(pk)
-    }
-    fn import_key(&mut self, _: &PrivateKey, _: &str, _: &[u8]) -> hsm::Result<PublicKey> {
-        Err(hsm::Error::Unsupported("import".into()))
-    }
-    fn put_object(&mut self, label: &str, _id: &[u8], object: &NewObject) -> hsm::Result<()> {
-        self.objects.push((label.to_string(), object.clone()));
-        Ok(())
-    }
-    fn list_objects(&mut self) -> hsm::Result<Vec<ObjectInfo>> {
-        Ok(vec![])
-    }
-    fn public_key(&mut self, label: &str) -> hsm::Result<PublicKey> {
-        self.keys
-            .get(label)
-            .map(|(_, p)| p.clone())
-            .ok_or_else(|| hsm::Error::NotFound {
-                what: format!("key {label:?}"),
-            })
-    }
-    fn sign(&mut self, label: &str, scheme: SignScheme, digest: &[u8]) -> hsm::Result<Vec<u8>> {
-        use signature::hazmat::PrehashSigner;
-        let (k, _) = self.keys.get(label).ok_or_else(|| hsm::Error::NotFound {
-            what: format!("key {label:?}"),
-        })?;
-        let err = |e: String| hsm::Error::Backend(e);
-        Ok(match (k, scheme) {
-            (SoftKey::P256(s), SignScheme::Ecdsa(_)) => {
-                let sig: p256::ecdsa::Signature =
-                    s.sign_prehash(digest).map_err(|e| err(e.to_string()))?;
-                sig.to_bytes().to_vec()
-            }
-            (SoftKey::P384(s), SignScheme::Ecdsa(_)) => {
-                let sig: p384::ecdsa::Signature =
-                    s.sign_prehash(digest).map_err(|e| err(e.to_string()))?;
-                sig.to_bytes().to_vec()
-            }
-            (SoftKey::P521(s), SignScheme::Ecdsa(_)) => {
-                let sig: p521::ecdsa::Signature =
-                    s.sign_prehash(digest).map_err(|e| err(e.to_string()))?;
-                sig.to_bytes().to_vec()
-            }
-            (SoftKey::Rsa(r), SignScheme::RsaPss(h)) => match h {
-                HashAlg::Sha256 => {
-                    r.sign_with_rng(&mut OsRng, rsa::Pss::new_with_salt::<Sha256>(32), digest)
-                }
-                HashAlg::Sha384 => {
-                    r.sign_with_rng(&mut OsRng, rsa::Pss::new_with_salt::<Sha384>(48), digest)
-                }
-                HashAlg::Sha512 => {
-                    r.sign_with_rng(&mut OsRng, rsa::Pss::new_with_salt::<Sha512>(64), digest)
-                }
-            }
-            .map_err(|e| err(e.to_string()))?,
-            (SoftKey::Rsa(r), SignScheme::RsaPkcs1(h)) => match h {
-                HashAlg::Sha256 => r.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), digest),
-                HashAlg::Sha384 => r.sign(rsa::Pkcs1v15Sign::new::<Sha384>(), digest),
-                HashAlg::Sha512 => r.sign(rsa::Pkcs1v15Sign::new::<Sha512>(), digest),
-            }
-            .map_err(|e| err(e.to_string()))?,
-            _ => return Err(hsm::Error::Unsupported(scheme.name())),
-        })
-    }
-    fn delete_object(&mut self, _: &Selector) -> hsm::Result<usize> {
-        Ok(0)
-    }
+/// Import a key file onto the token.
+pub fn import(t: &mut dyn Token, path: &Path, label: &str, id: &[u8]) -> PublicKey {
+    let k = PrivateKey::from_bytes(&std::fs::read(path).unwrap(), None).unwrap();
+    t.import_key(&k, label, id).unwrap()
 }
 
 /// `openssl ARGS…`, returning stdout; panics with stderr on failure.
