@@ -690,3 +690,46 @@ fn init_token_refuses_a_duplicate_label_and_finds_renumbered_slots() {
     t.login(UserType::User, &secret(USER_PIN)).unwrap();
     assert!(t.list_objects().unwrap().is_empty());
 }
+
+#[test]
+fn a_pin_in_the_uri_logs_in_and_is_never_shown() {
+    let Some(env) = Env::new() else { return };
+    drop(env.token("canary"));
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = write(dir.path(), "pin", format!("{USER_PIN}\n").as_bytes());
+    let module = env.hsm.module.display().to_string();
+
+    // pin-source as a file (RFC 7512 form) logs the user in: private objects are visible.
+    let rest = format!(
+        "token=canary?module-path={module}&pin-source={}",
+        pin_file.display()
+    );
+    let mut t = hsm::pkcs11::open(&rest, None).unwrap();
+    t.generate_key(KeyAlgorithm::EcP256, "k", &[1]).unwrap();
+    drop(t);
+
+    // pin-value only with the test switch, and never printed, not even when it is wrong.
+    std::env::set_var(hsm::pkcs11::uri::ALLOW_PIN_VALUE_ENV, "1");
+    let rest = format!("token=canary;pin-value={USER_PIN}?module-path={module}");
+    let mut t = hsm::pkcs11::open(&rest, None).unwrap();
+    let shown = t.info().unwrap().backend;
+    assert_eq!(
+        shown,
+        format!("pkcs11:token=canary;pin-value=[redacted]?module-path={module}")
+    );
+    assert!(t
+        .list_objects()
+        .unwrap()
+        .iter()
+        .any(|o| o.class == ObjectClass::PrivateKey && o.label == "k"));
+    drop(t);
+    let e = hsm::pkcs11::open(
+        "token=canary;pin-value=canary-9876?module-name=softhsm2",
+        None,
+    )
+    .err()
+    .unwrap();
+    std::env::remove_var(hsm::pkcs11::uri::ALLOW_PIN_VALUE_ENV);
+    assert_eq!(e.to_string(), "wrong user PIN");
+    assert!(!format!("{e:?}").contains("canary-9876"));
+}

@@ -178,10 +178,16 @@ impl Pkcs11Token {
             bound: None,
         };
         // Bind now if the token exists; a token still to be initialized is looked up later.
-        match t.find()? {
-            Some(slot) => t.bind(slot)?,
-            None if t.wanted().is_some() || t.uri.slot_id.is_some() => {}
-            None => {}
+        if let Some(slot) = t.find()? {
+            t.bind(slot)?;
+            // RFC 7512: a URI that carries the PIN logs the user in.
+            let pin = t
+                .uri
+                .pin()
+                .map_err(|e| Error::Refused(format!("PKCS#11 URI pin-source: {e}")))?;
+            if let Some(pin) = pin {
+                t.login_inner(UserType::User, &pin)?;
+            }
         }
         Ok(t)
     }
