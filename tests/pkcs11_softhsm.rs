@@ -367,33 +367,6 @@ fn hab4_style_key_and_cert(dir: &Path, openssl: &Path) -> (Vec<u8>, Vec<u8>) {
     (std::fs::read(key).unwrap(), std::fs::read(crt).unwrap())
 }
 
-/// Decrypt and split an encrypted PKCS#8 RSA key into the PrivateKey the backend takes.
-fn rsa_private(enc_der: &[u8], pass: &str) -> officiant::keys::PrivateKey {
-    use officiant::keys::private::RsaPrivate;
-    use pkcs8::DecodePrivateKey;
-    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
-    use zeroize::Zeroizing;
-    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(enc_der).unwrap();
-    let doc = info.decrypt(pass).unwrap();
-    let k = rsa::RsaPrivateKey::from_pkcs8_der(doc.as_bytes()).unwrap();
-    let z = |b: &rsa::BigUint| Zeroizing::new(b.to_bytes_be());
-    let key = RsaPrivate {
-        n: k.n().to_bytes_be(),
-        e: k.e().to_bytes_be(),
-        d: z(k.d()),
-        p: z(&k.primes()[0]),
-        q: z(&k.primes()[1]),
-        dp: z(k.dp().unwrap()),
-        dq: z(k.dq().unwrap()),
-        qinv: Zeroizing::new(k.crt_coefficient().unwrap().to_bytes_be()),
-    };
-    let public = PublicKey::rsa(&key.n, &key.e).unwrap();
-    officiant::keys::PrivateKey::Rsa {
-        key: Box::new(key),
-        public,
-    }
-}
-
 #[test]
 fn hab4_key_and_certificate_import_under_one_label_and_id() {
     let Some(env) = Env::new() else { return };
@@ -402,7 +375,11 @@ fn hab4_key_and_certificate_import_under_one_label_and_id() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (key_der, crt_der) = hab4_style_key_and_cert(dir.path(), &openssl);
-    let key = rsa_private(&key_der, "test-pass");
+    // The passphrase comes the way a ceremony gives it: key_pass.txt through a SecretSource.
+    let pass = officiant::secret::SecretSource::File(dir.path().join("key_pass.txt"))
+        .read("key passphrase")
+        .unwrap();
+    let key = officiant::keys::PrivateKey::from_bytes(&key_der, Some(&pass)).unwrap();
 
     let mut t = env.token("hab4");
     let label = "CSF1_1_sha256_4096_usr";
