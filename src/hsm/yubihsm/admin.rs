@@ -448,7 +448,14 @@ impl YubiHsm {
                     New => new_creds.clone(),
                 };
                 let mut working = None;
+                let mut live: Vec<&Client> = vec![&old_client];
+                if let Some(t) = temp_client.as_ref() {
+                    live.push(t);
+                }
                 for &(id, role) in candidates {
+                    if self.mock_key_absent(&live, id) {
+                        continue;
+                    }
                     if let Ok(client) = self.open_session(creds_for(role)) {
                         let admin = client
                             .get_object_info(id, Type::AuthenticationKey)

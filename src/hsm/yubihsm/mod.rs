@@ -145,6 +145,8 @@ pub struct YubiHsm {
     creds: Option<Credentials>,
     /// Algorithms the device lists (None until asked, or on the mock).
     device_algorithms: Option<Vec<yubihsm::Algorithm>>,
+    /// A MockHsm, directly or served over HTTP (recognized by its fixed device info).
+    mock: bool,
 }
 
 impl fmt::Debug for YubiHsm {
@@ -192,11 +194,12 @@ impl YubiHsm {
     pub fn with_connector(uri: YubiUri, connector: Connector) -> Self {
         YubiHsm {
             auth_key: uri.auth_key,
-            uri,
             connector,
             client: None,
             creds: None,
             device_algorithms: None,
+            mock: uri.target == Target::Mock,
+            uri,
         }
     }
 
@@ -204,8 +207,10 @@ impl YubiHsm {
         &self.uri
     }
 
+    /// True for the MockHsm, also when a test serves it over HTTP: it has no RSA, no
+    /// P-384, no audit log, and panics where a device would refuse, so we refuse first.
     pub fn is_mock(&self) -> bool {
-        self.uri.target == Target::Mock
+        self.mock
     }
 
     /// The authentication key the session logs in with.
@@ -231,6 +236,13 @@ impl YubiHsm {
         }
         let creds = Credentials::from_password(id, password.expose());
         let client = self.open_session(creds.clone())?;
+        if !self.mock {
+            // The MockHsm's fixed identity: firmware 2.0.0, serial 0123456789.
+            if let Ok(i) = client.device_info() {
+                self.mock = (i.major_version, i.minor_version, i.build_version) == (2, 0, 0)
+                    && i.serial_number.to_string() == "0123456789";
+            }
+        }
         self.auth_key = id;
         self.client = Some(client);
         self.creds = Some(creds);
@@ -239,10 +251,32 @@ impl YubiHsm {
 
     fn open_session(&self, creds: Credentials) -> Result<Client> {
         let id = creds.authentication_key_id;
+        // The MockHsm panics on a login with a key it lacks (a device refuses): ask first.
+        if self.mock_key_absent(&[], id) {
+            return Err(Error::Login {
+                id,
+                cause: "no such authentication key".into(),
+            });
+        }
         Client::open(self.connector.clone(), creds, true).map_err(|e| Error::Login {
             id,
             cause: e.to_string(),
         })
+    }
+
+    /// On the mock: true unless a live session (ours or one of `others`) sees key `id`.
+    pub(crate) fn mock_key_absent(&self, others: &[&Client], id: u16) -> bool {
+        if !self.mock {
+            return false;
+        }
+        let filters = [Filter::Id(id), Filter::Type(Type::AuthenticationKey)];
+        for c in self.client.iter().chain(others.iter().copied()) {
+            if let Ok(found) = c.list_objects(&filters) {
+                return found.is_empty();
+            }
+        }
+        // No session to ask: only the very first login, which the caller chose.
+        self.client.is_some() || !others.is_empty()
     }
 
     pub(crate) fn client(&self) -> Result<&Client> {
