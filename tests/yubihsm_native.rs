@@ -694,38 +694,46 @@ fn crate_limits_refused_on_any_device() {
 
 #[test]
 fn rsa_hab_key_import_refused_on_the_mock_before_the_device() {
-    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
-    let dev = Dev::direct();
-    let mut h = dev.login(1, "password");
-    let mut rng = rand_core::OsRng;
-    let k = rsa::RsaPrivateKey::new(&mut rng, 2048).unwrap();
-    let public = PublicKey::rsa(&k.n().to_bytes_be(), &k.e().to_bytes_be()).unwrap();
-    let z = |v: Vec<u8>| zeroize::Zeroizing::new(v);
-    let primes = k.primes();
-    let key = PrivateKey::Rsa {
-        key: Box::new(keys::private::RsaPrivate {
-            n: k.n().to_bytes_be(),
-            e: k.e().to_bytes_be(),
-            d: z(k.d().to_bytes_be()),
-            p: z(primes[0].to_bytes_be()),
-            q: z(primes[1].to_bytes_be()),
-            dp: z(vec![]),
-            dq: z(vec![]),
-            qinv: z(vec![]),
-        }),
-        public,
-    };
-    let e = h
-        .import_key(&key, "IMG1_1_sha256_2048_usr", &[0x10, 0x03])
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        format!(
-            "unsupported by this backend: {}",
-            limits::mock_algorithm(KeyAlgorithm::Rsa2048)
-        )
-    );
-    assert_eq!(h.list_objects().unwrap().len(), 1);
+    // hab4_pki_tree.sh's form: encrypted PKCS#8 with des3, DER (*_usr_key.der)
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
+    let pass = secret("fixture-passphrase-5531");
+    let der = std::fs::read(fixtures.join("rsa2048.pk8-des3.der")).unwrap();
+    let key = PrivateKey::from_bytes(&der, Some(&pass)).unwrap();
+    let p384 = std::fs::read(fixtures.join("p384.pk8-aes256-sha1.pem")).unwrap();
+    let p384 = PrivateKey::from_bytes(&p384, Some(&pass)).unwrap();
+    for dev in both() {
+        let mut h = dev.login(1, "password");
+        let e = h
+            .import_key(&key, "IMG1_1_sha256_2048_usr", &[0x10, 0x03])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "unsupported by this backend: {}",
+                limits::mock_algorithm(KeyAlgorithm::Rsa2048)
+            )
+        );
+        let e = h.import_key(&p384, "p384", &[0x10, 0x04]).unwrap_err();
+        assert!(e
+            .to_string()
+            .ends_with(&limits::mock_algorithm(KeyAlgorithm::EcP384)));
+        assert_eq!(h.list_objects().unwrap().len(), 1, "{}", dev.name());
+    }
+}
+
+#[test]
+fn openssl_made_p256_key_file_imports() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys");
+    let key = PrivateKey::from_bytes(&std::fs::read(fixtures.join("p256.pk8.pem")).unwrap(), None)
+        .unwrap();
+    let openssl_pub =
+        PublicKey::from_bytes(&std::fs::read(fixtures.join("p256.pub.pem")).unwrap()).unwrap();
+    for dev in both() {
+        let mut h = dev.login(1, "password");
+        let pk = h.import_key(&key, "imported", &[0x20, 0x01]).unwrap();
+        assert_eq!(pk, openssl_pub, "{}", dev.name());
+        assert_eq!(h.public_key("imported").unwrap(), openssl_pub);
+    }
 }
 
 #[test]

@@ -133,6 +133,52 @@ pub mod limits {
     }
 }
 
+/// A step as the planner sees it, for [`check_step`] at `officiant check` time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeStep {
+    Generate(KeyAlgorithm),
+    Import(KeyAlgorithm),
+    Sign(KeyAlgorithm, SignScheme),
+    /// A step that needs the device's audit log as evidence.
+    ReadAuditLog,
+    InitToken,
+    ChangePin,
+    SoLogin,
+}
+
+/// Refuse, before anything is opened, a step the crate or the named device cannot do.
+/// Only the URI is known here; a MockHsm served over HTTP is recognized at login.
+pub fn check_step(uri: &YubiUri, step: NativeStep) -> Result<()> {
+    let mock = uri.target == Target::Mock;
+    let mock_alg = |alg: KeyAlgorithm| {
+        if mock && alg != KeyAlgorithm::EcP256 {
+            Err(Error::Unsupported(limits::mock_algorithm(alg)))
+        } else {
+            Ok(())
+        }
+    };
+    match step {
+        NativeStep::Generate(alg) | NativeStep::Import(alg) => mock_alg(alg),
+        NativeStep::Sign(alg, scheme) => match scheme {
+            SignScheme::RsaPss(_) => Err(Error::Unsupported(limits::rsa_pss())),
+            SignScheme::RsaPkcs1(_) => Err(Error::Unsupported(limits::pkcs1_digest())),
+            SignScheme::Ecdsa(h) => {
+                mock_alg(alg)?;
+                if mock && h != HashAlg::Sha256 {
+                    Err(Error::Unsupported(limits::mock_hash()))
+                } else {
+                    Ok(())
+                }
+            }
+        },
+        NativeStep::ReadAuditLog if mock => Err(Error::Unsupported(limits::mock_audit_log())),
+        NativeStep::ReadAuditLog => Ok(()),
+        NativeStep::InitToken => Err(Error::Unsupported(limits::init_token())),
+        NativeStep::ChangePin => Err(Error::Unsupported(limits::change_pin())),
+        NativeStep::SoLogin => Err(Error::Unsupported(limits::so_login())),
+    }
+}
+
 /// An opened YubiHSM 2 (or MockHsm). Holds at most one authenticated session.
 pub struct YubiHsm {
     uri: YubiUri,
@@ -857,5 +903,46 @@ impl Token for YubiHsm {
 
     fn yubihsm(&mut self) -> Option<&mut YubiHsm> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_step_refuses_before_opening() {
+        let mock = YubiUri::parse("mock").unwrap();
+        let usb = YubiUri::parse("usb").unwrap();
+        assert!(check_step(&mock, NativeStep::Generate(KeyAlgorithm::EcP256)).is_ok());
+        let e = check_step(&mock, NativeStep::Generate(KeyAlgorithm::Rsa4096)).unwrap_err();
+        assert_eq!(e.to_string(), limits::mock_algorithm(KeyAlgorithm::Rsa4096));
+        assert!(check_step(&usb, NativeStep::Generate(KeyAlgorithm::Rsa4096)).is_ok());
+        assert!(check_step(&usb, NativeStep::Import(KeyAlgorithm::Rsa4096)).is_ok());
+        let pss = NativeStep::Sign(KeyAlgorithm::Rsa4096, SignScheme::RsaPss(HashAlg::Sha256));
+        assert_eq!(
+            check_step(&usb, pss).unwrap_err().to_string(),
+            limits::rsa_pss()
+        );
+        assert!(check_step(&usb, NativeStep::ReadAuditLog).is_ok());
+        assert_eq!(
+            check_step(&mock, NativeStep::ReadAuditLog)
+                .unwrap_err()
+                .to_string(),
+            limits::mock_audit_log()
+        );
+    }
+
+    #[cfg(not(feature = "mock-hsm"))]
+    #[test]
+    fn mock_needs_the_feature() {
+        let e = open("mock")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("lacks the MockHsm (cargo feature `mock-hsm`"),
+            "{e}"
+        );
     }
 }
