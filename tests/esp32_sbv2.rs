@@ -417,3 +417,49 @@ fn refusals() {
         .to_string()
         .contains("P-521"));
 }
+
+/// FORMATS.md says "r‖s reversed at 101": espsecure (the judge) reverses r and s each on
+/// its own (r_le ‖ s_le), not the 64 bytes as a whole. r and s here come from
+/// `openssl asn1parse`, independent of our DER code.
+#[test]
+fn ecdsa_signature_is_r_le_then_s_le() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (raw, padded) = image(d, "layout", 4096);
+    let block = our_block("p256a", &raw, &padded, d, "layout");
+    let sig = d.join("layout.p256a.sig");
+    let out = support::run_ok(Command::new("openssl").args([
+        "asn1parse",
+        "-inform",
+        "DER",
+        "-in",
+        s(&sig),
+    ]));
+    let ints: Vec<Vec<u8>> = out
+        .lines()
+        .filter_map(|l| l.split("INTEGER").nth(1))
+        .map(|v| {
+            let h = v.trim().trim_start_matches(':');
+            let h = if h.len() % 2 == 1 {
+                format!("0{h}")
+            } else {
+                h.to_string()
+            };
+            let b = hex::decode(h).unwrap();
+            let mut p = vec![0u8; 32 - b.len().min(32)];
+            p.extend(b.iter().skip(b.len().saturating_sub(32)));
+            p
+        })
+        .collect();
+    assert_eq!(ints.len(), 2, "{out}");
+    let r_le: Vec<u8> = ints[0].iter().rev().copied().collect();
+    let s_le: Vec<u8> = ints[1].iter().rev().copied().collect();
+    assert_eq!(&block[101..133], &r_le[..]);
+    assert_eq!(&block[133..165], &s_le[..]);
+    let whole: Vec<u8> = ints[0].iter().chain(&ints[1]).rev().copied().collect();
+    assert_ne!(
+        &block[101..165],
+        &whole[..],
+        "the whole r‖s reversed is not the layout"
+    );
+}
