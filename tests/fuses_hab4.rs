@@ -1,5 +1,5 @@
 //! HAB4 SRK tables and fuse hashes, byte for byte against srktool (Debian
-//! imx-code-signing-tool) and nxpcrypto (PyPI spsdk), over RSA 2048/3072/4096 with
+//! imx-code-signing-tool) and nxpcrypto (PyPI spsdk), over RSA 1024/2048/3072/4096 with
 //! e = 65537 and 3, EC P-256/P-384/P-521 (with leading-zero coordinates), 1 to 4 SRKs,
 //! CA and non-CA certificates.
 mod support;
@@ -49,7 +49,8 @@ impl Fixtures {
     }
 }
 
-const RSA_KEYS: [(&str, u32, u32); 6] = [
+const RSA_KEYS: [(&str, u32, u32); 7] = [
+    ("rsa1024_65537", 1024, 65537),
     ("rsa2048_65537", 2048, 65537),
     ("rsa2048_3", 2048, 3),
     ("rsa3072_65537", 3072, 65537),
