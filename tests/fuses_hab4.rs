@@ -465,3 +465,35 @@ fn der_certificates_and_the_cli_match_srktool() {
     assert_eq!(std::fs::read(&table).unwrap(), t);
     assert_eq!(hash, e);
 }
+
+/// Truncated and bit-flipped certificates give errors, never panics.
+#[test]
+fn damaged_certificates_never_panic() {
+    let f = fixtures();
+    for name in ["rsa2048_3", "p521_lz"] {
+        let pem = std::fs::read(f.cert(name, "v3_ca")).unwrap();
+        let der = support::run(Command::new("openssl").args([
+            "x509",
+            "-in",
+            f.cert(name, "v3_ca").to_str().unwrap(),
+            "-outform",
+            "DER",
+        ]))
+        .stdout;
+        assert!(hab4::srk_table(&[der.clone()]).is_ok());
+        for cut in 0..der.len() {
+            assert!(
+                hab4::srk_table(&[der[..cut].to_vec()]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        for cut in (0..pem.len()).step_by(7) {
+            let _ = hab4::srk_table(&[pem[..cut].to_vec()]);
+        }
+        for i in 0..der.len() {
+            let mut d = der.clone();
+            d[i] ^= 0x41;
+            let _ = hab4::srk_table(&[d]);
+        }
+    }
+}

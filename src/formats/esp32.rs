@@ -547,4 +547,27 @@ mod tests {
         assert!(parse_sector(&[0xFF; 10]).is_err());
         assert!(build_sector(&[]).is_err());
     }
+
+    /// Arbitrary bytes behind a valid magic and version never panic the parser.
+    #[test]
+    fn random_sectors_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for round in 0..300 {
+            let mut s = [0u8; SECTOR_LEN];
+            s.iter_mut().for_each(|b| *b = next());
+            s[0] = MAGIC;
+            s[1] = [VERSION_RSA, VERSION_ECDSA, 7][round % 3];
+            s[2] = (round % 3) as u8;
+            s[36] = [CURVE_P256, CURVE_P384, 1][round % 3];
+            s[52] = CURVE_P384;
+            let _ = parse_sector(&s);
+            let _ = append_block(&s, &[0xE7; BLOCK_LEN]);
+        }
+    }
 }
