@@ -3,6 +3,8 @@
 
 pub mod esp32;
 pub mod hab4;
+pub mod raw;
 pub mod stm32;
+pub mod stm32_image;
 pub mod tfa;
 pub mod words;
