@@ -295,6 +295,15 @@ fn signed_images_match_espsecure() {
         }
         let signed = d.join(format!("{tag}.signed.bin"));
         signed_image(&padded, &sector, &signed);
+        // Our whole-image check, streamed from the file.
+        let len = std::fs::metadata(&signed).unwrap().len();
+        let img = esp32::read_signed_image(std::fs::File::open(&signed).unwrap(), len).unwrap();
+        for (k, n) in names.iter().enumerate() {
+            assert_eq!(
+                esp32::verify_signed_image(&img, &public_key(n)).unwrap(),
+                vec![k]
+            );
+        }
         for n in names.iter() {
             let Some(o) = espsecure_verify(n, &signed) else {
                 return;
@@ -462,4 +471,40 @@ fn ecdsa_signature_is_r_le_then_s_le() {
         &whole[..],
         "the whole r‖s reversed is not the layout"
     );
+}
+
+/// A flipped image byte: our check and espsecure's both refuse the image; a key that
+/// signed no block is refused too.
+#[test]
+fn tampered_images_are_refused_like_espsecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (raw, padded) = image(d, "tamper", 9000);
+    let block = our_block("p384", &raw, &padded, d, "tamper");
+    let sector = esp32::build_sector(&[block]).unwrap();
+    let signed = d.join("tamper.signed.bin");
+    signed_image(&padded, &sector, &signed);
+    let mut bytes = std::fs::read(&signed).unwrap();
+    let len = bytes.len() as u64;
+    let img = esp32::read_signed_image(&bytes[..], len).unwrap();
+    let e = esp32::verify_signed_image(&img, &public_key("p256a")).unwrap_err();
+    assert!(matches!(e, esp32::Error::NoBlockForKey(_)), "{e}");
+    bytes[4000] ^= 1;
+    let img = esp32::read_signed_image(&bytes[..], len).unwrap();
+    let e = esp32::verify_signed_image(&img, &public_key("p384")).unwrap_err();
+    assert!(e.to_string().contains("image digest does not match"), "{e}");
+    assert!(esp32::read_signed_image(&bytes[..100], len).is_err());
+    assert!(esp32::read_signed_image(&bytes[..], len - 1).is_err());
+    let bad = d.join("tamper.bad.bin");
+    std::fs::write(&bad, &bytes).unwrap();
+    let Some(tool) = support::oracle("espsecure") else {
+        return;
+    };
+    let out = support::run(
+        Command::new(tool)
+            .args(["verify-signature", "--version", "2", "--keyfile"])
+            .arg(fixtures().public("p384"))
+            .arg(&bad),
+    );
+    assert!(!out.status.success(), "espsecure accepted a tampered image");
 }
