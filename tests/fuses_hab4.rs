@@ -480,7 +480,7 @@ fn damaged_certificates_never_panic() {
             "DER",
         ]))
         .stdout;
-        assert!(hab4::srk_table(&[der.clone()]).is_ok());
+        assert!(hab4::srk_table(std::slice::from_ref(&der)).is_ok());
         for cut in 0..der.len() {
             assert!(
                 hab4::srk_table(&[der[..cut].to_vec()]).is_err(),

@@ -544,7 +544,7 @@ impl SignedImage {
 /// padded image, then the 4 KiB signature sector.
 pub fn read_signed_image(mut r: impl Read, total_len: u64) -> Result<SignedImage> {
     let sector_len = SECTOR_LEN as u64;
-    if total_len < sector_len || total_len % sector_len != 0 {
+    if total_len < sector_len || padding_for(total_len) != 0 {
         return Err(Error::Image(format!(
             "{total_len} bytes: a signed image is a non-empty multiple of 4096 bytes"
         )));
