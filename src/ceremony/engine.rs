@@ -110,6 +110,10 @@ pub struct StepResult {
     /// The step found its work already done on the token (an interrupted earlier run).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// What a step kind reports for the witnesses (certificate digests, fuse values,
+    /// signed files): a JSON object, or null.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

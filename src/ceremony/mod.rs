@@ -36,4 +36,5 @@ pub mod journal;
 pub mod plan;
 pub mod runner;
 pub mod script;
+pub mod steps;
 pub mod transcript;

@@ -203,6 +203,29 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                 }
             }
             Action::Login(_) | Action::ChangePin(_) => {}
+            Action::IssueCertificate(_)
+            | Action::ExportFuses(_)
+            | Action::Sign(_)
+            | Action::Verify(_) => {
+                for (field, label) in super::steps::keys_used(&step.action) {
+                    if !keys.contains_key(label) {
+                        if let Some(w) = wiped {
+                            return Err(err(
+                                script,
+                                i,
+                                field,
+                                format!(
+                                    "no key labelled {label:?}: no step after init-token {} creates it",
+                                    place(w)
+                                ),
+                            ));
+                        }
+                        plan.external_keys.push((i, label.to_string()));
+                    }
+                }
+                super::steps::check_step(script, i)
+                    .map_err(|(field, m)| err(script, i, field, m))?;
+            }
         }
     }
     Ok(plan)

@@ -648,6 +648,10 @@ pub fn execute_step(
             })
         }
         Action::Instruction(_) => Ok(StepResult::default()),
+        a @ (Action::IssueCertificate(_)
+        | Action::ExportFuses(_)
+        | Action::Sign(_)
+        | Action::Verify(_)) => super::steps::execute(token, ctx, a, reconcile),
     }
 }
 
@@ -727,7 +731,7 @@ fn cert_der(bytes: &[u8]) -> Result<Vec<u8>, StepError> {
 }
 
 /// Write an output file; on reconcile an identical existing file is adopted.
-fn write_output(
+pub(super) fn write_output(
     out: &Path,
     name: &str,
     bytes: &[u8],

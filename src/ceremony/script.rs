@@ -65,6 +65,10 @@ pub enum Action {
     DeleteObject(DeleteObject),
     ExportPublicKey(ExportPublicKey),
     Instruction(Instruction),
+    IssueCertificate(IssueCertificate),
+    ExportFuses(ExportFuses),
+    Sign(SignStep),
+    Verify(VerifyStep),
 }
 
 pub const KINDS: &[&str] = &[
@@ -77,6 +81,10 @@ pub const KINDS: &[&str] = &[
     "delete-object",
     "export-public-key",
     "instruction",
+    "issue-certificate",
+    "export-fuses",
+    "sign",
+    "verify",
 ];
 
 #[derive(Debug, Clone)]
@@ -150,6 +158,143 @@ pub struct Instruction {
     pub text: String,
 }
 
+/// A file a step reads: an output of an earlier step (in the out dir) or a file next to
+/// the script. Which one is settled by `plan::check_script`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// As written in the script.
+    pub name: String,
+    /// `base.join(name)`: used when no earlier step writes `name`.
+    pub beside_script: PathBuf,
+    /// The earlier step that writes `name` into the out dir, if any.
+    pub from_step: Option<usize>,
+}
+
+impl FileRef {
+    /// Where the file is when the step runs.
+    pub fn path(&self, out_dir: &Path) -> PathBuf {
+        match self.from_step {
+            Some(_) => out_dir.join(&self.name),
+            None => self.beside_script.clone(),
+        }
+    }
+}
+
+impl Action {
+    /// Files the step reads, by field (for resolving against earlier outputs).
+    fn file_refs_mut(&mut self) -> Vec<&mut FileRef> {
+        match self {
+            Action::ExportFuses(x) => match &mut x.export {
+                FuseExport::Hab4 { certs, .. } => certs.iter_mut().collect(),
+                FuseExport::TfaRotpk { key_file, .. } => key_file.iter_mut().collect(),
+                _ => vec![],
+            },
+            Action::Sign(s) => vec![&mut s.input],
+            Action::Verify(v) => {
+                let mut r = vec![&mut v.input];
+                r.extend(v.signature.iter_mut());
+                r
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// Point every file a step reads at the latest earlier step that writes it.
+fn resolve_refs(steps: &mut [Step]) {
+    let mut written: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, step) in steps.iter_mut().enumerate() {
+        for r in step.action.file_refs_mut() {
+            r.from_step = written.get(&r.name).copied();
+        }
+        for (_, name) in step.action.outputs() {
+            written.insert(name.to_string(), i);
+        }
+    }
+}
+
+/// Certificate serial: fixed, or random (64 bits, as `openssl req -x509`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Serial {
+    Random,
+    Fixed(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueCertificate {
+    pub profile: crate::pki::Profile,
+    /// Label of the subject key on the token.
+    pub key: String,
+    /// Label of the issuer's key; `None`: self-signed.
+    pub issuer_key: Option<String>,
+    /// Output file of an earlier issue-certificate step (required with issuer-key).
+    pub issuer_cert: Option<String>,
+    /// A CN, or a DN string (`/C=DE/O=Acme/CN=Root` or `CN=Root,O=Acme`).
+    pub subject: String,
+    pub serial: Serial,
+    pub validity_days: u32,
+    pub pem: Option<String>,
+    pub der: Option<String>,
+    /// Also store the certificate on the token under the key's label and id.
+    pub write_to_token: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum FuseExport {
+    /// SRK table and fuse file from 1–4 SRK certificates.
+    Hab4 {
+        certs: Vec<FileRef>,
+        soc: Option<crate::formats::hab4::Soc>,
+        /// `SRK_1_2_3_4_table.bin` / `SRK_1_2_3_4_fuse.bin` for four certificates.
+        table: String,
+        fuse: String,
+    },
+    /// SHA-256 of the ROT public key's DER SPKI (`rotpk_sha256.bin`).
+    TfaRotpk {
+        key: Option<String>,
+        key_file: Option<FileRef>,
+        digest_info: bool,
+        file: String,
+    },
+    /// One eFuse digest file per key.
+    Esp32Sbv2 {
+        keys: Vec<String>,
+        files: Vec<String>,
+    },
+    /// STM32MP15 PKH of one key.
+    Stm32mp15 { key: String, file: String },
+    /// STM32MP13/MP25 hash of the key hash table (up to 8 keys, in OTP order).
+    Stm32mpPkhth { keys: Vec<String>, file: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportFuses {
+    pub export: FuseExport,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignStep {
+    pub format: crate::signing::Format,
+    pub key: String,
+    /// Resolved against the script's directory (or an earlier step's output).
+    pub input: FileRef,
+    pub output: String,
+    pub padding: Option<crate::formats::raw::Padding>,
+    pub load_address: Option<u32>,
+    pub entry_point: Option<u32>,
+    /// stm32mp13: the key set in OTP order (labels), and the index of `key` in it.
+    pub key_table: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyStep {
+    pub format: crate::signing::Format,
+    pub key: String,
+    pub input: FileRef,
+    /// Detached signature (raw only).
+    pub signature: Option<FileRef>,
+}
+
 impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -162,6 +307,10 @@ impl Action {
             Action::DeleteObject(_) => "delete-object",
             Action::ExportPublicKey(_) => "export-public-key",
             Action::Instruction(_) => "instruction",
+            Action::IssueCertificate(_) => "issue-certificate",
+            Action::ExportFuses(_) => "export-fuses",
+            Action::Sign(_) => "sign",
+            Action::Verify(_) => "verify",
         }
     }
 
@@ -198,7 +347,36 @@ impl Action {
                 }
                 v
             }
+            Action::IssueCertificate(s) => {
+                let mut v = Vec::new();
+                if let Some(p) = &s.pem {
+                    v.push(("pem", p.as_str()));
+                }
+                if let Some(d) = &s.der {
+                    v.push(("der", d.as_str()));
+                }
+                v
+            }
+            Action::ExportFuses(x) => x.outputs(),
+            Action::Sign(s) => vec![("output", s.output.as_str())],
             _ => vec![],
+        }
+    }
+}
+
+impl ExportFuses {
+    /// Output files, with the field that names each.
+    pub fn outputs(&self) -> Vec<(&'static str, &str)> {
+        match &self.export {
+            FuseExport::Hab4 { table, fuse, .. } => {
+                vec![("certs", table.as_str()), ("certs", fuse.as_str())]
+            }
+            FuseExport::TfaRotpk { file, .. }
+            | FuseExport::Stm32mp15 { file, .. }
+            | FuseExport::Stm32mpPkhth { file, .. } => vec![("file", file.as_str())],
+            FuseExport::Esp32Sbv2 { files, .. } => {
+                files.iter().map(|f| ("files", f.as_str())).collect()
+            }
         }
     }
 }
@@ -294,6 +472,7 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
     for (i, t) in steps_raw.into_iter().enumerate() {
         steps.push(parse_step(i, t, base).map_err(|m| err(m.0, m.1))?);
     }
+    resolve_refs(&mut steps);
     Ok(Script {
         path: PathBuf::from(file),
         sha256,
@@ -422,6 +601,15 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         "instruction" => Action::Instruction(Instruction {
             text: f.string("text")?,
         }),
+        "issue-certificate" => Action::IssueCertificate(parse_issue(&mut f, i, &id)?),
+        "export-fuses" => Action::ExportFuses(parse_fuses(&mut f, base)?),
+        "sign" => Action::Sign(parse_sign(&mut f, base)?),
+        "verify" => Action::Verify(VerifyStep {
+            format: f.sign_format("format")?,
+            key: f.label("key")?,
+            input: f.file_ref("input", base)?,
+            signature: f.opt_file_ref("signature", base)?,
+        }),
         other => {
             return Err(f.fail(
                 "kind",
@@ -439,6 +627,288 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         description,
         sign_off,
         action,
+    })
+}
+
+fn parse_issue(f: &mut Fields, i: usize, id: &str) -> Result<IssueCertificate, Fail> {
+    use crate::pki::Profile;
+    let name = f.string("profile")?;
+    let mut profile = match name.as_str() {
+        "hab4-ca" | "hab4-srk" | "hab4-csf" | "hab4-img" | "ca" | "signer" => {
+            Profile::parse(&name)
+        }
+        _ => None,
+    }
+    .ok_or_else(|| {
+        f.fail(
+            "profile",
+            format!("unknown profile {name:?} (expected hab4-ca, hab4-srk, hab4-csf, hab4-img, ca or signer)"),
+        )
+    })?;
+    match (f.opt_bool("ca-mode")?, profile) {
+        (Some(ca), Profile::Hab4Srk { .. }) => profile = Profile::Hab4Srk { ca },
+        (Some(_), _) => return Err(f.fail("ca-mode", "is only for profile hab4-srk".into())),
+        (None, _) => {}
+    }
+    let key = f.label("key")?;
+    let issuer_key = match f.opt_string("issuer-key")? {
+        Some(_) => Some(f.relabel("issuer-key")?),
+        None => None,
+    };
+    let issuer_cert = f.opt_file_name("issuer-cert")?;
+    let subject = f.string("subject")?;
+    if subject.trim().is_empty() {
+        return Err(f.fail("subject", "must not be empty".into()));
+    }
+    let serial = match f.take("serial") {
+        None => Serial::Random,
+        Some(toml::Value::Integer(n)) if n > 0 => Serial::Fixed(n as u64),
+        Some(toml::Value::String(h)) => {
+            let digits = h.strip_prefix("0x").unwrap_or(&h);
+            match u64::from_str_radix(digits, 16) {
+                Ok(n) if n > 0 && h.starts_with("0x") => Serial::Fixed(n),
+                _ => {
+                    return Err(f.fail(
+                        "serial",
+                        format!("{h:?} is not a positive serial (an integer or \"0x…\" hex, at most 64 bits)"),
+                    ))
+                }
+            }
+        }
+        Some(_) => {
+            return Err(f.fail(
+                "serial",
+                "expected a positive integer or \"0x…\" hex".into(),
+            ))
+        }
+    };
+    let validity_days = match f.take("validity-days") {
+        None => 3650,
+        Some(toml::Value::Integer(n)) if (1..=36_500).contains(&n) => n as u32,
+        Some(_) => {
+            return Err(f.fail(
+                "validity-days",
+                "expected a whole number of days from 1 to 36500".into(),
+            ))
+        }
+    };
+    let pem = f.opt_file_name("pem")?;
+    let der = f.opt_file_name("der")?;
+    let write_to_token = f.opt_bool("write-to-token")?.unwrap_or(false);
+    if pem.is_none() && der.is_none() {
+        return Err(Fail(
+            format!("step[{i}] ({id}): "),
+            "issue-certificate needs pem = \"FILE\" or der = \"FILE\" (or both)".into(),
+        ));
+    }
+    match (&issuer_key, &issuer_cert) {
+        (Some(_), None) => {
+            return Err(f.fail(
+                "issuer-cert",
+                "missing: with issuer-key, name the issuer's certificate (an output of an earlier issue-certificate step)".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(f.fail(
+                "issuer-key",
+                "missing: with issuer-cert, name the issuer's key label".into(),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(want_self) = profile.self_signed() {
+        if want_self != issuer_key.is_none() {
+            let field = if want_self { "issuer-key" } else { "profile" };
+            return Err(f.fail(
+                field,
+                if want_self {
+                    format!(
+                        "profile {} is self-signed: give no issuer-key",
+                        profile.name()
+                    )
+                } else {
+                    format!(
+                        "profile {} needs an issuer (issuer-key and issuer-cert)",
+                        profile.name()
+                    )
+                },
+            ));
+        }
+    }
+    Ok(IssueCertificate {
+        profile,
+        key,
+        issuer_key,
+        issuer_cert,
+        subject,
+        serial,
+        validity_days,
+        pem,
+        der,
+        write_to_token,
+    })
+}
+
+fn parse_fuses(f: &mut Fields, base: &Path) -> Result<ExportFuses, Fail> {
+    use crate::formats::hab4;
+    let format = f.string("format")?;
+    let export = match format.as_str() {
+        "hab4" => {
+            let names = f.opt_string_list("certs")?.unwrap_or_default();
+            if names.is_empty() || names.len() > hab4::MAX_SRKS {
+                return Err(f.fail(
+                    "certs",
+                    format!(
+                        "hab4 takes 1 to 4 SRK certificates, got {}",
+                        names.len()
+                    ),
+                ));
+            }
+            let certs = names
+                .iter()
+                .map(|n| f.check_ref("certs", n, base))
+                .collect::<Result<Vec<_>, _>>()?;
+            let soc = match f.opt_string("soc")? {
+                None => None,
+                Some(s) => Some(s.parse::<hab4::Soc>().map_err(|e| f.fail("soc", e.to_string()))?),
+            };
+            FuseExport::Hab4 {
+                table: hab4::table_file_name(certs.len()),
+                fuse: hab4::fuse_file_name(certs.len()),
+                certs,
+                soc,
+            }
+        }
+        "tfa-rotpk" => {
+            let key = match f.opt_string("key")? {
+                Some(_) => Some(f.relabel("key")?),
+                None => None,
+            };
+            let key_file = f.opt_file_ref("key-file", base)?;
+            if key.is_some() == key_file.is_some() {
+                return Err(f.fail(
+                    "key",
+                    "tfa-rotpk needs exactly one of key (a label on the token) or key-file".into(),
+                ));
+            }
+            FuseExport::TfaRotpk {
+                key,
+                key_file,
+                digest_info: f.opt_bool("digest-info")?.unwrap_or(false),
+                file: f
+                    .opt_file_name("file")?
+                    .unwrap_or_else(|| "rotpk_sha256.bin".into()),
+            }
+        }
+        "esp32-sbv2" => {
+            let keys = f.labels("keys", 3)?;
+            let files = match f.opt_string_list("files")? {
+                None => keys
+                    .iter()
+                    .map(|k| format!("{}_digest.bin", file_stem_of(k)))
+                    .collect(),
+                Some(v) => {
+                    if v.len() != keys.len() {
+                        return Err(f.fail(
+                            "files",
+                            format!("{} file names for {} keys", v.len(), keys.len()),
+                        ));
+                    }
+                    for n in &v {
+                        f.check_plain("files", n)?;
+                    }
+                    v
+                }
+            };
+            FuseExport::Esp32Sbv2 { keys, files }
+        }
+        "stm32mp15" => FuseExport::Stm32mp15 {
+            key: f.label("key")?,
+            file: f.opt_file_name("file")?.unwrap_or_else(|| "pkh.bin".into()),
+        },
+        "stm32mp-pkhth" => FuseExport::Stm32mpPkhth {
+            keys: f.labels("keys", crate::formats::stm32::MAX_KEYS)?,
+            file: f
+                .opt_file_name("file")?
+                .unwrap_or_else(|| "pkhth.bin".into()),
+        },
+        other => {
+            return Err(f.fail(
+                "format",
+                format!("unknown fuse format {other:?} (expected hab4, tfa-rotpk, esp32-sbv2, stm32mp15 or stm32mp-pkhth)"),
+            ))
+        }
+    };
+    Ok(ExportFuses { export })
+}
+
+/// A label made file-name safe: letters, digits, '-', '_', '.' kept, the rest '_'.
+fn file_stem_of(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
+}
+
+fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
+    use crate::signing::Format;
+    let format = f.sign_format("format")?;
+    let key = f.label("key")?;
+    let input = f.file_ref("input", base)?;
+    let output = match f.opt_file_name("output")? {
+        Some(o) => o,
+        None => crate::signing::output_path(format, Path::new(&input.name), Path::new(""))
+            .display()
+            .to_string(),
+    };
+    let padding = match f.opt_string("padding")? {
+        None => None,
+        Some(p) => Some(crate::formats::raw::Padding::parse(&p).ok_or_else(|| {
+            f.fail(
+                "padding",
+                format!("unknown padding {p:?} (expected pss or pkcs1)"),
+            )
+        })?),
+    };
+    if padding.is_some() && format != Format::Raw {
+        return Err(f.fail("padding", format!("is for format raw, not {format}")));
+    }
+    let load_address = f.opt_u32("load-address")?;
+    let entry_point = f.opt_u32("entry-point")?;
+    if (load_address.is_some() || entry_point.is_some())
+        && !matches!(format, Format::Stm32Mp15 | Format::Stm32Mp13)
+    {
+        return Err(f.fail(
+            "load-address",
+            format!("load-address and entry-point are for stm32mp15/stm32mp13, not {format}"),
+        ));
+    }
+    let key_table = match f.opt_string_list("key-table")? {
+        None => vec![],
+        Some(_) => {
+            if format != Format::Stm32Mp13 {
+                return Err(f.fail("key-table", format!("is for stm32mp13, not {format}")));
+            }
+            f.labels("key-table", crate::formats::stm32::MAX_KEYS)?
+        }
+    };
+    Ok(SignStep {
+        format,
+        key,
+        input,
+        output,
+        padding,
+        load_address,
+        entry_point,
+        key_table,
     })
 }
 
@@ -480,6 +950,103 @@ impl Fields {
     fn take(&mut self, field: &str) -> Option<toml::Value> {
         self.seen(field);
         self.table.get(field).cloned()
+    }
+
+    fn opt_bool(&mut self, field: &str) -> Result<Option<bool>, Fail> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(b)),
+            Some(v) => Err(self.fail(
+                field,
+                format!("expected true or false, found {}", v.type_str()),
+            )),
+        }
+    }
+
+    fn opt_u32(&mut self, field: &str) -> Result<Option<u32>, Fail> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) if (0..=i64::from(u32::MAX)).contains(&n) => {
+                Ok(Some(n as u32))
+            }
+            Some(toml::Value::String(h)) => h
+                .strip_prefix("0x")
+                .and_then(|d| u32::from_str_radix(d, 16).ok())
+                .map(Some)
+                .ok_or_else(|| self.fail(field, format!("{h:?} is not a 32-bit \"0x…\" value"))),
+            Some(_) => Err(self.fail(field, "expected a 32-bit integer or \"0x…\" hex".into())),
+        }
+    }
+
+    /// A label read a second time (after `opt_string` saw it was there).
+    fn relabel(&mut self, field: &str) -> Result<String, Fail> {
+        self.label(field)
+    }
+
+    /// 1 to `max` key labels.
+    fn labels(&mut self, field: &str, max: usize) -> Result<Vec<String>, Fail> {
+        let v = self.opt_string_list(field)?.unwrap_or_default();
+        if v.is_empty() || v.len() > max {
+            return Err(self.fail(
+                field,
+                format!("expected 1 to {max} key labels, got {}", v.len()),
+            ));
+        }
+        for (k, s) in v.iter().enumerate() {
+            if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_control()) {
+                return Err(self.fail(
+                    &format!("{field}[{k}]"),
+                    "must be 1 to 128 printable characters".into(),
+                ));
+            }
+        }
+        Ok(v)
+    }
+
+    fn sign_format(&mut self, field: &str) -> Result<crate::signing::Format, Fail> {
+        let s = self.string(field)?;
+        crate::signing::Format::parse(&s).map_err(|_| {
+            self.fail(
+                field,
+                format!("unknown format {s:?} (expected raw, esp32-sbv2, stm32mp15 or stm32mp13)"),
+            )
+        })
+    }
+
+    fn check_plain(&self, field: &str, s: &str) -> Result<(), Fail> {
+        let plain = !s.is_empty()
+            && !s.starts_with('.')
+            && !s.contains(['/', '\\'])
+            && !s.chars().any(|c| c.is_control());
+        if plain {
+            Ok(())
+        } else {
+            Err(self.fail(
+                field,
+                format!("{s:?} must be a plain file name (an earlier step's output or a file next to the script)"),
+            ))
+        }
+    }
+
+    fn check_ref(&self, field: &str, s: &str, base: &Path) -> Result<FileRef, Fail> {
+        self.check_plain(field, s)?;
+        Ok(FileRef {
+            name: s.to_string(),
+            beside_script: base.join(s),
+            from_step: None,
+        })
+    }
+
+    fn file_ref(&mut self, field: &str, base: &Path) -> Result<FileRef, Fail> {
+        let s = self.string(field)?;
+        self.check_ref(field, &s, base)
+    }
+
+    fn opt_file_ref(&mut self, field: &str, base: &Path) -> Result<Option<FileRef>, Fail> {
+        match self.opt_string(field)? {
+            None => Ok(None),
+            Some(s) => self.check_ref(field, &s, base).map(Some),
+        }
     }
 
     pub(crate) fn opt_string(&mut self, field: &str) -> Result<Option<String>, Fail> {
