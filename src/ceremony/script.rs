@@ -815,7 +815,12 @@ fn parse_fuses(f: &mut Fields, base: &Path) -> Result<ExportFuses, Fail> {
                         ));
                     }
                     for n in &v {
-                        f.check_plain("files", n)?;
+                        if n.is_empty() || n.starts_with('.') || n.contains(['/', '\\']) || n.chars().any(|c| c.is_control()) {
+                            return Err(f.fail(
+                                "files",
+                                format!("{n:?} must be a plain file name (it is written into the out dir)"),
+                            ));
+                        }
                     }
                     v
                 }
@@ -1014,16 +1019,18 @@ impl Fields {
     }
 
     fn check_plain(&self, field: &str, s: &str) -> Result<(), Fail> {
-        let plain = !s.is_empty()
-            && !s.starts_with('.')
-            && !s.contains(['/', '\\'])
+        // A relative path below the script's directory (or an out-dir file name).
+        let ok = !s.is_empty()
+            && !s.starts_with(['/', '.'])
+            && !s.contains('\\')
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
             && !s.chars().any(|c| c.is_control());
-        if plain {
+        if ok {
             Ok(())
         } else {
             Err(self.fail(
                 field,
-                format!("{s:?} must be a plain file name (an earlier step's output or a file next to the script)"),
+                format!("{s:?} must be an earlier step's output or a relative path below the script's directory"),
             ))
         }
     }
