@@ -122,7 +122,7 @@ fn check_issue(script: &Script, i: usize, s: &IssueCertificate) -> Check {
         return Err((
             "issuer-cert",
             format!(
-                "{name:?} is written by {}, a {} step, not an issue-certificate step",
+                "{name:?} is written by {} of kind {}, not by an issue-certificate step",
                 st.place(j),
                 st.action.kind()
             ),
@@ -176,7 +176,7 @@ fn check_fuses(script: &Script, x: &ExportFuses) -> Check {
                             return Err((
                                 "certs",
                                 format!(
-                                    "certs[{k}] {:?} is written by {}, a {} step, not an issue-certificate step",
+                                    "certs[{k}] {:?} is written by {} of kind {}, not by an issue-certificate step",
                                     r.name,
                                     script.steps[j].place(j),
                                     other.kind()
