@@ -1,0 +1,95 @@
+//! Crash safety of the root-of-trust steps: ca-signer (certificates written to the token,
+//! a raw signature) killed at crash points (debug hook OFFICIANT_TEST_CRASH_AT) and rerun
+//! with the same arguments. The finished outputs must be what openssl accepts: an adopted
+//! certificate or signature is one that verifies, never a second, different one.
+
+mod ceremony_steps_common;
+mod support;
+
+use std::process::Command;
+
+use ceremony_steps_common::{oracle_ok, shipped};
+use support::{oracle, run};
+
+fn command(dir: &std::path::Path) -> Command {
+    let mut c = support::officiant();
+    c.arg("run")
+        .arg(shipped("ca-signer.toml"))
+        .arg("--answers")
+        .arg(shipped("ca-signer.answers.toml"))
+        .arg("--backend")
+        .arg(format!("sim:{}", dir.join("token").display()))
+        .arg("--out")
+        .arg(dir.join("out"));
+    c
+}
+
+#[test]
+fn ca_signer_killed_and_resumed_still_verifies() {
+    let Some(openssl) = oracle("openssl") else {
+        return;
+    };
+    let mut adopted_somewhere = false;
+    let mut k = 1;
+    let mut crashes = 0;
+    loop {
+        let d = tempfile::tempdir().unwrap();
+        let first = run(command(d.path()).env("OFFICIANT_TEST_CRASH_AT", k.to_string()));
+        let crashed = !first.status.success();
+        if crashed {
+            assert!(
+                first.status.code().is_none(),
+                "point {k}: expected an abort: {}",
+                String::from_utf8_lossy(&first.stderr)
+            );
+            crashes += 1;
+            let again = run(&mut command(d.path()));
+            assert!(
+                again.status.success(),
+                "point {k}: resume failed: {}",
+                String::from_utf8_lossy(&again.stderr)
+            );
+        }
+        let out = d.path().join("out");
+        let v = oracle_ok(
+            Command::new(&openssl)
+                .arg("verify")
+                .arg("-CAfile")
+                .arg(out.join("tiny-ca.crt.pem"))
+                .arg(out.join("tiny-signer.crt.pem")),
+        );
+        assert!(v.contains(": OK"), "point {k}: {v}");
+        // PEM and DER of the CA are one certificate.
+        let der = oracle_ok(
+            Command::new(&openssl)
+                .args(["x509", "-outform", "DER", "-in"])
+                .arg(out.join("tiny-ca.crt.pem"))
+                .arg("-out")
+                .arg(d.path().join("ca.der")),
+        );
+        let _ = der;
+        assert_eq!(
+            std::fs::read(d.path().join("ca.der")).unwrap(),
+            std::fs::read(out.join("tiny-ca.crt.der")).unwrap(),
+            "point {k}: PEM and DER differ"
+        );
+        let s = oracle_ok(
+            Command::new(&openssl)
+                .args(["dgst", "-sha256", "-verify"])
+                .arg(out.join("tiny-signer.pub.pem"))
+                .arg("-signature")
+                .arg(out.join("payload.bin.sig"))
+                .arg(shipped("samples/payload.bin")),
+        );
+        assert!(s.contains("Verified OK"), "point {k}: {s}");
+        let tr = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+        adopted_somewhere |= tr.contains("\"adopted\":true");
+        if !crashed {
+            break;
+        }
+        // Every other point early on (the certificate steps), then a sample of the rest.
+        k += if k < 30 { 2 } else { 5 };
+    }
+    assert!(crashes > 8, "only {crashes} crash points");
+    assert!(adopted_somewhere, "no resume ever adopted earlier work");
+}
