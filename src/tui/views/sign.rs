@@ -1,0 +1,97 @@
+//! Sign and verify: choose a key and format, pick files, see the digest, the check and
+//! where the signature went.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{widgets::text_line, Theme};
+use crate::tui::app::{AppState, SignField, SignResult, FORMATS, SIGN_FIELDS};
+
+pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
+    let sg = &s.sign;
+    let [form, result] = Layout::vertical([Constraint::Length(10), Constraint::Min(5)]).areas(area);
+    let keys = s.signing_keys();
+    let key = keys
+        .get(sg.key)
+        .map(|k| format!("‹ {} ({}) ›", k.label, k.key_type))
+        .unwrap_or_else(|| "(no private key on the token)".into());
+    let format = format!("‹ {} ›", FORMATS[sg.format.min(FORMATS.len() - 1)]);
+    let mut lines = Vec::new();
+    for (i, field) in SIGN_FIELDS.iter().enumerate() {
+        let focused = i == sg.field;
+        let editing = focused && sg.editing;
+        let (label, value): (&str, &str) = match field {
+            SignField::Key => ("Key", &key),
+            SignField::Format => ("Format", &format),
+            SignField::Input => ("Input", &sg.input.input.value),
+            SignField::Output => ("Output", &sg.output.input.value),
+            SignField::PublicKey => ("Public key", &sg.pubkey.input.value),
+            SignField::Signature => ("Signature", &sg.signature.input.value),
+        };
+        if *field == SignField::PublicKey {
+            lines.push(Line::styled("  — verify a detached signature —", t.dim()));
+        }
+        lines.push(text_line(label, value, focused, editing, t));
+    }
+    // Completion choices or a field error under the form.
+    let focused = sg.focused();
+    let entry = match focused {
+        SignField::Input => Some(&sg.input),
+        SignField::Output => Some(&sg.output),
+        SignField::PublicKey => Some(&sg.pubkey),
+        SignField::Signature => Some(&sg.signature),
+        _ => None,
+    };
+    if let Some(e) = entry {
+        if let Some(err) = &e.input.error {
+            lines.push(Line::styled(format!("  ✗ {err}"), t.fail()));
+        } else if !e.choices.is_empty() {
+            lines.push(Line::styled(format!("  {}", e.choices.join("  ")), t.dim()));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Sign and verify ")),
+        form,
+    );
+
+    let rl: Vec<Line> = match &sg.result {
+        None => vec![Line::styled(
+            "g signs Input with Key (asks the user PIN); v verifies Input + Signature against Public key.",
+            t.dim(),
+        )],
+        Some(SignResult::Signed {
+            digest,
+            output,
+            verified,
+        }) => vec![
+            Line::from(vec![Span::styled("Digest    ", t.title()), Span::raw(digest.groups.clone())]),
+            Line::styled(format!("          {}", digest.words), t.dim()),
+            if *verified {
+                Line::styled("✓ signature checked against the token's public key", t.ok())
+            } else {
+                Line::styled("✗ signature did not verify", t.fail())
+            },
+            Line::from(vec![
+                Span::styled("Written   ", t.title()),
+                Span::raw(output.display().to_string()),
+            ]),
+        ],
+        Some(SignResult::Verified { digest, ok, detail }) => vec![
+            Line::from(vec![Span::styled("Digest    ", t.title()), Span::raw(digest.groups.clone())]),
+            Line::styled(format!("          {}", digest.words), t.dim()),
+            if *ok {
+                Line::styled(format!("✓ {detail}"), t.ok())
+            } else {
+                Line::styled(format!("✗ BAD SIGNATURE: {detail}"), t.fail())
+            },
+        ],
+    };
+    f.render_widget(
+        Paragraph::new(rl)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(" Result ")),
+        result,
+    );
+}
