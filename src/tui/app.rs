@@ -365,7 +365,7 @@ impl AppState {
             }
             Screen::Sign => {
                 if self.sign.editing {
-                    vec![Context::Entry]
+                    vec![Context::Path, Context::Entry]
                 } else {
                     vec![Context::Sign, Context::Global]
                 }
@@ -557,7 +557,8 @@ fn on_key(s: &mut AppState, k: KeyEvent) -> Vec<Command> {
     let ctx = s.contexts();
     let action = keymap::action_for(&ctx, &k);
     // Text fields take printable keys.
-    if ctx == [Context::Entry] && action.is_none() {
+    let entry = ctx.contains(&Context::Entry);
+    if entry && action.is_none() {
         if let KeyCode::Char(c) = k.code {
             type_char(s, c);
         }
@@ -566,7 +567,7 @@ fn on_key(s: &mut AppState, k: KeyEvent) -> Vec<Command> {
     let Some(action) = action else {
         return Vec::new();
     };
-    if ctx == [Context::Entry] {
+    if entry {
         return on_entry(s, action);
     }
     match action {

@@ -13,6 +13,8 @@ pub enum Context {
     Sign,
     /// A text field has the keyboard: printable keys are text, only these are actions.
     Entry,
+    /// A path field (Entry plus completion).
+    Path,
     /// A yes/no confirmation.
     Confirm,
     /// The error popup or the help overlay.
@@ -27,6 +29,7 @@ impl Context {
             Context::Ceremony => "Ceremony",
             Context::Sign => "Sign and verify",
             Context::Entry => "Typing in a field",
+            Context::Path => "Typing a path",
             Context::Confirm => "Confirmation",
             Context::Dismiss => "Messages",
         }
@@ -142,11 +145,11 @@ pub const KEYMAP: &[Binding] = &[
         true,
     ),
     b(
-        X::Entry,
+        X::Path,
         &[Key::Code(KeyCode::Tab)],
         "Tab",
         A::Complete,
-        "complete path",
+        "complete",
         true,
     ),
     b(
@@ -195,7 +198,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Key::Code(KeyCode::Tab)],
         "Tab",
         A::FocusNext,
-        "switch pane",
+        "pane",
         true,
     ),
     b(
@@ -203,10 +206,10 @@ pub const KEYMAP: &[Binding] = &[
         &[Key::Code(KeyCode::Enter)],
         "Enter",
         A::Select,
-        "open ceremony",
+        "open",
         true,
     ),
-    b(X::Home, &[c('r')], "r", A::Refresh, "refresh token", true),
+    b(X::Home, &[c('r')], "r", A::Refresh, "refresh", true),
     // Ceremony.
     b(
         X::Ceremony,
@@ -239,7 +242,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Key::Code(KeyCode::Enter)],
         "Enter",
         A::EditField,
-        "edit field",
+        "edit",
         true,
     ),
     b(
@@ -247,7 +250,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Key::Code(KeyCode::Left), c('h')],
         "←/h",
         A::Left,
-        "previous choice",
+        "previous",
         false,
     ),
     b(
@@ -255,7 +258,7 @@ pub const KEYMAP: &[Binding] = &[
         &[Key::Code(KeyCode::Right), c('l')],
         "→/l",
         A::Right,
-        "next choice",
+        "choose",
         true,
     ),
     b(X::Sign, &[c('g')], "g", A::DoSign, "sign", true),

@@ -92,3 +92,6 @@ fn run(backend: &str) -> Result<(), Error> {
         };
     }
 }
+
+#[cfg(test)]
+mod tests;

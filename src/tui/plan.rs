@@ -196,7 +196,7 @@ pub fn load(path: &Path) -> Result<CeremonyRun, String> {
                         id: id.clone(),
                     },
                     vec![format!(
-                        "Generates a {alg} key pair on the token; the private half never leaves it."
+                        "Generates a key pair ({alg}) on the token; the private half never leaves it."
                     )],
                     vec![format!(
                         "key pair {label:?} id {} ({alg})",

@@ -30,7 +30,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         return;
     };
     let [left, right] =
-        Layout::horizontal([Constraint::Length(30), Constraint::Min(30)]).areas(area);
+        Layout::horizontal([Constraint::Length(26), Constraint::Min(30)]).areas(area);
 
     let items: Vec<ListItem> = run
         .steps
@@ -70,14 +70,17 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         &mut ls,
     );
 
-    let need_h = match &run.need {
-        Some(_) => 5,
-        None => 0,
+    // Room for the newest fingerprint (hex groups and all 32 PGP words) when nothing
+    // else needs the space.
+    let (need_h, results_h) = match &run.need {
+        Some(_) => (5, 7),
+        None if run.results.last().is_some_and(|r| r.fingerprint.is_some()) => (0, 14),
+        None => (0, 7),
     };
     let [detail, need, results] = Layout::vertical([
         Constraint::Min(5),
         Constraint::Length(need_h),
-        Constraint::Length(7),
+        Constraint::Length(results_h),
     ])
     .areas(right);
 
@@ -168,6 +171,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         None => {}
     }
 
+    // Lines are wrapped here, so the newest result (with its whole fingerprint) is kept
+    // in view by taking the tail.
+    let w = results.width.saturating_sub(2) as usize;
     let mut rl: Vec<Line> = Vec::new();
     let n = run.results.len();
     for (i, r) in run.results.iter().enumerate() {
@@ -178,18 +184,19 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         ]));
         if i + 1 == n {
             if let Some(fp) = &r.fingerprint {
-                rl.push(Line::raw(fp.groups.clone()));
-                rl.push(Line::styled(fp.words.clone(), t.dim()));
+                for l in super::wrap_words(&fp.groups, w) {
+                    rl.push(Line::raw(l));
+                }
+                for l in super::wrap_words(&fp.words, w) {
+                    rl.push(Line::styled(l, t.dim()));
+                }
             }
         }
     }
     let inner_h = results.height.saturating_sub(2) as usize;
-    // Keep the newest result in view.
-    let skip = rl.len().saturating_sub(inner_h.max(1) + 2);
+    let skip = rl.len().saturating_sub(inner_h);
     f.render_widget(
-        Paragraph::new(rl.split_off(skip.min(rl.len())))
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title(" Results ")),
+        Paragraph::new(rl.split_off(skip)).block(Block::bordered().title(" Results ")),
         results,
     );
 }

@@ -10,9 +10,9 @@ use crate::tui::app::{AppState, HomePane, TokenStatus};
 
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let [tok, lists, detail] = Layout::vertical([
-        Constraint::Length(4),
-        Constraint::Min(5),
         Constraint::Length(5),
+        Constraint::Min(5),
+        Constraint::Length(9),
     ])
     .areas(area);
     token(f, tok, s, t);
@@ -155,7 +155,13 @@ fn details(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
                 None => vec![
                     Line::from(vec![
                         Span::styled(format!("{} ", c.id), t.title()),
-                        Span::raw(c.path.display().to_string()),
+                        Span::styled(
+                            c.path
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default(),
+                            t.dim(),
+                        ),
                     ]),
                     Line::raw(c.purpose.clone()),
                     Line::from(vec![
@@ -173,11 +179,16 @@ fn details(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             Some(o) => {
                 let mut l = vec![Line::from(vec![
                     Span::styled(format!("{} ", o.label), t.title()),
-                    Span::raw(format!("id {} · {} {}", o.id, o.class, o.key_type)),
-                    Span::styled(format!(" {}", o.flags), t.dim()),
+                    Span::raw(format!(
+                        "id {} · {} {} · SHA-256 of public key:",
+                        o.id, o.class, o.key_type
+                    )),
                 ])];
+                if !o.flags.is_empty() {
+                    l.push(Line::styled(o.flags.clone(), t.dim()));
+                }
                 if let Some(fp) = &o.fingerprint {
-                    l.push(Line::raw(format!("SHA-256 {}", fp.groups)));
+                    l.push(Line::raw(fp.groups.clone()));
                     l.push(Line::styled(fp.words.clone(), t.dim()));
                 }
                 l

@@ -148,3 +148,24 @@ fn footer(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
+
+/// Break `text` at spaces into lines of at most `width` characters (a longer word stands
+/// alone), so fingerprints wrap between groups and words, never inside one.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let need = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+        if !cur.is_empty() && need > width {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}

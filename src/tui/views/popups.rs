@@ -97,6 +97,7 @@ fn help(f: &mut Frame, area: Rect, t: &Theme) {
         Context::Ceremony,
         Context::Sign,
         Context::Entry,
+        Context::Path,
         Context::Confirm,
     ];
     for (i, ctx) in groups.iter().enumerate() {
