@@ -85,5 +85,10 @@ mod tests {
              cowbell bottomless"
         );
         assert_eq!(hex_groups(&b[..6]), "E58294F2 E9A2");
+        // A second vector exercising the end of both lists.
+        assert_eq!(
+            pgp_words(&[0xFE, 0xED, 0xFA, 0xCE, 0xBE, 0xEF]),
+            "woodlark unify wallet sardonic skydive unravel"
+        );
     }
 }

@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+use const_oid::db::rfc5912;
+use const_oid::ObjectIdentifier;
+use der::Decode;
 use zeroize::Zeroizing;
 
 use super::{Curve, Error, PublicKey};
@@ -52,11 +55,282 @@ impl PrivateKey {
         }
     }
 
-    /// Parse a private key file's bytes. `passphrase` is needed for encrypted PKCS#8.
+    /// Parse a private key file's bytes, PEM or DER (detected): PKCS#8, encrypted
+    /// PKCS#8 (PBES2: AES-CBC or DES-EDE3-CBC with PBKDF2), PKCS#1 `RSA PRIVATE KEY`,
+    /// SEC1 `EC PRIVATE KEY` (an `EC PARAMETERS` block before it is skipped).
+    /// `passphrase` is needed for encrypted PKCS#8 and ignored otherwise.
     pub fn from_bytes(bytes: &[u8], passphrase: Option<&Secret>) -> Result<Self, Error> {
-        let _ = (bytes, passphrase);
-        Err(Error::Unsupported(
-            "private key parsing is not built yet".into(),
+        if let Some(text) = super::pem_text(bytes) {
+            let block = private_pem_block(text)?;
+            let der = &block.der;
+            return match block.label.as_str() {
+                "PRIVATE KEY" => from_pkcs8(der),
+                "ENCRYPTED PRIVATE KEY" => from_encrypted_pkcs8(der, passphrase),
+                "RSA PRIVATE KEY" => from_pkcs1(der),
+                "EC PRIVATE KEY" => from_sec1(der, block.curve),
+                other => Err(Error::Unsupported(format!("PEM block {other:?}"))),
+            };
+        }
+        if RawEncrypted::from_der(bytes).is_ok() {
+            return from_encrypted_pkcs8(bytes, passphrase);
+        }
+        if pkcs8::PrivateKeyInfo::from_der(bytes).is_ok() {
+            return from_pkcs8(bytes);
+        }
+        if pkcs1::RsaPrivateKey::from_der(bytes).is_ok() {
+            return from_pkcs1(bytes);
+        }
+        if sec1::EcPrivateKey::from_der(bytes).is_ok() {
+            return from_sec1(bytes, None);
+        }
+        Err(Error::Malformed(
+            "neither PEM nor a DER PKCS#8, encrypted PKCS#8, PKCS#1 or SEC1 private key".into(),
         ))
     }
+}
+
+const CONVERT_HINT: &str = "convert it with `openssl pkcs8 -topk8 -v2 aes256 -in KEY -out NEW.pem`";
+
+/// PKCS#5 PBES2 (the only password-based scheme we decrypt).
+const PBES2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.13");
+/// PKCS#5 v1.5 PBES1 schemes live under this arc, PKCS#12 PBE under the next.
+const PKCS5_ARC: &str = "1.2.840.113549.1.5.";
+const PKCS12_PBE_ARC: &str = "1.2.840.113549.1.12.1.";
+
+/// EncryptedPrivateKeyInfo read loosely, so an unsupported scheme is named, not
+/// reported as garbage.
+#[derive(der::Sequence)]
+struct RawEncrypted<'a> {
+    algorithm: spki::AlgorithmIdentifierRef<'a>,
+    data: der::asn1::OctetStringRef<'a>,
+}
+
+struct PemBlock {
+    label: String,
+    der: Zeroizing<Vec<u8>>,
+    /// From a preceding `EC PARAMETERS` block.
+    curve: Option<Curve>,
+}
+
+/// The first private-key PEM block in `text`, and the curve of any `EC PARAMETERS` block
+/// before it.
+fn private_pem_block(text: &str) -> Result<PemBlock, Error> {
+    let mut rest = text;
+    let mut curve = None;
+    let mut seen = Vec::new();
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let block = &rest[start..];
+        let after = &block["-----BEGIN ".len()..];
+        let label_end = after
+            .find("-----")
+            .ok_or_else(|| Error::Malformed("PEM header not terminated".into()))?;
+        let label = &after[..label_end];
+        let end_marker = format!("-----END {label}-----");
+        let end = block
+            .find(&end_marker)
+            .ok_or_else(|| Error::Malformed(format!("PEM block {label:?} has no END line")))?
+            + end_marker.len();
+        let one = &block[..end];
+        if label == "EC PARAMETERS" {
+            let (_, der) = super::pem_decode(one)?;
+            let oid = ObjectIdentifier::from_der(&der).map_err(|_| {
+                Error::Unsupported("EC PARAMETERS with explicit curve parameters".into())
+            })?;
+            curve = Some(curve_from_oid(&oid)?);
+        } else if label.ends_with("PRIVATE KEY") {
+            if one.contains("Proc-Type:") && one.contains("ENCRYPTED") {
+                return Err(Error::Unsupported(format!(
+                    "traditional OpenSSL encrypted PEM (Proc-Type: 4,ENCRYPTED); {CONVERT_HINT}"
+                )));
+            }
+            let (label, der) = super::pem_decode(one)?;
+            return Ok(PemBlock {
+                label,
+                der: Zeroizing::new(der),
+                curve,
+            });
+        } else {
+            seen.push(label.to_string());
+        }
+        rest = &block[end..];
+    }
+    Err(Error::Malformed(if seen.is_empty() {
+        "no private key PEM block".into()
+    } else {
+        format!("no private key PEM block (found {})", seen.join(", "))
+    }))
+}
+
+fn curve_from_oid(oid: &ObjectIdentifier) -> Result<Curve, Error> {
+    Curve::from_oid(oid).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "EC curve {oid} (supported: P-256, P-384, P-521, brainpoolP256r1/t1)"
+        ))
+    })
+}
+
+fn malformed(what: &str) -> impl FnOnce(der::Error) -> Error + '_ {
+    move |e| Error::Malformed(format!("{what}: {e}"))
+}
+
+fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<PrivateKey, Error> {
+    let raw = RawEncrypted::from_der(der).map_err(malformed("encrypted PKCS#8"))?;
+    let oid = raw.algorithm.oid;
+    let oid_text = oid.to_string();
+    if oid != PBES2 {
+        if oid_text.starts_with(PKCS5_ARC) || oid_text.starts_with(PKCS12_PBE_ARC) {
+            return Err(Error::Unsupported(format!(
+                "encrypted PKCS#8 with legacy PBES1 encryption ({oid_text}, as                  `openssl pkcs8 -v1` writes it); {CONVERT_HINT}"
+            )));
+        }
+        return Err(Error::Unsupported(format!(
+            "encrypted PKCS#8 with encryption scheme {oid_text}; {CONVERT_HINT}"
+        )));
+    }
+    let info = pkcs8::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| {
+        Error::Unsupported(format!(
+            "encrypted PKCS#8 parameters ({e}): only PBES2 with PBKDF2 and AES-CBC or              DES-EDE3-CBC is supported; {CONVERT_HINT}"
+        ))
+    })?;
+    let pass = passphrase.ok_or(Error::NeedPassphrase)?;
+    let doc = info.decrypt(pass.expose()).map_err(|e| match e {
+        // pkcs5 0.7 reports a bad CBC padding (the sign of a wrong passphrase) as
+        // EncryptFailed even while decrypting.
+        pkcs8::Error::EncryptedPrivateKey(
+            pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed,
+        ) => Error::Decrypt,
+        pkcs8::Error::EncryptedPrivateKey(other) => {
+            Error::Unsupported(format!("encrypted PKCS#8 ({other}); {CONVERT_HINT}"))
+        }
+        _ => Error::Decrypt,
+    })?;
+    // A wrong passphrase can pass the padding check by chance; then the plaintext is
+    // not a key.
+    from_pkcs8(doc.as_bytes()).map_err(|e| match e {
+        Error::Malformed(_) => Error::Decrypt,
+        other => other,
+    })
+}
+
+fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, Error> {
+    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(malformed("PKCS#8 private key"))?;
+    let oid = info.algorithm.oid;
+    if oid == rfc5912::RSA_ENCRYPTION || oid == rfc5912::ID_RSASSA_PSS {
+        return from_pkcs1(info.private_key);
+    }
+    if oid == rfc5912::ID_EC_PUBLIC_KEY {
+        let curve_oid: ObjectIdentifier = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| Error::Unsupported("EC key with explicit curve parameters".into()))?;
+        return from_sec1(info.private_key, Some(curve_from_oid(&curve_oid)?));
+    }
+    Err(Error::Unsupported(format!("private key algorithm {oid}")))
+}
+
+fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, Error> {
+    let k = pkcs1::RsaPrivateKey::from_der(der).map_err(malformed("RSA private key"))?;
+    if k.other_prime_infos.is_some() {
+        return Err(Error::Unsupported("multi-prime RSA keys".into()));
+    }
+    let z = |u: der::asn1::UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
+    let public = PublicKey::rsa(k.modulus.as_bytes(), k.public_exponent.as_bytes())?;
+    let key = RsaPrivate {
+        n: k.modulus.as_bytes().to_vec(),
+        e: k.public_exponent.as_bytes().to_vec(),
+        d: z(k.private_exponent),
+        p: z(k.prime1),
+        q: z(k.prime2),
+        dp: z(k.exponent1),
+        dq: z(k.exponent2),
+        qinv: z(k.coefficient),
+    };
+    Ok(PrivateKey::Rsa {
+        key: Box::new(key),
+        public,
+    })
+}
+
+/// SEC1 `ECPrivateKey`; `outer` is the curve named outside it (PKCS#8 algorithm or an
+/// `EC PARAMETERS` block).
+fn from_sec1(der: &[u8], outer: Option<Curve>) -> Result<PrivateKey, Error> {
+    let k = sec1::EcPrivateKey::from_der(der).map_err(malformed("EC private key"))?;
+    let inner = match k.parameters {
+        Some(p) => {
+            let oid = p.named_curve().ok_or_else(|| {
+                Error::Unsupported("EC key with explicit curve parameters".into())
+            })?;
+            Some(curve_from_oid(&oid)?)
+        }
+        None => None,
+    };
+    let curve = match (inner, outer) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::Malformed(format!(
+                "EC key names two curves ({} and {})",
+                a.name(),
+                b.name()
+            )))
+        }
+        (Some(c), _) | (None, Some(c)) => c,
+        (None, None) => return Err(Error::Malformed("EC key does not name its curve".into())),
+    };
+    let n = curve.field_bytes();
+    if k.private_key.is_empty() || k.private_key.len() > n {
+        return Err(Error::Malformed(format!(
+            "{} private scalar has {} bytes",
+            curve.name(),
+            k.private_key.len()
+        )));
+    }
+    let mut d = Zeroizing::new(vec![0u8; n]);
+    d[n - k.private_key.len()..].copy_from_slice(k.private_key);
+    let derived = derive_ec_public(curve, &d)?;
+    let public = match (derived, k.public_key) {
+        (Some(p), Some(stated)) => {
+            if PublicKey::ec(curve, stated)? != p {
+                return Err(Error::Malformed(
+                    "EC private key does not match the public key stored with it".into(),
+                ));
+            }
+            p
+        }
+        (Some(p), None) => p,
+        (None, Some(stated)) => PublicKey::ec(curve, stated)?,
+        (None, None) => {
+            return Err(Error::Unsupported(format!(
+                "{} private key without its public key",
+                curve.name()
+            )))
+        }
+    };
+    Ok(PrivateKey::Ec { curve, d, public })
+}
+
+/// The public point for `d`, where we have the curve arithmetic (NIST curves).
+fn derive_ec_public(curve: Curve, d: &[u8]) -> Result<Option<PublicKey>, Error> {
+    use elliptic_curve::sec1::ToEncodedPoint;
+    let bad = || Error::Malformed(format!("{} private scalar out of range", curve.name()));
+    let point = match curve {
+        Curve::P256 => p256::SecretKey::from_slice(d)
+            .map_err(|_| bad())?
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+        Curve::P384 => p384::SecretKey::from_slice(d)
+            .map_err(|_| bad())?
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+        Curve::P521 => p521::SecretKey::from_slice(d)
+            .map_err(|_| bad())?
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+        Curve::BrainpoolP256r1 | Curve::BrainpoolP256t1 => return Ok(None),
+    };
+    PublicKey::ec(curve, &point).map(Some)
 }

@@ -1,0 +1,426 @@
+//! The built-in rehearsal token (`sim:DIR`): real cryptography, file-backed, NOT SECURE.
+//!
+//! It behaves like a PKCS#11 token where a ceremony can notice: a user PIN and an SO PIN
+//! (stored only as salted hashes) that lock after [`pin::MAX_RETRIES`] wrong attempts,
+//! a login needed for every change and every private-key operation, labels and ids
+//! unique per object class, and no way to read a private key back out. Unlike a real
+//! token it keeps its keys in the clear in `DIR/store.json`, and says so in that file
+//! and in `DIR/NOT-SECURE.txt`.
+//!
+//! Policy choices a ceremony engine should know:
+//! - `init_token` on an initialized token needs the current SO PIN (a wrong one counts
+//!   against the SO retries); it erases every object, like `C_InitToken`, and logs out.
+//! - `login` while logged in checks the PIN again and switches to that user.
+//! - `change_pin` checks the old PIN (counting retries) and leaves that user logged in.
+//! - Creating, deleting and using keys and objects needs the *user* logged in.
+//!   Listing without a login shows only public objects.
+//! - `delete_object` returns 0 when nothing matches.
+
+mod crypto;
+pub mod pin;
+mod store;
+
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::{
+    Capabilities, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result, Selector, Token,
+    TokenInfo, UserType,
+};
+use crate::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
+use crate::secret::Secret;
+
+use store::{State, Store, StoredObject};
+
+pub use store::WARNING;
+
+/// Open (creating on first use) the rehearsal token stored in `dir`. The token holds an
+/// exclusive lock on `dir` until it is dropped.
+pub fn open(dir: &Path) -> Result<Box<dyn Token>> {
+    Ok(Box::new(SimToken::open(dir)?))
+}
+
+pub struct SimToken {
+    store: Store,
+    state: State,
+    session: Option<UserType>,
+}
+
+impl SimToken {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let (store, state) = Store::open(dir)?;
+        Ok(SimToken {
+            store,
+            state,
+            session: None,
+        })
+    }
+
+    fn where_(&self) -> String {
+        format!("sim:{}", self.store.dir.display())
+    }
+
+    fn need_initialized(&self, op: &str) -> Result<()> {
+        if self.state.initialized {
+            Ok(())
+        } else {
+            Err(Error::NotInitialized(format!(
+                "{op}: the rehearsal token {} has no PINs yet; run init-token first",
+                self.where_()
+            )))
+        }
+    }
+
+    fn need_user(&self, op: &str) -> Result<()> {
+        self.need_initialized(op)?;
+        match self.session {
+            Some(UserType::User) => Ok(()),
+            Some(UserType::So) => Err(Error::NotLoggedIn(format!(
+                "{op} needs the user logged in (the SO is logged in)"
+            ))),
+            None => Err(Error::NotLoggedIn(format!("{op} needs the user logged in"))),
+        }
+    }
+
+    /// Apply a change to a copy of the state, persist it, then adopt it: a failed write
+    /// leaves the token as it was.
+    fn commit<T>(&mut self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let mut next = self.state.clone();
+        let out = f(&mut next)?;
+        self.store.save(&next)?;
+        self.state = next;
+        Ok(out)
+    }
+
+    /// Check a PIN, persisting the retry counter whatever the outcome.
+    fn check_pin(&mut self, user: UserType, pin: &Secret) -> Result<()> {
+        let mut next = self.state.clone();
+        let rec = match user {
+            UserType::User => next.user_pin.as_mut(),
+            UserType::So => next.so_pin.as_mut(),
+        }
+        .ok_or_else(|| {
+            Error::NotInitialized(format!("the {user} PIN of {} is not set", self.where_()))
+        })?;
+        if rec.locked() {
+            return Err(pin::locked(user));
+        }
+        let verdict = rec.check(user, pin);
+        self.store.save(&next)?;
+        self.state = next;
+        verdict
+    }
+
+    fn visible(&self, o: &StoredObject) -> bool {
+        !o.private || self.session == Some(UserType::User)
+    }
+
+    fn key_pair(&self, label: &str) -> Option<&StoredObject> {
+        self.state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::PrivateKey && o.label == label)
+    }
+
+    fn store_key_pair(
+        &mut self,
+        label: &str,
+        id: &[u8],
+        pkcs8: Zeroizing<Vec<u8>>,
+        public: &PublicKey,
+        local: bool,
+    ) -> Result<()> {
+        let algorithm = KeyAlgorithm::of(public);
+        let spki = public.to_spki_der();
+        self.commit(|s| {
+            for class in [ObjectClass::PrivateKey, ObjectClass::PublicKey] {
+                check_unique(s, &class, label, id)?;
+            }
+            s.objects.push(StoredObject {
+                class: ObjectClass::PrivateKey,
+                label: label.into(),
+                id: id.to_vec(),
+                private: true,
+                local,
+                algorithm,
+                spki: Some(spki.clone()),
+                application: None,
+                value: pkcs8,
+            });
+            s.objects.push(StoredObject {
+                class: ObjectClass::PublicKey,
+                label: label.into(),
+                id: id.to_vec(),
+                private: false,
+                local,
+                algorithm,
+                spki: Some(spki),
+                application: None,
+                value: Zeroizing::new(Vec::new()),
+            });
+            Ok(())
+        })
+    }
+}
+
+fn check_label(label: &str) -> Result<()> {
+    if label.is_empty() {
+        return Err(Error::Refused("an object label must not be empty".into()));
+    }
+    Ok(())
+}
+
+fn check_unique(s: &State, class: &ObjectClass, label: &str, id: &[u8]) -> Result<()> {
+    let same_class = || s.objects.iter().filter(|o| &o.class == class);
+    if same_class().any(|o| o.label == label) {
+        return Err(Error::LabelExists {
+            label: label.into(),
+            class: class.clone(),
+        });
+    }
+    if !id.is_empty() && same_class().any(|o| o.id == id) {
+        return Err(Error::IdExists {
+            id: hex::encode(id),
+            class: class.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn info_of(o: &StoredObject) -> ObjectInfo {
+    let public_key = o
+        .spki
+        .as_deref()
+        .and_then(|d| PublicKey::from_spki_der(d).ok());
+    let flags = match o.class {
+        ObjectClass::PrivateKey => KeyFlags {
+            sensitive: Some(true),
+            always_sensitive: Some(o.local),
+            extractable: Some(false),
+            never_extractable: Some(o.local),
+            local: Some(o.local),
+            private: Some(true),
+        },
+        ObjectClass::PublicKey => KeyFlags {
+            local: Some(o.local),
+            private: Some(false),
+            ..KeyFlags::default()
+        },
+        _ => KeyFlags {
+            private: Some(o.private),
+            ..KeyFlags::default()
+        },
+    };
+    ObjectInfo {
+        class: o.class.clone(),
+        label: o.label.clone(),
+        id: o.id.clone(),
+        public_key,
+        flags,
+    }
+}
+
+/// Every (algorithm, scheme) pair: ECDSA with any SHA-2 on EC keys; PSS and PKCS#1 v1.5
+/// with any SHA-2 on RSA keys.
+fn all_sign_pairs() -> Vec<(KeyAlgorithm, SignScheme)> {
+    let hashes = [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
+    let mut out = Vec::new();
+    for alg in KeyAlgorithm::ALL {
+        for h in hashes {
+            if alg.is_rsa() {
+                out.push((alg, SignScheme::RsaPss(h)));
+                out.push((alg, SignScheme::RsaPkcs1(h)));
+            } else {
+                out.push((alg, SignScheme::Ecdsa(h)));
+            }
+        }
+    }
+    out
+}
+
+impl Token for SimToken {
+    fn info(&mut self) -> Result<TokenInfo> {
+        Ok(TokenInfo {
+            backend: self.where_(),
+            label: self.state.label.clone(),
+            serial: self.state.serial.clone(),
+            manufacturer: "Officiant".into(),
+            model: "rehearsal token (NOT SECURE)".into(),
+            initialized: self.state.initialized,
+            rehearsal: true,
+            min_pin_len: pin::MIN_PIN_LEN,
+            max_pin_len: pin::MAX_PIN_LEN,
+        })
+    }
+
+    fn capabilities(&mut self) -> Result<Capabilities> {
+        Ok(Capabilities {
+            generate: KeyAlgorithm::ALL.to_vec(),
+            import: KeyAlgorithm::ALL.to_vec(),
+            sign: all_sign_pairs(),
+            init_token: true,
+            so_login: true,
+            certificates: true,
+            data_objects: true,
+        })
+    }
+
+    fn init_token(&mut self, label: &str, so_pin: &Secret, user_pin: &Secret) -> Result<()> {
+        if label.is_empty() || label.chars().count() > 32 {
+            return Err(Error::Refused(format!(
+                "token label {label:?} must be 1 to 32 characters (PKCS#11 limit)"
+            )));
+        }
+        pin::check_new(UserType::So, so_pin)?;
+        pin::check_new(UserType::User, user_pin)?;
+        if self.state.initialized {
+            self.check_pin(UserType::So, so_pin)?;
+        }
+        self.session = None;
+        self.commit(|s| {
+            s.initialized = true;
+            s.label = label.into();
+            s.so_pin = Some(pin::PinRecord::new(so_pin));
+            s.user_pin = Some(pin::PinRecord::new(user_pin));
+            s.objects.clear();
+            Ok(())
+        })
+    }
+
+    fn login(&mut self, user: UserType, pin: &Secret) -> Result<()> {
+        self.need_initialized("login")?;
+        self.session = None;
+        self.check_pin(user, pin)?;
+        self.session = Some(user);
+        Ok(())
+    }
+
+    fn logout(&mut self) -> Result<()> {
+        self.session = None;
+        Ok(())
+    }
+
+    fn change_pin(&mut self, user: UserType, old: &Secret, new: &Secret) -> Result<()> {
+        self.need_initialized("change-pin")?;
+        pin::check_new(user, new)?;
+        self.check_pin(user, old)?;
+        self.commit(|s| {
+            let rec = Some(pin::PinRecord::new(new));
+            match user {
+                UserType::User => s.user_pin = rec,
+                UserType::So => s.so_pin = rec,
+            }
+            Ok(())
+        })?;
+        self.session = Some(user);
+        Ok(())
+    }
+
+    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+        self.need_user("generate-key")?;
+        check_label(label)?;
+        // Refuse before spending seconds on an RSA key that could not be stored.
+        for class in [ObjectClass::PrivateKey, ObjectClass::PublicKey] {
+            check_unique(&self.state, &class, label, id)?;
+        }
+        let (pkcs8, public) = crypto::generate(alg)?;
+        self.store_key_pair(label, id, pkcs8, &public, true)?;
+        Ok(public)
+    }
+
+    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey> {
+        self.need_user("import-key")?;
+        check_label(label)?;
+        let (pkcs8, public) = crypto::import(key)?;
+        self.store_key_pair(label, id, pkcs8, &public, false)?;
+        Ok(public)
+    }
+
+    fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()> {
+        self.need_user("write-object")?;
+        check_label(label)?;
+        let stored = match object {
+            NewObject::Certificate(der) => {
+                let public = PublicKey::from_certificate_der(der)?;
+                StoredObject {
+                    class: ObjectClass::Certificate,
+                    label: label.into(),
+                    id: id.to_vec(),
+                    private: false,
+                    local: false,
+                    algorithm: KeyAlgorithm::of(&public),
+                    spki: Some(public.to_spki_der()),
+                    application: None,
+                    value: Zeroizing::new(der.clone()),
+                }
+            }
+            NewObject::Data { application, value } => StoredObject {
+                class: ObjectClass::Data,
+                label: label.into(),
+                id: id.to_vec(),
+                private: false,
+                local: false,
+                algorithm: None,
+                spki: None,
+                application: Some(application.clone()),
+                value: Zeroizing::new(value.clone()),
+            },
+        };
+        self.commit(|s| {
+            check_unique(s, &stored.class, label, id)?;
+            s.objects.push(stored);
+            Ok(())
+        })
+    }
+
+    fn list_objects(&mut self) -> Result<Vec<ObjectInfo>> {
+        Ok(self
+            .state
+            .objects
+            .iter()
+            .filter(|o| self.visible(o))
+            .map(info_of)
+            .collect())
+    }
+
+    fn public_key(&mut self, label: &str) -> Result<PublicKey> {
+        let o = self
+            .state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::PublicKey && o.label == label)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("public key labelled {label:?}"),
+            })?;
+        let spki = o.spki.as_deref().unwrap_or_default();
+        Ok(PublicKey::from_spki_der(spki)?)
+    }
+
+    fn sign(&mut self, label: &str, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>> {
+        self.need_user("sign")?;
+        let o = self.key_pair(label).ok_or_else(|| Error::NotFound {
+            what: format!("private key labelled {label:?}"),
+        })?;
+        let alg = o.algorithm.ok_or_else(|| {
+            Error::Backend(format!("stored key {label:?} has no algorithm recorded"))
+        })?;
+        crypto::sign(&o.value, alg, scheme, digest)
+    }
+
+    #[allow(clippy::incompatible_msrv)] // see store::Store::open
+    fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
+        self.need_user("delete-object")?;
+        let hit = |o: &StoredObject| {
+            o.label == sel.label && sel.class.as_ref().is_none_or(|c| c == &o.class)
+        };
+        let n = self.state.objects.iter().filter(|o| hit(o)).count();
+        if n == 0 {
+            return Ok(0);
+        }
+        self.commit(|s| {
+            s.objects.retain(|o| !hit(o));
+            Ok(n)
+        })
+    }
+}

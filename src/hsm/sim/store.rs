@@ -1,0 +1,231 @@
+//! The rehearsal token's state on disk: one JSON file, replaced atomically, guarded by an
+//! exclusive advisory lock held while the token is open. Everything here says loudly that
+//! it is not secure: private keys are stored in the clear.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::hsm::{Error, ObjectClass, Result};
+use crate::keys::KeyAlgorithm;
+
+use super::pin::PinRecord;
+
+pub const WARNING: &str = "REHEARSAL STORE: NOT SECURE, keys are stored in the clear";
+const STORE_FILE: &str = "store.json";
+const LOCK_FILE: &str = "store.lock";
+const MARKER_FILE: &str = "NOT-SECURE.txt";
+const FORMAT: u32 = 1;
+
+const MARKER_TEXT: &str = "\
+REHEARSAL STORE: NOT SECURE.
+
+This directory is an Officiant rehearsal token (backend sim:DIR). It exists for
+rehearsals, demos and tests. Its private keys are stored IN THE CLEAR in store.json;
+anyone who can read this directory has them. Never generate or import a production
+key here, and never use a key from here on a device that ships.
+";
+
+/// Hex (de)serialization for byte fields.
+pub(super) mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s: std::borrow::Cow<'de, str> = serde::Deserialize::deserialize(d)?;
+        hex::decode(s.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Hex for secret bytes: every intermediate string is zeroized.
+mod hex_secret {
+    use zeroize::Zeroizing;
+    pub fn serialize<S: serde::Serializer>(
+        v: &Zeroizing<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text = Zeroizing::new(hex::encode(v.as_slice()));
+        s.serialize_str(&text)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Zeroizing<Vec<u8>>, D::Error> {
+        // Borrowed from the (zeroizing) input buffer: hex needs no unescaping.
+        let s: &'de str = serde::Deserialize::deserialize(d)?;
+        let mut out = Zeroizing::new(vec![0u8; s.len() / 2]);
+        hex::decode_to_slice(s, out.as_mut_slice()).map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoredObject {
+    pub class: ObjectClass,
+    pub label: String,
+    #[serde(with = "hex_bytes")]
+    pub id: Vec<u8>,
+    /// Visible only to a logged-in user.
+    pub private: bool,
+    /// Generated on this token (PKCS#11 CKA_LOCAL).
+    #[serde(default)]
+    pub local: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<KeyAlgorithm>,
+    /// DER SubjectPublicKeyInfo for key objects and certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hex")]
+    pub spki: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    /// Private key: PKCS#8 DER (in the clear: rehearsal only). Certificate: DER.
+    /// Data: the bytes. Public key: empty (see `spki`).
+    #[serde(with = "hex_secret")]
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+mod opt_hex {
+    pub fn serialize<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_some(&hex::encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        let s: Option<std::borrow::Cow<'de, str>> = serde::Deserialize::deserialize(d)?;
+        s.map(|s| hex::decode(s.as_bytes()).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct State {
+    pub warning: String,
+    pub format: u32,
+    pub serial: String,
+    pub initialized: bool,
+    pub label: String,
+    pub so_pin: Option<PinRecord>,
+    pub user_pin: Option<PinRecord>,
+    pub objects: Vec<StoredObject>,
+}
+
+impl State {
+    fn fresh() -> Self {
+        use rand_core::RngCore;
+        let mut serial = [0u8; 8];
+        rand_core::OsRng.fill_bytes(&mut serial);
+        State {
+            warning: WARNING.into(),
+            format: FORMAT,
+            serial: hex::encode(serial),
+            initialized: false,
+            label: String::new(),
+            so_pin: None,
+            user_pin: None,
+            objects: Vec::new(),
+        }
+    }
+}
+
+/// An open store: the directory, its lock (held until drop) and the file path.
+pub(super) struct Store {
+    pub dir: PathBuf,
+    file: PathBuf,
+    _lock: File,
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::Backend(format!("{what}: {e}"))
+}
+
+impl Store {
+    /// Open (creating on first use) the store in `dir` and lock it for this process.
+    // File::try_lock and Option::is_none_or need Rust 1.89 / 1.82; Cargo.toml's
+    // rust-version (1.80) predates them and the dependency graph already needs newer.
+    #[allow(clippy::incompatible_msrv)]
+    pub fn open(dir: &Path) -> Result<(Store, State)> {
+        fs::create_dir_all(dir).map_err(io(format!(
+            "cannot create rehearsal token directory {}",
+            dir.display()
+        )))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(format!("cannot open lock file {}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Backend(format!(
+                    "the rehearsal token in {} is in use by another process (lock {} held); \
+                     close the other officiant first",
+                    dir.display(),
+                    lock_path.display()
+                )))
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(io(format!("cannot lock {}", lock_path.display()))(e))
+            }
+        }
+        let marker = dir.join(MARKER_FILE);
+        if !marker.exists() {
+            crate::output::replace(&marker, MARKER_TEXT.as_bytes())
+                .map_err(|e| Error::Backend(e.to_string()))?;
+        }
+        let store = Store {
+            dir: dir.to_path_buf(),
+            file: dir.join(STORE_FILE),
+            _lock: lock,
+        };
+        let state = if store.file.exists() {
+            store.load()?
+        } else {
+            let s = State::fresh();
+            store.save(&s)?;
+            s
+        };
+        Ok((store, state))
+    }
+
+    fn load(&self) -> Result<State> {
+        let name = self.file.display();
+        let bytes = Zeroizing::new(
+            fs::read(&self.file).map_err(io(format!("cannot read rehearsal store {name}")))?,
+        );
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Backend(format!(
+                "rehearsal store {name} is corrupt ({e}); remove the directory to start afresh"
+            ))
+        })?;
+        if state.format != FORMAT {
+            return Err(Error::Backend(format!(
+                "rehearsal store {name} has format {} (this officiant reads format {FORMAT})",
+                state.format
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Write the whole state atomically.
+    pub fn save(&self, state: &State) -> Result<()> {
+        // Reserve enough up front that the buffer holding key material is not
+        // reallocated (a reallocation would leave an unzeroized copy behind).
+        let estimate = 4096
+            + state
+                .objects
+                .iter()
+                .map(|o| 1024 + 2 * (o.value.len() + o.spki.as_ref().map_or(0, Vec::len)))
+                .sum::<usize>();
+        let mut bytes = Zeroizing::new(Vec::with_capacity(estimate));
+        serde_json::to_writer_pretty(&mut *bytes, state)
+            .map_err(|e| Error::Backend(format!("encoding the rehearsal store: {e}")))?;
+        bytes.push(b'\n');
+        crate::output::replace(&self.file, &bytes).map_err(|e| Error::Backend(e.to_string()))
+    }
+}
