@@ -86,7 +86,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
 
     // The current step (or the last one once the run is over).
     let idx = run.current.min(run.steps.len().saturating_sub(1));
-    let mut lines = vec![Line::styled(run.title.clone(), t.dim())];
+    let mut lines = vec![if run.aborted {
+        Line::styled("✗ ABORTED: the remaining steps were skipped.", t.fail())
+    } else if run.finished() {
+        Line::styled("✓ Ceremony complete · w saves the answers file", t.ok())
+    } else {
+        Line::styled(run.title.clone(), t.dim())
+    }];
     if let Some(st) = run.steps.get(idx) {
         lines.push(Line::from(vec![
             Span::styled(

@@ -65,33 +65,50 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             digest,
             output,
             verified,
-        }) => vec![
-            Line::from(vec![Span::styled("Digest    ", t.title()), Span::raw(digest.groups.clone())]),
-            Line::styled(format!("          {}", digest.words), t.dim()),
-            if *verified {
+        }) => {
+            let mut l = digest_lines(digest, result.width, t);
+            l.push(if *verified {
                 Line::styled("✓ signature checked against the token's public key", t.ok())
             } else {
                 Line::styled("✗ signature did not verify", t.fail())
-            },
-            Line::from(vec![
-                Span::styled("Written   ", t.title()),
+            });
+            l.push(Line::from(vec![
+                Span::styled("Written ", t.title()),
                 Span::raw(output.display().to_string()),
-            ]),
-        ],
-        Some(SignResult::Verified { digest, ok, detail }) => vec![
-            Line::from(vec![Span::styled("Digest    ", t.title()), Span::raw(digest.groups.clone())]),
-            Line::styled(format!("          {}", digest.words), t.dim()),
-            if *ok {
+            ]));
+            l
+        }
+        Some(SignResult::Verified { digest, ok, detail }) => {
+            let mut l = digest_lines(digest, result.width, t);
+            l.push(if *ok {
                 Line::styled(format!("✓ {detail}"), t.ok())
             } else {
                 Line::styled(format!("✗ BAD SIGNATURE: {detail}"), t.fail())
-            },
-        ],
+            });
+            l
+        }
     };
     f.render_widget(
         Paragraph::new(rl)
-            .wrap(Wrap { trim: true })
+            .wrap(Wrap { trim: false })
             .block(Block::bordered().title(" Result ")),
         result,
     );
+}
+
+/// The digest as witnesses compare it: hex groups, then the PGP words.
+fn digest_lines(
+    d: &crate::formats::words::Fingerprint,
+    width: u16,
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    let w = width.saturating_sub(2) as usize;
+    let mut l = vec![Line::styled("Digest of the input", t.title())];
+    l.extend(super::wrap_words(&d.groups, w).into_iter().map(Line::raw));
+    l.extend(
+        super::wrap_words(&d.words, w)
+            .into_iter()
+            .map(|x| Line::styled(x, t.dim())),
+    );
+    l
 }

@@ -1,0 +1,249 @@
+//! The console in a real terminal: tmux runs `officiant` at 80×24, the test types the
+//! sign-offs and PINs like an officer would, reads the screen with capture-pane, then
+//! checks the token's objects, the answers file the run recorded, and a signature made
+//! on the sign screen with openssl.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use officiant::hsm::{self, BackendUri, ObjectClass, UserType};
+use officiant::secret::Secret;
+
+const PIN: &str = "246810";
+const SO_PIN: &str = "97310";
+
+struct Tmux {
+    socket: String,
+    session: &'static str,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+    fn keys(&self, keys: &[&str]) {
+        let st = self
+            .cmd()
+            .args(["send-keys", "-t", self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    /// Type text literally (no key names).
+    fn text(&self, s: &str) {
+        let st = self
+            .cmd()
+            .args(["send-keys", "-l", "-t", self.session, s])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    /// Wait until `needle` is on screen.
+    fn wait_for(&self, needle: &str, secs: u64) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "{needle:?} did not appear within {secs} s; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(files_containing(&p, needle));
+        } else if let Ok(b) = std::fs::read(&p) {
+            if b.windows(needle.len()).any(|w| w == needle) {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn rehearsal_ceremony_in_a_real_terminal() {
+    let Some(_tmux) = support::oracle("tmux") else {
+        return;
+    };
+    let Some(openssl) = support::oracle("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("ceremonies")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tui-rehearsal.toml"),
+        d.join("ceremonies/rehearsal.toml"),
+    )
+    .unwrap();
+    std::fs::write(d.join("fw.bin"), vec![0x5a; 4096]).unwrap();
+
+    let t = Tmux {
+        socket: format!("officiant-e2e-{}", std::process::id()),
+        session: "console",
+    };
+    let bin = env!("CARGO_BIN_EXE_officiant");
+    let st = t
+        .cmd()
+        .args(["new-session", "-d", "-s", t.session, "-x", "80", "-y", "24", "-c"])
+        .arg(d)
+        .arg(format!("{bin}; echo CONSOLE-EXIT=$?; sleep 600"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    // Home: the fresh rehearsal token and the ceremony found in ceremonies/.
+    t.wait_for("not initialized", 20);
+    t.wait_for("Rehearsal: firmware sign", 5);
+
+    // init: both roles sign off, the destructive step is confirmed, PINs typed twice.
+    t.keys(&["Enter"]);
+    t.wait_for("Press Enter to begin", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("administrator signs off by typing", 5);
+    t.text("Alice Admin");
+    t.keys(&["Enter"]);
+    t.wait_for("witness signs off by typing", 5);
+    t.text("Walter Witness");
+    t.keys(&["Enter"]);
+    t.wait_for("This erases the token", 5);
+    t.keys(&["y"]);
+    t.wait_for("New SO PIN", 5);
+    t.text(SO_PIN);
+    let s = t.screen();
+    assert!(!s.contains(SO_PIN), "a PIN was echoed:\n{s}");
+    t.keys(&["Enter"]);
+    t.wait_for("again, to confirm", 5);
+    t.text(SO_PIN);
+    t.keys(&["Enter"]);
+    t.wait_for("New user PIN", 5);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    t.wait_for("✓ done    init", 20);
+
+    // login.
+    t.keys(&["Enter"]);
+    t.wait_for("user PIN", 5);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    t.wait_for("✓ done    login", 20);
+
+    // Two keys, each after the witness signs off; RSA-4096 shows progress while it runs.
+    t.keys(&["Enter"]);
+    t.wait_for("witness signs off by typing", 5);
+    t.text("Walter Witness");
+    t.keys(&["Enter"]);
+    t.wait_for("✓ done    gen-p256", 30);
+    t.keys(&["Enter"]);
+    t.wait_for("witness signs off by typing", 5);
+    t.text("Walter Witness");
+    t.keys(&["Enter"]);
+    t.wait_for("elapsed", 10);
+    let done = t.wait_for("✓ done    gen-rsa", 300);
+    assert!(done.contains("Ceremony complete"), "{done}");
+
+    // Record the answers.
+    t.keys(&["w"]);
+    t.wait_for("answers saved to rehearsal.answers.toml", 5);
+
+    // Sign a payload: choose the input with Tab completion, type the PIN.
+    t.keys(&["3"]);
+    t.wait_for("Sign and verify", 5);
+    t.keys(&["Down", "Down", "Enter"]);
+    t.text("fw");
+    t.keys(&["Tab"]);
+    t.wait_for("fw.bin", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("fw.bin.sig", 5);
+    t.keys(&["g"]);
+    t.wait_for("User PIN to sign", 5);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Written", 30);
+    assert!(s.contains("✓ signature checked"), "{s}");
+
+    t.keys(&["q"]);
+    t.wait_for("CONSOLE-EXIT=0", 10);
+
+    // The token holds both key pairs, private halves sensitive and never extractable.
+    let uri = BackendUri::parse(&format!("sim:{}", d.join("rehearsal").display())).unwrap();
+    let mut tok = hsm::open(&uri, None).unwrap();
+    assert_eq!(tok.info().unwrap().label, "officiant-rehearsal");
+    tok.login(UserType::User, &Secret::new(PIN.as_bytes().to_vec()))
+        .unwrap();
+    let objs = tok.list_objects().unwrap();
+    for (label, id, kind) in [
+        ("fw-signing-p256", 0x01u8, "EC P-256"),
+        ("fw-signing-rsa4096", 0x02, "RSA 4096"),
+    ] {
+        let private = objs
+            .iter()
+            .find(|o| o.label == label && o.class == ObjectClass::PrivateKey)
+            .unwrap_or_else(|| panic!("no private key {label}: {objs:?}"));
+        assert_eq!(private.id, vec![id]);
+        assert_eq!(private.key_type(), kind);
+        assert_eq!(private.flags.never_extractable, Some(true));
+    }
+
+    // openssl judges the signature the sign screen wrote.
+    let pem = d.join("p256.pem");
+    std::fs::write(&pem, tok.public_key("fw-signing-p256").unwrap().to_pem()).unwrap();
+    let out = Command::new(openssl)
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&pem)
+        .arg("-signature")
+        .arg(d.join("fw.bin.sig"))
+        .arg(d.join("fw.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The recorded answers: who signed what, the confirmation, secrets only as `prompt`.
+    let answers = std::fs::read_to_string(d.join("rehearsal.answers.toml")).unwrap();
+    assert!(answers.contains("name = \"Alice Admin\""), "{answers}");
+    assert!(answers.contains("step = \"gen-rsa\""), "{answers}");
+    assert!(answers.contains("\"so\" = \"prompt\""), "{answers}");
+    assert!(answers.contains("[[confirm]]\nstep = \"init\""), "{answers}");
+
+    // Canary: neither PIN is in any file the run left.
+    for pin in [PIN, SO_PIN] {
+        let hits = files_containing(d, pin.as_bytes());
+        assert!(hits.is_empty(), "PIN found in {hits:?}");
+    }
+}
