@@ -115,7 +115,17 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     let bin = env!("CARGO_BIN_EXE_officiant");
     let st = t
         .cmd()
-        .args(["new-session", "-d", "-s", t.session, "-x", "80", "-y", "24", "-c"])
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            t.session,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-c",
+        ])
         .arg(d)
         .arg(format!("{bin}; echo CONSOLE-EXIT=$?; sleep 600"))
         .status()
@@ -239,7 +249,10 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     assert!(answers.contains("name = \"Alice Admin\""), "{answers}");
     assert!(answers.contains("step = \"gen-rsa\""), "{answers}");
     assert!(answers.contains("\"so\" = \"prompt\""), "{answers}");
-    assert!(answers.contains("[[confirm]]\nstep = \"init\""), "{answers}");
+    assert!(
+        answers.contains("[[confirm]]\nstep = \"init\""),
+        "{answers}"
+    );
 
     // Canary: neither PIN is in any file the run left.
     for pin in [PIN, SO_PIN] {

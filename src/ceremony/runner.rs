@@ -372,7 +372,7 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     })
 }
 
-fn token_json(info: &hsm::TokenInfo) -> Value {
+pub fn token_json(info: &hsm::TokenInfo) -> Value {
     json!({
         "label": info.label,
         "serial": info.serial,
@@ -393,7 +393,12 @@ fn outputs_of(script: &Script, out: &Path) -> Vec<PathBuf> {
 }
 
 /// Journal first (so a resume knows), then the transcript.
-fn record(script: &Script, journal: &mut Journal, tr: &mut Writer, r: Record) -> Result<(), Error> {
+pub fn record(
+    script: &Script,
+    journal: &mut Journal,
+    tr: &mut Writer,
+    r: Record,
+) -> Result<(), Error> {
     let step_info = |i: usize| {
         let s = &script.steps[i];
         (

@@ -8,14 +8,16 @@ use std::time::Duration;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use crate::formats::words::Fingerprint;
-use crate::hsm::{ObjectClass, ObjectInfo, TokenInfo, UserType};
-use crate::keys::{HashAlg, KeyAlgorithm, SignScheme};
+use crate::hsm::{ObjectClass, ObjectInfo, TokenInfo};
+use crate::keys::{HashAlg, SignScheme};
 
 use super::event::Event;
 use super::keymap::{self, Action, Context};
-use super::plan::{CeremonySummary, StepAction};
+use super::plan::{self, CeremonySummary};
 use super::views::widgets::{PathEntry, SecretEntry, TextInput};
-use super::worker::{Request, WorkerMsg};
+use super::worker::{Opened, Request, WorkerMsg};
+use crate::ceremony::engine::{self, Effect, StepResult};
+use crate::ceremony::script::Script;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
@@ -90,6 +92,8 @@ pub enum StepStatus {
     Pending,
     Running,
     Done,
+    /// Done in an earlier, interrupted run (read from the journal).
+    Resumed,
     Failed,
     Skipped,
 }
@@ -101,6 +105,7 @@ impl StepStatus {
             StepStatus::Pending => "·",
             StepStatus::Running => "▶",
             StepStatus::Done => "✓",
+            StepStatus::Resumed => "↺",
             StepStatus::Failed => "✗",
             StepStatus::Skipped => "–",
         }
@@ -110,79 +115,98 @@ impl StepStatus {
             StepStatus::Pending => "pending",
             StepStatus::Running => "running",
             StepStatus::Done => "done",
+            StepStatus::Resumed => "resumed",
             StepStatus::Failed => "FAILED",
             StepStatus::Skipped => "skipped",
         }
     }
 }
 
-#[derive(Debug)]
-pub struct StepRow {
-    pub id: String,
-    pub kind: String,
-    pub title: String,
-    /// What the step will do, line by line.
-    pub detail: Vec<String>,
-    /// Objects and files it creates.
-    pub creates: Vec<String>,
-    pub sign_off: Vec<String>,
-    pub status: StepStatus,
-    pub action: StepAction,
-}
-
-/// A result worth reading aloud.
-#[derive(Debug, Clone)]
-pub struct ResultItem {
-    pub step: String,
-    pub what: String,
-    pub fingerprint: Option<Fingerprint>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignOff {
-    pub step: String,
-    pub role: String,
-    pub name: String,
-}
-
-/// What the ceremony waits for from the person at the keyboard.
+/// What the ceremony waits for from the person at the keyboard (an engine `Need*`).
 #[derive(Debug)]
 pub enum Need {
-    /// `role` confirms by typing their name.
-    SignOff { role: String, input: TextInput },
-    /// A secret for the current step; `key` names it in the answers file.
-    Secret { key: String, entry: SecretEntry },
+    /// The `have+1`-th of `need` people in `role` signs off step `step` by name.
+    SignOff {
+        step: usize,
+        role: String,
+        have: usize,
+        need: usize,
+        input: TextInput,
+    },
+    /// The value of the engine's secret `name`.
+    Secret {
+        step: usize,
+        name: String,
+        entry: SecretEntry,
+    },
 }
 
+/// Steps an earlier run completed, and the one it was running when interrupted.
+pub type FromJournal = (Vec<(usize, StepResult)>, Option<usize>);
+
+/// A ceremony at the console: the engine's script and state, plus what only a face has
+/// (the need on screen, the journal read before starting, how the run ended).
 #[derive(Debug)]
 pub struct CeremonyRun {
-    pub id: String,
-    pub title: String,
-    pub path: PathBuf,
-    pub steps: Vec<StepRow>,
-    /// The step that runs next (or is running).
-    pub current: usize,
+    pub script: Script,
+    pub engine: engine::State,
+    pub out: PathBuf,
+    /// From the journal, until the operator starts: steps done and the one interrupted.
+    pub journal: Option<FromJournal>,
+    pub resumed: bool,
     pub need: Option<Need>,
-    /// Sign-offs still to collect for the current step.
-    pub pending_roles: Vec<String>,
-    /// Secrets collected for the current step, in the order the step asks.
-    pub secrets: Vec<crate::secret::Secret>,
-    pub results: Vec<ResultItem>,
-    pub signoffs: Vec<SignOff>,
-    /// Names of the secrets the operator typed (answers file: `prompt`).
-    pub secret_keys: Vec<String>,
-    /// Destructive steps the operator confirmed (answers file: `[[confirm]]`).
-    pub confirms: Vec<String>,
-    pub started: bool,
-    pub aborted: bool,
+    /// Why the engine refused the last input (shown with the need it asks again).
+    pub rejected: Option<String>,
+    /// The transcript once the run has ended, and whether it completed.
+    pub closed: Option<(PathBuf, bool)>,
 }
 
 impl CeremonyRun {
+    pub fn new(o: Opened) -> Self {
+        let engine = engine::State::new(&o.script);
+        CeremonyRun {
+            script: o.script,
+            engine,
+            out: o.out,
+            journal: Some((o.completed, o.interrupted)),
+            resumed: o.resumed,
+            need: None,
+            rejected: None,
+            closed: None,
+        }
+    }
+    pub fn started(&self) -> bool {
+        self.engine.phase != engine::Phase::Ready
+    }
     pub fn finished(&self) -> bool {
-        self.aborted || self.current >= self.steps.len()
+        self.engine.is_over()
     }
     pub fn in_progress(&self) -> bool {
-        self.started && !self.finished()
+        self.started() && !self.finished()
+    }
+    /// The step on screen: the failed or running one, else the next to run.
+    pub fn focus(&self) -> usize {
+        let st = &self.engine.steps;
+        st.iter()
+            .position(|s| matches!(s.status, engine::StepStatus::Failed(_)))
+            .or_else(|| self.engine.current())
+            .unwrap_or(st.len().saturating_sub(1))
+    }
+    pub fn status(&self, i: usize) -> StepStatus {
+        match &self.engine.steps[i].status {
+            engine::StepStatus::Pending if self.finished() => StepStatus::Skipped,
+            engine::StepStatus::Pending => StepStatus::Pending,
+            engine::StepStatus::Running => StepStatus::Running,
+            engine::StepStatus::Done => StepStatus::Done,
+            engine::StepStatus::Resumed => StepStatus::Resumed,
+            engine::StepStatus::Failed(_) => StepStatus::Failed,
+        }
+    }
+    /// Steps done (this run or resumed).
+    pub fn done(&self) -> usize {
+        (0..self.engine.steps.len())
+            .filter(|i| matches!(self.status(*i), StepStatus::Done | StepStatus::Resumed))
+            .count()
     }
 }
 
@@ -254,8 +278,8 @@ impl SignState {
 pub enum ConfirmAction {
     Abort,
     Quit,
-    /// Go ahead with the current (destructive) step.
-    Step,
+    /// Go ahead with destructive step `n` (the engine's NeedConfirm).
+    Step(usize),
 }
 
 #[derive(Debug)]
@@ -299,6 +323,8 @@ pub struct AppState {
     pub notice: Option<String>,
     /// False under NO_COLOR.
     pub color: bool,
+    /// Where ceremony runs write (one directory per ceremony id).
+    pub out_root: PathBuf,
     pub quit: bool,
 }
 
@@ -342,6 +368,7 @@ impl AppState {
             busy: None,
             notice: None,
             color,
+            out_root: PathBuf::from("out"),
             quit: false,
         }
     }
@@ -431,17 +458,6 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             );
             Vec::new()
         }
-        WorkerMsg::Done(what) => {
-            s.notice = Some(what.clone());
-            step_finished(s, Ok(ResultItemOrNone::Text(what)))
-        }
-        WorkerMsg::Generated { label, public_key } => {
-            let item = ResultItemOrNone::Key {
-                what: format!("{label}: {}", public_key.describe()),
-                fingerprint: Fingerprint::of(&public_key.fingerprint()),
-            };
-            step_finished(s, Ok(item))
-        }
         WorkerMsg::Signed {
             digest,
             output,
@@ -462,15 +478,52 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             });
             Vec::new()
         }
-        WorkerMsg::Failed { what, cause } => {
-            let in_step = s.run.as_ref().is_some_and(|r| {
-                r.steps.get(r.current).map(|st| st.status) == Some(StepStatus::Running)
-            });
-            if in_step {
-                step_finished(s, Err(cause.clone()));
+        WorkerMsg::CeremonyOpened(opened) => {
+            let run = CeremonyRun::new(*opened);
+            if run.resumed {
+                s.notice = Some(format!(
+                    "resuming the interrupted run in {}",
+                    run.out.display()
+                ));
             }
-            let next = next_for(&cause, in_step);
-            s.error(&format!("{what} failed"), cause, next);
+            s.run = Some(run);
+            s.screen = Screen::Ceremony;
+            Vec::new()
+        }
+        WorkerMsg::Engine(ev) => {
+            let Some(run) = s.run.as_mut() else {
+                return Vec::new();
+            };
+            let fx = engine::update(&mut run.engine, ev);
+            drive(s, fx)
+        }
+        WorkerMsg::CeremonyClosed {
+            transcript,
+            complete,
+        } => {
+            s.notice = Some(format!("transcript: {}", transcript.display()));
+            if let Some(run) = s.run.as_mut() {
+                run.closed = Some((transcript, complete));
+            }
+            // Keep the object browser true to the token.
+            start(s, Request::Refresh)
+        }
+        WorkerMsg::Failed { what, cause } => {
+            let in_run = s.run.as_ref().is_some_and(|r| r.in_progress());
+            let next = next_for(&cause, false);
+            s.error(&format!("{what} failed"), cause.clone(), next);
+            // The journal or transcript could not be written: the run must stop.
+            if in_run {
+                if let Some(run) = s.run.as_mut() {
+                    let fx = engine::update(
+                        &mut run.engine,
+                        engine::Event::Abort {
+                            reason: format!("{what}: {cause}"),
+                        },
+                    );
+                    return drive(s, fx);
+                }
+            }
             Vec::new()
         }
     }
@@ -480,77 +533,104 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
 fn next_for(cause: &str, in_step: bool) -> String {
     let lower = cause.to_lowercase();
     let first = if lower.contains("wrong") && lower.contains("pin") {
-        "Check the PIN with the custodian; mind the retries left before it locks."
+        "Check the PIN with its custodian; mind the retries left before it locks."
     } else if lower.contains("locked") {
         "Stop: the PIN is locked. The security officer must unlock it; do not retry."
     } else if lower.contains("already exists") {
         "An object with this label or id is already on the token: check the object browser (1) before going on."
     } else if lower.contains("not logged in") {
         "Log in first (the ceremony's login step), then retry."
+    } else if lower.contains("journal") || lower.contains("out dir") || lower.contains("not empty")
+    {
+        "Move the out directory away (or finish the run it holds), then open the ceremony again."
     } else {
         "Read the cause above; fix it, then retry."
     };
     if in_step {
-        format!("{first} The step is marked failed; nothing after it ran. Press Enter to retry it, or a to abort.")
+        format!("{first} Nothing after this step ran. Press Enter to resume from the journal (the step is checked on the token before it is redone), or q to leave.")
     } else {
         first.to_string()
     }
 }
 
-enum ResultItemOrNone {
-    Text(String),
-    Key {
-        what: String,
-        fingerprint: Fingerprint,
-    },
-}
-
-fn step_finished(s: &mut AppState, outcome: Result<ResultItemOrNone, String>) -> Vec<Command> {
-    let Some(run) = s.run.as_mut() else {
-        return Vec::new();
+/// Carry out the engine's effects: needs go on screen, the rest to the worker, in order.
+fn drive(s: &mut AppState, fx: Vec<Effect>) -> Vec<Command> {
+    let (min, max) = match &s.token {
+        TokenStatus::Ready(i) => (i.min_pin_len, i.max_pin_len),
+        _ => (0, 0),
     };
-    let Some(step) = run.steps.get_mut(run.current) else {
-        return Vec::new();
-    };
-    if step.status != StepStatus::Running {
-        return Vec::new();
-    }
-    run.secrets.clear();
-    match outcome {
-        Ok(item) => {
-            step.status = StepStatus::Done;
-            let (what, fingerprint) = match item {
-                ResultItemOrNone::Text(t) => (t, None),
-                ResultItemOrNone::Key { what, fingerprint } => (what, Some(fingerprint)),
-            };
-            run.results.push(ResultItem {
-                step: step.id.clone(),
-                what,
-                fingerprint,
-            });
-            run.current += 1;
-            if run.aborted {
-                skip_rest(run);
+    let mut cmds = Vec::new();
+    for e in fx {
+        let Some(run) = s.run.as_mut() else {
+            return cmds;
+        };
+        match e {
+            Effect::NeedSignOff {
+                step,
+                role,
+                have,
+                need,
+            } => {
+                run.need = Some(Need::SignOff {
+                    step,
+                    role,
+                    have,
+                    need,
+                    input: TextInput::default(),
+                });
             }
-            // Keep the object browser true to the token.
-            vec![Command::Worker(Request::Refresh)]
-        }
-        Err(_) => {
-            step.status = StepStatus::Failed;
-            Vec::new()
+            Effect::NeedSecret { step, name } => {
+                let (prompt, twice) = plan::secret_prompt(&run.script, step, &name);
+                run.need = Some(Need::Secret {
+                    step,
+                    name,
+                    entry: SecretEntry::new(&prompt, twice, min, max),
+                });
+            }
+            Effect::NeedConfirm { step } => {
+                run.need = None;
+                let id = run.script.steps[step].id.clone();
+                s.popup = Some(Popup::Confirm {
+                    question: format!("Run {id:?}? It cannot be undone."),
+                    detail: match run.script.steps[step].action.kind() {
+                        "init-token" => "Every key and object on the token is destroyed.".into(),
+                        _ => "The objects it names are deleted from the token.".into(),
+                    },
+                    destructive: true,
+                    action: ConfirmAction::Step(step),
+                });
+            }
+            Effect::Rejected { reason, .. } => run.rejected = Some(reason),
+            Effect::Fail { step, error } => {
+                run.need = None;
+                let by_operator = matches!(run.engine.phase, engine::Phase::Aborted(_));
+                if !by_operator && s.popup.is_none() {
+                    let what = step
+                        .map(|i| format!("Step {:?}", run.script.steps[i].id))
+                        .unwrap_or_else(|| "The ceremony".into());
+                    let next = next_for(&error, step.is_some());
+                    s.error(&format!("{what} failed"), error.clone(), next);
+                }
+                cmds.push(Command::Worker(Request::Effect(Effect::Fail {
+                    step,
+                    error,
+                })));
+            }
+            Effect::OpenToken | Effect::Relogin { .. } | Effect::RunStep { .. } => {
+                run.need = None;
+                let what = match &e {
+                    Effect::RunStep { step, .. } => Some(plan::busy_text(&run.script, *step)),
+                    _ => None,
+                };
+                cmds.extend(start(s, Request::Effect(e)));
+                if let (Some(b), Some(w)) = (s.busy.as_mut(), what) {
+                    b.what = w;
+                }
+            }
+            Effect::Record(_) | Effect::Finish => cmds.push(Command::Worker(Request::Effect(e))),
         }
     }
-}
-
-fn skip_rest(run: &mut CeremonyRun) {
-    for st in run.steps.iter_mut().skip(run.current) {
-        if st.status == StepStatus::Pending || st.status == StepStatus::Failed {
-            st.status = StepStatus::Skipped;
-        }
-    }
-    run.need = None;
-    run.pending_roles.clear();
-    run.secrets.clear();
+    cmds
 }
 
 fn on_key(s: &mut AppState, k: KeyEvent) -> Vec<Command> {
@@ -623,30 +703,36 @@ fn on_confirm(s: &mut AppState, yes: bool) -> Vec<Command> {
     let Some(Popup::Confirm { action, .. }) = s.popup.take() else {
         return Vec::new();
     };
-    if !yes {
-        return Vec::new();
-    }
-    match action {
-        ConfirmAction::Quit => s.quit = true,
-        ConfirmAction::Step => {
+    match (action, yes) {
+        (ConfirmAction::Quit, true) => s.quit = true,
+        (ConfirmAction::Abort, true) => {
             if let Some(run) = s.run.as_mut() {
-                let id = run.steps[run.current].id.clone();
-                run.confirms.push(id);
-                return next_need(s);
-            }
-        }
-        ConfirmAction::Abort => {
-            if let Some(run) = s.run.as_mut() {
-                run.aborted = true;
-                // A step already on the token finishes; it is recorded, nothing follows.
-                let running =
-                    run.steps.get(run.current).map(|st| st.status) == Some(StepStatus::Running);
-                if !running {
-                    skip_rest(run);
-                }
+                let fx = engine::update(
+                    &mut run.engine,
+                    engine::Event::Abort {
+                        reason: "aborted at the console by the operator".into(),
+                    },
+                );
                 s.notice = Some("ceremony aborted".into());
+                return drive(s, fx);
             }
         }
+        (ConfirmAction::Step(step), true) => {
+            if let Some(run) = s.run.as_mut() {
+                let fx = engine::update(&mut run.engine, engine::Event::Confirmed { step });
+                return drive(s, fx);
+            }
+        }
+        // Declining a destructive step stops the run: the engine cannot skip it.
+        (ConfirmAction::Step(_), false) => {
+            s.popup = Some(Popup::Confirm {
+                question: "Abort the ceremony?".into(),
+                detail: "The step was not confirmed, so the ceremony cannot go on.".into(),
+                destructive: true,
+                action: ConfirmAction::Abort,
+            });
+        }
+        (_, false) => {}
     }
     Vec::new()
 }
@@ -667,23 +753,27 @@ fn on_home(s: &mut AppState, action: Action) -> Vec<Command> {
             *sel = step_sel(*sel, len, action == Action::Down);
         }
         Action::Refresh if s.busy.is_none() => return start(s, Request::Refresh),
-        Action::Select if s.home.pane == HomePane::Ceremonies => {
+        Action::Select if s.home.pane == HomePane::Ceremonies && s.busy.is_none() => {
             if s.run.as_ref().is_some_and(|r| r.in_progress()) {
                 s.screen = Screen::Ceremony;
                 return Vec::new();
             }
             match s.ceremonies.get(s.home.ceremony) {
-                Some(c) => match super::plan::load(&c.path) {
-                    Ok(run) => {
-                        s.run = Some(run);
-                        s.screen = Screen::Ceremony;
-                    }
-                    Err(e) => s.error(
+                Some(c) if c.error.is_some() => {
+                    let cause = c.error.clone().unwrap_or_default();
+                    s.error(
                         "The ceremony script is not valid",
-                        e,
-                        "Fix the script (`officiant check SCRIPT` names the field), then reopen it.",
-                    ),
-                },
+                        cause,
+                        "Fix the field it names (`officiant check SCRIPT`), then restart the console.",
+                    );
+                }
+                Some(c) => {
+                    let req = Request::OpenCeremony {
+                        script: c.path.clone(),
+                        out: s.out_root.join(&c.id),
+                    };
+                    return start(s, req);
+                }
                 None => s.notice = Some("no ceremonies found in ceremonies/".into()),
             }
         }
@@ -702,133 +792,65 @@ fn step_sel(sel: usize, len: usize, down: bool) -> usize {
     }
 }
 
+fn ask_abort(s: &mut AppState) {
+    if s.busy.is_some() {
+        s.notice = Some(
+            "the token is working: abort when this step has finished (it cannot be interrupted)"
+                .into(),
+        );
+        return;
+    }
+    s.popup = Some(Popup::Confirm {
+        question: "Abort the ceremony?".into(),
+        detail: "Steps not yet run will not run. Keys already made stay on the token; the journal lets the run resume later."
+            .into(),
+        destructive: true,
+        action: ConfirmAction::Abort,
+    });
+}
+
 fn on_ceremony(s: &mut AppState, action: Action) -> Vec<Command> {
     let busy = s.busy.is_some();
     let Some(run) = s.run.as_mut() else {
         return Vec::new();
     };
     match action {
-        Action::Abort => {
-            if !run.finished() {
-                s.popup =
-                    Some(Popup::Confirm {
-                        question: "Abort the ceremony?".into(),
-                        detail: format!(
-                        "Steps after {:?} will be skipped. Keys already made stay on the token.",
-                        run.steps.get(run.current).map(|st| st.id.as_str()).unwrap_or("")
-                    ),
-                        destructive: true,
-                        action: ConfirmAction::Abort,
-                    });
-            }
+        Action::Abort if run.in_progress() || !run.started() => {
+            ask_abort(s);
             Vec::new()
         }
-        Action::Select if !busy && !run.finished() => {
-            run.started = true;
-            let step = &mut run.steps[run.current];
-            if step.status == StepStatus::Failed {
-                step.status = StepStatus::Pending;
-            }
-            run.pending_roles = step.sign_off.clone();
-            next_need(s)
+        Action::Select if !busy && !run.started() => {
+            let (completed, interrupted) = run.journal.take().unwrap_or_default();
+            let fx = engine::update(
+                &mut run.engine,
+                engine::Event::Start {
+                    completed,
+                    interrupted,
+                },
+            );
+            drive(s, fx)
         }
-        Action::SaveAnswers => {
-            let path = PathBuf::from(format!("{}.answers.toml", run.id));
+        // After a failure or an abort: open the ceremony again; its journal resumes it.
+        Action::Select
+            if !busy
+                && run.closed.is_some()
+                && !matches!(run.engine.phase, engine::Phase::Finished) =>
+        {
+            let req = Request::OpenCeremony {
+                script: run.script.path.clone(),
+                out: run.out.clone(),
+            };
+            start(s, req)
+        }
+        Action::SaveAnswers if run.started() => {
+            let path = PathBuf::from(format!("{}.answers.toml", run.script.ceremony.id));
             vec![Command::Save {
                 path,
-                contents: super::plan::answers_toml(run),
+                contents: plan::answers_toml(&run.script, &run.engine),
             }]
-        }
-        Action::Resume => {
-            s.error(
-                "Resume is not available here yet",
-                "resuming reads the engine's journal, which this build of the console does not have",
-                "Run `officiant run SCRIPT --answers FILE` to resume headless.",
-            );
-            Vec::new()
         }
         _ => Vec::new(),
     }
-}
-
-/// Ask for the next sign-off or secret of the current step, or run it.
-fn next_need(s: &mut AppState) -> Vec<Command> {
-    let Some(run) = s.run.as_mut() else {
-        return Vec::new();
-    };
-    if let Some(role) = run.pending_roles.first().cloned() {
-        run.need = Some(Need::SignOff {
-            role,
-            input: TextInput::default(),
-        });
-        return Vec::new();
-    }
-    let (min, max) = match &s.token {
-        TokenStatus::Ready(i) => (i.min_pin_len, i.max_pin_len),
-        _ => (0, 0),
-    };
-    let step = &mut run.steps[run.current];
-    if step.action.destructive() && !run.confirms.contains(&step.id) {
-        run.need = None;
-        s.popup = Some(Popup::Confirm {
-            question: format!("Run {:?}? This erases the token.", step.id),
-            detail: "Every key and object on the token is destroyed. There is no undo.".into(),
-            destructive: true,
-            action: ConfirmAction::Step,
-        });
-        return Vec::new();
-    }
-    let secrets = step.action.secrets();
-    if let Some((key, prompt, confirm)) = secrets.get(run.secrets.len()) {
-        run.need = Some(Need::Secret {
-            key: key.clone(),
-            entry: SecretEntry::new(prompt, *confirm, min, max),
-        });
-        return Vec::new();
-    }
-    run.need = None;
-    step.status = StepStatus::Running;
-    let mut taken = std::mem::take(&mut run.secrets).into_iter();
-    let req = match &step.action {
-        StepAction::Instruction => {
-            step.status = StepStatus::Done;
-            run.results.push(ResultItem {
-                step: step.id.clone(),
-                what: "instruction confirmed".into(),
-                fingerprint: None,
-            });
-            run.current += 1;
-            return Vec::new();
-        }
-        StepAction::InitToken { label, .. } => match (taken.next(), taken.next()) {
-            (Some(so_pin), Some(user_pin)) => Request::InitToken {
-                label: label.clone(),
-                so_pin,
-                user_pin,
-            },
-            _ => return Vec::new(),
-        },
-        StepAction::Login { user, .. } => match taken.next() {
-            Some(pin) => Request::Login { user: *user, pin },
-            None => return Vec::new(),
-        },
-        StepAction::Generate { alg, label, id } => Request::Generate {
-            alg: *alg,
-            label: label.clone(),
-            id: id.clone(),
-        },
-        StepAction::Unsupported(kind) => {
-            step.status = StepStatus::Failed;
-            let cause = format!("step {:?}: kind {kind:?} runs only through the ceremony engine, not merged into this console yet", step.id);
-            s.error(
-                "This step cannot run here",
-                cause,
-                "Run the ceremony headless with `officiant run`, or abort (a).",
-            );
-            return Vec::new();
-        }
-    };
-    start(s, req)
 }
 
 fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
@@ -865,20 +887,22 @@ fn ceremony_entry(s: &mut AppState, action: Action) -> Vec<Command> {
     };
     match (action, run.need.as_mut()) {
         (Action::Abort, _) => {
-            s.popup = Some(Popup::Confirm {
-                question: "Abort the ceremony?".into(),
-                detail: "Steps not yet run will be skipped. Keys already made stay on the token."
-                    .into(),
-                destructive: true,
-                action: ConfirmAction::Abort,
-            });
+            ask_abort(s);
             Vec::new()
         }
-        (Action::Cancel, _) => {
-            // Back out of this step: what was collected for it is forgotten.
-            run.need = None;
-            run.secrets.clear();
-            run.pending_roles.clear();
+        (Action::Cancel, Some(Need::SignOff { input, .. })) => {
+            input.value.clear();
+            Vec::new()
+        }
+        (Action::Cancel, Some(Need::Secret { step, name, .. })) => {
+            let (prompt, twice) = plan::secret_prompt(&run.script, *step, name);
+            let (min, max) = match &s.token {
+                TokenStatus::Ready(i) => (i.min_pin_len, i.max_pin_len),
+                _ => (0, 0),
+            };
+            if let Some(Need::Secret { entry, .. }) = run.need.as_mut() {
+                *entry = SecretEntry::new(&prompt, twice, min, max);
+            }
             Vec::new()
         }
         (Action::DeleteChar, Some(Need::SignOff { input, .. })) => {
@@ -889,30 +913,40 @@ fn ceremony_entry(s: &mut AppState, action: Action) -> Vec<Command> {
             entry.backspace();
             Vec::new()
         }
-        (Action::Submit, Some(Need::SignOff { role, input })) => {
+        (
+            Action::Submit,
+            Some(Need::SignOff {
+                step, role, input, ..
+            }),
+        ) => {
             let name = input.value.trim().to_string();
             if name.is_empty() {
                 input.error = Some(format!("type the {role}'s name to sign off"));
                 return Vec::new();
             }
-            let step = run.steps[run.current].id.clone();
-            run.signoffs.push(SignOff {
-                step,
+            let ev = engine::Event::SignedOff {
+                step: *step,
                 role: role.clone(),
                 name,
-            });
-            run.pending_roles.remove(0);
-            next_need(s)
+            };
+            run.rejected = None;
+            let fx = engine::update(&mut run.engine, ev);
+            drive(s, fx)
         }
-        (Action::Submit, Some(Need::Secret { key, entry })) => {
-            if let Some(secret) = entry.submit() {
-                if !run.secret_keys.contains(key) {
-                    run.secret_keys.push(key.clone());
-                }
-                run.secrets.push(secret);
-                return next_need(s);
-            }
-            Vec::new()
+        (Action::Submit, Some(Need::Secret { name, entry, .. })) => {
+            let Some(value) = entry.submit() else {
+                return Vec::new();
+            };
+            let name = name.clone();
+            // The value goes to the worker's vault; the engine only learns the name.
+            let mut cmds = vec![Command::Worker(Request::Secret {
+                name: name.clone(),
+                value,
+            })];
+            run.rejected = None;
+            let fx = engine::update(&mut run.engine, engine::Event::SecretProvided { name });
+            cmds.extend(drive(s, fx));
+            cmds
         }
         _ => Vec::new(),
     }
@@ -1078,18 +1112,4 @@ fn sign_entry(s: &mut AppState, action: Action) -> Vec<Command> {
         _ => {}
     }
     Vec::new()
-}
-
-/// Which key algorithm a script names, for the plan reader.
-pub fn parse_alg(s: &str) -> Option<KeyAlgorithm> {
-    KeyAlgorithm::parse(s)
-}
-
-/// The user a login step logs in as.
-pub fn parse_user(s: &str) -> Option<UserType> {
-    match s {
-        "user" => Some(UserType::User),
-        "so" => Some(UserType::So),
-        _ => None,
-    }
 }

@@ -29,7 +29,7 @@ pub enum Error {
 
 /// True unless NO_COLOR is set to a non-empty value (no-color.org).
 pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Open the console on `backend` (default `sim:./rehearsal`).

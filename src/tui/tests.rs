@@ -14,7 +14,8 @@ use super::app::{update, AppState, Command, Screen, StepStatus};
 use super::event::Event;
 use super::plan;
 use super::views;
-use super::worker::{Request, WorkerMsg};
+use super::worker::{Opened, Request, WorkerMsg};
+use crate::ceremony::engine::{CreatedObject, Effect, Event as EngineEvent, StepResult};
 use crate::hsm::{KeyFlags, ObjectClass, ObjectInfo, TokenInfo};
 use crate::keys::{Curve, PublicKey};
 
@@ -132,22 +133,58 @@ fn snap(name: &str, s: &AppState) -> Buffer {
     t.backend().buffer().clone()
 }
 
-/// Walk the ceremony up to the destructive confirmation of `init`.
-fn to_init_confirm(s: &mut AppState) {
-    press(s, KeyCode::Enter); // open from home
-    assert_eq!(s.screen, Screen::Ceremony);
-    press(s, KeyCode::Enter); // begin step 1
-    typed(s, "Alice Admin");
-    press(s, KeyCode::Enter);
-    typed(s, "Walter Witness");
-    press(s, KeyCode::Enter);
-}
-
 fn worker_req(cmds: Vec<Command>) -> Request {
     match cmds.into_iter().next() {
         Some(Command::Worker(r)) => r,
         other => panic!("expected a worker request, got {other:?}"),
     }
+}
+
+fn opened() -> WorkerMsg {
+    WorkerMsg::CeremonyOpened(Box::new(Opened {
+        script: crate::ceremony::script::load(&fixture()).unwrap(),
+        out: PathBuf::from("out/rehearsal"),
+        completed: Vec::new(),
+        interrupted: None,
+        resumed: false,
+    }))
+}
+
+fn worker(s: &mut AppState, m: WorkerMsg) -> Vec<Command> {
+    update(s, Event::Worker(m))
+}
+
+fn engine_ev(s: &mut AppState, e: EngineEvent) -> Vec<Command> {
+    worker(s, WorkerMsg::Engine(e))
+}
+
+/// The effects sent to the worker, without the journal/transcript records.
+fn effects(cmds: &[Command]) -> Vec<String> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Worker(Request::Effect(Effect::Record(_))) => None,
+            Command::Worker(r) => Some(format!("{r:?}")),
+            Command::Save { .. } => None,
+        })
+        .collect()
+}
+
+/// Open the fixture ceremony and start it, up to the destructive confirmation of `init`.
+fn to_init_confirm(s: &mut AppState) {
+    let cmds = press(s, KeyCode::Enter); // open from home
+    assert!(matches!(
+        cmds[..],
+        [Command::Worker(Request::OpenCeremony { .. })]
+    ));
+    worker(s, opened());
+    assert_eq!(s.screen, Screen::Ceremony);
+    let cmds = press(s, KeyCode::Enter); // start
+    assert_eq!(effects(&cmds), ["Effect(OpenToken)"]);
+    engine_ev(s, EngineEvent::TokenOpened);
+    typed(s, "Alice Admin");
+    press(s, KeyCode::Enter);
+    typed(s, "Walter Witness");
+    press(s, KeyCode::Enter);
 }
 
 #[test]
@@ -198,19 +235,26 @@ fn help_overlay_lists_the_keymap() {
 fn ceremony_walkthrough() {
     let mut s = ready(true);
     press(&mut s, KeyCode::Enter);
+    worker(&mut s, opened());
     snap("ceremony_start", &s);
-
     press(&mut s, KeyCode::Enter);
+    engine_ev(&mut s, EngineEvent::TokenOpened);
     typed(&mut s, "Alice Admin");
     snap("ceremony_signoff", &s);
     press(&mut s, KeyCode::Enter);
+
+    // One person cannot sign twice: the engine refuses, the console asks again.
+    typed(&mut s, "Alice Admin");
+    press(&mut s, KeyCode::Enter);
+    let buf = snap("signoff_rejected", &s);
+    assert_eq!(fg_of(&buf, "✗ Alice Admin already signed"), Color::Red);
     typed(&mut s, "Walter Witness");
     press(&mut s, KeyCode::Enter);
 
     // init-token erases the token: a red confirmation before anything is asked.
     let buf = snap("confirm_init_token", &s);
     assert_eq!(fg_of(&buf, "⚠ Run"), Color::Red);
-    assert!(press(&mut s, KeyCode::Char('y')).is_empty());
+    press(&mut s, KeyCode::Char('y'));
 
     // The SO PIN: masked, checked against the token's length rule, typed twice.
     typed(&mut s, "97");
@@ -222,91 +266,129 @@ fn ceremony_walkthrough() {
     typed(&mut s, "9731");
     let buf = snap("secret_confirm", &s);
     assert!(!text(&buf).contains("9731"));
-    press(&mut s, KeyCode::Enter);
+    let mut sent = press(&mut s, KeyCode::Enter);
     typed(&mut s, "246810");
     press(&mut s, KeyCode::Enter);
     typed(&mut s, "246810");
-    let req = worker_req(press(&mut s, KeyCode::Enter));
-    let dbg = format!("{req:?} {s:?}");
-    assert!(matches!(req, Request::InitToken { .. }));
+    sent.extend(press(&mut s, KeyCode::Enter));
+    // The values go to the worker's vault; the engine saw only the names.
+    let secrets: Vec<(String, Vec<u8>)> = sent
+        .iter()
+        .filter_map(|c| match c {
+            Command::Worker(Request::Secret { name, value }) => {
+                Some((name.clone(), value.expose().to_vec()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("so".to_string(), b"9731".to_vec()),
+            ("user".to_string(), b"246810".to_vec())
+        ]
+    );
+    assert_eq!(
+        effects(&sent).last().unwrap(),
+        "Effect(RunStep { step: 0, reconcile: false })"
+    );
+    let dbg = format!("{sent:?} {s:?}");
     assert!(!dbg.contains("9731") && !dbg.contains("246810"), "{dbg}");
-    match &req {
-        Request::InitToken {
-            so_pin, user_pin, ..
-        } => {
-            assert_eq!(so_pin.expose(), b"9731");
-            assert_eq!(user_pin.expose(), b"246810");
-        }
-        _ => unreachable!(),
-    }
 
     // A long operation: spinner and elapsed time from the tick.
     update(&mut s, Event::Tick(Duration::from_secs(65)));
     let buf = snap("progress", &s);
     assert!(text(&buf).contains("1:05 elapsed"));
-    let cmds = update(
+    engine_ev(
         &mut s,
-        Event::Worker(WorkerMsg::Done(
-            "token \"officiant-rehearsal\" initialized".into(),
-        )),
+        EngineEvent::StepDone {
+            step: 0,
+            result: StepResult::default(),
+        },
     );
-    assert!(matches!(cmds[..], [Command::Worker(Request::Refresh)]));
-
-    // login: one PIN, not confirmed.
-    press(&mut s, KeyCode::Enter);
-    typed(&mut s, "246810");
-    let req = worker_req(press(&mut s, KeyCode::Enter));
-    assert!(matches!(req, Request::Login { .. }));
-    update(
+    // login uses the user PIN already given: it runs straight away.
+    engine_ev(
         &mut s,
-        Event::Worker(WorkerMsg::Done("logged in as user".into())),
+        EngineEvent::StepDone {
+            step: 1,
+            result: StepResult::default(),
+        },
     );
 
-    // gen-p256: witness signs off, the key comes back as a fingerprint.
-    press(&mut s, KeyCode::Enter);
+    // gen-p256: the witness signs off, the key comes back as a fingerprint.
     typed(&mut s, "Walter Witness");
-    let req = worker_req(press(&mut s, KeyCode::Enter));
-    assert!(matches!(req, Request::Generate { .. }));
-    update(
-        &mut s,
-        Event::Worker(WorkerMsg::Generated {
-            label: "fw-signing-p256".into(),
-            public_key: p256(9),
-        }),
+    let cmds = press(&mut s, KeyCode::Enter);
+    assert_eq!(
+        effects(&cmds).last().unwrap(),
+        "Effect(RunStep { step: 2, reconcile: false })"
     );
-    snap("ceremony_result", &s);
+    let fp = p256(9).fingerprint();
+    engine_ev(
+        &mut s,
+        EngineEvent::StepDone {
+            step: 2,
+            result: StepResult {
+                objects: vec![CreatedObject {
+                    label: "fw-signing-p256".into(),
+                    id: "01".into(),
+                    class: "key pair".into(),
+                    key_type: "EC P-256".into(),
+                    public_key_sha256: Some(hex::encode(fp)),
+                }],
+                ..StepResult::default()
+            },
+        },
+    );
+    let buf = snap("ceremony_result", &s);
+    let groups = crate::formats::words::Fingerprint::of(&fp).groups;
+    assert!(text(&buf).contains(&groups[..35]), "{}", text(&buf));
 
     // gen-rsa fails: error popup with cause and next step, then a red step.
-    press(&mut s, KeyCode::Enter);
     typed(&mut s, "Walter Witness");
     press(&mut s, KeyCode::Enter);
-    update(
+    let cmds = engine_ev(
         &mut s,
-        Event::Worker(WorkerMsg::Failed {
-            what: "Generating rsa-4096 key \"fw-signing-rsa4096\"".into(),
-            cause: "an object labelled \"fw-signing-rsa4096\" already exists on the token (private key)".into(),
-        }),
+        EngineEvent::StepFailed {
+            step: 3,
+            error: "step[3] (gen-rsa): an object labelled \"fw-signing-rsa4096\" already exists on the token (private key)".into(),
+        },
     );
+    assert!(effects(&cmds).iter().any(|e| e.starts_with("Effect(Fail")));
     let buf = snap("error_popup", &s);
-    assert_eq!(fg_of(&buf, "✗ Generating"), Color::Red);
+    assert_eq!(fg_of(&buf, "✗ Step"), Color::Red);
     press(&mut s, KeyCode::Enter);
     let buf = snap("ceremony_failed", &s);
     assert_eq!(fg_of(&buf, "✗ FAILED"), Color::Red);
     assert_eq!(fg_of(&buf, "✓ done"), Color::Green);
 
-    // Abort, with a red confirmation.
-    press(&mut s, KeyCode::Char('a'));
-    let buf = snap("confirm_abort", &s);
-    assert_eq!(fg_of(&buf, "⚠ Abort"), Color::Red);
-    press(&mut s, KeyCode::Char('y'));
-    let run = s.run.as_ref().unwrap();
-    assert_eq!(run.steps[3].status, StepStatus::Skipped);
-    snap("ceremony_aborted", &s);
-
     // The recording: names and confirmations, never a secret's value.
-    let answers = plan::answers_toml(run);
+    let run = s.run.as_ref().unwrap();
+    let answers = plan::answers_toml(&run.script, &run.engine);
     insta::assert_snapshot!("answers", answers);
     assert!(!answers.contains("9731") && !answers.contains("246810"));
+}
+
+#[test]
+fn abort_asks_in_red_then_stops_the_engine() {
+    let mut s = ready(true);
+    to_init_confirm(&mut s);
+    press(&mut s, KeyCode::Char('n'));
+    // Declining a destructive step offers to abort.
+    let buf = snap("confirm_abort", &s);
+    assert_eq!(fg_of(&buf, "⚠ Abort"), Color::Red);
+    let cmds = press(&mut s, KeyCode::Char('y'));
+    assert!(effects(&cmds).iter().any(|e| e.starts_with("Effect(Fail")));
+    let run = s.run.as_ref().unwrap();
+    assert!(run.finished());
+    assert_eq!(run.status(3), StepStatus::Skipped);
+    worker(
+        &mut s,
+        WorkerMsg::CeremonyClosed {
+            transcript: PathBuf::from("out/rehearsal/transcript.jsonl"),
+            complete: false,
+        },
+    );
+    snap("ceremony_aborted", &s);
 }
 
 #[test]
@@ -326,6 +408,7 @@ fn no_color_means_no_colour_at_all() {
 fn quitting_mid_ceremony_asks_first() {
     let mut s = ready(true);
     to_init_confirm(&mut s);
+    press(&mut s, KeyCode::Char('n'));
     press(&mut s, KeyCode::Char('n'));
     press(&mut s, KeyCode::Char('q'));
     assert!(!s.quit, "quit needs a confirmation mid-ceremony");
@@ -411,6 +494,7 @@ fn sign_screen_with_completion_and_pin() {
 fn larger_terminals_draw_too() {
     let mut s = ready(true);
     press(&mut s, KeyCode::Enter);
+    worker(&mut s, opened());
     for (w, h) in [(80, 24), (120, 40), (200, 60)] {
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| views::draw(f, &s)).unwrap();
