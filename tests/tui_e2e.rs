@@ -75,6 +75,35 @@ impl Drop for Tmux {
     }
 }
 
+/// (type, step id, role, name) of each transcript entry.
+fn kinds(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let d = &v["data"];
+            format!(
+                "{} {} {} {}",
+                v["type"].as_str().unwrap_or(""),
+                d["id"].as_str().unwrap_or(""),
+                d["role"].as_str().unwrap_or(""),
+                d["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// What must match between two runs: each object's class, label, id and key type.
+fn shape(objs: &[hsm::ObjectInfo]) -> Vec<String> {
+    let mut v: Vec<String> = objs
+        .iter()
+        .map(|o| format!("{} {} {} {}", o.class, o.label, hex::encode(&o.id), o.key_type()))
+        .collect();
+    v.sort();
+    v
+}
+
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -136,19 +165,20 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     t.wait_for("not initialized", 20);
     t.wait_for("Rehearsal: firmware sign", 5);
 
+    // Open (the engine checks the script against the token), then begin.
+    t.keys(&["Enter"]);
+    t.wait_for("Press Enter to begin", 10);
+    t.keys(&["Enter"]);
     // init: both roles sign off, the destructive step is confirmed, PINs typed twice.
-    t.keys(&["Enter"]);
-    t.wait_for("Press Enter to begin", 5);
-    t.keys(&["Enter"]);
-    t.wait_for("administrator signs off by typing", 5);
+    t.wait_for("administrator signs off by typing", 10);
     t.text("Alice Admin");
     t.keys(&["Enter"]);
     t.wait_for("witness signs off by typing", 5);
     t.text("Walter Witness");
     t.keys(&["Enter"]);
-    t.wait_for("This erases the token", 5);
+    t.wait_for("It cannot be undone", 5);
     t.keys(&["y"]);
-    t.wait_for("New SO PIN", 5);
+    t.wait_for("New SO PIN (so)", 5);
     t.text(SO_PIN);
     let s = t.screen();
     assert!(!s.contains(SO_PIN), "a PIN was echoed:\n{s}");
@@ -156,33 +186,26 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     t.wait_for("again, to confirm", 5);
     t.text(SO_PIN);
     t.keys(&["Enter"]);
-    t.wait_for("New user PIN", 5);
+    t.wait_for("New user PIN (user)", 5);
     t.text(PIN);
     t.keys(&["Enter"]);
+    t.wait_for("again, to confirm", 5);
     t.text(PIN);
     t.keys(&["Enter"]);
-    t.wait_for("✓ done    init", 20);
-
-    // login.
-    t.keys(&["Enter"]);
-    t.wait_for("user PIN", 5);
-    t.text(PIN);
-    t.keys(&["Enter"]);
-    t.wait_for("✓ done    login", 20);
+    // init and login run (login uses the user PIN just set); then gen-p256 asks.
+    t.wait_for("✓ done    login", 60);
 
     // Two keys, each after the witness signs off; RSA-4096 shows progress while it runs.
-    t.keys(&["Enter"]);
-    t.wait_for("witness signs off by typing", 5);
+    t.wait_for("witness signs off by typing", 10);
     t.text("Walter Witness");
     t.keys(&["Enter"]);
-    t.wait_for("✓ done    gen-p256", 30);
-    t.keys(&["Enter"]);
-    t.wait_for("witness signs off by typing", 5);
+    t.wait_for("✓ done    gen-p256", 60);
+    t.wait_for("witness signs off by typing", 10);
     t.text("Walter Witness");
     t.keys(&["Enter"]);
     t.wait_for("elapsed", 10);
-    let done = t.wait_for("✓ done    gen-rsa", 300);
-    assert!(done.contains("Ceremony complete"), "{done}");
+    let done = t.wait_for("Ceremony complete", 300);
+    assert!(done.contains("✓ done    gen-rsa"), "{done}");
 
     // Record the answers.
     t.keys(&["w"]);
@@ -254,9 +277,50 @@ fn rehearsal_ceremony_in_a_real_terminal() {
         "{answers}"
     );
 
-    // Canary: neither PIN is in any file the run left.
+    // The transcript: a hash chain officiant verifies, with each sign-off and key.
+    let out = d.join("out/rehearsal");
+    let v = support::run_ok(
+        support::officiant()
+            .arg("transcript")
+            .arg("verify")
+            .arg(out.join("transcript.jsonl")),
+    );
+    assert!(!v.is_empty());
+    let md = std::fs::read_to_string(out.join("transcript.md")).unwrap();
+    for needle in ["Alice Admin", "Walter Witness", "fw-signing-p256", "fw-signing-rsa4096"] {
+        assert!(md.contains(needle), "transcript.md lacks {needle}:\n{md}");
+    }
+    let console_kinds = kinds(&out.join("transcript.jsonl"));
+
+    // Replay the recorded answers headless on a fresh token: secrets from files instead
+    // of `prompt`, everything else as recorded.
+    std::fs::write(d.join("so.pin"), SO_PIN).unwrap();
+    std::fs::write(d.join("user.pin"), PIN).unwrap();
+    let replay = answers
+        .replace("\"so\" = \"prompt\"", "\"so\" = \"file:so.pin\"")
+        .replace("\"user\" = \"prompt\"", "\"user\" = \"file:user.pin\"");
+    std::fs::write(d.join("replay.answers.toml"), replay).unwrap();
+    support::run_ok(
+        support::officiant()
+            .current_dir(d)
+            .args(["run", "ceremonies/rehearsal.toml", "--backend", "sim:replay-token"])
+            .args(["--answers", "replay.answers.toml", "--out", "out/replay"]),
+    );
+    let uri2 = BackendUri::parse(&format!("sim:{}", d.join("replay-token").display())).unwrap();
+    let mut tok2 = hsm::open(&uri2, None).unwrap();
+    tok2.login(UserType::User, &Secret::new(PIN.as_bytes().to_vec()))
+        .unwrap();
+    assert_eq!(shape(&tok2.list_objects().unwrap()), shape(&objs));
+    // Equivalent transcripts: the same entries in the same order (times, hashes and the
+    // new keys' fingerprints differ).
+    assert_eq!(kinds(&d.join("out/replay/transcript.jsonl")), console_kinds);
+
+    // Canary: neither PIN is in any file the runs left (but the two the test wrote).
     for pin in [PIN, SO_PIN] {
-        let hits = files_containing(d, pin.as_bytes());
+        let hits: Vec<String> = files_containing(d, pin.as_bytes())
+            .into_iter()
+            .filter(|h| !h.ends_with(".pin"))
+            .collect();
         assert!(hits.is_empty(), "PIN found in {hits:?}");
     }
 }
