@@ -98,7 +98,15 @@ fn kinds(path: &Path) -> Vec<String> {
 fn shape(objs: &[hsm::ObjectInfo]) -> Vec<String> {
     let mut v: Vec<String> = objs
         .iter()
-        .map(|o| format!("{} {} {} {}", o.class, o.label, hex::encode(&o.id), o.key_type()))
+        .map(|o| {
+            format!(
+                "{} {} {} {}",
+                o.class,
+                o.label,
+                hex::encode(&o.id),
+                o.key_type()
+            )
+        })
         .collect();
     v.sort();
     v
@@ -207,7 +215,8 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     let done = t.wait_for("Ceremony complete", 300);
     assert!(done.contains("✓ done    gen-rsa"), "{done}");
 
-    // Record the answers.
+    // Record the answers (once the transcript is closed).
+    t.wait_for("transcript: out/rehearsal/transcript.md", 10);
     t.keys(&["w"]);
     t.wait_for("answers saved to rehearsal.answers.toml", 5);
 
@@ -287,7 +296,12 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     );
     assert!(!v.is_empty());
     let md = std::fs::read_to_string(out.join("transcript.md")).unwrap();
-    for needle in ["Alice Admin", "Walter Witness", "fw-signing-p256", "fw-signing-rsa4096"] {
+    for needle in [
+        "Alice Admin",
+        "Walter Witness",
+        "fw-signing-p256",
+        "fw-signing-rsa4096",
+    ] {
         assert!(md.contains(needle), "transcript.md lacks {needle}:\n{md}");
     }
     let console_kinds = kinds(&out.join("transcript.jsonl"));
@@ -303,7 +317,12 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     support::run_ok(
         support::officiant()
             .current_dir(d)
-            .args(["run", "ceremonies/rehearsal.toml", "--backend", "sim:replay-token"])
+            .args([
+                "run",
+                "ceremonies/rehearsal.toml",
+                "--backend",
+                "sim:replay-token",
+            ])
             .args(["--answers", "replay.answers.toml", "--out", "out/replay"]),
     );
     let uri2 = BackendUri::parse(&format!("sim:{}", d.join("replay-token").display())).unwrap();

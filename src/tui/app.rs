@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
+use crate::formats::raw::Padding;
 use crate::formats::words::Fingerprint;
 use crate::hsm::{ObjectClass, ObjectInfo, TokenInfo};
-use crate::keys::{HashAlg, SignScheme};
+use crate::keys::SignScheme;
+use crate::signing::{self, Format};
 
 use super::event::Event;
 use super::keymap::{self, Action, Context};
@@ -229,20 +231,32 @@ pub const SIGN_FIELDS: [SignField; 6] = [
     SignField::Signature,
 ];
 
-/// Formats the console signs with. The firmware formats arrive with src/signing/.
-pub const FORMATS: [&str; 2] = ["raw", "raw-pkcs1"];
+/// Formats the console signs and verifies: the signing library's, with raw RSA in both
+/// paddings.
+pub const FORMATS: [&str; 5] = ["raw", "raw-pkcs1", "esp32-sbv2", "stm32mp15", "stm32mp13"];
+
+/// The signing library's format and RSA padding for entry `i` of [`FORMATS`].
+pub fn format_of(i: usize) -> (Format, Option<Padding>) {
+    match FORMATS.get(i).copied().unwrap_or("raw") {
+        "raw-pkcs1" => (Format::Raw, Some(Padding::Pkcs1)),
+        "esp32-sbv2" => (Format::Esp32Sbv2, None),
+        "stm32mp15" => (Format::Stm32Mp15, None),
+        "stm32mp13" => (Format::Stm32Mp13, None),
+        _ => (Format::Raw, None),
+    }
+}
 
 #[derive(Debug)]
 pub enum SignResult {
     Signed {
         digest: Fingerprint,
         output: PathBuf,
-        verified: bool,
+        notes: Vec<String>,
     },
     Verified {
         digest: Fingerprint,
         ok: bool,
-        detail: String,
+        lines: Vec<String>,
     },
 }
 
@@ -461,20 +475,20 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
         WorkerMsg::Signed {
             digest,
             output,
-            verified,
+            notes,
         } => {
             s.sign.result = Some(SignResult::Signed {
                 digest: Fingerprint::of(&digest),
                 output,
-                verified,
+                notes,
             });
             Vec::new()
         }
-        WorkerMsg::Verified { digest, ok, detail } => {
+        WorkerMsg::Verified { digest, ok, lines } => {
             s.sign.result = Some(SignResult::Verified {
                 digest: Fingerprint::of(&digest),
                 ok,
-                detail,
+                lines,
             });
             Vec::new()
         }
@@ -1027,25 +1041,33 @@ fn on_sign(s: &mut AppState, action: Action) -> Vec<Command> {
         }
         Action::DoVerify if s.busy.is_none() => {
             let sg = &s.sign;
-            let missing = [
-                ("Input", &sg.input),
-                ("Public key", &sg.pubkey),
-                ("Signature", &sg.signature),
-            ]
-            .into_iter()
-            .find(|(_, e)| e.input.value.trim().is_empty());
+            let (format, padding) = format_of(sg.format);
+            // A signed image carries its signature; raw needs the detached file.
+            let mut needed = vec![("Input", &sg.input), ("Public key", &sg.pubkey)];
+            if format == Format::Raw {
+                needed.push(("Signature", &sg.signature));
+            }
+            let missing = needed
+                .into_iter()
+                .find(|(_, e)| e.input.value.trim().is_empty());
             if let Some((name, _)) = missing {
                 s.error(
-                    "Verify needs three files",
+                    "Verify needs its files",
                     format!("{name} is empty"),
-                    "Fill Input, Public key and Signature (Enter to type, Tab completes).",
+                    "Fill Input and Public key (and Signature for raw): Enter to type, Tab completes.",
                 );
             } else {
+                let signature = match sg.signature.input.value.trim() {
+                    "" => None,
+                    _ if format != Format::Raw => None,
+                    p => Some(PathBuf::from(p)),
+                };
                 let req = Request::VerifyFile {
+                    format,
+                    padding,
                     pubkey: PathBuf::from(sg.pubkey.input.value.trim()),
                     input: PathBuf::from(sg.input.input.value.trim()),
-                    signature: PathBuf::from(sg.signature.input.value.trim()),
-                    pkcs1: FORMATS[sg.format] == "raw-pkcs1",
+                    signature,
                 };
                 return start(s, req);
             }
@@ -1060,20 +1082,16 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
     let Some(key) = keys.get(s.sign.key) else {
         return Vec::new();
     };
-    let mut scheme = key.scheme.unwrap_or(SignScheme::RsaPss(HashAlg::Sha256));
-    if FORMATS[s.sign.format] == "raw-pkcs1" {
-        if let SignScheme::RsaPss(h) = scheme {
-            scheme = SignScheme::RsaPkcs1(h);
-        }
-    }
+    let (format, padding) = format_of(s.sign.format);
     let input = PathBuf::from(s.sign.input.input.value.trim());
     let output = match s.sign.output.input.value.trim() {
-        "" => default_output(&input),
+        "" => default_output(format, &input),
         o => PathBuf::from(o),
     };
     let req = Request::SignFile {
         key: key.label.clone(),
-        scheme,
+        format,
+        padding,
         pin,
         input,
         output,
@@ -1082,10 +1100,10 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
     start(s, req)
 }
 
-fn default_output(input: &Path) -> PathBuf {
-    let mut o = input.as_os_str().to_owned();
-    o.push(".sig");
-    PathBuf::from(o)
+/// Next to the input, named as `officiant sign --out-dir` names it.
+fn default_output(format: Format, input: &Path) -> PathBuf {
+    let dir = input.parent().unwrap_or(Path::new(""));
+    signing::output_path(format, input, dir)
 }
 
 fn sign_entry(s: &mut AppState, action: Action) -> Vec<Command> {
@@ -1100,7 +1118,8 @@ fn sign_entry(s: &mut AppState, action: Action) -> Vec<Command> {
             e.choices.clear();
             s.sign.editing = false;
             if is_input && s.sign.output.input.value.is_empty() && action == Action::Submit {
-                let out = default_output(Path::new(s.sign.input.input.value.trim()));
+                let (format, _) = format_of(s.sign.format);
+                let out = default_output(format, Path::new(s.sign.input.input.value.trim()));
                 s.sign.output.input.value = out.display().to_string();
             }
         }

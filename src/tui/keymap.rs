@@ -54,7 +54,6 @@ pub enum Action {
     Refresh,
     Abort,
     SaveAnswers,
-    Resume,
     EditField,
     DoSign,
     DoVerify,
@@ -235,7 +234,6 @@ pub const KEYMAP: &[Binding] = &[
         "save answers",
         true,
     ),
-    b(X::Ceremony, &[c('R')], "R", A::Resume, "resume", false),
     // Sign and verify.
     b(
         X::Sign,

@@ -392,6 +392,42 @@ fn abort_asks_in_red_then_stops_the_engine() {
 }
 
 #[test]
+fn an_interrupted_run_resumes_from_its_journal() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Enter);
+    worker(
+        &mut s,
+        WorkerMsg::CeremonyOpened(Box::new(Opened {
+            script: crate::ceremony::script::load(&fixture()).unwrap(),
+            out: PathBuf::from("out/rehearsal"),
+            completed: vec![(0, StepResult::default()), (1, StepResult::default())],
+            interrupted: Some(2),
+            resumed: true,
+        })),
+    );
+    snap("ceremony_resume", &s);
+    let cmds = press(&mut s, KeyCode::Enter);
+    assert_eq!(effects(&cmds), ["Effect(OpenToken)"]);
+    engine_ev(&mut s, EngineEvent::TokenOpened);
+    let run = s.run.as_ref().unwrap();
+    assert_eq!(run.status(0), StepStatus::Resumed);
+    // The interrupted step is signed off again, then the completed login's session is
+    // restored: its PIN is asked again.
+    typed(&mut s, "Walter Witness");
+    press(&mut s, KeyCode::Enter);
+    let run = s.run.as_ref().unwrap();
+    assert!(matches!(&run.need, Some(super::app::Need::Secret { name, .. }) if name == "user"));
+    typed(&mut s, "246810");
+    let cmds = press(&mut s, KeyCode::Enter);
+    assert!(
+        effects(&cmds).iter().any(|e| e.contains("Relogin")),
+        "{cmds:?}"
+    );
+    let buf = snap("ceremony_resume_relogin", &s);
+    assert!(text(&buf).contains("↺ resumed"));
+}
+
+#[test]
 fn no_color_means_no_colour_at_all() {
     let mut s = ready(false);
     to_init_confirm(&mut s);
@@ -474,7 +510,7 @@ fn sign_screen_with_completion_and_pin() {
         Event::Worker(WorkerMsg::Signed {
             digest: vec![0xAB; 32],
             output: PathBuf::from("firmware/firmware-a.bin.sig"),
-            verified: true,
+            notes: Vec::new(),
         }),
     );
     snap("sign_result", &s);
@@ -483,7 +519,7 @@ fn sign_screen_with_completion_and_pin() {
         Event::Worker(WorkerMsg::Verified {
             digest: vec![0xAB; 32],
             ok: false,
-            detail: "signature does not match".into(),
+            lines: vec!["signature does not match".into()],
         }),
     );
     let buf = snap("verify_bad", &s);

@@ -11,29 +11,34 @@ use crate::ceremony::journal::{self, Journal};
 use crate::ceremony::runner::{self, StepContext, Vault};
 use crate::ceremony::script::Script;
 use crate::ceremony::transcript::{self, Writer};
+use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, ObjectInfo, Token, TokenInfo, UserType};
-use crate::keys::{self, SignScheme};
+use crate::keys;
 use crate::secret::Secret;
+use crate::signing::{self, Format};
 
 use super::event::Event;
 
 #[derive(Debug)]
 pub enum Request {
     Refresh,
-    /// Log in with `pin`, hash `input`, sign with `key`, check the signature, write it.
+    /// Log in with `pin` and sign `input` into `output` in `format` with key `key`
+    /// (the signing library checks the signature before it writes).
     SignFile {
         key: String,
-        scheme: SignScheme,
+        format: Format,
+        padding: Option<Padding>,
         pin: Secret,
         input: PathBuf,
         output: PathBuf,
     },
-    /// Check a detached signature over `input` against the public key in `pubkey`.
+    /// Verify a signed image, or a detached signature, against the key in `pubkey`.
     VerifyFile {
+        format: Format,
+        padding: Option<Padding>,
         pubkey: PathBuf,
         input: PathBuf,
-        signature: PathBuf,
-        pkcs1: bool,
+        signature: Option<PathBuf>,
     },
     /// Parse and check a script against this token, read the journal in `out` (resume),
     /// open the journal and transcript.
@@ -75,14 +80,16 @@ pub enum WorkerMsg {
     },
     OpenFailed(String),
     Signed {
+        /// The digest the token signed.
         digest: Vec<u8>,
         output: PathBuf,
-        verified: bool,
+        notes: Vec<String>,
     },
     Verified {
+        /// SHA-256 of the input.
         digest: Vec<u8>,
         ok: bool,
-        detail: String,
+        lines: Vec<String>,
     },
     Failed {
         what: String,
@@ -204,27 +211,48 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
         Request::Refresh => snapshot(token),
         Request::SignFile {
             key,
-            scheme,
+            format,
+            padding,
             pin,
             input,
             output,
-        } => match sign_file(token, &key, scheme, &pin, &input, &output) {
-            Ok((digest, verified)) => WorkerMsg::Signed {
-                digest,
-                output,
-                verified,
+        } => match sign_file(token, &key, format, padding, &pin, &input, &output) {
+            Ok(rec) => WorkerMsg::Signed {
+                digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
+                output: rec.output,
+                notes: rec.notes,
             },
             Err(cause) => failed(cause),
         },
         Request::VerifyFile {
+            format,
+            padding,
             pubkey,
             input,
             signature,
-            pkcs1,
-        } => match verify_file(&pubkey, &input, &signature, pkcs1) {
-            Ok((digest, ok, detail)) => WorkerMsg::Verified { digest, ok, detail },
-            Err(cause) => failed(cause),
-        },
+        } => {
+            let digest = crate::output::sha256_file(&input)
+                .map(|d| d.to_vec())
+                .unwrap_or_default();
+            match keys::load_public_key(&pubkey) {
+                Err(cause) => failed(cause),
+                Ok(key) => {
+                    match signing::verify_file(format, &key, &input, signature.as_deref(), padding)
+                    {
+                        Ok(r) => WorkerMsg::Verified {
+                            digest,
+                            ok: true,
+                            lines: r.lines,
+                        },
+                        Err(e) => WorkerMsg::Verified {
+                            digest,
+                            ok: false,
+                            lines: vec![e.to_string()],
+                        },
+                    }
+                }
+            }
+        }
         Request::OpenCeremony { .. } | Request::Secret { .. } | Request::Effect(_) => {
             failed("the ceremony requests are served by the worker loop".into())
         }
@@ -438,55 +466,22 @@ fn effect(token: &mut dyn Token, sess: &mut Session, fx: Effect) -> Option<Worke
     }
 }
 
-fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e.kind()))
-}
-
 fn sign_file(
     token: &mut dyn Token,
     key: &str,
-    scheme: SignScheme,
+    format: Format,
+    padding: Option<Padding>,
     pin: &Secret,
     input: &std::path::Path,
     output: &std::path::Path,
-) -> Result<(Vec<u8>, bool), String> {
-    let data = read(input)?;
-    let digest = scheme.hash().digest(&data);
+) -> Result<signing::SignRecord, String> {
     token
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
-    let public = token.public_key(key).map_err(|e| e.to_string())?;
-    let sig = token
-        .sign(key, scheme, &digest)
-        .map_err(|e| e.to_string())?;
-    // Check before writing: a signature that does not verify is never saved.
-    public
-        .verify_digest(scheme, &digest, &sig)
-        .map_err(|e| format!("the token's signature does not verify: {e}"))?;
-    let out = match scheme {
-        SignScheme::Ecdsa(_) => keys::ecdsa_fixed_to_der(&sig).map_err(|e| e.to_string())?,
-        _ => sig,
+    let mut k = signing::SigningKey::new(token, key).map_err(|e| e.to_string())?;
+    let opts = signing::Options {
+        padding,
+        ..signing::Options::default()
     };
-    crate::output::write_new(output, &out).map_err(|e| e.to_string())?;
-    Ok((digest, true))
-}
-
-fn verify_file(
-    pubkey: &std::path::Path,
-    input: &std::path::Path,
-    signature: &std::path::Path,
-    pkcs1: bool,
-) -> Result<(Vec<u8>, bool, String), String> {
-    let key = keys::load_public_key(pubkey)?;
-    let scheme = match (key.default_scheme(), pkcs1) {
-        (SignScheme::RsaPss(h), true) => SignScheme::RsaPkcs1(h),
-        (s, _) => s,
-    };
-    let data = read(input)?;
-    let sig = read(signature)?;
-    let digest = scheme.hash().digest(&data);
-    Ok(match key.verify_digest(scheme, &digest, &sig) {
-        Ok(()) => (digest, true, format!("good {} signature", scheme.name())),
-        Err(e) => (digest, false, e.to_string()),
-    })
+    signing::sign_file(&mut k, format, &opts, input, output).map_err(|e| e.to_string())
 }

@@ -107,7 +107,14 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             Line::styled("✓ Ceremony complete · w saves the answers file", t.ok())
         }
         _ if run.resumed => Line::styled(
-            format!("↺ Resuming the interrupted run in {}", run.out.display()),
+            match &run.journal {
+                Some((done, _)) => format!(
+                    "↺ Resuming the run in {}: {} steps done earlier",
+                    run.out.display(),
+                    done.len()
+                ),
+                None => format!("↺ Resuming the run in {}", run.out.display()),
+            },
             t.running(),
         ),
         _ => Line::styled(run.script.ceremony.title.clone(), t.dim()),

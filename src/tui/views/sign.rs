@@ -58,33 +58,40 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
 
     let rl: Vec<Line> = match &sg.result {
         None => vec![Line::styled(
-            "g signs Input with Key (asks the user PIN); v verifies Input + Signature against Public key.",
+            "g signs Input with Key (asks the user PIN). v verifies Input against Public key: a signed image, or with Signature for raw.",
             t.dim(),
         )],
         Some(SignResult::Signed {
             digest,
             output,
-            verified,
+            notes,
         }) => {
-            let mut l = digest_lines(digest, result.width, t);
-            l.push(if *verified {
-                Line::styled("✓ signature checked against the token's public key", t.ok())
-            } else {
-                Line::styled("✗ signature did not verify", t.fail())
-            });
+            let mut l = digest_lines("Digest the token signed", digest, result.width, t);
+            l.push(Line::styled(
+                "✓ signature checked against the token's public key before writing",
+                t.ok(),
+            ));
             l.push(Line::from(vec![
                 Span::styled("Written ", t.title()),
                 Span::raw(output.display().to_string()),
             ]));
+            for n in notes {
+                l.push(Line::styled(format!("· {n}"), t.dim()));
+            }
             l
         }
-        Some(SignResult::Verified { digest, ok, detail }) => {
-            let mut l = digest_lines(digest, result.width, t);
-            l.push(if *ok {
-                Line::styled(format!("✓ {detail}"), t.ok())
+        Some(SignResult::Verified { digest, ok, lines }) => {
+            let mut l = digest_lines("SHA-256 of the input", digest, result.width, t);
+            if *ok {
+                l.push(Line::styled("✓ GOOD SIGNATURE", t.ok()));
+                for x in lines {
+                    l.push(Line::raw(format!("  {x}")));
+                }
             } else {
-                Line::styled(format!("✗ BAD SIGNATURE: {detail}"), t.fail())
-            });
+                for x in lines {
+                    l.push(Line::styled(format!("✗ BAD SIGNATURE: {x}"), t.fail()));
+                }
+            }
             l
         }
     };
@@ -98,12 +105,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
 
 /// The digest as witnesses compare it: hex groups, then the PGP words.
 fn digest_lines(
+    title: &'static str,
     d: &crate::formats::words::Fingerprint,
     width: u16,
     t: &Theme,
 ) -> Vec<Line<'static>> {
     let w = width.saturating_sub(2) as usize;
-    let mut l = vec![Line::styled("Digest of the input", t.title())];
+    let mut l = vec![Line::styled(title, t.title())];
     l.extend(super::wrap_words(&d.groups, w).into_iter().map(Line::raw));
     l.extend(
         super::wrap_words(&d.words, w)
