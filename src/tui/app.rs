@@ -414,12 +414,23 @@ impl AppState {
         }
     }
 
-    /// Keys usable for signing: objects that carry a public key and are private keys.
+    /// Key pairs to sign with, one per label: private halves when the token lists them,
+    /// else public halves (a token lists private objects only after a login; signing
+    /// logs in first).
     pub fn signing_keys(&self) -> Vec<&ObjectRow> {
-        self.objects
-            .iter()
-            .filter(|o| o.class == ObjectClass::PrivateKey && o.scheme.is_some())
-            .collect()
+        let mut out: Vec<&ObjectRow> = Vec::new();
+        for class in [ObjectClass::PrivateKey, ObjectClass::PublicKey] {
+            for o in self
+                .objects
+                .iter()
+                .filter(|o| o.class == class && o.scheme.is_some())
+            {
+                if !out.iter().any(|k| k.label == o.label) {
+                    out.push(o);
+                }
+            }
+        }
+        out
     }
 
     fn error(&mut self, title: &str, cause: impl Into<String>, next: impl Into<String>) {
