@@ -5,7 +5,7 @@ mod common;
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::{extension_block, extension_names, openssl, sim_token, x509_text};
@@ -376,6 +376,30 @@ fn refusals_are_clear() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("issuer certificate"), "{e}");
+    // The issuer certificate may come as PEM; a public key PEM is not a certificate.
+    let ca_pem = pki::to_pem(&ca);
+    pki::issue(
+        t,
+        &base(
+            Profile::Hab4Img,
+            Issuer::Certificate(ca_pem.as_bytes()),
+            "ca",
+            leaf_key.clone(),
+        ),
+    )
+    .unwrap();
+    let key_pem = leaf_key.to_pem();
+    let e = pki::issue(
+        t,
+        &base(
+            Profile::Hab4Img,
+            Issuer::Certificate(key_pem.as_bytes()),
+            "ca",
+            leaf_key.clone(),
+        ),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("CERTIFICATE"), "{e}");
     // A zero serial.
     let mut r = base(Profile::Hab4Ca, Issuer::SelfSigned, "ca", ca_key);
     r.serial = vec![0];
@@ -383,5 +407,4 @@ fn refusals_are_clear() {
         .unwrap_err()
         .to_string()
         .contains("serial"));
-    let _ = Path::new(".");
 }

@@ -54,7 +54,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Issuer<'a> {
     /// The subject key signs its own certificate (issuer name = subject name).
     SelfSigned,
-    /// The holder of this certificate (DER) signs; its key must be the signer's key.
+    /// The holder of this certificate (DER or PEM) signs; its key must be the signer's
+    /// key, and it must be a CA.
     Certificate(&'a [u8]),
 }
 
@@ -152,6 +153,20 @@ pub fn parse_name(s: &str) -> Result<Name> {
     Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))
 }
 
+/// The scheme a profile signs with by default, given the issuer's key: HAB4 uses
+/// sha256WithRSAEncryption or ecdsa-with-SHA256 (as hab4_pki_tree.sh); the generic
+/// profiles ECDSA with the curve's hash, or RSA-PSS with SHA-256.
+pub fn default_scheme(profile: Profile, issuer_key: &PublicKey) -> SignScheme {
+    if profile.is_hab4() {
+        match issuer_key {
+            PublicKey::Rsa { .. } => SignScheme::RsaPkcs1(crate::keys::HashAlg::Sha256),
+            PublicKey::Ec { .. } => SignScheme::Ecdsa(crate::keys::HashAlg::Sha256),
+        }
+    } else {
+        issuer_key.default_scheme()
+    }
+}
+
 /// A positive serial from a number.
 pub fn serial_from_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()
@@ -182,8 +197,26 @@ struct IssuerInfo {
     serial: SerialNumber,
 }
 
-fn issuer_info(der: &[u8]) -> Result<IssuerInfo> {
-    let cert = Certificate::from_der(der).map_err(|e| Error::Issuer(e.to_string()))?;
+/// A certificate's DER from DER or PEM bytes.
+pub fn certificate_der(bytes: &[u8]) -> Result<Vec<u8>> {
+    match crate::keys::pem_text(bytes) {
+        Some(text) => {
+            let (label, der) =
+                crate::keys::pem_decode(text).map_err(|e| Error::Issuer(e.to_string()))?;
+            if label != "CERTIFICATE" {
+                return Err(Error::Issuer(format!(
+                    "PEM block {label:?} where a CERTIFICATE was expected"
+                )));
+            }
+            Ok(der)
+        }
+        None => Ok(bytes.to_vec()),
+    }
+}
+
+fn issuer_info(bytes: &[u8]) -> Result<IssuerInfo> {
+    let der = certificate_der(bytes)?;
+    let cert = Certificate::from_der(&der).map_err(|e| Error::Issuer(e.to_string()))?;
     let tbs = cert.tbs_certificate;
     let spki = tbs
         .subject_public_key_info
@@ -216,6 +249,10 @@ pub fn issue(token: &mut dyn Token, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
     let serial = SerialNumber::new(&req.serial).map_err(|e| field("serial", &e.to_string()))?;
     if req.serial.iter().all(|&b| b == 0) {
         return Err(field("serial", "must be positive"));
+    }
+    if req.profile.is_hab4() {
+        // HAB4 takes only these keys; refuse before a certificate srktool would reject.
+        hab4::KeyType::of_key(&req.subject_key)?;
     }
     let self_signed = matches!(req.issuer, Issuer::SelfSigned);
     if let Some(want) = req.profile.self_signed() {
@@ -343,5 +380,39 @@ mod tests {
         assert!(der.windows(3).any(|w| w == [0x55, 0x04, 0x03]));
         assert!(der.windows(2).any(|w| w == [0x0c, 23]));
         assert!(common_name("").is_err());
+    }
+}
+
+#[cfg(test)]
+mod scheme_tests {
+    use super::*;
+    use crate::keys::HashAlg;
+
+    #[test]
+    fn hab4_signs_with_sha256_whatever_the_curve() {
+        let p384 = PublicKey::Ec {
+            curve: crate::keys::Curve::P384,
+            point: vec![4; 97],
+        };
+        assert_eq!(
+            default_scheme(Profile::Hab4Csf, &p384),
+            SignScheme::Ecdsa(HashAlg::Sha256)
+        );
+        assert_eq!(
+            default_scheme(Profile::Signer, &p384),
+            SignScheme::Ecdsa(HashAlg::Sha384)
+        );
+        let rsa = PublicKey::Rsa {
+            n: vec![0xc1; 256],
+            e: vec![1, 0, 1],
+        };
+        assert_eq!(
+            default_scheme(Profile::Hab4Srk { ca: true }, &rsa),
+            SignScheme::RsaPkcs1(HashAlg::Sha256)
+        );
+        assert_eq!(
+            default_scheme(Profile::Ca, &rsa),
+            SignScheme::RsaPss(HashAlg::Sha256)
+        );
     }
 }

@@ -70,6 +70,13 @@ impl Profile {
         })
     }
 
+    pub fn is_hab4(self) -> bool {
+        matches!(
+            self,
+            Profile::Hab4Ca | Profile::Hab4Srk { .. } | Profile::Hab4Csf | Profile::Hab4Img
+        )
+    }
+
     /// Whether the certificate is a CA (its key may issue certificates).
     pub fn is_ca(self) -> bool {
         matches!(
