@@ -223,6 +223,19 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
         assert_eq!(table[0], 0xd7);
         let flag = table[4 + 7];
         assert_eq!(flag, if tree.srk_ca { 0x80 } else { 0x00 }, "SRK flags");
+        // spsdk reads the CA flag its own way (keyUsage keyCertSign); our SRKs carry
+        // both extensions, so its table is byte-identical to srktool's.
+        if let Some(nxp) = support::oracle("nxpcrypto") {
+            let out = tree.dir.path().join("spsdk_table.bin");
+            let mut cmd = Command::new(nxp);
+            cmd.args(["rot", "export", "-f", "mimxrt1060"]);
+            for r in &srks {
+                cmd.arg("-k").arg(tree.pem(*r));
+            }
+            cmd.arg("-o").arg(&out);
+            support::run_ok(&mut cmd);
+            assert_eq!(std::fs::read(out).unwrap(), table, "spsdk vs srktool table");
+        }
     }
 }
 
