@@ -140,6 +140,20 @@ pub struct ChainRequest {
     pub validity: Validity,
 }
 
+impl ChainRequest {
+    /// cert_create's defaults: NV counters 0, SHA-256, 20 years from now.
+    pub fn new(keys: KeyLabels, images: ImageHashes) -> Self {
+        ChainRequest {
+            keys,
+            images,
+            trusted_nv_counter: 0,
+            non_trusted_nv_counter: 0,
+            hash: HashAlg::Sha256,
+            validity: Validity::days_from_now(VALIDITY_DAYS),
+        }
+    }
+}
+
 /// Hash an image as a stream (memory stays flat however large it is).
 pub fn hash_image(hash: HashAlg, mut reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut h = hash.hasher();
