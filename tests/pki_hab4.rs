@@ -48,13 +48,13 @@ fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca: boo
         };
         let serial = match p.serial {
             Some(s) => pki::serial_from_u64(s),
-            None => pki::random_serial(),
+            None => hab4::ca1_serial(),
         };
         let der = pki::issue(
             token,
             &IssueRequest {
                 profile: p.profile,
-                subject: pki::common_name(&label).unwrap(),
+                subject: hab4::subject(p.role, kt, srk_ca).unwrap(),
                 subject_key: key,
                 issuer: match &issuer_der {
                     None => Issuer::SelfSigned,
@@ -92,6 +92,7 @@ impl Tree {
 }
 
 fn check_v3_ca(text: &str, issuer_cn: &str) {
+    assert_eq!(extension_names(text), V3_CA, "{text}");
     let (crit, bc) = extension_block(text, "X509v3 Basic Constraints").expect("basicConstraints");
     assert!(crit, "basicConstraints must be critical");
     assert_eq!(bc, "CA:TRUE");
@@ -108,10 +109,27 @@ fn check_v3_ca(text: &str, issuer_cn: &str) {
     assert!(aki.contains("serial:"), "AKI issuer:always: {aki}");
 }
 
+const V3_CA: [&str; 4] = [
+    "X509v3 Subject Key Identifier",
+    "X509v3 Authority Key Identifier",
+    "X509v3 Basic Constraints",
+    "X509v3 Key Usage",
+];
+const V3_USR: [&str; 4] = [
+    "X509v3 Basic Constraints",
+    "Netscape Comment",
+    "X509v3 Subject Key Identifier",
+    "X509v3 Authority Key Identifier",
+];
+
 fn check_v3_usr(text: &str) {
+    assert_eq!(extension_names(text), V3_USR, "{text}");
     let (crit, bc) = extension_block(text, "X509v3 Basic Constraints").expect("basicConstraints");
     assert!(!crit);
     assert_eq!(bc, "CA:FALSE");
+    let (crit, c) = extension_block(text, "Netscape Comment").unwrap();
+    assert!(!crit);
+    assert_eq!(c, "OpenSSL Generated Certificate");
     assert!(extension_block(text, "X509v3 Key Usage").is_none());
     assert!(extension_block(text, "X509v3 Subject Key Identifier").is_some());
     let (_, aki) = extension_block(text, "X509v3 Authority Key Identifier").expect("AKI");
@@ -159,6 +177,22 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
     assert!(ca.contains(&format!("Subject: CN = {ca_cn}")));
     assert!(ca.contains(&format!("Issuer: CN = {ca_cn}")));
     check_v3_ca(&ca, &ca_cn);
+    // CA1's CN is a T61String (openssl req with CST's configuration), its serial 20
+    // random bytes; the SRKs name it with the very same bytes.
+    let ca_der = std::fs::read(&tree.certs[&role_key(Role::Ca)].1).unwrap();
+    let asn1 = openssl(&[
+        "asn1parse",
+        "-inform",
+        "DER",
+        "-in",
+        tree.certs[&role_key(Role::Ca)].1.to_str().unwrap(),
+    ]);
+    assert!(
+        asn1.contains(&format!("T61STRING         :{ca_cn}")),
+        "{asn1}"
+    );
+    let c = <x509_cert::Certificate as der::Decode>::from_der(&ca_der).unwrap();
+    assert_eq!(c.tbs_certificate.serial_number.as_bytes().len(), 20);
     let sig = match tree.key_type {
         KeyType::Rsa(_) => "Signature Algorithm: sha256WithRSAEncryption",
         KeyType::Ec(_) => "Signature Algorithm: ecdsa-with-SHA256",
@@ -181,15 +215,6 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
         openssl(&["verify", "-CAfile", tree.pem(Role::Ca), tree.pem(srk)]);
         if tree.srk_ca {
             check_v3_ca(&t, &ca_cn);
-            assert_eq!(
-                extension_names(&t),
-                [
-                    "X509v3 Subject Key Identifier",
-                    "X509v3 Authority Key Identifier",
-                    "X509v3 Basic Constraints",
-                    "X509v3 Key Usage"
-                ]
-            );
             for leaf in [Role::Csf(i), Role::Img(i)] {
                 let lt = tree.text(leaf);
                 let cn = hab4::names(leaf, tree.key_type, true).unwrap().common_name;

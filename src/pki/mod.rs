@@ -130,6 +130,14 @@ pub fn common_name(cn: &str) -> Result<Name> {
 
 /// A Name from (attribute OID, value) pairs, one RDN each, values as UTF8String.
 pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
+    name_with_tag(parts, Tag::Utf8String)
+}
+
+/// A Name whose values use string type `tag` (UTF8String, PrintableString, T61String).
+pub(crate) fn name_with_tag(
+    parts: &[(const_oid::ObjectIdentifier, &str)],
+    tag: Tag,
+) -> Result<Name> {
     let mut rdns = Vec::new();
     for (oid, value) in parts {
         if value.is_empty() {
@@ -137,8 +145,7 @@ pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
         }
         let atv = AttributeTypeAndValue {
             oid: *oid,
-            value: Any::new(Tag::Utf8String, value.as_bytes())
-                .map_err(|e| field("subject", &e.to_string()))?,
+            value: Any::new(tag, value.as_bytes()).map_err(|e| field("subject", &e.to_string()))?,
         };
         let set = SetOfVec::try_from(vec![atv]).map_err(|e| field("subject", &e.to_string()))?;
         rdns.push(RelativeDistinguishedName(set));
