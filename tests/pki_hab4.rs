@@ -4,92 +4,12 @@
 mod common;
 mod support;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{extension_block, extension_names, openssl, sim_token, x509_text};
-use officiant::hsm::Token;
+use common::{extension_block, extension_names, issue_tree, openssl, role_key, sim_token, Tree};
 use officiant::keys::KeyAlgorithm;
 use officiant::pki::hab4::{self, KeyType, Role};
 use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
-
-struct Tree {
-    dir: tempfile::TempDir,
-    /// role → (PEM path, DER path, serial)
-    certs: HashMap<String, (PathBuf, PathBuf)>,
-    key_type: KeyType,
-    srk_ca: bool,
-}
-
-fn role_key(r: Role) -> String {
-    format!("{r:?}")
-}
-
-/// Generate every key on `token` and issue the tree the way hab4_pki_tree.sh orders it.
-fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca: bool) -> Tree {
-    let kt = KeyType::of_algorithm(alg);
-    let dir = tempfile::tempdir().unwrap();
-    let mut ders: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut certs = HashMap::new();
-    for (n, p) in hab4::plan(num_srk, kt, srk_ca)
-        .unwrap()
-        .into_iter()
-        .enumerate()
-    {
-        let label = p.names.common_name.clone();
-        let key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
-        let (issuer_label, issuer_der) = match p.issuer {
-            None => (label.clone(), None),
-            Some(r) => (
-                hab4::names(r, kt, srk_ca).unwrap().common_name,
-                Some(ders[&role_key(r)].clone()),
-            ),
-        };
-        let serial = match p.serial {
-            Some(s) => pki::serial_from_u64(s),
-            None => hab4::ca1_serial(),
-        };
-        let der = pki::issue(
-            token,
-            &IssueRequest {
-                profile: p.profile,
-                subject: hab4::subject(p.role, kt, srk_ca).unwrap(),
-                subject_key: key,
-                issuer: match &issuer_der {
-                    None => Issuer::SelfSigned,
-                    Some(d) => Issuer::Certificate(d),
-                },
-                signer_label: &issuer_label,
-                scheme: kt.scheme(),
-                serial,
-                validity: Validity::days_from_now(hab4::validity_days(10)),
-            },
-        )
-        .unwrap_or_else(|e| panic!("issuing {label}: {e}"));
-        let pem_path = dir.path().join(p.names.pem());
-        let der_path = dir.path().join(p.names.der());
-        std::fs::write(&pem_path, pki::to_pem(&der)).unwrap();
-        std::fs::write(&der_path, &der).unwrap();
-        ders.insert(role_key(p.role), der);
-        certs.insert(role_key(p.role), (pem_path, der_path));
-    }
-    Tree {
-        dir,
-        certs,
-        key_type: kt,
-        srk_ca,
-    }
-}
-
-impl Tree {
-    fn pem(&self, r: Role) -> &str {
-        self.certs[&role_key(r)].0.to_str().unwrap()
-    }
-    fn text(&self, r: Role) -> String {
-        x509_text(&self.certs[&role_key(r)].1)
-    }
-}
 
 fn check_v3_ca(text: &str, issuer_cn: &str) {
     assert_eq!(extension_names(text), V3_CA, "{text}");
