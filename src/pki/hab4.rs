@@ -154,14 +154,12 @@ pub fn subject(
     srk_ca: bool,
 ) -> Result<x509_cert::name::Name, Error> {
     let cn = names(role, key_type, srk_ca)?.common_name;
-    if role == Role::Ca {
-        super::name_with_tag(
-            &[(const_oid::db::rfc4519::CN, &cn)],
-            der::Tag::TeletexString,
-        )
+    let profile = if role == Role::Ca {
+        Profile::Hab4Ca
     } else {
-        super::common_name(&cn)
-    }
+        Profile::Hab4Img
+    };
+    super::subject_for(profile, &cn)
 }
 
 /// A serial like the one `openssl req -x509` gives CA1: 20 random bytes, positive.

@@ -128,6 +128,17 @@ pub fn common_name(cn: &str) -> Result<Name> {
     name_of(&[(const_oid::db::rfc4519::CN, cn)])
 }
 
+/// The subject Name for a one-CN certificate of `profile`, in the string type the
+/// vendor tool writes: hab4-ca (CA1, made by `openssl req` with CST's configuration)
+/// gets a T61String, everything else UTF8String.
+pub fn subject_for(profile: Profile, cn: &str) -> Result<Name> {
+    if profile == Profile::Hab4Ca {
+        name_with_tag(&[(const_oid::db::rfc4519::CN, cn)], Tag::TeletexString)
+    } else {
+        common_name(cn)
+    }
+}
+
 /// A Name from (attribute OID, value) pairs, one RDN each, values as UTF8String.
 pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
     name_with_tag(parts, Tag::Utf8String)
