@@ -3,6 +3,12 @@
 //! The TBS certificate is built here, field by field, so the bytes match what the vendor
 //! scripts produce; only its digest goes to the token. Every certificate is checked
 //! against the issuer's public key before it is returned.
+//!
+//! An `issue-certificate` step calls [`issue`] with the subject's public key (read from
+//! the token), the issuer (self-signed, or the issuer certificate's DER/PEM), the label
+//! of the issuer's key, a scheme ([`default_scheme`]), a serial and a validity; it gets
+//! DER back ([`to_pem`] for the PEM twin). [`hab4`] gives the names, serials and order
+//! of hab4_pki_tree.sh's tree; [`tbbr`] issues cert_create's TF-A chain.
 
 pub mod hab4;
 pub mod profiles;
