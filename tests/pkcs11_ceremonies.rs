@@ -71,9 +71,7 @@ fn rehearsal_demo_replays_on_softhsm() {
         ("demo-rsa-3072", "02"),
         ("demo-imported-p384", "03"),
     ] {
-        let block = list
-            .split("Private Key Object")
-            .find(|b| b.contains(&format!("label:      {label}\n")))
+        let block = support::pkcs11_tool_object(&list, "Private Key Object", label)
             .unwrap_or_else(|| panic!("no private key {label}:\n{list}"));
         assert!(block.contains(&format!("ID:         {id}\n")), "{block}");
     }

@@ -204,9 +204,7 @@ fn generated_keys_sign_every_scheme_and_look_right_to_pkcs11_tool_and_p11tool() 
         return;
     };
     for (_, label, id) in keys {
-        let block = list
-            .split("Private Key Object")
-            .find(|b| b.contains(&format!("label:      {label}\n")))
+        let block = support::pkcs11_tool_object(&list, "Private Key Object", label)
             .unwrap_or_else(|| panic!("no private key {label} in:\n{list}"));
         assert!(
             block.contains(&format!("ID:         {}\n", hex::encode(id))),
