@@ -236,6 +236,14 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     let s = t.wait_for("Written", 30);
     assert!(s.contains("✓ signature checked"), "{s}");
 
+    // Verify it at the console against the public key the ceremony exported.
+    t.keys(&["Down", "Down", "Enter"]);
+    t.text("out/rehearsal/fw-signing-p256.pub.pem");
+    t.keys(&["Enter", "Down", "Enter"]);
+    t.text("fw.bin.sig");
+    t.keys(&["Enter", "v"]);
+    t.wait_for("✓ GOOD SIGNATURE", 30);
+
     t.keys(&["q"]);
     t.wait_for("CONSOLE-EXIT=0", 10);
 
