@@ -351,3 +351,59 @@ fn rehearsal_ceremony_in_a_real_terminal() {
         assert!(hits.is_empty(), "PIN found in {hits:?}");
     }
 }
+
+#[test]
+fn no_color_in_a_real_terminal() {
+    let Some(_tmux) = support::oracle("tmux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux {
+        socket: format!("officiant-nocolor-{}", std::process::id()),
+        session: "console",
+    };
+    let bin = env!("CARGO_BIN_EXE_officiant");
+    let st = t
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            t.session,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-c",
+        ])
+        .arg(dir.path())
+        .arg(format!(
+            "env NO_COLOR=1 TERM=xterm-256color {bin}; sleep 600"
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    t.wait_for("REHEARSAL TOKEN", 20);
+    t.keys(&["?"]);
+    t.wait_for("Help", 5);
+    let out = t
+        .cmd()
+        .args(["capture-pane", "-p", "-e", "-t", t.session])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    // SGR colour parameters: 30–37, 38;…, 40–47, 48;…, 90–97, 100–107.
+    for sgr in screen.split("\x1b[").skip(1) {
+        let params = sgr.split('m').next().unwrap_or("");
+        for p in params.split(';') {
+            let n: u32 = p.parse().unwrap_or(0);
+            assert!(
+                !matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107),
+                "colour SGR {params:?} under NO_COLOR"
+            );
+        }
+    }
+    // Modifiers still mark what matters (the help overlay's bold titles).
+    assert!(screen.contains("\x1b[1m"), "no modifiers at all");
+    t.keys(&["Escape", "q"]);
+}
