@@ -313,14 +313,14 @@ pub fn action_for(contexts: &[Context], ev: &KeyEvent) -> Option<Action> {
 }
 
 /// Footer hints for `contexts`, in table order, without repeating an action.
-pub fn footer_hints(contexts: &[Context]) -> Vec<(&'static str, &'static str)> {
+pub fn footer_hints(contexts: &[Context]) -> Vec<&'static Binding> {
     let mut seen: Vec<Action> = Vec::new();
     let mut out = Vec::new();
     for ctx in contexts {
         for bnd in KEYMAP.iter().filter(|b| b.context == *ctx && b.footer) {
             if !seen.contains(&bnd.action) {
                 seen.push(bnd.action);
-                out.push((bnd.shown, bnd.hint));
+                out.push(bnd);
             }
         }
     }

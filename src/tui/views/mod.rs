@@ -13,7 +13,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::app::{AppState, Screen, TokenStatus};
-use super::keymap;
+use super::keymap::{self, Action};
 
 /// Styles. Under NO_COLOR every style is a modifier only; the symbols (✓ ✗ ▶ ⚠) carry
 /// the meaning either way.
@@ -142,9 +142,19 @@ fn status_line(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
 /// Key hints for what the keyboard does right now, from the keymap table.
 fn footer(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let mut spans = Vec::new();
-    for (keys, hint) in keymap::footer_hints(&s.contexts()) {
-        spans.push(Span::styled(keys, t.key()));
-        spans.push(Span::raw(format!(" {hint}  ")));
+    // While the token works, only what still does something is offered.
+    let busy = s.busy.is_some() && s.popup.is_none();
+    for b in keymap::footer_hints(&s.contexts()) {
+        if busy
+            && !matches!(
+                b.action,
+                Action::Help | Action::Quit | Action::Up | Action::Down
+            )
+        {
+            continue;
+        }
+        spans.push(Span::styled(b.shown, t.key()));
+        spans.push(Span::raw(format!(" {}  ", b.hint)));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
