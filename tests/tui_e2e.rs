@@ -23,7 +23,8 @@ struct Tmux {
 impl Tmux {
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]);
+        // CI runs with no terminal: give tmux (and the console inside it) a known one.
+        c.args(["-L", &self.socket]).env("TERM", "xterm-256color");
         c
     }
     fn keys(&self, keys: &[&str]) {
