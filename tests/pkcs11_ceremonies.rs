@@ -52,6 +52,31 @@ fn list(hsm: &SoftHsm, token: &str, pin_file: &str) -> Option<String> {
     Some(run_ok(&mut c))
 }
 
+/// pkcs11-tool --list-objects output as (header line, indented body) per object.
+fn tool_objects(list: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in list.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push_str(line.trim_start());
+                last.1.push('\n');
+            }
+        } else if !line.is_empty() {
+            out.push((line.to_string(), String::new()));
+        }
+    }
+    out
+}
+
+/// The object whose header starts with `kind` and which has `label`.
+fn tool_object(list: &str, kind: &str, label: &str) -> String {
+    tool_objects(list)
+        .into_iter()
+        .find(|(h, b)| h.starts_with(kind) && b.contains(&format!("label:      {label}\n")))
+        .map(|(h, b)| format!("{h}\n{b}"))
+        .unwrap_or_else(|| panic!("no {kind} labelled {label} in:\n{list}"))
+}
+
 #[test]
 fn rehearsal_demo_replays_on_softhsm() {
     if !engine_present() {
@@ -71,10 +96,7 @@ fn rehearsal_demo_replays_on_softhsm() {
         ("demo-rsa-3072", "02"),
         ("demo-imported-p384", "03"),
     ] {
-        let block = list
-            .split("Private Key Object")
-            .find(|b| b.contains(&format!("label:      {label}\n")))
-            .unwrap_or_else(|| panic!("no private key {label}:\n{list}"));
+        let block = tool_object(&list, "Private Key Object", label);
         assert!(block.contains(&format!("ID:         {id}\n")), "{block}");
     }
     // Exported public keys are the token's: openssl reads them.
@@ -107,12 +129,8 @@ fn hab4_import_puts_keys_and_certificates_where_cst_looks() {
             "Public Key Object; RSA 4096 bits",
             "Certificate Object; type = X.509 cert",
         ] {
-            let found = list.split(kind).skip(1).any(|b| {
-                let b = b.split("Object;").next().unwrap_or_default();
-                b.contains(&format!("label:      {label}\n"))
-                    && b.contains(&format!("ID:         {id}\n"))
-            });
-            assert!(found, "no {kind} {label} {id}:\n{list}");
+            let block = tool_object(&list, kind, label);
+            assert!(block.contains(&format!("ID:         {id}\n")), "{block}");
         }
     }
     // The CSF file's URI finds the certificate; it is the file's certificate, byte for byte.

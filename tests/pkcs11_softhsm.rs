@@ -78,6 +78,31 @@ impl Env {
     }
 }
 
+/// pkcs11-tool --list-objects output as (header line, indented body) per object.
+fn tool_objects(list: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in list.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push_str(line.trim_start());
+                last.1.push('\n');
+            }
+        } else if !line.is_empty() {
+            out.push((line.to_string(), String::new()));
+        }
+    }
+    out
+}
+
+/// The object whose header starts with `kind` and which has `label`.
+fn tool_object(list: &str, kind: &str, label: &str) -> String {
+    tool_objects(list)
+        .into_iter()
+        .find(|(h, b)| h.starts_with(kind) && b.contains(&format!("label:      {label}\n")))
+        .map(|(h, b)| format!("{h}\n{b}"))
+        .unwrap_or_else(|| panic!("no {kind} labelled {label} in:\n{list}"))
+}
+
 fn secret(s: &str) -> Secret {
     Secret::from_string(s.to_string())
 }
@@ -204,10 +229,7 @@ fn generated_keys_sign_every_scheme_and_look_right_to_pkcs11_tool_and_p11tool() 
         return;
     };
     for (_, label, id) in keys {
-        let block = list
-            .split("Private Key Object")
-            .find(|b| b.contains(&format!("label:      {label}\n")))
-            .unwrap_or_else(|| panic!("no private key {label} in:\n{list}"));
+        let block = tool_object(&list, "Private Key Object", label);
         assert!(
             block.contains(&format!("ID:         {}\n", hex::encode(id))),
             "{block}"
@@ -428,28 +450,18 @@ fn hab4_key_and_certificate_import_under_one_label_and_id() {
     let Some(list) = env.pkcs11_tool_list("hab4") else {
         return;
     };
-    let private = list
-        .split("Private Key Object; RSA")
-        .nth(1)
-        .unwrap_or_default();
-    assert!(
-        private.contains(&format!("label:      {label}\n")),
-        "{list}"
-    );
+    let private = tool_object(&list, "Private Key Object; RSA", label);
     assert!(private.contains("ID:         1002\n"), "{list}");
     assert!(private.contains("Usage:      sign\n"), "{list}");
     assert!(private.contains("Access:     sensitive"), "{list}");
-    let cert = list
-        .split("Certificate Object; type = X.509 cert")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no certificate in:\n{list}"));
-    assert!(cert.contains(&format!("label:      {label}\n")), "{list}");
+    let cert = tool_object(&list, "Certificate Object; type = X.509 cert", label);
     assert!(
         cert.contains("subject:    DN: CN=CSF1_1_sha256_4096_65537_v3_usr"),
         "{list}"
     );
     assert!(cert.contains("ID:         1002\n"), "{list}");
-    assert!(list.contains("Public Key Object; RSA 4096 bits"), "{list}");
+    let public = tool_object(&list, "Public Key Object; RSA 4096 bits", label);
+    assert!(public.contains("ID:         1002\n"), "{list}");
 
     // p11tool finds the certificate by the URI a CST CSF file names.
     if let Some(mut c) = env.tool("p11tool") {
@@ -709,4 +721,22 @@ fn a_pin_in_the_uri_logs_in_and_is_never_shown() {
     std::env::remove_var(hsm::pkcs11::uri::ALLOW_PIN_VALUE_ENV);
     assert_eq!(e.to_string(), "wrong user PIN");
     assert!(!format!("{e:?}").contains("canary-9876"));
+}
+
+#[test]
+fn two_tokens_open_at_once_share_the_module() {
+    let Some(env) = Env::new() else { return };
+    let mut a = env.token("token-a");
+    let mut b = env.token("token-b");
+    a.generate_key(KeyAlgorithm::EcP256, "on-a", &[1]).unwrap();
+    // Closing one token must not finalize the module under the other.
+    drop(a);
+    b.generate_key(KeyAlgorithm::EcP256, "on-b", &[1]).unwrap();
+    let labels: Vec<String> = b
+        .list_objects()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.label)
+        .collect();
+    assert_eq!(labels, ["on-b", "on-b"]);
 }

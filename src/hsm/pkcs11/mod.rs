@@ -131,16 +131,51 @@ pub struct Pkcs11Token {
     module: String,
     token_label: Option<String>,
     ctx: Pkcs11,
-    owns_init: bool,
     bound: Option<Bound>,
 }
 
 impl Drop for Pkcs11Token {
     fn drop(&mut self) {
-        // Sessions first, then C_Finalize, so the next C_Initialize starts clean.
+        // Sessions first, then (for the last user of the module) C_Finalize, so the next
+        // C_Initialize starts clean and re-reads the module's configuration.
         self.bound = None;
-        if self.owns_init {
-            let _ = self.ctx.clone().finalize();
+        release(&self.module);
+    }
+}
+
+/// One initialized context per module file, shared by every token opened on it: a second
+/// C_Initialize would fail, and finalizing under another user would end its sessions.
+static CONTEXTS: std::sync::Mutex<Vec<(String, Pkcs11, usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn contexts() -> std::sync::MutexGuard<'static, Vec<(String, Pkcs11, usize)>> {
+    // A panic while holding the lock leaves the list consistent (push/remove are atomic).
+    CONTEXTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn acquire(module: &std::path::Path) -> Result<Pkcs11> {
+    let key = module.display().to_string();
+    let mut list = contexts();
+    if let Some(entry) = list.iter_mut().find(|(m, ..)| *m == key) {
+        entry.2 += 1;
+        return Ok(entry.1.clone());
+    }
+    let ctx = Pkcs11::new(module)
+        .map_err(|e| Error::Backend(format!("cannot load PKCS#11 module {key}: {e}")))?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(ck(&format!("initializing {key}"), e)),
+    }
+    list.push((key, ctx.clone(), 1));
+    Ok(ctx)
+}
+
+fn release(module: &str) {
+    let mut list = contexts();
+    if let Some(i) = list.iter().position(|(m, ..)| m == module) {
+        list[i].2 -= 1;
+        if list[i].2 == 0 {
+            let (_, ctx, _) = list.remove(i);
+            let _ = ctx.finalize();
         }
     }
 }
@@ -156,25 +191,14 @@ impl Pkcs11Token {
                 module.display()
             )));
         }
-        let ctx = Pkcs11::new(&module).map_err(|e| {
-            Error::Backend(format!(
-                "cannot load PKCS#11 module {}: {e}",
-                module.display()
-            ))
-        })?;
-        let owns_init = match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        {
-            Ok(()) => true,
-            Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
-            Err(e) => return Err(ck(&format!("initializing {}", module.display()), e)),
-        };
+        let ctx = acquire(&module)?;
+        // From here on, dropping `t` releases the context.
         let mut t = Pkcs11Token {
             uri,
             shown,
             module: module.display().to_string(),
             token_label: token_label.map(str::to_string),
             ctx,
-            owns_init,
             bound: None,
         };
         // Bind now if the token exists; a token still to be initialized is looked up later.
