@@ -150,3 +150,47 @@ fn hab4_import_puts_keys_and_certificates_where_cst_looks() {
     .unwrap();
     assert_eq!(o.stdout, want);
 }
+
+#[test]
+fn a_token_without_rsa_keygen_is_refused_before_anything_happens() {
+    if !engine_present() {
+        return;
+    }
+    let Some(hsm) = SoftHsm::new() else { return };
+    // SoftHSM's blacklist syntax skips its first entry, so the mechanism is named twice.
+    let mut conf = std::fs::read_to_string(&hsm.conf).unwrap();
+    conf.push_str("slots.mechanisms = -CKM_RSA_PKCS_KEY_PAIR_GEN,CKM_RSA_PKCS_KEY_PAIR_GEN\n");
+    std::fs::write(&hsm.conf, conf).unwrap();
+    let out = hsm.dir.path().join("out");
+    let mut c = officiant();
+    hsm.env(&mut c)
+        .arg("run")
+        .arg(ceremony("rehearsal-demo.toml"))
+        .arg("--backend")
+        .arg(hsm.uri())
+        .arg("--answers")
+        .arg(ceremony("rehearsal-demo.answers.toml"))
+        .arg("--out")
+        .arg(&out);
+    let o = run(&mut c);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("gen-rsa3072"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "generating rsa-3072 keys is not supported by {}",
+            hsm.uri()
+        )),
+        "{err}"
+    );
+    // Nothing happened: the token is still uninitialized.
+    let Some(tool) = oracle("pkcs11-tool") else {
+        return;
+    };
+    let mut c = Command::new(tool);
+    hsm.env(&mut c).arg("--module").arg(&hsm.module).arg("-L");
+    let slots = run_ok(&mut c);
+    assert!(slots.contains("token state:   uninitialized"), "{slots}");
+    assert!(!slots.contains("token initialized"), "{slots}");
+}
