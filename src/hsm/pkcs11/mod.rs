@@ -132,6 +132,7 @@ pub struct Pkcs11Token {
     token_label: Option<String>,
     ctx: Pkcs11,
     bound: Option<Bound>,
+    mech_cache: Option<(Slot, std::sync::Arc<MechList>)>,
 }
 
 impl Drop for Pkcs11Token {
@@ -200,6 +201,7 @@ impl Pkcs11Token {
             token_label: token_label.map(str::to_string),
             ctx,
             bound: None,
+            mech_cache: None,
         };
         // Bind now if the token exists; a token still to be initialized is looked up later.
         if let Some(slot) = t.find()? {
@@ -411,8 +413,7 @@ impl Pkcs11Token {
             .ok_or_else(|| self.missing_token())
     }
 
-    fn mechanisms(&mut self) -> Result<MechList> {
-        let slot = self.any_slot()?;
+    fn read_mechanisms(&self, slot: Slot) -> Result<MechList> {
         let types = self
             .ctx
             .get_mechanism_list(slot)
@@ -537,23 +538,42 @@ impl Pkcs11Token {
         }
     }
 
-    fn read_public(&mut self, h: ObjectHandle) -> Result<PublicKey> {
-        let attrs = self
+    /// The public material of a key or certificate object. CKA_VALUE is read only from
+    /// certificates: on a private key it would be the secret itself.
+    fn public_attrs(&mut self, h: ObjectHandle, class: CkClass) -> Result<Vec<Attribute>> {
+        let mut want = vec![
+            AttributeType::EcParams,
+            AttributeType::EcPoint,
+            AttributeType::Modulus,
+            AttributeType::PublicExponent,
+        ];
+        if class == CkClass::CERTIFICATE {
+            want.push(AttributeType::Value);
+        }
+        let mut attrs = self
             .session()?
-            .get_attributes(
-                h,
-                &[
-                    AttributeType::KeyType,
-                    AttributeType::EcParams,
-                    AttributeType::EcPoint,
-                    AttributeType::Modulus,
-                    AttributeType::PublicExponent,
-                    AttributeType::Value,
-                    AttributeType::Class,
-                ],
-            )
+            .get_attributes(h, &want)
             .map_err(|e| ck("reading a public key", e))?;
+        attrs.push(Attribute::Class(class));
+        Ok(attrs)
+    }
+
+    fn read_public(&mut self, h: ObjectHandle, class: CkClass) -> Result<PublicKey> {
+        let attrs = self.public_attrs(h, class)?;
         public_from_attrs(&attrs)
+    }
+
+    /// The signing mechanisms of the token, read once per bound token.
+    fn mechanisms(&mut self) -> Result<std::sync::Arc<MechList>> {
+        let slot = self.any_slot()?;
+        if let Some((s, m)) = &self.mech_cache {
+            if *s == slot {
+                return Ok(m.clone());
+            }
+        }
+        let m = std::sync::Arc::new(self.read_mechanisms(slot)?);
+        self.mech_cache = Some((slot, m.clone()));
+        Ok(m)
     }
 }
 
@@ -910,7 +930,7 @@ impl Token for Pkcs11Token {
             .session()?
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| ck(&format!("generating {alg} key {label:?}"), e))?;
-        self.read_public(pub_h)
+        self.read_public(pub_h, CkClass::PUBLIC_KEY)
     }
 
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey> {
@@ -970,7 +990,7 @@ impl Token for Pkcs11Token {
                 return Err(ck(&format!("importing public key {label:?}"), e));
             }
         };
-        self.read_public(pub_h)
+        self.read_public(pub_h, CkClass::PUBLIC_KEY)
     }
 
     fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()> {
@@ -1031,15 +1051,10 @@ impl Token for Pkcs11Token {
             AttributeType::NeverExtractable,
             AttributeType::Local,
             AttributeType::Private,
-            AttributeType::EcParams,
-            AttributeType::EcPoint,
-            AttributeType::Modulus,
-            AttributeType::PublicExponent,
-            AttributeType::Value,
         ];
         let mut raw = Vec::new();
         for h in handles {
-            let mut attrs = self
+            let attrs = self
                 .session()?
                 .get_attributes(h, &want)
                 .map_err(|e| ck("reading object attributes", e))?;
@@ -1055,18 +1070,14 @@ impl Token for Pkcs11Token {
                 }
             }
             let class = class.unwrap_or(CkClass::DATA);
-            // Only public material is parsed; a data object's value is dropped unread.
-            if class == CkClass::DATA || class == CkClass::SECRET_KEY {
-                attrs.retain(|a| !matches!(a, Attribute::Value(_)));
-            }
-            let public_key = match class {
-                c if c == CkClass::PUBLIC_KEY
-                    || c == CkClass::CERTIFICATE
-                    || c == CkClass::PRIVATE_KEY =>
-                {
-                    public_from_attrs(&attrs).ok()
-                }
-                _ => None,
+            let public_key = if class == CkClass::PUBLIC_KEY
+                || class == CkClass::CERTIFICATE
+                || class == CkClass::PRIVATE_KEY
+            {
+                let p = self.public_attrs(h, class)?;
+                public_from_attrs(&p).ok()
+            } else {
+                None
             };
             let flags = if class == CkClass::PRIVATE_KEY || class == CkClass::SECRET_KEY {
                 flags_from(&attrs)
@@ -1113,11 +1124,11 @@ impl Token for Pkcs11Token {
     fn public_key(&mut self, label: &str) -> Result<PublicKey> {
         for class in [CkClass::PUBLIC_KEY, CkClass::CERTIFICATE] {
             if let Some(h) = self.one(class, label)? {
-                return self.read_public(h);
+                return self.read_public(h, class);
             }
         }
         if let Some(h) = self.one(CkClass::PRIVATE_KEY, label)? {
-            if let Ok(k) = self.read_public(h) {
+            if let Ok(k) = self.read_public(h, CkClass::PRIVATE_KEY) {
                 return Ok(k);
             }
         }
