@@ -653,6 +653,26 @@ fn a_token_without_raw_pss_says_which_mechanism_is_missing() {
          to sign a digest; the token has only CKM_SHA256_RSA_PKCS_PSS, which hashes the whole \
          message itself"
     );
+    // A whole message is signed inside the token with the hash-and-sign mechanism,
+    // and stock openssl verifies it.
+    let dir = tempfile::tempdir().unwrap();
+    let msg = write(dir.path(), "fw.bin", &vec![0x5a; 200 * 1024]);
+    let scheme = SignScheme::RsaPss(HashAlg::Sha256);
+    let sig = t
+        .sign_message("r", scheme, &std::fs::read(&msg).unwrap())
+        .unwrap();
+    let pem = write(
+        dir.path(),
+        "r.pem",
+        t.public_key("r").unwrap().to_pem().as_bytes(),
+    );
+    openssl_verify(dir.path(), &pem, scheme, &msg, &sig);
+    // Where the raw mechanism exists, the message is hashed here and the digest signed.
+    let scheme = SignScheme::RsaPkcs1(HashAlg::Sha384);
+    let sig = t
+        .sign_message("r", scheme, &std::fs::read(&msg).unwrap())
+        .unwrap();
+    openssl_verify(dir.path(), &pem, scheme, &msg, &sig);
 }
 
 #[test]

@@ -563,6 +563,30 @@ impl Pkcs11Token {
         public_from_attrs(&attrs)
     }
 
+    /// The private key labelled `label`, checked to be of the kind `scheme` needs.
+    fn signing_key(&mut self, label: &str, scheme: SignScheme) -> Result<ObjectHandle> {
+        let h = self
+            .one(CkClass::PRIVATE_KEY, label)?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("private key labelled {label:?}"),
+            })?;
+        let kt = self
+            .session()?
+            .get_attributes(h, &[AttributeType::KeyType])
+            .map_err(|e| ck(&format!("reading key {label:?}"), e))?;
+        let is_rsa = kt
+            .iter()
+            .any(|a| matches!(a, Attribute::KeyType(k) if *k == KeyType::RSA));
+        if is_rsa != scheme.is_rsa() {
+            return Err(Error::Refused(format!(
+                "key {label:?} is {}, it cannot sign {}",
+                if is_rsa { "an RSA key" } else { "an EC key" },
+                scheme.name()
+            )));
+        }
+        Ok(h)
+    }
+
     /// The signing mechanisms of the token, read once per bound token.
     fn mechanisms(&mut self) -> Result<std::sync::Arc<MechList>> {
         let slot = self.any_slot()?;
@@ -1160,25 +1184,7 @@ impl Token for Pkcs11Token {
                 format!("the token has no mechanism {raw} ({})", scheme.name())
             }));
         }
-        let h = self
-            .one(CkClass::PRIVATE_KEY, label)?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("private key labelled {label:?}"),
-            })?;
-        let kt = self
-            .session()?
-            .get_attributes(h, &[AttributeType::KeyType])
-            .map_err(|e| ck(&format!("reading key {label:?}"), e))?;
-        let is_rsa = kt
-            .iter()
-            .any(|a| matches!(a, Attribute::KeyType(k) if *k == KeyType::RSA));
-        if is_rsa != scheme.is_rsa() {
-            return Err(Error::Refused(format!(
-                "key {label:?} is {}, it cannot sign {}",
-                if is_rsa { "an RSA key" } else { "an EC key" },
-                scheme.name()
-            )));
-        }
+        let h = self.signing_key(label, scheme)?;
         let mut input = Vec::with_capacity(digest.len() + 19);
         if let SignScheme::RsaPkcs1(hash) = scheme {
             input.extend_from_slice(hash.digest_info_prefix());
@@ -1196,6 +1202,24 @@ impl Token for Pkcs11Token {
                 }
                 _ => ck(&format!("signing with {label:?}"), e),
             })
+    }
+
+    fn sign_message(&mut self, label: &str, scheme: SignScheme, message: &[u8]) -> Result<Vec<u8>> {
+        let mechs = self.mechanisms()?;
+        let hs = mech::hash_and_sign_mechanism(scheme);
+        // Prefer hashing here: the message never crosses a slow link to the token.
+        if mechs.has(mech::raw_mechanism(scheme)) || !mechs.has(hs) {
+            return self.sign(label, scheme, &scheme.hash().digest(message));
+        }
+        let h = self.signing_key(label, scheme)?;
+        let m = mech::hash_and_sign(scheme);
+        let what = format!("signing with {label:?} ({hs})");
+        let s = self.session()?;
+        s.sign_init(&m, h).map_err(|e| ck(&what, e))?;
+        for chunk in message.chunks(64 * 1024) {
+            s.sign_update(chunk).map_err(|e| ck(&what, e))?;
+        }
+        s.sign_final().map_err(|e| ck(&what, e))
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
