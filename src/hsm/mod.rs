@@ -216,6 +216,12 @@ pub trait Token: Send {
     }
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
+
+    /// The YubiHSM native backend's own operations (authentication keys, audit log), where
+    /// this token is one.
+    fn yubihsm(&mut self) -> Option<&mut yubihsm::YubiHsm> {
+        None
+    }
 }
 
 /// Open the backend a URI names. `token_label` selects a token where the URI names none.
