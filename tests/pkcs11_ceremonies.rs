@@ -16,16 +16,6 @@ fn ceremony(name: &str) -> String {
         .to_string()
 }
 
-/// The ceremony engine (and rehearsal-demo.toml) arrives from its own branch; until it is
-/// merged there is nothing to replay. Once merged, the check is a no-op.
-fn engine_present() -> bool {
-    let here = Path::new(&ceremony("rehearsal-demo.toml")).is_file();
-    if !here {
-        eprintln!("SKIPPED: the ceremony engine is not merged yet (no rehearsal-demo.toml)");
-    }
-    here
-}
-
 /// Run `officiant run NAME.toml` on SoftHSM.
 fn replay(hsm: &SoftHsm, name: &str, out: &Path) {
     let mut c = officiant();
@@ -79,9 +69,6 @@ fn tool_object(list: &str, kind: &str, label: &str) -> String {
 
 #[test]
 fn rehearsal_demo_replays_on_softhsm() {
-    if !engine_present() {
-        return;
-    }
     let Some(hsm) = SoftHsm::new() else { return };
     let out = hsm.dir.path().join("out");
     replay(&hsm, "rehearsal-demo", &out);
@@ -111,9 +98,6 @@ fn rehearsal_demo_replays_on_softhsm() {
 
 #[test]
 fn hab4_import_puts_keys_and_certificates_where_cst_looks() {
-    if !engine_present() {
-        return;
-    }
     let Some(hsm) = SoftHsm::new() else { return };
     let out = hsm.dir.path().join("out");
     replay(&hsm, "hab4-import", &out);
@@ -153,9 +137,6 @@ fn hab4_import_puts_keys_and_certificates_where_cst_looks() {
 
 #[test]
 fn a_token_without_rsa_keygen_is_refused_before_anything_happens() {
-    if !engine_present() {
-        return;
-    }
     let Some(hsm) = SoftHsm::new() else { return };
     // SoftHSM's blacklist syntax skips its first entry, so the mechanism is named twice.
     let mut conf = std::fs::read_to_string(&hsm.conf).unwrap();
