@@ -314,6 +314,21 @@ fn openssl_engine_signs_with_an_officiant_key_and_we_verify() {
         let digest = HashAlg::Sha256.digest(&std::fs::read(&msg).unwrap());
         key.verify_digest(scheme, &digest, &std::fs::read(&sig).unwrap())
             .unwrap_or_else(|e| panic!("{label}: {e}"));
+        // And `officiant verify`, as an operator would run it.
+        let pem = write(
+            dir.path(),
+            &format!("{label}.pub.pem"),
+            key.to_pem().as_bytes(),
+        );
+        let mut v = support::officiant();
+        v.args(["verify", "--format", "raw", "--pubkey"])
+            .arg(&pem)
+            .arg(&msg)
+            .arg(&sig);
+        if scheme.is_rsa() {
+            v.args(["--padding", "pkcs1"]);
+        }
+        run_ok(&mut v); // exit status 0 is the verdict
     }
 }
 
