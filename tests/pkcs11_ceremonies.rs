@@ -101,6 +101,29 @@ fn hab4_import_puts_keys_and_certificates_where_cst_looks() {
     let Some(hsm) = SoftHsm::new() else { return };
     let out = hsm.dir.path().join("out");
     replay(&hsm, "hab4-import", &out);
+    // Canary: no PIN and no key passphrase in anything the run left behind.
+    let secrets: Vec<String> = [
+        "rehearsal-secrets/so.pin",
+        "rehearsal-secrets/user.pin",
+        "hab4-rehearsal-pki/keys/key_pass.txt",
+    ]
+    .iter()
+    .map(|f| {
+        let text = std::fs::read_to_string(ceremony(f)).unwrap();
+        text.lines().next().unwrap().to_string()
+    })
+    .collect();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "{} shows a secret",
+                path.display()
+            );
+        }
+    }
     let Some(list) = list(&hsm, "hab4-cst", "rehearsal-secrets/user.pin") else {
         return;
     };
