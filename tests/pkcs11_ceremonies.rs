@@ -198,3 +198,33 @@ fn a_token_without_rsa_keygen_is_refused_before_anything_happens() {
     assert!(slots.contains("token state:   uninitialized"), "{slots}");
     assert!(!slots.contains("token initialized"), "{slots}");
 }
+
+#[test]
+fn hab4_import_replays_on_the_rehearsal_token_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run_ok(
+        officiant()
+            .arg("run")
+            .arg(ceremony("hab4-import.toml"))
+            .arg("--backend")
+            .arg(format!("sim:{}", dir.path().join("sim").display()))
+            .arg("--answers")
+            .arg(ceremony("hab4-import.answers.toml"))
+            .arg("--out")
+            .arg(&out),
+    );
+    // The exported key is the certificate's key (openssl reads both).
+    let Some(openssl) = oracle("openssl") else {
+        return;
+    };
+    let from_cert = run_ok(
+        Command::new(&openssl)
+            .args(["x509", "-inform", "DER", "-pubkey", "-noout", "-in"])
+            .arg(ceremony(
+                "hab4-rehearsal-pki/crts/IMG1_1_sha256_4096_65537_v3_usr_crt.der",
+            )),
+    );
+    let exported = std::fs::read_to_string(out.join("IMG1_1_sha256_4096_usr.pub.pem")).unwrap();
+    assert_eq!(exported.trim(), from_cert.trim());
+}
