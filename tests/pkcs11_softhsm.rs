@@ -775,3 +775,42 @@ fn two_tokens_open_at_once_share_the_module() {
         .collect();
     assert_eq!(labels, ["on-b", "on-b"]);
 }
+
+#[test]
+fn slot_id_in_the_uri_re_initializes_that_token() {
+    let Some(env) = Env::new() else { return };
+    let mut t = env.token("old-label");
+    t.generate_key(KeyAlgorithm::EcP256, "doomed", &[1])
+        .unwrap();
+    drop(t);
+    // The slot id as pkcs11-tool reports it now (SoftHSM chose it at C_InitToken).
+    let Some(mut c) = env.tool("pkcs11-tool") else {
+        return;
+    };
+    c.arg("--module").arg(&env.hsm.module).arg("-L");
+    let slots = run_ok(&mut c);
+    let header = slots
+        .split("\nSlot ")
+        .find(|b| b.contains("token label        : old-label"))
+        .unwrap_or_else(|| panic!("{slots}"));
+    let hex_id = header
+        .split("(0x")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let slot = u64::from_str_radix(hex_id, 16).unwrap();
+
+    let rest = format!("slot-id={slot}{}", &env.rest());
+    let mut t = hsm::pkcs11::open(&rest, None).unwrap();
+    let e = t
+        .init_token("new-label", &secret("wrong-so-pin"), &secret(USER_PIN))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "wrong SO PIN");
+    t.init_token("new-label", &secret(SO_PIN), &secret(USER_PIN))
+        .unwrap();
+    t.login(UserType::User, &secret(USER_PIN)).unwrap();
+    assert_eq!(t.info().unwrap().label, "new-label");
+    assert!(t.list_objects().unwrap().is_empty());
+}
