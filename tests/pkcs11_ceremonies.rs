@@ -42,28 +42,9 @@ fn list(hsm: &SoftHsm, token: &str, pin_file: &str) -> Option<String> {
     Some(run_ok(&mut c))
 }
 
-/// pkcs11-tool --list-objects output as (header line, indented body) per object.
-fn tool_objects(list: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in list.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some(last) = out.last_mut() {
-                last.1.push_str(line.trim_start());
-                last.1.push('\n');
-            }
-        } else if !line.is_empty() {
-            out.push((line.to_string(), String::new()));
-        }
-    }
-    out
-}
-
 /// The object whose header starts with `kind` and which has `label`.
 fn tool_object(list: &str, kind: &str, label: &str) -> String {
-    tool_objects(list)
-        .into_iter()
-        .find(|(h, b)| h.starts_with(kind) && b.contains(&format!("label:      {label}\n")))
-        .map(|(h, b)| format!("{h}\n{b}"))
+    support::pkcs11_tool_object(list, kind, label)
         .unwrap_or_else(|| panic!("no {kind} labelled {label} in:\n{list}"))
 }
 

@@ -414,7 +414,7 @@ impl Pkcs11Token {
         let found = self.scan()?;
         found
             .iter()
-            .find(|f| !matches!(self.uri.slot_id, Some(id) if f.slot.id() != id))
+            .find(|f| self.uri.slot_id.is_none_or(|id| f.slot.id() == id))
             .map(|f| f.slot)
             .ok_or_else(|| self.missing_token())
     }
