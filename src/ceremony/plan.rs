@@ -162,12 +162,12 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                     }
                 }
                 for t in [ObjectType::Cert, ObjectType::Data] {
-                    let matches = match (&d.class, t) {
-                        (None, _) => true,
-                        (Some(ObjectClass::Certificate), ObjectType::Cert) => true,
-                        (Some(ObjectClass::Data), ObjectType::Data) => true,
-                        _ => false,
-                    };
+                    let matches = matches!(
+                        (&d.class, t),
+                        (None, _)
+                            | (Some(ObjectClass::Certificate), ObjectType::Cert)
+                            | (Some(ObjectClass::Data), ObjectType::Data)
+                    );
                     if matches {
                         if let Some(j) = objects.remove(&(t, d.label.clone())) {
                             object_ids.retain(|_, s| *s != j);
