@@ -217,6 +217,77 @@ fn one_step_commands_make_keys_openssl_reads() {
         assert_eq!(std::fs::read(&der).unwrap(), want);
     }
 
+    // A certificate and a data object, from files.
+    if let Some(openssl) = support::oracle("openssl") {
+        let cert = e.dir.path().join("c.pem");
+        let ckey = e.dir.path().join("c.key");
+        support::run_ok(
+            Command::new(&openssl)
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-subj",
+                    "/CN=officiant test",
+                    "-days",
+                    "1",
+                    "-keyout",
+                ])
+                .arg(&ckey)
+                .arg("-out")
+                .arg(&cert),
+        );
+        let out = e.ok(&[
+            "write-object",
+            "--label",
+            "c1",
+            "--type",
+            "cert",
+            "--file",
+            cert.to_str().unwrap(),
+            "--pin-source",
+            "env:T_NEW",
+        ]);
+        assert!(
+            out.contains("certificate c1") && out.contains("EC P-256"),
+            "{out}"
+        );
+        let data = e.dir.path().join("d.bin");
+        std::fs::write(&data, b"fuse table").unwrap();
+        e.ok(&[
+            "write-object",
+            "--label",
+            "d1",
+            "--type",
+            "data",
+            "--file",
+            data.to_str().unwrap(),
+            "--pin-source",
+            "env:T_NEW",
+        ]);
+        let err = e.fails(&[
+            "write-object",
+            "--label",
+            "d1",
+            "--type",
+            "data",
+            "--file",
+            data.to_str().unwrap(),
+            "--pin-source",
+            "env:T_NEW",
+        ]);
+        assert!(err.contains("d1"), "{err}");
+        let json = e.ok(&["objects", "--json", "--pin-source", "env:T_NEW"]);
+        assert!(
+            json.contains("\"certificate\"") && json.contains("\"data\""),
+            "{json}"
+        );
+    }
+
     let out = e.ok(&[
         "delete-object",
         "--label",

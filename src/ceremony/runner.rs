@@ -338,8 +338,10 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 None
             }
             Effect::Finish => {
-                journal.append(&journal::Record::Complete)?;
+                // Transcript first: a journal marked complete promises a closed transcript.
                 tr.close("complete")?;
+                crash_point();
+                journal.append(&journal::Record::Complete)?;
                 None
             }
             Effect::Fail { error, .. } => {
