@@ -138,3 +138,27 @@ fn different_script_or_foreign_out_dir_is_refused() {
         b"old"
     );
 }
+
+#[test]
+fn litter_of_a_write_killed_midway_is_cleared_on_resume() {
+    let d = Demo::new(true);
+    let killed = d
+        .command()
+        .env("OFFICIANT_TEST_CRASH_AT", "20")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    // What a SIGKILL inside output::write_new leaves: a temp name, never the final name.
+    std::fs::write(
+        d.out.join(".demo-ecdsa-p256.pub.pem.tmp-99999"),
+        b"-----BEGIN PUB",
+    )
+    .unwrap();
+    let out = d.run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.check_complete("temp file from a killed write");
+}
