@@ -86,9 +86,20 @@ fn rerun_after_completion_changes_nothing() {
 
 #[test]
 fn real_sigkill_mid_run_then_resume() {
-    // Kill at a few moments spread over the run (the rehearsal token and the run
-    // both write atomically, so any moment must be safe).
-    for delay_ms in [150u64, 400, 700] {
+    // Kill at random moments of the run (printed, to reproduce a failure); the rehearsal
+    // token and the run both write atomically, so any moment must be safe.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    for k in 0..3u64 {
+        let delay_ms = 50
+            + (seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(k * 1442695040888963407)
+                >> 33)
+                % 1000;
+        eprintln!("SIGKILL after {delay_ms} ms");
         let d = Demo::new(true);
         let mut child = d.command().spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
