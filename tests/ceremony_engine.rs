@@ -206,3 +206,41 @@ fn wrong_pin_in_a_ceremony_names_the_step_and_the_retries_left() {
         );
     }
 }
+
+#[test]
+fn a_key_already_on_the_token_is_never_adopted_after_a_clean_failure() {
+    // A key labelled like the script's exists before the run (no init-token step): the
+    // step fails; a rerun must fail again, not adopt a key the ceremony did not make.
+    let d = Demo::new(true);
+    let s = std::fs::read_to_string(&d.script).unwrap();
+    let pin = officiant::secret::Secret::new(b"canary-pre-4242".to_vec());
+    {
+        let mut t = hsm::open(&BackendUri::Sim(d.token.clone()), None).unwrap();
+        t.init_token("officiant-demo", &pin, &pin).unwrap();
+        t.login(UserType::User, &pin).unwrap();
+        t.generate_key(KeyAlgorithm::EcP256, "demo-ecdsa-p256", &[9])
+            .unwrap();
+    }
+    let script = format!(
+        "{}[[step]]\nid = \"login\"\nkind = \"login\"\npin = \"pre\"\n\n[[step]]\nid = \"gen\"\nkind = \"generate-key\"\nalgorithm = \"ec-p256\"\nlabel = \"demo-ecdsa-p256\"\nkey-id = \"01\"\n",
+        &s[..s.find("[[step]]").unwrap()]
+    );
+    std::fs::write(&d.script, script).unwrap();
+    std::fs::write(&d.answers, "[secrets]\npre = \"env:T_PRE\"\n").unwrap();
+    for attempt in 0..2 {
+        let out = d
+            .command()
+            .env("T_PRE", "canary-pre-4242")
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "attempt {attempt} adopted a foreign key"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("step[1] (gen): an object labelled \"demo-ecdsa-p256\" already exists"),
+            "{err}"
+        );
+    }
+}

@@ -476,6 +476,10 @@ fn record(script: &Script, journal: &mut Journal, tr: &mut Writer, r: Record) ->
         }
         Record::StepFailed { step, error } => {
             let (id, ..) = step_info(step);
+            journal.append(&journal::Record::Failed {
+                step,
+                id: id.clone(),
+            })?;
             tr.append(
                 "step-failed",
                 json!({"step": step, "id": id, "error": error}),
