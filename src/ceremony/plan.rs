@@ -207,7 +207,8 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
             Action::IssueCertificate(_)
             | Action::ExportFuses(_)
             | Action::Sign(_)
-            | Action::Verify(_) => {
+            | Action::Verify(_)
+            | Action::IssueTbbr(_) => {
                 for (field, label) in super::steps::keys_used(&step.action) {
                     if !keys.contains_key(label) {
                         if let Some(w) = wiped {

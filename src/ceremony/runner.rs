@@ -696,7 +696,8 @@ pub fn execute_step(
         a @ (Action::IssueCertificate(_)
         | Action::ExportFuses(_)
         | Action::Sign(_)
-        | Action::Verify(_)) => super::steps::execute(token, ctx, a, reconcile),
+        | Action::Verify(_)
+        | Action::IssueTbbr(_)) => super::steps::execute(token, ctx, a, reconcile),
     }
 }
 

@@ -69,6 +69,7 @@ pub enum Action {
     ExportFuses(ExportFuses),
     Sign(SignStep),
     Verify(VerifyStep),
+    IssueTbbr(IssueTbbr),
 }
 
 pub const KINDS: &[&str] = &[
@@ -85,6 +86,7 @@ pub const KINDS: &[&str] = &[
     "export-fuses",
     "sign",
     "verify",
+    "issue-tbbr",
 ];
 
 #[derive(Debug, Clone)]
@@ -190,6 +192,11 @@ impl Action {
                 _ => vec![],
             },
             Action::Sign(s) => vec![&mut s.input],
+            Action::IssueTbbr(t) => {
+                let mut r = vec![&mut t.tb_fw, &mut t.soc_fw, &mut t.nt_fw];
+                r.extend(t.tos_fw.iter_mut());
+                r
+            }
             Action::Verify(v) => {
                 let mut r = vec![&mut v.input];
                 r.extend(v.signature.iter_mut());
@@ -286,6 +293,22 @@ pub struct SignStep {
     pub key_table: Vec<String>,
 }
 
+/// The TF-A TBBR certificate chain (cert_create's), every key on the token.
+#[derive(Debug, Clone)]
+pub struct IssueTbbr {
+    pub keys: crate::pki::tbbr::KeyLabels,
+    /// BL2, BL31, BL32 (with a Trusted OS key), BL33.
+    pub tb_fw: FileRef,
+    pub soc_fw: FileRef,
+    pub tos_fw: Option<FileRef>,
+    pub nt_fw: FileRef,
+    pub trusted_nv_counter: u32,
+    pub non_trusted_nv_counter: u32,
+    pub hash: crate::keys::HashAlg,
+    /// cert_create's file names, in chain order.
+    pub files: Vec<(crate::pki::tbbr::CertKind, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct VerifyStep {
     pub format: crate::signing::Format,
@@ -311,6 +334,7 @@ impl Action {
             Action::ExportFuses(_) => "export-fuses",
             Action::Sign(_) => "sign",
             Action::Verify(_) => "verify",
+            Action::IssueTbbr(_) => "issue-tbbr",
         }
     }
 
@@ -359,6 +383,7 @@ impl Action {
             }
             Action::ExportFuses(x) => x.outputs(),
             Action::Sign(s) => vec![("output", s.output.as_str())],
+            Action::IssueTbbr(t) => t.files.iter().map(|(_, n)| ("kind", n.as_str())).collect(),
             _ => vec![],
         }
     }
@@ -604,6 +629,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         "issue-certificate" => Action::IssueCertificate(parse_issue(&mut f, i, &id)?),
         "export-fuses" => Action::ExportFuses(parse_fuses(&mut f, base)?),
         "sign" => Action::Sign(parse_sign(&mut f, base)?),
+        "issue-tbbr" => Action::IssueTbbr(parse_tbbr(&mut f, base)?),
         "verify" => Action::Verify(VerifyStep {
             format: f.sign_format("format")?,
             key: f.label("key")?,
@@ -861,6 +887,70 @@ fn file_stem_of(label: &str) -> String {
         .collect::<String>()
         .trim_start_matches('.')
         .to_string()
+}
+
+fn parse_tbbr(f: &mut Fields, base: &Path) -> Result<IssueTbbr, Fail> {
+    use crate::keys::HashAlg;
+    use crate::pki::tbbr::{CertKind, KeyLabels};
+    let keys = KeyLabels {
+        rot: f.label("rot-key")?,
+        trusted_world: f.label("trusted-world-key")?,
+        non_trusted_world: f.label("non-trusted-world-key")?,
+        soc_fw: f.label("soc-fw-key")?,
+        tos_fw: match f.opt_string("tos-fw-key")? {
+            Some(_) => Some(f.relabel("tos-fw-key")?),
+            None => None,
+        },
+        nt_fw: f.label("nt-fw-key")?,
+    };
+    let tb_fw = f.file_ref("tb-fw", base)?;
+    let soc_fw = f.file_ref("soc-fw", base)?;
+    let tos_fw = f.opt_file_ref("tos-fw", base)?;
+    let nt_fw = f.file_ref("nt-fw", base)?;
+    if keys.tos_fw.is_some() != tos_fw.is_some() {
+        return Err(f.fail(
+            "tos-fw",
+            "give both tos-fw-key and tos-fw (the BL32 image), or neither".into(),
+        ));
+    }
+    let counter = |f: &mut Fields, field: &str| -> Result<u32, Fail> {
+        match f.take(field) {
+            None => Ok(0),
+            Some(toml::Value::Integer(n)) if (0..=i64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+            Some(_) => Err(f.fail(field, "expected a counter from 0 to 4294967295".into())),
+        }
+    };
+    let trusted_nv_counter = counter(f, "trusted-nv-counter")?;
+    let non_trusted_nv_counter = counter(f, "non-trusted-nv-counter")?;
+    let hash = match f.opt_string("hash")?.as_deref() {
+        None | Some("sha256") => HashAlg::Sha256,
+        Some("sha384") => HashAlg::Sha384,
+        Some("sha512") => HashAlg::Sha512,
+        Some(other) => {
+            return Err(f.fail(
+                "hash",
+                format!("unknown hash {other:?} (expected sha256, sha384 or sha512)"),
+            ))
+        }
+    };
+    let files = CertKind::ALL
+        .into_iter()
+        .filter(|k| {
+            keys.tos_fw.is_some() || !matches!(k, CertKind::TosFwKey | CertKind::TosFwContent)
+        })
+        .map(|k| (k, k.file_name().to_string()))
+        .collect();
+    Ok(IssueTbbr {
+        keys,
+        tb_fw,
+        soc_fw,
+        tos_fw,
+        nt_fw,
+        trusted_nv_counter,
+        non_trusted_nv_counter,
+        hash,
+        files,
+    })
 }
 
 fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {

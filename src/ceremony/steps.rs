@@ -52,6 +52,18 @@ pub fn keys_used(action: &Action) -> Vec<(&'static str, &str)> {
             v
         }
         Action::Verify(v) => vec![("key", v.key.as_str())],
+        Action::IssueTbbr(t) => {
+            let k = &t.keys;
+            let mut v = vec![
+                ("rot-key", k.rot.as_str()),
+                ("trusted-world-key", k.trusted_world.as_str()),
+                ("non-trusted-world-key", k.non_trusted_world.as_str()),
+                ("soc-fw-key", k.soc_fw.as_str()),
+                ("nt-fw-key", k.nt_fw.as_str()),
+            ];
+            v.extend(k.tos_fw.iter().map(|l| ("tos-fw-key", l.as_str())));
+            v
+        }
         _ => vec![],
     }
 }
@@ -70,6 +82,15 @@ pub fn check_step(script: &Script, i: usize) -> Check {
                     "key-table",
                     format!("does not list the signing key {:?}", s.key),
                 ));
+            }
+            Ok(())
+        }
+        Action::IssueTbbr(t) => {
+            check_ref(script, "tb-fw", &t.tb_fw)?;
+            check_ref(script, "soc-fw", &t.soc_fw)?;
+            check_ref(script, "nt-fw", &t.nt_fw)?;
+            if let Some(r) = &t.tos_fw {
+                check_ref(script, "tos-fw", r)?;
             }
             Ok(())
         }
@@ -223,6 +244,7 @@ pub fn execute(
         Action::ExportFuses(x) => export_fuses(token, ctx, x, reconcile),
         Action::Sign(s) => sign(token, ctx, s, reconcile),
         Action::Verify(v) => verify(token, ctx, v),
+        Action::IssueTbbr(t) => issue_tbbr(token, ctx, t, reconcile),
         other => Err(StepError::Other(format!(
             "{} is not a root-of-trust step",
             other.kind()
@@ -659,4 +681,115 @@ fn verify(
         }),
         ..StepResult::default()
     })
+}
+
+fn hash_file(hash: HashAlg, path: &Path) -> Result<Vec<u8>, StepError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| other(format!("cannot read {}: {}", path.display(), e.kind())))?;
+    pki::tbbr::hash_image(hash, f)
+        .map_err(|e| other(format!("cannot read {}: {}", path.display(), e.kind())))
+}
+
+/// Under reconcile, an earlier run's TBBR certificate is adopted only if it carries the
+/// same subject, key and extensions (key hashes, image hashes, NV counters: all
+/// deterministic) as the one just issued, and verifies with that key.
+fn tbbr_adoptable(existing: &[u8], fresh: &[u8]) -> bool {
+    let (Ok(e), Ok(f)) = (
+        Certificate::from_der(existing),
+        Certificate::from_der(fresh),
+    ) else {
+        return false;
+    };
+    let (e, f) = (&e.tbs_certificate, &f.tbs_certificate);
+    let Ok(key) = PublicKey::from_certificate_der(fresh) else {
+        return false;
+    };
+    e.subject == f.subject
+        && e.subject_public_key_info == f.subject_public_key_info
+        && e.extensions == f.extensions
+        && pki::verify_issued(existing, &key).is_ok()
+}
+
+fn issue_tbbr(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    t: &super::script::IssueTbbr,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let images = pki::tbbr::ImageHashes {
+        tb_fw: Some(hash_file(t.hash, &t.tb_fw.path(ctx.out_dir))?),
+        soc_fw: Some(hash_file(t.hash, &t.soc_fw.path(ctx.out_dir))?),
+        tos_fw: match &t.tos_fw {
+            Some(r) => Some(hash_file(t.hash, &r.path(ctx.out_dir))?),
+            None => None,
+        },
+        nt_fw: Some(hash_file(t.hash, &t.nt_fw.path(ctx.out_dir))?),
+        ..pki::tbbr::ImageHashes::default()
+    };
+    let req = pki::tbbr::ChainRequest {
+        keys: t.keys.clone(),
+        images,
+        trusted_nv_counter: t.trusted_nv_counter,
+        non_trusted_nv_counter: t.non_trusted_nv_counter,
+        hash: t.hash,
+        validity: Validity::days_from_now(pki::tbbr::VALIDITY_DAYS),
+    };
+    let chain = pki::tbbr::issue_chain(token, &req).map_err(|e| other(e.to_string()))?;
+    let mut outputs = Vec::new();
+    let mut certs = Vec::new();
+    for (kind, name) in &t.files {
+        let issued = chain
+            .iter()
+            .find(|c| c.kind == *kind)
+            .ok_or_else(|| other(format!("the chain lacks {}", kind.file_name())))?;
+        if !outputs.is_empty() {
+            crash_point();
+        }
+        let path = ctx.out_dir.join(name);
+        let mut der = issued.der.clone();
+        let out = if reconcile && path.exists() {
+            let have = read(&path)?;
+            if !tbbr_adoptable(&have, &issued.der) {
+                return Err(other(format!(
+                    "{} exists from an interrupted run but does not match this chain; move it away and rerun",
+                    path.display()
+                )));
+            }
+            der = have;
+            OutputFile {
+                path: name.clone(),
+                sha256: hex::encode(crate::output::sha256(&der)),
+                adopted: true,
+            }
+        } else {
+            write_output(ctx.out_dir, name, &der, false)?
+        };
+        outputs.push(out);
+        certs.push(json!({
+            "file": name,
+            "option": kind.option(),
+            "details": cert_details_plain(&der),
+        }));
+    }
+    let adopted = outputs.iter().all(|o| o.adopted);
+    Ok(StepResult {
+        outputs,
+        adopted,
+        details: json!({"format": "tfa-tbbr", "hash": t.hash.name(), "certificates": certs}),
+        ..StepResult::default()
+    })
+}
+
+fn cert_details_plain(der: &[u8]) -> Value {
+    match Certificate::from_der(der) {
+        Ok(c) => {
+            let t = &c.tbs_certificate;
+            json!({
+                "certificate_sha256": Fingerprint::of(&crate::output::sha256(der)),
+                "subject": t.subject.to_string(),
+                "serial": hex::encode(t.serial_number.as_bytes()),
+            })
+        }
+        Err(_) => Value::Null,
+    }
 }
