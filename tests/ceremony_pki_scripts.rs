@@ -118,8 +118,8 @@ input = "x.toml"
 
 const ANSWERS: &str = r#"
 [secrets]
-so = "env:T_SO"
-user = "env:T_USER"
+so = "file:so.pin"
+user = "file:user.pin"
 
 [[confirm]]
 step = "init"
@@ -130,6 +130,8 @@ fn error_of(dir: &Path, script: &str) -> String {
     let a = dir.join("x.answers.toml");
     std::fs::write(&s, script).unwrap();
     std::fs::write(&a, ANSWERS).unwrap();
+    std::fs::write(dir.join("so.pin"), "rehearsal-so").unwrap();
+    std::fs::write(dir.join("user.pin"), "rehearsal-user").unwrap();
     match runner::prepare(&s, Some(&a)) {
         Ok(_) => "OK".to_string(),
         Err(e) => e.to_string().replace(&dir.display().to_string(), "DIR"),
