@@ -69,7 +69,7 @@ pub enum Action {
     ExportFuses(ExportFuses),
     Sign(SignStep),
     Verify(VerifyStep),
-    IssueTbbr(IssueTbbr),
+    IssueTbbr(Box<IssueTbbr>),
 }
 
 pub const KINDS: &[&str] = &[
@@ -629,7 +629,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         "issue-certificate" => Action::IssueCertificate(parse_issue(&mut f, i, &id)?),
         "export-fuses" => Action::ExportFuses(parse_fuses(&mut f, base)?),
         "sign" => Action::Sign(parse_sign(&mut f, base)?),
-        "issue-tbbr" => Action::IssueTbbr(parse_tbbr(&mut f, base)?),
+        "issue-tbbr" => Action::IssueTbbr(Box::new(parse_tbbr(&mut f, base)?)),
         "verify" => Action::Verify(VerifyStep {
             format: f.sign_format("format")?,
             key: f.label("key")?,
