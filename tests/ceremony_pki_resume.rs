@@ -32,6 +32,7 @@ fn ca_signer_killed_and_resumed_still_verifies() {
     let mut adopted_somewhere = false;
     let mut k = 1;
     let mut crashes = 0;
+    let mut tampered = false;
     loop {
         let d = tempfile::tempdir().unwrap();
         let first = run(command(d.path()).env("OFFICIANT_TEST_CRASH_AT", k.to_string()));
@@ -43,6 +44,32 @@ fn ca_signer_killed_and_resumed_still_verifies() {
                 String::from_utf8_lossy(&first.stderr)
             );
             crashes += 1;
+            let out = d.path().join("out");
+            let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap_or_default();
+            if !tampered
+                && out.join("tiny-signer.crt.pem").exists()
+                && !journal.contains("\"tiny-signer.crt.pem\"")
+            {
+                // Killed inside cert-signer after its file was written: a different
+                // certificate in its place must stop the resume, untouched.
+                tampered = true;
+                let t = tempfile::tempdir().unwrap();
+                copy_dir(d.path(), t.path());
+                let other = std::fs::read(out.join("tiny-ca.crt.pem")).unwrap();
+                let bad = t.path().join("out").join("tiny-signer.crt.pem");
+                std::fs::write(&bad, &other).unwrap();
+                let o = run(&mut command(t.path()));
+                assert!(
+                    !o.status.success(),
+                    "point {k}: a foreign certificate was adopted"
+                );
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    err.contains("tiny-signer.crt.pem exists from an interrupted run but has another subject; move it away and rerun"),
+                    "point {k}: {err}"
+                );
+                assert_eq!(std::fs::read(&bad).unwrap(), other, "the file was touched");
+            }
             let again = run(&mut command(d.path()));
             assert!(
                 again.status.success(),
@@ -88,8 +115,22 @@ fn ca_signer_killed_and_resumed_still_verifies() {
             break;
         }
         // Every other point early on (the certificate steps), then a sample of the rest.
-        k += if k < 30 { 2 } else { 5 };
+        k += if k < 30 { 1 } else { 5 };
     }
     assert!(crashes > 8, "only {crashes} crash points");
     assert!(adopted_somewhere, "no resume ever adopted earlier work");
+    assert!(tampered, "no crash point fell inside cert-signer");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
 }
