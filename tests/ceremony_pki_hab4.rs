@@ -148,6 +148,14 @@ fn hab4_pki_ec_on_sim_is_what_srktool_and_openssl_accept() {
     }
     // The U-Boot lines for the SoC the script names.
     assert!(tr.contains("fuse prog -y 6 0 0x"), "no imx8m U-Boot lines");
+    // transcript.md, what the witnesses read and sign, shows the fuse as words.
+    let md = std::fs::read_to_string(r.file("transcript.md")).unwrap();
+    let words = officiant::formats::words::pgp_words(&r.read("SRK_1_2_3_4_fuse.bin"));
+    assert!(md.contains(&words), "transcript.md lacks the fuse words");
+    assert!(
+        md.contains("fuse prog -y 6 0 0x"),
+        "transcript.md lacks the U-Boot lines"
+    );
 }
 
 #[test]

@@ -496,12 +496,57 @@ fn render_result(md: &mut String, r: &Value) {
     if let Some(n) = r.get("deleted").and_then(Value::as_u64) {
         md.push_str(&format!("- {n} object(s) deleted\n"));
     }
+    if let Some(d) = r.get("details").filter(|d| d.is_object()) {
+        render_details(md, d, 0);
+    }
     if r.get("adopted").and_then(Value::as_bool) == Some(true) {
         md.push_str(
             "- found already done on the token / in the out dir (interrupted earlier attempt)\n",
         );
     }
     md.push('\n');
+}
+
+/// A step kind's details (ceremony::steps): fingerprints as hex groups and PGP words,
+/// everything else as a nested list.
+fn render_details(md: &mut String, v: &Value, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let Some(map) = v.as_object() else {
+        return;
+    };
+    for (k, val) in map {
+        let is_fp = val.get("groups").is_some() && val.get("words").is_some();
+        match val {
+            _ if is_fp => {
+                let f = |x: &str| val.get(x).and_then(Value::as_str).unwrap_or("");
+                md.push_str(&format!(
+                    "{pad}- {k}: `{}`\n{pad}  - words: {}\n",
+                    f("groups"),
+                    f("words")
+                ));
+            }
+            Value::Object(_) => {
+                md.push_str(&format!("{pad}- {k}:\n"));
+                render_details(md, val, depth + 1);
+            }
+            Value::Array(items) => {
+                md.push_str(&format!("{pad}- {k}:\n"));
+                for it in items {
+                    match it {
+                        Value::Object(_) => {
+                            md.push_str(&format!("{pad}  -\n"));
+                            render_details(md, it, depth + 2);
+                        }
+                        Value::String(t) => md.push_str(&format!("{pad}  - `{t}`\n")),
+                        other => md.push_str(&format!("{pad}  - {other}\n")),
+                    }
+                }
+            }
+            Value::String(t) => md.push_str(&format!("{pad}- {k}: `{t}`\n")),
+            Value::Null => {}
+            other => md.push_str(&format!("{pad}- {k}: {other}\n")),
+        }
+    }
 }
 
 #[cfg(test)]
