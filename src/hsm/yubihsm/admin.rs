@@ -94,7 +94,7 @@ impl fmt::Display for PasswordRole {
 }
 
 /// One recorded sub-step, for the transcript.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubStep {
     pub step: String,
     pub key_id: u16,

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod audit;
 pub mod caps;
+pub mod steps;
 pub mod uri;
 
 use std::fmt;
