@@ -9,4 +9,5 @@ pub mod keys;
 pub mod output;
 pub mod pki;
 pub mod secret;
+pub mod signing;
 pub mod tui;

@@ -1,42 +1,226 @@
-//! `officiant sign` and `officiant verify`.
+//! `officiant sign` and `officiant verify`: argument parsing and printing only; the work
+//! is in [`crate::signing`].
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::{BackendArgs, Failure, Outcome};
+use crate::formats::raw::Padding;
+use crate::hsm::{self, BackendUri, UserType};
+use crate::keys::load_public_key;
+use crate::secret::SecretSource;
+use crate::signing::{self, Format, Options, SignRecord, SigningKey, Stm32Options};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the key pair on the token.
     #[arg(long)]
     pub key: String,
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13
     #[arg(long)]
     pub format: String,
+    /// Payloads (or unsigned STM32 images, or signed ESP32 images with --append).
+    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    #[arg(short = 'o', long = "output")]
+    /// Output file (one input).
+    #[arg(short = 'o', long = "output", conflicts_with = "out_dir")]
     pub output: Option<PathBuf>,
+    /// Output directory (any number of inputs, one login).
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// raw, RSA keys: pss (default; salt = hash length) or pkcs1 (PKCS#1 v1.5).
+    #[arg(long)]
+    pub padding: Option<String>,
+    /// esp32-sbv2: add a signature block to an already signed image (up to 3).
+    #[arg(long)]
+    pub append: bool,
+    /// stm32: load address of a raw payload (0x… or decimal).
+    #[arg(long, value_parser = parse_u32)]
+    pub load_address: Option<u32>,
+    /// stm32: entry point of a raw payload.
+    #[arg(long, value_parser = parse_u32)]
+    pub entry_point: Option<u32>,
+    /// stm32: anti-rollback image version (default 0).
+    #[arg(long = "version", value_parser = parse_u32)]
+    pub image_version: Option<u32>,
+    /// stm32: binary type of a raw payload (default 0x10, TF-A).
+    #[arg(long, value_parser = parse_u8)]
+    pub binary_type: Option<u8>,
+    /// stm32mp13: index of the signing key in the key table.
+    #[arg(long, value_parser = parse_u32)]
+    pub key_index: Option<u32>,
+    /// stm32mp13: every public key of the set, in OTP table order (repeat the option).
+    #[arg(long = "key-table")]
+    pub key_table: Vec<PathBuf>,
+    /// Print the per-input records as JSON lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13
     #[arg(long)]
     pub format: String,
+    /// Public key (PEM/DER SPKI or certificate).
     #[arg(long)]
     pub pubkey: PathBuf,
+    /// The signed image, or the payload of a raw signature.
     pub input: PathBuf,
+    /// raw: the detached signature file.
     pub signature: Option<PathBuf>,
+    /// raw, RSA: pss or pkcs1 (default: accept either and say which).
+    #[arg(long)]
+    pub padding: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_num(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(&h.replace('_', ""), 16),
+        None => t.replace('_', "").parse::<u64>(),
+    };
+    r.map_err(|_| format!("{s:?} is not a number (0x… hex or decimal)"))
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    let v = parse_num(s)?;
+    u32::try_from(v).map_err(|_| format!("{s} does not fit in 32 bits"))
+}
+
+fn parse_u8(s: &str) -> Result<u8, String> {
+    let v = parse_num(s)?;
+    u8::try_from(v).map_err(|_| format!("{s} does not fit in 8 bits"))
+}
+
+fn padding(s: Option<&str>) -> Result<Option<Padding>, Failure> {
+    s.map(|p| {
+        Padding::parse(p).ok_or_else(|| Failure(format!("--padding {p:?}: expected pss or pkcs1")))
+    })
+    .transpose()
+}
+
+fn print_record(r: &SignRecord, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        return;
+    }
+    println!(
+        "signed {} -> {} ({}, {}, key {:?} {})",
+        r.input.display(),
+        r.output.display(),
+        r.format,
+        r.scheme,
+        r.key_label,
+        r.key_fingerprint
+    );
+    println!("  input  SHA-256 {}", r.input_sha256);
+    println!("  output SHA-256 {}", r.output_sha256);
+    for n in &r.notes {
+        println!("  {n}");
+    }
 }
 
 pub fn sign(a: SignArgs) -> Outcome {
-    let _ = a;
-    Err(Failure("sign is not built yet".into()))
+    let format = Format::parse(&a.format)?;
+    let mut key_table = Vec::with_capacity(a.key_table.len());
+    for p in &a.key_table {
+        key_table.push(load_public_key(p).map_err(|e| Failure(format!("--key-table {e}")))?);
+    }
+    let opts = Options {
+        padding: padding(a.padding.as_deref())?,
+        append: a.append,
+        stm32: Stm32Options {
+            load_address: a.load_address,
+            entry_point: a.entry_point,
+            image_version: a.image_version,
+            binary_type: a.binary_type,
+            key_index: a.key_index,
+            key_table,
+        },
+    };
+    match (&a.output, &a.out_dir) {
+        (Some(_), None) if a.inputs.len() != 1 => {
+            return Err(Failure(format!(
+                "-o takes one input, got {}; use --out-dir DIR for a batch",
+                a.inputs.len()
+            )))
+        }
+        (None, None) => {
+            return Err(Failure(
+                "where to write: -o OUT (one input) or --out-dir DIR".into(),
+            ))
+        }
+        _ => {}
+    }
+
+    let uri = BackendUri::parse(&a.b.backend)?;
+    let mut token = hsm::open(&uri, a.b.token.as_deref())?;
+    if let Some(src) = &a.b.pin_source {
+        let pin = SecretSource::parse(src)?.read("user PIN")?;
+        token.login(UserType::User, &pin)?;
+    }
+    let mut key = SigningKey::new(token.as_mut(), &a.key)?;
+    let records = match (&a.output, &a.out_dir) {
+        (Some(out), _) => vec![signing::sign_file(
+            &mut key,
+            format,
+            &opts,
+            &a.inputs[0],
+            out,
+        )?],
+        (None, Some(dir)) => match signing::sign_batch(&mut key, format, &opts, &a.inputs, dir) {
+            Ok(r) => r,
+            Err(e) => {
+                for r in &e.done {
+                    print_record(r, a.json);
+                }
+                return Err(Failure(e.to_string()));
+            }
+        },
+        (None, None) => Vec::new(),
+    };
+    for r in &records {
+        print_record(r, a.json);
+    }
+    Ok(())
 }
 
 pub fn verify(a: VerifyArgs) -> Outcome {
-    let _ = a;
-    Err(Failure("verify is not built yet".into()))
+    let format = Format::parse(&a.format)?;
+    let key = load_public_key(&a.pubkey).map_err(|e| Failure(format!("--pubkey {e}")))?;
+    let report = signing::verify_file(
+        format,
+        &key,
+        &a.input,
+        a.signature.as_deref(),
+        padding(a.padding.as_deref())?,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        for l in &report.lines {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_hex_and_decimal() {
+        assert_eq!(parse_u32("0x2FFC2400"), Ok(0x2ffc_2400));
+        assert_eq!(parse_u32("16"), Ok(16));
+        assert!(parse_u32("0x1_0000_0000").is_err());
+        assert!(parse_u8("0x100").is_err());
+        assert!(parse_u32("twelve").is_err());
+    }
 }

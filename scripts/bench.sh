@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Officiant signing against its peers, side by side, with peak resident memory.
+#
+#   (a) a 1 GiB payload, raw ECDSA P-256: officiant on the rehearsal token (sim) vs
+#       `openssl dgst -sha256 -sign` with the same key as a PEM file.  Target: ≤ 1.2×.
+#   (b) 1000 ECDSA P-256 signatures on SoftHSM: one officiant batch (one login) vs a
+#       shell loop of `openssl dgst -engine pkcs11 -sign`.            Target: ≥ 20×.
+#   (c) ESP32 Secure Boot V2, 4 MiB image: officiant (sim) vs `espsecure sign-data`
+#       with the same key file.                                       Target: ≥ 10×.
+#
+# Prints a Markdown table for docs/PERFORMANCE.md. Release build; wall time is the best
+# of BENCH_RUNS runs (page cache warm); memory is the peak RSS from /usr/bin/time.
+# Environment: BENCH_DIR (scratch, default a new temp dir), BENCH_SIZE_MIB (1024),
+# BENCH_N (1000), BENCH_RUNS (3).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+W=${BENCH_DIR:-$(mktemp -d /tmp/officiant-bench.XXXXXX)}
+SIZE_MIB=${BENCH_SIZE_MIB:-1024}
+N=${BENCH_N:-1000}
+RUNS=${BENCH_RUNS:-3}
+VENV=/opt/officiant-venv/bin
+MODULE=/usr/lib/softhsm/libsofthsm2.so
+ENGINE=$(ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so 2>/dev/null | head -1 || true)
+mkdir -p "$W"
+log() { echo "bench: $*" >&2; }
+
+log "scratch $W; building release"
+(cd "$ROOT" && cargo build --release --quiet --bin officiant)
+BIN=$ROOT/target/release/officiant
+
+# best WALL_S and PEAK_KB over $RUNS runs of "$@"; `pre` (a function name in $PRE) runs
+# before each run (removes outputs).
+WALL=0
+PEAK=0
+measure() {
+    local best="" peak=0 i
+    for ((i = 0; i < RUNS; i++)); do
+        [ -n "${PRE:-}" ] && $PRE
+        /usr/bin/time -f "%e %M" -o "$W/time.txt" "$@" >"$W/out.txt" 2>"$W/err.txt" || {
+            log "FAILED: $*"
+            cat "$W/err.txt" >&2
+            return 1
+        }
+        read -r t m <"$W/time.txt"
+        if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+        if [ "$m" -gt "$peak" ]; then peak=$m; fi
+    done
+    WALL=$best
+    PEAK=$peak
+}
+mib() { awk "BEGIN{printf \"%.1f MiB\", $1/1024}"; }
+ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.2f\", $1/$2; else print \"-\" }"; }
+
+# Keys made by openssl; the same files go into the sim and to the peers.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/ec.pem" 2>/dev/null
+openssl pkey -in "$W/ec.pem" -pubout -out "$W/ec.pub.pem"
+echo "bench-user-pin" >"$W/pin"
+rm -rf "$W/token" && mkdir -p "$W/token"
+log "importing the key into the sim"
+(cd "$ROOT" && BENCH_SIM_DIR="$W/token" BENCH_PIN_FILE="$W/pin" BENCH_KEYS="bench-ec=$W/ec.pem" \
+    cargo test --quiet --test sign_bench_setup -- --ignored >/dev/null 2>&1)
+SIM=(--backend "sim:$W/token" --pin-source "file:$W/pin")
+
+ROWS=()
+
+# (a) 1 GiB raw.
+log "(a) ${SIZE_MIB} MiB payload"
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$W/big.bin"
+cat "$W/big.bin" >/dev/null
+rm_a() { rm -f "$W/big.sig" "$W/big.ossl.sig"; }
+PRE=rm_a
+measure openssl dgst -sha256 -sign "$W/ec.pem" -out "$W/big.ossl.sig" "$W/big.bin"
+A_OSSL=$WALL A_OSSL_M=$PEAK
+measure "$BIN" sign "${SIM[@]}" --key bench-ec --format raw "$W/big.bin" -o "$W/big.sig"
+A_OFF=$WALL A_OFF_M=$PEAK
+openssl dgst -sha256 -verify "$W/ec.pub.pem" -signature "$W/big.sig" "$W/big.bin" >/dev/null
+rm -f "$W/big.bin"
+ROWS+=("| (a) ${SIZE_MIB} MiB payload, raw ECDSA P-256 | officiant (sim) ${A_OFF} s, $(mib "$A_OFF_M") | \`openssl dgst -sha256 -sign\` ${A_OSSL} s, $(mib "$A_OSSL_M") | $(ratio "$A_OFF" "$A_OSSL")× of openssl's time | ≤ 1.2× |")
+
+# (b) SoftHSM, N signatures.
+log "(b) $N signatures on SoftHSM"
+mkdir -p "$W/softhsm/tokens" "$W/many" "$W/many.out" "$W/many.ossl"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$W/softhsm/tokens" >"$W/softhsm/softhsm2.conf"
+export SOFTHSM2_CONF=$W/softhsm/softhsm2.conf
+softhsm2-util --init-token --free --label bench --so-pin 12345678 --pin 87654321 >/dev/null
+pkcs11-tool --module "$MODULE" --token-label bench --login --pin 87654321 \
+    --keypairgen --key-type EC:prime256v1 --label bench-ec --id 01 >/dev/null 2>&1
+echo 87654321 >"$W/hsm-pin"
+for ((i = 0; i < N; i++)); do head -c 4096 /dev/urandom >"$W/many/p$i.bin"; done
+cat >"$W/openssl-pkcs11.cnf" <<EOF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $ENGINE
+MODULE_PATH = $MODULE
+init = 0
+EOF
+ossl_loop() {
+    local i
+    for ((i = 0; i < N; i++)); do
+        OPENSSL_CONF=$W/openssl-pkcs11.cnf openssl dgst -engine pkcs11 -keyform engine \
+            -sign "pkcs11:token=bench;object=bench-ec;type=private;pin-value=87654321" \
+            -sha256 -out "$W/many.ossl/p$i.sig" "$W/many/p$i.bin" 2>/dev/null
+    done
+}
+export -f ossl_loop
+export N W MODULE
+rm_b() { rm -rf "$W/many.out" "$W/many.ossl" && mkdir -p "$W/many.out" "$W/many.ossl"; }
+PRE=rm_b
+RUNS_SAVED=$RUNS
+RUNS=1
+if [ -n "$ENGINE" ]; then
+    measure bash -c ossl_loop
+    B_OSSL=$WALL B_OSSL_M=$PEAK
+else
+    B_OSSL=""
+fi
+B_OFF=""
+if measure "$BIN" sign --backend "pkcs11:token=bench?module-path=$MODULE" --pin-source "file:$W/hsm-pin" \
+    --key bench-ec --format raw "$W"/many/p*.bin --out-dir "$W/many.out"; then
+    B_OFF=$WALL B_OFF_M=$PEAK
+else
+    B_WHY=$(head -1 "$W/err.txt")
+fi
+RUNS=$RUNS_SAVED
+if [ -n "$B_OFF" ] && [ -n "$B_OSSL" ]; then
+    ROWS+=("| (b) $N ECDSA P-256 signatures, SoftHSM | officiant batch ${B_OFF} s, $(mib "$B_OFF_M") | openssl engine loop ${B_OSSL} s, $(mib "$B_OSSL_M") (per process) | $(ratio "$B_OSSL" "$B_OFF")× faster | ≥ 20× |")
+else
+    ROWS+=("| (b) $N ECDSA P-256 signatures, SoftHSM | pending: ${B_WHY:-no result} | openssl engine loop ${B_OSSL:-n/a} s, $(mib "${B_OSSL_M:-0}") (per process) | - | ≥ 20× |")
+fi
+unset SOFTHSM2_CONF
+
+# (c) ESP32 SBv2, 4 MiB.
+log "(c) ESP32 Secure Boot V2, 4 MiB"
+head -c $((4 * 1024 * 1024)) /dev/urandom >"$W/app.bin"
+rm_c() { rm -f "$W/app.signed.bin" "$W/app.esp.bin"; }
+PRE=rm_c
+measure "$VENV/espsecure" sign-data --version 2 --keyfile "$W/ec.pem" --output "$W/app.esp.bin" "$W/app.bin"
+C_ESP=$WALL C_ESP_M=$PEAK
+measure "$BIN" sign "${SIM[@]}" --key bench-ec --format esp32-sbv2 "$W/app.bin" -o "$W/app.signed.bin"
+C_OFF=$WALL C_OFF_M=$PEAK
+"$VENV/espsecure" verify-signature --version 2 --keyfile "$W/ec.pub.pem" "$W/app.signed.bin" >/dev/null
+ROWS+=("| (c) ESP32 SBv2, 4 MiB image, ECDSA P-256 | officiant (sim) ${C_OFF} s, $(mib "$C_OFF_M") | \`espsecure sign-data\` ${C_ESP} s, $(mib "$C_ESP_M") | $(ratio "$C_ESP" "$C_OFF")× faster | ≥ 10× |")
+
+echo
+echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), release build, best of $RUNS runs (b: 1 run)."
+echo
+echo "| benchmark | Officiant (wall, peak RSS) | peer (wall, peak RSS) | ratio | target |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+[ -z "${BENCH_DIR:-}" ] && rm -rf "$W"
+exit 0

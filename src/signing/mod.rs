@@ -1,0 +1,558 @@
+//! The signing service: one opened, logged-in token; many payloads. For each payload:
+//! hash it as a stream, sign the digest on the token, verify the signature with the
+//! token's public key, and only then write the output (atomically, never over an
+//! existing file). Each payload yields a [`SignRecord`] with the input's and output's
+//! SHA-256 for the transcript.
+//!
+//! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
+//! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
+
+mod esp32;
+mod stm32;
+pub mod stream;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::formats::{raw, stm32_image};
+use crate::hsm::{self, Token};
+use crate::keys::{Curve, HashAlg, PublicKey, SignScheme};
+use crate::output;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {cause}")]
+    Input { path: PathBuf, cause: String },
+    #[error("key {label:?}: {cause}")]
+    Token { label: String, cause: hsm::Error },
+    #[error("key {label:?}: the token's signature does not verify with the key's own public key; nothing written")]
+    TokenSignatureBad { label: String },
+    #[error("{path}: {cause}")]
+    Format { path: PathBuf, cause: String },
+    #[error("{path}: changed while it was being signed (its SHA-256 differs between reads); nothing written")]
+    Changed { path: PathBuf },
+    #[error("{0}")]
+    Output(#[from] output::Error),
+    #[error("{0}")]
+    Usage(String),
+    /// `verify` found the signature or image bad; the message says which part.
+    #[error("{path}: {cause}")]
+    Verify { path: PathBuf, cause: String },
+}
+
+impl Error {
+    fn input(path: &Path, e: impl fmt::Display) -> Self {
+        Error::Input {
+            path: path.to_path_buf(),
+            cause: e.to_string(),
+        }
+    }
+    fn format(path: &Path, e: impl fmt::Display) -> Self {
+        Error::Format {
+            path: path.to_path_buf(),
+            cause: e.to_string(),
+        }
+    }
+    fn verify(path: &Path, e: impl fmt::Display) -> Self {
+        Error::Verify {
+            path: path.to_path_buf(),
+            cause: e.to_string(),
+        }
+    }
+}
+
+/// Output formats of `sign`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Format {
+    #[serde(rename = "raw")]
+    Raw,
+    #[serde(rename = "esp32-sbv2")]
+    Esp32Sbv2,
+    #[serde(rename = "stm32mp15")]
+    Stm32Mp15,
+    #[serde(rename = "stm32mp13")]
+    Stm32Mp13,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::Raw,
+        Format::Esp32Sbv2,
+        Format::Stm32Mp15,
+        Format::Stm32Mp13,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Esp32Sbv2 => "esp32-sbv2",
+            Format::Stm32Mp15 => "stm32mp15",
+            Format::Stm32Mp13 => "stm32mp13",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--format {s:?}: expected raw, esp32-sbv2, stm32mp15 or stm32mp13"
+                ))
+            })
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// STM32MP header fields for a raw payload, and v2's key set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stm32Options {
+    pub load_address: Option<u32>,
+    pub entry_point: Option<u32>,
+    /// Anti-rollback version (default 0).
+    pub image_version: Option<u32>,
+    /// Binary type (default 0x10, TF-A BL2).
+    pub binary_type: Option<u8>,
+    /// v2: index of the signing key in `key_table` (default: found by its hash).
+    pub key_index: Option<u32>,
+    /// v2: the whole key set, in OTP table order (default: the signing key alone).
+    pub key_table: Vec<PublicKey>,
+}
+
+impl Stm32Options {
+    fn has_payload_fields(&self) -> bool {
+        self.load_address.is_some()
+            || self.entry_point.is_some()
+            || self.image_version.is_some()
+            || self.binary_type.is_some()
+    }
+}
+
+/// What to sign and how, beyond the key and the format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// RSA padding for `raw` (default PSS).
+    pub padding: Option<raw::Padding>,
+    /// ESP32: add a block to an already signed image instead of signing a plain one.
+    pub append: bool,
+    pub stm32: Stm32Options,
+}
+
+/// One signed payload, for the transcript.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SignRecord {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub format: Format,
+    pub key_label: String,
+    /// SHA-256 of the key's DER SubjectPublicKeyInfo, hex.
+    pub key_fingerprint: String,
+    pub scheme: String,
+    /// The digest the token signed, hex.
+    pub signed_digest: String,
+    pub input_sha256: String,
+    pub output_sha256: String,
+    pub input_bytes: u64,
+    /// What the operator should know (fields kept, flags changed, blocks present).
+    pub notes: Vec<String>,
+}
+
+/// A key on an opened (and logged-in) token, ready to sign digests.
+pub struct SigningKey<'t> {
+    token: &'t mut dyn Token,
+    label: String,
+    public: PublicKey,
+}
+
+impl<'t> SigningKey<'t> {
+    /// Find the key pair labelled `label` and read its public key.
+    pub fn new(token: &'t mut dyn Token, label: &str) -> Result<Self, Error> {
+        let public = token.public_key(label).map_err(|cause| Error::Token {
+            label: label.to_string(),
+            cause,
+        })?;
+        Ok(SigningKey {
+            token,
+            label: label.to_string(),
+            public,
+        })
+    }
+
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Sign `digest` on the token and check the result with the public key before
+    /// anyone can use it. ECDSA comes back as fixed-width r‖s.
+    pub fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, Error> {
+        if let PublicKey::Ec {
+            curve: c @ (Curve::BrainpoolP256t1 | Curve::BrainpoolP256r1),
+            ..
+        } = &self.public
+        {
+            return Err(Error::Usage(format!(
+                "key {:?} is {}: Officiant cannot check {} signatures in software yet, and it writes no signature it has not checked",
+                self.label,
+                self.public.describe(),
+                c.name()
+            )));
+        }
+        let sig = self
+            .token
+            .sign(&self.label, scheme, digest)
+            .map_err(|cause| Error::Token {
+                label: self.label.clone(),
+                cause,
+            })?;
+        if let PublicKey::Ec { curve, .. } = &self.public {
+            if sig.len() != 2 * curve.field_bytes() {
+                return Err(Error::TokenSignatureBad {
+                    label: self.label.clone(),
+                });
+            }
+        }
+        self.public
+            .verify_digest(scheme, digest, &sig)
+            .map_err(|_| Error::TokenSignatureBad {
+                label: self.label.clone(),
+            })?;
+        Ok(sig)
+    }
+
+    fn record(
+        &self,
+        format: Format,
+        input: &Path,
+        output: &Path,
+        scheme: SignScheme,
+    ) -> SignRecord {
+        SignRecord {
+            input: input.to_path_buf(),
+            output: output.to_path_buf(),
+            format,
+            key_label: self.label.clone(),
+            key_fingerprint: hex::encode(self.public.fingerprint()),
+            scheme: scheme.name(),
+            signed_digest: String::new(),
+            input_sha256: String::new(),
+            output_sha256: String::new(),
+            input_bytes: 0,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Sign one input into `output`. Nothing is written unless the token's signature
+/// verified with the key's public key.
+pub fn sign_file(
+    key: &mut SigningKey<'_>,
+    format: Format,
+    opts: &Options,
+    input: &Path,
+    output: &Path,
+) -> Result<SignRecord, Error> {
+    check_options(format, opts)?;
+    let meta = std::fs::metadata(input).map_err(|e| Error::input(input, e))?;
+    if !meta.is_file() {
+        return Err(Error::input(input, "not a regular file"));
+    }
+    if output.symlink_metadata().is_ok() {
+        return Err(output::Error::Exists(output.to_path_buf()).into());
+    }
+    match format {
+        Format::Raw => sign_raw(key, opts, input, output),
+        Format::Stm32Mp15 => stm32::sign(key, stm32_image::Layout::V1, opts, input, output),
+        Format::Stm32Mp13 => stm32::sign(key, stm32_image::Layout::V2, opts, input, output),
+        Format::Esp32Sbv2 => esp32::sign(key, opts, input, output),
+    }
+}
+
+fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
+    if opts.padding.is_some() && format != Format::Raw {
+        return Err(Error::Usage(format!(
+            "--padding is for --format raw; {format} fixes its own scheme"
+        )));
+    }
+    if opts.append && format != Format::Esp32Sbv2 {
+        return Err(Error::Usage(format!(
+            "--append is for --format esp32-sbv2, not {format}"
+        )));
+    }
+    let s = &opts.stm32;
+    let is_stm32 = matches!(format, Format::Stm32Mp15 | Format::Stm32Mp13);
+    if !is_stm32 && (s.has_payload_fields() || s.key_index.is_some() || !s.key_table.is_empty()) {
+        return Err(Error::Usage(format!(
+            "--load-address, --entry-point, --version, --binary-type, --key-index and --key-table are for stm32mp15/stm32mp13, not {format}"
+        )));
+    }
+    if format == Format::Stm32Mp15 && (s.key_index.is_some() || !s.key_table.is_empty()) {
+        return Err(Error::Usage(
+            "--key-index and --key-table are for stm32mp13 (header v2); header v1 holds one key"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where [`sign_batch`] writes the output for `input`.
+pub fn output_path(format: Format, input: &Path, out_dir: &Path) -> PathBuf {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "payload".into());
+    let stem = input
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.clone());
+    out_dir.join(match format {
+        Format::Raw => format!("{name}.sig"),
+        Format::Esp32Sbv2 => format!("{stem}-signed.bin"),
+        Format::Stm32Mp15 | Format::Stm32Mp13 => format!("{stem}_Signed.stm32"),
+    })
+}
+
+/// A batch stopped by one input; the records of the inputs signed before it.
+#[derive(Debug)]
+pub struct BatchError {
+    pub done: Vec<SignRecord>,
+    pub error: Error,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.done.is_empty() {
+            write!(f, "{}", self.error)
+        } else {
+            write!(
+                f,
+                "{} (after {} signed output(s), which are kept)",
+                self.error,
+                self.done.len()
+            )
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// Sign many inputs with one key (one login) into `out_dir`. Every input and output
+/// name is checked before the first signature, so a batch that cannot finish for a
+/// reason known up front signs nothing.
+pub fn sign_batch(
+    key: &mut SigningKey<'_>,
+    format: Format,
+    opts: &Options,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+) -> Result<Vec<SignRecord>, BatchError> {
+    let early = |error| BatchError {
+        done: Vec::new(),
+        error,
+    };
+    check_options(format, opts).map_err(early)?;
+    if !out_dir.is_dir() {
+        return Err(early(Error::Usage(format!(
+            "--out-dir {}: not a directory",
+            out_dir.display()
+        ))));
+    }
+    let mut seen = HashSet::new();
+    let mut plan = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        match std::fs::metadata(input) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(early(Error::input(input, "not a regular file"))),
+            Err(e) => return Err(early(Error::input(input, e))),
+        }
+        let out = output_path(format, input, out_dir);
+        if !seen.insert(out.clone()) {
+            return Err(early(Error::Usage(format!(
+                "two inputs would both be written to {}; rename one",
+                out.display()
+            ))));
+        }
+        if out.symlink_metadata().is_ok() {
+            return Err(early(output::Error::Exists(out).into()));
+        }
+        plan.push((input, out));
+    }
+    let mut done = Vec::with_capacity(plan.len());
+    for (input, out) in plan {
+        match sign_file(key, format, opts, input, &out) {
+            Ok(r) => done.push(r),
+            Err(error) => return Err(BatchError { done, error }),
+        }
+    }
+    Ok(done)
+}
+
+fn sign_raw(
+    key: &mut SigningKey<'_>,
+    opts: &Options,
+    input: &Path,
+    output: &Path,
+) -> Result<SignRecord, Error> {
+    use sha2::Digest;
+    let scheme =
+        raw::scheme(key.public_key(), opts.padding).map_err(|e| Error::format(input, e))?;
+    let hash = scheme.hash();
+    let mut h = hash.hasher();
+    // SHA-256 schemes hash once; others also keep the SHA-256 the transcript needs.
+    let mut s256 = (hash != HashAlg::Sha256).then(sha2::Sha256::new);
+    let n = stream::for_each_chunk(input, |_, c| {
+        h.update(c);
+        if let Some(s) = s256.as_mut() {
+            s.update(c);
+        }
+        Ok(())
+    })
+    .map_err(|e| Error::input(input, e))?;
+    let digest = h.finish();
+    let input_sha: Vec<u8> = match s256 {
+        Some(s) => s.finalize().to_vec(),
+        None => digest.clone(),
+    };
+    let sig = key.sign_digest(scheme, &digest)?;
+    let bytes = raw::encode(key.public_key(), &sig).map_err(|e| Error::format(input, e))?;
+    // The file's own bytes (DER, not r‖s) must verify too.
+    raw::verify(key.public_key(), scheme, &digest, &bytes).map_err(|_| {
+        Error::TokenSignatureBad {
+            label: key.label().to_string(),
+        }
+    })?;
+    output::write_new(output, &bytes)?;
+    let mut r = key.record(Format::Raw, input, output, scheme);
+    r.signed_digest = hex::encode(&digest);
+    r.input_sha256 = hex::encode(input_sha);
+    r.output_sha256 = hex::encode(output::sha256(&bytes));
+    r.input_bytes = n;
+    Ok(r)
+}
+
+/// What `verify` found, one line per check, for the operator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    pub lines: Vec<String>,
+}
+
+/// Verify a signed image (esp32-sbv2, stm32mp15, stm32mp13) or a detached raw signature
+/// against `key`. `padding` is for raw RSA signatures (default: PSS, then PKCS#1 v1.5).
+pub fn verify_file(
+    format: Format,
+    key: &PublicKey,
+    input: &Path,
+    signature: Option<&Path>,
+    padding: Option<raw::Padding>,
+) -> Result<VerifyReport, Error> {
+    if format != Format::Raw {
+        if signature.is_some() {
+            return Err(Error::Usage(format!(
+                "{format} images carry their signature; give no SIG file"
+            )));
+        }
+        if padding.is_some() {
+            return Err(Error::Usage(format!("--padding is for raw, not {format}")));
+        }
+    }
+    match format {
+        Format::Raw => {
+            let sig_path = signature.ok_or_else(|| {
+                Error::Usage(
+                    "--format raw needs the detached signature file: verify … IN SIG".into(),
+                )
+            })?;
+            verify_raw(key, input, sig_path, padding)
+        }
+        Format::Stm32Mp15 => stm32::verify(stm32_image::Layout::V1, key, input),
+        Format::Stm32Mp13 => stm32::verify(stm32_image::Layout::V2, key, input),
+        Format::Esp32Sbv2 => esp32::verify(key, input),
+    }
+}
+
+fn verify_raw(
+    key: &PublicKey,
+    input: &Path,
+    sig_path: &Path,
+    padding: Option<raw::Padding>,
+) -> Result<VerifyReport, Error> {
+    let sig = std::fs::read(sig_path).map_err(|e| Error::input(sig_path, e))?;
+    let candidates: Vec<SignScheme> = match (key, padding) {
+        (PublicKey::Rsa { .. }, None) => vec![
+            raw::scheme(key, Some(raw::Padding::Pss)).map_err(|e| Error::format(input, e))?,
+            raw::scheme(key, Some(raw::Padding::Pkcs1)).map_err(|e| Error::format(input, e))?,
+        ],
+        _ => vec![raw::scheme(key, padding).map_err(|e| Error::format(input, e))?],
+    };
+    let hash = candidates[0].hash();
+    let mut h = hash.hasher();
+    let n = stream::for_each_chunk(input, |_, c| {
+        h.update(c);
+        Ok(())
+    })
+    .map_err(|e| Error::input(input, e))?;
+    let digest = h.finish();
+    let mut last = None;
+    for scheme in candidates {
+        match raw::verify(key, scheme, &digest, &sig) {
+            Ok(()) => {
+                return Ok(VerifyReport {
+                    lines: vec![format!(
+                        "raw: {} signature {} verifies over {} ({n} bytes, {} {}) with {} key {}",
+                        scheme.name(),
+                        sig_path.display(),
+                        input.display(),
+                        hash.name(),
+                        hex::encode(&digest),
+                        key.describe(),
+                        hex::encode(key.fingerprint()),
+                    )],
+                })
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::verify(
+        input,
+        last.map(|e| e.to_string()).unwrap_or_default(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_output_names() {
+        let d = Path::new("/o");
+        assert_eq!(
+            output_path(Format::Raw, Path::new("/x/fw.bin"), d),
+            Path::new("/o/fw.bin.sig")
+        );
+        assert_eq!(
+            output_path(Format::Stm32Mp15, Path::new("tf-a.stm32"), d),
+            Path::new("/o/tf-a_Signed.stm32")
+        );
+        assert_eq!(
+            output_path(Format::Esp32Sbv2, Path::new("app.bin"), d),
+            Path::new("/o/app-signed.bin")
+        );
+    }
+
+    #[test]
+    fn formats_parse() {
+        for f in Format::ALL {
+            assert_eq!(Format::parse(f.name()).unwrap(), f);
+        }
+        assert!(Format::parse("tfa").is_err());
+    }
+}
