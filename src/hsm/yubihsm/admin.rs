@@ -27,6 +27,16 @@ pub struct AuthKeySpec {
 }
 
 impl AuthKeySpec {
+    /// Domains and capabilities by name (for the transcript's object line).
+    pub fn summary(&self) -> String {
+        format!(
+            "domains {:?}; capabilities [{}]; delegated [{}]",
+            domain_numbers(self.domains),
+            capability_names(self.capabilities).join(", "),
+            capability_names(self.delegated).join(", ")
+        )
+    }
+
     /// For transcripts: names, never bits.
     pub fn describe(&self) -> String {
         format!(

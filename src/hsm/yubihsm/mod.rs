@@ -326,6 +326,10 @@ impl YubiHsm {
         self.client.is_some() || !others.is_empty()
     }
 
+    pub fn logged_in(&self) -> bool {
+        self.client.is_some()
+    }
+
     pub(crate) fn client(&self) -> Result<&Client> {
         self.client.as_ref().ok_or(Error::NotLoggedIn)
     }
@@ -574,7 +578,13 @@ impl YubiHsm {
         caps::check_label("label", label)?;
         let (alg, bytes) = match obj {
             NewObject::Certificate(der) => {
-                PublicKey::from_certificate_der(der)?;
+                let cert_key = PublicKey::from_certificate_der(der)?;
+                // Under a key's id, the certificate must be that key's.
+                if self.exists(id, Type::AsymmetricKey)? && self.public_key_of(id)? != cert_key {
+                    return Err(Error::Refused(format!(
+                        "the certificate {label:?} is for another key than the one at id 0x{id:04x}"
+                    )));
+                }
                 (yubihsm::opaque::Algorithm::X509Certificate, der.clone())
             }
             NewObject::Data { value, .. } => (yubihsm::opaque::Algorithm::Data, value.clone()),
