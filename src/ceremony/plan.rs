@@ -309,9 +309,8 @@ fn check_native(script: &Script, backend: &str) -> Result<(), ScriptError> {
             }
             continue;
         };
-        let refuse = |field: &str, e: crate::hsm::yubihsm::Error| {
-            Err(err(script, i, field, e.to_string()))
-        };
+        let refuse =
+            |field: &str, e: crate::hsm::yubihsm::Error| Err(err(script, i, field, e.to_string()));
         let ns = match &step.action {
             Action::InitToken(_) => Some(("kind", NativeStep::InitToken)),
             Action::ChangePin(_) => Some(("kind", NativeStep::ChangePin)),

@@ -568,7 +568,8 @@ fn execute_action(
                     });
                 }
             }
-            y.put_auth_key(&p.spec, password).map_err(hsm::Error::from)?;
+            y.put_auth_key(&p.spec, password)
+                .map_err(hsm::Error::from)?;
             Ok(StepResult {
                 objects: vec![created],
                 ..StepResult::default()

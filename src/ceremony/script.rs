@@ -683,10 +683,7 @@ impl Fields {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(v) => Err(self.fail(
-                field,
-                format!("expected an array, found {}", v.type_str()),
-            )),
+            Some(v) => Err(self.fail(field, format!("expected an array, found {}", v.type_str()))),
         }
     }
 

@@ -506,7 +506,10 @@ fn render_result(md: &mut String, r: &Value) {
                 if ok {
                     "ok".to_string()
                 } else {
-                    sub.get("detail").and_then(Value::as_str).unwrap_or("failed").to_string()
+                    sub.get("detail")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed")
+                        .to_string()
                 }
             ));
         }
@@ -522,7 +525,10 @@ fn render_result(md: &mut String, r: &Value) {
             .and_then(Value::as_array)
             .map(Vec::len)
             .unwrap_or(0);
-        md.push_str(&format!("- device audit log: {n} new entr{}", if n == 1 { "y" } else { "ies" }));
+        md.push_str(&format!(
+            "- device audit log: {n} new entr{}",
+            if n == 1 { "y" } else { "ies" }
+        ));
         if let Some(note) = log.get("note").and_then(Value::as_str) {
             md.push_str(&format!(" ({note})"));
         }

@@ -29,11 +29,25 @@ pub struct AuthKeySpec {
 impl AuthKeySpec {
     /// Domains and capabilities by name (for the transcript's object line).
     pub fn summary(&self) -> String {
+        let all = caps::CAPABILITY_NAMES
+            .iter()
+            .fold(Capability::empty(), |a, (_, c)| a | *c);
+        let names = |c: Capability| {
+            if c.contains(all) {
+                "all".to_string()
+            } else {
+                format!("[{}]", capability_names(c).join(", "))
+            }
+        };
+        let domains = if self.domains == Domain::all() {
+            "all".to_string()
+        } else {
+            format!("{:?}", domain_numbers(self.domains))
+        };
         format!(
-            "domains {:?}; capabilities [{}]; delegated [{}]",
-            domain_numbers(self.domains),
-            capability_names(self.capabilities).join(", "),
-            capability_names(self.delegated).join(", ")
+            "domains {domains}; capabilities {}; delegated {}",
+            names(self.capabilities),
+            names(self.delegated)
         )
     }
 
