@@ -20,8 +20,42 @@ fn answers() -> PathBuf {
     root().join("ceremonies/yubihsm-provision.answers.toml")
 }
 
+/// Serve a fresh MockHsm on an ephemeral 127.0.0.1 port with the crate's http-server
+/// (looping on `handle_request`: `run()` stops at the first failed request).
+fn serve_mock() -> u16 {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = yubihsm::connector::http::Server::new(
+        &yubihsm::HttpConfig {
+            addr: "127.0.0.1".into(),
+            port,
+            timeout_ms: 5_000,
+        },
+        yubihsm::Connector::mockhsm(),
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..100_000 {
+            let _ = server.handle_request();
+        }
+    });
+    port
+}
+
 #[test]
 fn provision_ceremony_replays_on_the_mock() {
+    replay("yubihsm:mock".into());
+}
+
+#[test]
+fn provision_ceremony_replays_over_the_http_connector() {
+    let port = serve_mock();
+    replay(format!("yubihsm:http://127.0.0.1:{port}"));
+}
+
+fn replay(backend: String) {
     let Some(openssl) = support::oracle("openssl") else {
         return;
     };
@@ -31,7 +65,7 @@ fn provision_ceremony_replays_on_the_mock() {
         "run",
         provision().to_str().unwrap(),
         "--backend",
-        "yubihsm:mock",
+        &backend,
         "--answers",
         answers().to_str().unwrap(),
         "--out",
