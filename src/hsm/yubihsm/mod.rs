@@ -692,6 +692,35 @@ impl YubiHsm {
         Ok(keys::ecdsa_to_fixed(curve, &der)?)
     }
 
+    /// RSA PKCS#1 v1.5 over SHA-256 of `message` (the crate hashes it itself, so this
+    /// cannot sign a precomputed digest; the crate marks it untested). The MockHsm has no
+    /// RSA: refused there with the line naming the way that works.
+    pub fn sign_pkcs1_sha256_message(&mut self, label: &str, message: &[u8]) -> Result<Vec<u8>> {
+        let info = self.key_by_label(label)?;
+        let alg = match info.algorithm {
+            yubihsm::Algorithm::Asymmetric(a) => key_alg(a),
+            _ => None,
+        };
+        match alg {
+            Some(a) if a.is_rsa() => {}
+            _ => {
+                return Err(Error::Refused(format!(
+                    "key {label:?} is not an RSA key; PKCS#1 v1.5 needs one"
+                )))
+            }
+        }
+        if self.is_mock() {
+            return Err(Error::Unsupported(limits::mock_algorithm(
+                alg.unwrap_or(KeyAlgorithm::Rsa2048),
+            )));
+        }
+        let sig = self
+            .client()?
+            .sign_rsa_pkcs1v15_sha256(info.object_id, message)
+            .map_err(device("sign PKCS#1 v1.5"))?;
+        Ok(sig.as_ref().to_vec())
+    }
+
     /// Delete objects by label (and class), refusing to remove the last key able to manage
     /// authentication keys or the session's own key.
     pub fn delete_selected(&mut self, sel: &Selector) -> Result<usize> {
