@@ -194,6 +194,9 @@ pub struct YubiHsm {
     device_algorithms: Option<Vec<yubihsm::Algorithm>>,
     /// A MockHsm, directly or served over HTTP (recognized by its fixed device info).
     mock: bool,
+    /// A MockHsm this handle created: it has only the factory key 0x0001 until a session
+    /// puts more.
+    fresh_mock: bool,
 }
 
 impl fmt::Debug for YubiHsm {
@@ -234,7 +237,10 @@ impl YubiHsm {
             }
             Target::Mock => mock_connector()?,
         };
-        Ok(Self::with_connector(uri, connector))
+        let fresh_mock = uri.target == Target::Mock;
+        let mut h = Self::with_connector(uri, connector);
+        h.fresh_mock = fresh_mock;
+        Ok(h)
     }
 
     /// A device behind an existing connector (tests: a MockHsm served over HTTP).
@@ -246,6 +252,7 @@ impl YubiHsm {
             creds: None,
             device_algorithms: None,
             mock: uri.target == Target::Mock,
+            fresh_mock: false,
             uri,
         }
     }
@@ -299,7 +306,8 @@ impl YubiHsm {
     fn open_session(&self, creds: Credentials) -> Result<Client> {
         let id = creds.authentication_key_id;
         // The MockHsm panics on a login with a key it lacks (a device refuses): ask first.
-        if self.mock_key_absent(&[], id) {
+        let fresh = self.fresh_mock && self.client.is_none() && id != 1;
+        if fresh || self.mock_key_absent(&[], id) {
             return Err(Error::Login {
                 id,
                 cause: "no such authentication key".into(),
