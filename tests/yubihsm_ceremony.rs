@@ -367,3 +367,82 @@ fn check_refuses_bad_native_fields() {
         &format!("label {long:?} is 41 bytes; a YubiHSM label holds at most 40"),
     );
 }
+
+/// Killed at every crash point (debug-build hook) and rerun against the same device (a
+/// MockHsm served over HTTP outlives the killed process): the run completes, the factory
+/// password is gone, key 0x0001 opens with the new password, no object twice.
+#[test]
+fn provision_killed_at_every_point_then_resumed() {
+    let pass = |f: &str| {
+        std::fs::read_to_string(root().join("ceremonies/yubihsm-rehearsal").join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let new = officiant::secret::Secret::from_string(pass("admin-key1.pass"));
+    let factory = officiant::secret::Secret::from_string("password".into());
+    let mut crashed = 0;
+    for k in 1..=300 {
+        let port = serve_mock();
+        let backend = format!("yubihsm:http://127.0.0.1:{port}");
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("run");
+        let run = |crash: Option<usize>| {
+            let mut c = support::officiant();
+            c.args([
+                "run",
+                provision().to_str().unwrap(),
+                "--backend",
+                &backend,
+                "--answers",
+                answers().to_str().unwrap(),
+                "--out",
+                dir.to_str().unwrap(),
+            ]);
+            if let Some(n) = crash {
+                c.env("OFFICIANT_TEST_CRASH_AT", n.to_string());
+            }
+            support::run(&mut c)
+        };
+        let first = run(Some(k));
+        let done_without_crash = first.status.success();
+        if !done_without_crash {
+            assert!(
+                first.status.code().is_none(),
+                "point {k}: {}",
+                String::from_utf8_lossy(&first.stderr)
+            );
+            let second = run(None);
+            assert!(
+                second.status.success(),
+                "point {k}: rerun failed: {}",
+                String::from_utf8_lossy(&second.stderr)
+            );
+            crashed += 1;
+        }
+        // the device: key 1 has the new password only; officer keys and signing keys once
+        let uri = format!("http://127.0.0.1:{port}?auth-key=1");
+        let mut h = officiant::hsm::yubihsm::YubiHsm::open(&uri).unwrap();
+        officiant::hsm::Token::login(&mut h, officiant::hsm::UserType::User, &new)
+            .unwrap_or_else(|e| panic!("point {k}: {e}"));
+        let ids: Vec<u16> = h.auth_keys().unwrap().iter().map(|a| a.id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 4], "point {k}");
+        let objects = officiant::hsm::Token::list_objects(&mut h).unwrap();
+        assert_eq!(objects.len(), 4 + 2 + 1, "point {k}: {objects:?}");
+        assert!(h.force_audit().unwrap());
+        let mut old = officiant::hsm::yubihsm::YubiHsm::open(&uri).unwrap();
+        assert!(
+            officiant::hsm::Token::login(&mut old, officiant::hsm::UserType::User, &factory)
+                .is_err()
+        );
+        support::run_ok(support::officiant().args([
+            "transcript",
+            "verify",
+            dir.join("transcript.jsonl").to_str().unwrap(),
+        ]));
+        if done_without_crash {
+            break;
+        }
+    }
+    assert!(crashed > 10, "only {crashed} crash points");
+}

@@ -334,6 +334,18 @@ impl YubiHsm {
         self.client.is_some() || !others.is_empty()
     }
 
+    /// Whether the session is logged in with key `id` and this password (a resumed
+    /// rotation asks whether it already finished).
+    pub fn session_uses(&self, id: u16, password: &Secret) -> bool {
+        match &self.creds {
+            Some(c) if self.client.is_some() && c.authentication_key_id == id => {
+                let k = yubihsm::authentication::Key::derive_from_password(password.expose());
+                c.authentication_key.as_secret_slice() == k.as_secret_slice()
+            }
+            _ => false,
+        }
+    }
+
     pub fn logged_in(&self) -> bool {
         self.client.is_some()
     }
