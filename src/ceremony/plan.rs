@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::answers::Answers;
 use super::script::{Action, ObjectType, Script, ScriptError};
 use crate::hsm::{Capabilities, ObjectClass, ObjectInfo, UserType};
+use crate::secret::SecretSource;
 
 /// What validation learned that the runner needs later.
 #[derive(Debug, Clone, Default)]
@@ -163,12 +164,12 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                     }
                 }
                 for t in [ObjectType::Cert, ObjectType::Data] {
-                    let matches = match (&d.class, t) {
-                        (None, _) => true,
-                        (Some(ObjectClass::Certificate), ObjectType::Cert) => true,
-                        (Some(ObjectClass::Data), ObjectType::Data) => true,
-                        _ => false,
-                    };
+                    let matches = matches!(
+                        (&d.class, t),
+                        (None, _)
+                            | (Some(ObjectClass::Certificate), ObjectType::Cert)
+                            | (Some(ObjectClass::Data), ObjectType::Data)
+                    );
                     if matches {
                         if let Some(j) = objects.remove(&(t, d.label.clone())) {
                             object_ids.retain(|_, s| *s != j);
@@ -519,11 +520,21 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             ));
         }
         for (field, name) in step.action.secrets() {
-            if !answers.secrets.contains_key(name) {
-                return Err(aerr(
-                    format!("{place}.{field}: "),
-                    format!("no source for secret {name:?} (add it under [secrets])"),
-                ));
+            let missing = match answers.secrets.get(name) {
+                None => Some(format!(
+                    "no source for secret {name:?} (add it under [secrets])"
+                )),
+                Some(SecretSource::Env(var)) if std::env::var_os(var).is_none() => Some(format!(
+                    "secret {name:?} comes from env:{var}, which is not set"
+                )),
+                Some(SecretSource::File(p)) if !p.is_file() => Some(format!(
+                    "secret {name:?} comes from file:{}, which does not exist",
+                    p.display()
+                )),
+                Some(_) => None,
+            };
+            if let Some(m) = missing {
+                return Err(aerr(format!("{place}.{field}: "), m));
             }
         }
     }

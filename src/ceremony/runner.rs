@@ -186,6 +186,9 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
 
     let (uri, mut token) = open_checked(&script, &plan, &opts.backend, opener)?;
     std::fs::create_dir_all(out).map_err(|e| Error::Run(format!("{}: {e}", out.display())))?;
+    if earlier.is_some() {
+        remove_stale_temps(&script, out);
+    }
     let mut journal = Journal::open(&journal_path)?;
     if earlier.is_none() {
         journal.append(&journal::Record::Run {
@@ -232,7 +235,15 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     .into();
     let mut failure: Option<String> = None;
     while let Some(effect) = queue.pop_front() {
-        crash_point();
+        // Answering a need writes nothing, so the disk looks the same just before it as
+        // at the boundary before: only boundaries around writes are crash points.
+        let writes = !matches!(
+            effect,
+            Effect::NeedSignOff { .. } | Effect::NeedConfirm { .. } | Effect::NeedSecret { .. }
+        );
+        if writes {
+            crash_point();
+        }
         let event = match effect {
             Effect::OpenToken => {
                 let info = token
@@ -359,8 +370,10 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 None
             }
             Effect::Finish => {
-                journal.append(&journal::Record::Complete)?;
+                // Transcript first: a journal marked complete promises a closed transcript.
                 tr.close("complete")?;
+                crash_point();
+                journal.append(&journal::Record::Complete)?;
                 None
             }
             Effect::Fail { error, .. } => {
@@ -391,6 +404,29 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
         transcript: transcript_path,
         head: v.head,
     })
+}
+
+/// A run killed inside `output::write_new` leaves `.NAME.tmp-PID`; the final name never
+/// holds a partial file, so the temp file is only litter. Only our own outputs' temp
+/// names are removed.
+fn remove_stale_temps(script: &Script, out: &Path) {
+    let mut names: Vec<String> = script
+        .steps
+        .iter()
+        .flat_map(|s| s.action.outputs())
+        .map(|(_, n)| n.to_string())
+        .collect();
+    names.push(TRANSCRIPT_MD.into());
+    let Ok(rd) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let f = e.file_name().to_string_lossy().into_owned();
+        let ours = names.iter().any(|n| f.starts_with(&format!(".{n}.tmp-")));
+        if ours {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn token_json(info: &hsm::TokenInfo) -> Value {
@@ -469,6 +505,10 @@ fn record(script: &Script, journal: &mut Journal, tr: &mut Writer, r: Record) ->
         }
         Record::StepFailed { step, error } => {
             let (id, ..) = step_info(step);
+            journal.append(&journal::Record::Failed {
+                step,
+                id: id.clone(),
+            })?;
             tr.append(
                 "step-failed",
                 json!({"step": step, "id": id, "error": error}),

@@ -318,24 +318,21 @@ pub fn render_markdown(v: &Verified) -> String {
     let mut title = String::from("Officiant transcript");
     for e in &v.entries {
         let d = &e.data;
-        match e.kind.as_str() {
-            "open" => {
-                if let Some(c) = d.get("ceremony") {
-                    title = format!(
-                        "{} ({} v{})",
-                        s(c, "title"),
-                        s(c, "id"),
-                        c.get("version").and_then(Value::as_i64).unwrap_or(0)
-                    );
-                }
-                if let Some(r) = d.get("roles").and_then(Value::as_object) {
-                    roles = r
-                        .iter()
-                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(1)))
-                        .collect();
-                }
+        if e.kind == "open" {
+            if let Some(c) = d.get("ceremony") {
+                title = format!(
+                    "{} ({} v{})",
+                    s(c, "title"),
+                    s(c, "id"),
+                    c.get("version").and_then(Value::as_i64).unwrap_or(0)
+                );
             }
-            _ => {}
+            if let Some(r) = d.get("roles").and_then(Value::as_object) {
+                roles = r
+                    .iter()
+                    .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(1)))
+                    .collect();
+            }
         }
     }
     md.push_str(&format!("# {title}\n\n"));
