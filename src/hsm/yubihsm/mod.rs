@@ -129,9 +129,6 @@ pub mod limits {
     pub fn so_login() -> String {
         "SO login: a YubiHSM 2 has no security officer; log in with an authentication key (yubihsm:…?auth-key=ID)".to_string()
     }
-    pub fn ec_p521_mock() -> String {
-        mock_algorithm(KeyAlgorithm::EcP521)
-    }
 }
 
 /// A step as the planner sees it, for [`check_step`] at `officiant check` time.
