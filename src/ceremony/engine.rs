@@ -110,6 +110,15 @@ pub struct StepResult {
     /// The step found its work already done on the token (an interrupted earlier run).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// YubiHSM native: the checked sub-steps of an auth-key rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_steps: Vec<crate::hsm::yubihsm::SubStep>,
+    /// YubiHSM native: the device's audit log, read after the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_audit: Option<crate::hsm::yubihsm::AuditReport>,
+    /// One-line facts for the witnesses ("force-audit is on").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +265,11 @@ impl StepPlan {
             Action::ChangePin(c) => SessionEffect::ChangePin {
                 user: c.user,
                 new: c.new_pin.clone(),
+            },
+            // A YubiHSM auth-key rotation changes the session key's password.
+            Action::ChangeAuthKey(c) => SessionEffect::ChangePin {
+                user: UserType::User,
+                new: c.new_password.clone(),
             },
             _ => SessionEffect::None,
         };
