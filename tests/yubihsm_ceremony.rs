@@ -293,9 +293,17 @@ fn check_refuses_native_steps_elsewhere() {
     );
 }
 
+/// (case name, script edit, expected field path, expected message)
+type FieldCase = (
+    &'static str,
+    Box<dyn Fn(String) -> String>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn check_refuses_bad_native_fields() {
-    let cases: Vec<(&str, Box<dyn Fn(String) -> String>, &str, &str)> = vec![
+    let cases: Vec<FieldCase> = vec![
         (
             "cap",
             Box::new(|t| t.replace("capabilities = [\"get-log-entries\", \"get-option\"]", "capabilities = [\"get-log-entries\", \"sign-foo\"]")),
