@@ -114,6 +114,15 @@ pub struct StepResult {
     /// signed files): a JSON object, or null.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub details: serde_json::Value,
+    /// YubiHSM native: the checked sub-steps of an auth-key rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_steps: Vec<crate::hsm::yubihsm::SubStep>,
+    /// YubiHSM native: the device's audit log, read after the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_audit: Option<crate::hsm::yubihsm::AuditReport>,
+    /// One-line facts for the witnesses ("force-audit is on").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +269,11 @@ impl StepPlan {
             Action::ChangePin(c) => SessionEffect::ChangePin {
                 user: c.user,
                 new: c.new_pin.clone(),
+            },
+            // A YubiHSM auth-key rotation changes the session key's password.
+            Action::ChangeAuthKey(c) => SessionEffect::ChangePin {
+                user: UserType::User,
+                new: c.new_password.clone(),
             },
             _ => SessionEffect::None,
         };

@@ -161,6 +161,7 @@ pub fn sign(a: SignArgs) -> Outcome {
 
     let uri = BackendUri::parse(&a.b.backend)?;
     let mut token = hsm::open(&uri, a.b.token.as_deref())?;
+    super::apply_auth_key(token.as_mut(), &a.b)?;
     if let Some(src) = &a.b.pin_source {
         let pin = SecretSource::parse(src)?.read("user PIN")?;
         token.login(UserType::User, &pin)?;
