@@ -201,4 +201,20 @@ fn ca_signer_on_sim_chain_and_signature_verify_with_openssl() {
             .arg(ceremony_steps_common::shipped("samples/payload.bin")),
     );
     assert!(v.contains("Verified OK"), "{v}");
+    // Canary: the PINs the answers file feeds in appear in no output and no transcript.
+    for pin in ["so.pin", "user.pin"] {
+        let secret = std::fs::read_to_string(ceremony_steps_common::shipped(&format!(
+            "rehearsal-secrets/{pin}"
+        )))
+        .unwrap();
+        let secret = secret.trim();
+        assert!(secret.len() >= 4);
+        for e in std::fs::read_dir(&r.out).unwrap() {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{pin} leaked into the out dir"
+            );
+        }
+    }
 }

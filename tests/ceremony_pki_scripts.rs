@@ -236,6 +236,17 @@ fn bad_root_of_trust_steps_each_have_their_exact_message() {
             GOOD.replace("format = \"raw\"", "format = \"esp32-sbv2\"\npadding = \"pss\""),
         ),
     ];
+    let tbbr = |extra: &str, bl33: &str| {
+        format!("{GOOD}\n[[step]]\nid = \"tbbr\"\nkind = \"issue-tbbr\"\nrot-key = \"ca\"\ntrusted-world-key = \"srk1\"\nnon-trusted-world-key = \"srk2\"\nsoc-fw-key = \"csf1\"\nnt-fw-key = \"csf1\"\ntb-fw = \"x.toml\"\nsoc-fw = \"x.toml\"\nnt-fw = \"{bl33}\"\n{extra}")
+    };
+    let mut cases = cases;
+    cases.push(("tbbr: good", tbbr("", "x.toml")));
+    cases.push((
+        "tbbr: tos-fw-key without tos-fw",
+        tbbr("tos-fw-key = \"srk1\"\n", "x.toml"),
+    ));
+    cases.push(("tbbr: BL33 missing", tbbr("", "bl33.bin")));
+    cases.push(("tbbr: unknown hash", tbbr("hash = \"sha1\"\n", "x.toml")));
     let mut report = String::new();
     for (what, script) in &cases {
         report.push_str(&format!("{what}: {}\n", error_of(d.path(), script)));
@@ -264,6 +275,10 @@ sign input missing: DIR/x.toml: step[13] (sign).input: \"fw.bin\" is neither wri
 sign input escapes the script dir: DIR/x.toml: step[13] (sign).input: \"../x.toml\" must be an earlier step's output or a relative path below the script's directory
 unknown sign format: DIR/x.toml: step[13] (sign).format: unknown format \"tfa\" (expected raw, esp32-sbv2, stm32mp15 or stm32mp13)
 padding on a non-raw format: DIR/x.toml: step[13] (sign).padding: is for format raw, not esp32-sbv2
+tbbr: good: OK
+tbbr: tos-fw-key without tos-fw: DIR/x.toml: step[14] (tbbr).tos-fw: give both tos-fw-key and tos-fw (the BL32 image), or neither
+tbbr: BL33 missing: DIR/x.toml: step[14] (tbbr).nt-fw: \"bl33.bin\" is neither written by an earlier step nor a file next to DIR/x.toml
+tbbr: unknown hash: DIR/x.toml: step[14] (tbbr).hash: unknown hash \"sha1\" (expected sha256, sha384 or sha512)
 ";
     assert_eq!(report, expected, "\n{report}");
 }
