@@ -452,6 +452,9 @@ pub fn check_capabilities(
             Action::ImportKey(_) if caps.import.is_empty() => {
                 return refuse("kind", "importing keys".into())
             }
+            Action::IssueCertificate(c) if c.write_to_token && !caps.certificates => {
+                return refuse("write-to-token", "storing certificates".into())
+            }
             Action::WriteObject(w) if w.object_type == ObjectType::Cert && !caps.certificates => {
                 return refuse("type", "storing certificates".into())
             }
