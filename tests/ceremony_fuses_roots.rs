@@ -90,3 +90,56 @@ fn stm32_pkh_and_pkhth_recomputed_independently() {
         .transcript()
         .contains(&officiant::formats::words::pgp_words(&pkh)));
 }
+
+#[test]
+fn hab4_fuses_from_a_certificate_next_to_the_script_match_srktool() {
+    let Some(srktool) = oracle("srktool") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let srk = "SRK1_sha256_4096_65537_v3_ca_crt.der";
+    std::fs::copy(
+        ceremony_steps_common::shipped(&format!("hab4-rehearsal-pki/crts/{srk}")),
+        d.path().join(srk),
+    )
+    .unwrap();
+    let script = d.path().join("fuses.toml");
+    std::fs::write(
+        &script,
+        format!(
+            "[ceremony]\nid = \"f\"\ntitle = \"Fuses from a file\"\nversion = 1\ntoken = \"t\"\n\n\
+             [[step]]\nid = \"fuses\"\nkind = \"export-fuses\"\nformat = \"hab4\"\ncerts = [\"{srk}\"]\nsoc = \"imx6\"\n"
+        ),
+    )
+    .unwrap();
+    let out = d.path().join("out");
+    support::run_ok(
+        support::officiant()
+            .arg("run")
+            .arg(&script)
+            .arg("--backend")
+            .arg(format!("sim:{}", d.path().join("tok").display()))
+            .arg("--out")
+            .arg(&out),
+    );
+    let (t, f) = (d.path().join("t.bin"), d.path().join("f.bin"));
+    oracle_ok(
+        Command::new(&srktool)
+            .args(["-h", "4", "-d", "sha256", "-f", "1", "-t"])
+            .arg(&t)
+            .arg("-e")
+            .arg(&f)
+            .arg("-c")
+            .arg(d.path().join(srk)),
+    );
+    assert_eq!(
+        std::fs::read(out.join("SRK_1_table.bin")).unwrap(),
+        std::fs::read(&t).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(out.join("SRK_1_fuse.bin")).unwrap(),
+        std::fs::read(&f).unwrap()
+    );
+    let tr = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    assert!(tr.contains("fuse prog -y 3 0 0x"), "imx6 U-Boot lines");
+}
