@@ -134,3 +134,98 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+fn tfa_command(dir: &std::path::Path) -> Command {
+    let mut c = support::officiant();
+    c.arg("run")
+        .arg(shipped("tfa-rot.toml"))
+        .arg("--answers")
+        .arg(shipped("tfa-rot.answers.toml"))
+        .arg("--backend")
+        .arg(format!("sim:{}", dir.join("token").display()))
+        .arg("--out")
+        .arg(dir.join("out"));
+    c
+}
+
+/// Killed inside issue-tbbr (after trusted_key.crt, before the rest), then resumed: the
+/// earlier certificate is adopted (it matches the chain) and the whole chain is still
+/// what openssl and fiptool accept.
+#[test]
+fn tfa_rot_killed_inside_the_tbbr_chain_resumes_consistently() {
+    let (Some(openssl), Some(fiptool)) = (oracle("openssl"), oracle("fiptool")) else {
+        return;
+    };
+    // The first crash point after trusted_key.crt is written (binary search: "written"
+    // only grows with the point).
+    let written_at = |k: usize| {
+        let d = tempfile::tempdir().unwrap();
+        let o = run(tfa_command(d.path()).env("OFFICIANT_TEST_CRASH_AT", k.to_string()));
+        let w = d.path().join("out").join("trusted_key.crt").exists();
+        (w, o.status.success(), d)
+    };
+    let (mut lo, mut hi) = (1usize, 512usize);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if written_at(mid).0 {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let (written, finished, d) = written_at(lo);
+    assert!(
+        written && !finished,
+        "point {lo} should stop inside issue-tbbr"
+    );
+    let out = d.path().join("out");
+    assert!(!out.join("nt_fw_content.crt").exists());
+    let first = std::fs::read(out.join("trusted_key.crt")).unwrap();
+    let again = run(&mut tfa_command(d.path()));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("trusted_key.crt")).unwrap(),
+        first,
+        "the adopted certificate was replaced"
+    );
+    let tr = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    let adopted = format!(
+        "{{\"adopted\":true,\"path\":\"trusted_key.crt\",\"sha256\":\"{}\"}}",
+        hex::encode(officiant::output::sha256(&first))
+    );
+    assert!(
+        tr.contains(&adopted),
+        "trusted_key.crt was not adopted: {tr}"
+    );
+    // The resumed chain packs, and trusted_key.crt still holds the ROT key.
+    let fip = d.path().join("fip.bin");
+    let mut c = Command::new(&fiptool);
+    c.arg("create")
+        .arg("--tb-fw")
+        .arg(shipped("samples/bl2.bin"))
+        .arg("--soc-fw")
+        .arg(shipped("samples/bl31.bin"))
+        .arg("--nt-fw")
+        .arg(shipped("samples/bl33.bin"));
+    for (opt, file) in [
+        ("--trusted-key-cert", "trusted_key.crt"),
+        ("--tb-fw-cert", "tb_fw.crt"),
+        ("--soc-fw-key-cert", "soc_fw_key.crt"),
+        ("--soc-fw-cert", "soc_fw_content.crt"),
+        ("--nt-fw-key-cert", "nt_fw_key.crt"),
+        ("--nt-fw-cert", "nt_fw_content.crt"),
+    ] {
+        c.arg(opt).arg(out.join(file));
+    }
+    oracle_ok(c.arg(&fip));
+    let text = oracle_ok(
+        Command::new(&openssl)
+            .args(["x509", "-inform", "DER", "-noout", "-text", "-in"])
+            .arg(out.join("trusted_key.crt")),
+    );
+    assert!(text.contains("Trusted Key Certificate"), "{text}");
+}
