@@ -119,12 +119,11 @@ fn plan(layout: Layout, opts: &Options, input: &Path, file_len: u64) -> Result<P
     })
 }
 
+/// The signing key's index in the key table, and the table as hashes (v2).
+type KeySet = (u32, Vec<[u8; 32]>);
+
 /// The key table (v2) as hashes, and the signing key's index in it.
-fn key_set(
-    layout: Layout,
-    key: &PublicKey,
-    opts: &Options,
-) -> Result<Option<(u32, Vec<[u8; 32]>)>, Error> {
+fn key_set(layout: Layout, key: &PublicKey, opts: &Options) -> Result<Option<KeySet>, Error> {
     let s = &opts.stm32;
     if layout == Layout::V1 || s.key_table.is_empty() {
         if let Some(i) = s.key_index {
