@@ -15,7 +15,9 @@ fn bench_setup_import_keys_into_sim() {
     let dir = std::env::var("BENCH_SIM_DIR").expect("BENCH_SIM_DIR");
     let pin_file = std::env::var("BENCH_PIN_FILE").expect("BENCH_PIN_FILE");
     let keys = std::env::var("BENCH_KEYS").expect("BENCH_KEYS");
-    let pin = SecretSource::File(pin_file.into()).read("bench PIN").unwrap();
+    let pin = SecretSource::File(pin_file.into())
+        .read("bench PIN")
+        .unwrap();
     let mut t = hsm::open(&BackendUri::Sim(dir.into()), None).unwrap();
     t.init_token("bench", &Secret::from_string("bench-so-pin".into()), &pin)
         .unwrap();
