@@ -112,7 +112,11 @@ fn wrong_user_pin_counts_down_and_locks_after_three() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("re-initializing"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "user PIN is locked (too many wrong attempts); the SO can reset the user PIN by \
+         re-initializing the token (init-token with the SO PIN; this erases every object)"
+    );
     // The SO re-initializes the token: the user PIN works again (objects are gone).
     t.init_token("again", &secret(SO_PIN), &secret(USER_PIN))
         .unwrap();
@@ -163,7 +167,12 @@ fn so_pin_locks_and_then_init_is_refused() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("SO PIN is locked"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "SO PIN is locked (too many wrong attempts); a locked SO PIN cannot be reset: the \
+         token must be re-initialized from scratch (for the rehearsal token: remove its \
+         directory and run init-token)"
+    );
     let err = t
         .init_token("x", &secret(SO_PIN), &secret(USER_PIN))
         .unwrap_err();
@@ -488,4 +497,44 @@ fn pins_never_reach_the_store() {
             }
         }
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_store_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("rehearsal");
+    drop(fresh(&dir));
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+}
+
+#[test]
+fn a_foreign_non_empty_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"someone's file").unwrap();
+    let err = match hsm::sim::open(dir.path()) {
+        Ok(_) => panic!("opened a foreign directory"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        format!(
+            "backend: {} is not empty and holds no rehearsal store; give sim: a new or empty \
+             directory",
+            dir.path().display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn temp_files_left_by_a_killed_write_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(fresh(dir.path()));
+    let stale = dir.path().join(".store.json.tmp-99999");
+    std::fs::write(&stale, b"half a store").unwrap();
+    drop(fresh(dir.path()));
+    assert!(!stale.exists());
 }

@@ -1,2 +1,38 @@
 //! Ceremony scripts: parse strictly, validate the whole plan, then run it as a state
 //! machine (`update(&mut State, Event) -> Vec<Effect>`); the effect runner is the only I/O.
+//!
+//! - [`script`]: the TOML schema; every error names file, step (index and id) and field.
+//! - [`answers`]: the answers file (sign-offs, confirmations, secret sources).
+//! - [`plan`]: validation before any token is opened (ids, roles, labels, outputs,
+//!   capabilities, answers); `check_token` after opening, before the first step.
+//! - [`engine`]: the pure machine the headless runner and the console both drive.
+//! - [`runner`]: the effect runner (token calls, files, clock) and `execute_step`.
+//! - [`transcript`]: the hash-chained evidence and its Markdown rendering.
+//! - [`journal`]: what lets a killed run resume without doing a step twice.
+//!
+//! # Adding a step kind
+//!
+//! It is a local change in four places:
+//! 1. `script.rs`: a variant of [`script::Action`], its struct, its name in
+//!    [`script::KINDS`], a match arm in `parse_step` reading its fields with `Fields`
+//!    (unknown fields are rejected for you), and arms in `Action::kind`, and where they
+//!    apply `Action::secrets` (secret names it reads), `Action::destructive` (needs a
+//!    confirmation) and `Action::outputs` (file names it writes into the out dir).
+//! 2. `plan.rs`: its checks in `check_script` (labels it creates or uses) and
+//!    `check_capabilities` (what the backend must support).
+//! 3. `runner.rs`: an arm in `execute_step` that does the work and returns a
+//!    [`engine::StepResult`] (objects created, output files). Make it idempotent under
+//!    `reconcile = true`: look for its work on the token / in the out dir and adopt it.
+//!    Write outputs with `write_output` (atomic, never overwrites).
+//! 4. A case in tests/ceremony_scripts.rs for each new error message, and a step in a
+//!    shipped ceremony that exercises it.
+//! The engine needs no change unless the kind changes the login session (see
+//! `engine::SessionEffect`).
+
+pub mod answers;
+pub mod engine;
+pub mod journal;
+pub mod plan;
+pub mod runner;
+pub mod script;
+pub mod transcript;

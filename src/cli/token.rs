@@ -4,7 +4,20 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use serde_json::json;
+
 use super::{BackendArgs, Failure, Outcome};
+use crate::ceremony::engine::StepResult;
+use crate::ceremony::runner::{execute_step, result_json, StepContext, Vault};
+use crate::ceremony::script::{
+    Action, ChangePin, DeleteObject, GenerateKey, ImportKey, InitToken, ObjectType, Step,
+    WriteObject,
+};
+use crate::ceremony::transcript;
+use crate::formats::words::Fingerprint;
+use crate::hsm::{self, BackendUri, ObjectClass, Token, UserType};
+use crate::keys::KeyAlgorithm;
+use crate::secret::{Secret, SecretSource};
 
 #[derive(Args, Debug)]
 pub struct InitTokenArgs {
@@ -102,31 +115,394 @@ pub struct ExportPubkeyArgs {
     pub output: Option<PathBuf>,
 }
 
-fn todo() -> Outcome {
-    Err(Failure("not built yet".into()))
+/// Whether a command logs in before its step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Login {
+    Required,
+    IfGiven,
+    No,
 }
 
-pub fn init_token(_a: InitTokenArgs) -> Outcome {
-    todo()
+fn source(flag: &str, s: &str) -> Result<SecretSource, Failure> {
+    SecretSource::parse(s).map_err(|e| Failure(format!("--{flag}: {e}")))
 }
-pub fn change_pin(_a: ChangePinArgs) -> Outcome {
-    todo()
+
+fn read_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
+    source(flag, s)?
+        .read(what)
+        .map_err(|e| Failure(format!("--{flag}: {e}")))
 }
-pub fn generate_key(_a: GenerateKeyArgs) -> Outcome {
-    todo()
+
+fn hex_id(id: &Option<String>, label: &str) -> Result<Vec<u8>, Failure> {
+    match id {
+        // Without --id, the id is derived from the label so reruns name the same object.
+        None => Ok(crate::output::sha256(label.as_bytes())[..2].to_vec()),
+        Some(h) => match hex::decode(h) {
+            Ok(b) if !b.is_empty() && b.len() <= 32 => Ok(b),
+            _ => Err(Failure(format!("--id: {h:?} is not 1 to 32 bytes of hex"))),
+        },
+    }
 }
-pub fn import_key(_a: ImportKeyArgs) -> Outcome {
-    todo()
+
+fn open(
+    b: &BackendArgs,
+    token_label: Option<&str>,
+    login: Login,
+) -> Result<(BackendUri, Box<dyn Token>), Failure> {
+    let uri = BackendUri::parse(&b.backend)?;
+    let label = b.token.as_deref().or(token_label);
+    let mut token =
+        hsm::open(&uri, label).map_err(|e| Failure(format!("cannot open {uri}: {e}")))?;
+    match (&b.pin_source, login) {
+        (Some(src), Login::Required | Login::IfGiven) => {
+            let pin = read_secret("pin-source", src, "user PIN")?;
+            token.login(UserType::User, &pin)?;
+        }
+        (None, Login::Required) => {
+            return Err(Failure(
+                "this command logs in: give --pin-source env:NAME, file:PATH or prompt".into(),
+            ))
+        }
+        _ => {}
+    }
+    Ok((uri, token))
 }
-pub fn write_object(_a: WriteObjectArgs) -> Outcome {
-    todo()
+
+fn transcript_path(b: &BackendArgs) -> PathBuf {
+    b.transcript
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("officiant-transcript.jsonl"))
 }
-pub fn delete_object(_a: DeleteObjectArgs) -> Outcome {
-    todo()
+
+/// Run one step exactly as a ceremony would, and append it to the transcript.
+fn one_step(
+    b: &BackendArgs,
+    command: &str,
+    step: Step,
+    vault: Vault,
+    login: Login,
+    token_label: Option<&str>,
+) -> Result<StepResult, Failure> {
+    let (uri, mut token) = open(b, token_label, login)?;
+    let path = transcript_path(b);
+    let mut tr = transcript::Writer::open(&path)?;
+    tr.append(
+        "open",
+        json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
+    )?;
+    let info = token.info()?;
+    tr.append(
+        "token",
+        json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
+    )?;
+    tr.append(
+        "step-start",
+        json!({"step": 0, "id": step.id, "kind": step.action.kind(), "title": step.title.clone().unwrap_or_default()}),
+    )?;
+    let out_dir = PathBuf::from(".");
+    let ctx = StepContext {
+        script_token_label: token_label.unwrap_or(""),
+        out_dir: &out_dir,
+        vault: &vault,
+    };
+    let res = execute_step(token.as_mut(), &ctx, &step, false);
+    drop(vault);
+    match res {
+        Ok(r) => {
+            tr.append(
+                "step-done",
+                json!({"step": 0, "id": step.id, "kind": step.action.kind(), "result": result_json(&r)}),
+            )?;
+            tr.close("complete")?;
+            Ok(r)
+        }
+        Err(e) => {
+            tr.append(
+                "step-failed",
+                json!({"step": 0, "id": step.id, "error": e.to_string()}),
+            )?;
+            tr.close("stopped")?;
+            Err(Failure(e.to_string()))
+        }
+    }
 }
-pub fn objects(_a: ObjectsArgs) -> Outcome {
-    todo()
+
+fn step(id: &str, action: Action) -> Step {
+    Step {
+        id: id.into(),
+        title: None,
+        description: None,
+        sign_off: vec![],
+        action,
+    }
 }
-pub fn export_pubkey(_a: ExportPubkeyArgs) -> Outcome {
-    todo()
+
+fn print_objects(r: &StepResult) {
+    for o in &r.objects {
+        println!("{} {} id {} {}", o.class, o.label, o.id, o.key_type);
+        if let Some(fp) = o
+            .public_key_sha256
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+        {
+            let f = Fingerprint::of(&fp);
+            println!(
+                "public key SHA-256: {}\n                    {}",
+                f.groups, f.words
+            );
+        }
+    }
+}
+
+pub fn init_token(a: InitTokenArgs) -> Outcome {
+    let so = read_secret("so-pin-source", &a.so_pin_source, "new SO PIN")?;
+    let user_src =
+        a.b.pin_source
+            .as_deref()
+            .ok_or_else(|| Failure("init-token sets the user PIN too: give --pin-source".into()))?;
+    let user = read_secret("pin-source", user_src, "new user PIN")?;
+    let mut vault = Vault::new();
+    vault.insert("so".into(), so);
+    vault.insert("user".into(), user);
+    let mut b = a.b.clone();
+    b.pin_source = None;
+    one_step(
+        &b,
+        "init-token",
+        step(
+            "init-token",
+            Action::InitToken(InitToken {
+                so_pin: "so".into(),
+                user_pin: "user".into(),
+            }),
+        ),
+        vault,
+        Login::No,
+        Some(&a.label),
+    )?;
+    println!("token initialized: {}", a.label);
+    Ok(())
+}
+
+pub fn change_pin(a: ChangePinArgs) -> Outcome {
+    let user = match a.user.as_str() {
+        "user" => UserType::User,
+        "so" => UserType::So,
+        other => return Err(Failure(format!("--user: {other:?} is not user or so"))),
+    };
+    let mut vault = Vault::new();
+    vault.insert(
+        "old".into(),
+        read_secret("old-pin-source", &a.old_pin_source, "current PIN")?,
+    );
+    vault.insert(
+        "new".into(),
+        read_secret("new-pin-source", &a.new_pin_source, "new PIN")?,
+    );
+    one_step(
+        &a.b,
+        "change-pin",
+        step(
+            "change-pin",
+            Action::ChangePin(ChangePin {
+                user,
+                old_pin: "old".into(),
+                new_pin: "new".into(),
+            }),
+        ),
+        vault,
+        Login::No,
+        None,
+    )?;
+    println!("{user} PIN changed");
+    Ok(())
+}
+
+pub fn generate_key(a: GenerateKeyArgs) -> Outcome {
+    let algorithm = KeyAlgorithm::parse(&a.algorithm).ok_or_else(|| {
+        let all: Vec<&str> = KeyAlgorithm::ALL.iter().map(|k| k.name()).collect();
+        Failure(format!(
+            "--algorithm: unknown algorithm {:?} (expected {})",
+            a.algorithm,
+            all.join(", ")
+        ))
+    })?;
+    let key_id = hex_id(&a.id, &a.label)?;
+    let r = one_step(
+        &a.b,
+        "generate-key",
+        step(
+            "generate-key",
+            Action::GenerateKey(GenerateKey {
+                algorithm,
+                label: a.label.clone(),
+                key_id,
+            }),
+        ),
+        Vault::new(),
+        Login::Required,
+        None,
+    )?;
+    print_objects(&r);
+    Ok(())
+}
+
+pub fn import_key(a: ImportKeyArgs) -> Outcome {
+    let key_id = hex_id(&a.id, &a.label)?;
+    let mut vault = Vault::new();
+    if let Some(src) = &a.passphrase_source {
+        vault.insert(
+            "passphrase".into(),
+            read_secret("passphrase-source", src, "key file passphrase")?,
+        );
+    }
+    let r = one_step(
+        &a.b,
+        "import-key",
+        step(
+            "import-key",
+            Action::ImportKey(ImportKey {
+                label: a.label.clone(),
+                key_id,
+                key_file: a.key_file.clone(),
+                passphrase: a
+                    .passphrase_source
+                    .as_ref()
+                    .map(|_| "passphrase".to_string()),
+            }),
+        ),
+        vault,
+        Login::Required,
+        None,
+    )?;
+    print_objects(&r);
+    Ok(())
+}
+
+pub fn write_object(a: WriteObjectArgs) -> Outcome {
+    let object_type = match a.kind.as_str() {
+        "cert" => ObjectType::Cert,
+        "data" => ObjectType::Data,
+        other => return Err(Failure(format!("--type: {other:?} is not cert or data"))),
+    };
+    let object_id = hex_id(&a.id, &a.label)?;
+    let r = one_step(
+        &a.b,
+        "write-object",
+        step(
+            "write-object",
+            Action::WriteObject(WriteObject {
+                label: a.label.clone(),
+                object_id,
+                object_type,
+                file: a.file.clone(),
+                application: None,
+            }),
+        ),
+        Vault::new(),
+        Login::Required,
+        None,
+    )?;
+    print_objects(&r);
+    Ok(())
+}
+
+pub fn delete_object(a: DeleteObjectArgs) -> Outcome {
+    let class = match a.kind.as_deref() {
+        None => None,
+        Some("private") => Some(ObjectClass::PrivateKey),
+        Some("public") => Some(ObjectClass::PublicKey),
+        Some("cert") => Some(ObjectClass::Certificate),
+        Some("data") => Some(ObjectClass::Data),
+        Some(other) => {
+            return Err(Failure(format!(
+                "--type: {other:?} is not private, public, cert or data"
+            )))
+        }
+    };
+    let r = one_step(
+        &a.b,
+        "delete-object",
+        step(
+            "delete-object",
+            Action::DeleteObject(DeleteObject {
+                label: a.label.clone(),
+                class,
+            }),
+        ),
+        Vault::new(),
+        Login::Required,
+        None,
+    )?;
+    println!(
+        "deleted {} object(s) labelled {}",
+        r.deleted.unwrap_or(0),
+        a.label
+    );
+    Ok(())
+}
+
+pub fn objects(a: ObjectsArgs) -> Outcome {
+    let (_, mut token) = open(&a.b, None, Login::IfGiven)?;
+    let list = token.list_objects()?;
+    if a.json {
+        let v: Vec<serde_json::Value> = list
+            .iter()
+            .map(|o| {
+                json!({
+                    "class": o.class,
+                    "label": o.label,
+                    "id": hex::encode(&o.id),
+                    "key_type": o.key_type(),
+                    "bits": o.public_key.as_ref().map(|k| k.bits()),
+                    "flags": o.flags,
+                    "public_key_sha256": o.public_key.as_ref().map(|k| hex::encode(k.fingerprint())),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for o in &list {
+            println!(
+                "{:<12} {:<32} id {:<8} {:<10} {}",
+                o.class.to_string(),
+                o.label,
+                hex::encode(&o.id),
+                o.key_type(),
+                o.public_key
+                    .as_ref()
+                    .map(|k| crate::formats::words::hex_groups(&k.fingerprint()))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn export_pubkey(a: ExportPubkeyArgs) -> Outcome {
+    let (_, mut token) = open(&a.b, None, Login::IfGiven)?;
+    let pk = token.public_key(&a.key)?;
+    let bytes = if a.der {
+        pk.to_spki_der()
+    } else {
+        pk.to_pem().into_bytes()
+    };
+    match &a.output {
+        Some(p) => {
+            crate::output::write_new(p, &bytes)?;
+            let f = Fingerprint::of(&pk.fingerprint());
+            eprintln!(
+                "wrote {} ({}); public key SHA-256: {}",
+                p.display(),
+                pk.describe(),
+                f.groups
+            );
+        }
+        None if a.der => return Err(Failure("--der writes binary: give -o FILE".into())),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
 }

@@ -211,6 +211,12 @@ pub trait Token: Send {
     fn sign(&mut self, label: &str, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>>;
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
+
+    /// The YubiHSM native backend's own operations (authentication keys, audit log), where
+    /// this token is one.
+    fn yubihsm(&mut self) -> Option<&mut yubihsm::YubiHsm> {
+        None
+    }
 }
 
 /// Open the backend a URI names. `token_label` selects a token where the URI names none.

@@ -319,7 +319,7 @@ impl SignScheme {
 pub fn ecdsa_fixed_to_der(rs: &[u8]) -> Result<Vec<u8>, Error> {
     use der::asn1::UintRef;
     use der::Encode;
-    if rs.is_empty() || rs.len() % 2 != 0 {
+    if rs.is_empty() || !rs.len().is_multiple_of(2) {
         return Err(Error::Malformed(format!("ECDSA r‖s of {} bytes", rs.len())));
     }
     let (r, s) = rs.split_at(rs.len() / 2);

@@ -180,7 +180,7 @@ fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<Priva
     if oid != PBES2 {
         if oid_text.starts_with(PKCS5_ARC) || oid_text.starts_with(PKCS12_PBE_ARC) {
             return Err(Error::Unsupported(format!(
-                "encrypted PKCS#8 with legacy PBES1 encryption ({oid_text}, as                  `openssl pkcs8 -v1` writes it); {CONVERT_HINT}"
+                "encrypted PKCS#8 with legacy PBES1 encryption ({oid_text}, as `openssl pkcs8 -v1` writes it); {CONVERT_HINT}"
             )));
         }
         return Err(Error::Unsupported(format!(
@@ -189,7 +189,7 @@ fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<Priva
     }
     let info = pkcs8::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| {
         Error::Unsupported(format!(
-            "encrypted PKCS#8 parameters ({e}): only PBES2 with PBKDF2 and AES-CBC or              DES-EDE3-CBC is supported; {CONVERT_HINT}"
+            "encrypted PKCS#8 parameters ({e}): only PBES2 with PBKDF2 and AES-CBC or DES-EDE3-CBC is supported; {CONVERT_HINT}"
         ))
     })?;
     let pass = passphrase.ok_or(Error::NeedPassphrase)?;
@@ -225,7 +225,9 @@ fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, Error> {
             .map_err(|_| Error::Unsupported("EC key with explicit curve parameters".into()))?;
         return from_sec1(info.private_key, Some(curve_from_oid(&curve_oid)?));
     }
-    Err(Error::Unsupported(format!("private key algorithm {oid}")))
+    Err(Error::Unsupported(format!(
+        "private key algorithm {oid} (supported: RSA and EC)"
+    )))
 }
 
 fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, Error> {
@@ -233,6 +235,16 @@ fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, Error> {
     if k.other_prime_infos.is_some() {
         return Err(Error::Unsupported("multi-prime RSA keys".into()));
     }
+    // Check the numbers belong together (from_components validates n = p·q and that d
+    // inverts e), so no backend is ever handed a corrupt key.
+    let big = |u: der::asn1::UintRef<'_>| rsa::BigUint::from_bytes_be(u.as_bytes());
+    rsa::RsaPrivateKey::from_components(
+        big(k.modulus),
+        big(k.public_exponent),
+        big(k.private_exponent),
+        vec![big(k.prime1), big(k.prime2)],
+    )
+    .map_err(|e| Error::Malformed(format!("RSA private key is inconsistent ({e})")))?;
     let z = |u: der::asn1::UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
     let public = PublicKey::rsa(k.modulus.as_bytes(), k.public_exponent.as_bytes())?;
     let key = RsaPrivate {

@@ -1,1 +1,347 @@
 //! Certificate issuance where the signing key lives on a token.
+//!
+//! The TBS certificate is built here, field by field, so the bytes match what the vendor
+//! scripts produce; only its digest goes to the token. Every certificate is checked
+//! against the issuer's public key before it is returned.
+
+pub mod hab4;
+pub mod profiles;
+pub mod signer;
+pub mod tbbr;
+
+use std::time::{Duration, SystemTime};
+
+use der::asn1::{Any, BitString, SetOfVec};
+use der::{Decode, Encode, Tag};
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::certificate::{Certificate, TbsCertificate, Version};
+use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::Extension;
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Time;
+
+use crate::hsm::Token;
+use crate::keys::{PublicKey, SignScheme};
+
+pub use profiles::Profile;
+pub use signer::TokenSigner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("certificate field {field}: {msg}")]
+    Field { field: &'static str, msg: String },
+    #[error("issuer certificate: {0}")]
+    Issuer(String),
+    #[error("token: {0}")]
+    Token(String),
+    #[error("key mismatch: {0}")]
+    Mismatch(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("encoding: {0}")]
+    Encode(String),
+    #[error("the new certificate does not verify with the issuer's public key")]
+    BadSignature,
+    #[error("{what}: {msg}")]
+    Input { what: String, msg: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Who signs the new certificate.
+#[derive(Clone, Copy, Debug)]
+pub enum Issuer<'a> {
+    /// The subject key signs its own certificate (issuer name = subject name).
+    SelfSigned,
+    /// The holder of this certificate (DER) signs; its key must be the signer's key.
+    Certificate(&'a [u8]),
+}
+
+/// When a certificate is valid: from `not_before` for `days` days (as `openssl -days`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: SystemTime,
+    pub days: u32,
+}
+
+impl Validity {
+    pub fn days_from_now(days: u32) -> Self {
+        Validity {
+            not_before: SystemTime::now(),
+            days,
+        }
+    }
+
+    fn to_x509(self) -> Result<x509_cert::time::Validity> {
+        // Whole seconds, as OpenSSL writes them.
+        let start = self
+            .not_before
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|_| field("validity", "not-before is before 1970"))?;
+        let start = Duration::from_secs(start.as_secs());
+        let end = start + Duration::from_secs(u64::from(self.days) * 86_400);
+        Ok(x509_cert::time::Validity {
+            not_before: time(start)?,
+            not_after: time(end)?,
+        })
+    }
+}
+
+/// UTCTime through 2049, GeneralizedTime after (RFC 5280 4.1.2.5).
+fn time(since_epoch: Duration) -> Result<Time> {
+    use der::asn1::{GeneralizedTime, UtcTime};
+    match UtcTime::from_unix_duration(since_epoch) {
+        Ok(t) => Ok(Time::UtcTime(t)),
+        Err(_) => GeneralizedTime::from_unix_duration(since_epoch)
+            .map(Time::GeneralTime)
+            .map_err(|e| field("validity", &e.to_string())),
+    }
+}
+
+fn field(field: &'static str, msg: &str) -> Error {
+    Error::Field {
+        field,
+        msg: msg.to_string(),
+    }
+}
+
+/// One certificate to issue.
+#[derive(Clone, Debug)]
+pub struct IssueRequest<'a> {
+    pub profile: Profile,
+    pub subject: Name,
+    pub subject_key: PublicKey,
+    pub issuer: Issuer<'a>,
+    /// Label of the issuer's private key on the token.
+    pub signer_label: &'a str,
+    pub scheme: SignScheme,
+    /// Big-endian positive integer (1–20 bytes).
+    pub serial: Vec<u8>,
+    pub validity: Validity,
+}
+
+/// A Name with one CN attribute, as a UTF8String (what `openssl req -subj /CN=…` and
+/// cert_create write).
+pub fn common_name(cn: &str) -> Result<Name> {
+    name_of(&[(const_oid::db::rfc4519::CN, cn)])
+}
+
+/// A Name from (attribute OID, value) pairs, one RDN each, values as UTF8String.
+pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
+    let mut rdns = Vec::new();
+    for (oid, value) in parts {
+        if value.is_empty() {
+            return Err(field("subject", "empty attribute value"));
+        }
+        let atv = AttributeTypeAndValue {
+            oid: *oid,
+            value: Any::new(Tag::Utf8String, value.as_bytes())
+                .map_err(|e| field("subject", &e.to_string()))?,
+        };
+        let set = SetOfVec::try_from(vec![atv]).map_err(|e| field("subject", &e.to_string()))?;
+        rdns.push(RelativeDistinguishedName(set));
+    }
+    Ok(RdnSequence(rdns))
+}
+
+/// Parse an RFC 4514 string into a Name. RFC 4514 lists the most specific RDN first:
+/// `CN=Tiny HSM CA,O=Example` encodes O then CN (openssl prints `O = Example, CN = …`).
+pub fn parse_name(s: &str) -> Result<Name> {
+    use std::str::FromStr;
+    Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))
+}
+
+/// A positive serial from a number.
+pub fn serial_from_u64(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+/// A random 64-bit serial (cert_create's choice; the top bit may be set).
+pub fn random_serial() -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut b = [0u8; 8];
+    rand_core::OsRng.fill_bytes(&mut b);
+    if b.iter().all(|&x| x == 0) {
+        b[7] = 1;
+    }
+    b.to_vec()
+}
+
+/// PEM text of a DER certificate.
+pub fn to_pem(der: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+}
+
+/// The parts of an issuer certificate that issuance needs.
+struct IssuerInfo {
+    name: Name,
+    key: PublicKey,
+    /// The issuer certificate's own issuer and serial (AKI `issuer:always`).
+    issuer_issuer: Name,
+    serial: SerialNumber,
+}
+
+fn issuer_info(der: &[u8]) -> Result<IssuerInfo> {
+    let cert = Certificate::from_der(der).map_err(|e| Error::Issuer(e.to_string()))?;
+    let tbs = cert.tbs_certificate;
+    let spki = tbs
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| Error::Issuer(e.to_string()))?;
+    let key = PublicKey::from_spki_der(&spki).map_err(|e| Error::Issuer(e.to_string()))?;
+    let is_ca = tbs
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS)
+        .and_then(|e| BasicConstraints::from_der(e.extn_value.as_bytes()).ok())
+        .is_some_and(|bc| bc.ca);
+    if !is_ca {
+        return Err(Error::Issuer(format!(
+            "{} is not a CA (no basicConstraints CA:TRUE), so it cannot issue certificates",
+            tbs.subject
+        )));
+    }
+    Ok(IssuerInfo {
+        name: tbs.subject,
+        key,
+        issuer_issuer: tbs.issuer,
+        serial: tbs.serial_number,
+    })
+}
+
+/// Issue one certificate with the issuer's key on `token`. Returns DER.
+pub fn issue(token: &mut dyn Token, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
+    let serial = SerialNumber::new(&req.serial).map_err(|e| field("serial", &e.to_string()))?;
+    if req.serial.iter().all(|&b| b == 0) {
+        return Err(field("serial", "must be positive"));
+    }
+    let self_signed = matches!(req.issuer, Issuer::SelfSigned);
+    if let Some(want) = req.profile.self_signed() {
+        if want != self_signed {
+            return Err(Error::Input {
+                what: format!("profile {}", req.profile),
+                msg: if want {
+                    "must be self-signed".into()
+                } else {
+                    "needs an issuer certificate".into()
+                },
+            });
+        }
+    }
+    let issuer = match req.issuer {
+        Issuer::SelfSigned => IssuerInfo {
+            name: req.subject.clone(),
+            key: req.subject_key.clone(),
+            issuer_issuer: req.subject.clone(),
+            serial: serial.clone(),
+        },
+        Issuer::Certificate(der) => issuer_info(der)?,
+    };
+    let ctx = profiles::ExtContext {
+        subject_key: &req.subject_key,
+        issuer_key: &issuer.key,
+        issuer_issuer: &issuer.issuer_issuer,
+        issuer_serial: &issuer.serial,
+    };
+    let extensions = req.profile.extensions(&ctx)?;
+    let mut signer = TokenSigner::new(token, req.signer_label, req.scheme, Some(&issuer.key))?;
+    build_signed(
+        &mut signer,
+        TbsParts {
+            serial,
+            issuer: issuer.name,
+            subject: req.subject.clone(),
+            subject_key: &req.subject_key,
+            validity: req.validity,
+            extensions,
+        },
+    )
+}
+
+/// Everything in a TBS certificate except the signature algorithm, which the signer
+/// gives.
+pub(crate) struct TbsParts<'a> {
+    pub serial: SerialNumber,
+    pub issuer: Name,
+    pub subject: Name,
+    pub subject_key: &'a PublicKey,
+    pub validity: Validity,
+    pub extensions: Vec<Extension>,
+}
+
+/// Assemble the TBS, sign it on the token, and check the result with the signer's
+/// (already matched) public key after a full DER round trip.
+pub(crate) fn build_signed(signer: &mut TokenSigner<'_>, parts: TbsParts<'_>) -> Result<Vec<u8>> {
+    let alg = signer.algorithm()?;
+    let tbs = TbsCertificate {
+        version: Version::V3,
+        serial_number: parts.serial,
+        signature: alg.clone(),
+        issuer: parts.issuer,
+        validity: parts.validity.to_x509()?,
+        subject: parts.subject,
+        subject_public_key_info: parts.subject_key.to_spki(),
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: if parts.extensions.is_empty() {
+            None
+        } else {
+            Some(parts.extensions)
+        },
+    };
+    let tbs_der = tbs.to_der().map_err(|e| Error::Encode(e.to_string()))?;
+    let sig = signer.sign(&tbs_der)?;
+    let cert = Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: alg,
+        signature: BitString::from_bytes(&sig).map_err(|e| Error::Encode(e.to_string()))?,
+    };
+    let der = cert.to_der().map_err(|e| Error::Encode(e.to_string()))?;
+    verify_issued(&der, signer.public_key())?;
+    Ok(der)
+}
+
+/// Check a DER certificate's signature with `issuer_key`.
+pub fn verify_issued(der: &[u8], issuer_key: &PublicKey) -> Result<()> {
+    let cert = Certificate::from_der(der).map_err(|e| Error::Encode(e.to_string()))?;
+    let scheme = signer::scheme_of(&cert.signature_algorithm)
+        .ok_or_else(|| Error::Unsupported("signature algorithm".into()))?;
+    let tbs = cert
+        .tbs_certificate
+        .to_der()
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let sig = cert.signature.as_bytes().ok_or(Error::BadSignature)?;
+    issuer_key
+        .verify_digest(scheme, &scheme.hash().digest(&tbs), sig)
+        .map_err(|_| Error::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utctime_through_2049_generalized_after() {
+        // 2049-12-31T23:59:59Z and 2050-01-01T00:00:00Z.
+        assert!(matches!(
+            time(Duration::from_secs(2_524_607_999)).unwrap(),
+            Time::UtcTime(_)
+        ));
+        assert!(matches!(
+            time(Duration::from_secs(2_524_608_000)).unwrap(),
+            Time::GeneralTime(_)
+        ));
+    }
+
+    #[test]
+    fn names_are_utf8_common_names() {
+        let n = common_name("Trusted Key Certificate").unwrap();
+        let der = n.to_der().unwrap();
+        // SET { SEQUENCE { OID 2.5.4.3, UTF8String } }
+        assert!(der.windows(3).any(|w| w == [0x55, 0x04, 0x03]));
+        assert!(der.windows(2).any(|w| w == [0x0c, 23]));
+        assert!(common_name("").is_err());
+    }
+}

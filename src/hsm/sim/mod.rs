@@ -10,11 +10,13 @@
 //! Policy choices a ceremony engine should know:
 //! - `init_token` on an initialized token needs the current SO PIN (a wrong one counts
 //!   against the SO retries); it erases every object, like `C_InitToken`, and logs out.
-//! - `login` while logged in checks the PIN again and switches to that user.
+//! - `login` while logged in checks the PIN again and switches to that user; a failed
+//!   login leaves nobody logged in.
 //! - `change_pin` checks the old PIN (counting retries) and leaves that user logged in.
 //! - Creating, deleting and using keys and objects needs the *user* logged in.
 //!   Listing without a login shows only public objects.
 //! - `delete_object` returns 0 when nothing matches.
+//! - An empty id means "no id": it is not checked for uniqueness.
 
 mod crypto;
 pub mod pin;
@@ -267,9 +269,9 @@ impl Token for SimToken {
     }
 
     fn init_token(&mut self, label: &str, so_pin: &Secret, user_pin: &Secret) -> Result<()> {
-        if label.is_empty() || label.chars().count() > 32 {
+        if label.is_empty() || label.len() > 32 {
             return Err(Error::Refused(format!(
-                "token label {label:?} must be 1 to 32 characters (PKCS#11 limit)"
+                "token label {label:?} must be 1 to 32 bytes (the PKCS#11 limit)"
             )));
         }
         pin::check_new(UserType::So, so_pin)?;
@@ -408,7 +410,6 @@ impl Token for SimToken {
         crypto::sign(&o.value, alg, scheme, digest)
     }
 
-    #[allow(clippy::incompatible_msrv)] // see store::Store::open
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
         self.need_user("delete-object")?;
         let hit = |o: &StoredObject| {

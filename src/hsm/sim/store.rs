@@ -138,17 +138,56 @@ pub(super) struct Store {
     _lock: File,
 }
 
+/// Refuse to turn a directory that holds other things into a rehearsal store (a typo
+/// such as `sim:.` or `sim:~` must not drop clear-text keys among someone's files).
+fn refuse_foreign_dir(dir: &Path) -> Result<()> {
+    let Ok(mut entries) = fs::read_dir(dir) else {
+        return Ok(()); // does not exist yet (or is not a directory: create reports it)
+    };
+    let ours = [STORE_FILE, MARKER_FILE, LOCK_FILE]
+        .iter()
+        .any(|f| dir.join(f).exists());
+    if !ours && entries.next().is_some() {
+        return Err(Error::Backend(format!(
+            "{} is not empty and holds no rehearsal store; give sim: a new or empty directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A process killed inside an atomic write leaves its temporary file (a copy of the
+/// store); with the lock held nobody else is writing, so remove them.
+fn remove_stale_temp_files(dir: &Path) {
+    let prefix = format!(".{STORE_FILE}.tmp-");
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Create `dir` (and parents) readable by its owner only: the keys inside are in the
+/// clear, so at least other local users should not read them.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::Backend(format!("{what}: {e}"))
 }
 
 impl Store {
     /// Open (creating on first use) the store in `dir` and lock it for this process.
-    // File::try_lock and Option::is_none_or need Rust 1.89 / 1.82; Cargo.toml's
-    // rust-version (1.80) predates them and the dependency graph already needs newer.
-    #[allow(clippy::incompatible_msrv)]
     pub fn open(dir: &Path) -> Result<(Store, State)> {
-        fs::create_dir_all(dir).map_err(io(format!(
+        refuse_foreign_dir(dir)?;
+        create_private_dir(dir).map_err(io(format!(
             "cannot create rehearsal token directory {}",
             dir.display()
         )))?;
@@ -173,6 +212,7 @@ impl Store {
                 return Err(io(format!("cannot lock {}", lock_path.display()))(e))
             }
         }
+        remove_stale_temp_files(dir);
         let marker = dir.join(MARKER_FILE);
         if !marker.exists() {
             crate::output::replace(&marker, MARKER_TEXT.as_bytes())

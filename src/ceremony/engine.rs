@@ -1,0 +1,547 @@
+//! The ceremony as a pure state machine: `update(&mut State, Event) -> Vec<Effect>`.
+//!
+//! No I/O, no clock, no secrets: a face (the headless runner, the console) feeds events
+//! (a sign-off typed or read from the answers file, a step's result from the runner) and
+//! performs the effects it gets back. The machine walks the steps in order; before each
+//! it asks for the sign-offs, the confirmation (destructive steps) and the secrets the
+//! step needs, one at a time, then asks for the step to run.
+//!
+//! Secrets never enter the state: `Effect::NeedSecret` names one, the face puts the value
+//! in its own vault and answers `Event::SecretProvided { name }`.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::script::{Action, Script};
+use crate::hsm::UserType;
+
+/// What one step is, as the machine needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepPlan {
+    pub id: String,
+    pub kind: &'static str,
+    pub title: String,
+    /// (role, how many distinct people).
+    pub sign_off: Vec<(String, usize)>,
+    pub confirm: bool,
+    pub secrets: Vec<String>,
+    session: SessionEffect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+enum SessionEffect {
+    None,
+    /// init-token: the token has no session afterwards.
+    Reset,
+    Login {
+        user: UserType,
+        pin: String,
+    },
+    ChangePin {
+        user: UserType,
+        new: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    /// Done in an earlier, interrupted run (from the journal).
+    Resumed,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignOff {
+    pub role: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepState {
+    pub plan: StepPlan,
+    pub status: StepStatus,
+    pub sign_offs: Vec<SignOff>,
+    pub confirmed: bool,
+    pub result: Option<StepResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Phase {
+    /// Waiting for `Event::Start`.
+    Ready,
+    OpeningToken,
+    /// Waiting for the answer to the last `Need*` effect.
+    Waiting,
+    /// Logging in again after a resume.
+    Relogin(usize),
+    Running(usize),
+    Finished,
+    Failed(String),
+    Aborted(String),
+}
+
+/// The whole state a face renders. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct State {
+    pub steps: Vec<StepState>,
+    pub phase: Phase,
+    /// Who is logged in, and under which secret name (never the value).
+    pub session: Option<(UserType, String)>,
+    /// Secret names the face holds values for.
+    pub secrets_ready: BTreeSet<String>,
+    relogin_pending: bool,
+    interrupted: Option<usize>,
+}
+
+/// A finished step's results: recorded in the journal and the transcript.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<CreatedObject>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputFile>,
+    /// delete-object: how many objects were deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<usize>,
+    /// The step found its work already done on the token (an interrupted earlier run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedObject {
+    pub label: String,
+    /// Object id, hex.
+    pub id: String,
+    pub class: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key_type: String,
+    /// SHA-256 of the public key's DER SubjectPublicKeyInfo, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// File name in the out dir.
+    pub path: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Begin. `completed` and `interrupted` come from the journal of an earlier run.
+    Start {
+        completed: Vec<(usize, StepResult)>,
+        interrupted: Option<usize>,
+    },
+    TokenOpened,
+    SignedOff {
+        step: usize,
+        role: String,
+        name: String,
+    },
+    Confirmed {
+        step: usize,
+    },
+    /// The face now holds the value of secret `name`.
+    SecretProvided {
+        name: String,
+    },
+    ReloggedIn,
+    StepDone {
+        step: usize,
+        result: StepResult,
+    },
+    StepFailed {
+        step: usize,
+        error: String,
+    },
+    Abort {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    OpenToken,
+    NeedSignOff {
+        step: usize,
+        role: String,
+        have: usize,
+        need: usize,
+    },
+    NeedConfirm {
+        step: usize,
+    },
+    NeedSecret {
+        step: usize,
+        name: String,
+    },
+    /// After a resume: log in again as the session of the completed steps had it.
+    Relogin {
+        step: usize,
+        user: UserType,
+        pin: String,
+    },
+    /// Execute step `step`. `reconcile`: it started in an earlier run and did not
+    /// complete; look on the token and in the out dir for its work before redoing it.
+    RunStep {
+        step: usize,
+        reconcile: bool,
+    },
+    /// An input was not accepted (e.g. one person in two roles); the need is asked again.
+    Rejected {
+        step: usize,
+        reason: String,
+    },
+    Record(Record),
+    /// The run is complete.
+    Finish,
+    /// The run stopped.
+    Fail {
+        step: Option<usize>,
+        error: String,
+    },
+}
+
+/// What the runner writes to the journal and the transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Resumed {
+        step: usize,
+        result: StepResult,
+    },
+    SignedOff {
+        step: usize,
+        role: String,
+        name: String,
+    },
+    Confirmed {
+        step: usize,
+    },
+    StepStarted {
+        step: usize,
+        reconcile: bool,
+    },
+    StepCompleted {
+        step: usize,
+        result: StepResult,
+    },
+    StepFailed {
+        step: usize,
+        error: String,
+    },
+    RunComplete,
+    RunStopped {
+        error: String,
+    },
+}
+
+impl StepPlan {
+    pub fn of(script: &Script, i: usize) -> Self {
+        let s = &script.steps[i];
+        let session = match &s.action {
+            Action::InitToken(_) => SessionEffect::Reset,
+            Action::Login(l) => SessionEffect::Login {
+                user: l.user,
+                pin: l.pin.clone(),
+            },
+            Action::ChangePin(c) => SessionEffect::ChangePin {
+                user: c.user,
+                new: c.new_pin.clone(),
+            },
+            _ => SessionEffect::None,
+        };
+        StepPlan {
+            id: s.id.clone(),
+            kind: s.action.kind(),
+            title: s.title.clone().unwrap_or_else(|| s.id.clone()),
+            sign_off: s
+                .sign_off
+                .iter()
+                .map(|r| {
+                    (
+                        r.clone(),
+                        script.roles.get(r).copied().unwrap_or(1) as usize,
+                    )
+                })
+                .collect(),
+            confirm: s.action.destructive(),
+            secrets: s
+                .action
+                .secrets()
+                .into_iter()
+                .map(|(_, n)| n.to_string())
+                .collect(),
+            session,
+        }
+    }
+}
+
+impl State {
+    pub fn new(script: &Script) -> Self {
+        State {
+            steps: (0..script.steps.len())
+                .map(|i| StepState {
+                    plan: StepPlan::of(script, i),
+                    status: StepStatus::Pending,
+                    sign_offs: vec![],
+                    confirmed: false,
+                    result: None,
+                })
+                .collect(),
+            phase: Phase::Ready,
+            session: None,
+            secrets_ready: BTreeSet::new(),
+            relogin_pending: false,
+            interrupted: None,
+        }
+    }
+
+    /// The step being prepared or run, if any.
+    pub fn current(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running))
+    }
+
+    pub fn is_over(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Finished | Phase::Failed(_) | Phase::Aborted(_)
+        )
+    }
+
+    fn apply_session(&mut self, i: usize) {
+        match &self.steps[i].plan.session {
+            SessionEffect::None => {}
+            SessionEffect::Reset => self.session = None,
+            SessionEffect::Login { user, pin } => self.session = Some((*user, pin.clone())),
+            SessionEffect::ChangePin { user, new } => match &self.session {
+                Some((u, _)) if u != user => {}
+                _ => self.session = Some((*user, new.clone())),
+            },
+        }
+    }
+
+    /// Ask for the next missing input, or run the next step, or finish.
+    fn advance(&mut self) -> Vec<Effect> {
+        let Some(i) = self.current() else {
+            self.phase = Phase::Finished;
+            return vec![Effect::Record(Record::RunComplete), Effect::Finish];
+        };
+        let st = &self.steps[i];
+        for (role, need) in &st.plan.sign_off {
+            let have = st.sign_offs.iter().filter(|s| &s.role == role).count();
+            if have < *need {
+                self.phase = Phase::Waiting;
+                return vec![Effect::NeedSignOff {
+                    step: i,
+                    role: role.clone(),
+                    have,
+                    need: *need,
+                }];
+            }
+        }
+        if st.plan.confirm && !st.confirmed {
+            self.phase = Phase::Waiting;
+            return vec![Effect::NeedConfirm { step: i }];
+        }
+        // A step that logs in (change-pin logs in with the old PIN) or wipes the token
+        // makes the old session moot.
+        let relogin = self.relogin_pending
+            && !matches!(
+                st.plan.kind,
+                "init-token" | "login" | "change-pin" | "instruction"
+            );
+        if relogin {
+            if let Some((user, pin)) = self.session.clone() {
+                if !self.secrets_ready.contains(&pin) {
+                    self.phase = Phase::Waiting;
+                    return vec![Effect::NeedSecret { step: i, name: pin }];
+                }
+                self.phase = Phase::Relogin(i);
+                return vec![Effect::Relogin { step: i, user, pin }];
+            }
+        }
+        if let Some(name) = st
+            .plan
+            .secrets
+            .iter()
+            .find(|n| !self.secrets_ready.contains(*n))
+        {
+            self.phase = Phase::Waiting;
+            return vec![Effect::NeedSecret {
+                step: i,
+                name: name.clone(),
+            }];
+        }
+        let reconcile = self.interrupted == Some(i);
+        self.steps[i].status = StepStatus::Running;
+        self.phase = Phase::Running(i);
+        vec![
+            Effect::Record(Record::StepStarted { step: i, reconcile }),
+            Effect::RunStep { step: i, reconcile },
+        ]
+    }
+
+    fn waiting_on(&self, step: usize) -> bool {
+        self.phase == Phase::Waiting && self.current() == Some(step)
+    }
+}
+
+/// The machine. Events that do not fit the current phase change nothing.
+pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
+    if state.is_over() {
+        return vec![];
+    }
+    match event {
+        Event::Start {
+            completed,
+            interrupted,
+        } => {
+            if state.phase != Phase::Ready {
+                return vec![];
+            }
+            let mut fx = Vec::new();
+            let mut done: Vec<(usize, StepResult)> = completed
+                .into_iter()
+                .filter(|(i, _)| *i < state.steps.len())
+                .collect();
+            done.sort_by_key(|(i, _)| *i);
+            for (i, result) in done {
+                state.steps[i].status = StepStatus::Resumed;
+                state.steps[i].result = Some(result.clone());
+                state.apply_session(i);
+                fx.push(Effect::Record(Record::Resumed { step: i, result }));
+            }
+            state.relogin_pending = state.session.is_some();
+            state.interrupted = interrupted;
+            state.phase = Phase::OpeningToken;
+            fx.push(Effect::OpenToken);
+            fx
+        }
+        Event::TokenOpened => {
+            if state.phase != Phase::OpeningToken {
+                return vec![];
+            }
+            state.advance()
+        }
+        Event::SignedOff { step, role, name } => {
+            if !state.waiting_on(step) {
+                return vec![];
+            }
+            let st = &state.steps[step];
+            let Some((_, need)) = st.plan.sign_off.iter().find(|(r, _)| *r == role) else {
+                let mut fx = vec![Effect::Rejected {
+                    step,
+                    reason: format!("step {} does not ask role {role:?} to sign off", st.plan.id),
+                }];
+                fx.extend(state.advance());
+                return fx;
+            };
+            let have = st.sign_offs.iter().filter(|s| s.role == role).count();
+            let reason = if name.trim().is_empty() {
+                Some("a sign-off needs a person's name".to_string())
+            } else if let Some(s) = st.sign_offs.iter().find(|s| s.name == name) {
+                Some(format!(
+                    "{name} already signed off step {} as {}; one person cannot sign twice",
+                    st.plan.id, s.role
+                ))
+            } else if have >= *need {
+                Some(format!("role {role} has already signed off"))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                let mut fx = vec![Effect::Rejected { step, reason }];
+                fx.extend(state.advance());
+                return fx;
+            }
+            state.steps[step].sign_offs.push(SignOff {
+                role: role.clone(),
+                name: name.clone(),
+            });
+            let mut fx = vec![Effect::Record(Record::SignedOff { step, role, name })];
+            fx.extend(state.advance());
+            fx
+        }
+        Event::Confirmed { step } => {
+            if !state.waiting_on(step) || !state.steps[step].plan.confirm {
+                return vec![];
+            }
+            state.steps[step].confirmed = true;
+            let mut fx = vec![Effect::Record(Record::Confirmed { step })];
+            fx.extend(state.advance());
+            fx
+        }
+        Event::SecretProvided { name } => {
+            if state.phase != Phase::Waiting {
+                return vec![];
+            }
+            state.secrets_ready.insert(name);
+            state.advance()
+        }
+        Event::ReloggedIn => {
+            if !matches!(state.phase, Phase::Relogin(_)) {
+                return vec![];
+            }
+            state.relogin_pending = false;
+            state.advance()
+        }
+        Event::StepDone { step, result } => {
+            if state.phase != Phase::Running(step) {
+                return vec![];
+            }
+            state.steps[step].status = StepStatus::Done;
+            state.steps[step].result = Some(result.clone());
+            state.apply_session(step);
+            if matches!(
+                state.steps[step].plan.kind,
+                "init-token" | "login" | "change-pin"
+            ) {
+                state.relogin_pending = false;
+            }
+            let mut fx = vec![Effect::Record(Record::StepCompleted { step, result })];
+            fx.extend(state.advance());
+            fx
+        }
+        Event::StepFailed { step, error } => {
+            let ours = state.phase == Phase::Running(step) || state.phase == Phase::Relogin(step);
+            if !ours {
+                return vec![];
+            }
+            state.steps[step].status = StepStatus::Failed(error.clone());
+            state.phase = Phase::Failed(error.clone());
+            vec![
+                Effect::Record(Record::StepFailed {
+                    step,
+                    error: error.clone(),
+                }),
+                Effect::Fail {
+                    step: Some(step),
+                    error,
+                },
+            ]
+        }
+        Event::Abort { reason } => {
+            state.phase = Phase::Aborted(reason.clone());
+            vec![
+                Effect::Record(Record::RunStopped {
+                    error: reason.clone(),
+                }),
+                Effect::Fail {
+                    step: state.current(),
+                    error: reason,
+                },
+            ]
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The evidence transcript: hash-chained JSON lines, and a Markdown rendering for the
+//! witnesses to print and sign.
+//!
+//! Each line is the compact JSON of `{seq, time, prev, type, data, hash}` in that field
+//! order, where `hash` is the hex SHA-256 of the same JSON without `hash` and `prev` is
+//! the previous line's `hash` (64 zeros for the first). `verify` re-serializes every line
+//! and requires the exact bytes back, so any changed byte either breaks the JSON, the
+//! canonical form or a hash. Every session of appends ends with a `close` entry carrying
+//! the entry count, so a cut-off tail is detected too. No secret is ever written here: the
+//! data written are labels, ids, names, hashes and public keys' fingerprints only.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::formats::words::Fingerprint;
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: line {line}: {message}")]
+    Bad {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    seq: u64,
+    time: &'a str,
+    prev: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data: &'a Value,
+}
+
+/// One entry as read back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub seq: u64,
+    pub time: String,
+    pub prev: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: Value,
+    pub hash: String,
+}
+
+fn body_hash(seq: u64, time: &str, prev: &str, kind: &str, data: &Value) -> String {
+    let body = Body {
+        seq,
+        time,
+        prev,
+        kind,
+        data,
+    };
+    // Serializing a struct of strings and a Value cannot fail.
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    hex::encode(crate::output::sha256(&bytes))
+}
+
+/// An open transcript, appended line by line (each line written whole and fsynced).
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    prev: String,
+    /// An incomplete last line (a crash mid-write) was cut off when opening.
+    pub torn_tail_discarded: bool,
+    /// The file held entries already (a resumed run or a CLI transcript).
+    pub continued: bool,
+    closed: bool,
+}
+
+impl Writer {
+    /// Open for appending, creating it if needed. An existing transcript must verify
+    /// (its last session need not be closed: that is the run being resumed).
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        let ferr = |message: String| Error::File {
+            path: shown.clone(),
+            message,
+        };
+        let mut torn = false;
+        let (seq, prev, closed) = match std::fs::read(path) {
+            Ok(mut bytes) => {
+                if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                    bytes.truncate(keep);
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| ferr(e.to_string()))?;
+                    f.set_len(keep as u64).map_err(|e| ferr(e.to_string()))?;
+                    f.sync_all().map_err(|e| ferr(e.to_string()))?;
+                    torn = true;
+                }
+                let entries = parse_chain(&shown, &bytes)?;
+                match entries.last() {
+                    Some(e) => (e.seq + 1, e.hash.clone(), e.kind == "close"),
+                    None => (0, GENESIS.to_string(), false),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, GENESIS.to_string(), false),
+            Err(e) => return Err(ferr(e.to_string())),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| ferr(e.to_string()))?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file,
+            continued: seq > 0,
+            seq,
+            prev,
+            torn_tail_discarded: torn,
+            closed,
+        })
+    }
+
+    /// The last session ended with a `close` entry.
+    pub fn last_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The hash of the last entry: the head of the chain.
+    pub fn head(&self) -> &str {
+        &self.prev
+    }
+
+    pub fn append(&mut self, kind: &str, data: Value) -> Result<(), Error> {
+        let time = now_rfc3339();
+        let hash = body_hash(self.seq, &time, &self.prev, kind, &data);
+        let entry = Entry {
+            seq: self.seq,
+            time,
+            prev: self.prev.clone(),
+            kind: kind.to_string(),
+            data,
+            hash,
+        };
+        let mut line = serde_json::to_vec(&entry).map_err(|e| Error::File {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        line.push(b'\n');
+        let werr = |e: std::io::Error| Error::File {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        };
+        self.file.write_all(&line).map_err(werr)?;
+        self.file.sync_data().map_err(werr)?;
+        self.seq += 1;
+        self.prev = entry.hash;
+        self.closed = kind == "close";
+        Ok(())
+    }
+
+    /// End the session: the `close` entry counts every entry including itself.
+    pub fn close(&mut self, status: &str) -> Result<(), Error> {
+        let entries = self.seq + 1;
+        self.append(
+            "close",
+            serde_json::json!({ "status": status, "entries": entries }),
+        )
+    }
+}
+
+/// Parse and check the chain (not the closing entry).
+fn parse_chain(path: &str, bytes: &[u8]) -> Result<Vec<Entry>, Error> {
+    let bad = |line: usize, message: String| Error::Bad {
+        path: path.to_string(),
+        line,
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        bad(line, "not UTF-8".into())
+    })?;
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut prev = GENESIS.to_string();
+    for (n, line) in text.split_terminator('\n').enumerate() {
+        let ln = n + 1;
+        let e: Entry = serde_json::from_str(line)
+            .map_err(|err| bad(ln, format!("not a transcript entry ({err})")))?;
+        let canonical = serde_json::to_string(&e).unwrap_or_default();
+        if canonical != line {
+            return Err(bad(ln, "entry was altered (not in canonical form)".into()));
+        }
+        if e.seq != n as u64 {
+            return Err(bad(
+                ln,
+                format!(
+                    "sequence number {} where {n} was expected (entry deleted, inserted or moved)",
+                    e.seq
+                ),
+            ));
+        }
+        if e.prev != prev {
+            return Err(bad(
+                ln,
+                "does not chain to the previous entry (entry deleted, inserted, moved or altered)"
+                    .into(),
+            ));
+        }
+        if body_hash(e.seq, &e.time, &e.prev, &e.kind, &e.data) != e.hash {
+            return Err(bad(ln, "entry was altered (hash mismatch)".into()));
+        }
+        if e.kind == "close" && e.data.get("entries").and_then(Value::as_u64) != Some(e.seq + 1) {
+            return Err(bad(ln, "closing entry has the wrong entry count".into()));
+        }
+        prev = e.hash.clone();
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
+/// What a good transcript holds.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub entries: Vec<Entry>,
+    pub head: String,
+}
+
+/// Check a whole transcript: chain, canonical form, and a closing entry at the end.
+pub fn verify(path: &Path) -> Result<Verified, Error> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::File {
+        path: shown.clone(),
+        message: format!("cannot read: {}", e.kind()),
+    })?;
+    verify_bytes(&shown, &bytes)
+}
+
+pub fn verify_bytes(shown: &str, bytes: &[u8]) -> Result<Verified, Error> {
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    if bytes.is_empty() {
+        return Err(Error::File {
+            path: shown.into(),
+            message: "empty transcript".into(),
+        });
+    }
+    if !bytes.ends_with(b"\n") {
+        return Err(Error::Bad {
+            path: shown.into(),
+            line: lines + 1,
+            message: "incomplete last line (truncated)".into(),
+        });
+    }
+    let entries = parse_chain(shown, bytes)?;
+    match entries.last() {
+        Some(e) if e.kind == "close" => Ok(Verified {
+            head: e.hash.clone(),
+            entries,
+        }),
+        _ => Err(Error::Bad {
+            path: shown.into(),
+            line: lines + 1,
+            message: "no closing entry at the end (truncated, or the run did not finish)".into(),
+        }),
+    }
+}
+
+/// UTC now as RFC 3339 (`2026-11-22T02:18:53Z`).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// The Markdown rendering: what the witnesses read, compare aloud and sign.
+pub fn render_markdown(v: &Verified) -> String {
+    let mut md = String::new();
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut roles: Vec<(String, u64)> = Vec::new();
+    let mut title = String::from("Officiant transcript");
+    for e in &v.entries {
+        let d = &e.data;
+        match e.kind.as_str() {
+            "open" => {
+                if let Some(c) = d.get("ceremony") {
+                    title = format!(
+                        "{} ({} v{})",
+                        s(c, "title"),
+                        s(c, "id"),
+                        c.get("version").and_then(Value::as_i64).unwrap_or(0)
+                    );
+                }
+                if let Some(r) = d.get("roles").and_then(Value::as_object) {
+                    roles = r
+                        .iter()
+                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(1)))
+                        .collect();
+                }
+            }
+            _ => {}
+        }
+    }
+    md.push_str(&format!("# {title}\n\n"));
+    md.push_str("Rendered from the hash-chained transcript; `officiant transcript verify` checks the original.\n\n");
+    // Sign-offs come before their step starts; show them under the step's heading.
+    let mut pending = String::new();
+    for e in &v.entries {
+        let d = &e.data;
+        match e.kind.as_str() {
+            "open" => {
+                md.push_str(&format!("## Session opened {}\n\n", e.time));
+                for (k, label) in [
+                    ("command", "Command"),
+                    ("script", "Script"),
+                    ("script_sha256", "Script SHA-256"),
+                    ("answers", "Answers"),
+                    ("answers_sha256", "Answers SHA-256"),
+                    ("backend", "Backend"),
+                    ("officiant", "Officiant version"),
+                ] {
+                    let val = s(d, k);
+                    if !val.is_empty() {
+                        md.push_str(&format!("- {label}: `{val}`\n"));
+                    }
+                }
+                if d.get("resumed").and_then(Value::as_bool) == Some(true) {
+                    md.push_str("- **Resumed** after an interrupted run\n");
+                }
+                md.push('\n');
+            }
+            "token" => {
+                md.push_str(&format!(
+                    "Token: label `{}`, serial `{}`, {} {}{}\n\n",
+                    s(d, "label"),
+                    s(d, "serial"),
+                    s(d, "manufacturer"),
+                    s(d, "model"),
+                    if d.get("rehearsal").and_then(Value::as_bool) == Some(true) {
+                        " — **REHEARSAL TOKEN, NOT SECURE**"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            "sign-off" => pending.push_str(&format!(
+                "- {} signed off as **{}** for step `{}` at {}\n",
+                s(d, "name"),
+                s(d, "role"),
+                s(d, "id"),
+                e.time
+            )),
+            "confirm" => pending.push_str(&format!(
+                "- destructive step `{}` confirmed at {}\n",
+                s(d, "id"),
+                e.time
+            )),
+            "step-start" => {
+                md.push_str(&format!(
+                    "\n### Step {} `{}` ({}) — {}\n\n",
+                    d.get("step").and_then(Value::as_u64).unwrap_or(0),
+                    s(d, "id"),
+                    s(d, "kind"),
+                    s(d, "title"),
+                ));
+                let text = s(d, "text");
+                if !text.is_empty() {
+                    md.push_str(&format!("> {text}\n\n"));
+                }
+                if !pending.is_empty() {
+                    md.push_str(&pending);
+                    md.push('\n');
+                    pending.clear();
+                }
+                md.push_str(&format!(
+                    "Started {}{}\n\n",
+                    e.time,
+                    if d.get("reconcile").and_then(Value::as_bool) == Some(true) {
+                        " (continuing an interrupted attempt)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            "step-done" | "resumed" => {
+                if e.kind == "resumed" {
+                    md.push_str(&format!(
+                        "\n### Step {} `{}` — completed in an earlier session\n\n",
+                        d.get("step").and_then(Value::as_u64).unwrap_or(0),
+                        s(d, "id")
+                    ));
+                } else {
+                    md.push_str(&format!("Completed {}\n\n", e.time));
+                }
+                render_result(&mut md, d.get("result").unwrap_or(&Value::Null));
+            }
+            "step-failed" => md.push_str(&format!(
+                "**Step `{}` failed:** {}\n\n",
+                s(d, "id"),
+                s(d, "error")
+            )),
+            "close" => md.push_str(&format!(
+                "\nSession closed {}: {} ({} entries)\n\n",
+                e.time,
+                s(d, "status"),
+                d.get("entries").and_then(Value::as_u64).unwrap_or(0)
+            )),
+            _ => {}
+        }
+    }
+    let head = hex::decode(&v.head).unwrap_or_default();
+    let fp = Fingerprint::of(&head);
+    md.push_str("## Transcript head (SHA-256 of the last entry)\n\n");
+    md.push_str(&format!("    {}\n\n    {}\n\n", fp.groups, fp.words));
+    md.push_str("## Signatures\n\nBy signing, I confirm I witnessed the steps above and compared the fingerprints and the transcript head.\n\n");
+    for (role, n) in &roles {
+        for k in 0..*n {
+            let which = if *n > 1 {
+                format!(" {}", k + 1)
+            } else {
+                String::new()
+            };
+            md.push_str(&format!(
+                "**{role}{which}**\n\nName: ______________________  Signature: ______________________  Date: ____________\n\n"
+            ));
+        }
+    }
+    md
+}
+
+fn render_result(md: &mut String, r: &Value) {
+    if let Some(objs) = r.get("objects").and_then(Value::as_array) {
+        for o in objs {
+            let g = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            md.push_str(&format!(
+                "- object `{}` id `{}` {} {}\n",
+                g("label"),
+                g("id"),
+                g("class"),
+                g("key_type")
+            ));
+            if let Some(fp) = o.get("fingerprint") {
+                let f = |k: &str| fp.get(k).and_then(Value::as_str).unwrap_or("");
+                md.push_str(&format!(
+                    "  - public key SHA-256: `{}`\n  - words: {}\n",
+                    f("groups"),
+                    f("words")
+                ));
+            }
+        }
+    }
+    if let Some(outs) = r.get("outputs").and_then(Value::as_array) {
+        for o in outs {
+            let g = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            md.push_str(&format!(
+                "- output `{}` SHA-256 `{}`\n",
+                g("path"),
+                g("sha256")
+            ));
+        }
+    }
+    if let Some(n) = r.get("deleted").and_then(Value::as_u64) {
+        md.push_str(&format!("- {n} object(s) deleted\n"));
+    }
+    if r.get("adopted").and_then(Value::as_bool) == Some(true) {
+        md.push_str(
+            "- found already done on the token / in the out dir (interrupted earlier attempt)\n",
+        );
+    }
+    md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_314_733), "2026-11-22T02:32:13Z");
+    }
+
+    #[test]
+    fn every_byte_change_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.jsonl");
+        let mut w = Writer::open(&p).unwrap();
+        w.append("open", serde_json::json!({"script": "a.toml", "n": 1}))
+            .unwrap();
+        w.append("note", serde_json::json!({"text": "héllo"}))
+            .unwrap();
+        w.close("complete").unwrap();
+        let good = std::fs::read(&p).unwrap();
+        verify_bytes("t", &good).unwrap();
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0x01;
+            assert!(
+                verify_bytes("t", &b).is_err(),
+                "flip at byte {i} not caught"
+            );
+        }
+        // Truncation at every line boundary before the end.
+        let cuts: Vec<usize> = good
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        for c in &cuts[..cuts.len() - 1] {
+            assert!(verify_bytes("t", &good[..*c]).is_err());
+        }
+    }
+
+    #[test]
+    fn reopen_continues_chain_and_drops_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.jsonl");
+        let mut w = Writer::open(&p).unwrap();
+        w.append("open", serde_json::json!({})).unwrap();
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"seq\":1,\"ti").unwrap();
+        drop(f);
+        let mut w = Writer::open(&p).unwrap();
+        assert!(w.torn_tail_discarded && w.continued);
+        w.close("complete").unwrap();
+        let v = verify(&p).unwrap();
+        assert_eq!(v.entries.len(), 2);
+    }
+}

@@ -1,0 +1,149 @@
+//! Which PKCS#11 mechanism does what: key generation, the raw (digest-signing)
+//! mechanisms the `Token` trait needs, and the hash-and-sign ones we can only report.
+
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
+
+use crate::hsm::Capabilities;
+use crate::keys::{HashAlg, KeyAlgorithm, SignScheme};
+
+/// The mechanisms a token offers, with their info (key sizes).
+pub struct MechList(pub Vec<(MechanismType, MechanismInfo)>);
+
+impl MechList {
+    pub fn has(&self, m: MechanismType) -> bool {
+        self.0.iter().any(|(t, _)| *t == m)
+    }
+
+    fn info(&self, m: MechanismType) -> Option<&MechanismInfo> {
+        self.0.iter().find(|(t, _)| *t == m).map(|(_, i)| i)
+    }
+
+    /// Mechanism present and `bits` inside its key-size range (0..0 = no range given).
+    fn fits(&self, m: MechanismType, bits: usize) -> bool {
+        match self.info(m) {
+            None => false,
+            Some(i) => {
+                let (lo, hi) = (i.min_key_size(), i.max_key_size());
+                (lo == 0 && hi == 0) || (lo <= bits && bits <= hi)
+            }
+        }
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities {
+            init_token: true,
+            so_login: true,
+            certificates: true,
+            data_objects: true,
+            ..Default::default()
+        };
+        for alg in KeyAlgorithm::ALL {
+            let bits = alg
+                .curve()
+                .map(|c| c.bits())
+                .or(alg.rsa_bits())
+                .unwrap_or(0);
+            let gen = if alg.is_rsa() {
+                MechanismType::RSA_PKCS_KEY_PAIR_GEN
+            } else {
+                MechanismType::ECC_KEY_PAIR_GEN
+            };
+            if self.fits(gen, bits) {
+                caps.generate.push(alg);
+            }
+            let mut can_sign = false;
+            for scheme in schemes_for(alg) {
+                if self.fits(raw_mechanism(scheme), bits) {
+                    caps.sign.push((alg, scheme));
+                    can_sign = true;
+                }
+            }
+            // A key can be stored with C_CreateObject if the token can use it.
+            if can_sign {
+                caps.import.push(alg);
+            }
+        }
+        caps
+    }
+
+    /// Hash-and-sign mechanisms present where the raw one is missing: the token could sign
+    /// whole messages with them, but not the digests the `Token` trait passes.
+    pub fn hash_and_sign_only(&self) -> Vec<(SignScheme, MechanismType)> {
+        let mut out = Vec::new();
+        for scheme in all_schemes() {
+            let hs = hash_and_sign_mechanism(scheme);
+            if !self.has(raw_mechanism(scheme)) && self.has(hs) {
+                out.push((scheme, hs));
+            }
+        }
+        out
+    }
+}
+
+fn all_schemes() -> Vec<SignScheme> {
+    let mut v = Vec::new();
+    for h in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
+        v.extend([
+            SignScheme::Ecdsa(h),
+            SignScheme::RsaPss(h),
+            SignScheme::RsaPkcs1(h),
+        ]);
+    }
+    v
+}
+
+fn schemes_for(alg: KeyAlgorithm) -> Vec<SignScheme> {
+    all_schemes()
+        .into_iter()
+        .filter(|s| s.is_rsa() == alg.is_rsa())
+        .collect()
+}
+
+/// The mechanism that signs an already-computed digest.
+pub fn raw_mechanism(scheme: SignScheme) -> MechanismType {
+    match scheme {
+        SignScheme::Ecdsa(_) => MechanismType::ECDSA,
+        SignScheme::RsaPss(_) => MechanismType::RSA_PKCS_PSS,
+        SignScheme::RsaPkcs1(_) => MechanismType::RSA_PKCS,
+    }
+}
+
+/// The mechanism that hashes and signs a whole message.
+pub fn hash_and_sign_mechanism(scheme: SignScheme) -> MechanismType {
+    use HashAlg::*;
+    match scheme {
+        SignScheme::Ecdsa(Sha256) => MechanismType::ECDSA_SHA256,
+        SignScheme::Ecdsa(Sha384) => MechanismType::ECDSA_SHA384,
+        SignScheme::Ecdsa(Sha512) => MechanismType::ECDSA_SHA512,
+        SignScheme::RsaPss(Sha256) => MechanismType::SHA256_RSA_PKCS_PSS,
+        SignScheme::RsaPss(Sha384) => MechanismType::SHA384_RSA_PKCS_PSS,
+        SignScheme::RsaPss(Sha512) => MechanismType::SHA512_RSA_PKCS_PSS,
+        SignScheme::RsaPkcs1(Sha256) => MechanismType::SHA256_RSA_PKCS,
+        SignScheme::RsaPkcs1(Sha384) => MechanismType::SHA384_RSA_PKCS,
+        SignScheme::RsaPkcs1(Sha512) => MechanismType::SHA512_RSA_PKCS,
+    }
+}
+
+/// PSS parameters: MGF1 with the same hash, salt as long as the hash.
+pub fn pss_params(h: HashAlg) -> PkcsPssParams {
+    let (hash_alg, mgf) = match h {
+        HashAlg::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        HashAlg::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+        HashAlg::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+    };
+    PkcsPssParams {
+        hash_alg,
+        mgf,
+        s_len: (h.len() as u64).into(),
+    }
+}
+
+/// The mechanism (with parameters) that signs a digest under `scheme`.
+pub fn sign_mechanism(scheme: SignScheme) -> Mechanism<'static> {
+    match scheme {
+        SignScheme::Ecdsa(_) => Mechanism::Ecdsa,
+        SignScheme::RsaPss(h) => Mechanism::RsaPkcsPss(pss_params(h)),
+        SignScheme::RsaPkcs1(_) => Mechanism::RsaPkcs,
+    }
+}

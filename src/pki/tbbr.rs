@@ -1,0 +1,401 @@
+//! Arm TF-A Trusted Board Boot (TBBR) certificates, as `cert_create` writes them, with
+//! every key on the token.
+//!
+//! cert_create's shape (checked against Debian's arm-trusted-firmware-tools 2.8): each
+//! certificate is "self-issued" by the key that signs it (issuer = subject = a fixed CN
+//! in UTF8String, the subject public key is the signing key, SKI = AKI = its key id),
+//! CA:FALSE, a random 64-bit serial, 20 years of validity, and the TBBR extensions under
+//! 1.3.6.1.4.1.4128.2100, all critical. Hashes are DigestInfo; an optional image that
+//! is absent gets an all-zero hash, a mandatory one is an error (as cert_create).
+
+use std::io::Read;
+
+use const_oid::ObjectIdentifier;
+use der::Encode;
+use x509_cert::serial_number::SerialNumber;
+
+use super::{profiles, Error, TbsParts, TokenSigner, Validity};
+use crate::hsm::Token;
+use crate::keys::{HashAlg, PublicKey, SignScheme};
+
+/// cert_create's validity: 20 years of 365 days.
+pub const VALIDITY_DAYS: u32 = 7300;
+
+fn tbbr_oid(arc: u32) -> ObjectIdentifier {
+    // 1.3.6.1.4.1.4128.2100.<arc>: a fixed prefix and one small arc always parse.
+    ObjectIdentifier::new(&format!("1.3.6.1.4.1.4128.2100.{arc}"))
+        .unwrap_or(ObjectIdentifier::new_unwrap("1.3.6.1.4.1.4128.2100"))
+}
+
+/// The certificates of the chain, in the order cert_create writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CertKind {
+    TrustedKey,
+    TbFw,
+    SocFwKey,
+    SocFwContent,
+    TosFwKey,
+    TosFwContent,
+    NtFwKey,
+    NtFwContent,
+}
+
+impl CertKind {
+    pub const ALL: [CertKind; 8] = [
+        CertKind::TrustedKey,
+        CertKind::TbFw,
+        CertKind::SocFwKey,
+        CertKind::SocFwContent,
+        CertKind::TosFwKey,
+        CertKind::TosFwContent,
+        CertKind::NtFwKey,
+        CertKind::NtFwContent,
+    ];
+
+    /// The subject (and issuer) CN cert_create writes.
+    pub fn common_name(self) -> &'static str {
+        match self {
+            CertKind::TrustedKey => "Trusted Key Certificate",
+            CertKind::TbFw => "Trusted Boot FW Certificate",
+            CertKind::SocFwKey => "SoC Firmware Key Certificate",
+            CertKind::SocFwContent => "SoC Firmware Content Certificate",
+            CertKind::TosFwKey => "Trusted OS Firmware Key Certificate",
+            CertKind::TosFwContent => "Trusted OS Firmware Content Certificate",
+            CertKind::NtFwKey => "Non-Trusted Firmware Key Certificate",
+            CertKind::NtFwContent => "Non-Trusted Firmware Content Certificate",
+        }
+    }
+
+    /// The cert_create / fiptool option that names this certificate's file.
+    pub fn option(self) -> &'static str {
+        match self {
+            CertKind::TrustedKey => "--trusted-key-cert",
+            CertKind::TbFw => "--tb-fw-cert",
+            CertKind::SocFwKey => "--soc-fw-key-cert",
+            CertKind::SocFwContent => "--soc-fw-cert",
+            CertKind::TosFwKey => "--tos-fw-key-cert",
+            CertKind::TosFwContent => "--tos-fw-cert",
+            CertKind::NtFwKey => "--nt-fw-key-cert",
+            CertKind::NtFwContent => "--nt-fw-cert",
+        }
+    }
+
+    /// A default file name (`trusted_key.crt`, `soc_fw_content.crt`, …), as TF-A's
+    /// build names them.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            CertKind::TrustedKey => "trusted_key.crt",
+            CertKind::TbFw => "tb_fw.crt",
+            CertKind::SocFwKey => "soc_fw_key.crt",
+            CertKind::SocFwContent => "soc_fw_content.crt",
+            CertKind::TosFwKey => "tos_fw_key.crt",
+            CertKind::TosFwContent => "tos_fw_content.crt",
+            CertKind::NtFwKey => "nt_fw_key.crt",
+            CertKind::NtFwContent => "nt_fw_content.crt",
+        }
+    }
+}
+
+/// Token labels of the TBBR keys. `tos_fw: None` leaves out the BL32 certificates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLabels {
+    pub rot: String,
+    pub trusted_world: String,
+    pub non_trusted_world: String,
+    pub soc_fw: String,
+    pub tos_fw: Option<String>,
+    pub nt_fw: String,
+}
+
+/// Image hashes (computed with the request's hash). `None`: not given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageHashes {
+    /// BL2 (mandatory).
+    pub tb_fw: Option<Vec<u8>>,
+    pub tb_fw_config: Option<Vec<u8>>,
+    pub hw_config: Option<Vec<u8>>,
+    pub fw_config: Option<Vec<u8>>,
+    /// BL31 (mandatory).
+    pub soc_fw: Option<Vec<u8>>,
+    pub soc_fw_config: Option<Vec<u8>>,
+    /// BL32 (mandatory when a Trusted OS key is given).
+    pub tos_fw: Option<Vec<u8>>,
+    pub tos_fw_extra1: Option<Vec<u8>>,
+    pub tos_fw_extra2: Option<Vec<u8>>,
+    pub tos_fw_config: Option<Vec<u8>>,
+    /// BL33 (mandatory).
+    pub nt_fw: Option<Vec<u8>>,
+    pub nt_fw_config: Option<Vec<u8>>,
+}
+
+/// Everything the chain needs.
+#[derive(Clone, Debug)]
+pub struct ChainRequest {
+    pub keys: KeyLabels,
+    pub images: ImageHashes,
+    pub trusted_nv_counter: u32,
+    pub non_trusted_nv_counter: u32,
+    /// Image hashes and signatures (cert_create `-s`); SHA-256 by default.
+    pub hash: HashAlg,
+    pub validity: Validity,
+}
+
+/// Hash an image as a stream (memory stays flat however large it is).
+pub fn hash_image(hash: HashAlg, mut reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut h = hash.hasher();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
+
+/// One issued certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub kind: CertKind,
+    pub der: Vec<u8>,
+}
+
+/// The scheme cert_create uses for a key: ECDSA, or RSASSA-PSS with salt = hash length.
+pub fn scheme_for(key: &PublicKey, hash: HashAlg) -> SignScheme {
+    match key {
+        PublicKey::Ec { .. } => SignScheme::Ecdsa(hash),
+        PublicKey::Rsa { .. } => SignScheme::RsaPss(hash),
+    }
+}
+
+enum Ext<'a> {
+    NvCounter(u32),
+    Key(&'a PublicKey),
+    Hash(Option<&'a Vec<u8>>, &'static str, bool),
+}
+
+const TRUSTED_NV: u32 = 1;
+const NON_TRUSTED_NV: u32 = 2;
+
+fn encode_ext(arc: u32, ext: &Ext<'_>, hash: HashAlg) -> Result<x509_cert::ext::Extension, Error> {
+    let value = match ext {
+        Ext::NvCounter(n) => n
+            .to_der()
+            .map_err(|e| Error::Encode(format!("NV counter: {e}")))?,
+        Ext::Key(k) => k.to_spki_der(),
+        Ext::Hash(h, name, mandatory) => {
+            let digest = match h {
+                Some(d) if d.len() == hash.len() => d.to_vec(),
+                Some(d) => {
+                    return Err(Error::Input {
+                        what: format!("{name} hash"),
+                        msg: format!("{} bytes, {} needs {}", d.len(), hash.name(), hash.len()),
+                    })
+                }
+                None if *mandatory => {
+                    return Err(Error::Input {
+                        what: (*name).to_string(),
+                        msg: "image not given (cert_create requires it)".into(),
+                    })
+                }
+                None => vec![0u8; hash.len()],
+            };
+            let mut v = hash.digest_info_prefix().to_vec();
+            v.extend_from_slice(&digest);
+            v
+        }
+    };
+    profiles::extension(tbbr_oid(arc), true, value)
+}
+
+/// Issue one TBBR certificate signed by `label`.
+fn issue_one(
+    token: &mut dyn Token,
+    kind: CertKind,
+    label: &str,
+    req: &ChainRequest,
+    exts: &[(u32, Ext<'_>)],
+) -> Result<Issued, Error> {
+    let key = token
+        .public_key(label)
+        .map_err(|e| Error::Token(format!("{} key {label:?}: {e}", kind.common_name())))?;
+    let scheme = scheme_for(&key, req.hash);
+    let mut signer = TokenSigner::new(token, label, scheme, Some(&key))?;
+    let keyid = profiles::key_id(&key);
+    let mut extensions = vec![
+        profiles::subject_key_identifier(&key)?,
+        profiles::authority_key_identifier(&keyid, None)?,
+        profiles::basic_constraints(false, false)?,
+    ];
+    for (arc, e) in exts {
+        extensions.push(encode_ext(*arc, e, req.hash)?);
+    }
+    let name = super::common_name(kind.common_name())?;
+    let serial = SerialNumber::new(&super::random_serial())
+        .map_err(|e| Error::Encode(format!("serial: {e}")))?;
+    let der = super::build_signed(
+        &mut signer,
+        TbsParts {
+            serial,
+            issuer: name.clone(),
+            subject: name,
+            subject_key: &key,
+            validity: req.validity,
+            extensions,
+        },
+    )?;
+    Ok(Issued { kind, der })
+}
+
+/// Issue the whole chain: trusted_key, tb_fw, soc_fw key/content, tos_fw key/content
+/// (when a Trusted OS key is given), nt_fw key/content.
+pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issued>, Error> {
+    let k = &req.keys;
+    let pk = |token: &mut dyn Token, label: &str, what: &str| {
+        token
+            .public_key(label)
+            .map_err(|e| Error::Token(format!("{what} key {label:?}: {e}")))
+    };
+    let tw = pk(token, &k.trusted_world, "trusted-world")?;
+    let ntw = pk(token, &k.non_trusted_world, "non-trusted-world")?;
+    let soc = pk(token, &k.soc_fw, "SoC firmware")?;
+    let nt = pk(token, &k.nt_fw, "non-trusted firmware")?;
+    let tos = match &k.tos_fw {
+        Some(l) => Some(pk(token, l, "Trusted OS firmware")?),
+        None => None,
+    };
+    let im = &req.images;
+    let tnv = Ext::NvCounter(req.trusted_nv_counter);
+    let ntnv = || Ext::NvCounter(req.non_trusted_nv_counter);
+    let tv = || Ext::NvCounter(req.trusted_nv_counter);
+    let mut out = vec![
+        issue_one(
+            token,
+            CertKind::TrustedKey,
+            &k.rot,
+            req,
+            &[
+                (TRUSTED_NV, tnv),
+                (302, Ext::Key(&tw)),
+                (303, Ext::Key(&ntw)),
+            ],
+        )?,
+        issue_one(
+            token,
+            CertKind::TbFw,
+            &k.rot,
+            req,
+            &[
+                (TRUSTED_NV, tv()),
+                (201, Ext::Hash(im.tb_fw.as_ref(), "BL2 (--tb-fw)", true)),
+                (
+                    202,
+                    Ext::Hash(im.tb_fw_config.as_ref(), "tb-fw-config", false),
+                ),
+                (203, Ext::Hash(im.hw_config.as_ref(), "hw-config", false)),
+                (204, Ext::Hash(im.fw_config.as_ref(), "fw-config", false)),
+            ],
+        )?,
+        issue_one(
+            token,
+            CertKind::SocFwKey,
+            &k.trusted_world,
+            req,
+            &[(TRUSTED_NV, tv()), (501, Ext::Key(&soc))],
+        )?,
+        issue_one(
+            token,
+            CertKind::SocFwContent,
+            &k.soc_fw,
+            req,
+            &[
+                (TRUSTED_NV, tv()),
+                (603, Ext::Hash(im.soc_fw.as_ref(), "BL31 (--soc-fw)", true)),
+                (
+                    604,
+                    Ext::Hash(im.soc_fw_config.as_ref(), "soc-fw-config", false),
+                ),
+            ],
+        )?,
+    ];
+    if let (Some(tos_key), Some(tos_label)) = (tos.as_ref(), k.tos_fw.as_deref()) {
+        out.push(issue_one(
+            token,
+            CertKind::TosFwKey,
+            &k.trusted_world,
+            req,
+            &[(TRUSTED_NV, tv()), (901, Ext::Key(tos_key))],
+        )?);
+        out.push(issue_one(
+            token,
+            CertKind::TosFwContent,
+            tos_label,
+            req,
+            &[
+                (TRUSTED_NV, tv()),
+                (1001, Ext::Hash(im.tos_fw.as_ref(), "BL32 (--tos-fw)", true)),
+                (
+                    1002,
+                    Ext::Hash(im.tos_fw_extra1.as_ref(), "tos-fw-extra1", false),
+                ),
+                (
+                    1003,
+                    Ext::Hash(im.tos_fw_extra2.as_ref(), "tos-fw-extra2", false),
+                ),
+                (
+                    1004,
+                    Ext::Hash(im.tos_fw_config.as_ref(), "tos-fw-config", false),
+                ),
+            ],
+        )?);
+    }
+    out.push(issue_one(
+        token,
+        CertKind::NtFwKey,
+        &k.non_trusted_world,
+        req,
+        &[(NON_TRUSTED_NV, ntnv()), (1101, Ext::Key(&nt))],
+    )?);
+    out.push(issue_one(
+        token,
+        CertKind::NtFwContent,
+        &k.nt_fw,
+        req,
+        &[
+            (NON_TRUSTED_NV, ntnv()),
+            (1201, Ext::Hash(im.nt_fw.as_ref(), "BL33 (--nt-fw)", true)),
+            (
+                1202,
+                Ext::Hash(im.nt_fw_config.as_ref(), "nt-fw-config", false),
+            ),
+        ],
+    )?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nv_counter_encodes_as_der_integer() {
+        let e = encode_ext(1, &Ext::NvCounter(3), HashAlg::Sha256).unwrap();
+        assert_eq!(e.extn_value.as_bytes(), &[0x02, 0x01, 0x03]);
+        assert!(e.critical);
+        assert_eq!(e.extn_id.to_string(), "1.3.6.1.4.1.4128.2100.1");
+        let e = encode_ext(1, &Ext::NvCounter(0), HashAlg::Sha256).unwrap();
+        assert_eq!(e.extn_value.as_bytes(), &[0x02, 0x01, 0x00]);
+        let e = encode_ext(1, &Ext::NvCounter(200), HashAlg::Sha256).unwrap();
+        assert_eq!(e.extn_value.as_bytes(), &[0x02, 0x02, 0x00, 0xc8]);
+    }
+
+    #[test]
+    fn missing_optional_image_is_zero_hash_and_mandatory_is_an_error() {
+        let e = encode_ext(202, &Ext::Hash(None, "x", false), HashAlg::Sha256).unwrap();
+        let v = e.extn_value.as_bytes();
+        assert_eq!(&v[..19], HashAlg::Sha256.digest_info_prefix());
+        assert!(v[19..].iter().all(|&b| b == 0) && v.len() == 51);
+        assert!(encode_ext(201, &Ext::Hash(None, "BL2", true), HashAlg::Sha256).is_err());
+    }
+}
