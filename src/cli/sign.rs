@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use serde_json::json;
+
 use super::{BackendArgs, Failure, Outcome};
+use crate::ceremony::transcript;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
 use crate::keys::load_public_key;
@@ -165,30 +168,57 @@ pub fn sign(a: SignArgs) -> Outcome {
         let pin = SecretSource::parse(src)?.read("user PIN")?;
         token.login(UserType::User, &pin)?;
     }
+    let info = token.info()?;
     let mut key = SigningKey::new(token.as_mut(), &a.key)?;
-    let records = match (&a.output, &a.out_dir) {
-        (Some(out), _) => vec![signing::sign_file(
-            &mut key,
-            format,
-            &opts,
-            &a.inputs[0],
-            out,
-        )?],
-        (None, Some(dir)) => match signing::sign_batch(&mut key, format, &opts, &a.inputs, dir) {
-            Ok(r) => r,
-            Err(e) => {
-                for r in &e.done {
-                    print_record(r, a.json);
-                }
-                return Err(Failure(e.to_string()));
-            }
-        },
-        (None, None) => Vec::new(),
-    };
-    for r in &records {
+
+    // The transcript: --transcript, else next to the outputs.
+    let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {
+        Some(d) => d.join("transcript.jsonl"),
+        None => PathBuf::from("officiant-transcript.jsonl"),
+    });
+    let mut tr = transcript::Writer::open(&tpath)?;
+    tr.append(
+        "open",
+        json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
+    )?;
+    tr.append(
+        "token",
+        json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
+    )?;
+    tr.append(
+        "sign-start",
+        json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
+    )?;
+
+    let mut note = |r: &SignRecord| -> Result<(), signing::Error> {
         print_record(r, a.json);
+        let data = serde_json::to_value(r).unwrap_or_default();
+        tr.append("signed", data)
+            .map_err(|e| signing::Error::Usage(format!("transcript: {e}")))
+    };
+    let result = match (&a.output, &a.out_dir) {
+        (Some(out), _) => signing::sign_file(&mut key, format, &opts, &a.inputs[0], out)
+            .map_err(|e| e.to_string())
+            .and_then(|r| note(&r).map_err(|e| e.to_string())),
+        (None, Some(dir)) => {
+            signing::sign_batch_with(&mut key, format, &opts, &a.inputs, dir, &mut note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        (None, None) => Ok(()),
+    };
+    drop(note);
+    match result {
+        Ok(()) => {
+            tr.close("complete")?;
+            Ok(())
+        }
+        Err(e) => {
+            tr.append("sign-failed", json!({"error": e}))?;
+            tr.close("stopped")?;
+            Err(Failure(e))
+        }
     }
-    Ok(())
 }
 
 pub fn verify(a: VerifyArgs) -> Outcome {

@@ -355,6 +355,20 @@ pub fn sign_batch(
     inputs: &[PathBuf],
     out_dir: &Path,
 ) -> Result<Vec<SignRecord>, BatchError> {
+    sign_batch_with(key, format, opts, inputs, out_dir, |_| Ok(()))
+}
+
+/// [`sign_batch`], calling `on_signed` with each record as soon as its output is
+/// written (a transcript appends it there, so a batch killed midway still lists every
+/// output it left). An error from `on_signed` stops the batch.
+pub fn sign_batch_with(
+    key: &mut SigningKey<'_>,
+    format: Format,
+    opts: &Options,
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    mut on_signed: impl FnMut(&SignRecord) -> Result<(), Error>,
+) -> Result<Vec<SignRecord>, BatchError> {
     let early = |error| BatchError {
         done: Vec::new(),
         error,
@@ -389,7 +403,13 @@ pub fn sign_batch(
     let mut done = Vec::with_capacity(plan.len());
     for (input, out) in plan {
         match sign_file(key, format, opts, input, &out) {
-            Ok(r) => done.push(r),
+            Ok(r) => {
+                let noted = on_signed(&r);
+                done.push(r);
+                if let Err(error) = noted {
+                    return Err(BatchError { done, error });
+                }
+            }
             Err(error) => return Err(BatchError { done, error }),
         }
     }
