@@ -163,9 +163,14 @@ pub fn sign(a: SignArgs) -> Outcome {
     }
 
     let uri = BackendUri::parse(&a.b.backend)?;
-    let mut token = hsm::open(&uri, a.b.token.as_deref())?;
+    let mut token = hsm::open(&uri, a.b.token.as_deref())
+        .map_err(|e| Failure(format!("cannot open {uri}: {e}")))?;
+    // One login for the whole batch. Without --pin-source the backend may log in from
+    // the URI's pin-source, or the token's signing refusal says what is missing.
     if let Some(src) = &a.b.pin_source {
-        let pin = SecretSource::parse(src)?.read("user PIN")?;
+        let pin = SecretSource::parse(src)
+            .and_then(|s| s.read("user PIN"))
+            .map_err(|e| Failure(format!("--pin-source: {e}")))?;
         token.login(UserType::User, &pin)?;
     }
     let info = token.info()?;
