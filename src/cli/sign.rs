@@ -195,16 +195,21 @@ pub fn sign(a: SignArgs) -> Outcome {
         json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
     )?;
 
-    let mut note = |r: &SignRecord| -> Result<(), signing::Error> {
-        print_record(r, a.json);
-        let data = serde_json::to_value(r).unwrap_or_default();
-        tr.append("signed", data)
+    let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
+        for r in rs {
+            print_record(r, a.json);
+        }
+        let entries = rs
+            .iter()
+            .map(|r| ("signed", serde_json::to_value(r).unwrap_or_default()))
+            .collect();
+        tr.append_all(entries)
             .map_err(|e| signing::Error::Usage(format!("transcript: {e}")))
     };
     let result = match (&a.output, &a.out_dir) {
         (Some(out), _) => signing::sign_file(&mut key, format, &opts, &a.inputs[0], out)
             .map_err(|e| e.to_string())
-            .and_then(|r| note(&r).map_err(|e| e.to_string())),
+            .and_then(|r| note(std::slice::from_ref(&r)).map_err(|e| e.to_string())),
         (None, Some(dir)) => {
             signing::sign_batch_with(&mut key, format, &opts, &a.inputs, dir, &mut note)
                 .map(|_| ())
