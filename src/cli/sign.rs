@@ -217,7 +217,6 @@ pub fn sign(a: SignArgs) -> Outcome {
         }
         (None, None) => Ok(()),
     };
-    drop(note);
     match result {
         Ok(()) => {
             tr.close("complete")?;
