@@ -443,24 +443,12 @@ fn raw_batch(
                 }
             }
         }
-        // Write what was signed (each file atomically, as sign_file does).
-        let results: Vec<Result<(), output::Error>> = std::thread::scope(|s| {
-            let handles: Vec<_> = signed
-                .iter()
-                .map(|(r, bytes)| s.spawn(move || output::write_new(&r.output, bytes)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(output::Error::Io {
-                            path: PathBuf::new(),
-                            cause: "writer thread panicked".into(),
-                        })
-                    })
-                })
-                .collect()
-        });
+        // Write what was signed: each file atomically, the group's syncs side by side.
+        let items: Vec<(&Path, &[u8])> = signed
+            .iter()
+            .map(|(r, bytes)| (r.output.as_path(), bytes.as_slice()))
+            .collect();
+        let results = output::write_new_all(&items);
         let mut written = Vec::with_capacity(signed.len());
         for ((r, _), res) in signed.into_iter().zip(results) {
             match res {
