@@ -182,18 +182,21 @@ pub fn sign(a: SignArgs) -> Outcome {
         None => PathBuf::from("officiant-transcript.jsonl"),
     });
     let mut tr = transcript::Writer::open(&tpath)?;
-    tr.append(
-        "open",
-        json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
-    )?;
-    tr.append(
-        "token",
-        json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
-    )?;
-    tr.append(
-        "sign-start",
-        json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
-    )?;
+    // The session's opening entries share one disk sync.
+    tr.append_all(vec![
+        (
+            "open",
+            json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
+        ),
+        (
+            "token",
+            json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
+        ),
+        (
+            "sign-start",
+            json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
+        ),
+    ])?;
 
     let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
         for r in rs {
