@@ -86,9 +86,20 @@ fn rerun_after_completion_changes_nothing() {
 
 #[test]
 fn real_sigkill_mid_run_then_resume() {
-    // Kill at a few moments spread over the run (the rehearsal token and the run
-    // both write atomically, so any moment must be safe).
-    for delay_ms in [150u64, 400, 700] {
+    // Kill at random moments of the run (printed, to reproduce a failure); the rehearsal
+    // token and the run both write atomically, so any moment must be safe.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    for k in 0..3u64 {
+        let delay_ms = 50
+            + (seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(k * 1442695040888963407)
+                >> 33)
+                % 1000;
+        eprintln!("SIGKILL after {delay_ms} ms");
         let d = Demo::new(true);
         let mut child = d.command().spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
@@ -137,4 +148,28 @@ fn different_script_or_foreign_out_dir_is_refused() {
         std::fs::read(d.out.join("demo-ecdsa-p256.pub.pem")).unwrap(),
         b"old"
     );
+}
+
+#[test]
+fn litter_of_a_write_killed_midway_is_cleared_on_resume() {
+    let d = Demo::new(true);
+    let killed = d
+        .command()
+        .env("OFFICIANT_TEST_CRASH_AT", "20")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    // What a SIGKILL inside output::write_new leaves: a temp name, never the final name.
+    std::fs::write(
+        d.out.join(".demo-ecdsa-p256.pub.pem.tmp-99999"),
+        b"-----BEGIN PUB",
+    )
+    .unwrap();
+    let out = d.run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.check_complete("temp file from a killed write");
 }

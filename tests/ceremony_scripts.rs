@@ -47,8 +47,8 @@ pem = "k1.pem"
 
 const ANSWERS: &str = r#"
 [secrets]
-so = "env:T_SO"
-user = "env:T_USER"
+so = "file:so.pin"
+user = "file:user.pin"
 
 [[confirm]]
 step = "init"
@@ -75,6 +75,8 @@ fn error_of(dir: &Path, script: &str, answers: &str) -> String {
     let a = dir.join("x.answers.toml");
     std::fs::write(&s, script).unwrap();
     std::fs::write(&a, answers).unwrap();
+    std::fs::write(dir.join("so.pin"), "canary-so-1").unwrap();
+    std::fs::write(dir.join("user.pin"), "canary-user-1").unwrap();
     match runner::prepare(&s, Some(&a)) {
         Ok(_) => "OK".to_string(),
         Err(e) => e.to_string().replace(&dir.display().to_string(), "DIR"),
@@ -135,7 +137,7 @@ fn bad_scripts_each_have_their_exact_message() {
         (
             "missing secret answer",
             GOOD.into(),
-            ANSWERS.replace("user = \"env:T_USER\"\n", ""),
+            ANSWERS.replace("user = \"file:user.pin\"\n", ""),
         ),
         (
             "missing sign-off answer",
@@ -168,6 +170,16 @@ fn bad_scripts_each_have_their_exact_message() {
             ANSWERS.replace("step = \"gen-p256\"\nrole = \"witness\"", "step = \"gen-p255\"\nrole = \"witness\""),
         ),
         (
+            "secret file missing",
+            GOOD.into(),
+            ANSWERS.replace("file:user.pin", "file:nope.pin"),
+        ),
+        (
+            "secret env var not set",
+            GOOD.into(),
+            ANSWERS.replace("file:user.pin", "env:OFFICIANT_TEST_UNSET_VAR"),
+        ),
+        (
             "unknown field in answers",
             GOOD.into(),
             ANSWERS.replace("name = \"Walt\"", "name = \"Walt\"\nwhen = \"now\""),
@@ -183,7 +195,7 @@ fn bad_scripts_each_have_their_exact_message() {
     let expected = "\
 malformed TOML: DIR/x.toml:28:12: malformed TOML: invalid basic string
 unknown field: DIR/x.toml: step[2] (gen-p256).exportable: unknown field
-unknown step kind: DIR/x.toml: step[1] (login).kind: unknown step kind \"log-in\" (expected one of init-token, login, change-pin, generate-key, import-key, write-object, delete-object, export-public-key, instruction)
+unknown step kind: DIR/x.toml: step[1] (login).kind: unknown step kind \"log-in\" (expected one of init-token, login, change-pin, generate-key, import-key, write-object, delete-object, export-public-key, instruction, change-auth-key, put-auth-key, set-audit)
 bad algorithm: DIR/x.toml: step[2] (gen-p256).algorithm: unknown algorithm \"rsa-1024\" (expected ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096)
 duplicate label: DIR/x.toml: step[3] (gen-again).label: key label \"k1\" is already created by step[2] (gen-p256)
 duplicate step id: DIR/x.toml: step[1] (init).id: duplicate step id (already used by step[0] (init))
@@ -195,6 +207,8 @@ wrong type: DIR/x.toml: step[2] (gen-p256).key-id: expected a string, found inte
 missing field: DIR/x.toml: step[3] (export): missing field key
 output path escapes the out dir: DIR/x.toml: step[3] (export).pem: \"../k1.pem\" must be a plain file name (it is written into the out dir)
 answers name a step the script lacks: DIR/x.answers.toml: sign-off[2].step: no step \"gen-p255\" in DIR/x.toml
+secret file missing: DIR/x.answers.toml: step[0] (init).user-pin: secret \"user\" comes from file:DIR/nope.pin, which does not exist
+secret env var not set: DIR/x.answers.toml: step[0] (init).user-pin: secret \"user\" comes from env:OFFICIANT_TEST_UNSET_VAR, which is not set
 unknown field in answers: DIR/x.answers.toml: sign-off[2].when: unknown field
 ";
     assert_eq!(report, expected, "\n{report}");

@@ -270,3 +270,93 @@ fn single_key_bad_inputs_write_nothing() {
     refuses(&mut run("tfa-rotpk", &pub384), &["refusing to overwrite"]);
     assert_eq!(std::fs::read(&out).unwrap(), b"keep");
 }
+
+/// Private key files are read for their public half only: nothing of the private key
+/// reaches stdout, stderr or the output file, whether it parses or not.
+#[test]
+fn private_key_material_never_echoed() {
+    let f = Files::new();
+    let key = f.p("rot.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-out",
+        s(&key),
+    ]);
+    let text = openssl_out(&["pkey", "-in", s(&key), "-noout", "-text"]);
+    // The private scalar as openssl prints it (hex bytes after "priv:").
+    let d: String = text
+        .split("pub:")
+        .next()
+        .unwrap()
+        .split("priv:")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect();
+    assert_eq!(d.len(), 64, "{text}");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let check = |out: &std::process::Output| {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .to_lowercase()
+        .replace([' ', ':', '\n'], "");
+        assert!(!all.contains(&d.to_lowercase()), "private scalar echoed");
+        assert!(
+            !all.contains(&body.to_lowercase()[20..60]),
+            "private key PEM echoed"
+        );
+    };
+    // Accepted: the output holds the hash of the public key only.
+    let out_file = f.p("rotpk.bin");
+    let out = support::run(
+        support::officiant()
+            .args(["fuses", "tfa-rotpk", "--json", "--key"])
+            .arg(&key)
+            .arg("-o")
+            .arg(&out_file),
+    );
+    assert!(out.status.success());
+    check(&out);
+    assert_eq!(std::fs::read(&out_file).unwrap().len(), 32);
+    // Damaged: one line, no material.
+    let broken = f.p("broken.pem");
+    let mut lines: Vec<&str> = pem.lines().collect();
+    lines.remove(2);
+    std::fs::write(&broken, lines.join("\n")).unwrap();
+    for cmd in ["tfa-rotpk", "esp32-sbv2", "stm32mp15"] {
+        let out = support::run(
+            support::officiant()
+                .args(["fuses", cmd, "--key"])
+                .arg(&broken)
+                .arg("-o")
+                .arg(f.p("never.bin")),
+        );
+        assert!(!out.status.success());
+        check(&out);
+    }
+    let out = support::run(
+        support::officiant()
+            .args(["fuses", "hab4", "--cert"])
+            .arg(&key)
+            .arg("--table")
+            .arg(f.p("t.bin"))
+            .arg("--fuse")
+            .arg(f.p("f.bin")),
+    );
+    assert!(!out.status.success());
+    check(&out);
+    no_outputs(f.dir.path(), &["never.bin", "t.bin", "f.bin"]);
+}
+
+fn openssl_out(args: &[&str]) -> String {
+    support::run_ok(Command::new("openssl").args(args))
+}

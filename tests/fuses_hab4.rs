@@ -1,5 +1,5 @@
 //! HAB4 SRK tables and fuse hashes, byte for byte against srktool (Debian
-//! imx-code-signing-tool) and nxpcrypto (PyPI spsdk), over RSA 2048/3072/4096 with
+//! imx-code-signing-tool) and nxpcrypto (PyPI spsdk), over RSA 1024/2048/3072/4096 with
 //! e = 65537 and 3, EC P-256/P-384/P-521 (with leading-zero coordinates), 1 to 4 SRKs,
 //! CA and non-CA certificates.
 mod support;
@@ -49,7 +49,8 @@ impl Fixtures {
     }
 }
 
-const RSA_KEYS: [(&str, u32, u32); 6] = [
+const RSA_KEYS: [(&str, u32, u32); 7] = [
+    ("rsa1024_65537", 1024, 65537),
     ("rsa2048_65537", 2048, 65537),
     ("rsa2048_3", 2048, 3),
     ("rsa3072_65537", 3072, 65537),
@@ -463,4 +464,36 @@ fn der_certificates_and_the_cli_match_srktool() {
     };
     assert_eq!(std::fs::read(&table).unwrap(), t);
     assert_eq!(hash, e);
+}
+
+/// Truncated and bit-flipped certificates give errors, never panics.
+#[test]
+fn damaged_certificates_never_panic() {
+    let f = fixtures();
+    for name in ["rsa2048_3", "p521_lz"] {
+        let pem = std::fs::read(f.cert(name, "v3_ca")).unwrap();
+        let der = support::run(Command::new("openssl").args([
+            "x509",
+            "-in",
+            f.cert(name, "v3_ca").to_str().unwrap(),
+            "-outform",
+            "DER",
+        ]))
+        .stdout;
+        assert!(hab4::srk_table(std::slice::from_ref(&der)).is_ok());
+        for cut in 0..der.len() {
+            assert!(
+                hab4::srk_table(&[der[..cut].to_vec()]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        for cut in (0..pem.len()).step_by(7) {
+            let _ = hab4::srk_table(&[pem[..cut].to_vec()]);
+        }
+        for i in 0..der.len() {
+            let mut d = der.clone();
+            d[i] ^= 0x41;
+            let _ = hab4::srk_table(&[d]);
+        }
+    }
 }

@@ -78,6 +78,12 @@ impl Env {
     }
 }
 
+/// The object whose header starts with `kind` and which has `label`.
+fn tool_object(list: &str, kind: &str, label: &str) -> String {
+    support::pkcs11_tool_object(list, kind, label)
+        .unwrap_or_else(|| panic!("no {kind} labelled {label} in:\n{list}"))
+}
+
 fn secret(s: &str) -> Secret {
     Secret::from_string(s.to_string())
 }
@@ -127,13 +133,9 @@ fn sign_and_check(t: &mut dyn Token, dir: &Path, label: &str, scheme: SignScheme
     };
     let pem = write(dir, "pub.pem", key.to_pem().as_bytes());
     openssl_verify(dir, &pem, scheme, &msg, &der);
-    // keys::verify_digest (ecdsa 0.16) rejects digests shorter than half the field, so
-    // P-521 with SHA-256 is judged by openssl alone (reported to the keys owner).
-    let short_for_curve = key.bits() == 521 && digest.len() < 33;
-    if !short_for_curve {
-        key.verify_digest(scheme, &digest, &sig)
-            .unwrap_or_else(|e| panic!("{label} {scheme:?}: {e}"));
-    }
+    // Our own verifier must agree with openssl, P-521 with SHA-256 included.
+    key.verify_digest(scheme, &digest, &sig)
+        .unwrap_or_else(|e| panic!("{label} {scheme:?}: {e}"));
 }
 
 #[test]
@@ -204,10 +206,7 @@ fn generated_keys_sign_every_scheme_and_look_right_to_pkcs11_tool_and_p11tool() 
         return;
     };
     for (_, label, id) in keys {
-        let block = list
-            .split("Private Key Object")
-            .find(|b| b.contains(&format!("label:      {label}\n")))
-            .unwrap_or_else(|| panic!("no private key {label} in:\n{list}"));
+        let block = tool_object(&list, "Private Key Object", label);
         assert!(
             block.contains(&format!("ID:         {}\n", hex::encode(id))),
             "{block}"
@@ -292,6 +291,21 @@ fn openssl_engine_signs_with_an_officiant_key_and_we_verify() {
         let digest = HashAlg::Sha256.digest(&std::fs::read(&msg).unwrap());
         key.verify_digest(scheme, &digest, &std::fs::read(&sig).unwrap())
             .unwrap_or_else(|e| panic!("{label}: {e}"));
+        // And `officiant verify`, as an operator would run it.
+        let pem = write(
+            dir.path(),
+            &format!("{label}.pub.pem"),
+            key.to_pem().as_bytes(),
+        );
+        let mut v = support::officiant();
+        v.args(["verify", "--format", "raw", "--pubkey"])
+            .arg(&pem)
+            .arg(&msg)
+            .arg(&sig);
+        if scheme.is_rsa() {
+            v.args(["--padding", "pkcs1"]);
+        }
+        run_ok(&mut v); // exit status 0 is the verdict
     }
 }
 
@@ -428,28 +442,18 @@ fn hab4_key_and_certificate_import_under_one_label_and_id() {
     let Some(list) = env.pkcs11_tool_list("hab4") else {
         return;
     };
-    let private = list
-        .split("Private Key Object; RSA")
-        .nth(1)
-        .unwrap_or_default();
-    assert!(
-        private.contains(&format!("label:      {label}\n")),
-        "{list}"
-    );
+    let private = tool_object(&list, "Private Key Object; RSA", label);
     assert!(private.contains("ID:         1002\n"), "{list}");
     assert!(private.contains("Usage:      sign\n"), "{list}");
     assert!(private.contains("Access:     sensitive"), "{list}");
-    let cert = list
-        .split("Certificate Object; type = X.509 cert")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no certificate in:\n{list}"));
-    assert!(cert.contains(&format!("label:      {label}\n")), "{list}");
+    let cert = tool_object(&list, "Certificate Object; type = X.509 cert", label);
     assert!(
         cert.contains("subject:    DN: CN=CSF1_1_sha256_4096_65537_v3_usr"),
         "{list}"
     );
     assert!(cert.contains("ID:         1002\n"), "{list}");
-    assert!(list.contains("Public Key Object; RSA 4096 bits"), "{list}");
+    let public = tool_object(&list, "Public Key Object; RSA 4096 bits", label);
+    assert!(public.contains("ID:         1002\n"), "{list}");
 
     // p11tool finds the certificate by the URI a CST CSF file names.
     if let Some(mut c) = env.tool("p11tool") {
@@ -641,6 +645,26 @@ fn a_token_without_raw_pss_says_which_mechanism_is_missing() {
          to sign a digest; the token has only CKM_SHA256_RSA_PKCS_PSS, which hashes the whole \
          message itself"
     );
+    // A whole message is signed inside the token with the hash-and-sign mechanism,
+    // and stock openssl verifies it.
+    let dir = tempfile::tempdir().unwrap();
+    let msg = write(dir.path(), "fw.bin", &vec![0x5a; 200 * 1024]);
+    let scheme = SignScheme::RsaPss(HashAlg::Sha256);
+    let sig = t
+        .sign_message("r", scheme, &std::fs::read(&msg).unwrap())
+        .unwrap();
+    let pem = write(
+        dir.path(),
+        "r.pem",
+        t.public_key("r").unwrap().to_pem().as_bytes(),
+    );
+    openssl_verify(dir.path(), &pem, scheme, &msg, &sig);
+    // Where the raw mechanism exists, the message is hashed here and the digest signed.
+    let scheme = SignScheme::RsaPkcs1(HashAlg::Sha384);
+    let sig = t
+        .sign_message("r", scheme, &std::fs::read(&msg).unwrap())
+        .unwrap();
+    openssl_verify(dir.path(), &pem, scheme, &msg, &sig);
 }
 
 #[test]
@@ -709,4 +733,61 @@ fn a_pin_in_the_uri_logs_in_and_is_never_shown() {
     std::env::remove_var(hsm::pkcs11::uri::ALLOW_PIN_VALUE_ENV);
     assert_eq!(e.to_string(), "wrong user PIN");
     assert!(!format!("{e:?}").contains("canary-9876"));
+}
+
+#[test]
+fn two_tokens_open_at_once_share_the_module() {
+    let Some(env) = Env::new() else { return };
+    let mut a = env.token("token-a");
+    let mut b = env.token("token-b");
+    a.generate_key(KeyAlgorithm::EcP256, "on-a", &[1]).unwrap();
+    // Closing one token must not finalize the module under the other.
+    drop(a);
+    b.generate_key(KeyAlgorithm::EcP256, "on-b", &[1]).unwrap();
+    let labels: Vec<String> = b
+        .list_objects()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.label)
+        .collect();
+    assert_eq!(labels, ["on-b", "on-b"]);
+}
+
+#[test]
+fn slot_id_in_the_uri_re_initializes_that_token() {
+    let Some(env) = Env::new() else { return };
+    let mut t = env.token("old-label");
+    t.generate_key(KeyAlgorithm::EcP256, "doomed", &[1])
+        .unwrap();
+    drop(t);
+    // The slot id as pkcs11-tool reports it now (SoftHSM chose it at C_InitToken).
+    let Some(mut c) = env.tool("pkcs11-tool") else {
+        return;
+    };
+    c.arg("--module").arg(&env.hsm.module).arg("-L");
+    let slots = run_ok(&mut c);
+    let header = slots
+        .split("\nSlot ")
+        .find(|b| b.contains("token label        : old-label"))
+        .unwrap_or_else(|| panic!("{slots}"));
+    let hex_id = header
+        .split("(0x")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let slot = u64::from_str_radix(hex_id, 16).unwrap();
+
+    let rest = format!("slot-id={slot}{}", &env.rest());
+    let mut t = hsm::pkcs11::open(&rest, None).unwrap();
+    let e = t
+        .init_token("new-label", &secret("wrong-so-pin"), &secret(USER_PIN))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "wrong SO PIN");
+    t.init_token("new-label", &secret(SO_PIN), &secret(USER_PIN))
+        .unwrap();
+    t.login(UserType::User, &secret(USER_PIN)).unwrap();
+    assert_eq!(t.info().unwrap().label, "new-label");
+    assert!(t.list_objects().unwrap().is_empty());
 }

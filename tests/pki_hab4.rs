@@ -4,94 +4,15 @@
 mod common;
 mod support;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{extension_block, extension_names, openssl, sim_token, x509_text};
-use officiant::hsm::Token;
+use common::{extension_block, extension_names, issue_tree, openssl, role_key, sim_token, Tree};
 use officiant::keys::KeyAlgorithm;
 use officiant::pki::hab4::{self, KeyType, Role};
 use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
 
-struct Tree {
-    dir: tempfile::TempDir,
-    /// role → (PEM path, DER path, serial)
-    certs: HashMap<String, (PathBuf, PathBuf)>,
-    key_type: KeyType,
-    srk_ca: bool,
-}
-
-fn role_key(r: Role) -> String {
-    format!("{r:?}")
-}
-
-/// Generate every key on `token` and issue the tree the way hab4_pki_tree.sh orders it.
-fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca: bool) -> Tree {
-    let kt = KeyType::of_algorithm(alg);
-    let dir = tempfile::tempdir().unwrap();
-    let mut ders: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut certs = HashMap::new();
-    for (n, p) in hab4::plan(num_srk, kt, srk_ca)
-        .unwrap()
-        .into_iter()
-        .enumerate()
-    {
-        let label = p.names.common_name.clone();
-        let key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
-        let (issuer_label, issuer_der) = match p.issuer {
-            None => (label.clone(), None),
-            Some(r) => (
-                hab4::names(r, kt, srk_ca).unwrap().common_name,
-                Some(ders[&role_key(r)].clone()),
-            ),
-        };
-        let serial = match p.serial {
-            Some(s) => pki::serial_from_u64(s),
-            None => pki::random_serial(),
-        };
-        let der = pki::issue(
-            token,
-            &IssueRequest {
-                profile: p.profile,
-                subject: pki::common_name(&label).unwrap(),
-                subject_key: key,
-                issuer: match &issuer_der {
-                    None => Issuer::SelfSigned,
-                    Some(d) => Issuer::Certificate(d),
-                },
-                signer_label: &issuer_label,
-                scheme: kt.scheme(),
-                serial,
-                validity: Validity::days_from_now(hab4::validity_days(10)),
-            },
-        )
-        .unwrap_or_else(|e| panic!("issuing {label}: {e}"));
-        let pem_path = dir.path().join(p.names.pem());
-        let der_path = dir.path().join(p.names.der());
-        std::fs::write(&pem_path, pki::to_pem(&der)).unwrap();
-        std::fs::write(&der_path, &der).unwrap();
-        ders.insert(role_key(p.role), der);
-        certs.insert(role_key(p.role), (pem_path, der_path));
-    }
-    Tree {
-        dir,
-        certs,
-        key_type: kt,
-        srk_ca,
-    }
-}
-
-impl Tree {
-    fn pem(&self, r: Role) -> &str {
-        self.certs[&role_key(r)].0.to_str().unwrap()
-    }
-    fn text(&self, r: Role) -> String {
-        x509_text(&self.certs[&role_key(r)].1)
-    }
-}
-
 fn check_v3_ca(text: &str, issuer_cn: &str) {
+    assert_eq!(extension_names(text), V3_CA, "{text}");
     let (crit, bc) = extension_block(text, "X509v3 Basic Constraints").expect("basicConstraints");
     assert!(crit, "basicConstraints must be critical");
     assert_eq!(bc, "CA:TRUE");
@@ -108,10 +29,27 @@ fn check_v3_ca(text: &str, issuer_cn: &str) {
     assert!(aki.contains("serial:"), "AKI issuer:always: {aki}");
 }
 
+const V3_CA: [&str; 4] = [
+    "X509v3 Subject Key Identifier",
+    "X509v3 Authority Key Identifier",
+    "X509v3 Basic Constraints",
+    "X509v3 Key Usage",
+];
+const V3_USR: [&str; 4] = [
+    "X509v3 Basic Constraints",
+    "Netscape Comment",
+    "X509v3 Subject Key Identifier",
+    "X509v3 Authority Key Identifier",
+];
+
 fn check_v3_usr(text: &str) {
+    assert_eq!(extension_names(text), V3_USR, "{text}");
     let (crit, bc) = extension_block(text, "X509v3 Basic Constraints").expect("basicConstraints");
     assert!(!crit);
     assert_eq!(bc, "CA:FALSE");
+    let (crit, c) = extension_block(text, "Netscape Comment").unwrap();
+    assert!(!crit);
+    assert_eq!(c, "OpenSSL Generated Certificate");
     assert!(extension_block(text, "X509v3 Key Usage").is_none());
     assert!(extension_block(text, "X509v3 Subject Key Identifier").is_some());
     let (_, aki) = extension_block(text, "X509v3 Authority Key Identifier").expect("AKI");
@@ -159,6 +97,22 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
     assert!(ca.contains(&format!("Subject: CN = {ca_cn}")));
     assert!(ca.contains(&format!("Issuer: CN = {ca_cn}")));
     check_v3_ca(&ca, &ca_cn);
+    // CA1's CN is a T61String (openssl req with CST's configuration), its serial 20
+    // random bytes; the SRKs name it with the very same bytes.
+    let ca_der = std::fs::read(&tree.certs[&role_key(Role::Ca)].1).unwrap();
+    let asn1 = openssl(&[
+        "asn1parse",
+        "-inform",
+        "DER",
+        "-in",
+        tree.certs[&role_key(Role::Ca)].1.to_str().unwrap(),
+    ]);
+    assert!(
+        asn1.contains(&format!("T61STRING         :{ca_cn}")),
+        "{asn1}"
+    );
+    let c = <x509_cert::Certificate as der::Decode>::from_der(&ca_der).unwrap();
+    assert_eq!(c.tbs_certificate.serial_number.as_bytes().len(), 20);
     let sig = match tree.key_type {
         KeyType::Rsa(_) => "Signature Algorithm: sha256WithRSAEncryption",
         KeyType::Ec(_) => "Signature Algorithm: ecdsa-with-SHA256",
@@ -181,15 +135,6 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
         openssl(&["verify", "-CAfile", tree.pem(Role::Ca), tree.pem(srk)]);
         if tree.srk_ca {
             check_v3_ca(&t, &ca_cn);
-            assert_eq!(
-                extension_names(&t),
-                [
-                    "X509v3 Subject Key Identifier",
-                    "X509v3 Authority Key Identifier",
-                    "X509v3 Basic Constraints",
-                    "X509v3 Key Usage"
-                ]
-            );
             for leaf in [Role::Csf(i), Role::Img(i)] {
                 let lt = tree.text(leaf);
                 let cn = hab4::names(leaf, tree.key_type, true).unwrap().common_name;
@@ -223,6 +168,19 @@ fn verify_tree(tree: &Tree, num_srk: u8) {
         assert_eq!(table[0], 0xd7);
         let flag = table[4 + 7];
         assert_eq!(flag, if tree.srk_ca { 0x80 } else { 0x00 }, "SRK flags");
+        // spsdk reads the CA flag its own way (keyUsage keyCertSign); our SRKs carry
+        // both extensions, so its table is byte-identical to srktool's.
+        if let Some(nxp) = support::oracle("nxpcrypto") {
+            let out = tree.dir.path().join("spsdk_table.bin");
+            let mut cmd = Command::new(nxp);
+            cmd.args(["rot", "export", "-f", "mimxrt1060"]);
+            for r in &srks {
+                cmd.arg("-k").arg(tree.pem(*r));
+            }
+            cmd.arg("-o").arg(&out);
+            support::run_ok(&mut cmd);
+            assert_eq!(std::fs::read(out).unwrap(), table, "spsdk vs srktool table");
+        }
     }
 }
 
@@ -376,6 +334,30 @@ fn refusals_are_clear() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("issuer certificate"), "{e}");
+    // The issuer certificate may come as PEM; a public key PEM is not a certificate.
+    let ca_pem = pki::to_pem(&ca);
+    pki::issue(
+        t,
+        &base(
+            Profile::Hab4Img,
+            Issuer::Certificate(ca_pem.as_bytes()),
+            "ca",
+            leaf_key.clone(),
+        ),
+    )
+    .unwrap();
+    let key_pem = leaf_key.to_pem();
+    let e = pki::issue(
+        t,
+        &base(
+            Profile::Hab4Img,
+            Issuer::Certificate(key_pem.as_bytes()),
+            "ca",
+            leaf_key.clone(),
+        ),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("CERTIFICATE"), "{e}");
     // A zero serial.
     let mut r = base(Profile::Hab4Ca, Issuer::SelfSigned, "ca", ca_key);
     r.serial = vec![0];
@@ -383,5 +365,4 @@ fn refusals_are_clear() {
         .unwrap_err()
         .to_string()
         .contains("serial"));
-    let _ = Path::new(".");
 }

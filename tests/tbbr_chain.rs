@@ -61,12 +61,16 @@ fn setup(alg: KeyAlgorithm) -> Setup {
     }
 }
 
-fn image_hash(dir: &Path, name: &str) -> Option<Vec<u8>> {
+fn image_hash(dir: &Path, name: &str, hash: HashAlg) -> Option<Vec<u8>> {
     let f = std::fs::File::open(dir.join(name)).unwrap();
-    Some(tbbr::hash_image(HashAlg::Sha256, f).unwrap())
+    Some(tbbr::hash_image(hash, f).unwrap())
 }
 
 fn request(dir: &Path, with_tos: bool) -> ChainRequest {
+    request_with(dir, with_tos, HashAlg::Sha256)
+}
+
+fn request_with(dir: &Path, with_tos: bool, hash: HashAlg) -> ChainRequest {
     ChainRequest {
         keys: KeyLabels {
             rot: "rot".into(),
@@ -77,21 +81,23 @@ fn request(dir: &Path, with_tos: bool) -> ChainRequest {
             nt_fw: "nt".into(),
         },
         images: ImageHashes {
-            tb_fw: image_hash(dir, "bl2.bin"),
-            soc_fw: image_hash(dir, "bl31.bin"),
-            tos_fw: with_tos.then(|| image_hash(dir, "bl32.bin")).flatten(),
-            nt_fw: image_hash(dir, "bl33.bin"),
+            tb_fw: image_hash(dir, "bl2.bin", hash),
+            soc_fw: image_hash(dir, "bl31.bin", hash),
+            tos_fw: with_tos
+                .then(|| image_hash(dir, "bl32.bin", hash))
+                .flatten(),
+            nt_fw: image_hash(dir, "bl33.bin", hash),
             ..Default::default()
         },
         trusted_nv_counter: 3,
         non_trusted_nv_counter: 7,
-        hash: HashAlg::Sha256,
+        hash,
         validity: Validity::days_from_now(tbbr::VALIDITY_DAYS),
     }
 }
 
-fn ours(s: &mut Setup, with_tos: bool) -> Vec<(CertKind, PathBuf)> {
-    let req = request(s.dir.path(), with_tos);
+fn ours(s: &mut Setup, with_tos: bool, hash: HashAlg) -> Vec<(CertKind, PathBuf)> {
+    let req = request_with(s.dir.path(), with_tos, hash);
     let out = tbbr::issue_chain(s.token.as_mut(), &req).unwrap();
     let odir = s.dir.path().join("ours");
     std::fs::create_dir_all(&odir).unwrap();
@@ -105,7 +111,12 @@ fn ours(s: &mut Setup, with_tos: bool) -> Vec<(CertKind, PathBuf)> {
 }
 
 /// Run cert_create on the same key files and images. None when it is not installed.
-fn theirs(s: &Setup, alg: KeyAlgorithm, with_tos: bool) -> Option<Vec<(CertKind, PathBuf)>> {
+fn theirs(
+    s: &Setup,
+    alg: KeyAlgorithm,
+    with_tos: bool,
+    hash: HashAlg,
+) -> Option<Vec<(CertKind, PathBuf)>> {
     let tool = support::oracle("cert_create")?;
     let d = s.dir.path();
     let cdir = d.join("theirs");
@@ -115,7 +126,12 @@ fn theirs(s: &Setup, alg: KeyAlgorithm, with_tos: bool) -> Option<Vec<(CertKind,
     if !alg.is_rsa() {
         cmd.args(["-a", "ecdsa"]);
     }
-    cmd.args(["--tfw-nvctr", "3", "--ntfw-nvctr", "7"]);
+    let s_arg = match hash {
+        HashAlg::Sha256 => "sha256",
+        HashAlg::Sha384 => "sha384",
+        HashAlg::Sha512 => "sha512",
+    };
+    cmd.args(["-s", s_arg, "--tfw-nvctr", "3", "--ntfw-nvctr", "7"]);
     for (label, opt) in KEYS {
         if label == "tos" && !with_tos {
             continue;
@@ -321,11 +337,15 @@ fn fiptool_packs(dir: &Path, ours: &[(CertKind, PathBuf)], with_tos: bool) {
 }
 
 fn full_case(alg: KeyAlgorithm, with_tos: bool) {
+    full_case_with(alg, with_tos, HashAlg::Sha256);
+}
+
+fn full_case_with(alg: KeyAlgorithm, with_tos: bool, hash: HashAlg) {
     let mut s = setup(alg);
-    let o = ours(&mut s, with_tos);
+    let o = ours(&mut s, with_tos, hash);
     assert_eq!(o.len(), if with_tos { 8 } else { 6 });
     openssl_checks(&o);
-    if let Some(t) = theirs(&s, alg, with_tos) {
+    if let Some(t) = theirs(&s, alg, with_tos, hash) {
         compare_with_cert_create(&o, &t);
     }
     fiptool_packs(s.dir.path(), &o, with_tos);
@@ -344,6 +364,26 @@ fn ecdsa_chain_without_bl32_matches_cert_create() {
 #[test]
 fn rsa_pss_chain_matches_cert_create() {
     full_case(KeyAlgorithm::Rsa2048, true);
+}
+
+#[test]
+fn sha384_chain_matches_cert_create_dash_s_sha384() {
+    full_case_with(KeyAlgorithm::EcP384, false, HashAlg::Sha384);
+}
+
+#[test]
+fn rsa_with_sha384_is_refused_because_cert_create_fixes_the_pss_salt_at_32() {
+    // cert_create -s sha384 writes RSASSA-PSS(sha384, salt 32); a token's PSS salt is
+    // the hash length, so the honest answer is a refusal before anything is signed.
+    let mut s = setup(KeyAlgorithm::Rsa2048);
+    let req = request_with(s.dir.path(), false, HashAlg::Sha384);
+    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
+    assert!(e.to_string().contains("32-byte salt"), "{e}");
+    if let Some(t) = theirs(&s, KeyAlgorithm::Rsa2048, false, HashAlg::Sha384) {
+        let text = x509_text(&t[0].1);
+        assert!(text.contains("Salt Length: 0x20"), "{text}");
+        assert!(text.contains("Hash Algorithm: sha384"), "{text}");
+    }
 }
 
 #[test]

@@ -746,3 +746,11 @@ fn backend_uri_opens_the_mock_and_names_no_secret() {
     let e = native::open("mock?password=hunter2").err().unwrap();
     assert!(!e.to_string().contains("hunter2"), "{e}");
 }
+
+#[test]
+fn fresh_mock_has_only_the_factory_key() {
+    let mut t = native::open("mock?auth-key=5").unwrap();
+    let e = t.login(UserType::User, &secret("password")).unwrap_err();
+    assert!(e.to_string().contains("0x0005"), "{e}");
+    assert!(e.to_string().contains("no such authentication key"), "{e}");
+}

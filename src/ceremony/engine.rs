@@ -110,6 +110,15 @@ pub struct StepResult {
     /// The step found its work already done on the token (an interrupted earlier run).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// YubiHSM native: the checked sub-steps of an auth-key rotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_steps: Vec<crate::hsm::yubihsm::SubStep>,
+    /// YubiHSM native: the device's audit log, read after the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_audit: Option<crate::hsm::yubihsm::AuditReport>,
+    /// One-line facts for the witnesses ("force-audit is on").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +265,11 @@ impl StepPlan {
             Action::ChangePin(c) => SessionEffect::ChangePin {
                 user: c.user,
                 new: c.new_pin.clone(),
+            },
+            // A YubiHSM auth-key rotation changes the session key's password.
+            Action::ChangeAuthKey(c) => SessionEffect::ChangePin {
+                user: UserType::User,
+                new: c.new_password.clone(),
             },
             _ => SessionEffect::None,
         };
@@ -543,5 +557,320 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 },
             ]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::script;
+    use std::path::Path;
+
+    const S: &str = r#"
+[ceremony]
+id = "t"
+title = "T"
+version = 1
+token = "tok"
+[roles]
+admin = 1
+witness = 2
+[[step]]
+id = "init"
+kind = "init-token"
+so-pin = "so"
+user-pin = "u0"
+sign-off = ["admin"]
+[[step]]
+id = "login"
+kind = "login"
+pin = "u0"
+[[step]]
+id = "pin"
+kind = "change-pin"
+old-pin = "u0"
+new-pin = "u1"
+[[step]]
+id = "gen"
+kind = "generate-key"
+algorithm = "ec-p256"
+label = "k"
+key-id = "01"
+sign-off = ["admin", "witness"]
+"#;
+
+    fn state() -> State {
+        let s = script::parse("t.toml", Path::new("."), S.as_bytes()).unwrap();
+        State::new(&s)
+    }
+
+    fn secret(st: &mut State, name: &str) -> Vec<Effect> {
+        update(st, Event::SecretProvided { name: name.into() })
+    }
+
+    #[test]
+    fn asks_for_each_input_in_turn_then_runs() {
+        let mut st = state();
+        let fx = update(
+            &mut st,
+            Event::Start {
+                completed: vec![],
+                interrupted: None,
+            },
+        );
+        assert_eq!(fx, vec![Effect::OpenToken]);
+        let fx = update(&mut st, Event::TokenOpened);
+        assert_eq!(
+            fx,
+            vec![Effect::NeedSignOff {
+                step: 0,
+                role: "admin".into(),
+                have: 0,
+                need: 1
+            }]
+        );
+        let fx = update(
+            &mut st,
+            Event::SignedOff {
+                step: 0,
+                role: "admin".into(),
+                name: "Ada".into(),
+            },
+        );
+        assert_eq!(fx[1], Effect::NeedConfirm { step: 0 });
+        let fx = update(&mut st, Event::Confirmed { step: 0 });
+        assert_eq!(
+            fx[1],
+            Effect::NeedSecret {
+                step: 0,
+                name: "so".into()
+            }
+        );
+        secret(&mut st, "so");
+        let fx = secret(&mut st, "u0");
+        assert_eq!(
+            fx[1],
+            Effect::RunStep {
+                step: 0,
+                reconcile: false
+            }
+        );
+        assert_eq!(st.phase, Phase::Running(0));
+        // A stray event changes nothing.
+        assert!(update(&mut st, Event::Confirmed { step: 0 }).is_empty());
+        let fx = update(
+            &mut st,
+            Event::StepDone {
+                step: 0,
+                result: StepResult::default(),
+            },
+        );
+        assert!(matches!(
+            fx[0],
+            Effect::Record(Record::StepCompleted { step: 0, .. })
+        ));
+        assert_eq!(
+            fx[2],
+            Effect::RunStep {
+                step: 1,
+                reconcile: false
+            }
+        );
+        update(
+            &mut st,
+            Event::StepDone {
+                step: 1,
+                result: StepResult::default(),
+            },
+        );
+        assert_eq!(st.session, Some((UserType::User, "u0".into())));
+        let fx = secret(&mut st, "u1");
+        assert_eq!(
+            fx[1],
+            Effect::RunStep {
+                step: 2,
+                reconcile: false
+            }
+        );
+        let fx = update(
+            &mut st,
+            Event::StepDone {
+                step: 2,
+                result: StepResult::default(),
+            },
+        );
+        assert_eq!(st.session, Some((UserType::User, "u1".into())));
+        assert!(matches!(fx[1], Effect::NeedSignOff { step: 3, .. }));
+    }
+
+    #[test]
+    fn one_person_cannot_sign_in_two_roles_and_a_role_needs_its_count() {
+        let mut st = state();
+        update(
+            &mut st,
+            Event::Start {
+                completed: vec![
+                    (0, StepResult::default()),
+                    (1, StepResult::default()),
+                    (2, StepResult::default()),
+                ],
+                interrupted: None,
+            },
+        );
+        update(&mut st, Event::TokenOpened);
+        update(
+            &mut st,
+            Event::SignedOff {
+                step: 3,
+                role: "admin".into(),
+                name: "Ada".into(),
+            },
+        );
+        let fx = update(
+            &mut st,
+            Event::SignedOff {
+                step: 3,
+                role: "witness".into(),
+                name: "Ada".into(),
+            },
+        );
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("cannot sign twice"))
+        );
+        assert_eq!(
+            fx[1],
+            Effect::NeedSignOff {
+                step: 3,
+                role: "witness".into(),
+                have: 0,
+                need: 2
+            }
+        );
+        let fx = update(
+            &mut st,
+            Event::SignedOff {
+                step: 3,
+                role: "witness".into(),
+                name: "Walt".into(),
+            },
+        );
+        assert_eq!(
+            fx[1],
+            Effect::NeedSignOff {
+                step: 3,
+                role: "witness".into(),
+                have: 1,
+                need: 2
+            }
+        );
+    }
+
+    #[test]
+    fn resume_skips_done_steps_and_logs_in_again_with_the_changed_pin() {
+        let mut st = state();
+        let fx = update(
+            &mut st,
+            Event::Start {
+                completed: vec![
+                    (0, StepResult::default()),
+                    (1, StepResult::default()),
+                    (2, StepResult::default()),
+                ],
+                interrupted: Some(3),
+            },
+        );
+        assert_eq!(fx.len(), 4, "three resumed records and OpenToken: {fx:?}");
+        update(&mut st, Event::TokenOpened);
+        update(
+            &mut st,
+            Event::SignedOff {
+                step: 3,
+                role: "admin".into(),
+                name: "Ada".into(),
+            },
+        );
+        update(
+            &mut st,
+            Event::SignedOff {
+                step: 3,
+                role: "witness".into(),
+                name: "Walt".into(),
+            },
+        );
+        let fx = update(
+            &mut st,
+            Event::SignedOff {
+                step: 3,
+                role: "witness".into(),
+                name: "Wanda".into(),
+            },
+        );
+        assert_eq!(
+            fx[1],
+            Effect::NeedSecret {
+                step: 3,
+                name: "u1".into()
+            }
+        );
+        let fx = secret(&mut st, "u1");
+        assert_eq!(
+            fx,
+            vec![Effect::Relogin {
+                step: 3,
+                user: UserType::User,
+                pin: "u1".into()
+            }]
+        );
+        let fx = update(&mut st, Event::ReloggedIn);
+        assert_eq!(
+            fx[1],
+            Effect::RunStep {
+                step: 3,
+                reconcile: true
+            }
+        );
+        let fx = update(
+            &mut st,
+            Event::StepDone {
+                step: 3,
+                result: StepResult::default(),
+            },
+        );
+        assert_eq!(
+            fx[1..],
+            [Effect::Record(Record::RunComplete), Effect::Finish]
+        );
+        assert_eq!(st.phase, Phase::Finished);
+    }
+
+    #[test]
+    fn a_failed_step_ends_the_run() {
+        let mut st = state();
+        update(
+            &mut st,
+            Event::Start {
+                completed: vec![(0, StepResult::default())],
+                interrupted: None,
+            },
+        );
+        let fx = update(&mut st, Event::TokenOpened);
+        assert_eq!(
+            fx,
+            vec![Effect::NeedSecret {
+                step: 1,
+                name: "u0".into()
+            }]
+        );
+        secret(&mut st, "u0");
+        let fx = update(
+            &mut st,
+            Event::StepFailed {
+                step: 1,
+                error: "wrong user PIN".into(),
+            },
+        );
+        assert!(matches!(fx[1], Effect::Fail { step: Some(1), .. }));
+        assert!(st.is_over());
+        assert!(update(&mut st, Event::TokenOpened).is_empty());
     }
 }

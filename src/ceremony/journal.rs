@@ -34,6 +34,12 @@ pub enum Record {
         id: String,
         result: StepResult,
     },
+    /// The step ended with an error the token or a file reported (not a crash): a rerun
+    /// does it afresh and must not adopt what it finds (it was there before).
+    Failed {
+        step: usize,
+        id: String,
+    },
     Complete,
 }
 
@@ -89,6 +95,7 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
                 l.completed.retain(|(s, _)| *s != step);
                 l.completed.push((step, result));
             }
+            Record::Failed { .. } => l.interrupted = None,
             Record::Complete => l.complete = true,
         }
     }

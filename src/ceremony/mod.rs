@@ -26,6 +26,7 @@
 //!    Write outputs with `write_output` (atomic, never overwrites).
 //! 4. A case in tests/ceremony_scripts.rs for each new error message, and a step in a
 //!    shipped ceremony that exercises it.
+//!
 //! The engine needs no change unless the kind changes the login session (see
 //! `engine::SessionEffect`).
 

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::answers::Answers;
 use super::script::{Action, ObjectType, Script, ScriptError};
 use crate::hsm::{Capabilities, ObjectClass, ObjectInfo, UserType};
+use crate::secret::SecretSource;
 
 /// What validation learned that the runner needs later.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +43,7 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
     let mut object_ids: BTreeMap<(ObjectType, Vec<u8>), usize> = BTreeMap::new();
     let mut outputs: BTreeMap<&str, usize> = BTreeMap::new();
     let mut wiped: Option<usize> = None;
+    let mut auth_keys: BTreeMap<u16, usize> = BTreeMap::new();
     let place = |j: usize| script.steps[j].place(j);
 
     for (i, step) in script.steps.iter().enumerate() {
@@ -162,12 +164,12 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                     }
                 }
                 for t in [ObjectType::Cert, ObjectType::Data] {
-                    let matches = match (&d.class, t) {
-                        (None, _) => true,
-                        (Some(ObjectClass::Certificate), ObjectType::Cert) => true,
-                        (Some(ObjectClass::Data), ObjectType::Data) => true,
-                        _ => false,
-                    };
+                    let matches = matches!(
+                        (&d.class, t),
+                        (None, _)
+                            | (Some(ObjectClass::Certificate), ObjectType::Cert)
+                            | (Some(ObjectClass::Data), ObjectType::Data)
+                    );
                     if matches {
                         if let Some(j) = objects.remove(&(t, d.label.clone())) {
                             object_ids.retain(|_, s| *s != j);
@@ -202,10 +204,162 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                     ));
                 }
             }
-            Action::Login(_) | Action::ChangePin(_) => {}
+            Action::PutAuthKey(p) => {
+                if let Some(&j) = auth_keys.get(&p.spec.id) {
+                    return Err(err(
+                        script,
+                        i,
+                        "key-id",
+                        format!(
+                            "authentication key {:04x} is already created by {}",
+                            p.spec.id,
+                            place(j)
+                        ),
+                    ));
+                }
+                auth_keys.insert(p.spec.id, i);
+            }
+            Action::Login(_)
+            | Action::ChangePin(_)
+            | Action::ChangeAuthKey(_)
+            | Action::SetAudit(_) => {}
         }
     }
+    native_lockout(script)?;
     Ok(plan)
+}
+
+/// YubiHSM: refuse a change-auth-key whose new capabilities lock out a later step.
+fn native_lockout(script: &Script) -> Result<(), ScriptError> {
+    use crate::hsm::yubihsm::caps::PlannedOp;
+    use crate::hsm::yubihsm::steps::{check_lockout, ScriptOp};
+    let mut ops = Vec::new();
+    for (i, s) in script.steps.iter().enumerate() {
+        let place = s.place(i);
+        let mut push = |op: PlannedOp| ops.push((place.clone(), ScriptOp::Other(op)));
+        match &s.action {
+            Action::ChangeAuthKey(c) => ops.push((
+                place.clone(),
+                ScriptOp::ChangeAuthKey {
+                    capabilities: c.replacement.as_ref().map(|r| r.capabilities),
+                },
+            )),
+            Action::PutAuthKey(_) => push(PlannedOp::PutAuthKey),
+            Action::SetAudit(_) => push(PlannedOp::SetAudit),
+            Action::GenerateKey(g) => push(PlannedOp::GenerateKey {
+                rsa: g.algorithm.is_rsa(),
+            }),
+            Action::ImportKey(_) => push(PlannedOp::ImportKey),
+            Action::WriteObject(_) => push(PlannedOp::PutCertificate),
+            Action::DeleteObject(d) => {
+                let keys = matches!(
+                    d.class,
+                    None | Some(ObjectClass::PrivateKey) | Some(ObjectClass::PublicKey)
+                );
+                let opaque = matches!(
+                    d.class,
+                    None | Some(ObjectClass::Certificate) | Some(ObjectClass::Data)
+                );
+                if keys {
+                    push(PlannedOp::DeleteAsymmetricKey);
+                }
+                if opaque {
+                    push(PlannedOp::DeleteOpaque);
+                }
+            }
+            _ => {}
+        }
+    }
+    check_lockout(&ops).map_err(|e| match e {
+        crate::hsm::yubihsm::Error::Field { path, message } => ScriptError {
+            file: script.path.display().to_string(),
+            place: format!("{path}: "),
+            message,
+        },
+        other => ScriptError {
+            file: script.path.display().to_string(),
+            place: String::new(),
+            message: other.to_string(),
+        },
+    })
+}
+
+/// On `yubihsm:` backends: what the crate or the device (or the MockHsm) cannot do, with
+/// the line naming the way that works; 16-bit ids and 40-byte labels. Elsewhere: the
+/// native step kinds need the native backend.
+fn check_native(script: &Script, backend: &str) -> Result<(), ScriptError> {
+    use crate::hsm::yubihsm::{caps, check_step, NativeStep, YubiUri};
+    let uri = backend
+        .strip_prefix("yubihsm:")
+        .and_then(|rest| YubiUri::parse(rest).ok());
+    for (i, step) in script.steps.iter().enumerate() {
+        let Some(uri) = &uri else {
+            if matches!(
+                step.action,
+                Action::ChangeAuthKey(_) | Action::PutAuthKey(_) | Action::SetAudit(_)
+            ) {
+                return Err(err(
+                    script,
+                    i,
+                    "kind",
+                    format!(
+                        "{} needs the YubiHSM native backend (yubihsm:usb or yubihsm:http://HOST:PORT), not {backend}",
+                        step.action.kind()
+                    ),
+                ));
+            }
+            continue;
+        };
+        let refuse =
+            |field: &str, e: crate::hsm::yubihsm::Error| Err(err(script, i, field, e.to_string()));
+        let ns = match &step.action {
+            Action::InitToken(_) => Some(("kind", NativeStep::InitToken)),
+            Action::ChangePin(_) => Some(("kind", NativeStep::ChangePin)),
+            Action::Login(l) if l.user == UserType::So => Some(("user", NativeStep::SoLogin)),
+            Action::GenerateKey(g) => Some(("algorithm", NativeStep::Generate(g.algorithm))),
+            Action::ImportKey(k) => std::fs::read(&k.key_file)
+                .ok()
+                .and_then(|b| crate::keys::PrivateKey::from_bytes(&b, None).ok())
+                .and_then(|key| crate::keys::KeyAlgorithm::of(key.public_key()))
+                .map(|a| ("key-file", NativeStep::Import(a))),
+            _ => None,
+        };
+        if let Some((field, ns)) = ns {
+            if let Err(e) = check_step(uri, ns) {
+                return refuse(field, e);
+            }
+        }
+        let ids: Vec<(&str, &[u8])> = match &step.action {
+            Action::GenerateKey(g) => vec![("key-id", &g.key_id)],
+            Action::ImportKey(k) => vec![("key-id", &k.key_id)],
+            Action::WriteObject(w) => vec![("object-id", &w.object_id)],
+            _ => vec![],
+        };
+        for (field, id) in ids {
+            if let Err(e) = caps::id_from_bytes(id) {
+                let msg = e.to_string();
+                let msg = msg.strip_prefix("id: ").unwrap_or(&msg).to_string();
+                return Err(err(script, i, field, msg));
+            }
+        }
+        let labels: Vec<(&str, &str)> = match &step.action {
+            Action::GenerateKey(g) => vec![("label", &g.label)],
+            Action::ImportKey(k) => vec![("label", &k.label)],
+            Action::WriteObject(w) => vec![("label", &w.label)],
+            _ => vec![],
+        };
+        for (field, label) in labels {
+            if let Err(e) = caps::check_label(field, label) {
+                let msg = e.to_string();
+                let msg = msg
+                    .strip_prefix(&format!("{field}: "))
+                    .unwrap_or(&msg)
+                    .to_string();
+                return Err(err(script, i, field, msg));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn new_key(
@@ -250,6 +404,7 @@ pub fn check_capabilities(
     caps: &Capabilities,
     backend: &str,
 ) -> Result<(), ScriptError> {
+    check_native(script, backend)?;
     for (i, step) in script.steps.iter().enumerate() {
         let refuse = |field: &str, what: String| {
             Err(err(
@@ -365,11 +520,21 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             ));
         }
         for (field, name) in step.action.secrets() {
-            if !answers.secrets.contains_key(name) {
-                return Err(aerr(
-                    format!("{place}.{field}: "),
-                    format!("no source for secret {name:?} (add it under [secrets])"),
-                ));
+            let missing = match answers.secrets.get(name) {
+                None => Some(format!(
+                    "no source for secret {name:?} (add it under [secrets])"
+                )),
+                Some(SecretSource::Env(var)) if std::env::var_os(var).is_none() => Some(format!(
+                    "secret {name:?} comes from env:{var}, which is not set"
+                )),
+                Some(SecretSource::File(p)) if !p.is_file() => Some(format!(
+                    "secret {name:?} comes from file:{}, which does not exist",
+                    p.display()
+                )),
+                Some(_) => None,
+            };
+            if let Some(m) = missing {
+                return Err(aerr(format!("{place}.{field}: "), m));
             }
         }
     }

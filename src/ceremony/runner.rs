@@ -186,6 +186,9 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
 
     let (uri, mut token) = open_checked(&script, &plan, &opts.backend, opener)?;
     std::fs::create_dir_all(out).map_err(|e| Error::Run(format!("{}: {e}", out.display())))?;
+    if earlier.is_some() {
+        remove_stale_temps(&script, out);
+    }
     let mut journal = Journal::open(&journal_path)?;
     if earlier.is_none() {
         journal.append(&journal::Record::Run {
@@ -232,7 +235,15 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     .into();
     let mut failure: Option<String> = None;
     while let Some(effect) = queue.pop_front() {
-        crash_point();
+        // Answering a need writes nothing, so the disk looks the same just before it as
+        // at the boundary before: only boundaries around writes are crash points.
+        let writes = !matches!(
+            effect,
+            Effect::NeedSignOff { .. } | Effect::NeedConfirm { .. } | Effect::NeedSecret { .. }
+        );
+        if writes {
+            crash_point();
+        }
         let event = match effect {
             Effect::OpenToken => {
                 let info = token
@@ -291,10 +302,31 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 }
             }
             Effect::Relogin { step, user, pin } => {
-                let res = match vault.get(&pin) {
+                let mut res = match vault.get(&pin) {
                     Some(p) => token.login(user, p).map_err(|e| e.to_string()),
                     None => Err(format!("secret {pin:?} is not available")),
                 };
+                // A YubiHSM rotation interrupted after it finished: the key has the new
+                // password already (the step then adopts its work).
+                if let (Err(e), Action::ChangeAuthKey(c)) = (&res, &script.steps[step].action) {
+                    if token.yubihsm().is_some() {
+                        // Not asked for yet on this run: read it from its source now.
+                        if !vault.contains_key(&c.new_password) {
+                            if let Some(v) = answers.secrets.get(&c.new_password).and_then(|src| {
+                                src.read(&format!("secret {:?}", c.new_password)).ok()
+                            }) {
+                                vault.insert(c.new_password.clone(), v);
+                            }
+                        }
+                        res = match vault.get(&c.new_password) {
+                            Some(p) if token.login(user, p).is_ok() => Ok(()),
+                            _ => Err(format!(
+                                "{e}; nor with its new password: the interrupted rotation left temporary key {:04x} (temporary password) as the working administrative key; finish by hand with yubihsm-shell",
+                                c.temporary_key_id
+                            )),
+                        };
+                    }
+                }
                 Some(match res {
                     Ok(()) => Event::ReloggedIn,
                     Err(e) => Event::StepFailed {
@@ -338,8 +370,10 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 None
             }
             Effect::Finish => {
-                journal.append(&journal::Record::Complete)?;
+                // Transcript first: a journal marked complete promises a closed transcript.
                 tr.close("complete")?;
+                crash_point();
+                journal.append(&journal::Record::Complete)?;
                 None
             }
             Effect::Fail { error, .. } => {
@@ -372,7 +406,30 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     })
 }
 
-fn token_json(info: &hsm::TokenInfo) -> Value {
+/// A run killed inside `output::write_new` leaves `.NAME.tmp-PID`; the final name never
+/// holds a partial file, so the temp file is only litter. Only our own outputs' temp
+/// names are removed.
+fn remove_stale_temps(script: &Script, out: &Path) {
+    let mut names: Vec<String> = script
+        .steps
+        .iter()
+        .flat_map(|s| s.action.outputs())
+        .map(|(_, n)| n.to_string())
+        .collect();
+    names.push(TRANSCRIPT_MD.into());
+    let Ok(rd) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let f = e.file_name().to_string_lossy().into_owned();
+        let ours = names.iter().any(|n| f.starts_with(&format!(".{n}.tmp-")));
+        if ours {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+pub fn token_json(info: &hsm::TokenInfo) -> Value {
     json!({
         "label": info.label,
         "serial": info.serial,
@@ -393,7 +450,12 @@ fn outputs_of(script: &Script, out: &Path) -> Vec<PathBuf> {
 }
 
 /// Journal first (so a resume knows), then the transcript.
-fn record(script: &Script, journal: &mut Journal, tr: &mut Writer, r: Record) -> Result<(), Error> {
+pub fn record(
+    script: &Script,
+    journal: &mut Journal,
+    tr: &mut Writer,
+    r: Record,
+) -> Result<(), Error> {
     let step_info = |i: usize| {
         let s = &script.steps[i];
         (
@@ -448,6 +510,10 @@ fn record(script: &Script, journal: &mut Journal, tr: &mut Writer, r: Record) ->
         }
         Record::StepFailed { step, error } => {
             let (id, ..) = step_info(step);
+            journal.append(&journal::Record::Failed {
+                step,
+                id: id.clone(),
+            })?;
             tr.append(
                 "step-failed",
                 json!({"step": step, "id": id, "error": error}),
@@ -505,13 +571,135 @@ impl<'a> StepContext<'a> {
 
 /// Run one step on a token. `reconcile`: the step started in an earlier run and did not
 /// complete; adopt its work if it is there (never create twice), else do it.
+/// On a YubiHSM (native) the device's audit log is read into the result after the step.
 pub fn execute_step(
     token: &mut dyn Token,
     ctx: &StepContext<'_>,
     step: &Step,
     reconcile: bool,
 ) -> Result<StepResult, StepError> {
+    let mut result = execute_action(token, ctx, step, reconcile)?;
+    if let Some(y) = token.yubihsm() {
+        if y.logged_in() {
+            match y.read_audit_log(true) {
+                Ok(report) => result.device_audit = Some(report),
+                Err(e) => result.notes.push(format!("device audit log not read: {e}")),
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// The YubiHSM native backend, for the step kinds only it has.
+fn native<'t>(
+    token: &'t mut dyn Token,
+    kind: &str,
+) -> Result<&'t mut hsm::yubihsm::YubiHsm, StepError> {
+    token.yubihsm().ok_or_else(|| {
+        StepError::Other(format!(
+            "{kind} needs the YubiHSM native backend (yubihsm:usb or yubihsm:http://HOST:PORT)"
+        ))
+    })
+}
+
+fn execute_action(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    step: &Step,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
     match &step.action {
+        Action::PutAuthKey(p) => {
+            let password = ctx.secret(&p.password)?;
+            let y = native(token, "put-auth-key")?;
+            let created = CreatedObject {
+                label: p.spec.label.clone(),
+                id: format!("{:04x}", p.spec.id),
+                class: "authentication key".into(),
+                key_type: p.spec.summary(),
+                public_key_sha256: None,
+            };
+            if reconcile {
+                if let Ok(existing) = y.auth_key_spec(p.spec.id) {
+                    if existing != p.spec {
+                        return Err(StepError::Other(format!(
+                            "the device already has a different authentication key {:04x}",
+                            p.spec.id
+                        )));
+                    }
+                    return Ok(StepResult {
+                        objects: vec![created],
+                        adopted: true,
+                        ..StepResult::default()
+                    });
+                }
+            }
+            y.put_auth_key(&p.spec, password)
+                .map_err(hsm::Error::from)?;
+            Ok(StepResult {
+                objects: vec![created],
+                ..StepResult::default()
+            })
+        }
+        Action::ChangeAuthKey(c) => {
+            let temp = ctx.secret(&c.temporary_password)?;
+            let new = ctx.secret(&c.new_password)?;
+            let y = native(token, "change-auth-key")?;
+            let id = y.auth_key();
+            if reconcile && y.session_uses(id, new) {
+                let spec = y.auth_key_spec(id).map_err(hsm::Error::from)?;
+                return Ok(StepResult {
+                    objects: vec![CreatedObject {
+                        label: spec.label.clone(),
+                        id: format!("{id:04x}"),
+                        class: "authentication key (rotated)".into(),
+                        key_type: spec.summary(),
+                        public_key_sha256: None,
+                    }],
+                    adopted: true,
+                    ..StepResult::default()
+                });
+            }
+            let sub_steps = y
+                .change_auth_key(&hsm::yubihsm::Rotation {
+                    temp_id: c.temporary_key_id,
+                    temp_password: temp,
+                    new_password: new,
+                    replacement: c.replacement.clone(),
+                })
+                .map_err(|e| StepError::Other(e.to_string()))?;
+            let spec = y.auth_key_spec(id).map_err(hsm::Error::from)?;
+            Ok(StepResult {
+                objects: vec![CreatedObject {
+                    label: spec.label.clone(),
+                    id: format!("{id:04x}"),
+                    class: "authentication key (rotated)".into(),
+                    key_type: spec.summary(),
+                    public_key_sha256: None,
+                }],
+                sub_steps,
+                ..StepResult::default()
+            })
+        }
+        Action::SetAudit(a) => {
+            let y = native(token, "set-audit")?;
+            y.set_force_audit(a.force).map_err(hsm::Error::from)?;
+            let now = y.force_audit().map_err(hsm::Error::from)?;
+            if now != a.force {
+                return Err(StepError::Other(format!(
+                    "force-audit reads back {} after setting it {}",
+                    if now { "on" } else { "off" },
+                    if a.force { "on" } else { "off" }
+                )));
+            }
+            Ok(StepResult {
+                notes: vec![format!(
+                    "force-audit is {} (read back from the device)",
+                    if now { "on" } else { "off" }
+                )],
+                ..StepResult::default()
+            })
+        }
         Action::InitToken(s) => {
             token.init_token(
                 ctx.script_token_label,

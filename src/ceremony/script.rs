@@ -65,6 +65,9 @@ pub enum Action {
     DeleteObject(DeleteObject),
     ExportPublicKey(ExportPublicKey),
     Instruction(Instruction),
+    ChangeAuthKey(ChangeAuthKey),
+    PutAuthKey(PutAuthKey),
+    SetAudit(SetAudit),
 }
 
 pub const KINDS: &[&str] = &[
@@ -77,6 +80,9 @@ pub const KINDS: &[&str] = &[
     "delete-object",
     "export-public-key",
     "instruction",
+    "change-auth-key",
+    "put-auth-key",
+    "set-audit",
 ];
 
 #[derive(Debug, Clone)]
@@ -150,6 +156,32 @@ pub struct Instruction {
     pub text: String,
 }
 
+/// YubiHSM native: rotate the session's authentication key (a safe rotation through a
+/// temporary key; see `hsm::yubihsm::admin`).
+#[derive(Debug, Clone)]
+pub struct ChangeAuthKey {
+    pub temporary_key_id: u16,
+    /// Secret names.
+    pub temporary_password: String,
+    pub new_password: String,
+    /// New label, domains and capabilities for the key; `None` keeps the old key's.
+    pub replacement: Option<crate::hsm::yubihsm::AuthKeySpec>,
+}
+
+/// YubiHSM native: put an authentication key (officer, operator, auditor).
+#[derive(Debug, Clone)]
+pub struct PutAuthKey {
+    pub spec: crate::hsm::yubihsm::AuthKeySpec,
+    /// Secret name.
+    pub password: String,
+}
+
+/// YubiHSM native: the force-audit option.
+#[derive(Debug, Clone)]
+pub struct SetAudit {
+    pub force: bool,
+}
+
 impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -162,6 +194,9 @@ impl Action {
             Action::DeleteObject(_) => "delete-object",
             Action::ExportPublicKey(_) => "export-public-key",
             Action::Instruction(_) => "instruction",
+            Action::ChangeAuthKey(_) => "change-auth-key",
+            Action::PutAuthKey(_) => "put-auth-key",
+            Action::SetAudit(_) => "set-audit",
         }
     }
 
@@ -176,13 +211,21 @@ impl Action {
                 .as_deref()
                 .map(|p| vec![("passphrase", p)])
                 .unwrap_or_default(),
+            Action::ChangeAuthKey(c) => vec![
+                ("temporary-password", &c.temporary_password),
+                ("new-password", &c.new_password),
+            ],
+            Action::PutAuthKey(p) => vec![("password", &p.password)],
             _ => vec![],
         }
     }
 
     /// Destructive steps need an explicit confirmation in the answers (or at the console).
     pub fn destructive(&self) -> bool {
-        matches!(self, Action::InitToken(_) | Action::DeleteObject(_))
+        matches!(
+            self,
+            Action::InitToken(_) | Action::DeleteObject(_) | Action::ChangeAuthKey(_)
+        )
     }
 
     /// Output file names the step writes into the out dir.
@@ -422,6 +465,91 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         "instruction" => Action::Instruction(Instruction {
             text: f.string("text")?,
         }),
+        "change-auth-key" => {
+            use crate::hsm::yubihsm::{caps, steps};
+            let native = |e: crate::hsm::yubihsm::Error| match e {
+                crate::hsm::yubihsm::Error::Field { path, message } => Fail(
+                    format!("step[{i}] ({id}).{path}: "),
+                    message,
+                ),
+                other => Fail(format!("step[{i}] ({id}): "), other.to_string()),
+            };
+            let temp = f.string("temporary-key-id")?;
+            let temporary_key_id =
+                caps::parse_object_id("temporary-key-id", &temp).map_err(native)?;
+            let temporary_password = f.string("temporary-password")?;
+            let new_password = f.string("new-password")?;
+            let label = f.opt_string("label")?;
+            let domains = f.opt_scalar_list("domains")?;
+            let capabilities = f.opt_string_list("capabilities")?;
+            let delegated = f.opt_string_list("delegated-capabilities")?;
+            let replacement = match (label, domains, capabilities, delegated) {
+                (None, None, None, None) => None,
+                (Some(label), Some(domains), Some(capabilities), delegated) => {
+                    let spec = steps::auth_key_spec(&steps::AuthKeyFields {
+                        key_id: "ffff".into(),
+                        label,
+                        domains,
+                        capabilities,
+                        delegated: delegated.unwrap_or_default(),
+                    })
+                    .map_err(native)?;
+                    Some(spec)
+                }
+                _ => {
+                    return Err(Fail(
+                        format!("step[{i}] ({id}): "),
+                        "a new label, domains or capabilities for the rotated key need all of label, domains and capabilities (or none: keep the old key's)".into(),
+                    ))
+                }
+            };
+            if temporary_password == new_password {
+                return Err(f.fail(
+                    "new-password",
+                    "the temporary and new passwords must be different secrets".into(),
+                ));
+            }
+            Action::ChangeAuthKey(ChangeAuthKey {
+                temporary_key_id,
+                temporary_password,
+                new_password,
+                replacement,
+            })
+        }
+        "put-auth-key" => {
+            use crate::hsm::yubihsm::steps;
+            let fields = steps::AuthKeyFields {
+                key_id: f.string("key-id")?,
+                label: f.string("label")?,
+                domains: f.opt_scalar_list("domains")?.unwrap_or_default(),
+                capabilities: f.opt_string_list("capabilities")?.unwrap_or_default(),
+                delegated: f
+                    .opt_string_list("delegated-capabilities")?
+                    .unwrap_or_default(),
+            };
+            let spec = steps::auth_key_spec(&fields).map_err(|e| match e {
+                crate::hsm::yubihsm::Error::Field { path, message } => {
+                    Fail(format!("step[{i}] ({id}).{path}: "), message)
+                }
+                other => Fail(format!("step[{i}] ({id}): "), other.to_string()),
+            })?;
+            Action::PutAuthKey(PutAuthKey {
+                spec,
+                password: f.string("password")?,
+            })
+        }
+        "set-audit" => Action::SetAudit(SetAudit {
+            force: match f.string("force-audit")?.as_str() {
+                "on" => true,
+                "off" => false,
+                other => {
+                    return Err(f.fail(
+                        "force-audit",
+                        format!("{other:?}: expected \"on\" or \"off\" (\"fix\" cannot be undone and is not offered)"),
+                    ))
+                }
+            },
+        }),
         other => {
             return Err(f.fail(
                 "kind",
@@ -534,6 +662,28 @@ impl Fields {
                 field,
                 format!("expected an array of strings, found {}", v.type_str()),
             )),
+        }
+    }
+
+    /// A list of strings or integers (YubiHSM domains: `[1, 2]` or `["all"]`), as strings.
+    pub(crate) fn opt_scalar_list(&mut self, field: &str) -> Result<Option<Vec<String>>, Fail> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(vec![s])),
+            Some(toml::Value::Array(a)) => a
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    toml::Value::String(s) => Ok(s),
+                    toml::Value::Integer(n) => Ok(n.to_string()),
+                    v => Err(self.fail(
+                        &format!("{field}[{i}]"),
+                        format!("expected a number or string, found {}", v.type_str()),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(v) => Err(self.fail(field, format!("expected an array, found {}", v.type_str()))),
         }
     }
 

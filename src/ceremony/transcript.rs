@@ -353,24 +353,21 @@ pub fn render_markdown(v: &Verified) -> String {
     let mut title = String::from("Officiant transcript");
     for e in &v.entries {
         let d = &e.data;
-        match e.kind.as_str() {
-            "open" => {
-                if let Some(c) = d.get("ceremony") {
-                    title = format!(
-                        "{} ({} v{})",
-                        s(c, "title"),
-                        s(c, "id"),
-                        c.get("version").and_then(Value::as_i64).unwrap_or(0)
-                    );
-                }
-                if let Some(r) = d.get("roles").and_then(Value::as_object) {
-                    roles = r
-                        .iter()
-                        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(1)))
-                        .collect();
-                }
+        if e.kind == "open" {
+            if let Some(c) = d.get("ceremony") {
+                title = format!(
+                    "{} ({} v{})",
+                    s(c, "title"),
+                    s(c, "id"),
+                    c.get("version").and_then(Value::as_i64).unwrap_or(0)
+                );
             }
-            _ => {}
+            if let Some(r) = d.get("roles").and_then(Value::as_object) {
+                roles = r
+                    .iter()
+                    .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(1)))
+                    .collect();
+            }
         }
     }
     md.push_str(&format!("# {title}\n\n"));
@@ -530,6 +527,44 @@ fn render_result(md: &mut String, r: &Value) {
                 g("sha256")
             ));
         }
+    }
+    if let Some(subs) = r.get("sub_steps").and_then(Value::as_array) {
+        for sub in subs {
+            let ok = sub.get("ok").and_then(Value::as_bool) == Some(true);
+            md.push_str(&format!(
+                "- {} (key {:04x}): {}\n",
+                sub.get("step").and_then(Value::as_str).unwrap_or(""),
+                sub.get("key_id").and_then(Value::as_u64).unwrap_or(0),
+                if ok {
+                    "ok".to_string()
+                } else {
+                    sub.get("detail")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed")
+                        .to_string()
+                }
+            ));
+        }
+    }
+    if let Some(notes) = r.get("notes").and_then(Value::as_array) {
+        for n in notes {
+            md.push_str(&format!("- {}\n", n.as_str().unwrap_or("")));
+        }
+    }
+    if let Some(log) = r.get("device_audit") {
+        let n = log
+            .get("entries")
+            .and_then(Value::as_array)
+            .map(Vec::len)
+            .unwrap_or(0);
+        md.push_str(&format!(
+            "- device audit log: {n} new entr{}",
+            if n == 1 { "y" } else { "ies" }
+        ));
+        if let Some(note) = log.get("note").and_then(Value::as_str) {
+            md.push_str(&format!(" ({note})"));
+        }
+        md.push('\n');
     }
     if let Some(n) = r.get("deleted").and_then(Value::as_u64) {
         md.push_str(&format!("- {n} object(s) deleted\n"));

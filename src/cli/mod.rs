@@ -110,3 +110,22 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Some(Command::Verify(a)) => sign::verify(a),
     }
 }
+
+/// `--auth-key` selects the YubiHSM authentication key the PIN source's password belongs
+/// to; other backends have no such thing and refuse it rather than ignore it.
+pub(crate) fn apply_auth_key(
+    token: &mut dyn crate::hsm::Token,
+    b: &BackendArgs,
+) -> Result<(), Failure> {
+    if let Some(id) = b.auth_key {
+        match token.yubihsm() {
+            Some(y) => y.set_auth_key(id),
+            None => {
+                return Err(Failure(format!(
+                    "--auth-key {id}: only yubihsm: backends have authentication keys"
+                )))
+            }
+        }
+    }
+    Ok(())
+}

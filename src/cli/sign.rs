@@ -165,6 +165,7 @@ pub fn sign(a: SignArgs) -> Outcome {
     let uri = BackendUri::parse(&a.b.backend)?;
     let mut token = hsm::open(&uri, a.b.token.as_deref())
         .map_err(|e| Failure(format!("cannot open {uri}: {e}")))?;
+    super::apply_auth_key(token.as_mut(), &a.b)?;
     // One login for the whole batch. Without --pin-source the backend may log in from
     // the URI's pin-source, or the token's signing refusal says what is missing.
     if let Some(src) = &a.b.pin_source {

@@ -153,6 +153,7 @@ fn open(
     let label = b.token.as_deref().or(token_label);
     let mut token =
         hsm::open(&uri, label).map_err(|e| Failure(format!("cannot open {uri}: {e}")))?;
+    super::apply_auth_key(token.as_mut(), b)?;
     match (&b.pin_source, login) {
         (Some(src), Login::Required | Login::IfGiven) => {
             let pin = read_secret("pin-source", src, "user PIN")?;

@@ -49,6 +49,10 @@ pub enum Error {
     Sector(String),
     #[error("the signature block's image digest does not match the image")]
     DigestMismatch,
+    #[error("signed image: {0}")]
+    Image(String),
+    #[error("no signature block is signed by the given {0} key")]
+    NoBlockForKey(String),
 }
 
 type Result<T> = std::result::Result<T, Error>;
@@ -515,6 +519,109 @@ pub fn verify_block(block: &Block, image_digest: &[u8]) -> Result<()> {
         .map_err(|_| Error::BadSignature)
 }
 
+/// A signed image read once: its signature blocks and the digests of everything before
+/// the signature sector (both hashes, so P-384 blocks and the others can be checked).
+#[derive(Clone, Debug)]
+pub struct SignedImage {
+    pub blocks: Vec<Block>,
+    /// Length of the (padded) image before the signature sector.
+    pub image_len: u64,
+    pub sha256: Vec<u8>,
+    pub sha384: Vec<u8>,
+}
+
+impl SignedImage {
+    pub fn digest(&self, hash: HashAlg) -> &[u8] {
+        if hash == HashAlg::Sha384 {
+            &self.sha384
+        } else {
+            &self.sha256
+        }
+    }
+}
+
+/// Read a signed image of `total_len` bytes from `r` (streamed; memory stays flat): the
+/// padded image, then the 4 KiB signature sector.
+pub fn read_signed_image(mut r: impl Read, total_len: u64) -> Result<SignedImage> {
+    let sector_len = SECTOR_LEN as u64;
+    if total_len < sector_len || padding_for(total_len) != 0 {
+        return Err(Error::Image(format!(
+            "{total_len} bytes: a signed image is a non-empty multiple of 4096 bytes"
+        )));
+    }
+    let image_len = total_len - sector_len;
+    let mut h256 = HashAlg::Sha256.hasher();
+    let mut h384 = HashAlg::Sha384.hasher();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = image_len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = read_some(&mut r, &mut buf[..want])?;
+        h256.update(&buf[..n]);
+        h384.update(&buf[..n]);
+        left -= n as u64;
+    }
+    let mut sector = vec![0u8; SECTOR_LEN];
+    let mut got = 0;
+    while got < SECTOR_LEN {
+        got += read_some(&mut r, &mut sector[got..])?;
+    }
+    Ok(SignedImage {
+        blocks: parse_sector(&sector)?,
+        image_len,
+        sha256: h256.finish(),
+        sha384: h384.finish(),
+    })
+}
+
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Err(Error::Image("shorter than its stated length".into())),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Image(e.to_string())),
+        }
+    }
+}
+
+/// Check a signed image as espsecure's verify-signature does: every block must carry the
+/// image's digest, and at least one block must verify with `key`. Returns the 0-based
+/// indexes of the blocks `key` verifies.
+pub fn verify_signed_image(img: &SignedImage, key: &PublicKey) -> Result<Vec<usize>> {
+    if img.blocks.is_empty() {
+        return Err(Error::Image(
+            "the signature sector holds no signature block".into(),
+        ));
+    }
+    let mut ok = Vec::new();
+    for (index, b) in img.blocks.iter().enumerate() {
+        if !b.crc_ok {
+            return Err(Error::Block {
+                index,
+                msg: "CRC32 does not match".into(),
+            });
+        }
+        if b.image_digest != img.digest(b.scheme.hash()) {
+            return Err(Error::Block {
+                index,
+                msg: "its image digest does not match the image".into(),
+            });
+        }
+        if b.key == *key {
+            verify_block(b, img.digest(b.scheme.hash())).map_err(|e| Error::Block {
+                index,
+                msg: e.to_string(),
+            })?;
+            ok.push(index);
+        }
+    }
+    if ok.is_empty() {
+        return Err(Error::NoBlockForKey(key.describe()));
+    }
+    Ok(ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,5 +653,28 @@ mod tests {
         assert!(parse_sector(&[0x00; SECTOR_LEN]).is_err());
         assert!(parse_sector(&[0xFF; 10]).is_err());
         assert!(build_sector(&[]).is_err());
+    }
+
+    /// Arbitrary bytes behind a valid magic and version never panic the parser.
+    #[test]
+    fn random_sectors_never_panic() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for round in 0..300 {
+            let mut s = [0u8; SECTOR_LEN];
+            s.iter_mut().for_each(|b| *b = next());
+            s[0] = MAGIC;
+            s[1] = [VERSION_RSA, VERSION_ECDSA, 7][round % 3];
+            s[2] = (round % 3) as u8;
+            s[36] = [CURVE_P256, CURVE_P384, 1][round % 3];
+            s[52] = CURVE_P384;
+            let _ = parse_sector(&s);
+            let _ = append_block(&s, &[0xE7; BLOCK_LEN]);
+        }
     }
 }

@@ -233,6 +233,24 @@ impl SrkTable {
     }
 }
 
+/// `SRK_1_2_3_4_table.bin` for four SRKs, `SRK_1_2_table.bin` for two (the names
+/// hab4_pki_tree.sh and CST's documentation use).
+pub fn table_file_name(srks: usize) -> String {
+    format!("SRK_{}_table.bin", srk_numbers(srks))
+}
+
+/// `SRK_1_2_3_4_fuse.bin` for four SRKs.
+pub fn fuse_file_name(srks: usize) -> String {
+    format!("SRK_{}_fuse.bin", srk_numbers(srks))
+}
+
+fn srk_numbers(srks: usize) -> String {
+    (1..=srks.clamp(1, MAX_SRKS))
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
 /// SoC families and where their SRK_HASH fuses live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Soc {
@@ -329,6 +347,12 @@ mod tests {
             "fuse prog -y 5 2 0x00000000"
         );
         assert!("imx9".parse::<Soc>().is_err());
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(table_file_name(4), "SRK_1_2_3_4_table.bin");
+        assert_eq!(fuse_file_name(2), "SRK_1_2_fuse.bin");
     }
 
     #[test]

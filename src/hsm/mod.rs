@@ -209,6 +209,11 @@ pub trait Token: Send {
     fn public_key(&mut self, label: &str) -> Result<PublicKey>;
     /// Sign a digest (already hashed with `scheme.hash()`). ECDSA returns fixed r‖s.
     fn sign(&mut self, label: &str, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>>;
+    /// Sign a whole message. The default hashes here and signs the digest; a token that
+    /// can only hash inside (PKCS#11 hash-and-sign mechanisms) does that instead.
+    fn sign_message(&mut self, label: &str, scheme: SignScheme, message: &[u8]) -> Result<Vec<u8>> {
+        self.sign(label, scheme, &scheme.hash().digest(message))
+    }
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
 

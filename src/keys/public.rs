@@ -283,6 +283,19 @@ fn rsa_pkcs1_der(n: &[u8], e: &[u8]) -> Vec<u8> {
 
 fn verify_ecdsa(curve: Curve, point: &[u8], digest: &[u8], rs: &[u8]) -> Result<(), ()> {
     use signature::hazmat::PrehashVerifier;
+    // A digest shorter than the field is the integer it spells (SEC 1 bits2int): pad it
+    // on the left, as the ecdsa crate itself does for digests of at least half the field
+    // size. Without this, P-521 with SHA-256 (32 < 66 / 2 bytes) is refused outright.
+    let n = curve.field_bytes();
+    let padded;
+    let digest = if digest.len() < n {
+        let mut v = vec![0u8; n - digest.len()];
+        v.extend_from_slice(digest);
+        padded = v;
+        &padded[..]
+    } else {
+        digest
+    };
     match curve {
         Curve::P256 => {
             let k = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| ())?;

@@ -145,6 +145,32 @@ pub fn names(role: Role, key_type: KeyType, srk_ca: bool) -> Result<CertNames, E
     })
 }
 
+/// The subject Name of `role`, encoded as the script's OpenSSL writes it: CA1 comes
+/// from `openssl req`, whose CST configuration yields a T61String CN; every other
+/// certificate from `openssl ca`, which writes UTF8String.
+pub fn subject(
+    role: Role,
+    key_type: KeyType,
+    srk_ca: bool,
+) -> Result<x509_cert::name::Name, Error> {
+    let cn = names(role, key_type, srk_ca)?.common_name;
+    let profile = if role == Role::Ca {
+        Profile::Hab4Ca
+    } else {
+        Profile::Hab4Img
+    };
+    super::subject_for(profile, &cn)
+}
+
+/// A serial like the one `openssl req -x509` gives CA1: 20 random bytes, positive.
+pub fn ca1_serial() -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut b = vec![0u8; 20];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b[0] = (b[0] & 0x7f) | 0x01;
+    b
+}
+
 /// One entry of the issuance plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Planned {

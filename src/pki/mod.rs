@@ -3,6 +3,12 @@
 //! The TBS certificate is built here, field by field, so the bytes match what the vendor
 //! scripts produce; only its digest goes to the token. Every certificate is checked
 //! against the issuer's public key before it is returned.
+//!
+//! An `issue-certificate` step calls [`issue`] with the subject's public key (read from
+//! the token), the issuer (self-signed, or the issuer certificate's DER/PEM), the label
+//! of the issuer's key, a scheme ([`default_scheme`]), a serial and a validity; it gets
+//! DER back ([`to_pem`] for the PEM twin). [`hab4`] gives the names, serials and order
+//! of hab4_pki_tree.sh's tree; [`tbbr`] issues cert_create's TF-A chain.
 
 pub mod hab4;
 pub mod profiles;
@@ -54,7 +60,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Issuer<'a> {
     /// The subject key signs its own certificate (issuer name = subject name).
     SelfSigned,
-    /// The holder of this certificate (DER) signs; its key must be the signer's key.
+    /// The holder of this certificate (DER or PEM) signs; its key must be the signer's
+    /// key, and it must be a CA.
     Certificate(&'a [u8]),
 }
 
@@ -127,8 +134,27 @@ pub fn common_name(cn: &str) -> Result<Name> {
     name_of(&[(const_oid::db::rfc4519::CN, cn)])
 }
 
+/// The subject Name for a one-CN certificate of `profile`, in the string type the
+/// vendor tool writes: hab4-ca (CA1, made by `openssl req` with CST's configuration)
+/// gets a T61String, everything else UTF8String.
+pub fn subject_for(profile: Profile, cn: &str) -> Result<Name> {
+    if profile == Profile::Hab4Ca {
+        name_with_tag(&[(const_oid::db::rfc4519::CN, cn)], Tag::TeletexString)
+    } else {
+        common_name(cn)
+    }
+}
+
 /// A Name from (attribute OID, value) pairs, one RDN each, values as UTF8String.
 pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
+    name_with_tag(parts, Tag::Utf8String)
+}
+
+/// A Name whose values use string type `tag` (UTF8String, PrintableString, T61String).
+pub(crate) fn name_with_tag(
+    parts: &[(const_oid::ObjectIdentifier, &str)],
+    tag: Tag,
+) -> Result<Name> {
     let mut rdns = Vec::new();
     for (oid, value) in parts {
         if value.is_empty() {
@@ -136,8 +162,7 @@ pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
         }
         let atv = AttributeTypeAndValue {
             oid: *oid,
-            value: Any::new(Tag::Utf8String, value.as_bytes())
-                .map_err(|e| field("subject", &e.to_string()))?,
+            value: Any::new(tag, value.as_bytes()).map_err(|e| field("subject", &e.to_string()))?,
         };
         let set = SetOfVec::try_from(vec![atv]).map_err(|e| field("subject", &e.to_string()))?;
         rdns.push(RelativeDistinguishedName(set));
@@ -150,6 +175,20 @@ pub fn name_of(parts: &[(const_oid::ObjectIdentifier, &str)]) -> Result<Name> {
 pub fn parse_name(s: &str) -> Result<Name> {
     use std::str::FromStr;
     Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))
+}
+
+/// The scheme a profile signs with by default, given the issuer's key: HAB4 uses
+/// sha256WithRSAEncryption or ecdsa-with-SHA256 (as hab4_pki_tree.sh); the generic
+/// profiles ECDSA with the curve's hash, or RSA-PSS with SHA-256.
+pub fn default_scheme(profile: Profile, issuer_key: &PublicKey) -> SignScheme {
+    if profile.is_hab4() {
+        match issuer_key {
+            PublicKey::Rsa { .. } => SignScheme::RsaPkcs1(crate::keys::HashAlg::Sha256),
+            PublicKey::Ec { .. } => SignScheme::Ecdsa(crate::keys::HashAlg::Sha256),
+        }
+    } else {
+        issuer_key.default_scheme()
+    }
 }
 
 /// A positive serial from a number.
@@ -182,8 +221,26 @@ struct IssuerInfo {
     serial: SerialNumber,
 }
 
-fn issuer_info(der: &[u8]) -> Result<IssuerInfo> {
-    let cert = Certificate::from_der(der).map_err(|e| Error::Issuer(e.to_string()))?;
+/// A certificate's DER from DER or PEM bytes.
+pub fn certificate_der(bytes: &[u8]) -> Result<Vec<u8>> {
+    match crate::keys::pem_text(bytes) {
+        Some(text) => {
+            let (label, der) =
+                crate::keys::pem_decode(text).map_err(|e| Error::Issuer(e.to_string()))?;
+            if label != "CERTIFICATE" {
+                return Err(Error::Issuer(format!(
+                    "PEM block {label:?} where a CERTIFICATE was expected"
+                )));
+            }
+            Ok(der)
+        }
+        None => Ok(bytes.to_vec()),
+    }
+}
+
+fn issuer_info(bytes: &[u8]) -> Result<IssuerInfo> {
+    let der = certificate_der(bytes)?;
+    let cert = Certificate::from_der(&der).map_err(|e| Error::Issuer(e.to_string()))?;
     let tbs = cert.tbs_certificate;
     let spki = tbs
         .subject_public_key_info
@@ -216,6 +273,10 @@ pub fn issue(token: &mut dyn Token, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
     let serial = SerialNumber::new(&req.serial).map_err(|e| field("serial", &e.to_string()))?;
     if req.serial.iter().all(|&b| b == 0) {
         return Err(field("serial", "must be positive"));
+    }
+    if req.profile.is_hab4() {
+        // HAB4 takes only these keys; refuse before a certificate srktool would reject.
+        hab4::KeyType::of_key(&req.subject_key)?;
     }
     let self_signed = matches!(req.issuer, Issuer::SelfSigned);
     if let Some(want) = req.profile.self_signed() {
@@ -343,5 +404,39 @@ mod tests {
         assert!(der.windows(3).any(|w| w == [0x55, 0x04, 0x03]));
         assert!(der.windows(2).any(|w| w == [0x0c, 23]));
         assert!(common_name("").is_err());
+    }
+}
+
+#[cfg(test)]
+mod scheme_tests {
+    use super::*;
+    use crate::keys::HashAlg;
+
+    #[test]
+    fn hab4_signs_with_sha256_whatever_the_curve() {
+        let p384 = PublicKey::Ec {
+            curve: crate::keys::Curve::P384,
+            point: vec![4; 97],
+        };
+        assert_eq!(
+            default_scheme(Profile::Hab4Csf, &p384),
+            SignScheme::Ecdsa(HashAlg::Sha256)
+        );
+        assert_eq!(
+            default_scheme(Profile::Signer, &p384),
+            SignScheme::Ecdsa(HashAlg::Sha384)
+        );
+        let rsa = PublicKey::Rsa {
+            n: vec![0xc1; 256],
+            e: vec![1, 0, 1],
+        };
+        assert_eq!(
+            default_scheme(Profile::Hab4Srk { ca: true }, &rsa),
+            SignScheme::RsaPkcs1(HashAlg::Sha256)
+        );
+        assert_eq!(
+            default_scheme(Profile::Ca, &rsa),
+            SignScheme::RsaPss(HashAlg::Sha256)
+        );
     }
 }

@@ -70,6 +70,13 @@ impl Profile {
         })
     }
 
+    pub fn is_hab4(self) -> bool {
+        matches!(
+            self,
+            Profile::Hab4Ca | Profile::Hab4Srk { .. } | Profile::Hab4Csf | Profile::Hab4Img
+        )
+    }
+
     /// Whether the certificate is a CA (its key may issue certificates).
     pub fn is_ca(self) -> bool {
         matches!(
@@ -103,10 +110,11 @@ impl Profile {
                 basic_constraints(true, true)?,
                 key_usage(KeyUsages::KeyCertSign.into(), false)?,
             ]),
-            // v3_usr: basicConstraints=CA:FALSE, subjectKeyIdentifier=hash,
-            // authorityKeyIdentifier=keyid.
+            // v3_usr: basicConstraints=CA:FALSE, nsComment, subjectKeyIdentifier=hash,
+            // authorityKeyIdentifier=keyid (what the script's certificates carry).
             Profile::Hab4Srk { ca: false } | Profile::Hab4Csf | Profile::Hab4Img => Ok(vec![
                 basic_constraints(false, false)?,
+                netscape_comment(NS_COMMENT)?,
                 ski,
                 authority_key_identifier(&keyid, None)?,
             ]),
@@ -130,6 +138,19 @@ impl std::fmt::Display for Profile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The Netscape comment OpenSSL's sample configuration puts in user certificates, and
+/// so in every hab4_pki_tree.sh `v3_usr` certificate.
+const NS_COMMENT: &str = "OpenSSL Generated Certificate";
+const NETSCAPE_COMMENT: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("2.16.840.1.113730.1.13");
+
+fn netscape_comment(text: &str) -> Result<Extension, Error> {
+    let v = der::asn1::Ia5StringRef::new(text)
+        .and_then(|s| s.to_der())
+        .map_err(|e| encode_err("nsComment", e))?;
+    extension(NETSCAPE_COMMENT, false, v)
 }
 
 /// What the extensions of one certificate depend on.

@@ -140,6 +140,20 @@ pub struct ChainRequest {
     pub validity: Validity,
 }
 
+impl ChainRequest {
+    /// cert_create's defaults: NV counters 0, SHA-256, 20 years from now.
+    pub fn new(keys: KeyLabels, images: ImageHashes) -> Self {
+        ChainRequest {
+            keys,
+            images,
+            trusted_nv_counter: 0,
+            non_trusted_nv_counter: 0,
+            hash: HashAlg::Sha256,
+            validity: Validity::days_from_now(VALIDITY_DAYS),
+        }
+    }
+}
+
 /// Hash an image as a stream (memory stays flat however large it is).
 pub fn hash_image(hash: HashAlg, mut reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut h = hash.hasher();
@@ -265,6 +279,20 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
         Some(l) => Some(pk(token, l, "Trusted OS firmware")?),
         None => None,
     };
+    // cert_create signs RSA-PSS with a fixed 32-byte salt whatever `-s` says; a token
+    // signs PSS with salt = hash length. Both agree only with SHA-256.
+    let rot = pk(token, &k.rot, "root-of-trust")?;
+    let any_rsa = [&rot, &tw, &ntw, &soc, &nt]
+        .into_iter()
+        .chain(tos.as_ref())
+        .any(|k| matches!(k, PublicKey::Rsa { .. }));
+    if any_rsa && req.hash != HashAlg::Sha256 {
+        return Err(Error::Unsupported(format!(
+            "RSA TBBR keys with {}: cert_create's RSA-PSS uses a fixed 32-byte salt, which \
+             only matches the token's salt = hash length with SHA-256",
+            req.hash.name()
+        )));
+    }
     let im = &req.images;
     let tnv = Ext::NvCounter(req.trusted_nv_counter);
     let ntnv = || Ext::NvCounter(req.non_trusted_nv_counter);

@@ -119,7 +119,7 @@ fn plan(layout: Layout, opts: &Options, input: &Path, file_len: u64) -> Result<P
     })
 }
 
-/// The signing key's index in the key table, and the table as hashes (v2).
+/// A v2 key set: the signing key's index and the table of key hashes.
 type KeySet = (u32, Vec<[u8; 32]>);
 
 /// The key table (v2) as hashes, and the signing key's index in it.

@@ -2,8 +2,12 @@
 //! openssl and imported (so cert_create can use the very same keys), openssl verdicts.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use officiant::pki::hab4::{self, KeyType, Role};
+use officiant::pki::{self, IssueRequest, Issuer, Validity};
 
 use officiant::hsm::{self, Token, UserType};
 use officiant::keys::{KeyAlgorithm, PrivateKey, PublicKey};
@@ -60,6 +64,83 @@ pub fn openssl_key(alg: KeyAlgorithm, path: &Path) {
 pub fn import(t: &mut dyn Token, path: &Path, label: &str, id: &[u8]) -> PublicKey {
     let k = PrivateKey::from_bytes(&std::fs::read(path).unwrap(), None).unwrap();
     t.import_key(&k, label, id).unwrap()
+}
+
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+    /// role → (PEM path, DER path, serial)
+    pub certs: HashMap<String, (PathBuf, PathBuf)>,
+    pub key_type: KeyType,
+    pub srk_ca: bool,
+}
+
+pub fn role_key(r: Role) -> String {
+    format!("{r:?}")
+}
+
+/// Generate every key on `token` and issue the tree the way hab4_pki_tree.sh orders it.
+pub fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca: bool) -> Tree {
+    let kt = KeyType::of_algorithm(alg);
+    let dir = tempfile::tempdir().unwrap();
+    let mut ders: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut certs = HashMap::new();
+    for (n, p) in hab4::plan(num_srk, kt, srk_ca)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
+        let label = p.names.common_name.clone();
+        let key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
+        let (issuer_label, issuer_der) = match p.issuer {
+            None => (label.clone(), None),
+            Some(r) => (
+                hab4::names(r, kt, srk_ca).unwrap().common_name,
+                Some(ders[&role_key(r)].clone()),
+            ),
+        };
+        let serial = match p.serial {
+            Some(s) => pki::serial_from_u64(s),
+            None => hab4::ca1_serial(),
+        };
+        let der = pki::issue(
+            token,
+            &IssueRequest {
+                profile: p.profile,
+                subject: hab4::subject(p.role, kt, srk_ca).unwrap(),
+                subject_key: key,
+                issuer: match &issuer_der {
+                    None => Issuer::SelfSigned,
+                    Some(d) => Issuer::Certificate(d),
+                },
+                signer_label: &issuer_label,
+                scheme: kt.scheme(),
+                serial,
+                validity: Validity::days_from_now(hab4::validity_days(10)),
+            },
+        )
+        .unwrap_or_else(|e| panic!("issuing {label}: {e}"));
+        let pem_path = dir.path().join(p.names.pem());
+        let der_path = dir.path().join(p.names.der());
+        std::fs::write(&pem_path, pki::to_pem(&der)).unwrap();
+        std::fs::write(&der_path, &der).unwrap();
+        ders.insert(role_key(p.role), der);
+        certs.insert(role_key(p.role), (pem_path, der_path));
+    }
+    Tree {
+        dir,
+        certs,
+        key_type: kt,
+        srk_ca,
+    }
+}
+
+impl Tree {
+    pub fn pem(&self, r: Role) -> &str {
+        self.certs[&role_key(r)].0.to_str().unwrap()
+    }
+    pub fn text(&self, r: Role) -> String {
+        x509_text(&self.certs[&role_key(r)].1)
+    }
 }
 
 /// `openssl ARGS…`, returning stdout; panics with stderr on failure.

@@ -110,3 +110,29 @@ impl SoftHsm {
         format!("pkcs11:?module-path={}", self.module.display())
     }
 }
+
+/// Split `pkcs11-tool --list-objects` output into one block per object (a block starts
+/// at an unindented line such as "Private Key Object; EC").
+pub fn pkcs11_tool_blocks(list: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in list.lines() {
+        let starts = !line.starts_with(char::is_whitespace) && line.contains("Object");
+        match blocks.last_mut() {
+            Some(b) if !starts => {
+                b.push_str(line);
+                b.push('\n');
+            }
+            _ if starts => blocks.push(format!("{line}\n")),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+/// The block of the object of `kind` ("Private Key Object", "Certificate Object", …)
+/// labelled `label`.
+pub fn pkcs11_tool_object(list: &str, kind: &str, label: &str) -> Option<String> {
+    pkcs11_tool_blocks(list)
+        .into_iter()
+        .find(|b| b.starts_with(kind) && b.contains(&format!("label:      {label}\n")))
+}

@@ -147,3 +147,19 @@ pub fn sign_mechanism(scheme: SignScheme) -> Mechanism<'static> {
         SignScheme::RsaPkcs1(_) => Mechanism::RsaPkcs,
     }
 }
+
+/// The mechanism (with parameters) that hashes and signs a message under `scheme`.
+pub fn hash_and_sign(scheme: SignScheme) -> Mechanism<'static> {
+    use HashAlg::*;
+    match scheme {
+        SignScheme::Ecdsa(Sha256) => Mechanism::EcdsaSha256,
+        SignScheme::Ecdsa(Sha384) => Mechanism::EcdsaSha384,
+        SignScheme::Ecdsa(Sha512) => Mechanism::EcdsaSha512,
+        SignScheme::RsaPss(h @ Sha256) => Mechanism::Sha256RsaPkcsPss(pss_params(h)),
+        SignScheme::RsaPss(h @ Sha384) => Mechanism::Sha384RsaPkcsPss(pss_params(h)),
+        SignScheme::RsaPss(h @ Sha512) => Mechanism::Sha512RsaPkcsPss(pss_params(h)),
+        SignScheme::RsaPkcs1(Sha256) => Mechanism::Sha256RsaPkcs,
+        SignScheme::RsaPkcs1(Sha384) => Mechanism::Sha384RsaPkcs,
+        SignScheme::RsaPkcs1(Sha512) => Mechanism::Sha512RsaPkcs,
+    }
+}

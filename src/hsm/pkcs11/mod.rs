@@ -4,6 +4,12 @@
 //! slot number: SoftHSM renumbers its slots after C_InitToken. What we create carries the
 //! attributes pkcs11-tool would give it, so the standard tools (pkcs11-tool, p11tool,
 //! OpenSSL's pkcs11 engine, CST) use it unchanged.
+//!
+//! SoftHSMv2 2.6, as measured by tests/pkcs11_softhsm.rs: it keeps no PIN retry counter
+//! (no CKF_*_PIN_LOCKED, ever); it renumbers a slot at C_InitToken and always offers one
+//! spare uninitialized slot; `slots.mechanisms = -A,B` ignores its first entry; it has
+//! no CKM_ECDSA_SHA*; pkcs11-tool prints P-521 keys as "528 bits" and lists objects in
+//! no stable order. CKO_DATA objects carry no CKA_ID (pkcs11-tool drops it too).
 
 pub mod mech;
 pub mod uri;
@@ -131,16 +137,52 @@ pub struct Pkcs11Token {
     module: String,
     token_label: Option<String>,
     ctx: Pkcs11,
-    owns_init: bool,
     bound: Option<Bound>,
+    mech_cache: Option<(Slot, std::sync::Arc<MechList>)>,
 }
 
 impl Drop for Pkcs11Token {
     fn drop(&mut self) {
-        // Sessions first, then C_Finalize, so the next C_Initialize starts clean.
+        // Sessions first, then (for the last user of the module) C_Finalize, so the next
+        // C_Initialize starts clean and re-reads the module's configuration.
         self.bound = None;
-        if self.owns_init {
-            let _ = self.ctx.clone().finalize();
+        release(&self.module);
+    }
+}
+
+/// One initialized context per module file, shared by every token opened on it: a second
+/// C_Initialize would fail, and finalizing under another user would end its sessions.
+static CONTEXTS: std::sync::Mutex<Vec<(String, Pkcs11, usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn contexts() -> std::sync::MutexGuard<'static, Vec<(String, Pkcs11, usize)>> {
+    // A panic while holding the lock leaves the list consistent (push/remove are atomic).
+    CONTEXTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn acquire(module: &std::path::Path) -> Result<Pkcs11> {
+    let key = module.display().to_string();
+    let mut list = contexts();
+    if let Some(entry) = list.iter_mut().find(|(m, ..)| *m == key) {
+        entry.2 += 1;
+        return Ok(entry.1.clone());
+    }
+    let ctx = Pkcs11::new(module)
+        .map_err(|e| Error::Backend(format!("cannot load PKCS#11 module {key}: {e}")))?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(ck(&format!("initializing {key}"), e)),
+    }
+    list.push((key, ctx.clone(), 1));
+    Ok(ctx)
+}
+
+fn release(module: &str) {
+    let mut list = contexts();
+    if let Some(i) = list.iter().position(|(m, ..)| m == module) {
+        list[i].2 -= 1;
+        if list[i].2 == 0 {
+            let (_, ctx, _) = list.remove(i);
+            let _ = ctx.finalize();
         }
     }
 }
@@ -156,26 +198,16 @@ impl Pkcs11Token {
                 module.display()
             )));
         }
-        let ctx = Pkcs11::new(&module).map_err(|e| {
-            Error::Backend(format!(
-                "cannot load PKCS#11 module {}: {e}",
-                module.display()
-            ))
-        })?;
-        let owns_init = match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        {
-            Ok(()) => true,
-            Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
-            Err(e) => return Err(ck(&format!("initializing {}", module.display()), e)),
-        };
+        let ctx = acquire(&module)?;
+        // From here on, dropping `t` releases the context.
         let mut t = Pkcs11Token {
             uri,
             shown,
             module: module.display().to_string(),
             token_label: token_label.map(str::to_string),
             ctx,
-            owns_init,
             bound: None,
+            mech_cache: None,
         };
         // Bind now if the token exists; a token still to be initialized is looked up later.
         if let Some(slot) = t.find()? {
@@ -382,13 +414,12 @@ impl Pkcs11Token {
         let found = self.scan()?;
         found
             .iter()
-            .find(|f| self.uri.slot_id.map_or(true, |id| f.slot.id() == id))
+            .find(|f| self.uri.slot_id.is_none_or(|id| f.slot.id() == id))
             .map(|f| f.slot)
             .ok_or_else(|| self.missing_token())
     }
 
-    fn mechanisms(&mut self) -> Result<MechList> {
-        let slot = self.any_slot()?;
+    fn read_mechanisms(&self, slot: Slot) -> Result<MechList> {
         let types = self
             .ctx
             .get_mechanism_list(slot)
@@ -513,23 +544,66 @@ impl Pkcs11Token {
         }
     }
 
-    fn read_public(&mut self, h: ObjectHandle) -> Result<PublicKey> {
-        let attrs = self
+    /// The public material of a key or certificate object. CKA_VALUE is read only from
+    /// certificates: on a private key it would be the secret itself.
+    fn public_attrs(&mut self, h: ObjectHandle, class: CkClass) -> Result<Vec<Attribute>> {
+        let mut want = vec![
+            AttributeType::EcParams,
+            AttributeType::EcPoint,
+            AttributeType::Modulus,
+            AttributeType::PublicExponent,
+        ];
+        if class == CkClass::CERTIFICATE {
+            want.push(AttributeType::Value);
+        }
+        let mut attrs = self
             .session()?
-            .get_attributes(
-                h,
-                &[
-                    AttributeType::KeyType,
-                    AttributeType::EcParams,
-                    AttributeType::EcPoint,
-                    AttributeType::Modulus,
-                    AttributeType::PublicExponent,
-                    AttributeType::Value,
-                    AttributeType::Class,
-                ],
-            )
+            .get_attributes(h, &want)
             .map_err(|e| ck("reading a public key", e))?;
+        attrs.push(Attribute::Class(class));
+        Ok(attrs)
+    }
+
+    fn read_public(&mut self, h: ObjectHandle, class: CkClass) -> Result<PublicKey> {
+        let attrs = self.public_attrs(h, class)?;
         public_from_attrs(&attrs)
+    }
+
+    /// The private key labelled `label`, checked to be of the kind `scheme` needs.
+    fn signing_key(&mut self, label: &str, scheme: SignScheme) -> Result<ObjectHandle> {
+        let h = self
+            .one(CkClass::PRIVATE_KEY, label)?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("private key labelled {label:?}"),
+            })?;
+        let kt = self
+            .session()?
+            .get_attributes(h, &[AttributeType::KeyType])
+            .map_err(|e| ck(&format!("reading key {label:?}"), e))?;
+        let is_rsa = kt
+            .iter()
+            .any(|a| matches!(a, Attribute::KeyType(k) if *k == KeyType::RSA));
+        if is_rsa != scheme.is_rsa() {
+            return Err(Error::Refused(format!(
+                "key {label:?} is {}, it cannot sign {}",
+                if is_rsa { "an RSA key" } else { "an EC key" },
+                scheme.name()
+            )));
+        }
+        Ok(h)
+    }
+
+    /// The signing mechanisms of the token, read once per bound token.
+    fn mechanisms(&mut self) -> Result<std::sync::Arc<MechList>> {
+        let slot = self.any_slot()?;
+        if let Some((s, m)) = &self.mech_cache {
+            if *s == slot {
+                return Ok(m.clone());
+            }
+        }
+        let m = std::sync::Arc::new(self.read_mechanisms(slot)?);
+        self.mech_cache = Some((slot, m.clone()));
+        Ok(m)
     }
 }
 
@@ -886,7 +960,7 @@ impl Token for Pkcs11Token {
             .session()?
             .generate_key_pair(&mechanism, &public, &private)
             .map_err(|e| ck(&format!("generating {alg} key {label:?}"), e))?;
-        self.read_public(pub_h)
+        self.read_public(pub_h, CkClass::PUBLIC_KEY)
     }
 
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey> {
@@ -946,7 +1020,7 @@ impl Token for Pkcs11Token {
                 return Err(ck(&format!("importing public key {label:?}"), e));
             }
         };
-        self.read_public(pub_h)
+        self.read_public(pub_h, CkClass::PUBLIC_KEY)
     }
 
     fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()> {
@@ -1007,15 +1081,10 @@ impl Token for Pkcs11Token {
             AttributeType::NeverExtractable,
             AttributeType::Local,
             AttributeType::Private,
-            AttributeType::EcParams,
-            AttributeType::EcPoint,
-            AttributeType::Modulus,
-            AttributeType::PublicExponent,
-            AttributeType::Value,
         ];
         let mut raw = Vec::new();
         for h in handles {
-            let mut attrs = self
+            let attrs = self
                 .session()?
                 .get_attributes(h, &want)
                 .map_err(|e| ck("reading object attributes", e))?;
@@ -1031,18 +1100,14 @@ impl Token for Pkcs11Token {
                 }
             }
             let class = class.unwrap_or(CkClass::DATA);
-            // Only public material is parsed; a data object's value is dropped unread.
-            if class == CkClass::DATA || class == CkClass::SECRET_KEY {
-                attrs.retain(|a| !matches!(a, Attribute::Value(_)));
-            }
-            let public_key = match class {
-                c if c == CkClass::PUBLIC_KEY
-                    || c == CkClass::CERTIFICATE
-                    || c == CkClass::PRIVATE_KEY =>
-                {
-                    public_from_attrs(&attrs).ok()
-                }
-                _ => None,
+            let public_key = if class == CkClass::PUBLIC_KEY
+                || class == CkClass::CERTIFICATE
+                || class == CkClass::PRIVATE_KEY
+            {
+                let p = self.public_attrs(h, class)?;
+                public_from_attrs(&p).ok()
+            } else {
+                None
             };
             let flags = if class == CkClass::PRIVATE_KEY || class == CkClass::SECRET_KEY {
                 flags_from(&attrs)
@@ -1089,11 +1154,11 @@ impl Token for Pkcs11Token {
     fn public_key(&mut self, label: &str) -> Result<PublicKey> {
         for class in [CkClass::PUBLIC_KEY, CkClass::CERTIFICATE] {
             if let Some(h) = self.one(class, label)? {
-                return self.read_public(h);
+                return self.read_public(h, class);
             }
         }
         if let Some(h) = self.one(CkClass::PRIVATE_KEY, label)? {
-            if let Ok(k) = self.read_public(h) {
+            if let Ok(k) = self.read_public(h, CkClass::PRIVATE_KEY) {
                 return Ok(k);
             }
         }
@@ -1125,25 +1190,7 @@ impl Token for Pkcs11Token {
                 format!("the token has no mechanism {raw} ({})", scheme.name())
             }));
         }
-        let h = self
-            .one(CkClass::PRIVATE_KEY, label)?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("private key labelled {label:?}"),
-            })?;
-        let kt = self
-            .session()?
-            .get_attributes(h, &[AttributeType::KeyType])
-            .map_err(|e| ck(&format!("reading key {label:?}"), e))?;
-        let is_rsa = kt
-            .iter()
-            .any(|a| matches!(a, Attribute::KeyType(k) if *k == KeyType::RSA));
-        if is_rsa != scheme.is_rsa() {
-            return Err(Error::Refused(format!(
-                "key {label:?} is {}, it cannot sign {}",
-                if is_rsa { "an RSA key" } else { "an EC key" },
-                scheme.name()
-            )));
-        }
+        let h = self.signing_key(label, scheme)?;
         let mut input = Vec::with_capacity(digest.len() + 19);
         if let SignScheme::RsaPkcs1(hash) = scheme {
             input.extend_from_slice(hash.digest_info_prefix());
@@ -1161,6 +1208,24 @@ impl Token for Pkcs11Token {
                 }
                 _ => ck(&format!("signing with {label:?}"), e),
             })
+    }
+
+    fn sign_message(&mut self, label: &str, scheme: SignScheme, message: &[u8]) -> Result<Vec<u8>> {
+        let mechs = self.mechanisms()?;
+        let hs = mech::hash_and_sign_mechanism(scheme);
+        // Prefer hashing here: the message never crosses a slow link to the token.
+        if mechs.has(mech::raw_mechanism(scheme)) || !mechs.has(hs) {
+            return self.sign(label, scheme, &scheme.hash().digest(message));
+        }
+        let h = self.signing_key(label, scheme)?;
+        let m = mech::hash_and_sign(scheme);
+        let what = format!("signing with {label:?} ({hs})");
+        let s = self.session()?;
+        s.sign_init(&m, h).map_err(|e| ck(&what, e))?;
+        for chunk in message.chunks(64 * 1024) {
+            s.sign_update(chunk).map_err(|e| ck(&what, e))?;
+        }
+        s.sign_final().map_err(|e| ck(&what, e))
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {

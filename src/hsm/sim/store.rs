@@ -15,6 +15,8 @@ use super::pin::PinRecord;
 pub const WARNING: &str = "REHEARSAL STORE: NOT SECURE, keys are stored in the clear";
 const STORE_FILE: &str = "store.json";
 const LOCK_FILE: &str = "store.lock";
+/// How long to wait for a busy store before saying who holds it.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 const MARKER_FILE: &str = "NOT-SECURE.txt";
 const FORMAT: u32 = 1;
 
@@ -198,7 +200,21 @@ impl Store {
             .write(true)
             .open(&lock_path)
             .map_err(io(format!("cannot open lock file {}", lock_path.display())))?;
-        match lock.try_lock() {
+        // A lock can be held for a moment by a process that is just closing the token,
+        // or by a forked child of a sibling that has not reached exec yet (the lock's
+        // file description is shared until then): wait briefly before calling it busy.
+        let mut waited = std::time::Duration::ZERO;
+        let step = std::time::Duration::from_millis(50);
+        let outcome = loop {
+            match lock.try_lock() {
+                Err(fs::TryLockError::WouldBlock) if waited < LOCK_PATIENCE => {
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(Error::Backend(format!(

@@ -27,6 +27,30 @@ pub struct AuthKeySpec {
 }
 
 impl AuthKeySpec {
+    /// Domains and capabilities by name (for the transcript's object line).
+    pub fn summary(&self) -> String {
+        let all = caps::CAPABILITY_NAMES
+            .iter()
+            .fold(Capability::empty(), |a, (_, c)| a | *c);
+        let names = |c: Capability| {
+            if c.contains(all) {
+                "all".to_string()
+            } else {
+                format!("[{}]", capability_names(c).join(", "))
+            }
+        };
+        let domains = if self.domains == Domain::all() {
+            "all".to_string()
+        } else {
+            format!("{:?}", domain_numbers(self.domains))
+        };
+        format!(
+            "domains {domains}; capabilities {}; delegated {}",
+            names(self.capabilities),
+            names(self.delegated)
+        )
+    }
+
     /// For transcripts: names, never bits.
     pub fn describe(&self) -> String {
         format!(
@@ -94,7 +118,7 @@ impl fmt::Display for PasswordRole {
 }
 
 /// One recorded sub-step, for the transcript.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubStep {
     pub step: String,
     pub key_id: u16,

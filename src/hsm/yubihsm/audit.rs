@@ -10,7 +10,7 @@ use yubihsm::AuditOption;
 use super::{device, limits, Error, Result, YubiHsm};
 
 /// One log entry, as the transcript records it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub item: u16,
     pub command: String,
@@ -24,7 +24,7 @@ pub struct AuditEntry {
     pub digest: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditReport {
     pub unlogged_boot_events: u16,
     pub unlogged_auth_events: u16,

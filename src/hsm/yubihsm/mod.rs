@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod audit;
 pub mod caps;
+pub mod steps;
 pub mod uri;
 
 use std::fmt;
@@ -128,9 +129,6 @@ pub mod limits {
     pub fn so_login() -> String {
         "SO login: a YubiHSM 2 has no security officer; log in with an authentication key (yubihsm:…?auth-key=ID)".to_string()
     }
-    pub fn ec_p521_mock() -> String {
-        mock_algorithm(KeyAlgorithm::EcP521)
-    }
 }
 
 /// A step as the planner sees it, for [`check_step`] at `officiant check` time.
@@ -193,6 +191,9 @@ pub struct YubiHsm {
     device_algorithms: Option<Vec<yubihsm::Algorithm>>,
     /// A MockHsm, directly or served over HTTP (recognized by its fixed device info).
     mock: bool,
+    /// A MockHsm this handle created: it has only the factory key 0x0001 until a session
+    /// puts more.
+    fresh_mock: bool,
 }
 
 impl fmt::Debug for YubiHsm {
@@ -233,7 +234,10 @@ impl YubiHsm {
             }
             Target::Mock => mock_connector()?,
         };
-        Ok(Self::with_connector(uri, connector))
+        let fresh_mock = uri.target == Target::Mock;
+        let mut h = Self::with_connector(uri, connector);
+        h.fresh_mock = fresh_mock;
+        Ok(h)
     }
 
     /// A device behind an existing connector (tests: a MockHsm served over HTTP).
@@ -245,6 +249,7 @@ impl YubiHsm {
             creds: None,
             device_algorithms: None,
             mock: uri.target == Target::Mock,
+            fresh_mock: false,
             uri,
         }
     }
@@ -298,7 +303,8 @@ impl YubiHsm {
     fn open_session(&self, creds: Credentials) -> Result<Client> {
         let id = creds.authentication_key_id;
         // The MockHsm panics on a login with a key it lacks (a device refuses): ask first.
-        if self.mock_key_absent(&[], id) {
+        let fresh = self.fresh_mock && self.client.is_none() && id != 1;
+        if fresh || self.mock_key_absent(&[], id) {
             return Err(Error::Login {
                 id,
                 cause: "no such authentication key".into(),
@@ -323,6 +329,22 @@ impl YubiHsm {
         }
         // No session to ask: only the very first login, which the caller chose.
         self.client.is_some() || !others.is_empty()
+    }
+
+    /// Whether the session is logged in with key `id` and this password (a resumed
+    /// rotation asks whether it already finished).
+    pub fn session_uses(&self, id: u16, password: &Secret) -> bool {
+        match &self.creds {
+            Some(c) if self.client.is_some() && c.authentication_key_id == id => {
+                let k = yubihsm::authentication::Key::derive_from_password(password.expose());
+                c.authentication_key.as_secret_slice() == k.as_secret_slice()
+            }
+            _ => false,
+        }
+    }
+
+    pub fn logged_in(&self) -> bool {
+        self.client.is_some()
     }
 
     pub(crate) fn client(&self) -> Result<&Client> {
@@ -573,7 +595,13 @@ impl YubiHsm {
         caps::check_label("label", label)?;
         let (alg, bytes) = match obj {
             NewObject::Certificate(der) => {
-                PublicKey::from_certificate_der(der)?;
+                let cert_key = PublicKey::from_certificate_der(der)?;
+                // Under a key's id, the certificate must be that key's.
+                if self.exists(id, Type::AsymmetricKey)? && self.public_key_of(id)? != cert_key {
+                    return Err(Error::Refused(format!(
+                        "the certificate {label:?} is for another key than the one at id 0x{id:04x}"
+                    )));
+                }
                 (yubihsm::opaque::Algorithm::X509Certificate, der.clone())
             }
             NewObject::Data { value, .. } => (yubihsm::opaque::Algorithm::Data, value.clone()),
@@ -679,6 +707,35 @@ impl YubiHsm {
             .curve()
             .ok_or_else(|| Error::Refused(format!("{alg} is not EC")))?;
         Ok(keys::ecdsa_to_fixed(curve, &der)?)
+    }
+
+    /// RSA PKCS#1 v1.5 over SHA-256 of `message` (the crate hashes it itself, so this
+    /// cannot sign a precomputed digest; the crate marks it untested). The MockHsm has no
+    /// RSA: refused there with the line naming the way that works.
+    pub fn sign_pkcs1_sha256_message(&mut self, label: &str, message: &[u8]) -> Result<Vec<u8>> {
+        let info = self.key_by_label(label)?;
+        let alg = match info.algorithm {
+            yubihsm::Algorithm::Asymmetric(a) => key_alg(a),
+            _ => None,
+        };
+        match alg {
+            Some(a) if a.is_rsa() => {}
+            _ => {
+                return Err(Error::Refused(format!(
+                    "key {label:?} is not an RSA key; PKCS#1 v1.5 needs one"
+                )))
+            }
+        }
+        if self.is_mock() {
+            return Err(Error::Unsupported(limits::mock_algorithm(
+                alg.unwrap_or(KeyAlgorithm::Rsa2048),
+            )));
+        }
+        let sig = self
+            .client()?
+            .sign_rsa_pkcs1v15_sha256(info.object_id, message)
+            .map_err(device("sign PKCS#1 v1.5"))?;
+        Ok(sig.as_ref().to_vec())
     }
 
     /// Delete objects by label (and class), refusing to remove the last key able to manage

@@ -1,0 +1,35 @@
+//! Everything that can change the console's state arrives as one [`Event`] on one channel:
+//! keys from the input thread, results from the worker thread, and a 1 s tick that runs
+//! only while an operation is under way (so an idle console sleeps in `recv`).
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{self as ct, KeyEvent, KeyEventKind};
+
+use super::worker::WorkerMsg;
+
+#[derive(Debug)]
+pub enum Event {
+    Key(KeyEvent),
+    Resize,
+    /// Time since the running operation started.
+    Tick(Duration),
+    Worker(WorkerMsg),
+}
+
+/// Forward terminal input to `tx`. Blocks in `crossterm::event::read`; ends when the
+/// receiver is gone or the terminal fails.
+pub fn spawn_input(tx: Sender<Event>) {
+    std::thread::spawn(move || loop {
+        let ev = match ct::read() {
+            Ok(ct::Event::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k),
+            Ok(ct::Event::Resize(..)) => Event::Resize,
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if tx.send(ev).is_err() {
+            return;
+        }
+    });
+}

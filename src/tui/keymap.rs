@@ -1,0 +1,386 @@
+//! The one keymap table. Key handling, the footer hints and the help overlay are all
+//! generated from [`KEYMAP`], so what the screen promises is what the keys do.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. Lookups try the most specific context first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// Everywhere unless a text field or popup has the keyboard.
+    Global,
+    Home,
+    Ceremony,
+    Sign,
+    /// A text field has the keyboard: printable keys are text, only these are actions.
+    Entry,
+    /// A path field (Entry plus completion).
+    Path,
+    /// A yes/no confirmation.
+    Confirm,
+    /// The error popup or the help overlay.
+    Dismiss,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Everywhere",
+            Context::Home => "Home",
+            Context::Ceremony => "Ceremony",
+            Context::Sign => "Sign and verify",
+            Context::Entry => "Typing in a field",
+            Context::Path => "Typing a path",
+            Context::Confirm => "Confirmation",
+            Context::Dismiss => "Messages",
+        }
+    }
+}
+
+/// What a key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    Up,
+    Down,
+    Left,
+    Right,
+    Select,
+    Back,
+    FocusNext,
+    GoHome,
+    GoCeremony,
+    GoSign,
+    Refresh,
+    Abort,
+    SaveAnswers,
+    EditField,
+    DoSign,
+    DoVerify,
+    Submit,
+    Cancel,
+    Complete,
+    DeleteChar,
+    Yes,
+    No,
+    Dismiss,
+}
+
+/// A key as the table spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Code(KeyCode),
+    Ctrl(char),
+}
+
+impl Key {
+    fn matches(self, ev: &KeyEvent) -> bool {
+        match self {
+            Key::Ctrl(c) => {
+                ev.modifiers.contains(KeyModifiers::CONTROL) && ev.code == KeyCode::Char(c)
+            }
+            Key::Code(code) => {
+                !ev.modifiers.contains(KeyModifiers::CONTROL)
+                    && !ev.modifiers.contains(KeyModifiers::ALT)
+                    && ev.code == code
+            }
+        }
+    }
+}
+
+pub struct Binding {
+    pub context: Context,
+    pub keys: &'static [Key],
+    /// How the keys are shown ("↑/k").
+    pub shown: &'static str,
+    pub action: Action,
+    /// What the key does, in a few words.
+    pub hint: &'static str,
+    /// Shown in the footer (everything is shown in the help overlay).
+    pub footer: bool,
+}
+
+const fn c(ch: char) -> Key {
+    Key::Code(KeyCode::Char(ch))
+}
+
+const fn b(
+    context: Context,
+    keys: &'static [Key],
+    shown: &'static str,
+    action: Action,
+    hint: &'static str,
+    footer: bool,
+) -> Binding {
+    Binding {
+        context,
+        keys,
+        shown,
+        action,
+        hint,
+        footer,
+    }
+}
+
+use Action as A;
+use Context as X;
+
+pub const KEYMAP: &[Binding] = &[
+    // Text fields: printable keys are text; these are the only actions.
+    b(
+        X::Entry,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::Submit,
+        "accept",
+        true,
+    ),
+    b(
+        X::Entry,
+        &[Key::Code(KeyCode::Esc)],
+        "Esc",
+        A::Cancel,
+        "cancel",
+        true,
+    ),
+    b(
+        X::Path,
+        &[Key::Code(KeyCode::Tab)],
+        "Tab",
+        A::Complete,
+        "complete",
+        true,
+    ),
+    b(
+        X::Entry,
+        &[Key::Code(KeyCode::Backspace)],
+        "Bksp",
+        A::DeleteChar,
+        "delete",
+        false,
+    ),
+    b(
+        X::Entry,
+        &[Key::Ctrl('c')],
+        "Ctrl-C",
+        A::Abort,
+        "abort",
+        false,
+    ),
+    // Confirmations.
+    b(X::Confirm, &[c('y'), c('Y')], "y", A::Yes, "yes", true),
+    b(
+        X::Confirm,
+        &[c('n'), c('N'), Key::Code(KeyCode::Esc)],
+        "n/Esc",
+        A::No,
+        "no",
+        true,
+    ),
+    // Error popup and help overlay.
+    b(
+        X::Dismiss,
+        &[
+            Key::Code(KeyCode::Enter),
+            Key::Code(KeyCode::Esc),
+            c('?'),
+            c('q'),
+        ],
+        "Enter/Esc",
+        A::Dismiss,
+        "close",
+        true,
+    ),
+    // Home.
+    b(
+        X::Home,
+        &[Key::Code(KeyCode::Tab)],
+        "Tab",
+        A::FocusNext,
+        "pane",
+        true,
+    ),
+    b(
+        X::Home,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::Select,
+        "open",
+        true,
+    ),
+    b(X::Home, &[c('r')], "r", A::Refresh, "refresh", true),
+    // Ceremony.
+    b(
+        X::Ceremony,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::Select,
+        "proceed",
+        true,
+    ),
+    b(
+        X::Ceremony,
+        &[c('a'), Key::Ctrl('c')],
+        "a",
+        A::Abort,
+        "abort",
+        true,
+    ),
+    b(
+        X::Ceremony,
+        &[c('w')],
+        "w",
+        A::SaveAnswers,
+        "save answers",
+        true,
+    ),
+    // Sign and verify.
+    b(
+        X::Sign,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::EditField,
+        "edit",
+        true,
+    ),
+    b(
+        X::Sign,
+        &[Key::Code(KeyCode::Left), c('h')],
+        "←/h",
+        A::Left,
+        "previous",
+        false,
+    ),
+    b(
+        X::Sign,
+        &[Key::Code(KeyCode::Right), c('l')],
+        "→/l",
+        A::Right,
+        "choose",
+        true,
+    ),
+    b(X::Sign, &[c('g')], "g", A::DoSign, "sign", true),
+    b(X::Sign, &[c('v')], "v", A::DoVerify, "verify", true),
+    // Everywhere.
+    b(
+        X::Global,
+        &[Key::Code(KeyCode::Up), c('k')],
+        "↑/k",
+        A::Up,
+        "up",
+        true,
+    ),
+    b(
+        X::Global,
+        &[Key::Code(KeyCode::Down), c('j')],
+        "↓/j",
+        A::Down,
+        "down",
+        true,
+    ),
+    b(X::Global, &[c('1')], "1", A::GoHome, "home", false),
+    b(X::Global, &[c('2')], "2", A::GoCeremony, "ceremony", false),
+    b(X::Global, &[c('3')], "3", A::GoSign, "sign/verify", false),
+    b(
+        X::Global,
+        &[Key::Code(KeyCode::Esc)],
+        "Esc",
+        A::Back,
+        "back",
+        false,
+    ),
+    b(X::Global, &[c('?')], "?", A::Help, "help", true),
+    b(
+        X::Global,
+        &[c('q'), Key::Ctrl('c')],
+        "q",
+        A::Quit,
+        "quit",
+        true,
+    ),
+];
+
+/// The action for `ev` in `contexts` (most specific first). The first context that has
+/// the key wins; `Global` is consulted only if it is listed.
+pub fn action_for(contexts: &[Context], ev: &KeyEvent) -> Option<Action> {
+    contexts.iter().find_map(|ctx| {
+        KEYMAP
+            .iter()
+            .filter(|bnd| bnd.context == *ctx)
+            .find(|bnd| bnd.keys.iter().any(|k| k.matches(ev)))
+            .map(|bnd| bnd.action)
+    })
+}
+
+/// Footer hints for `contexts`, in table order, without repeating an action.
+pub fn footer_hints(contexts: &[Context]) -> Vec<&'static Binding> {
+    let mut seen: Vec<Action> = Vec::new();
+    let mut out = Vec::new();
+    for ctx in contexts {
+        for bnd in KEYMAP.iter().filter(|b| b.context == *ctx && b.footer) {
+            if !seen.contains(&bnd.action) {
+                seen.push(bnd.action);
+                out.push(bnd);
+            }
+        }
+    }
+    out
+}
+
+/// Every binding of a context, for the help overlay.
+pub fn bindings(ctx: Context) -> impl Iterator<Item = &'static Binding> {
+    KEYMAP.iter().filter(move |b| b.context == ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn vim_keys_and_arrows_do_the_same() {
+        let ctx = [Context::Home, Context::Global];
+        assert_eq!(action_for(&ctx, &key(KeyCode::Up)), Some(Action::Up));
+        assert_eq!(action_for(&ctx, &key(KeyCode::Char('k'))), Some(Action::Up));
+        assert_eq!(action_for(&ctx, &key(KeyCode::Down)), Some(Action::Down));
+        assert_eq!(
+            action_for(&ctx, &key(KeyCode::Char('j'))),
+            Some(Action::Down)
+        );
+    }
+
+    #[test]
+    fn text_fields_swallow_letters() {
+        // In a field, `q` is text, never quit.
+        assert_eq!(
+            action_for(&[Context::Entry], &key(KeyCode::Char('q'))),
+            None
+        );
+        assert_eq!(
+            action_for(&[Context::Entry], &key(KeyCode::Enter)),
+            Some(Action::Submit)
+        );
+    }
+
+    #[test]
+    fn every_footer_hint_is_a_working_key() {
+        for bnd in KEYMAP {
+            for k in bnd.keys {
+                let ev = match *k {
+                    Key::Code(code) => KeyEvent::new(code, KeyModifiers::NONE),
+                    Key::Ctrl(ch) => KeyEvent::new(KeyCode::Char(ch), KeyModifiers::CONTROL),
+                };
+                assert_eq!(
+                    action_for(&[bnd.context], &ev),
+                    Some(bnd.action),
+                    "{} in {:?} is shadowed",
+                    bnd.shown,
+                    bnd.context
+                );
+            }
+        }
+    }
+}

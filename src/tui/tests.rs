@@ -1,0 +1,552 @@
+//! Every screen and popup at 80×24 through ratatui's TestBackend (insta snapshots of the
+//! text), plus the colours of the states that must stand out, driven only by `update`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+use super::app::{update, AppState, Command, Screen, StepStatus};
+use super::event::Event;
+use super::plan;
+use super::views;
+use super::worker::{Opened, Request, WorkerMsg};
+use crate::ceremony::engine::{CreatedObject, Effect, Event as EngineEvent, StepResult};
+use crate::hsm::{KeyFlags, ObjectClass, ObjectInfo, TokenInfo};
+use crate::keys::{Curve, PublicKey};
+
+const W: u16 = 80;
+const H: u16 = 24;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tui-rehearsal.toml")
+}
+
+fn p256(seed: u8) -> PublicKey {
+    let sk = p256::SecretKey::from_slice(&[seed; 32]).unwrap();
+    let pt = sk.public_key().to_sec1_bytes();
+    PublicKey::ec(Curve::P256, &pt).unwrap()
+}
+
+fn info() -> TokenInfo {
+    TokenInfo {
+        backend: "sim:./rehearsal".into(),
+        label: "officiant-rehearsal".into(),
+        serial: "0000-REHEARSAL".into(),
+        manufacturer: "Officiant".into(),
+        model: "rehearsal".into(),
+        initialized: true,
+        rehearsal: true,
+        min_pin_len: 4,
+        max_pin_len: 16,
+    }
+}
+
+fn objects() -> Vec<ObjectInfo> {
+    let flags = KeyFlags {
+        sensitive: Some(true),
+        never_extractable: Some(true),
+        local: Some(true),
+        ..KeyFlags::default()
+    };
+    vec![
+        ObjectInfo {
+            class: ObjectClass::PrivateKey,
+            label: "fw-signing-p256".into(),
+            id: vec![0x01],
+            public_key: Some(p256(7)),
+            flags: flags.clone(),
+        },
+        ObjectInfo {
+            class: ObjectClass::PublicKey,
+            label: "fw-signing-p256".into(),
+            id: vec![0x01],
+            public_key: Some(p256(7)),
+            flags: KeyFlags::default(),
+        },
+    ]
+}
+
+/// A console with the token opened and the fixture ceremony listed.
+fn ready(color: bool) -> AppState {
+    let mut s = AppState::new("sim:./rehearsal", vec![plan::summarize(&fixture())], color);
+    update(
+        &mut s,
+        Event::Worker(WorkerMsg::Snapshot {
+            info: info(),
+            objects: objects(),
+        }),
+    );
+    s
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn press(s: &mut AppState, code: KeyCode) -> Vec<Command> {
+    update(s, key(code))
+}
+
+fn typed(s: &mut AppState, text: &str) {
+    for c in text.chars() {
+        assert!(press(s, KeyCode::Char(c)).is_empty());
+    }
+}
+
+fn render(s: &AppState) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(W, H)).unwrap();
+    t.draw(|f| views::draw(f, s)).unwrap();
+    t
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The foreground colour of the first cell of `needle` on screen.
+fn fg_of(buf: &Buffer, needle: &str) -> Color {
+    let t = text(buf);
+    let (row, line) = t
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{t}"));
+    let col = line[..line.find(needle).unwrap()].chars().count();
+    buf[(col as u16, row as u16)].fg
+}
+
+fn snap(name: &str, s: &AppState) -> Buffer {
+    let t = render(s);
+    insta::assert_snapshot!(name, t.backend());
+    t.backend().buffer().clone()
+}
+
+fn worker_req(cmds: Vec<Command>) -> Request {
+    match cmds.into_iter().next() {
+        Some(Command::Worker(r)) => r,
+        other => panic!("expected a worker request, got {other:?}"),
+    }
+}
+
+fn opened() -> WorkerMsg {
+    WorkerMsg::CeremonyOpened(Box::new(Opened {
+        script: crate::ceremony::script::load(&fixture()).unwrap(),
+        out: PathBuf::from("out/rehearsal"),
+        completed: Vec::new(),
+        interrupted: None,
+        resumed: false,
+    }))
+}
+
+fn worker(s: &mut AppState, m: WorkerMsg) -> Vec<Command> {
+    update(s, Event::Worker(m))
+}
+
+fn engine_ev(s: &mut AppState, e: EngineEvent) -> Vec<Command> {
+    worker(s, WorkerMsg::Engine(e))
+}
+
+/// The effects sent to the worker, without the journal/transcript records.
+fn effects(cmds: &[Command]) -> Vec<String> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Worker(Request::Effect(Effect::Record(_))) => None,
+            Command::Worker(r) => Some(format!("{r:?}")),
+            Command::Save { .. } => None,
+        })
+        .collect()
+}
+
+/// Open the fixture ceremony and start it, up to the destructive confirmation of `init`.
+fn to_init_confirm(s: &mut AppState) {
+    let cmds = press(s, KeyCode::Enter); // open from home
+    assert!(matches!(
+        cmds[..],
+        [Command::Worker(Request::OpenCeremony { .. })]
+    ));
+    worker(s, opened());
+    assert_eq!(s.screen, Screen::Ceremony);
+    let cmds = press(s, KeyCode::Enter); // start
+    assert_eq!(effects(&cmds), ["Effect(OpenToken)"]);
+    engine_ev(s, EngineEvent::TokenOpened);
+    typed(s, "Alice Admin");
+    press(s, KeyCode::Enter);
+    typed(s, "Walter Witness");
+    press(s, KeyCode::Enter);
+}
+
+#[test]
+fn home_screen() {
+    let s = ready(true);
+    snap("home", &s);
+}
+
+#[test]
+fn home_object_browser_shows_fingerprint_and_words() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Tab);
+    let buf = snap("home_objects", &s);
+    let fp = crate::formats::words::Fingerprint::of(&p256(7).fingerprint());
+    let t = text(&buf);
+    assert!(t.contains(&fp.groups[..17]), "{t}");
+    assert!(t.contains(fp.words.split(' ').next().unwrap()), "{t}");
+}
+
+#[test]
+fn home_token_failed_shows_error_popup() {
+    let mut s = AppState::new("pkcs11:token=X", Vec::new(), true);
+    update(
+        &mut s,
+        Event::Worker(WorkerMsg::OpenFailed("no token labelled \"X\"".into())),
+    );
+    let buf = snap("home_open_failed", &s);
+    assert_eq!(fg_of(&buf, "✗ The token did not open"), Color::Red);
+}
+
+#[test]
+fn help_overlay_lists_the_keymap() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Char('?'));
+    let buf = snap("help", &s);
+    let t = text(&buf);
+    for b in super::keymap::KEYMAP
+        .iter()
+        .filter(|b| b.context != super::keymap::Context::Dismiss)
+    {
+        assert!(t.contains(b.hint), "help lacks {:?}", b.hint);
+    }
+    press(&mut s, KeyCode::Esc);
+    assert!(s.popup.is_none());
+}
+
+#[test]
+fn ceremony_walkthrough() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Enter);
+    worker(&mut s, opened());
+    snap("ceremony_start", &s);
+    press(&mut s, KeyCode::Enter);
+    engine_ev(&mut s, EngineEvent::TokenOpened);
+    typed(&mut s, "Alice Admin");
+    snap("ceremony_signoff", &s);
+    press(&mut s, KeyCode::Enter);
+
+    // One person cannot sign twice: the engine refuses, the console asks again.
+    typed(&mut s, "Alice Admin");
+    press(&mut s, KeyCode::Enter);
+    let buf = snap("signoff_rejected", &s);
+    assert_eq!(fg_of(&buf, "✗ Alice Admin already signed"), Color::Red);
+    typed(&mut s, "Walter Witness");
+    press(&mut s, KeyCode::Enter);
+
+    // init-token erases the token: a red confirmation before anything is asked.
+    let buf = snap("confirm_init_token", &s);
+    assert_eq!(fg_of(&buf, "⚠ Run"), Color::Red);
+    press(&mut s, KeyCode::Char('y'));
+
+    // The SO PIN: masked, checked against the token's length rule, typed twice.
+    typed(&mut s, "97");
+    press(&mut s, KeyCode::Enter);
+    let buf = snap("secret_too_short", &s);
+    assert!(!text(&buf).contains("97"));
+    typed(&mut s, "31");
+    press(&mut s, KeyCode::Enter);
+    typed(&mut s, "9731");
+    let buf = snap("secret_confirm", &s);
+    assert!(!text(&buf).contains("9731"));
+    let mut sent = press(&mut s, KeyCode::Enter);
+    typed(&mut s, "246810");
+    press(&mut s, KeyCode::Enter);
+    typed(&mut s, "246810");
+    sent.extend(press(&mut s, KeyCode::Enter));
+    // The values go to the worker's vault; the engine saw only the names.
+    let secrets: Vec<(String, Vec<u8>)> = sent
+        .iter()
+        .filter_map(|c| match c {
+            Command::Worker(Request::Secret { name, value }) => {
+                Some((name.clone(), value.expose().to_vec()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            ("so".to_string(), b"9731".to_vec()),
+            ("user".to_string(), b"246810".to_vec())
+        ]
+    );
+    assert_eq!(
+        effects(&sent).last().unwrap(),
+        "Effect(RunStep { step: 0, reconcile: false })"
+    );
+    let dbg = format!("{sent:?} {s:?}");
+    assert!(!dbg.contains("9731") && !dbg.contains("246810"), "{dbg}");
+
+    // A long operation: spinner and elapsed time from the tick.
+    update(&mut s, Event::Tick(Duration::from_secs(65)));
+    let buf = snap("progress", &s);
+    assert!(text(&buf).contains("1:05 elapsed"));
+    engine_ev(
+        &mut s,
+        EngineEvent::StepDone {
+            step: 0,
+            result: StepResult::default(),
+        },
+    );
+    // login uses the user PIN already given: it runs straight away.
+    engine_ev(
+        &mut s,
+        EngineEvent::StepDone {
+            step: 1,
+            result: StepResult::default(),
+        },
+    );
+
+    // gen-p256: the witness signs off, the key comes back as a fingerprint.
+    typed(&mut s, "Walter Witness");
+    let cmds = press(&mut s, KeyCode::Enter);
+    assert_eq!(
+        effects(&cmds).last().unwrap(),
+        "Effect(RunStep { step: 2, reconcile: false })"
+    );
+    let fp = p256(9).fingerprint();
+    engine_ev(
+        &mut s,
+        EngineEvent::StepDone {
+            step: 2,
+            result: StepResult {
+                objects: vec![CreatedObject {
+                    label: "fw-signing-p256".into(),
+                    id: "01".into(),
+                    class: "key pair".into(),
+                    key_type: "EC P-256".into(),
+                    public_key_sha256: Some(hex::encode(fp)),
+                }],
+                ..StepResult::default()
+            },
+        },
+    );
+    let buf = snap("ceremony_result", &s);
+    let groups = crate::formats::words::Fingerprint::of(&fp).groups;
+    assert!(text(&buf).contains(&groups[..35]), "{}", text(&buf));
+
+    // gen-rsa fails: error popup with cause and next step, then a red step.
+    typed(&mut s, "Walter Witness");
+    press(&mut s, KeyCode::Enter);
+    let cmds = engine_ev(
+        &mut s,
+        EngineEvent::StepFailed {
+            step: 3,
+            error: "step[3] (gen-rsa): an object labelled \"fw-signing-rsa4096\" already exists on the token (private key)".into(),
+        },
+    );
+    assert!(effects(&cmds).iter().any(|e| e.starts_with("Effect(Fail")));
+    let buf = snap("error_popup", &s);
+    assert_eq!(fg_of(&buf, "✗ Step"), Color::Red);
+    press(&mut s, KeyCode::Enter);
+    let buf = snap("ceremony_failed", &s);
+    assert_eq!(fg_of(&buf, "✗ FAILED"), Color::Red);
+    assert_eq!(fg_of(&buf, "✓ done"), Color::Green);
+
+    // The recording: names and confirmations, never a secret's value.
+    let run = s.run.as_ref().unwrap();
+    let answers = plan::answers_toml(&run.script, &run.engine);
+    insta::assert_snapshot!("answers", answers);
+    assert!(!answers.contains("9731") && !answers.contains("246810"));
+}
+
+#[test]
+fn abort_asks_in_red_then_stops_the_engine() {
+    let mut s = ready(true);
+    to_init_confirm(&mut s);
+    press(&mut s, KeyCode::Char('n'));
+    // Declining a destructive step offers to abort.
+    let buf = snap("confirm_abort", &s);
+    assert_eq!(fg_of(&buf, "⚠ Abort"), Color::Red);
+    let cmds = press(&mut s, KeyCode::Char('y'));
+    assert!(effects(&cmds).iter().any(|e| e.starts_with("Effect(Fail")));
+    let run = s.run.as_ref().unwrap();
+    assert!(run.finished());
+    assert_eq!(run.status(3), StepStatus::Skipped);
+    worker(
+        &mut s,
+        WorkerMsg::CeremonyClosed {
+            transcript: PathBuf::from("out/rehearsal/transcript.jsonl"),
+            complete: false,
+        },
+    );
+    snap("ceremony_aborted", &s);
+}
+
+#[test]
+fn an_interrupted_run_resumes_from_its_journal() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Enter);
+    worker(
+        &mut s,
+        WorkerMsg::CeremonyOpened(Box::new(Opened {
+            script: crate::ceremony::script::load(&fixture()).unwrap(),
+            out: PathBuf::from("out/rehearsal"),
+            completed: vec![(0, StepResult::default()), (1, StepResult::default())],
+            interrupted: Some(2),
+            resumed: true,
+        })),
+    );
+    snap("ceremony_resume", &s);
+    let cmds = press(&mut s, KeyCode::Enter);
+    assert_eq!(effects(&cmds), ["Effect(OpenToken)"]);
+    engine_ev(&mut s, EngineEvent::TokenOpened);
+    let run = s.run.as_ref().unwrap();
+    assert_eq!(run.status(0), StepStatus::Resumed);
+    // The interrupted step is signed off again, then the completed login's session is
+    // restored: its PIN is asked again.
+    typed(&mut s, "Walter Witness");
+    press(&mut s, KeyCode::Enter);
+    let run = s.run.as_ref().unwrap();
+    assert!(matches!(&run.need, Some(super::app::Need::Secret { name, .. }) if name == "user"));
+    typed(&mut s, "246810");
+    let cmds = press(&mut s, KeyCode::Enter);
+    assert!(
+        effects(&cmds).iter().any(|e| e.contains("Relogin")),
+        "{cmds:?}"
+    );
+    let buf = snap("ceremony_resume_relogin", &s);
+    assert!(text(&buf).contains("↺ resumed"));
+}
+
+#[test]
+fn no_color_means_no_colour_at_all() {
+    let mut s = ready(false);
+    to_init_confirm(&mut s);
+    let buf = render(&s).backend().buffer().clone();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, Color::Reset, "coloured cell {cell:?}");
+        assert_eq!(cell.bg, Color::Reset, "coloured cell {cell:?}");
+    }
+    // The warning still stands out: a symbol and a modifier.
+    assert!(text(&buf).contains("⚠ Run"));
+}
+
+#[test]
+fn quitting_mid_ceremony_asks_first() {
+    let mut s = ready(true);
+    to_init_confirm(&mut s);
+    press(&mut s, KeyCode::Char('n'));
+    press(&mut s, KeyCode::Char('n'));
+    press(&mut s, KeyCode::Char('q'));
+    assert!(!s.quit, "quit needs a confirmation mid-ceremony");
+    assert!(s.popup.is_some());
+    press(&mut s, KeyCode::Char('y'));
+    assert!(s.quit);
+}
+
+#[test]
+fn sign_screen_with_completion_and_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["firmware-a.bin", "firmware-b.bin", "notes.txt"] {
+        std::fs::write(dir.path().join(f), b"payload").unwrap();
+    }
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Char('3'));
+    snap("sign_empty", &s);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Enter);
+    let base = format!("{}/fi", dir.path().display());
+    typed(&mut s, &base);
+    press(&mut s, KeyCode::Tab);
+    assert_eq!(
+        s.sign.input.input.value,
+        format!("{}/firmware-", dir.path().display())
+    );
+    assert_eq!(s.sign.input.choices, ["firmware-a.bin", "firmware-b.bin"]);
+    typed(&mut s, "a");
+    press(&mut s, KeyCode::Tab);
+    let input = format!("{}/firmware-a.bin", dir.path().display());
+    assert_eq!(s.sign.input.input.value, input);
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.sign.output.input.value, format!("{input}.sig"));
+
+    // Snapshot with stable paths.
+    let mut shown = ready(true);
+    shown.screen = Screen::Sign;
+    shown.sign.field = 2;
+    shown.sign.input.input.value = "firmware/fi".into();
+    shown.sign.input.choices = vec!["firmware-a.bin".into(), "firmware-b.bin".into()];
+    snap("sign_completion", &shown);
+
+    press(&mut s, KeyCode::Char('g'));
+    // The temporary directory's name changes from run to run.
+    let snap_tmp = |name: &str, s: &AppState| {
+        let shown = render(s).backend().to_string();
+        insta::assert_snapshot!(
+            name,
+            shown.replace(&dir.path().display().to_string(), "/tmp/DIR")
+        );
+    };
+    snap_tmp("sign_pin", &s);
+    typed(&mut s, "246810");
+    let req = worker_req(press(&mut s, KeyCode::Enter));
+    assert!(
+        !format!("{req:?} {s:?}").contains("246810"),
+        "the PIN leaked into Debug"
+    );
+    match req {
+        Request::SignFile {
+            key,
+            input: i,
+            output,
+            ..
+        } => {
+            assert_eq!(key, "fw-signing-p256");
+            assert_eq!(i, PathBuf::from(&input));
+            assert_eq!(output, PathBuf::from(format!("{input}.sig")));
+        }
+        other => panic!("{other:?}"),
+    }
+    update(
+        &mut s,
+        Event::Worker(WorkerMsg::Signed {
+            digest: vec![0xAB; 32],
+            output: PathBuf::from("firmware/firmware-a.bin.sig"),
+            notes: Vec::new(),
+        }),
+    );
+    snap_tmp("sign_result", &s);
+    update(
+        &mut s,
+        Event::Worker(WorkerMsg::Verified {
+            digest: vec![0xAB; 32],
+            ok: false,
+            lines: vec!["signature does not match".into()],
+        }),
+    );
+    snap_tmp("verify_bad", &s);
+    let buf = render(&s).backend().buffer().clone();
+    assert_eq!(fg_of(&buf, "✗ BAD SIGNATURE"), Color::Red);
+}
+
+#[test]
+fn larger_terminals_draw_too() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Enter);
+    worker(&mut s, opened());
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| views::draw(f, &s)).unwrap();
+        assert!(text(t.backend().buffer()).contains("gen-p256"));
+    }
+}

@@ -1,0 +1,181 @@
+//! Drawing: one function per region, each reading `&AppState` only.
+
+pub mod ceremony;
+pub mod home;
+pub mod popups;
+pub mod sign;
+pub mod widgets;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::app::{AppState, Screen, TokenStatus};
+use super::keymap::{self, Action};
+
+/// Styles. Under NO_COLOR every style is a modifier only; the symbols (✓ ✗ ▶ ⚠) carry
+/// the meaning either way.
+#[derive(Clone, Copy, Debug)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    fn pick(&self, colored: Style, plain: Style) -> Style {
+        if self.color {
+            colored
+        } else {
+            plain
+        }
+    }
+    pub fn base(&self) -> Style {
+        Style::default()
+    }
+    pub fn title(&self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+    pub fn dim(&self) -> Style {
+        self.pick(
+            Style::default().fg(Color::DarkGray),
+            Style::default().add_modifier(Modifier::DIM),
+        )
+    }
+    pub fn focus(&self) -> Style {
+        self.pick(Style::default().fg(Color::Cyan), Style::default())
+    }
+    pub fn selected(&self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+    pub fn ok(&self) -> Style {
+        self.pick(
+            Style::default()
+                .fg(Color::Green)
+                .add_modifier(Modifier::BOLD),
+            Style::default().add_modifier(Modifier::BOLD),
+        )
+    }
+    pub fn running(&self) -> Style {
+        self.pick(
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+            Style::default().add_modifier(Modifier::BOLD),
+        )
+    }
+    pub fn fail(&self) -> Style {
+        self.pick(
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        )
+    }
+    /// Borders and titles of a confirmation that destroys something.
+    pub fn destructive(&self) -> Style {
+        self.pick(
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        )
+    }
+    pub fn key(&self) -> Style {
+        self.pick(
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+            Style::default().add_modifier(Modifier::BOLD),
+        )
+    }
+}
+
+/// Draw the whole console.
+pub fn draw(f: &mut Frame, s: &AppState) {
+    let t = Theme { color: s.color };
+    let [head, body, status, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(8),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    header(f, head, s, &t);
+    match s.screen {
+        Screen::Home => home::draw(f, body, s, &t),
+        Screen::Ceremony => ceremony::draw(f, body, s, &t),
+        Screen::Sign => sign::draw(f, body, s, &t),
+    }
+    status_line(f, status, s, &t);
+    footer(f, foot, s, &t);
+    popups::draw(f, s, &t);
+}
+
+fn header(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
+    let tab = |name: &'static str, key: &'static str, on: bool| {
+        let st = if on { t.selected() } else { t.dim() };
+        Span::styled(format!(" {key} {name} "), st)
+    };
+    let mut spans = vec![
+        Span::styled("officiant ", t.title()),
+        tab("Home", "1", s.screen == Screen::Home),
+        tab("Ceremony", "2", s.screen == Screen::Ceremony),
+        tab("Sign", "3", s.screen == Screen::Sign),
+        Span::raw("  "),
+    ];
+    if let TokenStatus::Ready(i) = &s.token {
+        if i.rehearsal {
+            spans.push(Span::styled("⚠ REHEARSAL TOKEN, NOT SECURE", t.running()));
+        }
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn status_line(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
+    let line = if let Some(b) = &s.busy {
+        widgets::progress_line(&b.what, b.elapsed, t)
+    } else if let Some(n) = &s.notice {
+        Line::styled(format!("» {n}"), t.dim())
+    } else {
+        Line::default()
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+/// Key hints for what the keyboard does right now, from the keymap table.
+fn footer(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
+    let mut spans = Vec::new();
+    // While the token works, only what still does something is offered.
+    let busy = s.busy.is_some() && s.popup.is_none();
+    for b in keymap::footer_hints(&s.contexts()) {
+        if busy
+            && !matches!(
+                b.action,
+                Action::Help | Action::Quit | Action::Up | Action::Down
+            )
+        {
+            continue;
+        }
+        spans.push(Span::styled(b.shown, t.key()));
+        spans.push(Span::raw(format!(" {}  ", b.hint)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Break `text` at spaces into lines of at most `width` characters (a longer word stands
+/// alone), so fingerprints wrap between groups and words, never inside one.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let need = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+        if !cur.is_empty() && need > width {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
