@@ -38,15 +38,7 @@ pub fn write_new_with(
     if path.symlink_metadata().is_ok() {
         return Err(Error::Exists(path.to_path_buf()));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (dir, tmp) = temp_beside(path);
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -70,18 +62,92 @@ pub fn write_new_with(
     result
 }
 
+/// Write many small files, each as [`write_new`] would (whole or not at all, never over
+/// an existing file), with their fsyncs issued side by side and one directory sync per
+/// directory: a signing batch's outputs cost a few journal commits, not one each.
+/// Returns one result per item, in order.
+pub fn write_new_all(items: &[(&Path, &[u8])]) -> Vec<Result<(), Error>> {
+    let tmp_of = |path: &Path, i: usize| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        path.with_file_name(format!(".{name}.tmp-{}-{i}", std::process::id()))
+    };
+    // Write and fsync every temporary file, concurrently.
+    let staged: Vec<Result<PathBuf, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (path, bytes))| {
+                let tmp = tmp_of(path, i);
+                s.spawn(move || {
+                    if path.symlink_metadata().is_ok() {
+                        return Err(Error::Exists(path.to_path_buf()));
+                    }
+                    let r = (|| {
+                        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                        f.write_all(bytes)?;
+                        f.sync_all()
+                    })();
+                    match r {
+                        Ok(()) => Ok(tmp),
+                        Err(e) => {
+                            let _ = fs::remove_file(&tmp);
+                            Err(io_err(path)(e))
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(items)
+            .map(|(h, (path, _))| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Io {
+                        path: path.to_path_buf(),
+                        cause: "writer thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    // Publish each under its name (fails if the name exists), then sync the directories.
+    let mut dirs = Vec::new();
+    let results = staged
+        .into_iter()
+        .zip(items)
+        .map(|(st, (path, _))| {
+            let tmp = st?;
+            let r = fs::hard_link(&tmp, path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Error::Exists(path.to_path_buf())
+                } else {
+                    io_err(path)(e)
+                }
+            });
+            let _ = fs::remove_file(&tmp);
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if r.is_ok() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+            r
+        })
+        .collect();
+    for d in &dirs {
+        sync_dir(d);
+    }
+    results
+}
+
 /// Replace `path` atomically (temp file, fsync, rename). For state the program owns
 /// (the rehearsal token's store, the journal), never for ceremony outputs.
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (dir, tmp) = temp_beside(path);
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(path))?;
@@ -95,6 +161,21 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The directory of `path` and a temporary name in it (same filesystem, so the final
+/// link or rename is atomic).
+fn temp_beside(path: &Path) -> (PathBuf, PathBuf) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    (dir, tmp)
 }
 
 fn sync_dir(dir: &Path) {
@@ -129,6 +210,20 @@ mod tests {
         assert!(err.to_string().contains("refusing to overwrite"), "{err}");
         assert_eq!(fs::read(&p).unwrap(), b"one");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_new_all_writes_each_and_refuses_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.sig");
+        let b = dir.path().join("b.sig");
+        write_new(&b, b"old").unwrap();
+        let r = write_new_all(&[(&a, b"one"), (&b, b"two")]);
+        assert!(r[0].is_ok());
+        assert!(matches!(r[1], Err(Error::Exists(_))));
+        assert_eq!(fs::read(&a).unwrap(), b"one");
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -35,9 +35,19 @@ fn sim_with(dir: &Path, keys: &[(&str, &KeyFiles)]) -> String {
     format!("sim:{}", tdir.display())
 }
 
+/// The transcript the tests' sign commands append to: beside the sim's directory.
+fn transcript_of(backend: &str) -> PathBuf {
+    Path::new(backend.trim_start_matches("sim:"))
+        .parent()
+        .unwrap()
+        .join("transcript.jsonl")
+}
+
 fn sign_cmd(backend: &str) -> std::process::Command {
     let mut c = officiant();
     c.arg("sign")
+        .arg("--transcript")
+        .arg(transcript_of(backend))
         .arg("--backend")
         .arg(backend)
         .arg("--pin-source")
@@ -172,6 +182,22 @@ fn batch_one_login_json_records() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(recs.len(), 4);
+    // Each output is in the hash-chained transcript with both hashes, which verifies,
+    // and the PIN is nowhere in it.
+    let tpath = transcript_of(&backend);
+    let transcript = std::fs::read_to_string(&tpath).unwrap();
+    assert!(!transcript.contains(PIN));
+    let entries: Vec<serde_json::Value> = transcript
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let signed: Vec<_> = entries.iter().filter(|e| e["type"] == "signed").collect();
+    assert_eq!(signed.len(), 4);
+    for (e, r) in signed.iter().zip(&recs) {
+        assert_eq!(e["data"]["input_sha256"], r["input_sha256"]);
+        assert_eq!(e["data"]["output_sha256"], r["output_sha256"]);
+    }
+    support::run_ok(officiant().args(["transcript", "verify"]).arg(&tpath));
     for (r, input) in recs.iter().zip(&inputs) {
         let sig = PathBuf::from(r["output"].as_str().unwrap());
         assert_eq!(

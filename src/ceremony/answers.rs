@@ -51,16 +51,7 @@ impl Answers {
 }
 
 pub fn load(path: &Path) -> Result<Answers, ScriptError> {
-    let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ScriptError {
-        file: file.clone(),
-        place: String::new(),
-        message: format!("cannot read: {}", e.kind()),
-    })?;
-    let base = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let (file, base, bytes) = super::script::read_source(path)?;
     let mut a = parse(&file, &base, &bytes)?;
     a.path = Some(path.to_path_buf());
     Ok(a)

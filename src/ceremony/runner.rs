@@ -127,6 +127,30 @@ pub fn run(opts: &RunOptions) -> Result<Summary, Error> {
 }
 
 /// The headless run, opening the backend with `opener`.
+/// The transcript's first entry of a run session: what was run, where, by which version.
+/// Both faces write it (the console adds `"face": "console"`; the headless runner adds
+/// the answers file).
+pub fn open_entry(script: &Script, backend: &str, resumed: bool, tr: &Writer) -> Value {
+    json!({
+        "script": script.path.display().to_string(),
+        "script_sha256": hex::encode(script.sha256),
+        "answers": Value::Null,
+        "answers_sha256": Value::Null,
+        "officiant": env!("CARGO_PKG_VERSION"),
+        "backend": backend,
+        "ceremony": {
+            "id": script.ceremony.id,
+            "title": script.ceremony.title,
+            "purpose": script.ceremony.purpose,
+            "version": script.ceremony.version,
+            "token": script.ceremony.token,
+        },
+        "roles": script.roles,
+        "resumed": resumed,
+        "torn_tail_discarded": tr.torn_tail_discarded,
+    })
+}
+
 pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     let (script, plan, answers) = prepare(&opts.script, opts.answers.as_deref())?;
     let answers = match answers {
@@ -197,27 +221,10 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
         })?;
     }
     let mut tr = Writer::open(&transcript_path)?;
-    tr.append(
-        "open",
-        json!({
-            "script": script.path.display().to_string(),
-            "script_sha256": script_hex,
-            "answers": answers.path.as_ref().map(|p| p.display().to_string()),
-            "answers_sha256": answers.sha256.map(hex::encode),
-            "officiant": env!("CARGO_PKG_VERSION"),
-            "backend": uri.to_string(),
-            "ceremony": {
-                "id": script.ceremony.id,
-                "title": script.ceremony.title,
-                "purpose": script.ceremony.purpose,
-                "version": script.ceremony.version,
-                "token": script.ceremony.token,
-            },
-            "roles": script.roles,
-            "resumed": earlier.is_some(),
-            "torn_tail_discarded": tr.torn_tail_discarded,
-        }),
-    )?;
+    let mut open = open_entry(&script, &uri.to_string(), earlier.is_some(), &tr);
+    open["answers"] = json!(answers.path.as_ref().map(|p| p.display().to_string()));
+    open["answers_sha256"] = json!(answers.sha256.map(hex::encode));
+    tr.append("open", open)?;
 
     let resumed = earlier.is_some();
     let (completed, interrupted) = earlier

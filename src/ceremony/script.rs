@@ -467,6 +467,13 @@ impl fmt::Display for ObjectType {
 
 /// Read and parse a script file.
 pub fn load(path: &Path) -> Result<Script, ScriptError> {
+    let (file, base, bytes) = read_source(path)?;
+    parse(&file, &base, &bytes)
+}
+
+/// A script or answers file's name for errors, the directory its relative paths resolve
+/// against, and its bytes.
+pub(crate) fn read_source(path: &Path) -> Result<(String, PathBuf, Vec<u8>), ScriptError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| ScriptError {
         file: file.clone(),
@@ -477,7 +484,7 @@ pub fn load(path: &Path) -> Result<Script, ScriptError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    parse(&file, &base, &bytes)
+    Ok((file, base, bytes))
 }
 
 /// Parse script bytes. `file` names it in errors; `base` resolves relative paths.

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use serde_json::json;
+
 use super::{BackendArgs, Failure, Outcome};
+use crate::ceremony::transcript;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
 use crate::keys::load_public_key;
@@ -160,36 +163,75 @@ pub fn sign(a: SignArgs) -> Outcome {
     }
 
     let uri = BackendUri::parse(&a.b.backend)?;
-    let mut token = hsm::open(&uri, a.b.token.as_deref())?;
+    let mut token = hsm::open(&uri, a.b.token.as_deref())
+        .map_err(|e| Failure(format!("cannot open {uri}: {e}")))?;
     super::apply_auth_key(token.as_mut(), &a.b)?;
+    // One login for the whole batch. Without --pin-source the backend may log in from
+    // the URI's pin-source, or the token's signing refusal says what is missing.
     if let Some(src) = &a.b.pin_source {
-        let pin = SecretSource::parse(src)?.read("user PIN")?;
+        let pin = SecretSource::parse(src)
+            .and_then(|s| s.read("user PIN"))
+            .map_err(|e| Failure(format!("--pin-source: {e}")))?;
         token.login(UserType::User, &pin)?;
     }
+    let info = token.info()?;
     let mut key = SigningKey::new(token.as_mut(), &a.key)?;
-    let records = match (&a.output, &a.out_dir) {
-        (Some(out), _) => vec![signing::sign_file(
-            &mut key,
-            format,
-            &opts,
-            &a.inputs[0],
-            out,
-        )?],
-        (None, Some(dir)) => match signing::sign_batch(&mut key, format, &opts, &a.inputs, dir) {
-            Ok(r) => r,
-            Err(e) => {
-                for r in &e.done {
-                    print_record(r, a.json);
-                }
-                return Err(Failure(e.to_string()));
-            }
-        },
-        (None, None) => Vec::new(),
+
+    // The transcript: --transcript, else next to the outputs.
+    let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {
+        Some(d) => d.join("transcript.jsonl"),
+        None => PathBuf::from("officiant-transcript.jsonl"),
+    });
+    let mut tr = transcript::Writer::open(&tpath)?;
+    // The session's opening entries share one disk sync.
+    tr.append_all(vec![
+        (
+            "open",
+            json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
+        ),
+        (
+            "token",
+            json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
+        ),
+        (
+            "sign-start",
+            json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
+        ),
+    ])?;
+
+    let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
+        for r in rs {
+            print_record(r, a.json);
+        }
+        let entries = rs
+            .iter()
+            .map(|r| ("signed", serde_json::to_value(r).unwrap_or_default()))
+            .collect();
+        tr.append_all(entries)
+            .map_err(|e| signing::Error::Usage(format!("transcript: {e}")))
     };
-    for r in &records {
-        print_record(r, a.json);
+    let result = match (&a.output, &a.out_dir) {
+        (Some(out), _) => signing::sign_file(&mut key, format, &opts, &a.inputs[0], out)
+            .map_err(|e| e.to_string())
+            .and_then(|r| note(std::slice::from_ref(&r)).map_err(|e| e.to_string())),
+        (None, Some(dir)) => {
+            signing::sign_batch_with(&mut key, format, &opts, &a.inputs, dir, &mut note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        (None, None) => Ok(()),
+    };
+    match result {
+        Ok(()) => {
+            tr.close("complete")?;
+            Ok(())
+        }
+        Err(e) => {
+            tr.append("sign-failed", json!({"error": e}))?;
+            tr.close("stopped")?;
+            Err(Failure(e))
+        }
     }
-    Ok(())
 }
 
 pub fn verify(a: VerifyArgs) -> Outcome {

@@ -579,6 +579,47 @@ mod tests {
         ));
     }
 
+    /// Arbitrary bytes behind the magic and a valid version never panic the reader.
+    #[test]
+    fn random_headers_never_panic() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for round in 0..2000 {
+            let mut b = vec![0u8; V2_LEN];
+            b.iter_mut().for_each(|v| *v = next());
+            b[..4].copy_from_slice(&MAGIC);
+            let layout = if round % 2 == 0 {
+                Layout::V1
+            } else {
+                Layout::V2
+            };
+            let v = if layout == Layout::V1 {
+                VERSION_V1
+            } else {
+                VERSION_V2
+            };
+            b[HEADER_VERSION..HEADER_VERSION + 4].copy_from_slice(&v.to_le_bytes());
+            if round % 3 == 0 {
+                b[V2_EXT_START..V2_EXT_START + 4].copy_from_slice(&AUTH_EXT_TYPE);
+                let count = (round / 3 % 10) as u32;
+                wr(&mut b, V2_EXT_START + 12, count);
+                wr(&mut b, V2_EXT_START + 4, AUTH_FIXED as u32 + 32 * count);
+                wr(&mut b, OPTION_FLAGS, EXT_AUTH | EXT_PADDING);
+            }
+            let h = Header::parse(layout, &b).unwrap();
+            let _ = h.check_structure();
+            let _ = h.key();
+            let _ = h.auth();
+        }
+        assert!(Header::parse(Layout::V1, b"STM2").is_err());
+        assert!(Header::parse(Layout::V1, b"").is_err());
+    }
+
     #[test]
     fn checksum_is_a_byte_sum() {
         use std::io::Write;

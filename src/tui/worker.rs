@@ -315,25 +315,8 @@ fn open_ceremony(
             .map_err(|e| e.to_string())?;
     }
     let mut tr = Writer::open(&out.join(runner::TRANSCRIPT)).map_err(|e| e.to_string())?;
-    let open = serde_json::json!({
-        "script": script.path.display().to_string(),
-        "script_sha256": script_hex,
-        "answers": serde_json::Value::Null,
-        "answers_sha256": serde_json::Value::Null,
-        "officiant": env!("CARGO_PKG_VERSION"),
-        "face": "console",
-        "backend": uri,
-        "ceremony": {
-            "id": script.ceremony.id,
-            "title": script.ceremony.title,
-            "purpose": script.ceremony.purpose,
-            "version": script.ceremony.version,
-            "token": script.ceremony.token,
-        },
-        "roles": script.roles,
-        "resumed": earlier.is_some(),
-        "torn_tail_discarded": tr.torn_tail_discarded,
-    });
+    let mut open = runner::open_entry(&script, uri, earlier.is_some(), &tr);
+    open["face"] = serde_json::json!("console");
     tr.append("open", open).map_err(|e| e.to_string())?;
     let resumed = earlier.is_some();
     let (completed, interrupted) = earlier
