@@ -55,6 +55,22 @@ fn esp32_digests_equal_espsecure() {
     assert!(
         tr.contains("espefuse burn-key BLOCK_KEY2 esp32-sbv2-key2_digest.bin SECURE_BOOT_DIGEST2")
     );
+    // The sign step's image: espsecure accepts it with key 0, and not with key 1.
+    let signed = r.file("esp32-app-signed.bin");
+    let ok = oracle_ok(
+        Command::new(&espsecure)
+            .args(["verify-signature", "--version", "2", "--keyfile"])
+            .arg(r.file("esp32-sbv2-key0.pub.pem"))
+            .arg(&signed),
+    );
+    assert!(ok.contains("verification successful"), "{ok}");
+    let wrong = support::run(
+        Command::new(&espsecure)
+            .args(["verify-signature", "--version", "2", "--keyfile"])
+            .arg(r.file("esp32-sbv2-key1.pub.pem"))
+            .arg(&signed),
+    );
+    assert!(!wrong.status.success(), "key 1 must not verify the image");
 }
 
 /// X‖Y of a P-256 public key, taken from openssl's DER SPKI (uncompressed point last).
