@@ -9,6 +9,8 @@
 //! - [`runner`]: the effect runner (token calls, files, clock) and `execute_step`.
 //! - [`transcript`]: the hash-chained evidence and its Markdown rendering.
 //! - [`journal`]: what lets a killed run resume without doing a step twice.
+//! - [`steps`]: the root-of-trust step kinds (issue-certificate, export-fuses, sign,
+//!   verify, issue-tbbr): their plan checks and executors, and their resume rule.
 //!
 //! # Adding a step kind
 //!
