@@ -140,6 +140,22 @@ fn hab4_pki_ec_on_sim_is_what_srktool_and_openssl_accept() {
     srktool_agrees(&r, &srktool, &srks);
     chains_verify(&r, &openssl, kt);
     extensions_match(&r, &openssl, kt);
+    // Every serial is the one hab4_pki_tree.sh's counter gives (pki::hab4::plan).
+    for p in hab4::plan(4, KeyType::Ec(Curve::P256), true).unwrap() {
+        if let Some(want) = p.serial {
+            let got = oracle_ok(
+                Command::new(&openssl)
+                    .args(["x509", "-noout", "-serial", "-in"])
+                    .arg(r.file(&p.names.pem())),
+            );
+            assert_eq!(
+                got.trim(),
+                format!("serial={want:08X}"),
+                "{}",
+                p.names.pem()
+            );
+        }
+    }
     // The transcript names every certificate by its SHA-256 (of the DER file).
     let tr = r.transcript();
     for der in files_with(&r, "", "_crt.der") {
