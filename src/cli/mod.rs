@@ -4,6 +4,7 @@
 pub mod fuses;
 pub mod run;
 pub mod sign;
+pub mod tbbr;
 pub mod token;
 
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Verify a signed image or a detached signature against a public key.
     Verify(sign::VerifyArgs),
+    /// Arm TF-A: the TBBR certificate chain (cert_create's), signed by keys on the token.
+    TfaTbbr(tbbr::TfaTbbrArgs),
     /// Transcript tools.
     #[command(subcommand)]
     Transcript(run::TranscriptCommand),
@@ -108,6 +111,7 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Some(Command::Fuses(c)) => fuses::run(c),
         Some(Command::Sign(a)) => sign::sign(a),
         Some(Command::Verify(a)) => sign::verify(a),
+        Some(Command::TfaTbbr(a)) => tbbr::tfa_tbbr(a),
     }
 }
 

@@ -117,7 +117,7 @@ pub struct ExportPubkeyArgs {
 
 /// Whether a command logs in before its step.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Login {
+pub(super) enum Login {
     Required,
     IfGiven,
     No,
@@ -184,6 +184,27 @@ fn one_step(
     login: Login,
     token_label: Option<&str>,
 ) -> Result<StepResult, Failure> {
+    one_step_in(
+        b,
+        command,
+        step,
+        vault,
+        login,
+        token_label,
+        &PathBuf::from("."),
+    )
+}
+
+/// [`one_step`] with the step's output files written into `out_dir`.
+pub(super) fn one_step_in(
+    b: &BackendArgs,
+    command: &str,
+    step: Step,
+    vault: Vault,
+    login: Login,
+    token_label: Option<&str>,
+    out_dir: &std::path::Path,
+) -> Result<StepResult, Failure> {
     let (uri, mut token) = open(b, token_label, login)?;
     let path = transcript_path(b);
     let mut tr = transcript::Writer::open(&path)?;
@@ -200,10 +221,9 @@ fn one_step(
         "step-start",
         json!({"step": 0, "id": step.id, "kind": step.action.kind(), "title": step.title.clone().unwrap_or_default()}),
     )?;
-    let out_dir = PathBuf::from(".");
     let ctx = StepContext {
         script_token_label: token_label.unwrap_or(""),
-        out_dir: &out_dir,
+        out_dir,
         vault: &vault,
     };
     let res = execute_step(token.as_mut(), &ctx, &step, false);
@@ -228,7 +248,7 @@ fn one_step(
     }
 }
 
-fn step(id: &str, action: Action) -> Step {
+pub(super) fn step(id: &str, action: Action) -> Step {
     Step {
         id: id.into(),
         title: None,
