@@ -831,12 +831,7 @@ fn execute_action(
             .into_iter()
             .flatten()
             .collect();
-            for (k, (name, bytes)) in files.into_iter().enumerate() {
-                if k > 0 {
-                    crash_point();
-                }
-                outputs.push(write_output(ctx.out_dir, name, &bytes, reconcile)?);
-            }
+            outputs.extend(write_outputs(ctx.out_dir, files, reconcile)?);
             Ok(StepResult {
                 outputs,
                 ..StepResult::default()
@@ -924,6 +919,23 @@ fn cert_der(bytes: &[u8]) -> Result<Vec<u8>, StepError> {
     .map_err(|e| StepError::Other(format!("not an X.509 certificate: {e}")))?;
     cert.to_der()
         .map_err(|e| StepError::Other(format!("certificate: {e}")))
+}
+
+/// Write a step's output files in order, with a crash point between them (so resume is
+/// tested with only some of them written).
+pub(super) fn write_outputs(
+    out: &Path,
+    files: Vec<(&String, Vec<u8>)>,
+    reconcile: bool,
+) -> Result<Vec<OutputFile>, StepError> {
+    let mut outputs = Vec::with_capacity(files.len());
+    for (k, (name, bytes)) in files.into_iter().enumerate() {
+        if k > 0 {
+            crash_point();
+        }
+        outputs.push(write_output(out, name, &bytes, reconcile)?);
+    }
+    Ok(outputs)
 }
 
 /// Write an output file; on reconcile an identical existing file is adopted.

@@ -416,12 +416,7 @@ fn issue_certificate(
     .into_iter()
     .flatten()
     .collect();
-    for (k, (name, bytes)) in files.into_iter().enumerate() {
-        if k > 0 {
-            crash_point();
-        }
-        outputs.push(write_output(ctx.out_dir, name, &bytes, reconcile)?);
-    }
+    outputs.extend(super::runner::write_outputs(ctx.out_dir, files, reconcile)?);
     let mut objects = Vec::new();
     if s.write_to_token {
         crash_point();
