@@ -25,6 +25,23 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
+/// Test hook (debug builds only): `OFFICIANT_TEST_CRASH_AT=N` aborts the process at the
+/// Nth crash point (effect boundaries, between a step's output files, and inside every output write), so tests can
+/// kill a run at every point and check the resume.
+pub fn crash_point() {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(v) = std::env::var("OFFICIANT_TEST_CRASH_AT") {
+            if v.parse::<usize>().ok() == Some(n) {
+                std::process::abort();
+            }
+        }
+    }
+}
+
 /// Write `bytes` to `path` atomically; refuses if `path` exists.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_new_with(path, |f| f.write_all(bytes))
@@ -48,6 +65,7 @@ pub fn write_new_with(
         fill(&mut f).map_err(io_err(path))?;
         f.sync_all().map_err(io_err(path))?;
         drop(f);
+        crash_point();
         fs::hard_link(&tmp, path).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 Error::Exists(path.to_path_buf())
@@ -55,6 +73,7 @@ pub fn write_new_with(
                 io_err(path)(e)
             }
         })?;
+        crash_point();
         sync_dir(&dir);
         Ok(())
     })();

@@ -59,22 +59,7 @@ pub const TRANSCRIPT: &str = "transcript.jsonl";
 pub const TRANSCRIPT_MD: &str = "transcript.md";
 pub const JOURNAL: &str = "journal.jsonl";
 
-/// Test hook (debug builds only): `OFFICIANT_TEST_CRASH_AT=N` aborts the process at the
-/// Nth crash point (effect boundaries and between a step's output files), so tests can
-/// kill a run at every point and check the resume.
-pub fn crash_point() {
-    #[cfg(debug_assertions)]
-    {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(v) = std::env::var("OFFICIANT_TEST_CRASH_AT") {
-            if v.parse::<usize>().ok() == Some(n) {
-                std::process::abort();
-            }
-        }
-    }
-}
+pub use crate::output::crash_point;
 
 /// Parse and validate everything that needs no token: `officiant check` without a
 /// backend, and the first thing `run` does.
@@ -177,12 +162,14 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
         )))
         }
         Some(l) if l.complete => {
-            let md = out.join(TRANSCRIPT_MD);
-            let v = transcript::verify(&transcript_path)?;
-            if !md.exists() {
-                crate::output::write_new(&md, transcript::render_markdown(&v).as_bytes())
-                    .map_err(|e| Error::Run(e.to_string()))?;
-            }
+            // Killed while writing transcript.md after the journal said complete: the
+            // temp file of that write is litter here too.
+            remove_stale_temps(&script, out);
+            let v = if out.join(TRANSCRIPT_MD).exists() {
+                transcript::verify(&transcript_path)?
+            } else {
+                render_transcript_md(out)?
+            };
             return Ok(Summary {
                 already_complete: true,
                 resumed: false,
@@ -377,10 +364,7 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                 None
             }
             Effect::Finish => {
-                // Transcript first: a journal marked complete promises a closed transcript.
-                tr.close("complete")?;
-                crash_point();
-                journal.append(&journal::Record::Complete)?;
+                close_complete(&mut journal, &mut tr)?;
                 None
             }
             Effect::Fail { error, .. } => {
@@ -398,12 +382,7 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
         return Err(Error::Step(e));
     }
     crash_point();
-    let v = transcript::verify(&transcript_path)?;
-    crate::output::write_new(
-        &out.join(TRANSCRIPT_MD),
-        transcript::render_markdown(&v).as_bytes(),
-    )
-    .map_err(|e| Error::Run(e.to_string()))?;
+    let v = render_transcript_md(out)?;
     Ok(Summary {
         already_complete: false,
         resumed,
@@ -413,10 +392,30 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
     })
 }
 
+/// Close a run that went to the end. Transcript first: a journal marked complete
+/// promises a closed transcript.
+pub fn close_complete(journal: &mut Journal, tr: &mut Writer) -> Result<(), Error> {
+    tr.close("complete")?;
+    crash_point();
+    journal.append(&journal::Record::Complete)?;
+    Ok(())
+}
+
+/// Verify the closed transcript in `out` and write its printable `transcript.md`.
+pub fn render_transcript_md(out: &Path) -> Result<transcript::Verified, Error> {
+    let v = transcript::verify(&out.join(TRANSCRIPT))?;
+    crate::output::write_new(
+        &out.join(TRANSCRIPT_MD),
+        transcript::render_markdown(&v).as_bytes(),
+    )
+    .map_err(|e| Error::Run(e.to_string()))?;
+    Ok(v)
+}
+
 /// A run killed inside `output::write_new` leaves `.NAME.tmp-PID`; the final name never
 /// holds a partial file, so the temp file is only litter. Only our own outputs' temp
 /// names are removed.
-fn remove_stale_temps(script: &Script, out: &Path) {
+pub fn remove_stale_temps(script: &Script, out: &Path) {
     let mut names: Vec<String> = script
         .steps
         .iter()

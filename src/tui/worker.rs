@@ -10,7 +10,7 @@ use crate::ceremony::engine::{self, Effect, StepResult};
 use crate::ceremony::journal::{self, Journal};
 use crate::ceremony::runner::{self, StepContext, Vault};
 use crate::ceremony::script::Script;
-use crate::ceremony::transcript::{self, Writer};
+use crate::ceremony::transcript::Writer;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, ObjectInfo, Token, TokenInfo, UserType};
 use crate::keys;
@@ -305,6 +305,9 @@ fn open_ceremony(
         }
     }
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {}", out.display(), e.kind()))?;
+    if earlier.is_some() {
+        runner::remove_stale_temps(&script, out);
+    }
     let mut journal = Journal::open(&journal_path).map_err(|e| e.to_string())?;
     if earlier.is_none() {
         journal
@@ -409,22 +412,11 @@ fn effect(token: &mut dyn Token, sess: &mut Session, fx: Effect) -> Option<Worke
         Effect::Finish => {
             // Secrets are not needed any more.
             sess.vault.clear();
-            let res = sess
-                .journal
-                .append(&journal::Record::Complete)
-                .map_err(|e| e.to_string())
-                .and_then(|()| sess.tr.close("complete").map_err(|e| e.to_string()))
-                .and_then(|()| {
-                    let path = sess.out.join(runner::TRANSCRIPT);
-                    let v = transcript::verify(&path).map_err(|e| e.to_string())?;
-                    crate::output::write_new(
-                        &sess.out.join(runner::TRANSCRIPT_MD),
-                        transcript::render_markdown(&v).as_bytes(),
-                    )
-                    .map_err(|e| e.to_string())
-                });
+            let res = runner::close_complete(&mut sess.journal, &mut sess.tr)
+                .and_then(|()| runner::render_transcript_md(&sess.out))
+                .map_err(|e| e.to_string());
             match res {
-                Ok(()) => Some(WorkerMsg::CeremonyClosed {
+                Ok(_) => Some(WorkerMsg::CeremonyClosed {
                     transcript: sess.out.join(runner::TRANSCRIPT_MD),
                     complete: true,
                 }),
