@@ -349,6 +349,55 @@ fn a_key_made_by_pkcs11_tool_is_used_by_label() {
     );
 }
 
+/// The backend remembers the last signing key's handle. When another program replaces
+/// the key under the same label between two signatures, the second signature is made
+/// with the new key (found again), never with a stale handle; openssl judges both.
+#[test]
+fn a_key_replaced_by_another_program_is_found_again() {
+    let Some(env) = Env::new() else { return };
+    let mut t = env.token("swap-token");
+    t.generate_key(KeyAlgorithm::EcP256, "K", &[0x01]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scheme = SignScheme::Ecdsa(HashAlg::Sha256);
+    sign_and_check(t.as_mut(), dir.path(), "K", scheme);
+    let old = t.public_key("K").unwrap();
+
+    let Some(_) = env.tool("pkcs11-tool") else {
+        return;
+    };
+    for kind in ["privkey", "pubkey"] {
+        let mut c = env.tool("pkcs11-tool").unwrap();
+        c.arg("--module")
+            .arg(&env.hsm.module)
+            .args(["--token-label", "swap-token", "--login", "--pin", USER_PIN])
+            .args(["--delete-object", "--type", kind, "--label", "K"]);
+        run_ok(&mut c);
+    }
+    let mut c = env.tool("pkcs11-tool").unwrap();
+    c.arg("--module")
+        .arg(&env.hsm.module)
+        .args(["--token-label", "swap-token", "--login", "--pin", USER_PIN])
+        .args(["--keypairgen", "--key-type", "EC:secp256r1"])
+        .args(["--label", "K", "--id", "02"]);
+    run_ok(&mut c);
+
+    // sign_and_check verifies with the public key read after signing: the new one.
+    sign_and_check(t.as_mut(), dir.path(), "K", scheme);
+    let new = t.public_key("K").unwrap();
+    assert_ne!(old, new, "pkcs11-tool made a new key");
+    // And a key deleted with nothing in its place is reported, not signed with.
+    for kind in ["privkey", "pubkey"] {
+        let mut c = env.tool("pkcs11-tool").unwrap();
+        c.arg("--module")
+            .arg(&env.hsm.module)
+            .args(["--token-label", "swap-token", "--login", "--pin", USER_PIN])
+            .args(["--delete-object", "--type", kind, "--label", "K"]);
+        run_ok(&mut c);
+    }
+    let e = t.sign("K", scheme, &[7u8; 32]).unwrap_err();
+    assert!(e.to_string().contains("private key labelled \"K\""), "{e}");
+}
+
 /// hab4_pki_tree.sh's way: RSA-4096, PKCS#8 encrypted with -v2 des3, password in a file.
 fn hab4_style_key_and_cert(dir: &Path, openssl: &Path) -> (Vec<u8>, Vec<u8>) {
     let pass = write(dir, "key_pass.txt", b"test-pass\ntest-pass\n");

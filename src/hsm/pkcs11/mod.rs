@@ -129,6 +129,10 @@ struct Bound {
     slot: Slot,
     session: Session,
     logged_in: Option<UserType>,
+    /// The private key last used to sign and its label: a batch signs with one key, and
+    /// a find per signature walks the token's whole object store.
+    /// (label, is RSA, handle).
+    last_signing_key: Option<(String, bool, ObjectHandle)>,
 }
 
 pub struct Pkcs11Token {
@@ -382,6 +386,7 @@ impl Pkcs11Token {
             slot,
             session,
             logged_in,
+            last_signing_key: None,
         });
         Ok(())
     }
@@ -570,7 +575,20 @@ impl Pkcs11Token {
     }
 
     /// The private key labelled `label`, checked to be of the kind `scheme` needs.
-    fn signing_key(&mut self, label: &str, scheme: SignScheme) -> Result<ObjectHandle> {
+    /// A handle from the cache is trusted without a lookup: a stale one makes the
+    /// signing call fail (and [`Self::with_signing_key`] looks again), and a handle that
+    /// came to name another key yields a signature the caller's check with the key's
+    /// public half refuses.
+    fn signing_key(&mut self, label: &str, scheme: SignScheme) -> Result<(ObjectHandle, bool)> {
+        let cached = self
+            .bound()?
+            .last_signing_key
+            .as_ref()
+            .filter(|(l, is_rsa, _)| l == label && *is_rsa == scheme.is_rsa())
+            .map(|(_, _, h)| *h);
+        if let Some(h) = cached {
+            return Ok((h, true));
+        }
         let h = self
             .one(CkClass::PRIVATE_KEY, label)?
             .ok_or_else(|| Error::NotFound {
@@ -590,7 +608,33 @@ impl Pkcs11Token {
                 scheme.name()
             )));
         }
-        Ok(h)
+        self.bound()?.last_signing_key = Some((label.to_string(), is_rsa, h));
+        Ok((h, false))
+    }
+
+    /// Run `op` with the private key labelled `label`; when a cached handle fails, forget
+    /// it and try once more with a fresh lookup.
+    fn with_signing_key<T>(
+        &mut self,
+        label: &str,
+        scheme: SignScheme,
+        mut op: impl FnMut(&mut Self, ObjectHandle) -> Result<T>,
+    ) -> Result<T> {
+        let (h, cached) = self.signing_key(label, scheme)?;
+        match op(self, h) {
+            Err(_) if cached => {
+                self.forget_signing_key();
+                let (h, _) = self.signing_key(label, scheme)?;
+                op(self, h)
+            }
+            r => r,
+        }
+    }
+
+    fn forget_signing_key(&mut self) {
+        if let Some(b) = self.bound.as_mut() {
+            b.last_signing_key = None;
+        }
     }
 
     /// The signing mechanisms of the token, read once per bound token.
@@ -1190,24 +1234,25 @@ impl Token for Pkcs11Token {
                 format!("the token has no mechanism {raw} ({})", scheme.name())
             }));
         }
-        let h = self.signing_key(label, scheme)?;
         let mut input = Vec::with_capacity(digest.len() + 19);
         if let SignScheme::RsaPkcs1(hash) = scheme {
             input.extend_from_slice(hash.digest_info_prefix());
         }
         input.extend_from_slice(digest);
         let m = mech::sign_mechanism(scheme);
-        self.session()?
-            .sign(&m, h, &input)
-            .map_err(|e| match rv_of(&e) {
-                Some(RvError::MechanismInvalid | RvError::MechanismParamInvalid) => {
-                    Error::Unsupported(format!(
-                        "the token refused mechanism {raw} for key {label:?} ({})",
-                        ckr_name(rv_of(&e).unwrap_or(RvError::MechanismInvalid))
-                    ))
-                }
-                _ => ck(&format!("signing with {label:?}"), e),
-            })
+        self.with_signing_key(label, scheme, |t, h| {
+            t.session()?
+                .sign(&m, h, &input)
+                .map_err(|e| match rv_of(&e) {
+                    Some(RvError::MechanismInvalid | RvError::MechanismParamInvalid) => {
+                        Error::Unsupported(format!(
+                            "the token refused mechanism {raw} for key {label:?} ({})",
+                            ckr_name(rv_of(&e).unwrap_or(RvError::MechanismInvalid))
+                        ))
+                    }
+                    _ => ck(&format!("signing with {label:?}"), e),
+                })
+        })
     }
 
     fn sign_message(&mut self, label: &str, scheme: SignScheme, message: &[u8]) -> Result<Vec<u8>> {
@@ -1217,18 +1262,20 @@ impl Token for Pkcs11Token {
         if mechs.has(mech::raw_mechanism(scheme)) || !mechs.has(hs) {
             return self.sign(label, scheme, &scheme.hash().digest(message));
         }
-        let h = self.signing_key(label, scheme)?;
         let m = mech::hash_and_sign(scheme);
         let what = format!("signing with {label:?} ({hs})");
-        let s = self.session()?;
-        s.sign_init(&m, h).map_err(|e| ck(&what, e))?;
-        for chunk in message.chunks(64 * 1024) {
-            s.sign_update(chunk).map_err(|e| ck(&what, e))?;
-        }
-        s.sign_final().map_err(|e| ck(&what, e))
+        self.with_signing_key(label, scheme, |t, h| {
+            let s = t.session()?;
+            s.sign_init(&m, h).map_err(|e| ck(&what, e))?;
+            for chunk in message.chunks(64 * 1024) {
+                s.sign_update(chunk).map_err(|e| ck(&what, e))?;
+            }
+            s.sign_final().map_err(|e| ck(&what, e))
+        })
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
+        self.forget_signing_key();
         let classes: Vec<CkClass> = match &sel.class {
             Some(c) => vec![ck_class(c)
                 .ok_or_else(|| Error::Unsupported(format!("PKCS#11 has no {c} objects")))?],
