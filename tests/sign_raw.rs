@@ -196,6 +196,70 @@ fn batch_signs_each_input_once_and_records_hashes() {
     assert_eq!(token.signatures, 5);
 }
 
+/// Batches of 64 and more check ECDSA with fixed-base tables of the key on a second
+/// thread: every signature still verifies with openssl, outputs keep the input order,
+/// and a bad signature from the token stops the batch with the ones before it written
+/// and nothing after it.
+#[test]
+fn large_batches_check_every_signature_and_stop_at_a_bad_one() {
+    if support::oracle("openssl").is_none() {
+        return;
+    }
+    for (alg, hash) in [("ec-p256", "sha256"), ("ec-p384", "sha384")] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let files = openssl_key(d, "k", alg);
+        let inputs: Vec<PathBuf> = (0..150)
+            .map(|i| payload(d, &format!("fw{i:03}.bin"), 100 + i))
+            .collect();
+
+        let mut token = SoftToken::new();
+        token.add("fw", &files);
+        let out = d.join("good");
+        std::fs::create_dir(&out).unwrap();
+        let records = {
+            let mut key = SigningKey::new(&mut token, "fw").unwrap();
+            signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out).unwrap()
+        };
+        assert_eq!(records.len(), 150, "{alg}");
+        for (r, input) in records.iter().zip(&inputs) {
+            assert_eq!(&r.input, input, "{alg}: records out of order");
+            assert!(
+                openssl_verify(hash, &files.public, &r.output, input, false),
+                "{alg}: {}",
+                r.output.display()
+            );
+        }
+
+        // The token lies on its 100th signature (in the second group of the checker).
+        token.signatures = 0;
+        token.lie_at = Some(100);
+        let out = d.join("lied");
+        std::fs::create_dir(&out).unwrap();
+        let e = {
+            let mut key = SigningKey::new(&mut token, "fw").unwrap();
+            signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out)
+                .unwrap_err()
+        };
+        assert!(
+            e.to_string()
+                .contains("does not verify with the key's own public key"),
+            "{alg}: {e}"
+        );
+        assert_eq!(e.done.len(), 99, "{alg}: {e}");
+        let mut written: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        written.sort();
+        let expected: Vec<String> = (0..99).map(|i| format!("fw{i:03}.bin.sig")).collect();
+        assert_eq!(written, expected, "{alg}: outputs after the bad signature");
+        for (r, input) in e.done.iter().zip(&inputs) {
+            assert!(openssl_verify(hash, &files.public, &r.output, input, false));
+        }
+    }
+}
+
 #[test]
 fn padding_is_refused_for_ec_keys_and_other_formats() {
     let dir = tempfile::tempdir().unwrap();

@@ -96,11 +96,12 @@ fn check_rsa_len(key: &PublicKey, sig: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Check a detached signature file over `digest` (already hashed with `scheme.hash()`).
-pub fn verify(key: &PublicKey, scheme: SignScheme, digest: &[u8], sig: &[u8]) -> Result<(), Error> {
+/// The token form (ECDSA: fixed r‖s; RSA: as is) of a detached signature file's bytes,
+/// refusing anything stock openssl would not read: ECDSA must be canonical DER, RSA as
+/// long as the modulus.
+pub fn decode(key: &PublicKey, sig: &[u8]) -> Result<Vec<u8>, Error> {
     match key {
         PublicKey::Ec { curve, .. } => {
-            // A raw file holds DER only; fixed r‖s is not what openssl reads.
             if sig.first() != Some(&0x30) {
                 return Err(Error::MalformedEcdsa("no DER SEQUENCE".into()));
             }
@@ -110,15 +111,20 @@ pub fn verify(key: &PublicKey, scheme: SignScheme, digest: &[u8], sig: &[u8]) ->
             if keys::ecdsa_fixed_to_der(&rs).ok().as_deref() != Some(sig) {
                 return Err(Error::MalformedEcdsa("not canonical DER".into()));
             }
-            key.verify_digest(scheme, digest, &rs)
-                .map_err(|_| Error::BadSignature)
+            Ok(rs)
         }
         PublicKey::Rsa { .. } => {
             check_rsa_len(key, sig)?;
-            key.verify_digest(scheme, digest, sig)
-                .map_err(|_| Error::BadSignature)
+            Ok(sig.to_vec())
         }
     }
+}
+
+/// Check a detached signature file over `digest` (already hashed with `scheme.hash()`).
+pub fn verify(key: &PublicKey, scheme: SignScheme, digest: &[u8], sig: &[u8]) -> Result<(), Error> {
+    let token_form = decode(key, sig)?;
+    key.verify_digest(scheme, digest, &token_form)
+        .map_err(|_| Error::BadSignature)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Key algorithms, curves, hashes and signature schemes, and the public/private key
 //! encodings every other module shares. Pure: bytes in, bytes out.
 
+pub mod ecdsa_tables;
 pub mod private;
 pub mod public;
 

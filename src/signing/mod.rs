@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::formats::{raw, stm32_image};
 use crate::hsm::{self, Token};
+use crate::keys::ecdsa_tables::Tables;
 use crate::keys::{Curve, HashAlg, PublicKey, SignScheme};
 use crate::output;
 
@@ -195,6 +196,12 @@ impl<'t> SigningKey<'t> {
     /// Sign `digest` on the token and check the result with the public key before
     /// anyone can use it. ECDSA comes back as fixed-width r‖s.
     pub fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sign_unchecked(scheme, digest)?.check(&self.public)
+    }
+
+    /// The token's signature over `digest`, to be checked (possibly on another thread)
+    /// before it is used: [`Unchecked::check`] is the only way to its bytes.
+    fn sign_unchecked(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Unchecked, Error> {
         if let PublicKey::Ec {
             curve: c @ (Curve::BrainpoolP256t1 | Curve::BrainpoolP256r1),
             ..
@@ -214,19 +221,12 @@ impl<'t> SigningKey<'t> {
                 label: self.label.clone(),
                 cause,
             })?;
-        if let PublicKey::Ec { curve, .. } = &self.public {
-            if sig.len() != 2 * curve.field_bytes() {
-                return Err(Error::TokenSignatureBad {
-                    label: self.label.clone(),
-                });
-            }
-        }
-        self.public
-            .verify_digest(scheme, digest, &sig)
-            .map_err(|_| Error::TokenSignatureBad {
-                label: self.label.clone(),
-            })?;
-        Ok(sig)
+        Ok(Unchecked {
+            label: self.label.clone(),
+            scheme,
+            digest: digest.to_vec(),
+            sig,
+        })
     }
 
     fn record(
@@ -249,6 +249,45 @@ impl<'t> SigningKey<'t> {
             input_bytes: 0,
             notes: Vec::new(),
         }
+    }
+}
+
+/// A signature straight from the token, not yet trusted.
+struct Unchecked {
+    label: String,
+    scheme: SignScheme,
+    digest: Vec<u8>,
+    sig: Vec<u8>,
+}
+
+impl Unchecked {
+    /// The signature, once it verifies over its digest with `public` (the key's public
+    /// half as read from the token before signing).
+    fn check(self, public: &PublicKey) -> Result<Vec<u8>, Error> {
+        self.check_with(public, None)
+    }
+
+    /// [`Self::check`], with fixed-base tables of `public` for a batch.
+    fn check_with(self, public: &PublicKey, tables: Option<&Tables>) -> Result<Vec<u8>, Error> {
+        let bad = || Error::TokenSignatureBad {
+            label: self.label.clone(),
+        };
+        if let PublicKey::Ec { curve, .. } = public {
+            if self.sig.len() != 2 * curve.field_bytes() {
+                return Err(bad());
+            }
+        }
+        let fast = tables.and_then(|t| t.verify(self.scheme, &self.digest, &self.sig));
+        let ok = match fast {
+            Some(ok) => ok,
+            None => public
+                .verify_digest(self.scheme, &self.digest, &self.sig)
+                .is_ok(),
+        };
+        if !ok {
+            return Err(bad());
+        }
+        Ok(self.sig)
     }
 }
 
@@ -420,55 +459,142 @@ pub fn sign_batch_with(
     Ok(done)
 }
 
-/// Signatures per group in a raw batch: signed one after the other on the token, then
-/// written side by side, so the disk syncs of a group share one journal commit.
+/// Signatures per group in a raw batch: written side by side, so the disk syncs of a
+/// group share one flush.
 const RAW_GROUP: usize = 64;
 
+/// Batches of at least this many payloads check ECDSA signatures with fixed-base tables
+/// of the key (see `keys::ecdsa_tables`): building them costs about as much as a few
+/// dozen ordinary checks.
+const TABLES_FROM: usize = 64;
+
+/// A raw batch as a two-stage pipeline. This thread hashes each payload and has the
+/// token sign it; a checker thread verifies each signature with the public key read
+/// before signing, encodes it and writes each group of checked signatures. Nothing
+/// reaches a file unchecked: the token's answer travels as [`Unchecked`]. The checker
+/// keeps input order, so `done` lists outputs in the order given.
 fn raw_batch(
     key: &mut SigningKey<'_>,
     opts: &Options,
     plan: &[(&Path, PathBuf)],
     mut on_signed: impl FnMut(&[SignRecord]) -> Result<(), Error>,
 ) -> Result<Vec<SignRecord>, BatchError> {
-    let mut done: Vec<SignRecord> = Vec::with_capacity(plan.len());
-    for group in plan.chunks(RAW_GROUP) {
-        let mut signed = Vec::with_capacity(group.len());
-        let mut failed = None;
-        for (input, out) in group {
-            match raw_signature(key, opts, input, out) {
-                Ok(x) => signed.push(x),
+    use std::sync::mpsc;
+    let public = key.public_key().clone();
+    let (jobs, job_rx) = mpsc::sync_channel::<(SignRecord, Unchecked)>(2 * RAW_GROUP);
+    let (groups_tx, groups) = mpsc::channel::<(Vec<SignRecord>, Option<Error>)>();
+    std::thread::scope(|scope| {
+        let tables = plan.len() >= TABLES_FROM;
+        scope.spawn(move || {
+            // Built here, while the token makes the first signatures.
+            let tables = tables.then(|| Tables::for_key(&public)).flatten();
+            raw_checker(&public, tables.as_ref(), job_rx, groups_tx)
+        });
+        let mut done: Vec<SignRecord> = Vec::with_capacity(plan.len());
+        // The checker's error comes first in input order, then the signer's; a failed
+        // `on_signed` stops the signing but not the noting of what is already written.
+        let mut checker_error = None;
+        let mut sign_error = None;
+        let mut note_error = None;
+        let mut note = |(batch, e): (Vec<SignRecord>, Option<Error>),
+                        done: &mut Vec<SignRecord>,
+                        note_error: &mut Option<Error>| {
+            if !batch.is_empty() && note_error.is_none() {
+                if let Err(e) = on_signed(&batch) {
+                    *note_error = Some(e);
+                }
+            }
+            done.extend(batch);
+            if checker_error.is_none() {
+                checker_error = e;
+            }
+        };
+        for (input, out) in plan {
+            while let Ok(g) = groups.try_recv() {
+                note(g, &mut done, &mut note_error);
+            }
+            if note_error.is_some() {
+                break;
+            }
+            match raw_sign_one(key, opts, input, out) {
+                Ok(job) => {
+                    // A closed channel means the checker stopped on an error; it
+                    // reports it below.
+                    if jobs.send(job).is_err() {
+                        break;
+                    }
+                }
                 Err(e) => {
-                    failed = Some(e);
+                    sign_error = Some(e);
                     break;
                 }
             }
         }
-        // Write what was signed: each file atomically, the group's syncs side by side.
-        let items: Vec<(&Path, &[u8])> = signed
-            .iter()
-            .map(|(r, bytes)| (r.output.as_path(), bytes.as_slice()))
-            .collect();
-        let results = output::write_new_all(&items);
-        let mut written = Vec::with_capacity(signed.len());
-        for ((r, _), res) in signed.into_iter().zip(results) {
-            match res {
-                Ok(()) => written.push(r),
+        drop(jobs);
+        while let Ok(g) = groups.recv() {
+            note(g, &mut done, &mut note_error);
+        }
+        match checker_error.or(sign_error).or(note_error) {
+            None => Ok(done),
+            Some(error) => Err(BatchError { done, error }),
+        }
+    })
+}
+
+/// The checking stage of [`raw_batch`]: verify, encode, write a group, report it.
+/// Stops at the first bad signature, after writing the checked ones before it.
+fn raw_checker(
+    public: &PublicKey,
+    tables: Option<&Tables>,
+    jobs: std::sync::mpsc::Receiver<(SignRecord, Unchecked)>,
+    groups: std::sync::mpsc::Sender<(Vec<SignRecord>, Option<Error>)>,
+) {
+    let mut open = true;
+    while open {
+        let mut checked: Vec<(SignRecord, Vec<u8>)> = Vec::with_capacity(RAW_GROUP);
+        let mut failed = None;
+        while checked.len() < RAW_GROUP {
+            let Ok((record, unchecked)) = jobs.recv() else {
+                open = false;
+                break;
+            };
+            match finish_raw(public, tables, record, unchecked) {
+                Ok(x) => checked.push(x),
                 Err(e) => {
-                    failed.get_or_insert(e.into());
+                    failed = Some(e);
+                    open = false;
+                    break;
                 }
             }
         }
-        let noted = if written.is_empty() {
-            Ok(())
-        } else {
-            on_signed(&written)
-        };
-        done.extend(written);
-        if let Some(error) = failed.or(noted.err()) {
-            return Err(BatchError { done, error });
+        let (written, error) = write_group(checked, failed);
+        if groups.send((written, error)).is_err() {
+            return;
         }
     }
-    Ok(done)
+}
+
+/// Write checked signatures side by side; the records of those written, and the first
+/// error (`failed`, the one that ended the group, comes first).
+fn write_group(
+    checked: Vec<(SignRecord, Vec<u8>)>,
+    mut failed: Option<Error>,
+) -> (Vec<SignRecord>, Option<Error>) {
+    let items: Vec<(&Path, &[u8])> = checked
+        .iter()
+        .map(|(r, bytes)| (r.output.as_path(), bytes.as_slice()))
+        .collect();
+    let results = output::write_new_all(&items);
+    let mut written = Vec::with_capacity(checked.len());
+    for ((r, _), res) in checked.into_iter().zip(results) {
+        match res {
+            Ok(()) => written.push(r),
+            Err(e) => {
+                failed.get_or_insert(e.into());
+            }
+        }
+    }
+    (written, failed)
 }
 
 fn sign_raw(
@@ -477,18 +603,20 @@ fn sign_raw(
     input: &Path,
     output: &Path,
 ) -> Result<SignRecord, Error> {
-    let (r, bytes) = raw_signature(key, opts, input, output)?;
+    let (record, unchecked) = raw_sign_one(key, opts, input, output)?;
+    let (r, bytes) = finish_raw(key.public_key(), None, record, unchecked)?;
     output::write_new(output, &bytes)?;
     Ok(r)
 }
 
-/// A checked raw signature and its record, not yet written.
-fn raw_signature(
+/// Hash `input` and have the token sign it: the record so far and the unchecked
+/// signature.
+fn raw_sign_one(
     key: &mut SigningKey<'_>,
     opts: &Options,
     input: &Path,
     output: &Path,
-) -> Result<(SignRecord, Vec<u8>), Error> {
+) -> Result<(SignRecord, Unchecked), Error> {
     use sha2::Digest;
     let scheme =
         raw::scheme(key.public_key(), opts.padding).map_err(|e| Error::format(input, e))?;
@@ -509,19 +637,32 @@ fn raw_signature(
         Some(s) => s.finalize().to_vec(),
         None => digest.clone(),
     };
-    let sig = key.sign_digest(scheme, &digest)?;
-    let bytes = raw::encode(key.public_key(), &sig).map_err(|e| Error::format(input, e))?;
-    // The file's own bytes (DER, not r‖s) must verify too.
-    raw::verify(key.public_key(), scheme, &digest, &bytes).map_err(|_| {
-        Error::TokenSignatureBad {
-            label: key.label().to_string(),
-        }
-    })?;
+    let unchecked = key.sign_unchecked(scheme, &digest)?;
     let mut r = key.record(Format::Raw, input, output, scheme);
     r.signed_digest = hex::encode(&digest);
     r.input_sha256 = hex::encode(input_sha);
-    r.output_sha256 = hex::encode(output::sha256(&bytes));
     r.input_bytes = n;
+    Ok((r, unchecked))
+}
+
+/// Check the token's signature and encode it as the detached file's bytes.
+fn finish_raw(
+    public: &PublicKey,
+    tables: Option<&Tables>,
+    mut r: SignRecord,
+    unchecked: Unchecked,
+) -> Result<(SignRecord, Vec<u8>), Error> {
+    let bad = Error::TokenSignatureBad {
+        label: r.key_label.clone(),
+    };
+    let sig = unchecked.check_with(public, tables)?;
+    let bytes = raw::encode(public, &sig).map_err(|e| Error::format(&r.input, e))?;
+    // The file's own bytes (DER, not r‖s) must read back as exactly the signature just
+    // verified; a second curve check would add nothing but time.
+    if raw::decode(public, &bytes).ok().as_deref() != Some(sig.as_slice()) {
+        return Err(bad);
+    }
+    r.output_sha256 = hex::encode(output::sha256(&bytes));
     Ok((r, bytes))
 }
 

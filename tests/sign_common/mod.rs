@@ -52,10 +52,12 @@ enum Soft {
     Rsa(Box<rsa::RsaPrivateKey>),
 }
 
-/// A token holding openssl-made keys. `lie` makes it return a wrong signature.
+/// A token holding openssl-made keys. `lie` makes it return a wrong signature;
+/// `lie_at` only for its nth signature (counted from 1).
 pub struct SoftToken {
     keys: Vec<(String, Soft, PublicKey)>,
     pub lie: bool,
+    pub lie_at: Option<usize>,
     pub signatures: usize,
 }
 
@@ -64,6 +66,7 @@ impl SoftToken {
         SoftToken {
             keys: Vec::new(),
             lie: false,
+            lie_at: None,
             signatures: 0,
         }
     }
@@ -172,7 +175,7 @@ impl Token for SoftToken {
             .map_err(|e| err(&e))?,
             _ => return unsupported(),
         };
-        if self.lie {
+        if self.lie || self.lie_at == Some(self.signatures) {
             let last = sig.len() - 1;
             sig[last] ^= 1;
         }
