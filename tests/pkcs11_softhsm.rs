@@ -365,14 +365,17 @@ fn a_key_replaced_by_another_program_is_found_again() {
     let Some(_) = env.tool("pkcs11-tool") else {
         return;
     };
-    for kind in ["privkey", "pubkey"] {
-        let mut c = env.tool("pkcs11-tool").unwrap();
-        c.arg("--module")
-            .arg(&env.hsm.module)
-            .args(["--token-label", "swap-token", "--login", "--pin", USER_PIN])
-            .args(["--delete-object", "--type", kind, "--label", "K"]);
-        run_ok(&mut c);
-    }
+    let delete_k = || {
+        for kind in ["privkey", "pubkey"] {
+            let mut c = env.tool("pkcs11-tool").unwrap();
+            c.arg("--module")
+                .arg(&env.hsm.module)
+                .args(["--token-label", "swap-token", "--login", "--pin", USER_PIN])
+                .args(["--delete-object", "--type", kind, "--label", "K"]);
+            run_ok(&mut c);
+        }
+    };
+    delete_k();
     let mut c = env.tool("pkcs11-tool").unwrap();
     c.arg("--module")
         .arg(&env.hsm.module)
@@ -386,14 +389,7 @@ fn a_key_replaced_by_another_program_is_found_again() {
     let new = t.public_key("K").unwrap();
     assert_ne!(old, new, "pkcs11-tool made a new key");
     // And a key deleted with nothing in its place is reported, not signed with.
-    for kind in ["privkey", "pubkey"] {
-        let mut c = env.tool("pkcs11-tool").unwrap();
-        c.arg("--module")
-            .arg(&env.hsm.module)
-            .args(["--token-label", "swap-token", "--login", "--pin", USER_PIN])
-            .args(["--delete-object", "--type", kind, "--label", "K"]);
-        run_ok(&mut c);
-    }
+    delete_k();
     let e = t.sign("K", scheme, &[7u8; 32]).unwrap_err();
     assert!(e.to_string().contains("private key labelled \"K\""), "{e}");
 }

@@ -110,7 +110,27 @@ fn espsecure_accepts_each_key_type() {
             rep.lines
         );
         assert!(r.notes.iter().any(|n| n.contains(&want)), "{:?}", r.notes);
+        check_record(&r, &input, &out, alg == "ec-p384");
     }
+}
+
+/// The record's hashes are those of the files on disk, and the signed digest is the
+/// hash of the output's padded image (everything before its sector).
+fn check_record(r: &signing::SignRecord, input: &Path, out: &Path, sha384: bool) {
+    use sha2::Digest;
+    let sha256 = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let inb = std::fs::read(input).unwrap();
+    let outb = std::fs::read(out).unwrap();
+    assert_eq!(r.input_sha256, sha256(&inb), "input_sha256");
+    assert_eq!(r.input_bytes, inb.len() as u64);
+    assert_eq!(r.output_sha256, sha256(&outb), "output_sha256");
+    let image = &outb[..outb.len() - 4096];
+    let want = if sha384 {
+        hex::encode(sha2::Sha384::digest(image))
+    } else {
+        sha256(image)
+    };
+    assert_eq!(r.signed_digest, want, "signed_digest");
 }
 
 #[test]
@@ -133,9 +153,12 @@ fn one_two_three_blocks_by_append() {
     let one = d.join("one.bin");
     let two = d.join("two.bin");
     let three = d.join("three.bin");
-    sign(&mut token, "k0", false, &input, &one).unwrap();
-    sign(&mut token, "k1", true, &one, &two).unwrap();
-    sign(&mut token, "k2", true, &two, &three).unwrap();
+    let r = sign(&mut token, "k0", false, &input, &one).unwrap();
+    check_record(&r, &input, &one, false);
+    let r = sign(&mut token, "k1", true, &one, &two).unwrap();
+    check_record(&r, &one, &two, false);
+    let r = sign(&mut token, "k2", true, &two, &three).unwrap();
+    check_record(&r, &two, &three, false);
     for (file, n) in [(&one, 1), (&two, 2), (&three, 3)] {
         let (ok, info) = espsecure(&esp, &["signature-info-v2", file.to_str().unwrap()]);
         assert!(ok, "{info}");
@@ -171,9 +194,20 @@ fn one_two_three_blocks_by_append() {
         e.to_string().contains("--append needs a signed image"),
         "{e}"
     );
-    for n in ["four.bin", "mix.bin", "again.bin", "plain.bin"] {
+    token.lie = true;
+    let e = sign(&mut token, "k3", true, &one, &d.join("lied.bin")).unwrap_err();
+    assert!(e.to_string().contains("does not verify"), "{e}");
+    token.lie = false;
+    for n in ["four.bin", "mix.bin", "again.bin", "plain.bin", "lied.bin"] {
         assert!(!d.join(n).exists());
     }
+    // No temporary file left behind by the refused ones.
+    let litter: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(litter.is_empty(), "{litter:?}");
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! ESP32 Secure Boot V2: pad the image to 4 KiB with 0xFF, append a signature sector
 //! with one block, or (`--append`) add a block to an already signed image.
 //!
-//! Two reads of the input: the digest (and the input's SHA-256), then the copy into
-//! the output once the token's signature has been checked, re-hashing the input to
-//! catch a file that changed underneath.
+//! One read of the input: it is copied into the (not yet published) output while it
+//! is hashed, so the signature covers exactly the bytes written. The output gets its
+//! name only after the token's signature has been checked; a file that changed length
+//! (or, with --append, sector) underneath is refused.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{stream, Error, Format, Options, SignRecord, SigningKey, VerifyReport};
-use crate::formats::esp32::{self, ImageHasher, BLOCK_LEN, MAX_BLOCKS, SECTOR_LEN};
+use crate::formats::esp32::{self, ImageHasher, MAX_BLOCKS, SECTOR_LEN};
 use crate::keys::{HashAlg, PublicKey};
 use crate::output;
 
@@ -86,89 +87,116 @@ pub(super) fn sign(
         (file_len, None)
     };
 
-    // Read 1.
-    let mut in_sha = Sha256::new();
-    let mut img = ImageHasher::new(scheme.hash());
-    stream::for_each_chunk(input, |off, c| {
-        in_sha.update(c);
-        img.update(stream::within(off, c, 0, image_len));
-        Ok(())
-    })
-    .map_err(|e| Error::input(input, e))?;
-    let in_sha: [u8; 32] = in_sha.finalize().into();
-    let (digest, padded_len) = img.finish();
+    // One read: the image goes into the output file and through the hashes together,
+    // so what the token signs is exactly what the output holds. The running SHA-256 of
+    // the image forks into the input's hash, the signed digest (SHA-256 schemes) and
+    // the output's hash.
+    let pad = esp32::padding_for(image_len);
+    let padded_len = image_len + pad;
+    let label = key.label().to_string();
+    let mut stopped: Option<Error> = None;
+    let mut done: Option<(Vec<u8>, [u8; 32], [u8; 32])> = None;
+    let written = output::write_new_with(output, |f| {
+        let mut stop = |e: Error| {
+            stopped = Some(e);
+            std::io::Error::other("stopped")
+        };
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut image_sha = Sha256::new();
+        let mut other_hash =
+            (scheme.hash() != HashAlg::Sha256).then(|| ImageHasher::new(scheme.hash()));
+        let mut tail = Vec::new();
+        let n = stream::for_each_chunk(input, |off, c| {
+            let body = stream::within(off, c, 0, image_len);
+            image_sha.update(body);
+            if let Some(h) = other_hash.as_mut() {
+                h.update(body);
+            }
+            w.write_all(body)?;
+            tail.extend_from_slice(stream::within(off, c, image_len, u64::MAX));
+            if tail.len() > SECTOR_LEN {
+                return Err(std::io::Error::other(CHANGED));
+            }
+            Ok(())
+        })?;
+        // The length and (--append) the old sector must still be what was checked.
+        let same_tail = match &old_sector {
+            Some((old, _)) => tail == *old,
+            None => tail.is_empty(),
+        };
+        if n != file_len || !same_tail {
+            return Err(std::io::Error::other(CHANGED));
+        }
+        let in_sha: [u8; 32] = {
+            let mut s = image_sha.clone();
+            s.update(&tail);
+            s.finalize().into()
+        };
+        let ff = [0xFFu8; SECTOR_LEN];
+        let mut left = pad;
+        while left > 0 {
+            let n = left.min(SECTOR_LEN as u64) as usize;
+            image_sha.update(&ff[..n]);
+            w.write_all(&ff[..n])?;
+            left -= n as u64;
+        }
+        let digest = match other_hash {
+            Some(h) => h.finish().0,
+            None => image_sha.clone().finalize().to_vec(),
+        };
 
-    if let Some((_, blocks)) = &old_sector {
-        for (i, b) in blocks.iter().enumerate() {
-            if b.scheme.hash() == scheme.hash() && b.image_digest != digest {
-                return Err(Error::format(
-                    input,
-                    format!("existing block {} signs a different image than the one before the sector: image altered since it was signed", i + 1),
-                ));
+        if let Some((_, blocks)) = &old_sector {
+            for (i, b) in blocks.iter().enumerate() {
+                if b.scheme.hash() == scheme.hash() && b.image_digest != digest {
+                    return Err(stop(Error::format(
+                        input,
+                        format!("existing block {} signs a different image than the one before the sector: image altered since it was signed", i + 1),
+                    )));
+                }
             }
         }
-    }
-
-    let sig = key.sign_digest(scheme, &digest)?;
-    let block =
-        esp32::signature_block(&public, &digest, &sig).map_err(|_| Error::TokenSignatureBad {
-            label: key.label().to_string(),
+        let sig = key.sign_digest(scheme, &digest).map_err(&mut stop)?;
+        let block = esp32::signature_block(&public, &digest, &sig).map_err(|_| {
+            stop(Error::TokenSignatureBad {
+                label: label.clone(),
+            })
         })?;
-    let sector = match &old_sector {
-        Some((old, _)) => esp32::append_block(old, &block),
-        None => esp32::build_sector(&[block]),
+        let sector = match &old_sector {
+            Some((old, _)) => esp32::append_block(old, &block),
+            None => esp32::build_sector(&[block]),
+        }
+        .map_err(|e| stop(Error::format(input, e)))?;
+        image_sha.update(sector);
+        w.write_all(&sector)?;
+        w.flush()?;
+        done = Some((digest, in_sha, image_sha.finalize().into()));
+        Ok(())
+    });
+    if let Some(e) = stopped {
+        return Err(e);
     }
-    .map_err(|e| Error::format(input, e))?;
+    written.map_err(|e| match e {
+        output::Error::Io { cause, .. } if cause == CHANGED => Error::Changed {
+            path: input.to_path_buf(),
+        },
+        e => e.into(),
+    })?;
+    // write_new_with returned Ok only after the closure finished, which sets `done`.
+    let (digest, in_sha, out_sha) = done.ok_or_else(|| Error::Changed {
+        path: input.to_path_buf(),
+    })?;
     let key_digest = esp32::key_digest(&public).map_err(|e| Error::format(input, e))?;
-    let blocks_now = sector
-        .chunks_exact(BLOCK_LEN)
-        .filter(|s| s.iter().any(|&b| b != 0xFF))
-        .count();
+    let blocks_now = old_sector.as_ref().map_or(0, |(_, b)| b.len()) + 1;
     notes.push(format!(
         "block {blocks_now}: {} key digest {}",
         scheme.name(),
         hex::encode(key_digest)
     ));
 
-    // Read 2: image, 0xFF padding, sector.
-    let pad = padded_len - image_len;
-    let mut out_sha = Sha256::new();
-    let mut again = Sha256::new();
-    output::write_new_with(output, |f| {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        stream::for_each_chunk(input, |off, c| {
-            again.update(c);
-            let body = stream::within(off, c, 0, image_len);
-            out_sha.update(body);
-            w.write_all(body)
-        })?;
-        let ff = [0xFFu8; SECTOR_LEN];
-        let mut left = pad;
-        while left > 0 {
-            let n = left.min(SECTOR_LEN as u64) as usize;
-            out_sha.update(&ff[..n]);
-            w.write_all(&ff[..n])?;
-            left -= n as u64;
-        }
-        out_sha.update(sector);
-        w.write_all(&sector)?;
-        let now: [u8; 32] = again.clone().finalize().into();
-        if now != in_sha {
-            return Err(std::io::Error::other(CHANGED));
-        }
-        w.flush()
-    })
-    .map_err(|e| match e {
-        output::Error::Io { cause, .. } if cause == CHANGED => Error::Changed {
-            path: input.to_path_buf(),
-        },
-        e => e.into(),
-    })?;
-
     let mut r = key.record(Format::Esp32Sbv2, input, output, scheme);
     r.signed_digest = hex::encode(&digest);
     r.input_sha256 = hex::encode(in_sha);
-    r.output_sha256 = hex::encode(out_sha.finalize());
+    r.output_sha256 = hex::encode(out_sha);
     r.input_bytes = file_len;
     if pad > 0 {
         r.notes
