@@ -108,8 +108,13 @@ impl SimToken {
         if rec.locked() {
             return Err(pin::locked(user));
         }
+        let before = rec.retries_left;
         let verdict = rec.check(user, pin);
-        self.store.save(&next)?;
+        // A right PIN with no failed tries before it changes nothing worth a disk sync;
+        // a wrong one always reaches the disk before the caller hears of it.
+        if rec.retries_left != before {
+            self.store.save(&next)?;
+        }
         self.state = next;
         verdict
     }
