@@ -222,6 +222,110 @@ fn v1_fills_an_unsigned_image_keeping_its_fields() {
     signing::verify_file(Format::Stm32Mp15, &pubkey, &t, None, None).unwrap();
 }
 
+/// `mkimage -l`'s description of an STM32 image (U-Boot's own header check).
+fn mkimage_list(mkimage: &Path, image: &Path) -> String {
+    let out = std::process::Command::new(mkimage)
+        .arg("-l")
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mkimage -l {}", image.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// U-Boot's mkimage (Debian u-boot-tools) is the peer for header v1: an image it made is
+/// filled with a signature keeping every field, mkimage still reads the result, and a
+/// header we build for a raw payload has the same fields as mkimage's for it.
+#[test]
+fn v1_agrees_with_u_boot_mkimage() {
+    let (Some(mkimage), Some(_)) = (support::oracle("mkimage"), support::oracle("openssl")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let files = openssl_key(d, "k", "ec-p256");
+    let mut token = SoftToken::new();
+    token.add("stm", &files);
+    let mut key = SigningKey::new(&mut token, "stm").unwrap();
+    let (payload, _) = payload(d, 70_001);
+    let made = d.join("mkimage.stm32");
+    let out = std::process::Command::new(&mkimage)
+        .args([
+            "-T",
+            "stm32image",
+            "-a",
+            "0x2ffc2400",
+            "-e",
+            "0x2ffc2500",
+            "-d",
+        ])
+        .arg(&payload)
+        .arg(&made)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed = mkimage_list(&mkimage, &made);
+    assert!(listed.contains("Option     : 0x00000001"), "{listed}");
+
+    // Fill mkimage's image: every field but the signature, key and flags is kept.
+    let filled = d.join("filled.stm32");
+    signing::sign_file(
+        &mut key,
+        Format::Stm32Mp15,
+        &Options::default(),
+        &made,
+        &filled,
+    )
+    .unwrap();
+    let m = std::fs::read(&made).unwrap();
+    let f = std::fs::read(&filled).unwrap();
+    assert_eq!(f.len(), m.len());
+    assert_eq!(f[256..], m[256..], "payload untouched");
+    for (at, name) in [
+        (68, "checksum"),
+        (72, "version"),
+        (76, "length"),
+        (80, "entry"),
+        (88, "load"),
+        (96, "rollback"),
+    ] {
+        assert_eq!(u32le(&f, at), u32le(&m, at), "{name} kept");
+    }
+    assert_eq!(f[255], m[255], "binary type kept");
+    assert_eq!(u32le(&f, 100), 0, "no-signature-check cleared");
+    assert_eq!(&f[108..172], xy(&files).as_slice(), "public key X‖Y");
+    assert!(openssl_verifies(d, &files, &filled, 256));
+    let listed = mkimage_list(&mkimage, &filled);
+    assert!(listed.contains("STM32"), "{listed}");
+    assert!(listed.contains("Option     : 0x00000000"), "{listed}");
+    assert!(listed.contains("Image Load   : 0x2ffc2400"), "{listed}");
+    assert!(listed.contains("Entry Point  : 0x2ffc2500"), "{listed}");
+
+    // Our header for the raw payload: the same fields as mkimage's.
+    let mut opts = Options::default();
+    opts.stm32.load_address = Some(0x2ffc_2400);
+    opts.stm32.entry_point = Some(0x2ffc_2500);
+    let ours = d.join("ours.stm32");
+    signing::sign_file(&mut key, Format::Stm32Mp15, &opts, &payload, &ours).unwrap();
+    let o = std::fs::read(&ours).unwrap();
+    assert_eq!(o.len(), m.len());
+    assert_eq!(o[..4], m[..4], "magic");
+    for (at, name) in [
+        (68, "checksum"),
+        (72, "version"),
+        (76, "length"),
+        (80, "entry"),
+        (88, "load"),
+        (96, "rollback"),
+    ] {
+        assert_eq!(u32le(&o, at), u32le(&m, at), "{name} as mkimage writes it");
+    }
+    assert_eq!(o[256..], m[256..]);
+    assert!(openssl_verifies(d, &files, &ours, 256));
+    let listed = mkimage_list(&mkimage, &ours);
+    assert!(listed.contains("Checksum"), "{listed}");
+}
+
 #[test]
 fn v2_multi_key_table_header_fields_and_openssl() {
     if support::oracle("openssl").is_none() {
