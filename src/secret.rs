@@ -96,6 +96,16 @@ impl SecretSource {
     /// A file's trailing newline (`\n` or `\r\n`) is not part of the secret; only the
     /// first line counts (hab4_pki_tree.sh's key_pass.txt holds the password twice).
     pub fn read(&self, what: &str) -> Result<Secret, Error> {
+        self.read_as(what, false)
+    }
+
+    /// Read a secret that is being set (a new PIN or password): at a prompt it is typed
+    /// twice, since a typo would lock the officers out of what they just made.
+    pub fn read_new(&self, what: &str) -> Result<Secret, Error> {
+        self.read_as(what, true)
+    }
+
+    fn read_as(&self, what: &str, new: bool) -> Result<Secret, Error> {
         let secret = match self {
             SecretSource::Env(name) => {
                 let v = std::env::var(name).map_err(|_| Error::MissingEnv(name.clone()))?;
@@ -113,7 +123,7 @@ impl SecretSource {
                 }
                 Secret::new(line.to_vec())
             }
-            SecretSource::Prompt => prompt(what, false)?,
+            SecretSource::Prompt => prompt(what, new)?,
         };
         if secret.is_empty() {
             return Err(Error::Empty(self.to_string()));

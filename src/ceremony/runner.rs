@@ -284,7 +284,7 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
                             "{place}: no source for secret {name:?} in the answers file"
                         ),
                     }),
-                    Some(src) => match src.read(&format!("secret {name:?} for {place}")) {
+                    Some(src) => match read_step_secret(src, &script.steps[step], &name, &place) {
                         Ok(v) => {
                             vault.insert(name.clone(), v);
                             Some(Event::SecretProvided { name })
@@ -390,6 +390,21 @@ pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
         transcript: transcript_path,
         head: v.head,
     })
+}
+
+/// Read secret `name` for `step`: typed twice at a prompt when the step sets it.
+fn read_step_secret(
+    src: &crate::secret::SecretSource,
+    step: &Step,
+    name: &str,
+    place: &str,
+) -> Result<Secret, crate::secret::Error> {
+    let what = format!("secret {name:?} for {place}");
+    if step.action.sets_secret(name) {
+        src.read_new(&what)
+    } else {
+        src.read(&what)
+    }
 }
 
 /// Close a run that went to the end. Transcript first: a journal marked complete

@@ -393,6 +393,22 @@ impl Action {
         }
     }
 
+    /// The fields of [`Self::secrets`] whose secret the step sets rather than uses: asked
+    /// for twice at a prompt or at the console.
+    pub fn is_new_secret(field: &str) -> bool {
+        matches!(
+            field,
+            "so-pin" | "user-pin" | "new-pin" | "temporary-password" | "new-password" | "password"
+        )
+    }
+
+    /// Whether secret `name` is one this step sets.
+    pub fn sets_secret(&self, name: &str) -> bool {
+        self.secrets()
+            .into_iter()
+            .any(|(field, n)| n == name && Self::is_new_secret(field))
+    }
+
     /// Destructive steps need an explicit confirmation in the answers (or at the console).
     pub fn destructive(&self) -> bool {
         matches!(

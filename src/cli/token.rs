@@ -133,6 +133,13 @@ fn read_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
         .map_err(|e| Failure(format!("--{flag}: {e}")))
 }
 
+/// A secret the command sets: typed twice at a prompt.
+fn read_new_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
+    source(flag, s)?
+        .read_new(what)
+        .map_err(|e| Failure(format!("--{flag}: {e}")))
+}
+
 fn hex_id(id: &Option<String>, label: &str) -> Result<Vec<u8>, Failure> {
     match id {
         // Without --id, the id is derived from the label so reruns name the same object.
@@ -276,12 +283,12 @@ fn print_objects(r: &StepResult) {
 }
 
 pub fn init_token(a: InitTokenArgs) -> Outcome {
-    let so = read_secret("so-pin-source", &a.so_pin_source, "new SO PIN")?;
+    let so = read_new_secret("so-pin-source", &a.so_pin_source, "new SO PIN")?;
     let user_src =
         a.b.pin_source
             .as_deref()
             .ok_or_else(|| Failure("init-token sets the user PIN too: give --pin-source".into()))?;
-    let user = read_secret("pin-source", user_src, "new user PIN")?;
+    let user = read_new_secret("pin-source", user_src, "new user PIN")?;
     let mut vault = Vault::new();
     vault.insert("so".into(), so);
     vault.insert("user".into(), user);
@@ -318,7 +325,7 @@ pub fn change_pin(a: ChangePinArgs) -> Outcome {
     );
     vault.insert(
         "new".into(),
-        read_secret("new-pin-source", &a.new_pin_source, "new PIN")?,
+        read_new_secret("new-pin-source", &a.new_pin_source, "new PIN")?,
     );
     one_step(
         &a.b,

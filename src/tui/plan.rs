@@ -149,13 +149,16 @@ pub fn secret_prompt(script: &Script, i: usize, name: &str) -> (String, bool) {
         .find(|(_, n)| *n == name)
         .map(|(f, _)| f)
         .unwrap_or("pin");
-    let twice = matches!(field, "so-pin" | "user-pin" | "new-pin");
+    let twice = crate::ceremony::script::Action::is_new_secret(field);
     let what = match field {
         "so-pin" => "New SO PIN",
         "user-pin" => "New user PIN",
         "new-pin" => "New PIN",
         "old-pin" => "Current PIN",
         "passphrase" => "Key file passphrase",
+        "temporary-password" => "Temporary auth key password",
+        "new-password" => "New auth key password",
+        "password" => "Auth key password",
         _ => "PIN",
     };
     (format!("{what} ({name})"), twice)
