@@ -5,76 +5,16 @@
 
 mod support;
 
+use support::tmux::Tmux;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use officiant::hsm::{self, BackendUri, ObjectClass, UserType};
 use officiant::secret::Secret;
 
 const PIN: &str = "246810";
 const SO_PIN: &str = "97310";
-
-struct Tmux {
-    socket: String,
-    session: &'static str,
-}
-
-impl Tmux {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        // CI runs with no terminal: give tmux (and the console inside it) a known one.
-        c.args(["-L", &self.socket]).env("TERM", "xterm-256color");
-        c
-    }
-    fn keys(&self, keys: &[&str]) {
-        let st = self
-            .cmd()
-            .args(["send-keys", "-t", self.session])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    /// Type text literally (no key names).
-    fn text(&self, s: &str) {
-        let st = self
-            .cmd()
-            .args(["send-keys", "-l", "-t", self.session, s])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    fn screen(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    /// Wait until `needle` is on screen.
-    fn wait_for(&self, needle: &str, secs: u64) -> String {
-        let t0 = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(secs),
-                "{needle:?} did not appear within {secs} s; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
 
 /// (type, step id, role, name) of each transcript entry.
 fn kinds(path: &Path) -> Vec<String> {
@@ -146,29 +86,14 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     .unwrap();
     std::fs::write(d.join("fw.bin"), vec![0x5a; 4096]).unwrap();
 
-    let t = Tmux {
-        socket: format!("officiant-e2e-{}", std::process::id()),
-        session: "console",
-    };
+    let t = Tmux::new("officiant-e2e", "console");
     let bin = env!("CARGO_BIN_EXE_officiant");
-    let st = t
-        .cmd()
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            t.session,
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "-c",
-        ])
-        .arg(d)
-        .arg(format!("{bin}; echo CONSOLE-EXIT=$?; sleep 600"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    t.start(
+        80,
+        24,
+        d,
+        &format!("{bin}; echo CONSOLE-EXIT=$?; sleep 600"),
+    );
 
     // Home: the fresh rehearsal token and the ceremony found in ceremonies/.
     t.wait_for("not initialized", 20);
@@ -359,31 +284,14 @@ fn no_color_in_a_real_terminal() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let t = Tmux {
-        socket: format!("officiant-nocolor-{}", std::process::id()),
-        session: "console",
-    };
+    let t = Tmux::new("officiant-nocolor", "console");
     let bin = env!("CARGO_BIN_EXE_officiant");
-    let st = t
-        .cmd()
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            t.session,
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "-c",
-        ])
-        .arg(dir.path())
-        .arg(format!(
-            "env NO_COLOR=1 TERM=xterm-256color {bin}; sleep 600"
-        ))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    t.start(
+        80,
+        24,
+        dir.path(),
+        &format!("env NO_COLOR=1 TERM=xterm-256color {bin}; sleep 600"),
+    );
     t.wait_for("REHEARSAL TOKEN", 20);
     t.keys(&["?"]);
     t.wait_for("Help", 5);

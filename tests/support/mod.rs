@@ -5,6 +5,8 @@
 //! under CI (`CI` set), so a green CI run always means the vendor tools were the judges.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
