@@ -92,7 +92,7 @@ fn rehearsal_ceremony_in_a_real_terminal() {
         80,
         24,
         d,
-        &format!("{bin}; echo CONSOLE-EXIT=$?; sleep 600"),
+        &format!("{bin} --out records; echo CONSOLE-EXIT=$?; sleep 600"),
     );
 
     // Home: the fresh rehearsal token and the ceremony found in ceremonies/.
@@ -142,7 +142,7 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     assert!(done.contains("✓ done    gen-rsa"), "{done}");
 
     // Record the answers (once the transcript is closed).
-    t.wait_for("transcript: out/rehearsal/transcript.md", 10);
+    t.wait_for("transcript: records/rehearsal/transcript.md", 10);
     t.keys(&["w"]);
     t.wait_for("answers saved to rehearsal.answers.toml", 5);
 
@@ -164,7 +164,7 @@ fn rehearsal_ceremony_in_a_real_terminal() {
 
     // Verify it at the console against the public key the ceremony exported.
     t.keys(&["Down", "Down", "Enter"]);
-    t.text("out/rehearsal/fw-signing-p256.pub.pem");
+    t.text("records/rehearsal/fw-signing-p256.pub.pem");
     t.keys(&["Enter", "Down", "Enter"]);
     t.text("fw.bin.sig");
     t.keys(&["Enter", "v"]);
@@ -221,7 +221,7 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     );
 
     // The transcript: a hash chain officiant verifies, with each sign-off and key.
-    let out = d.join("out/rehearsal");
+    let out = d.join("records/rehearsal");
     let v = support::run_ok(
         support::officiant()
             .arg("transcript")

@@ -33,6 +33,9 @@ pub struct Cli {
     /// Backend for the console (default: sim:./rehearsal).
     #[arg(long, global = false)]
     pub backend: Option<String>,
+    /// Console: where each ceremony's journal, transcript and outputs go (DIR/<id>).
+    #[arg(long, global = false, default_value = "out")]
+    pub out: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -96,7 +99,7 @@ pub enum Command {
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
-        None => crate::tui::run_console(cli.backend.as_deref()).map_err(Failure::from),
+        None => crate::tui::run_console(cli.backend.as_deref(), &cli.out).map_err(Failure::from),
         Some(Command::Run(a)) => run::run(a),
         Some(Command::Check(a)) => run::check(a),
         Some(Command::Transcript(c)) => run::transcript(c),

@@ -33,12 +33,12 @@ pub fn color_enabled() -> bool {
 }
 
 /// Open the console on `backend` (default `sim:./rehearsal`).
-pub fn run_console(backend: Option<&str>) -> Result<(), String> {
+pub fn run_console(backend: Option<&str>, out_root: &Path) -> Result<(), String> {
     let backend = backend.unwrap_or(crate::hsm::uri::DEFAULT_BACKEND);
-    run(backend).map_err(|e| e.to_string())
+    run(backend, out_root).map_err(|e| e.to_string())
 }
 
-fn run(backend: &str) -> Result<(), Error> {
+fn run(backend: &str, out_root: &Path) -> Result<(), Error> {
     let ceremonies = plan::scan(Path::new("ceremonies"));
     let mut state = AppState::new(
         &crate::hsm::uri::BackendUri::parse(backend)
@@ -47,6 +47,7 @@ fn run(backend: &str) -> Result<(), Error> {
         ceremonies,
         color_enabled(),
     );
+    state.out_root = out_root.to_path_buf();
     let (tx, rx) = channel::<Event>();
     let worker = worker::spawn(backend.to_string(), tx.clone());
     let (mut term, _guard) = terminal::setup()?;
