@@ -368,6 +368,53 @@ fn ceremony_walkthrough() {
     assert!(!answers.contains("9731") && !answers.contains("246810"));
 }
 
+/// What export-fuses computed is shown to the witnesses, not only written to files: the
+/// value in hex groups and PGP words, and HAB4's fuse words, within 80×24 (the U-Boot
+/// commands are in the transcript).
+#[test]
+fn fuse_values_show_in_the_results() {
+    let mut s = ready(true);
+    press(&mut s, KeyCode::Enter);
+    worker(&mut s, opened());
+    let hash: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37));
+    let details = serde_json::json!({
+        "format": "hab4",
+        "fuse": crate::formats::words::Fingerprint::of(&hash),
+        "fuse_words": crate::formats::hab4::fuse_words(&hash)
+            .iter()
+            .map(|w| format!("0x{w:08X}"))
+            .collect::<Vec<_>>(),
+        "uboot": crate::formats::hab4::fuse_commands(&hash, crate::formats::hab4::Soc::Imx8m),
+    });
+    {
+        let run = s.run.as_mut().unwrap();
+        run.engine.steps[0].status = crate::ceremony::engine::StepStatus::Done;
+        run.engine.steps[0].result = Some(StepResult {
+            details,
+            ..StepResult::default()
+        });
+    }
+    let fp = crate::formats::words::Fingerprint::of(&hash);
+    let shown = super::views::ceremony::fuse_values(
+        &s.run.as_ref().unwrap().engine.steps[0]
+            .result
+            .as_ref()
+            .unwrap()
+            .details,
+    );
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].1, fp);
+    let buf = snap("ceremony_fuse_result", &s);
+    let screen = text(&buf);
+    assert!(screen.contains("SRK fuse hash"), "{screen}");
+    assert!(screen.contains(&fp.groups[..20]), "{screen}");
+    for w in crate::formats::hab4::fuse_words(&hash) {
+        assert!(screen.contains(&format!("0x{w:08X}")), "{screen}");
+    }
+    let first_word = fp.words.split(' ').next().unwrap();
+    assert!(screen.contains(first_word), "{screen}");
+}
+
 #[test]
 fn abort_asks_in_red_then_stops_the_engine() {
     let mut s = ready(true);

@@ -281,6 +281,29 @@ fn results_lines(run: &CeremonyRun, w: usize, words: bool, t: &Theme) -> Vec<Lin
                 }
             }
         }
+        for (name, fp) in fuse_values(&r.details) {
+            out.push(Line::styled(format!("  {name}"), t.title()));
+            for l in super::wrap_words(&fp.groups, w.saturating_sub(4)) {
+                out.push(Line::raw(format!("    {l}")));
+            }
+            if last && words {
+                for l in super::wrap_words(&fp.words, w.saturating_sub(4)) {
+                    out.push(Line::styled(format!("    {l}"), t.dim()));
+                }
+            }
+        }
+        let fuse_words: Vec<&str> = r.details["fuse_words"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        if !fuse_words.is_empty() {
+            out.push(Line::styled("  fuse words (in order)", t.title()));
+            for l in super::wrap_words(&fuse_words.join(" "), w.saturating_sub(4)) {
+                out.push(Line::raw(format!("    {l}")));
+            }
+        }
         for o in &r.outputs {
             out.push(Line::raw(format!(
                 "  → {}",
@@ -291,6 +314,35 @@ fn results_lines(run: &CeremonyRun, w: usize, words: bool, t: &Theme) -> Vec<Lin
                 t.dim(),
             ));
         }
+    }
+    out
+}
+
+/// The fuse and OTP values an export-fuses step reported (what goes into the chip),
+/// named for the witnesses, from the step's details.
+pub fn fuse_values(details: &serde_json::Value) -> Vec<(String, Fingerprint)> {
+    let fp = |v: &serde_json::Value| -> Option<Fingerprint> {
+        let hex = v["hex"].as_str()?;
+        hex::decode(hex).ok().map(|b| Fingerprint::of(&b))
+    };
+    let mut out = Vec::new();
+    let mut push = |name: String, v: &serde_json::Value| {
+        if let Some(f) = fp(v) {
+            out.push((name, f));
+        }
+    };
+    match details["format"].as_str() {
+        Some("hab4") => push("SRK fuse hash (SRK_HASH)".into(), &details["fuse"]),
+        Some("tfa-rotpk") => push("ROTPK hash".into(), &details["rotpk"]),
+        Some("stm32mp15") => push("PKH (OTP)".into(), &details["pkh"]),
+        Some("stm32mp-pkhth") => push("PKHTH (OTP)".into(), &details["pkhth"]),
+        Some("esp32-sbv2") => {
+            for k in details["keys"].as_array().into_iter().flatten() {
+                let label = k["key"].as_str().unwrap_or("?");
+                push(format!("key {label} digest (eFuse)"), &k["digest"]);
+            }
+        }
+        _ => {}
     }
     out
 }
