@@ -162,8 +162,9 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     let s = t.wait_for("Written", 30);
     assert!(s.contains("✓ signature checked"), "{s}");
 
-    // Verify it at the console against the public key the ceremony exported.
-    t.keys(&["Down", "Down", "Enter"]);
+    // Verify it at the console against the public key the ceremony exported (past
+    // Output and Options).
+    t.keys(&["Down", "Down", "Down", "Enter"]);
     t.text("records/rehearsal/fw-signing-p256.pub.pem");
     t.keys(&["Enter", "Down", "Enter"]);
     t.text("fw.bin.sig");

@@ -37,6 +37,17 @@ pub struct SignArgs {
     /// raw, RSA keys: pss (default; salt = hash length) or pkcs1 (PKCS#1 v1.5).
     #[arg(long)]
     pub padding: Option<String>,
+    #[command(flatten)]
+    pub fmt: FormatOptions,
+    /// Print the per-input records as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The format-specific options of `sign`. The console's Options field takes the same
+/// flags, parsed by the same definition.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FormatOptions {
     /// esp32-sbv2: add a signature block to an already signed image (up to 3).
     #[arg(long)]
     pub append: bool,
@@ -58,9 +69,45 @@ pub struct SignArgs {
     /// stm32mp13: every public key of the set, in OTP table order (repeat the option).
     #[arg(long = "key-table")]
     pub key_table: Vec<PathBuf>,
-    /// Print the per-input records as JSON lines.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl FormatOptions {
+    /// Parse the console's Options field: these flags, separated by spaces.
+    pub fn parse_line(line: &str) -> Result<Self, String> {
+        use clap::FromArgMatches;
+        let cmd = FormatOptions::augment_args(clap::Command::new("options"))
+            .no_binary_name(true)
+            .disable_help_flag(true);
+        let first_line = |e: clap::Error| {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad options").to_string();
+            first.trim_start_matches("error: ").to_string()
+        };
+        let m = cmd
+            .try_get_matches_from(line.split_whitespace())
+            .map_err(first_line)?;
+        FormatOptions::from_arg_matches(&m).map_err(first_line)
+    }
+
+    /// The signing options, with the key table's public keys read from their files.
+    pub fn to_options(&self, padding: Option<Padding>) -> Result<Options, Failure> {
+        let mut key_table = Vec::with_capacity(self.key_table.len());
+        for p in &self.key_table {
+            key_table.push(load_public_key(p).map_err(|e| Failure(format!("--key-table {e}")))?);
+        }
+        Ok(Options {
+            padding,
+            append: self.append,
+            stm32: Stm32Options {
+                load_address: self.load_address,
+                entry_point: self.entry_point,
+                image_version: self.image_version,
+                binary_type: self.binary_type,
+                key_index: self.key_index,
+                key_table,
+            },
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -131,22 +178,7 @@ fn print_record(r: &SignRecord, json: bool) {
 
 pub fn sign(a: SignArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
-    let mut key_table = Vec::with_capacity(a.key_table.len());
-    for p in &a.key_table {
-        key_table.push(load_public_key(p).map_err(|e| Failure(format!("--key-table {e}")))?);
-    }
-    let opts = Options {
-        padding: padding(a.padding.as_deref())?,
-        append: a.append,
-        stm32: Stm32Options {
-            load_address: a.load_address,
-            entry_point: a.entry_point,
-            image_version: a.image_version,
-            binary_type: a.binary_type,
-            key_index: a.key_index,
-            key_table,
-        },
-    };
+    let opts = a.fmt.to_options(padding(a.padding.as_deref())?)?;
     match (&a.output, &a.out_dir) {
         (Some(_), None) if a.inputs.len() != 1 => {
             return Err(Failure(format!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
+use crate::cli::sign::FormatOptions;
 use crate::formats::raw::Padding;
 use crate::formats::words::Fingerprint;
 use crate::hsm::{ObjectClass, ObjectInfo, TokenInfo};
@@ -218,15 +219,19 @@ pub enum SignField {
     Format,
     Input,
     Output,
+    /// `officiant sign`'s format flags (`--load-address 0x… --entry-point 0x…`,
+    /// `--append`, `--key-table F`…), parsed by the command line's own definition.
+    Options,
     PublicKey,
     Signature,
 }
 
-pub const SIGN_FIELDS: [SignField; 6] = [
+pub const SIGN_FIELDS: [SignField; 7] = [
     SignField::Key,
     SignField::Format,
     SignField::Input,
     SignField::Output,
+    SignField::Options,
     SignField::PublicKey,
     SignField::Signature,
 ];
@@ -267,6 +272,7 @@ pub struct SignState {
     pub format: usize,
     pub input: PathEntry,
     pub output: PathEntry,
+    pub options: PathEntry,
     pub pubkey: PathEntry,
     pub signature: PathEntry,
     pub editing: bool,
@@ -278,6 +284,7 @@ impl SignState {
         match f {
             SignField::Input => Some(&mut self.input),
             SignField::Output => Some(&mut self.output),
+            SignField::Options => Some(&mut self.options),
             SignField::PublicKey => Some(&mut self.pubkey),
             SignField::Signature => Some(&mut self.signature),
             _ => None,
@@ -373,6 +380,7 @@ impl AppState {
                 format: 0,
                 input: PathEntry::default(),
                 output: PathEntry::default(),
+                options: PathEntry::default(),
                 pubkey: PathEntry::default(),
                 signature: PathEntry::default(),
                 editing: false,
@@ -1037,6 +1045,13 @@ fn on_sign(s: &mut AppState, action: Action) -> Vec<Command> {
                     "choose the file to sign (Input, Enter to type, Tab to complete)",
                     "Move to Input with ↓ and press Enter.",
                 );
+            } else if let Err(e) = FormatOptions::parse_line(&s.sign.options.input.value) {
+                s.sign.options.input.error = Some(e.clone());
+                s.error(
+                    "Options not understood",
+                    format!("Options: {e}"),
+                    "Use officiant sign's flags: --load-address 0x… --entry-point 0x… (stm32), --key-table FILE --key-index N (stm32mp13), --append (esp32-sbv2).",
+                );
             } else {
                 let (min, max) = match &s.token {
                     TokenStatus::Ready(i) => (i.min_pin_len, i.max_pin_len),
@@ -1099,10 +1114,23 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
         "" => default_output(format, &input),
         o => PathBuf::from(o),
     };
+    // Checked before the PIN was asked; checked again, never guessed.
+    let options = match FormatOptions::parse_line(&s.sign.options.input.value) {
+        Ok(o) => o,
+        Err(e) => {
+            s.error(
+                "Options not understood",
+                format!("Options: {e}"),
+                "Fix Options and sign again.",
+            );
+            return Vec::new();
+        }
+    };
     let req = Request::SignFile {
         key: key.label.clone(),
         format,
         padding,
+        options,
         pin,
         input,
         output,
@@ -1134,7 +1162,8 @@ fn sign_entry(s: &mut AppState, action: Action) -> Vec<Command> {
                 s.sign.output.input.value = out.display().to_string();
             }
         }
-        Action::Complete => e.complete(),
+        // Options are flags, not a path.
+        Action::Complete if f != SignField::Options => e.complete(),
         Action::DeleteChar => {
             e.input.backspace();
             e.choices.clear();

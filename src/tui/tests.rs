@@ -10,7 +10,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 use ratatui::Terminal;
 
-use super::app::{update, AppState, Command, Screen, StepStatus};
+use super::app::{
+    update, AppState, Command, Popup, Screen, SignField, StepStatus, FORMATS, SIGN_FIELDS,
+};
 use super::event::Event;
 use super::plan;
 use super::views;
@@ -18,6 +20,7 @@ use super::worker::{Opened, Request, WorkerMsg};
 use crate::ceremony::engine::{CreatedObject, Effect, Event as EngineEvent, StepResult};
 use crate::hsm::{KeyFlags, ObjectClass, ObjectInfo, TokenInfo};
 use crate::keys::{Curve, PublicKey};
+use crate::signing::Format;
 
 const W: u16 = 80;
 const H: u16 = 24;
@@ -584,6 +587,56 @@ fn sign_screen_with_completion_and_pin() {
     snap_tmp("verify_bad", &s);
     let buf = render(&s).backend().buffer().clone();
     assert_eq!(fg_of(&buf, "✗ BAD SIGNATURE"), Color::Red);
+}
+
+/// STM32 and ESP32 need more than a key and a file: the Options field takes the flags of
+/// `officiant sign`, is checked before the PIN is asked, and travels with the request.
+#[test]
+fn sign_options_take_the_command_line_flags() {
+    let mut s = ready(true);
+    worker(&mut s, opened());
+    s.screen = Screen::Sign;
+    s.sign.format = FORMATS.iter().position(|f| *f == "stm32mp15").unwrap();
+    s.sign.input.input.value = "tf-a.bin".into();
+    s.sign.field = SIGN_FIELDS
+        .iter()
+        .position(|f| *f == SignField::Options)
+        .unwrap();
+    let buf = snap("sign_options_hint", &s);
+    assert!(text(&buf).contains("--load-address 0x… --entry-point 0x…"));
+
+    // A misspelt flag: named, and no PIN is asked.
+    press(&mut s, KeyCode::Enter);
+    typed(&mut s, "--load-adress 0x2ffc2400");
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Char('g'));
+    match &s.popup {
+        Some(Popup::Error { cause, .. }) => {
+            assert!(
+                cause.contains("Options: unexpected argument '--load-adress'"),
+                "{cause}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    press(&mut s, KeyCode::Enter);
+
+    s.sign.options.input.value = "--load-address 0x2ffc2400 --entry-point 0x2ffc2500".into();
+    s.sign.options.input.error = None;
+    press(&mut s, KeyCode::Char('g'));
+    assert!(matches!(s.popup, Some(Popup::SignPin(_))), "{:?}", s.popup);
+    typed(&mut s, "246810");
+    match worker_req(press(&mut s, KeyCode::Enter)) {
+        Request::SignFile {
+            format, options, ..
+        } => {
+            assert_eq!(format, Format::Stm32Mp15);
+            assert_eq!(options.load_address, Some(0x2ffc_2400));
+            assert_eq!(options.entry_point, Some(0x2ffc_2500));
+            assert!(!options.append);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -28,6 +28,7 @@ pub enum Request {
         key: String,
         format: Format,
         padding: Option<Padding>,
+        options: crate::cli::sign::FormatOptions,
         pin: Secret,
         input: PathBuf,
         output: PathBuf,
@@ -213,10 +214,15 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
             key,
             format,
             padding,
+            options,
             pin,
             input,
             output,
-        } => match sign_file(token, &key, format, padding, &pin, &input, &output) {
+        } => match options
+            .to_options(padding)
+            .map_err(|e| e.0)
+            .and_then(|opts| sign_file(token, &key, format, &opts, &pin, &input, &output))
+        {
             Ok(rec) => WorkerMsg::Signed {
                 digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
                 output: rec.output,
@@ -445,7 +451,7 @@ fn sign_file(
     token: &mut dyn Token,
     key: &str,
     format: Format,
-    padding: Option<Padding>,
+    opts: &signing::Options,
     pin: &Secret,
     input: &std::path::Path,
     output: &std::path::Path,
@@ -454,9 +460,5 @@ fn sign_file(
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
     let mut k = signing::SigningKey::new(token, key).map_err(|e| e.to_string())?;
-    let opts = signing::Options {
-        padding,
-        ..signing::Options::default()
-    };
-    signing::sign_file(&mut k, format, &opts, input, output).map_err(|e| e.to_string())
+    signing::sign_file(&mut k, format, opts, input, output).map_err(|e| e.to_string())
 }

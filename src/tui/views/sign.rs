@@ -11,7 +11,7 @@ use crate::tui::app::{AppState, SignField, SignResult, FORMATS, SIGN_FIELDS};
 
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let sg = &s.sign;
-    let [form, result] = Layout::vertical([Constraint::Length(10), Constraint::Min(5)]).areas(area);
+    let [form, result] = Layout::vertical([Constraint::Length(11), Constraint::Min(5)]).areas(area);
     let keys = s.signing_keys();
     let key = keys
         .get(sg.key)
@@ -27,11 +27,19 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             SignField::Format => ("Format", &format),
             SignField::Input => ("Input", &sg.input.input.value),
             SignField::Output => ("Output", &sg.output.input.value),
+            SignField::Options => ("Options", &sg.options.input.value),
             SignField::PublicKey => ("Public key", &sg.pubkey.input.value),
             SignField::Signature => ("Signature", &sg.signature.input.value),
         };
         if *field == SignField::PublicKey {
             lines.push(Line::styled("  — verify a detached signature —", t.dim()));
+        }
+        if *field == SignField::Options && value.is_empty() && !editing {
+            let hint = options_hint(FORMATS[sg.format.min(FORMATS.len() - 1)]);
+            let mut l = text_line(label, "", focused, false, t);
+            l.spans.push(Span::styled(hint, t.dim()));
+            lines.push(l);
+            continue;
         }
         lines.push(text_line(label, value, focused, editing, t));
     }
@@ -40,6 +48,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let entry = match focused {
         SignField::Input => Some(&sg.input),
         SignField::Output => Some(&sg.output),
+        SignField::Options => Some(&sg.options),
         SignField::PublicKey => Some(&sg.pubkey),
         SignField::Signature => Some(&sg.signature),
         _ => None,
@@ -119,4 +128,14 @@ fn digest_lines(
             .map(|x| Line::styled(x, t.dim())),
     );
     l
+}
+
+/// What the Options field takes for a format, shown while it is empty.
+fn options_hint(format: &str) -> &'static str {
+    match format {
+        "esp32-sbv2" => "(--append adds a block to a signed image)",
+        "stm32mp15" => "--load-address 0x… --entry-point 0x… [--version N]",
+        "stm32mp13" => "--load-address 0x… --entry-point 0x… --key-table F…",
+        _ => "(none for raw)",
+    }
 }
