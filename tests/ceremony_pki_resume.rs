@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use ceremony_steps_common::{oracle_ok, shipped};
+use ceremony_steps_common::{fiptool_pack, oracle_ok, shipped};
 use support::{oracle, run};
 
 fn command(dir: &std::path::Path) -> Command {
@@ -203,25 +203,7 @@ fn tfa_rot_killed_inside_the_tbbr_chain_resumes_consistently() {
     );
     // The resumed chain packs, and trusted_key.crt still holds the ROT key.
     let fip = d.path().join("fip.bin");
-    let mut c = Command::new(&fiptool);
-    c.arg("create")
-        .arg("--tb-fw")
-        .arg(shipped("samples/bl2.bin"))
-        .arg("--soc-fw")
-        .arg(shipped("samples/bl31.bin"))
-        .arg("--nt-fw")
-        .arg(shipped("samples/bl33.bin"));
-    for (opt, file) in [
-        ("--trusted-key-cert", "trusted_key.crt"),
-        ("--tb-fw-cert", "tb_fw.crt"),
-        ("--soc-fw-key-cert", "soc_fw_key.crt"),
-        ("--soc-fw-cert", "soc_fw_content.crt"),
-        ("--nt-fw-key-cert", "nt_fw_key.crt"),
-        ("--nt-fw-cert", "nt_fw_content.crt"),
-    ] {
-        c.arg(opt).arg(out.join(file));
-    }
-    oracle_ok(c.arg(&fip));
+    fiptool_pack(&fiptool, &out, &fip);
     let text = oracle_ok(
         Command::new(&openssl)
             .args(["x509", "-inform", "DER", "-noout", "-text", "-in"])

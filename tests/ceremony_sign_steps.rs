@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use ceremony_steps_common::{on_sim, openssl_sha256, oracle_ok, shipped, spki_der};
+use ceremony_steps_common::{fiptool_pack, on_sim, openssl_sha256, oracle_ok, shipped, spki_der};
 use support::oracle;
 
 #[test]
@@ -18,25 +18,7 @@ fn tfa_rot_tbbr_chain_is_packed_by_fiptool_and_carries_the_right_keys() {
     };
     let r = on_sim("tfa-rot");
     let fip = r.dir.path().join("fip.bin");
-    let mut c = Command::new(&fiptool);
-    c.arg("create")
-        .arg("--tb-fw")
-        .arg(shipped("samples/bl2.bin"))
-        .arg("--soc-fw")
-        .arg(shipped("samples/bl31.bin"))
-        .arg("--nt-fw")
-        .arg(shipped("samples/bl33.bin"));
-    for (opt, file) in [
-        ("--trusted-key-cert", "trusted_key.crt"),
-        ("--tb-fw-cert", "tb_fw.crt"),
-        ("--soc-fw-key-cert", "soc_fw_key.crt"),
-        ("--soc-fw-cert", "soc_fw_content.crt"),
-        ("--nt-fw-key-cert", "nt_fw_key.crt"),
-        ("--nt-fw-cert", "nt_fw_content.crt"),
-    ] {
-        c.arg(opt).arg(r.file(file));
-    }
-    oracle_ok(c.arg(&fip));
+    fiptool_pack(&fiptool, &r.out, &fip);
     let info = oracle_ok(Command::new(&fiptool).arg("info").arg(&fip));
     for want in [
         "--trusted-key-cert",

@@ -115,3 +115,27 @@ pub fn files_with(r: &Replay, prefix: &str, suffix: &str) -> Vec<String> {
     v.sort();
     v
 }
+
+/// `fiptool create` with the shipped BL2/BL31/BL33 samples and tfa-rot's TBBR chain from
+/// `certs` into `fip` (fiptool is the judge that the chain packs).
+pub fn fiptool_pack(fiptool: &Path, certs: &Path, fip: &Path) {
+    let mut c = Command::new(fiptool);
+    c.arg("create")
+        .arg("--tb-fw")
+        .arg(shipped("samples/bl2.bin"))
+        .arg("--soc-fw")
+        .arg(shipped("samples/bl31.bin"))
+        .arg("--nt-fw")
+        .arg(shipped("samples/bl33.bin"));
+    for (opt, file) in [
+        ("--trusted-key-cert", "trusted_key.crt"),
+        ("--tb-fw-cert", "tb_fw.crt"),
+        ("--soc-fw-key-cert", "soc_fw_key.crt"),
+        ("--soc-fw-cert", "soc_fw_content.crt"),
+        ("--nt-fw-key-cert", "nt_fw_key.crt"),
+        ("--nt-fw-cert", "nt_fw_content.crt"),
+    ] {
+        c.arg(opt).arg(certs.join(file));
+    }
+    oracle_ok(c.arg(fip));
+}
