@@ -2,15 +2,15 @@
 //! the key whose public half openssl exported, and each unsupported form is refused with
 //! a one-line error that says what to do.
 
+mod support;
+
 use std::path::PathBuf;
 
 use officiant::keys::{self, PrivateKey, PublicKey};
 use officiant::secret::Secret;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    support::key_fixture(name)
 }
 
 fn read(name: &str) -> Vec<u8> {
@@ -18,33 +18,16 @@ fn read(name: &str) -> Vec<u8> {
 }
 
 fn passphrase() -> Secret {
-    Secret::from_string("fixture-passphrase-5531".into())
+    Secret::from_string(support::KEY_FIXTURE_PASSPHRASE.into())
 }
 
 fn public(name: &str) -> PublicKey {
     PublicKey::from_bytes(&read(name)).unwrap()
 }
 
-/// (key file, its public half, encrypted?)
-pub const CASES: &[(&str, &str, bool)] = &[
-    ("p256.pk8.pem", "p256.pub.pem", false),
-    ("p256.pk8.der", "p256.pub.pem", false),
-    ("p256.sec1-params.pem", "p256.pub.pem", false),
-    ("p256.sec1.pem", "p256.pub.pem", false),
-    ("p256.sec1.der", "p256.pub.pem", false),
-    ("p384.pk8-aes256-sha1.pem", "p384.pub.pem", true),
-    ("p521.pk8-des3.pem", "p521.pub.pem", true),
-    ("rsa2048.pkcs1.pem", "rsa2048.pub.pem", false),
-    ("rsa2048.pkcs1.der", "rsa2048.pub.pem", false),
-    ("rsa2048.pk8-des3.pem", "rsa2048.pub.pem", true),
-    ("rsa2048.pk8-des3.der", "rsa2048.pub.pem", true),
-    ("rsa2048.pk8-aes256.der", "rsa2048.pub.pem", true),
-    ("rsa3072.pk8.pem", "rsa3072.pub.pem", false),
-];
-
 #[test]
 fn every_format_parses_to_the_key_openssl_exported() {
-    for (file, pub_file, encrypted) in CASES {
+    for (file, pub_file, encrypted) in support::KEY_FIXTURES {
         let pass = encrypted.then(passphrase);
         let key = PrivateKey::from_bytes(&read(file), pass.as_ref())
             .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -54,7 +37,7 @@ fn every_format_parses_to_the_key_openssl_exported() {
 
 #[test]
 fn encrypted_key_without_passphrase_says_so() {
-    for (file, _, encrypted) in CASES.iter().filter(|c| c.2) {
+    for (file, _, encrypted) in support::KEY_FIXTURES.iter().filter(|c| c.2) {
         let _ = encrypted;
         let err = PrivateKey::from_bytes(&read(file), None).unwrap_err();
         assert_eq!(err, keys::Error::NeedPassphrase, "{file}");
@@ -65,7 +48,7 @@ fn encrypted_key_without_passphrase_says_so() {
 #[test]
 fn wrong_passphrase_is_reported_as_such() {
     let wrong = Secret::from_string("not-the-passphrase".into());
-    for (file, _, _) in CASES.iter().filter(|c| c.2) {
+    for (file, _, _) in support::KEY_FIXTURES.iter().filter(|c| c.2) {
         let err = PrivateKey::from_bytes(&read(file), Some(&wrong)).unwrap_err();
         assert_eq!(err, keys::Error::Decrypt, "{file}");
         assert_eq!(err.to_string(), "wrong passphrase or corrupt encrypted key");

@@ -10,28 +10,11 @@ use officiant::keys::{HashAlg, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
 use sim_support::{ready_token, sign_and_verify_with, SO_PIN, USER_PIN};
 
-const PASSPHRASE: &str = "fixture-passphrase-5531";
+const PASSPHRASE: &str = support::KEY_FIXTURE_PASSPHRASE;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keys")
-        .join(name)
+    support::key_fixture(name)
 }
-
-const CASES: &[(&str, &str, bool)] = &[
-    ("p256.pk8.pem", "p256.pub.pem", false),
-    ("p256.pk8.der", "p256.pub.pem", false),
-    ("p256.sec1-params.pem", "p256.pub.pem", false),
-    ("p256.sec1.der", "p256.pub.pem", false),
-    ("p384.pk8-aes256-sha1.pem", "p384.pub.pem", true),
-    ("p521.pk8-des3.pem", "p521.pub.pem", true),
-    ("rsa2048.pkcs1.pem", "rsa2048.pub.pem", false),
-    ("rsa2048.pkcs1.der", "rsa2048.pub.pem", false),
-    ("rsa2048.pk8-des3.pem", "rsa2048.pub.pem", true),
-    ("rsa2048.pk8-des3.der", "rsa2048.pub.pem", true),
-    ("rsa2048.pk8-aes256.der", "rsa2048.pub.pem", true),
-    ("rsa3072.pk8.pem", "rsa3072.pub.pem", false),
-];
 
 #[test]
 fn imported_keys_sign_and_openssl_verifies_with_the_original_public_key() {
@@ -42,7 +25,7 @@ fn imported_keys_sign_and_openssl_verifies_with_the_original_public_key() {
     let work = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
     let pass = Secret::from_string(PASSPHRASE.into());
-    for (i, (file, pub_file, encrypted)) in CASES.iter().enumerate() {
+    for (i, (file, pub_file, encrypted)) in support::KEY_FIXTURES.iter().enumerate() {
         let bytes = std::fs::read(fixture(file)).unwrap();
         let key = PrivateKey::from_bytes(&bytes, encrypted.then_some(&pass))
             .unwrap_or_else(|e| panic!("{file}: {e}"));

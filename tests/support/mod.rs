@@ -138,3 +138,30 @@ pub fn pkcs11_tool_object(list: &str, kind: &str, label: &str) -> Option<String>
         .into_iter()
         .find(|b| b.starts_with(kind) && b.contains(&format!("label:      {label}\n")))
 }
+
+/// A private key fixture made by tests/fixtures/keys/make.sh.
+pub fn key_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys")
+        .join(name)
+}
+
+/// The passphrase of the encrypted key fixtures.
+pub const KEY_FIXTURE_PASSPHRASE: &str = "fixture-passphrase-5531";
+
+/// (key file, its public half, encrypted?)
+pub const KEY_FIXTURES: &[(&str, &str, bool)] = &[
+    ("p256.pk8.pem", "p256.pub.pem", false),
+    ("p256.pk8.der", "p256.pub.pem", false),
+    ("p256.sec1-params.pem", "p256.pub.pem", false),
+    ("p256.sec1.pem", "p256.pub.pem", false),
+    ("p256.sec1.der", "p256.pub.pem", false),
+    ("p384.pk8-aes256-sha1.pem", "p384.pub.pem", true),
+    ("p521.pk8-des3.pem", "p521.pub.pem", true),
+    ("rsa2048.pkcs1.pem", "rsa2048.pub.pem", false),
+    ("rsa2048.pkcs1.der", "rsa2048.pub.pem", false),
+    ("rsa2048.pk8-des3.pem", "rsa2048.pub.pem", true),
+    ("rsa2048.pk8-des3.der", "rsa2048.pub.pem", true),
+    ("rsa2048.pk8-aes256.der", "rsa2048.pub.pem", true),
+    ("rsa3072.pk8.pem", "rsa3072.pub.pem", false),
+];
