@@ -517,6 +517,49 @@ fn regressions() {
     }
 }
 
+/// An encrypted PKCS#8 file names its own KDF cost: a fuzzed PBKDF2 iteration count
+/// (4 billion: hours) or scrypt N (terabytes) must be refused before the passphrase is
+/// tried, in well under a second.
+#[test]
+fn kdf_cost_is_bounded() {
+    use pkcs8::der::{Decode, Encode};
+    use pkcs8::pkcs5::{pbes2, EncryptionScheme};
+    let pem = std::fs::read_to_string(root().join("tests/fixtures/keys/p384.pk8-aes256-sha1.pem"))
+        .unwrap();
+    let (_, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).unwrap();
+    let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).unwrap();
+    let EncryptionScheme::Pbes2(params) = info.encryption_algorithm.clone() else {
+        panic!("fixture is not PBES2");
+    };
+    let pbes2::Kdf::Pbkdf2(k) = params.kdf.clone() else {
+        panic!("fixture is not PBKDF2");
+    };
+    let mut slow = k.clone();
+    slow.iteration_count = u32::MAX;
+    let scrypt = pbes2::ScryptParams {
+        salt: k.salt,
+        cost_parameter: 1 << 40,
+        block_size: 8,
+        parallelization: 1,
+        key_length: None,
+    };
+    for (kdf, want) in [
+        (pbes2::Kdf::Pbkdf2(slow), "PBKDF2 iterations"),
+        (pbes2::Kdf::Scrypt(scrypt), "scrypt"),
+    ] {
+        let mut e = info.clone();
+        e.encryption_algorithm = EncryptionScheme::Pbes2(pbes2::Parameters {
+            kdf,
+            encryption: params.encryption,
+        });
+        let bytes = e.to_der().unwrap();
+        let t = std::time::Instant::now();
+        let err = entry::private_key(&bytes).unwrap_err();
+        assert!(err.contains(want), "{err}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    }
+}
+
 /// The harness itself: a target that panics on one byte pattern must be caught, named,
 /// and its input shown — a harness that cannot fail would prove nothing.
 #[test]
