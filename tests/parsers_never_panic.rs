@@ -505,6 +505,33 @@ fn uri() {
     check("uri", entry::uri, &all, 200, 200);
 }
 
+/// A rehearsal store with an initialized token and one P-256 and one RSA-2048 key.
+fn sim_store_seed() -> Vec<u8> {
+    use officiant::hsm::UserType;
+    use officiant::keys::KeyAlgorithm;
+    use officiant::secret::Secret;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("token");
+    let mut t = officiant::hsm::sim::open(&d).unwrap();
+    let so = Secret::new(b"fuzz-so-pin".to_vec());
+    let pin = Secret::new(entry::SIM_PIN.as_bytes().to_vec());
+    t.init_token("fuzz", &so, &pin).unwrap();
+    t.login(UserType::User, &pin).unwrap();
+    t.generate_key(KeyAlgorithm::EcP256, "ec", &[1]).unwrap();
+    let rsa = std::fs::read(root().join("tests/fixtures/keys/rsa2048.pkcs1.pem")).unwrap();
+    let rsa = officiant::keys::PrivateKey::from_bytes(&rsa, None).unwrap();
+    t.import_key(&rsa, "rsa", &[2]).unwrap();
+    drop(t);
+    std::fs::read(d.join("store.json")).unwrap()
+}
+
+#[test]
+fn sim_store() {
+    let seeds = vec![("rehearsal store".to_string(), sim_store_seed())];
+    assert_valid("sim_store", entry::sim_store, &seeds);
+    check("sim_store", entry::sim_store, &bytes(&seeds), 0, 80);
+}
+
 /// Inputs the fuzzer found that once panicked (target, hex).
 const REGRESSIONS: &[(&str, &str)] = &[];
 
@@ -585,7 +612,7 @@ fn harness_catches_a_panic() {
     );
     assert!(failures[0].contains("input hex: 61"), "{}", failures[0]);
     // And every real target is reachable by name.
-    assert_eq!(entry::TARGETS.len(), 11);
+    assert_eq!(entry::TARGETS.len(), 12);
     for (n, _) in entry::TARGETS {
         let _ = target(n);
     }

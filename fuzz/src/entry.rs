@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
     ("stm32", stm32_verify),
     ("raw_signature", raw_signature),
     ("uri", uri),
+    ("sim_store", sim_store),
 ];
 
 fn msg(e: impl std::fmt::Display) -> String {
@@ -296,4 +297,41 @@ pub fn uri(data: &[u8]) -> Result<(), String> {
     let u = officiant::hsm::uri::BackendUri::parse(s).map_err(msg)?;
     let _ = u.to_string();
     Ok(())
+}
+
+/// The PIN the sim_store seed's token was initialized with (a rehearsal value).
+pub const SIM_PIN: &str = "fuzz-user-pin";
+
+/// A rehearsal token's store (`sim:DIR`'s store.json, which the user can hand over or
+/// edit): open it, list and read its objects, log in, sign with each key.
+pub fn sim_store(data: &[u8]) -> Result<(), String> {
+    use officiant::hsm::UserType;
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "officiant-fuzz-sim-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(msg)?;
+    let r = (|| {
+        std::fs::write(dir.join("store.json"), data).map_err(msg)?;
+        let mut t = officiant::hsm::sim::open(&dir).map_err(msg)?;
+        let _ = (t.info().map(|i| format!("{i:?}")), t.capabilities());
+        let objects = t.list_objects().map_err(msg)?;
+        let pin = Secret::new(SIM_PIN.as_bytes().to_vec());
+        let logged_in = t.login(UserType::User, &pin).is_ok();
+        for o in &objects {
+            let _ = (o.key_type(), format!("{o:?}"));
+            if let Ok(k) = t.public_key(&o.label) {
+                use_public_key(&k);
+                if logged_in {
+                    let s = k.default_scheme();
+                    let _ = t.sign(&o.label, s, &s.hash().digest(b"fuzz"));
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    r
 }
