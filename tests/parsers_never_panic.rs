@@ -17,7 +17,7 @@ use std::sync::Once;
 use officiant::formats::{esp32, stm32_image};
 use officiant::keys::HashAlg;
 
-type Target = fn(&[u8]) -> Result<(), String>;
+use entry::Target;
 
 thread_local! {
     static PANIC_MSG: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -160,7 +160,7 @@ fn run_one(name: &str, target: Target, input: &[u8]) -> Result<(), String> {
             let mut hex = hex::encode(input);
             if hex.len() > 8192 {
                 hex.truncate(8192);
-                hex.push_str("…");
+                hex.push('…');
             }
             Err(format!(
                 "target {name} panicked on {} bytes: {why}\n  input hex: {hex}",
@@ -561,7 +561,7 @@ fn kdf_cost_is_bounded() {
     let pbes2::Kdf::Pbkdf2(k) = params.kdf.clone() else {
         panic!("fixture is not PBKDF2");
     };
-    let mut slow = k.clone();
+    let mut slow = k;
     slow.iteration_count = u32::MAX;
     let scrypt = pbes2::ScryptParams {
         salt: k.salt,

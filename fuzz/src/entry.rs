@@ -21,8 +21,11 @@ use officiant::signing::{self, Format};
 /// any encrypted seed uses.
 pub const PASSPHRASE: &str = "fixture-passphrase-5531";
 
+/// A target: `Err` when the input was refused (fine); a panic is the finding.
+pub type Target = fn(&[u8]) -> Result<(), String>;
+
 /// Every target, by name (the fuzz/fuzz_targets file and the corpus directory).
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("script", script_check),
     ("answers", answers_check),
     ("journal", journal_load),
