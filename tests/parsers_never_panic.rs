@@ -533,7 +533,23 @@ fn sim_store() {
 }
 
 /// Inputs the fuzzer found that once panicked (target, hex).
-const REGRESSIONS: &[(&str, &str)] = &[];
+const REGRESSIONS: &[(&str, &str)] = &[
+    // A subject whose dotted attribute type has an arc past u32: const-oid's parser
+    // overflowed (a panic in debug builds; silently another OID in release).
+    (
+        "uri",
+        "383838383838383838383838383838383838383838383838706b9a00000000000000a06e3d5434",
+    ),
+];
+
+/// A subject's dotted OID arcs must fit 32 bits; 2^32 + 3 once wrapped around to CN.
+#[test]
+fn subject_oid_arcs_do_not_wrap() {
+    let err = officiant::pki::parse_name("2.5.4.4294967299=Root").unwrap_err();
+    assert!(err.to_string().contains("does not fit 32 bits"), "{err}");
+    assert!(officiant::pki::parse_name("2.5.4.3=Root,O=A\\,1234567890123=x").is_ok());
+    assert!(officiant::pki::parse_name("serialNumber=123456789012345678901234,CN=x").is_ok());
+}
 
 #[test]
 fn regressions() {
