@@ -192,6 +192,7 @@ fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<Priva
             "encrypted PKCS#8 parameters ({e}): only PBES2 with PBKDF2 and AES-CBC or DES-EDE3-CBC is supported; {CONVERT_HINT}"
         ))
     })?;
+    check_kdf_cost(&info.encryption_algorithm)?;
     let pass = passphrase.ok_or(Error::NeedPassphrase)?;
     let doc = info.decrypt(pass.expose()).map_err(|e| match e {
         // pkcs5 0.7 reports a bad CBC padding (the sign of a wrong passphrase) as
@@ -210,6 +211,45 @@ fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&Secret>) -> Result<Priva
         Error::Malformed(_) => Error::Decrypt,
         other => other,
     })
+}
+
+/// PBKDF2 iterations accepted (OpenSSL writes 2048, current guidance is 600000).
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// scrypt memory (128·r·N bytes) accepted; OpenSSL's own default limit is 32 MiB.
+const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
+
+/// Refuse key-derivation parameters that would run for hours or allocate gigabytes
+/// before the passphrase is even tried (the file says how costly its KDF is).
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>) -> Result<(), Error> {
+    use pkcs8::pkcs5::{pbes2::Kdf, EncryptionScheme};
+    let EncryptionScheme::Pbes2(p) = scheme else {
+        return Ok(());
+    };
+    match &p.kdf {
+        Kdf::Pbkdf2(k) if k.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            Err(Error::Unsupported(format!(
+                "encrypted PKCS#8 with {} PBKDF2 iterations (at most {MAX_PBKDF2_ITERATIONS}); {CONVERT_HINT}",
+                k.iteration_count
+            )))
+        }
+        Kdf::Scrypt(k) => {
+            let memory = 128u64
+                .saturating_mul(u64::from(k.block_size))
+                .saturating_mul(k.cost_parameter);
+            let work = memory.saturating_mul(u64::from(k.parallelization.max(1)));
+            if memory > MAX_SCRYPT_MEMORY || work > 4 * MAX_SCRYPT_MEMORY {
+                return Err(Error::Unsupported(format!(
+                    "encrypted PKCS#8 with scrypt N={} r={} p={} (needs more than {} MiB); {CONVERT_HINT}",
+                    k.cost_parameter,
+                    k.block_size,
+                    k.parallelization,
+                    MAX_SCRYPT_MEMORY >> 20
+                )));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, Error> {

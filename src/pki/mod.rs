@@ -174,7 +174,44 @@ pub(crate) fn name_with_tag(
 /// `CN=Tiny HSM CA,O=Example` encodes O then CN (openssl prints `O = Example, CN = …`).
 pub fn parse_name(s: &str) -> Result<Name> {
     use std::str::FromStr;
+    check_oid_arcs(s)?;
     Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))
+}
+
+/// A dotted attribute type (`2.5.4.3=…`) whose arcs do not fit 32 bits would overflow
+/// the OID parser (a panic, or in a release build a silently different attribute):
+/// refuse it here. Splits as RFC 4514 does, on unescaped `,` and `+`.
+fn check_oid_arcs(s: &str) -> Result<()> {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' | '+' => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    for part in parts {
+        let key = part.split('=').next().unwrap_or_default().trim();
+        if !key.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let too_big = key
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|arc| !arc.is_empty() && arc.parse::<u32>().is_err());
+        if too_big {
+            return Err(field(
+                "subject",
+                &format!("attribute type {key:?}: an OID arc does not fit 32 bits"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The scheme a profile signs with by default, given the issuer's key: HAB4 uses

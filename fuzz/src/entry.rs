@@ -1,0 +1,340 @@
+//! The parsers' entry points, one function per fuzz target. Shared by the cargo-fuzz
+//! targets (fuzz/fuzz_targets/*.rs) and by tests/parsers_never_panic.rs, which includes
+//! this file with `#[path]`; it uses nothing but `officiant` and std.
+//!
+//! Each function feeds `data` to the same public functions the CLI and the ceremony
+//! runner call on a user's file, and returns `Err(reason)` when the input was refused.
+//! Only a panic (or a hang) is a finding; an `Err` is the parser doing its job.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use officiant::ceremony::{answers, journal, plan, script, transcript};
+use officiant::formats::{esp32, hab4, raw, stm32_image};
+use officiant::keys::{self, public::PublicKey, Curve, HashAlg, PrivateKey};
+use officiant::secret::{Secret, SecretSource};
+use officiant::signing::{self, Format};
+
+/// The passphrase of the fixture keys (tests/fixtures/keys/passphrase.txt); the only one
+/// any encrypted seed uses.
+pub const PASSPHRASE: &str = "fixture-passphrase-5531";
+
+/// A target: `Err` when the input was refused (fine); a panic is the finding.
+pub type Target = fn(&[u8]) -> Result<(), String>;
+
+/// Every target, by name (the fuzz/fuzz_targets file and the corpus directory).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("script", script_check),
+    ("answers", answers_check),
+    ("journal", journal_load),
+    ("transcript", transcript_verify),
+    ("public_key", public_key),
+    ("private_key", private_key),
+    ("certificate", certificate),
+    ("esp32", esp32_verify),
+    ("stm32", stm32_verify),
+    ("raw_signature", raw_signature),
+    ("uri", uri),
+    ("sim_store", sim_store),
+];
+
+fn msg(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// A fresh path for one input under the system temp dir (removed by [`TempFile`]'s drop).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(data: &[u8], name: &str) -> Result<Self, String> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!("officiant-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(msg)?;
+        let p = dir.join(format!("{}-{name}", N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&p, data).map_err(msg)?;
+        Ok(TempFile(p))
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The shipped ceremonies/ (relative paths in scripts resolve against it). This file is
+/// built both from the main crate (tests) and from fuzz/, so try both manifest dirs.
+fn ceremonies_dir() -> PathBuf {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match m.join("ceremonies").is_dir() {
+        true => m.join("ceremonies"),
+        false => m.join("../ceremonies"),
+    }
+}
+
+/// `officiant check SCRIPT` without a backend: parse, then the whole-plan validation.
+pub fn script_check(data: &[u8]) -> Result<(), String> {
+    let s = script::parse("fuzz.toml", &ceremonies_dir(), data).map_err(msg)?;
+    plan::check_script(&s).map_err(msg)?;
+    for (i, step) in s.steps.iter().enumerate() {
+        let _ = (step.place(i), step.action.kind(), step.action.secrets());
+        let _ = (step.action.destructive(), step.action.outputs());
+    }
+    Ok(())
+}
+
+/// An answers file, parsed and checked against the shipped rehearsal-demo script.
+pub fn answers_check(data: &[u8]) -> Result<(), String> {
+    let a = answers::parse("fuzz.answers.toml", &ceremonies_dir(), data).map_err(msg)?;
+    let s = script::parse(
+        "rehearsal-demo.toml",
+        &ceremonies_dir(),
+        include_bytes!("../../ceremonies/rehearsal-demo.toml"),
+    )
+    .map_err(msg)?;
+    // A mismatch with this one script is expected; only a panic matters here.
+    let _ = plan::check_answers(&s, &a);
+    Ok(())
+}
+
+/// A resume journal as `officiant run` reads it from the out dir.
+pub fn journal_load(data: &[u8]) -> Result<(), String> {
+    let f = TempFile::new(data, "journal.jsonl")?;
+    journal::load(f.path()).map_err(msg)?;
+    Ok(())
+}
+
+/// `officiant transcript verify FILE`, and its Markdown rendering when it verifies.
+pub fn transcript_verify(data: &[u8]) -> Result<(), String> {
+    let v = transcript::verify_bytes("fuzz.jsonl", data).map_err(msg)?;
+    let _ = transcript::render_markdown(&v);
+    Ok(())
+}
+
+/// Everything the fuse and verify commands do with a `--pubkey`/`--key` file's key.
+fn use_public_key(k: &PublicKey) {
+    let _ = (
+        k.to_spki_der(),
+        k.to_pem(),
+        k.fingerprint(),
+        k.bits(),
+        k.describe(),
+    );
+    let _ = (k.ec_xy(), k.default_scheme(), keys::KeyAlgorithm::of(k));
+    let _ = esp32::key_material(k);
+    let _ = esp32::key_digest(k);
+    let _ = officiant::formats::stm32::key_hash(k);
+    let _ = officiant::formats::stm32::pkh_mp15(k);
+    let _ = officiant::formats::tfa::rotpk_sha256(k, true);
+    let _ = hab4::srk_record(k, true);
+    let _ = stm32_image::header_key(stm32_image::Layout::V2, k);
+    let _ = raw::scheme(k, None);
+    let d = k.default_scheme().hash().digest(b"fuzz");
+    let _ = k.verify_digest(k.default_scheme(), &d, &[0u8; 64]);
+}
+
+/// `--pubkey`/`--key` files: PEM or DER SPKI, PKCS#1 public key, certificate.
+pub fn public_key(data: &[u8]) -> Result<(), String> {
+    let _ = PublicKey::from_certificate_der(data).map(|k| use_public_key(&k));
+    let k = PublicKey::from_bytes(data).map_err(msg)?;
+    use_public_key(&k);
+    Ok(())
+}
+
+/// `import-key --key-file` (and the import-key step): plain and encrypted keys.
+pub fn private_key(data: &[u8]) -> Result<(), String> {
+    let _ = PrivateKey::from_bytes(data, None);
+    let pass = Secret::new(PASSPHRASE.as_bytes().to_vec());
+    let k = PrivateKey::from_bytes(data, Some(&pass)).map_err(msg)?;
+    use_public_key(k.public_key());
+    Ok(())
+}
+
+/// `fuses hab4 --cert …` (SRK table), and an issuer certificate for issue-certificate.
+pub fn certificate(data: &[u8]) -> Result<(), String> {
+    let _ = officiant::pki::certificate_der(data)
+        .map(|der| officiant::pki::verify_issued(&der, &fixture_p256()));
+    // The same file given as several SRKs: the table and fuse hash of 1 and 4 of them.
+    if let Ok(t) = hab4::srk_table(&[data.to_vec(), data.to_vec(), data.to_vec(), data.to_vec()]) {
+        let _ = (t.table_bytes(), t.fuse_hash(), t.is_ca());
+    }
+    let srk = hab4::srk_from_certificate(data)?;
+    let t = hab4::SrkTable::from_srks(vec![srk]).map_err(msg)?;
+    let h = t.fuse_hash();
+    let _ = (t.table_bytes(), hab4::fuse_words(&h));
+    let _ = hab4::fuse_commands(&h, hab4::Soc::Imx8m);
+    Ok(())
+}
+
+/// The P-256 key of tests/fixtures/keys/p256.pk8.pem: the key ESP32/STM32 seeds are
+/// signed with, and the `--pubkey` the verify targets check against.
+pub fn fixture_p256() -> PublicKey {
+    match PrivateKey::from_bytes(
+        include_bytes!("../../tests/fixtures/keys/p256.pk8.pem"),
+        None,
+    ) {
+        Ok(k) => k.public_key().clone(),
+        Err(e) => panic!("fixture p256.pk8.pem does not load: {e}"),
+    }
+}
+
+fn fixture_public(pem: &[u8]) -> PublicKey {
+    match PublicKey::from_bytes(pem) {
+        Ok(k) => k,
+        Err(e) => panic!("fixture public key does not load: {e}"),
+    }
+}
+
+/// Keys of every kind, for the signature decoders.
+pub fn fixture_keys() -> Vec<PublicKey> {
+    vec![
+        fixture_p256(),
+        fixture_public(include_bytes!("../../tests/fixtures/keys/p384.pub.pem")),
+        fixture_public(include_bytes!("../../tests/fixtures/keys/p521.pub.pem")),
+        fixture_public(include_bytes!("../../tests/fixtures/keys/rsa2048.pub.pem")),
+        fixture_public(include_bytes!("../../tests/fixtures/keys/rsa3072.pub.pem")),
+    ]
+}
+
+/// `verify --format esp32-sbv2 --pubkey P256 IMAGE`, and the library's in-memory reader.
+pub fn esp32_verify(data: &[u8]) -> Result<(), String> {
+    let key = fixture_p256();
+    if data.len() == esp32::SECTOR_LEN {
+        let _ = esp32::parse_sector(data);
+    }
+    for slot in data.chunks(esp32::BLOCK_LEN).take(4) {
+        let _ = esp32::parse_block(slot);
+    }
+    if let Ok(img) = esp32::read_signed_image(data, data.len() as u64) {
+        let _ = esp32::verify_signed_image(&img, &key);
+    }
+    let f = TempFile::new(data, "esp32-signed.bin")?;
+    signing::verify_file(Format::Esp32Sbv2, &key, f.path(), None, None).map_err(msg)?;
+    Ok(())
+}
+
+/// `verify --format stm32mp15|stm32mp13 --pubkey P256 IMAGE`, and the header accessors.
+pub fn stm32_verify(data: &[u8]) -> Result<(), String> {
+    let key = fixture_p256();
+    let mut last = Err(String::new());
+    for (layout, format) in [
+        (stm32_image::Layout::V1, Format::Stm32Mp15),
+        (stm32_image::Layout::V2, Format::Stm32Mp13),
+    ] {
+        if let Ok(h) = stm32_image::Header::parse(layout, data) {
+            let _ = (h.check_structure(), h.key(), h.auth(), h.is_signed());
+            let _ = (h.signed_part().len(), h.signature().len(), h.binary_type());
+            let _ = (
+                h.image_length(),
+                h.entry_point(),
+                h.header_version(),
+                h.checksum(),
+            );
+        }
+        let f = TempFile::new(data, "image.stm32")?;
+        let r = signing::verify_file(format, &key, f.path(), None, None).map_err(msg);
+        if r.is_ok() {
+            last = Ok(());
+        } else if last.is_err() {
+            last = r.map(|_| ());
+        }
+    }
+    last
+}
+
+/// A detached `raw` signature file, decoded and checked against keys of every kind.
+pub fn raw_signature(data: &[u8]) -> Result<(), String> {
+    let _ = keys::ecdsa_fixed_to_der(data);
+    for c in [Curve::P256, Curve::P384, Curve::P521] {
+        let _ = keys::ecdsa_to_fixed(c, data);
+    }
+    let mut ok = false;
+    for k in fixture_keys() {
+        let _ = raw::decode(&k, data);
+        for padding in [None, Some(raw::Padding::Pss), Some(raw::Padding::Pkcs1)] {
+            if let Ok(scheme) = raw::scheme(&k, padding) {
+                let digest = scheme.hash().digest(b"officiant fuzz payload");
+                ok |= raw::verify(&k, scheme, &digest, data).is_ok();
+            }
+        }
+    }
+    let _ = HashAlg::Sha256;
+    if ok {
+        Ok(())
+    } else {
+        Err("no key verifies".into())
+    }
+}
+
+/// Backend URIs (`sim:`, `pkcs11:` RFC 7512, `yubihsm:`), secret sources, and the other
+/// small text fields a user types or a script holds.
+pub fn uri(data: &[u8]) -> Result<(), String> {
+    let s = String::from_utf8_lossy(data);
+    let s = s.as_ref();
+    let _ = officiant::hsm::uri::redact(s);
+    let _ = SecretSource::parse(s).map(|x| x.to_string());
+    let _ = officiant::pki::parse_name(s);
+    let _ = Format::parse(s);
+    let _ = keys::KeyAlgorithm::parse(s);
+    let _ = raw::Padding::parse(s);
+    let _ = officiant::pki::profiles::Profile::parse(s);
+    let _ = s.parse::<hab4::Soc>();
+    use officiant::hsm::yubihsm::caps;
+    let words: Vec<String> = s.split(',').map(str::to_string).collect();
+    let _ = caps::parse_capabilities("fuzz", &words);
+    let _ = caps::parse_domains("fuzz", &words);
+    let _ = caps::parse_object_id("fuzz", s);
+    if let Some(rest) = s.strip_prefix("pkcs11:") {
+        if let Ok(u) = officiant::hsm::pkcs11::uri::Pkcs11Uri::parse(rest) {
+            let _ = (u.names_token(), u.module());
+        }
+    }
+    if let Some(rest) = s.strip_prefix("yubihsm:") {
+        let _ = officiant::hsm::yubihsm::uri::YubiUri::parse(rest);
+    }
+    let u = officiant::hsm::uri::BackendUri::parse(s).map_err(msg)?;
+    let _ = u.to_string();
+    Ok(())
+}
+
+/// The PIN the sim_store seed's token was initialized with (a rehearsal value).
+pub const SIM_PIN: &str = "fuzz-user-pin";
+
+/// A rehearsal token's store (`sim:DIR`'s store.json, which the user can hand over or
+/// edit): open it, list and read its objects, log in, sign with each key.
+pub fn sim_store(data: &[u8]) -> Result<(), String> {
+    use officiant::hsm::UserType;
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "officiant-fuzz-sim-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(msg)?;
+    let r = (|| {
+        std::fs::write(dir.join("store.json"), data).map_err(msg)?;
+        let mut t = officiant::hsm::sim::open(&dir).map_err(msg)?;
+        let _ = (t.info().map(|i| format!("{i:?}")), t.capabilities());
+        let objects = t.list_objects().map_err(msg)?;
+        let pin = Secret::new(SIM_PIN.as_bytes().to_vec());
+        let logged_in = t.login(UserType::User, &pin).is_ok();
+        for o in &objects {
+            let _ = (o.key_type(), format!("{o:?}"));
+            if let Ok(k) = t.public_key(&o.label) {
+                use_public_key(&k);
+                if logged_in {
+                    let s = k.default_scheme();
+                    let _ = t.sign(&o.label, s, &s.hash().digest(b"fuzz"));
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
