@@ -667,16 +667,17 @@ fn execute_action(
             let new = ctx.secret(&c.new_password)?;
             let y = native(token, "change-auth-key")?;
             let id = y.auth_key();
+            let rotated = |spec: &hsm::yubihsm::AuthKeySpec| CreatedObject {
+                label: spec.label.clone(),
+                id: format!("{id:04x}"),
+                class: "authentication key (rotated)".into(),
+                key_type: spec.summary(),
+                public_key_sha256: None,
+            };
             if reconcile && y.session_uses(id, new) {
                 let spec = y.auth_key_spec(id).map_err(hsm::Error::from)?;
                 return Ok(StepResult {
-                    objects: vec![CreatedObject {
-                        label: spec.label.clone(),
-                        id: format!("{id:04x}"),
-                        class: "authentication key (rotated)".into(),
-                        key_type: spec.summary(),
-                        public_key_sha256: None,
-                    }],
+                    objects: vec![rotated(&spec)],
                     adopted: true,
                     ..StepResult::default()
                 });
@@ -691,13 +692,7 @@ fn execute_action(
                 .map_err(|e| StepError::Other(e.to_string()))?;
             let spec = y.auth_key_spec(id).map_err(hsm::Error::from)?;
             Ok(StepResult {
-                objects: vec![CreatedObject {
-                    label: spec.label.clone(),
-                    id: format!("{id:04x}"),
-                    class: "authentication key (rotated)".into(),
-                    key_type: spec.summary(),
-                    public_key_sha256: None,
-                }],
+                objects: vec![rotated(&spec)],
                 sub_steps,
                 ..StepResult::default()
             })

@@ -1045,14 +1045,7 @@ fn on_sign(s: &mut AppState, action: Action) -> Vec<Command> {
                     "choose the file to sign (Input, Enter to type, Tab to complete)",
                     "Move to Input with ↓ and press Enter.",
                 );
-            } else if let Err(e) = FormatOptions::parse_line(&s.sign.options.input.value) {
-                s.sign.options.input.error = Some(e.clone());
-                s.error(
-                    "Options not understood",
-                    format!("Options: {e}"),
-                    "Use officiant sign's flags: --load-address 0x… --entry-point 0x… (stm32), --key-table FILE --key-index N (stm32mp13), --append (esp32-sbv2).",
-                );
-            } else {
+            } else if checked_options(s).is_some() {
                 let (min, max) = match &s.token {
                     TokenStatus::Ready(i) => (i.min_pin_len, i.max_pin_len),
                     _ => (0, 0),
@@ -1104,8 +1097,7 @@ fn on_sign(s: &mut AppState, action: Action) -> Vec<Command> {
 }
 
 fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
-    let keys = s.signing_keys();
-    let Some(key) = keys.get(s.sign.key) else {
+    let Some(key) = s.signing_keys().get(s.sign.key).map(|k| k.label.clone()) else {
         return Vec::new();
     };
     let (format, padding) = format_of(s.sign.format);
@@ -1114,20 +1106,12 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
         "" => default_output(format, &input),
         o => PathBuf::from(o),
     };
-    // Checked before the PIN was asked; checked again, never guessed.
-    let options = match FormatOptions::parse_line(&s.sign.options.input.value) {
-        Ok(o) => o,
-        Err(e) => {
-            s.error(
-                "Options not understood",
-                format!("Options: {e}"),
-                "Fix Options and sign again.",
-            );
-            return Vec::new();
-        }
+    // Checked before the PIN was asked; read again here, never guessed.
+    let Some(options) = checked_options(s) else {
+        return Vec::new();
     };
     let req = Request::SignFile {
-        key: key.label.clone(),
+        key,
         format,
         padding,
         options,
@@ -1137,6 +1121,23 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
     };
     s.sign.result = None;
     start(s, req)
+}
+
+/// The sign screen's Options as `officiant sign`'s flags; on a bad flag, the field's
+/// error and a popup that names it.
+fn checked_options(s: &mut AppState) -> Option<FormatOptions> {
+    match FormatOptions::parse_line(&s.sign.options.input.value) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            s.sign.options.input.error = Some(e.clone());
+            s.error(
+                "Options not understood",
+                format!("Options: {e}"),
+                "Use officiant sign's flags: --load-address 0x… --entry-point 0x… (stm32), --key-table FILE --key-index N (stm32mp13), --append (esp32-sbv2).",
+            );
+            None
+        }
+    }
 }
 
 /// Next to the input, named as `officiant sign --out-dir` names it.
