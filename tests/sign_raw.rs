@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use officiant::formats::raw::Padding;
 use officiant::signing::{self, Format, Options, SigningKey};
-use sign_common::{flipped, openssl_key, openssl_ok, SoftToken};
+use sign_common::{flipped, openssl_key, openssl_ok, token_with_key, SoftToken};
 
 fn payload(dir: &Path, name: &str, len: usize) -> PathBuf {
     let p = dir.join(name);
@@ -208,13 +208,11 @@ fn large_batches_check_every_signature_and_stop_at_a_bad_one() {
     for (alg, hash) in [("ec-p256", "sha256"), ("ec-p384", "sha384")] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let files = openssl_key(d, "k", alg);
+        let (files, mut token) = token_with_key(d, "fw", alg);
         let inputs: Vec<PathBuf> = (0..150)
             .map(|i| payload(d, &format!("fw{i:03}.bin"), 100 + i))
             .collect();
 
-        let mut token = SoftToken::new();
-        token.add("fw", &files);
         let out = d.join("good");
         std::fs::create_dir(&out).unwrap();
         let records = {

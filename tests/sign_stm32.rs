@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use officiant::keys::load_public_key;
 use officiant::signing::{self, Format, Options, SigningKey};
 use sha2::{Digest, Sha256};
-use sign_common::{flipped, openssl_der_from_rs, openssl_key, openssl_ok, KeyFiles, SoftToken};
+use sign_common::{
+    flipped, openssl_der_from_rs, openssl_key, openssl_ok, token_with_key, KeyFiles, SoftToken,
+};
 
 fn u32le(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
@@ -69,9 +71,7 @@ fn v1_payload_header_fields_and_openssl() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let files = openssl_key(d, "k", "ec-p256");
-    let mut token = SoftToken::new();
-    token.add("stm", &files);
+    let (files, mut token) = token_with_key(d, "stm", "ec-p256");
     let mut key = SigningKey::new(&mut token, "stm").unwrap();
     let (input, data) = payload(d, 70_001);
     let out = d.join("bl2.stm32");
@@ -161,9 +161,7 @@ fn v1_fills_an_unsigned_image_keeping_its_fields() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let files = openssl_key(d, "k", "ec-p256");
-    let mut token = SoftToken::new();
-    token.add("stm", &files);
+    let (files, mut token) = token_with_key(d, "stm", "ec-p256");
     let mut key = SigningKey::new(&mut token, "stm").unwrap();
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
     let img = unsigned_v1(&data, b"trailer");
@@ -243,9 +241,7 @@ fn v1_agrees_with_u_boot_mkimage() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let files = openssl_key(d, "k", "ec-p256");
-    let mut token = SoftToken::new();
-    token.add("stm", &files);
+    let (files, mut token) = token_with_key(d, "stm", "ec-p256");
     let mut key = SigningKey::new(&mut token, "stm").unwrap();
     let (payload, _) = payload(d, 70_001);
     let made = d.join("mkimage.stm32");

@@ -88,6 +88,14 @@ impl SoftToken {
     }
 }
 
+/// A test token holding one new openssl key of `alg` under `label`, and its files.
+pub fn token_with_key(dir: &Path, label: &str, alg: &str) -> (KeyFiles, SoftToken) {
+    let files = openssl_key(dir, "k", alg);
+    let mut token = SoftToken::new();
+    token.add(label, &files);
+    (files, token)
+}
+
 fn unsupported<T>() -> hsm::Result<T> {
     Err(hsm::Error::Unsupported("not in the test token".into()))
 }
