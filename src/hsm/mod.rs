@@ -224,6 +224,47 @@ pub trait Token: Send {
     }
 }
 
+/// A key pair on an opened token, as a [`keys::Signer`]: what `pki` and the image formats
+/// sign with, without knowing which backend holds the key.
+pub struct TokenKey<'t> {
+    token: &'t mut dyn Token,
+    label: String,
+    public: PublicKey,
+}
+
+impl<'t> TokenKey<'t> {
+    /// Find the key pair labelled `label` and read its public half.
+    pub fn open(token: &'t mut dyn Token, label: &str) -> Result<Self> {
+        let public = token.public_key(label)?;
+        Ok(TokenKey {
+            token,
+            label: label.to_string(),
+            public,
+        })
+    }
+}
+
+impl keys::Signer for TokenKey<'_> {
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+    fn sign_digest(
+        &mut self,
+        scheme: SignScheme,
+        digest: &[u8],
+    ) -> std::result::Result<Vec<u8>, keys::SignError> {
+        self.token
+            .sign(&self.label, scheme, digest)
+            .map_err(|e| keys::SignError::Key {
+                label: self.label.clone(),
+                source: Box::new(e),
+            })
+    }
+}
+
 /// Open the backend a URI names. `token_label` selects a token where the URI names none.
 pub fn open(uri: &BackendUri, token_label: Option<&str>) -> Result<Box<dyn Token>> {
     match uri {

@@ -4,6 +4,7 @@
 pub mod ecdsa_tables;
 pub mod private;
 pub mod public;
+pub mod signer;
 
 use std::fmt;
 
@@ -13,6 +14,7 @@ use sha2::Digest;
 
 pub use private::PrivateKey;
 pub use public::PublicKey;
+pub use signer::{sign_checked, Encoding, SignError, Signer};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {

@@ -1,0 +1,64 @@
+//! The one thing `pki` and `formats` need from a key that signs: its public half and a
+//! digest signature. A key on a token implements it (`hsm::TokenKey`); so can a file key
+//! in tests. Whoever holds a `Signer` never sees where the private key lives.
+
+use super::{ecdsa_fixed_to_der, PublicKey, SignScheme};
+
+/// Why a signer could not sign. The source is kept (a token's own error, typed).
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The key refused or failed (token error, unsupported scheme, …).
+    #[error("key {label:?}: {source}")]
+    Key {
+        label: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The key produced a signature that does not verify with its own public key.
+    #[error("key {label:?}: its signature does not verify with its own public key")]
+    BadSignature { label: String },
+}
+
+/// A key that signs digests. `sign_digest` returns the signature as the key made it
+/// (ECDSA: fixed-width r‖s), not yet checked; [`sign_checked`] is what callers use.
+pub trait Signer {
+    /// A name for messages and records: the token label, or a file name.
+    fn label(&self) -> &str;
+    fn public_key(&self) -> &PublicKey;
+    /// Sign `digest`, already hashed with `scheme.hash()`.
+    fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, SignError>;
+}
+
+/// How a signature leaves [`sign_checked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// As the key made it: ECDSA fixed-width r‖s, RSA the modulus-sized integer.
+    Raw,
+    /// As X.509, CMS and OpenSSL carry it: ECDSA as a DER Ecdsa-Sig-Value.
+    Der,
+}
+
+/// Hash-free signing with a check: sign `digest`, verify the result with the signer's
+/// public key, and only then return it in `encoding`.
+pub fn sign_checked(
+    signer: &mut dyn Signer,
+    scheme: SignScheme,
+    digest: &[u8],
+    encoding: Encoding,
+) -> Result<Vec<u8>, SignError> {
+    let raw = signer.sign_digest(scheme, digest)?;
+    let bad = |s: &dyn Signer| SignError::BadSignature {
+        label: s.label().to_string(),
+    };
+    let sig = match (scheme, encoding) {
+        (SignScheme::Ecdsa(_), Encoding::Der) => {
+            ecdsa_fixed_to_der(&raw).map_err(|_| bad(signer))?
+        }
+        _ => raw,
+    };
+    signer
+        .public_key()
+        .verify_digest(scheme, digest, &sig)
+        .map_err(|_| bad(signer))?;
+    Ok(sig)
+}
