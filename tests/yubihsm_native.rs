@@ -9,10 +9,11 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
+use officiant::hsm::admin::{parse_capabilities, parse_domains};
 use officiant::hsm::yubihsm::admin::RotationError;
-use officiant::hsm::yubihsm::caps::{admin_capabilities, parse_capabilities, parse_domains};
+use officiant::hsm::yubihsm::caps::{admin_capabilities, bits, domain_bits};
 use officiant::hsm::yubihsm::{
-    self as native, limits, AuthKeySpec, Error, PasswordRole, Rotation, RotationStep, YubiHsm,
+    self as native, limits, DeviceAuthKey, Error, PasswordRole, Rotation, RotationStep, YubiHsm,
     YubiUri,
 };
 use officiant::hsm::{NewObject, ObjectClass, Selector, Token, UserType};
@@ -339,15 +340,17 @@ fn wrong_password_is_refused_and_never_echoed() {
 fn put_auth_keys_for_officers() {
     for dev in both() {
         let mut h = dev.login(1, "password");
-        let op_caps = parse_capabilities(
-            "step[2].capabilities",
-            &names(&["sign-ecdsa", "get-opaque", "get-log-entries"]),
-        )
-        .unwrap();
-        let spec = AuthKeySpec {
+        let op_caps = bits(
+            &parse_capabilities(
+                "step[2].capabilities",
+                &names(&["sign-ecdsa", "get-opaque", "get-log-entries"]),
+            )
+            .unwrap(),
+        );
+        let spec = DeviceAuthKey {
             id: 0x0003,
             label: "operator".into(),
-            domains: parse_domains("step[2].domains", &names(&["1"])).unwrap(),
+            domains: domain_bits(&parse_domains("step[2].domains", &names(&["1"])).unwrap()),
             capabilities: op_caps,
             delegated: Capability::empty(),
         };
@@ -364,7 +367,7 @@ fn put_auth_keys_for_officers() {
         let mut op = dev.login(3, CANARY_NEW);
         let e = op
             .put_auth_key(
-                &AuthKeySpec {
+                &DeviceAuthKey {
                     id: 4,
                     ..spec.clone()
                 },
@@ -395,7 +398,7 @@ fn deleting_the_last_admin_key_is_refused() {
         assert!(e.to_string().contains("this session logged in with"), "{e}");
         // an operator key cannot take over administration
         h.put_auth_key(
-            &AuthKeySpec {
+            &DeviceAuthKey {
                 id: 2,
                 label: "operator".into(),
                 domains: Domain::DOM1,
@@ -417,7 +420,7 @@ fn deleting_the_last_admin_key_is_refused() {
         assert!(dev.can_login(&h, 1, "password"));
         // with a second administrator, the first may go
         h.put_auth_key(
-            &AuthKeySpec {
+            &DeviceAuthKey {
                 id: 5,
                 label: "administrator".into(),
                 domains: Domain::all(),
@@ -485,7 +488,7 @@ fn rotation_failure_at_each_substep_leaves_a_working_admin_key() {
             let id = 0x0010 + n as u16;
             let mut root = dev.login(1, "password");
             root.put_auth_key(
-                &AuthKeySpec {
+                &DeviceAuthKey {
                     id,
                     label: format!("admin {n}"),
                     domains: Domain::all(),
@@ -590,7 +593,7 @@ fn rotation_refuses_a_replacement_that_cannot_finish() {
             temp_id: 2,
             temp_password: &temp,
             new_password: &new,
-            replacement: Some(AuthKeySpec {
+            replacement: Some(DeviceAuthKey {
                 id: 1,
                 label: "admin".into(),
                 domains: Domain::all(),
@@ -742,7 +745,12 @@ fn backend_uri_opens_the_mock_and_names_no_secret() {
     let mut t = officiant::hsm::open(&uri, None).unwrap();
     t.login(UserType::User, &secret("password")).unwrap();
     assert!(t.info().unwrap().rehearsal);
-    assert!(t.yubihsm().is_some());
+    // What only a backend with authentication keys has, through the trait.
+    let caps = t.capabilities().unwrap();
+    assert!(caps.auth_keys && caps.device_audit);
+    assert_eq!(t.session_auth_key(), Some(1));
+    let factory = t.auth_key(1).unwrap().unwrap();
+    assert!(factory.has("put-authentication-key"), "{factory:?}");
     let e = native::open("mock?password=hunter2").err().unwrap();
     assert!(!e.to_string().contains("hunter2"), "{e}");
 }

@@ -284,7 +284,7 @@ pub fn uri(data: &[u8]) -> Result<(), String> {
     let _ = raw::Padding::parse(s);
     let _ = officiant::pki::profiles::Profile::parse(s);
     let _ = s.parse::<hab4::Soc>();
-    use officiant::hsm::yubihsm::caps;
+    use officiant::hsm::admin as caps;
     let words: Vec<String> = s.split(',').map(str::to_string).collect();
     let _ = caps::parse_capabilities("fuzz", &words);
     let _ = caps::parse_domains("fuzz", &words);

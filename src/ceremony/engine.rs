@@ -114,12 +114,12 @@ pub struct StepResult {
     /// signed files): a JSON object, or null.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub details: serde_json::Value,
-    /// YubiHSM native: the checked sub-steps of an auth-key rotation.
+    /// The checked sub-steps of an operation of several device calls (a rotation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sub_steps: Vec<crate::hsm::yubihsm::SubStep>,
-    /// YubiHSM native: the device's audit log, read after the step.
+    pub sub_steps: Vec<crate::hsm::admin::SubStep>,
+    /// The device's own audit log, read after the step (backends that keep one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_audit: Option<crate::hsm::yubihsm::AuditReport>,
+    pub device_audit: Option<crate::hsm::admin::AuditReport>,
     /// One-line facts for the witnesses ("force-audit is on").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

@@ -34,7 +34,10 @@
 
 pub mod answers;
 pub mod engine;
+pub mod execute;
+pub mod inputs;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod runner;
 pub mod script;

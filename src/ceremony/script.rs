@@ -324,8 +324,8 @@ pub struct VerifyStep {
     pub signature: Option<FileRef>,
 }
 
-/// YubiHSM native: rotate the session's authentication key (a safe rotation through a
-/// temporary key; see `hsm::yubihsm::admin`).
+/// Rotate the session's authentication key (a safe rotation through a temporary key; a
+/// backend with authentication keys does it, see `hsm::admin`).
 #[derive(Debug, Clone)]
 pub struct ChangeAuthKey {
     pub temporary_key_id: u16,
@@ -333,18 +333,18 @@ pub struct ChangeAuthKey {
     pub temporary_password: String,
     pub new_password: String,
     /// New label, domains and capabilities for the key; `None` keeps the old key's.
-    pub replacement: Option<crate::hsm::yubihsm::AuthKeySpec>,
+    pub replacement: Option<crate::hsm::admin::AuthKeySpec>,
 }
 
-/// YubiHSM native: put an authentication key (officer, operator, auditor).
+/// Put an authentication key (officer, operator, auditor) on a backend that has them.
 #[derive(Debug, Clone)]
 pub struct PutAuthKey {
-    pub spec: crate::hsm::yubihsm::AuthKeySpec,
+    pub spec: crate::hsm::admin::AuthKeySpec,
     /// Secret name.
     pub password: String,
 }
 
-/// YubiHSM native: the force-audit option.
+/// The device audit log's force-audit option (a backend with a device audit log).
 #[derive(Debug, Clone)]
 pub struct SetAudit {
     pub force: bool,
@@ -703,17 +703,13 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             signature: f.opt_file_ref("signature", base)?,
         }),
         "change-auth-key" => {
-            use crate::hsm::yubihsm::{caps, steps};
-            let native = |e: crate::hsm::yubihsm::Error| match e {
-                crate::hsm::yubihsm::Error::Field { path, message } => Fail(
-                    format!("step[{i}] ({id}).{path}: "),
-                    message,
-                ),
-                other => Fail(format!("step[{i}] ({id}): "), other.to_string()),
+            use crate::hsm::admin::{self, AuthKeyFields, AuthKeySpec};
+            let native = |e: admin::FieldError| {
+                Fail(format!("step[{i}] ({id}).{}: ", e.path), e.message)
             };
             let temp = f.string("temporary-key-id")?;
             let temporary_key_id =
-                caps::parse_object_id("temporary-key-id", &temp).map_err(native)?;
+                admin::parse_object_id("temporary-key-id", &temp).map_err(native)?;
             let temporary_password = f.string("temporary-password")?;
             let new_password = f.string("new-password")?;
             let label = f.opt_string("label")?;
@@ -723,7 +719,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             let replacement = match (label, domains, capabilities, delegated) {
                 (None, None, None, None) => None,
                 (Some(label), Some(domains), Some(capabilities), delegated) => {
-                    let spec = steps::auth_key_spec(&steps::AuthKeyFields {
+                    let spec = AuthKeySpec::from_fields(&AuthKeyFields {
                         key_id: "ffff".into(),
                         label,
                         domains,
@@ -754,8 +750,8 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             })
         }
         "put-auth-key" => {
-            use crate::hsm::yubihsm::steps;
-            let fields = steps::AuthKeyFields {
+            use crate::hsm::admin::{AuthKeyFields, AuthKeySpec};
+            let fields = AuthKeyFields {
                 key_id: f.string("key-id")?,
                 label: f.string("label")?,
                 domains: f.opt_scalar_list("domains")?.unwrap_or_default(),
@@ -764,12 +760,8 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
                     .opt_string_list("delegated-capabilities")?
                     .unwrap_or_default(),
             };
-            let spec = steps::auth_key_spec(&fields).map_err(|e| match e {
-                crate::hsm::yubihsm::Error::Field { path, message } => {
-                    Fail(format!("step[{i}] ({id}).{path}: "), message)
-                }
-                other => Fail(format!("step[{i}] ({id}): "), other.to_string()),
-            })?;
+            let spec = AuthKeySpec::from_fields(&fields)
+                .map_err(|e| Fail(format!("step[{i}] ({id}).{}: ", e.path), e.message))?;
             Action::PutAuthKey(PutAuthKey {
                 spec,
                 password: f.string("password")?,

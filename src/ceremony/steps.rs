@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use x509_cert::Certificate;
 
 use super::engine::{CreatedObject, OutputFile, StepResult};
-use super::runner::{crash_point, write_output, StepContext, StepError};
+use super::execute::{write_output, write_outputs, StepContext, StepError};
 use super::script::{
     Action, ExportFuses, FileRef, FuseExport, IssueCertificate, Script, Serial, SignStep,
     VerifyStep,
@@ -25,6 +25,7 @@ use crate::formats::words::Fingerprint;
 use crate::formats::{esp32, hab4, stm32, tfa};
 use crate::hsm::{NewObject, ObjectClass, Token};
 use crate::keys::{HashAlg, PublicKey, SignScheme};
+use crate::output::crash_point;
 use crate::pki::{self, IssueRequest, Issuer, Profile, Validity};
 use crate::signing;
 
@@ -416,7 +417,7 @@ fn issue_certificate(
     .into_iter()
     .flatten()
     .collect();
-    outputs.extend(super::runner::write_outputs(ctx.out_dir, files, reconcile)?);
+    outputs.extend(write_outputs(ctx.out_dir, files, reconcile)?);
     let mut objects = Vec::new();
     if s.write_to_token {
         crash_point();

@@ -125,14 +125,11 @@ pub(crate) fn apply_auth_key(
     b: &BackendArgs,
 ) -> Result<(), Failure> {
     if let Some(id) = b.auth_key {
-        match token.yubihsm() {
-            Some(y) => y.set_auth_key(id),
-            None => {
-                return Err(Failure(format!(
-                    "--auth-key {id}: only yubihsm: backends have authentication keys"
-                )))
-            }
-        }
+        token.use_auth_key(id).map_err(|_| {
+            Failure(format!(
+                "--auth-key {id}: only yubihsm: backends have authentication keys"
+            ))
+        })?;
     }
     Ok(())
 }

@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::{BackendArgs, Failure, Outcome};
 use crate::ceremony::engine::StepResult;
-use crate::ceremony::runner::{execute_step, result_json, StepContext, Vault};
+use crate::ceremony::inputs::{Answer, Inputs};
+use crate::ceremony::runner::{self, Vault};
 use crate::ceremony::script::{
-    Action, ChangePin, DeleteObject, GenerateKey, ImportKey, InitToken, ObjectType, Step,
-    WriteObject,
+    Action, ChangePin, DeleteObject, GenerateKey, Header, ImportKey, InitToken, ObjectType, Script,
+    Step, WriteObject,
 };
-use crate::ceremony::transcript;
 use crate::formats::words::Fingerprint;
 use crate::hsm::{self, BackendUri, ObjectClass, Token, UserType};
 use crate::keys::KeyAlgorithm;
@@ -202,7 +202,8 @@ fn one_step(
     )
 }
 
-/// [`one_step`] with the step's output files written into `out_dir`.
+/// [`one_step`] with the step's output files written into `out_dir`: the same runner a
+/// ceremony uses, on a one-step script, with the command's secrets as its inputs.
 pub(super) fn one_step_in(
     b: &BackendArgs,
     command: &str,
@@ -213,45 +214,54 @@ pub(super) fn one_step_in(
     out_dir: &std::path::Path,
 ) -> Result<StepResult, Failure> {
     let (uri, mut token) = open(b, token_label, login)?;
-    let path = transcript_path(b);
-    let mut tr = transcript::Writer::open(&path)?;
-    tr.append(
-        "open",
-        json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
-    )?;
-    let info = token.info()?;
-    tr.append(
-        "token",
-        json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
-    )?;
-    tr.append(
-        "step-start",
-        json!({"step": 0, "id": step.id, "kind": step.action.kind(), "title": step.title.clone().unwrap_or_default()}),
-    )?;
-    let ctx = StepContext {
-        script_token_label: token_label.unwrap_or(""),
-        out_dir,
-        vault: &vault,
+    let script = Script {
+        path: PathBuf::from(format!("officiant {command}")),
+        sha256: [0; 32],
+        ceremony: Header {
+            id: command.to_string(),
+            title: format!("officiant {command}"),
+            purpose: None,
+            version: 1,
+            token: token_label.unwrap_or("").to_string(),
+        },
+        roles: Default::default(),
+        steps: vec![step],
     };
-    let res = execute_step(token.as_mut(), &ctx, &step, false);
-    drop(vault);
-    match res {
-        Ok(r) => {
-            tr.append(
-                "step-done",
-                json!({"step": 0, "id": step.id, "kind": step.action.kind(), "result": result_json(&r)}),
-            )?;
-            tr.close("complete")?;
-            Ok(r)
+    let open = json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")});
+    let mut inputs = Given { vault };
+    runner::run_single(
+        &script,
+        token.as_mut(),
+        &uri.to_string(),
+        open,
+        &transcript_path(b),
+        out_dir,
+        &mut inputs,
+    )
+    .map_err(|e| Failure(e.to_string()))
+}
+
+/// A one-step command's inputs: the secrets its flags named (read before the token was
+/// opened), and the command itself as the confirmation of a destructive step.
+struct Given {
+    vault: Vault,
+}
+
+impl Inputs for Given {
+    fn sign_off(&mut self, _: &Script, _: usize, role: &str, _: usize, _: usize) -> Answer<String> {
+        Answer::Abort(format!("a one-step command has no {role} to sign off"))
+    }
+    fn confirm(&mut self, _: &Script, _: usize) -> Answer<()> {
+        Answer::Given(())
+    }
+    fn secret(&mut self, _: &Script, _: usize, name: &str, _: bool) -> Answer<Secret> {
+        match self.vault.remove(name) {
+            Some(v) => Answer::Given(v),
+            None => Answer::Abort(format!("secret {name:?} was not given")),
         }
-        Err(e) => {
-            tr.append(
-                "step-failed",
-                json!({"step": 0, "id": step.id, "error": e.to_string()}),
-            )?;
-            tr.close("stopped")?;
-            Err(Failure(e.to_string()))
-        }
+    }
+    fn rejected(&mut self, script: &Script, step: usize, reason: &str) -> Answer<()> {
+        Answer::Abort(format!("{}: {reason}", script.steps[step].place(step)))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `Token` trait and one module per backend. A backend says what it supports
 //! ([`Capabilities`]); the planner refuses a step it cannot do before anything happens.
 
+pub mod admin;
 pub mod pkcs11;
 pub mod sim;
 pub mod uri;
@@ -40,6 +41,10 @@ pub enum Error {
     Key(#[from] keys::Error),
     #[error("backend: {0}")]
     Backend(String),
+    /// An operation of several device calls that failed part-way; the source says which
+    /// call failed and what state the device was left in.
+    #[error(transparent)]
+    PartDone(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 fn retries_note(r: Option<u32>) -> String {
@@ -159,6 +164,10 @@ pub struct Capabilities {
     pub so_login: bool,
     pub certificates: bool,
     pub data_objects: bool,
+    /// Authentication keys with capabilities and domains ([`admin`]).
+    pub auth_keys: bool,
+    /// A device audit log read into the transcript after each step.
+    pub device_audit: bool,
 }
 
 impl Capabilities {
@@ -217,9 +226,52 @@ pub trait Token: Send {
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
 
-    /// The YubiHSM native backend's own operations (authentication keys, audit log), where
-    /// this token is one.
-    fn yubihsm(&mut self) -> Option<&mut yubihsm::YubiHsm> {
+    // Administrative operations only some backends have ([`admin`]). The defaults
+    // refuse; `Capabilities` says which a backend has, so a plan is refused before
+    // anything runs.
+
+    /// Log in (at the next `login`) with authentication key `id` instead of the default.
+    fn use_auth_key(&mut self, id: u16) -> Result<()> {
+        Err(Error::Unsupported(format!(
+            "authentication key {id}: only yubihsm: backends have authentication keys"
+        )))
+    }
+    /// The authentication key `id`, if the token has one.
+    fn auth_key(&mut self, id: u16) -> Result<Option<admin::AuthKeySpec>> {
+        Err(Error::Unsupported(format!(
+            "authentication key {id:04x}: this backend has no authentication keys"
+        )))
+    }
+    /// The authentication key the session logged in with.
+    fn session_auth_key(&mut self) -> Option<u16> {
+        None
+    }
+    /// Whether the session is logged in with `password` (a resumed rotation asks whether
+    /// it already finished).
+    fn session_uses(&mut self, _password: &Secret) -> bool {
+        false
+    }
+    fn put_auth_key(&mut self, spec: &admin::AuthKeySpec, _password: &Secret) -> Result<()> {
+        Err(Error::Unsupported(format!(
+            "put-auth-key {:04x}: this backend has no authentication keys",
+            spec.id
+        )))
+    }
+    /// Rotate the session's own authentication key safely; returns the sub-steps.
+    fn rotate_auth_key(&mut self, _r: &admin::Rotation<'_>) -> Result<Vec<admin::SubStep>> {
+        Err(Error::Unsupported(
+            "change-auth-key: this backend has no authentication keys".into(),
+        ))
+    }
+    /// Turn the device's force-audit option on or off; returns it as read back.
+    fn set_force_audit(&mut self, _on: bool) -> Result<bool> {
+        Err(Error::Unsupported(
+            "set-audit: this backend has no device audit log".into(),
+        ))
+    }
+    /// The device's own audit log, read (and acknowledged) after a step. `None`: the
+    /// backend keeps none, or the session cannot read it now.
+    fn read_device_audit(&mut self) -> Option<Result<admin::AuditReport>> {
         None
     }
 }
@@ -263,6 +315,49 @@ impl keys::Signer for TokenKey<'_> {
                 source: Box::new(e),
             })
     }
+}
+
+/// Check a planned script against the rules of the backend a URI names, before anything
+/// is opened: what the backend (or its library, or a test double) cannot do, and the
+/// limits on labels and ids it has.
+pub fn check_plan(
+    uri: &BackendUri,
+    steps: &[admin::PlannedStep],
+) -> std::result::Result<(), admin::Refusal> {
+    match uri {
+        BackendUri::YubiHsm(u) => yubihsm::check_plan(u, steps),
+        // PKCS#11 and the rehearsal token have no authentication keys or device log.
+        BackendUri::Sim(_) | BackendUri::Pkcs11(_) => {
+            for s in steps {
+                if let admin::PlannedOp::PutAuthKey
+                | admin::PlannedOp::ChangeAuthKey { .. }
+                | admin::PlannedOp::SetAudit = s.op
+                {
+                    return Err(admin::Refusal {
+                        step: s.index,
+                        field: "kind".into(),
+                        message: format!(
+                            "{} needs the YubiHSM native backend (yubihsm:usb or yubihsm:http://HOST:PORT), not {uri}",
+                            match s.op {
+                                admin::PlannedOp::PutAuthKey => "put-auth-key",
+                                admin::PlannedOp::SetAudit => "set-audit",
+                                _ => "change-auth-key",
+                            }
+                        ),
+                    });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The rules of a plan that hold on any backend able to run it, checked without one: a
+/// rotation must not take away a capability a later step needs.
+pub fn check_plan_anywhere(
+    steps: &[admin::PlannedStep],
+) -> std::result::Result<(), admin::Refusal> {
+    yubihsm::steps::check_lockout(steps)
 }
 
 /// Open the backend a URI names. `token_label` selects a token where the URI names none.

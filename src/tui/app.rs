@@ -18,8 +18,8 @@ use super::event::Event;
 use super::keymap::{self, Action, Context};
 use super::plan::{self, CeremonySummary};
 use super::views::widgets::{PathEntry, SecretEntry, TextInput};
-use super::worker::{Opened, Request, WorkerMsg};
-use crate::ceremony::engine::{self, Effect, StepResult};
+use super::worker::{Opened, Question, Reply, Request, WorkerMsg};
+use crate::ceremony::engine::{self, StepResult};
 use crate::ceremony::script::Script;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +162,10 @@ pub struct CeremonyRun {
     pub rejected: Option<String>,
     /// The transcript once the run has ended, and whether it completed.
     pub closed: Option<(PathBuf, bool)>,
+    /// The operator started the run (the worker's runner drives it from then on).
+    pub started: bool,
+    /// The runner waits for an answer from this screen.
+    pub asking: bool,
 }
 
 impl CeremonyRun {
@@ -176,13 +180,15 @@ impl CeremonyRun {
             need: None,
             rejected: None,
             closed: None,
+            started: false,
+            asking: false,
         }
     }
     pub fn started(&self) -> bool {
-        self.engine.phase != engine::Phase::Ready
+        self.started
     }
     pub fn finished(&self) -> bool {
-        self.engine.is_over()
+        self.engine.is_over() || self.closed.is_some()
     }
     pub fn in_progress(&self) -> bool {
         self.started() && !self.finished()
@@ -474,7 +480,14 @@ fn start(s: &mut AppState, req: Request) -> Vec<Command> {
 }
 
 fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
-    s.busy = None;
+    // A run's messages say themselves when its token work starts and ends.
+    let of_run = matches!(
+        msg,
+        WorkerMsg::CeremonyState(_) | WorkerMsg::Ask(_) | WorkerMsg::Rejected { .. }
+    );
+    if !of_run {
+        s.busy = None;
+    }
     match msg {
         WorkerMsg::Snapshot { info, objects } => {
             s.objects = objects.iter().map(ObjectRow::of).collect();
@@ -523,40 +536,62 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             s.screen = Screen::Ceremony;
             Vec::new()
         }
-        WorkerMsg::Engine(ev) => {
-            let Some(run) = s.run.as_mut() else {
-                return Vec::new();
-            };
-            let fx = engine::update(&mut run.engine, ev);
-            drive(s, fx)
+        WorkerMsg::CeremonyState(st) => {
+            if let Some(run) = s.run.as_mut() {
+                run.engine = *st;
+            }
+            Vec::new()
+        }
+        WorkerMsg::Ask(q) => {
+            ask(s, q);
+            Vec::new()
+        }
+        WorkerMsg::Rejected { reason, .. } => {
+            if let Some(run) = s.run.as_mut() {
+                run.rejected = Some(reason);
+            }
+            Vec::new()
+        }
+        WorkerMsg::CeremonyBusy(what) => {
+            s.busy = what.map(|what| Busy {
+                what,
+                elapsed: Duration::ZERO,
+            });
+            Vec::new()
         }
         WorkerMsg::CeremonyClosed {
             transcript,
             complete,
+            error,
+            ..
         } => {
             s.notice = Some(format!("transcript: {}", transcript.display()));
             if let Some(run) = s.run.as_mut() {
                 run.closed = Some((transcript, complete));
+                run.need = None;
+                run.asking = false;
+                let by_operator = matches!(run.engine.phase, engine::Phase::Aborted(_));
+                if let (Some(e), false) = (error, by_operator) {
+                    if s.popup.is_none() {
+                        let step = run
+                            .engine
+                            .steps
+                            .iter()
+                            .position(|st| matches!(st.status, engine::StepStatus::Failed(_)));
+                        let what = step
+                            .map(|i| format!("Step {:?}", run.script.steps[i].id))
+                            .unwrap_or_else(|| "The ceremony".into());
+                        let next = next_for(&e, step.is_some());
+                        s.error(&format!("{what} failed"), e, next);
+                    }
+                }
             }
             // Keep the object browser true to the token.
             start(s, Request::Refresh)
         }
         WorkerMsg::Failed { what, cause } => {
-            let in_run = s.run.as_ref().is_some_and(|r| r.in_progress());
             let next = next_for(&cause, false);
-            s.error(&format!("{what} failed"), cause.clone(), next);
-            // The journal or transcript could not be written: the run must stop.
-            if in_run {
-                if let Some(run) = s.run.as_mut() {
-                    let fx = engine::update(
-                        &mut run.engine,
-                        engine::Event::Abort {
-                            reason: format!("{what}: {cause}"),
-                        },
-                    );
-                    return drive(s, fx);
-                }
-            }
+            s.error(&format!("{what} failed"), cause, next);
             Vec::new()
         }
     }
@@ -586,84 +621,63 @@ fn next_for(cause: &str, in_step: bool) -> String {
     }
 }
 
-/// Carry out the engine's effects: needs go on screen, the rest to the worker, in order.
-fn drive(s: &mut AppState, fx: Vec<Effect>) -> Vec<Command> {
+/// The runner's question goes on screen.
+fn ask(s: &mut AppState, q: Question) {
     let (min, max) = match &s.token {
         TokenStatus::Ready(i) => (i.min_pin_len, i.max_pin_len),
         _ => (0, 0),
     };
-    let mut cmds = Vec::new();
-    for e in fx {
-        let Some(run) = s.run.as_mut() else {
-            return cmds;
-        };
-        match e {
-            Effect::NeedSignOff {
+    let Some(run) = s.run.as_mut() else {
+        return;
+    };
+    run.asking = true;
+    match q {
+        Question::SignOff {
+            step,
+            role,
+            have,
+            need,
+        } => {
+            run.need = Some(Need::SignOff {
                 step,
                 role,
                 have,
                 need,
-            } => {
-                run.need = Some(Need::SignOff {
-                    step,
-                    role,
-                    have,
-                    need,
-                    input: TextInput::default(),
-                });
-            }
-            Effect::NeedSecret { step, name } => {
-                let (prompt, twice) = plan::secret_prompt(&run.script, step, &name);
-                run.need = Some(Need::Secret {
-                    step,
-                    name,
-                    entry: SecretEntry::new(&prompt, twice, min, max),
-                });
-            }
-            Effect::NeedConfirm { step } => {
-                run.need = None;
-                let id = run.script.steps[step].id.clone();
-                s.popup = Some(Popup::Confirm {
-                    question: format!("Run {id:?}? It cannot be undone."),
-                    detail: match run.script.steps[step].action.kind() {
-                        "init-token" => "Every key and object on the token is destroyed.".into(),
-                        _ => "The objects it names are deleted from the token.".into(),
-                    },
-                    destructive: true,
-                    action: ConfirmAction::Step(step),
-                });
-            }
-            Effect::Rejected { reason, .. } => run.rejected = Some(reason),
-            Effect::Fail { step, error } => {
-                run.need = None;
-                let by_operator = matches!(run.engine.phase, engine::Phase::Aborted(_));
-                if !by_operator && s.popup.is_none() {
-                    let what = step
-                        .map(|i| format!("Step {:?}", run.script.steps[i].id))
-                        .unwrap_or_else(|| "The ceremony".into());
-                    let next = next_for(&error, step.is_some());
-                    s.error(&format!("{what} failed"), error.clone(), next);
-                }
-                cmds.push(Command::Worker(Request::Effect(Effect::Fail {
-                    step,
-                    error,
-                })));
-            }
-            Effect::OpenToken | Effect::Relogin { .. } | Effect::RunStep { .. } => {
-                run.need = None;
-                let what = match &e {
-                    Effect::RunStep { step, .. } => Some(plan::busy_text(&run.script, *step)),
-                    _ => None,
-                };
-                cmds.extend(start(s, Request::Effect(e)));
-                if let (Some(b), Some(w)) = (s.busy.as_mut(), what) {
-                    b.what = w;
-                }
-            }
-            Effect::Record(_) | Effect::Finish => cmds.push(Command::Worker(Request::Effect(e))),
+                input: TextInput::default(),
+            });
+        }
+        Question::Secret { step, name, .. } => {
+            let (prompt, twice) = plan::secret_prompt(&run.script, step, &name);
+            run.need = Some(Need::Secret {
+                step,
+                name,
+                entry: SecretEntry::new(&prompt, twice, min, max),
+            });
+        }
+        Question::Confirm { step } => {
+            run.need = None;
+            let id = run.script.steps[step].id.clone();
+            s.popup = Some(Popup::Confirm {
+                question: format!("Run {id:?}? It cannot be undone."),
+                detail: match run.script.steps[step].action.kind() {
+                    "init-token" => "Every key and object on the token is destroyed.".into(),
+                    _ => "The objects it names are deleted from the token.".into(),
+                },
+                destructive: true,
+                action: ConfirmAction::Step(step),
+            });
         }
     }
-    cmds
+}
+
+/// Send the answer to the runner's question.
+fn reply(s: &mut AppState, r: Reply) -> Vec<Command> {
+    if let Some(run) = s.run.as_mut() {
+        run.need = None;
+        run.rejected = None;
+        run.asking = false;
+    }
+    vec![Command::Worker(Request::Reply(r))]
 }
 
 fn on_key(s: &mut AppState, k: KeyEvent) -> Vec<Command> {
@@ -737,25 +751,15 @@ fn on_confirm(s: &mut AppState, yes: bool) -> Vec<Command> {
         return Vec::new();
     };
     match (action, yes) {
-        (ConfirmAction::Quit, true) => s.quit = true,
+        (ConfirmAction::Quit, true) => {
+            s.quit = true;
+            return abort_run(s, "the console was closed by the operator");
+        }
         (ConfirmAction::Abort, true) => {
-            if let Some(run) = s.run.as_mut() {
-                let fx = engine::update(
-                    &mut run.engine,
-                    engine::Event::Abort {
-                        reason: "aborted at the console by the operator".into(),
-                    },
-                );
-                s.notice = Some("ceremony aborted".into());
-                return drive(s, fx);
-            }
+            s.notice = Some("ceremony aborted".into());
+            return abort_run(s, "aborted at the console by the operator");
         }
-        (ConfirmAction::Step(step), true) => {
-            if let Some(run) = s.run.as_mut() {
-                let fx = engine::update(&mut run.engine, engine::Event::Confirmed { step });
-                return drive(s, fx);
-            }
-        }
+        (ConfirmAction::Step(_), true) => return reply(s, Reply::Confirm),
         // Declining a destructive step stops the run: the engine cannot skip it.
         (ConfirmAction::Step(_), false) => {
             s.popup = Some(Popup::Confirm {
@@ -815,6 +819,23 @@ fn on_home(s: &mut AppState, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
+/// Stop the ceremony: answer the runner's pending question with an abort, or let go of a
+/// ceremony opened and not started.
+fn abort_run(s: &mut AppState, reason: &str) -> Vec<Command> {
+    let Some(run) = s.run.as_mut() else {
+        return Vec::new();
+    };
+    if run.asking {
+        return reply(s, Reply::Abort(reason.to_string()));
+    }
+    if !run.started {
+        run.started = true;
+        run.engine.phase = engine::Phase::Aborted(reason.to_string());
+        return vec![Command::Worker(Request::CloseCeremony)];
+    }
+    Vec::new()
+}
+
 fn step_sel(sel: usize, len: usize, down: bool) -> usize {
     if len == 0 {
         0
@@ -853,15 +874,8 @@ fn on_ceremony(s: &mut AppState, action: Action) -> Vec<Command> {
             Vec::new()
         }
         Action::Select if !busy && !run.started() => {
-            let (completed, interrupted) = run.journal.take().unwrap_or_default();
-            let fx = engine::update(
-                &mut run.engine,
-                engine::Event::Start {
-                    completed,
-                    interrupted,
-                },
-            );
-            drive(s, fx)
+            run.started = true;
+            vec![Command::Worker(Request::StartCeremony)]
         }
         // After a failure or an abort: open the ceremony again; its journal resumes it.
         Action::Select
@@ -946,40 +960,20 @@ fn ceremony_entry(s: &mut AppState, action: Action) -> Vec<Command> {
             entry.backspace();
             Vec::new()
         }
-        (
-            Action::Submit,
-            Some(Need::SignOff {
-                step, role, input, ..
-            }),
-        ) => {
+        (Action::Submit, Some(Need::SignOff { role, input, .. })) => {
             let name = input.value.trim().to_string();
             if name.is_empty() {
                 input.error = Some(format!("type the {role}'s name to sign off"));
                 return Vec::new();
             }
-            let ev = engine::Event::SignedOff {
-                step: *step,
-                role: role.clone(),
-                name,
-            };
-            run.rejected = None;
-            let fx = engine::update(&mut run.engine, ev);
-            drive(s, fx)
+            reply(s, Reply::SignOff(name))
         }
-        (Action::Submit, Some(Need::Secret { name, entry, .. })) => {
+        (Action::Submit, Some(Need::Secret { entry, .. })) => {
             let Some(value) = entry.submit() else {
                 return Vec::new();
             };
-            let name = name.clone();
-            // The value goes to the worker's vault; the engine only learns the name.
-            let mut cmds = vec![Command::Worker(Request::Secret {
-                name: name.clone(),
-                value,
-            })];
-            run.rejected = None;
-            let fx = engine::update(&mut run.engine, engine::Event::SecretProvided { name });
-            cmds.extend(drive(s, fx));
-            cmds
+            // The value goes to the runner's vault; the engine only learns the name.
+            reply(s, Reply::Secret(value))
         }
         _ => Vec::new(),
     }

@@ -199,19 +199,3 @@ pub fn answers_toml(script: &Script, st: &engine::State) -> String {
     }
     out
 }
-
-/// What the progress line says while step `i` runs.
-pub fn busy_text(script: &Script, i: usize) -> String {
-    let st = &script.steps[i];
-    match &st.action {
-        Action::InitToken(_) => format!("Initializing token {:?}", script.ceremony.token),
-        Action::Login(l) => format!("Logging in as {}", l.user),
-        Action::ChangePin(c) => format!("Changing the {} PIN", c.user),
-        Action::GenerateKey(g) => format!(
-            "Generating the {} key {:?} on the token",
-            g.algorithm, g.label
-        ),
-        Action::ImportKey(k) => format!("Importing {:?}", k.label),
-        _ => format!("Running {} ({})", st.id, st.action.kind()),
-    }
-}

@@ -16,8 +16,8 @@ use super::app::{
 use super::event::Event;
 use super::plan;
 use super::views;
-use super::worker::{Opened, Request, WorkerMsg};
-use crate::ceremony::engine::{CreatedObject, Effect, Event as EngineEvent, StepResult};
+use super::worker::{Opened, Question, Reply, Request, WorkerMsg};
+use crate::ceremony::engine::{self, CreatedObject, Effect, Event as EngineEvent, StepResult};
 use crate::hsm::{KeyFlags, ObjectClass, ObjectInfo, TokenInfo};
 use crate::keys::{Curve, PublicKey};
 use crate::signing::Format;
@@ -157,37 +157,231 @@ fn worker(s: &mut AppState, m: WorkerMsg) -> Vec<Command> {
     update(s, Event::Worker(m))
 }
 
-fn engine_ev(s: &mut AppState, e: EngineEvent) -> Vec<Command> {
-    worker(s, WorkerMsg::Engine(e))
+/// The worker's runner as the screen sees it: the real engine, with the token's work
+/// injected by the test (`done`, `failed`). The screen's requests go in through `feed`;
+/// the messages the runner would send come back through `update`. `log` keeps what the
+/// runner did (steps run, relogins, and secrets as name=value) for the test to check.
+struct FakeRunner {
+    script: crate::ceremony::script::Script,
+    engine: engine::State,
+    journal: (Vec<(usize, StepResult)>, Option<usize>),
+    asked: Option<Question>,
+    log: Vec<String>,
 }
 
-/// The effects sent to the worker, without the journal/transcript records.
-fn effects(cmds: &[Command]) -> Vec<String> {
-    cmds.iter()
-        .filter_map(|c| match c {
-            Command::Worker(Request::Effect(Effect::Record(_))) => None,
-            Command::Worker(r) => Some(format!("{r:?}")),
-            Command::Save { .. } => None,
-        })
-        .collect()
+impl FakeRunner {
+    fn new(o: &Opened) -> Self {
+        FakeRunner {
+            script: o.script.clone(),
+            engine: engine::State::new(&o.script),
+            journal: (o.completed.clone(), o.interrupted),
+            asked: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// Carry out the screen's commands; what is not the runner's comes back.
+    fn feed(&mut self, s: &mut AppState, cmds: Vec<Command>) -> Vec<Command> {
+        let mut rest = Vec::new();
+        for c in cmds {
+            match c {
+                Command::Worker(Request::StartCeremony) => {
+                    let (completed, interrupted) = self.journal.clone();
+                    self.event(
+                        s,
+                        EngineEvent::Start {
+                            completed,
+                            interrupted,
+                        },
+                    );
+                }
+                Command::Worker(Request::Reply(r)) => {
+                    let ev = match (self.asked.take(), r) {
+                        (_, Reply::Abort(reason)) => EngineEvent::Abort { reason },
+                        (Some(Question::SignOff { step, role, .. }), Reply::SignOff(name)) => {
+                            EngineEvent::SignedOff { step, role, name }
+                        }
+                        (Some(Question::Confirm { step }), Reply::Confirm) => {
+                            EngineEvent::Confirmed { step }
+                        }
+                        (Some(Question::Secret { name, .. }), Reply::Secret(v)) => {
+                            self.log.push(format!(
+                                "secret {name}={}",
+                                String::from_utf8_lossy(v.expose())
+                            ));
+                            EngineEvent::SecretProvided { name }
+                        }
+                        (q, r) => panic!("reply {r:?} does not answer {q:?}"),
+                    };
+                    self.event(s, ev);
+                }
+                other => rest.push(other),
+            }
+        }
+        rest
+    }
+
+    /// Press a key and let the runner act on what the screen sends.
+    fn press(&mut self, s: &mut AppState, code: KeyCode) -> Vec<Command> {
+        let cmds = press(s, code);
+        self.feed(s, cmds)
+    }
+
+    fn done(&mut self, s: &mut AppState, step: usize, result: StepResult) {
+        worker(s, WorkerMsg::CeremonyBusy(None));
+        self.event(s, EngineEvent::StepDone { step, result });
+    }
+
+    fn relogged(&mut self, s: &mut AppState) {
+        worker(s, WorkerMsg::CeremonyBusy(None));
+        self.event(s, EngineEvent::ReloggedIn);
+    }
+
+    fn failed(&mut self, s: &mut AppState, step: usize, error: &str) {
+        worker(s, WorkerMsg::CeremonyBusy(None));
+        self.event(
+            s,
+            EngineEvent::StepFailed {
+                step,
+                error: error.into(),
+            },
+        );
+    }
+
+    fn event(&mut self, s: &mut AppState, ev: EngineEvent) {
+        let mut queue: std::collections::VecDeque<Effect> =
+            engine::update(&mut self.engine, ev).into();
+        worker(s, WorkerMsg::CeremonyState(Box::new(self.engine.clone())));
+        while let Some(fx) = queue.pop_front() {
+            let over = self.engine.is_over();
+            let next = match fx {
+                Effect::OpenToken => Some(EngineEvent::TokenOpened),
+                Effect::Relogin { .. } => {
+                    self.log.push(format!("{fx:?}"));
+                    worker(
+                        s,
+                        WorkerMsg::CeremonyBusy(Some("Logging in again to resume".into())),
+                    );
+                    None
+                }
+                Effect::NeedSignOff {
+                    step,
+                    role,
+                    have,
+                    need,
+                } if !over => {
+                    self.ask(
+                        s,
+                        Question::SignOff {
+                            step,
+                            role,
+                            have,
+                            need,
+                        },
+                    );
+                    None
+                }
+                Effect::NeedConfirm { step } if !over => {
+                    self.ask(s, Question::Confirm { step });
+                    None
+                }
+                Effect::NeedSecret { step, name } if !over => {
+                    self.ask(
+                        s,
+                        Question::Secret {
+                            step,
+                            name,
+                            sets: false,
+                        },
+                    );
+                    None
+                }
+                Effect::Rejected { step, reason } => {
+                    worker(s, WorkerMsg::Rejected { step, reason });
+                    None
+                }
+                Effect::RunStep { step, .. } => {
+                    self.log.push(format!("{fx:?}"));
+                    worker(
+                        s,
+                        WorkerMsg::CeremonyBusy(Some(crate::ceremony::runner::busy_text(
+                            &self.script,
+                            step,
+                        ))),
+                    );
+                    None
+                }
+                Effect::Finish => {
+                    self.close(s, true, None);
+                    None
+                }
+                Effect::Fail { error, .. } => {
+                    self.close(s, false, Some(error));
+                    None
+                }
+                _ => None,
+            };
+            if let Some(ev) = next {
+                queue.extend(engine::update(&mut self.engine, ev));
+                worker(s, WorkerMsg::CeremonyState(Box::new(self.engine.clone())));
+            }
+        }
+    }
+
+    fn ask(&mut self, s: &mut AppState, q: Question) {
+        self.asked = Some(q.clone());
+        worker(s, WorkerMsg::Ask(q));
+    }
+
+    fn close(&mut self, s: &mut AppState, complete: bool, error: Option<String>) {
+        let cmds = worker(
+            s,
+            WorkerMsg::CeremonyClosed {
+                transcript: PathBuf::from("out/rehearsal/transcript.jsonl"),
+                complete,
+                error,
+                head: complete.then(|| "ab".repeat(32)),
+            },
+        );
+        // Only the object browser's refresh follows.
+        assert!(
+            cmds.iter()
+                .all(|c| matches!(c, Command::Worker(Request::Refresh))),
+            "{cmds:?}"
+        );
+    }
+
+    fn ran(&self, step: usize) -> bool {
+        self.log
+            .iter()
+            .any(|l| l.starts_with(&format!("RunStep {{ step: {step},")))
+    }
 }
 
 /// Open the fixture ceremony and start it, up to the destructive confirmation of `init`.
-fn to_init_confirm(s: &mut AppState) {
+fn to_init_confirm(s: &mut AppState) -> FakeRunner {
     let cmds = press(s, KeyCode::Enter); // open from home
     assert!(matches!(
         cmds[..],
         [Command::Worker(Request::OpenCeremony { .. })]
     ));
-    worker(s, opened());
+    let o = opened();
+    let mut r = runner_for(&o);
+    worker(s, o);
     assert_eq!(s.screen, Screen::Ceremony);
-    let cmds = press(s, KeyCode::Enter); // start
-    assert_eq!(effects(&cmds), ["Effect(OpenToken)"]);
-    engine_ev(s, EngineEvent::TokenOpened);
+    r.press(s, KeyCode::Enter); // start
     typed(s, "Alice Admin");
-    press(s, KeyCode::Enter);
+    r.press(s, KeyCode::Enter);
     typed(s, "Walter Witness");
-    press(s, KeyCode::Enter);
+    r.press(s, KeyCode::Enter);
+    r
+}
+
+fn runner_for(m: &WorkerMsg) -> FakeRunner {
+    match m {
+        WorkerMsg::CeremonyOpened(o) => FakeRunner::new(o),
+        other => panic!("not an opened ceremony: {other:?}"),
+    }
 }
 
 #[test]
@@ -238,108 +432,76 @@ fn help_overlay_lists_the_keymap() {
 fn ceremony_walkthrough() {
     let mut s = ready(true);
     press(&mut s, KeyCode::Enter);
-    worker(&mut s, opened());
+    let o = opened();
+    let mut r = runner_for(&o);
+    worker(&mut s, o);
     snap("ceremony_start", &s);
-    press(&mut s, KeyCode::Enter);
-    engine_ev(&mut s, EngineEvent::TokenOpened);
+    r.press(&mut s, KeyCode::Enter);
     typed(&mut s, "Alice Admin");
     snap("ceremony_signoff", &s);
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
 
     // One person cannot sign twice: the engine refuses, the console asks again.
     typed(&mut s, "Alice Admin");
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
     let buf = snap("signoff_rejected", &s);
     assert_eq!(fg_of(&buf, "✗ Alice Admin already signed"), Color::Red);
     typed(&mut s, "Walter Witness");
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
 
     // init-token erases the token: a red confirmation before anything is asked.
     let buf = snap("confirm_init_token", &s);
     assert_eq!(fg_of(&buf, "⚠ Run"), Color::Red);
-    press(&mut s, KeyCode::Char('y'));
+    r.press(&mut s, KeyCode::Char('y'));
 
     // The SO PIN: masked, checked against the token's length rule, typed twice.
     typed(&mut s, "97");
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
     let buf = snap("secret_too_short", &s);
     assert!(!text(&buf).contains("97"));
     typed(&mut s, "31");
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
     typed(&mut s, "9731");
     let buf = snap("secret_confirm", &s);
     assert!(!text(&buf).contains("9731"));
-    let mut sent = press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
     typed(&mut s, "246810");
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
     typed(&mut s, "246810");
-    sent.extend(press(&mut s, KeyCode::Enter));
-    // The values go to the worker's vault; the engine saw only the names.
-    let secrets: Vec<(String, Vec<u8>)> = sent
-        .iter()
-        .filter_map(|c| match c {
-            Command::Worker(Request::Secret { name, value }) => {
-                Some((name.clone(), value.expose().to_vec()))
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        secrets,
-        [
-            ("so".to_string(), b"9731".to_vec()),
-            ("user".to_string(), b"246810".to_vec())
-        ]
-    );
-    assert_eq!(
-        effects(&sent).last().unwrap(),
-        "Effect(RunStep { step: 0, reconcile: false })"
-    );
-    let dbg = format!("{sent:?} {s:?}");
+    r.press(&mut s, KeyCode::Enter);
+    // The values went to the runner's vault; the engine saw only the names.
+    let secrets: Vec<&String> = r.log.iter().filter(|l| l.starts_with("secret")).collect();
+    assert_eq!(secrets, ["secret so=9731", "secret user=246810"]);
+    assert!(r.ran(0));
+    let dbg = format!("{s:?} {:?}", r.engine);
     assert!(!dbg.contains("9731") && !dbg.contains("246810"), "{dbg}");
 
     // A long operation: spinner and elapsed time from the tick.
     update(&mut s, Event::Tick(Duration::from_secs(65)));
     let buf = snap("progress", &s);
     assert!(text(&buf).contains("1:05 elapsed"));
-    engine_ev(
-        &mut s,
-        EngineEvent::StepDone {
-            step: 0,
-            result: StepResult::default(),
-        },
-    );
+    r.done(&mut s, 0, StepResult::default());
     // login uses the user PIN already given: it runs straight away.
-    engine_ev(
-        &mut s,
-        EngineEvent::StepDone {
-            step: 1,
-            result: StepResult::default(),
-        },
-    );
+    assert!(r.ran(1));
+    r.done(&mut s, 1, StepResult::default());
 
     // gen-p256: the witness signs off, the key comes back as a fingerprint.
     typed(&mut s, "Walter Witness");
-    let cmds = press(&mut s, KeyCode::Enter);
-    assert_eq!(
-        effects(&cmds).last().unwrap(),
-        "Effect(RunStep { step: 2, reconcile: false })"
-    );
+    r.press(&mut s, KeyCode::Enter);
+    assert!(r.ran(2));
     let fp = p256(9).fingerprint();
-    engine_ev(
+    r.done(
         &mut s,
-        EngineEvent::StepDone {
-            step: 2,
-            result: StepResult {
-                objects: vec![CreatedObject {
-                    label: "fw-signing-p256".into(),
-                    id: "01".into(),
-                    class: "key pair".into(),
-                    key_type: "EC P-256".into(),
-                    public_key_sha256: Some(hex::encode(fp)),
-                }],
-                ..StepResult::default()
-            },
+        2,
+        StepResult {
+            objects: vec![CreatedObject {
+                label: "fw-signing-p256".into(),
+                id: "01".into(),
+                class: "key pair".into(),
+                key_type: "EC P-256".into(),
+                public_key_sha256: Some(hex::encode(fp)),
+            }],
+            ..StepResult::default()
         },
     );
     let buf = snap("ceremony_result", &s);
@@ -348,15 +510,12 @@ fn ceremony_walkthrough() {
 
     // gen-rsa fails: error popup with cause and next step, then a red step.
     typed(&mut s, "Walter Witness");
-    press(&mut s, KeyCode::Enter);
-    let cmds = engine_ev(
+    r.press(&mut s, KeyCode::Enter);
+    r.failed(
         &mut s,
-        EngineEvent::StepFailed {
-            step: 3,
-            error: "step[3] (gen-rsa): an object labelled \"fw-signing-rsa4096\" already exists on the token (private key)".into(),
-        },
+        3,
+        "step[3] (gen-rsa): an object labelled \"fw-signing-rsa4096\" already exists on the token (private key)",
     );
-    assert!(effects(&cmds).iter().any(|e| e.starts_with("Effect(Fail")));
     let buf = snap("error_popup", &s);
     assert_eq!(fg_of(&buf, "✗ Step"), Color::Red);
     press(&mut s, KeyCode::Enter);
@@ -421,23 +580,17 @@ fn fuse_values_show_in_the_results() {
 #[test]
 fn abort_asks_in_red_then_stops_the_engine() {
     let mut s = ready(true);
-    to_init_confirm(&mut s);
-    press(&mut s, KeyCode::Char('n'));
+    let mut r = to_init_confirm(&mut s);
+    r.press(&mut s, KeyCode::Char('n'));
     // Declining a destructive step offers to abort.
     let buf = snap("confirm_abort", &s);
     assert_eq!(fg_of(&buf, "⚠ Abort"), Color::Red);
-    let cmds = press(&mut s, KeyCode::Char('y'));
-    assert!(effects(&cmds).iter().any(|e| e.starts_with("Effect(Fail")));
+    r.press(&mut s, KeyCode::Char('y'));
+    assert!(matches!(r.engine.phase, engine::Phase::Aborted(_)));
     let run = s.run.as_ref().unwrap();
     assert!(run.finished());
     assert_eq!(run.status(3), StepStatus::Skipped);
-    worker(
-        &mut s,
-        WorkerMsg::CeremonyClosed {
-            transcript: PathBuf::from("out/rehearsal/transcript.jsonl"),
-            complete: false,
-        },
-    );
+    assert!(s.popup.is_none(), "an abort by the operator is no error");
     snap("ceremony_aborted", &s);
 }
 
@@ -445,42 +598,38 @@ fn abort_asks_in_red_then_stops_the_engine() {
 fn an_interrupted_run_resumes_from_its_journal() {
     let mut s = ready(true);
     press(&mut s, KeyCode::Enter);
-    worker(
-        &mut s,
-        WorkerMsg::CeremonyOpened(Box::new(Opened {
-            script: crate::ceremony::script::load(&fixture()).unwrap(),
-            out: PathBuf::from("out/rehearsal"),
-            completed: vec![(0, StepResult::default()), (1, StepResult::default())],
-            interrupted: Some(2),
-            resumed: true,
-        })),
-    );
+    let o = WorkerMsg::CeremonyOpened(Box::new(Opened {
+        script: crate::ceremony::script::load(&fixture()).unwrap(),
+        out: PathBuf::from("out/rehearsal"),
+        completed: vec![(0, StepResult::default()), (1, StepResult::default())],
+        interrupted: Some(2),
+        resumed: true,
+    }));
+    let mut r = runner_for(&o);
+    worker(&mut s, o);
     snap("ceremony_resume", &s);
-    let cmds = press(&mut s, KeyCode::Enter);
-    assert_eq!(effects(&cmds), ["Effect(OpenToken)"]);
-    engine_ev(&mut s, EngineEvent::TokenOpened);
+    r.press(&mut s, KeyCode::Enter);
     let run = s.run.as_ref().unwrap();
     assert_eq!(run.status(0), StepStatus::Resumed);
     // The interrupted step is signed off again, then the completed login's session is
     // restored: its PIN is asked again.
     typed(&mut s, "Walter Witness");
-    press(&mut s, KeyCode::Enter);
+    r.press(&mut s, KeyCode::Enter);
     let run = s.run.as_ref().unwrap();
     assert!(matches!(&run.need, Some(super::app::Need::Secret { name, .. }) if name == "user"));
     typed(&mut s, "246810");
-    let cmds = press(&mut s, KeyCode::Enter);
-    assert!(
-        effects(&cmds).iter().any(|e| e.contains("Relogin")),
-        "{cmds:?}"
-    );
+    r.press(&mut s, KeyCode::Enter);
+    assert!(r.log.iter().any(|e| e.contains("Relogin")), "{:?}", r.log);
     let buf = snap("ceremony_resume_relogin", &s);
     assert!(text(&buf).contains("↺ resumed"));
+    r.relogged(&mut s);
+    assert!(r.ran(2), "the interrupted step runs after the relogin");
 }
 
 #[test]
 fn no_color_means_no_colour_at_all() {
     let mut s = ready(false);
-    to_init_confirm(&mut s);
+    let _r = to_init_confirm(&mut s);
     let buf = render(&s).backend().buffer().clone();
     for cell in buf.content() {
         assert_eq!(cell.fg, Color::Reset, "coloured cell {cell:?}");
@@ -493,14 +642,16 @@ fn no_color_means_no_colour_at_all() {
 #[test]
 fn quitting_mid_ceremony_asks_first() {
     let mut s = ready(true);
-    to_init_confirm(&mut s);
-    press(&mut s, KeyCode::Char('n'));
-    press(&mut s, KeyCode::Char('n'));
-    press(&mut s, KeyCode::Char('q'));
+    let mut r = to_init_confirm(&mut s);
+    r.press(&mut s, KeyCode::Char('n'));
+    r.press(&mut s, KeyCode::Char('n'));
+    r.press(&mut s, KeyCode::Char('q'));
     assert!(!s.quit, "quit needs a confirmation mid-ceremony");
     assert!(s.popup.is_some());
-    press(&mut s, KeyCode::Char('y'));
+    r.press(&mut s, KeyCode::Char('y'));
     assert!(s.quit);
+    // The run is told: its transcript says it stopped.
+    assert!(matches!(r.engine.phase, engine::Phase::Aborted(_)));
 }
 
 #[test]

@@ -2,15 +2,18 @@
 //! seconds), so the console sends a [`Request`] and keeps drawing; the answer comes back
 //! as [`WorkerMsg`] on the console's event channel. Secrets travel inside
 //! [`Secret`] and are dropped (zeroized) as soon as the call returns.
+//!
+//! A ceremony runs here in the one effect runner (`ceremony::runner`), the same one
+//! `officiant run` uses: the worker's [`ConsoleInputs`] forwards each question the runner
+//! asks (sign-off, confirmation, secret) to the screen and waits for the [`Reply`].
 
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 
-use crate::ceremony::engine::{self, Effect, StepResult};
-use crate::ceremony::journal::{self, Journal};
-use crate::ceremony::runner::{self, StepContext, Vault};
+use crate::ceremony::engine::{self, StepResult};
+use crate::ceremony::inputs::{Answer, Inputs, Progress};
+use crate::ceremony::runner::{self, Session};
 use crate::ceremony::script::Script;
-use crate::ceremony::transcript::Writer;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, ObjectInfo, Token, TokenInfo, UserType};
 use crate::keys;
@@ -41,19 +44,28 @@ pub enum Request {
         input: PathBuf,
         signature: Option<PathBuf>,
     },
-    /// Parse and check a script against this token, read the journal in `out` (resume),
-    /// open the journal and transcript.
+    /// Parse and check a script against this token, lock `out` and read its journal
+    /// (resume). The ceremony waits for [`Request::StartCeremony`].
     OpenCeremony {
         script: PathBuf,
         out: PathBuf,
     },
-    /// The value of the engine's secret `name`, for the vault of the open ceremony.
-    Secret {
-        name: String,
-        value: Secret,
-    },
-    /// An effect of the engine to perform (token calls, journal, transcript).
-    Effect(Effect),
+    /// Run (or resume) the opened ceremony.
+    StartCeremony,
+    /// Let go of the opened ceremony without running it (releases its out dir).
+    CloseCeremony,
+    /// The answer to the runner's last question.
+    Reply(Reply),
+}
+
+/// What the person at the console answered.
+#[derive(Debug)]
+pub enum Reply {
+    SignOff(String),
+    Confirm,
+    Secret(Secret),
+    /// Stop the run (recorded in the transcript with this reason).
+    Abort(String),
 }
 
 impl Request {
@@ -64,13 +76,30 @@ impl Request {
             Request::SignFile { input, .. } => format!("Signing {}", input.display()),
             Request::VerifyFile { input, .. } => format!("Verifying {}", input.display()),
             Request::OpenCeremony { script, .. } => format!("Checking {}", script.display()),
-            Request::Secret { .. } => "Holding a secret".into(),
-            Request::Effect(Effect::OpenToken) => "Opening the token".into(),
-            Request::Effect(Effect::Relogin { .. }) => "Logging in again to resume".into(),
-            Request::Effect(Effect::RunStep { step, .. }) => format!("Running step {}", step + 1),
-            Request::Effect(_) => "Recording".into(),
+            Request::StartCeremony => "Opening the token".into(),
+            Request::CloseCeremony | Request::Reply(_) => "Recording".into(),
         }
     }
+}
+
+/// A question of the runner, for the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    SignOff {
+        step: usize,
+        role: String,
+        have: usize,
+        need: usize,
+    },
+    Confirm {
+        step: usize,
+    },
+    Secret {
+        step: usize,
+        name: String,
+        /// The step sets it: type it twice.
+        sets: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -98,12 +127,25 @@ pub enum WorkerMsg {
     },
     /// A ceremony is ready to start (or resume).
     CeremonyOpened(Box<Opened>),
-    /// The engine's answer to an effect.
-    Engine(engine::Event),
+    /// The runner's engine state changed.
+    CeremonyState(Box<engine::State>),
+    /// The runner asks.
+    Ask(Question),
+    /// The runner refused the last answer; it asks again.
+    Rejected {
+        step: usize,
+        reason: String,
+    },
+    /// A token operation of the run started (`Some(what)`) or ended (`None`).
+    CeremonyBusy(Option<String>),
     /// The run ended; the transcript is closed (and rendered, when complete).
     CeremonyClosed {
         transcript: PathBuf,
         complete: bool,
+        /// Why the run stopped (`None` when it completed).
+        error: Option<String>,
+        /// The transcript head, when complete.
+        head: Option<String>,
     },
 }
 
@@ -116,16 +158,6 @@ pub struct Opened {
     pub resumed: bool,
 }
 
-/// The open ceremony: everything the effects need, and the vault of secret values.
-struct Session {
-    script: Script,
-    out: PathBuf,
-    uri: String,
-    journal: Journal,
-    tr: Writer,
-    vault: Vault,
-}
-
 /// Open `uri` on a new thread and serve requests until the sender is dropped.
 pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
     let (tx, rx) = channel::<Request>();
@@ -136,7 +168,7 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
             Err(e) => {
                 send(WorkerMsg::OpenFailed(e.to_string()));
                 // Still answer requests so the console never waits forever.
-                for req in rx {
+                for req in &rx {
                     let what = req.describe();
                     if !send(WorkerMsg::Failed {
                         what,
@@ -151,14 +183,16 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
         if !send(snapshot(token.as_mut())) {
             return;
         }
-        let mut session: Option<Session> = None;
-        for req in rx {
+        let mut opened: Option<Session> = None;
+        while let Ok(req) = rx.recv() {
             let reply = match req {
                 Request::OpenCeremony { script, out } => {
+                    // A ceremony opened before and not started lets go of its out dir.
+                    opened = None;
                     match open_ceremony(token.as_mut(), &uri, &script, &out) {
-                        Ok((sess, opened)) => {
-                            session = Some(sess);
-                            Some(WorkerMsg::CeremonyOpened(Box::new(opened)))
+                        Ok((sess, o)) => {
+                            opened = Some(sess);
+                            Some(WorkerMsg::CeremonyOpened(Box::new(o)))
                         }
                         Err(cause) => Some(WorkerMsg::Failed {
                             what: format!("Opening {}", script.display()),
@@ -166,19 +200,19 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                         }),
                     }
                 }
-                Request::Secret { name, value } => {
-                    if let Some(sess) = session.as_mut() {
-                        sess.vault.insert(name, value);
-                    }
-                    None
-                }
-                Request::Effect(fx) => match session.as_mut() {
-                    Some(sess) => effect(token.as_mut(), sess, fx),
+                Request::StartCeremony => match opened.take() {
+                    Some(sess) => Some(run_ceremony(sess, token.as_mut(), &uri, &rx, &send)),
                     None => Some(WorkerMsg::Failed {
                         what: "The ceremony".into(),
                         cause: "no ceremony is open".into(),
                     }),
                 },
+                Request::CloseCeremony => {
+                    opened = None;
+                    None
+                }
+                // No run is asking: a stray answer (the screen raced the run's end).
+                Request::Reply(_) => None,
                 other => Some(serve(token.as_mut(), other)),
             };
             if let Some(m) = reply {
@@ -189,6 +223,131 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
         }
     });
     tx
+}
+
+/// Run the ceremony to its end in the one runner; the screen answers its questions.
+fn run_ceremony(
+    sess: Session,
+    token: &mut dyn Token,
+    uri: &str,
+    rx: &Receiver<Request>,
+    send: &dyn Fn(WorkerMsg) -> bool,
+) -> WorkerMsg {
+    let out = sess.out.clone();
+    let mut inputs = ConsoleInputs { rx, send };
+    let res = sess.run(
+        token,
+        uri,
+        serde_json::json!({"face": "console"}),
+        &mut inputs,
+    );
+    match res {
+        Ok(summary) => WorkerMsg::CeremonyClosed {
+            transcript: out.join(runner::TRANSCRIPT_MD),
+            complete: true,
+            error: None,
+            head: Some(summary.head),
+        },
+        Err(e) => WorkerMsg::CeremonyClosed {
+            transcript: out.join(runner::TRANSCRIPT),
+            complete: false,
+            error: Some(e.to_string()),
+            head: None,
+        },
+    }
+}
+
+/// The console's answers: each question goes to the screen; the worker waits for the
+/// reply (other requests meanwhile are refused: the token is in the run's hands).
+struct ConsoleInputs<'a> {
+    rx: &'a Receiver<Request>,
+    send: &'a dyn Fn(WorkerMsg) -> bool,
+}
+
+impl ConsoleInputs<'_> {
+    fn ask(&mut self, q: Question) -> Reply {
+        if !(self.send)(WorkerMsg::Ask(q)) {
+            return Reply::Abort("the console closed".into());
+        }
+        loop {
+            match self.rx.recv() {
+                Ok(Request::Reply(r)) => return r,
+                Ok(other) => {
+                    let what = other.describe();
+                    if !(self.send)(WorkerMsg::Failed {
+                        what,
+                        cause: "a ceremony is running; finish or abort it first".into(),
+                    }) {
+                        return Reply::Abort("the console closed".into());
+                    }
+                }
+                Err(_) => return Reply::Abort("the console closed".into()),
+            }
+        }
+    }
+}
+
+fn unexpected<T>(r: Reply) -> Answer<T> {
+    match r {
+        Reply::Abort(reason) => Answer::Abort(reason),
+        other => Answer::Abort(format!("the console answered out of turn ({other:?})")),
+    }
+}
+
+impl Inputs for ConsoleInputs<'_> {
+    fn sign_off(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        need: usize,
+    ) -> Answer<String> {
+        match self.ask(Question::SignOff {
+            step,
+            role: role.to_string(),
+            have,
+            need,
+        }) {
+            Reply::SignOff(name) => Answer::Given(name),
+            other => unexpected(other),
+        }
+    }
+
+    fn confirm(&mut self, _script: &Script, step: usize) -> Answer<()> {
+        match self.ask(Question::Confirm { step }) {
+            Reply::Confirm => Answer::Given(()),
+            other => unexpected(other),
+        }
+    }
+
+    fn secret(&mut self, _script: &Script, step: usize, name: &str, sets: bool) -> Answer<Secret> {
+        match self.ask(Question::Secret {
+            step,
+            name: name.to_string(),
+            sets,
+        }) {
+            Reply::Secret(v) => Answer::Given(v),
+            other => unexpected(other),
+        }
+    }
+
+    fn rejected(&mut self, _script: &Script, step: usize, reason: &str) -> Answer<()> {
+        (self.send)(WorkerMsg::Rejected {
+            step,
+            reason: reason.to_string(),
+        });
+        Answer::Given(())
+    }
+
+    fn progress(&mut self, _script: &Script, p: Progress<'_>) {
+        let m = match p {
+            Progress::State(st) => WorkerMsg::CeremonyState(Box::new(st.clone())),
+            Progress::Busy(what) => WorkerMsg::CeremonyBusy(Some(what.to_string())),
+            Progress::Idle => WorkerMsg::CeremonyBusy(None),
+        };
+        (self.send)(m);
+    }
 }
 
 fn snapshot(token: &mut dyn Token) -> WorkerMsg {
@@ -259,15 +418,16 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
                 }
             }
         }
-        Request::OpenCeremony { .. } | Request::Secret { .. } | Request::Effect(_) => {
-            failed("the ceremony requests are served by the worker loop".into())
-        }
+        Request::OpenCeremony { .. }
+        | Request::StartCeremony
+        | Request::CloseCeremony
+        | Request::Reply(_) => failed("the ceremony requests are served by the worker loop".into()),
     }
 }
 
 /// What `officiant run` does before its first step, on the token the console holds:
-/// parse and check the script, check it against the token, and find an earlier run's
-/// journal in `out` to resume.
+/// parse and check the script, check it against the token, lock the out dir and read
+/// its journal to resume.
 fn open_ceremony(
     token: &mut dyn Token,
     uri: &str,
@@ -275,176 +435,23 @@ fn open_ceremony(
     out: &std::path::Path,
 ) -> Result<(Session, Opened), String> {
     let (script, plan, _) = runner::prepare(path, None).map_err(|e| e.to_string())?;
-    let caps = token.capabilities().map_err(|e| e.to_string())?;
-    crate::ceremony::plan::check_capabilities(&script, &caps, uri).map_err(|e| e.to_string())?;
-    if !plan.external_keys.is_empty() {
-        let objects = token.list_objects().map_err(|e| e.to_string())?;
-        crate::ceremony::plan::check_token(&script, &plan, &objects).map_err(|e| e.to_string())?;
+    runner::check_against(&script, &plan, token, uri).map_err(|e| e.to_string())?;
+    let sess = Session::open(script, out).map_err(|e| e.to_string())?;
+    if sess.is_complete() {
+        return Err(format!(
+            "this ceremony already ran to completion in {} (see its transcript.md)",
+            out.display()
+        ));
     }
-    let script_hex = hex::encode(script.sha256);
-    let journal_path = out.join(runner::JOURNAL);
-    let earlier = journal::load(&journal_path).map_err(|e| e.to_string())?;
-    match &earlier {
-        Some(l) if l.script_sha256 != script_hex => {
-            return Err(format!(
-                "{} holds a run of a different script; move it away to start afresh",
-                out.display()
-            ))
-        }
-        Some(l) if l.complete => {
-            return Err(format!(
-                "this ceremony already ran to completion in {} (see its transcript.md)",
-                out.display()
-            ))
-        }
-        Some(_) => {}
-        None => {
-            let busy = std::fs::read_dir(out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false);
-            if busy {
-                return Err(format!(
-                    "{} is not empty and holds no journal of this ceremony",
-                    out.display()
-                ));
-            }
-        }
-    }
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {}", out.display(), e.kind()))?;
-    if earlier.is_some() {
-        runner::remove_stale_temps(&script, out);
-    }
-    let mut journal = Journal::open(&journal_path).map_err(|e| e.to_string())?;
-    if earlier.is_none() {
-        journal
-            .append(&journal::Record::Run {
-                script: script.path.display().to_string(),
-                script_sha256: script_hex.clone(),
-            })
-            .map_err(|e| e.to_string())?;
-    }
-    let mut tr = Writer::open(&out.join(runner::TRANSCRIPT)).map_err(|e| e.to_string())?;
-    let mut open = runner::open_entry(&script, uri, earlier.is_some(), &tr);
-    open["face"] = serde_json::json!("console");
-    tr.append("open", open).map_err(|e| e.to_string())?;
-    let resumed = earlier.is_some();
-    let (completed, interrupted) = earlier
-        .map(|l| (l.completed, l.interrupted))
-        .unwrap_or_default();
+    let (completed, interrupted) = sess.resume_point();
     let opened = Opened {
-        script: script.clone(),
+        script: sess.script.clone(),
         out: out.to_path_buf(),
         completed,
         interrupted,
-        resumed,
+        resumed: sess.resumed(),
     };
-    Ok((
-        Session {
-            script,
-            out: out.to_path_buf(),
-            uri: uri.to_string(),
-            journal,
-            tr,
-            vault: Vault::new(),
-        },
-        opened,
-    ))
-}
-
-/// Perform one engine effect, as the headless runner does; the answer (if the effect
-/// has one) goes back to the console's engine.
-fn effect(token: &mut dyn Token, sess: &mut Session, fx: Effect) -> Option<WorkerMsg> {
-    let fail = |what: &str, cause: String| {
-        Some(WorkerMsg::Failed {
-            what: what.to_string(),
-            cause,
-        })
-    };
-    match fx {
-        Effect::OpenToken => match token.info() {
-            Ok(info) => match sess.tr.append("token", runner::token_json(&info)) {
-                Ok(()) => Some(WorkerMsg::Engine(engine::Event::TokenOpened)),
-                Err(e) => fail("Writing the transcript", e.to_string()),
-            },
-            Err(e) => fail("Reading the token", format!("{}: {e}", sess.uri)),
-        },
-        Effect::Relogin { step, user, pin } => {
-            let res = match sess.vault.get(&pin) {
-                Some(p) => token.login(user, p).map_err(|e| e.to_string()),
-                None => Err(format!("secret {pin:?} is not available")),
-            };
-            Some(WorkerMsg::Engine(match res {
-                Ok(()) => engine::Event::ReloggedIn,
-                Err(e) => engine::Event::StepFailed {
-                    step,
-                    error: format!(
-                        "{}: logging in again to resume: {e}",
-                        sess.script.steps[step].place(step)
-                    ),
-                },
-            }))
-        }
-        Effect::RunStep { step, reconcile } => {
-            let ctx = StepContext {
-                script_token_label: &sess.script.ceremony.token,
-                out_dir: &sess.out,
-                vault: &sess.vault,
-            };
-            let st = &sess.script.steps[step];
-            let ev = match runner::execute_step(token, &ctx, st, reconcile) {
-                Ok(result) => {
-                    if st.action.kind() == "init-token" {
-                        if let Ok(info) = token.info() {
-                            if let Err(e) = sess.tr.append("token", runner::token_json(&info)) {
-                                return fail("Writing the transcript", e.to_string());
-                            }
-                        }
-                    }
-                    engine::Event::StepDone { step, result }
-                }
-                Err(e) => engine::Event::StepFailed {
-                    step,
-                    error: format!("{}: {e}", st.place(step)),
-                },
-            };
-            Some(WorkerMsg::Engine(ev))
-        }
-        Effect::Record(r) => {
-            match runner::record(&sess.script, &mut sess.journal, &mut sess.tr, r) {
-                Ok(()) => None,
-                Err(e) => fail("Writing the journal and transcript", e.to_string()),
-            }
-        }
-        Effect::Finish => {
-            // Secrets are not needed any more.
-            sess.vault.clear();
-            let res = runner::close_complete(&mut sess.journal, &mut sess.tr)
-                .and_then(|()| runner::render_transcript_md(&sess.out))
-                .map_err(|e| e.to_string());
-            match res {
-                Ok(_) => Some(WorkerMsg::CeremonyClosed {
-                    transcript: sess.out.join(runner::TRANSCRIPT_MD),
-                    complete: true,
-                }),
-                Err(e) => fail("Closing the transcript", e),
-            }
-        }
-        Effect::Fail { .. } => {
-            sess.vault.clear();
-            match sess.tr.close("stopped") {
-                Ok(()) => Some(WorkerMsg::CeremonyClosed {
-                    transcript: sess.out.join(runner::TRANSCRIPT),
-                    complete: false,
-                }),
-                Err(e) => fail("Closing the transcript", e.to_string()),
-            }
-        }
-        // Needs are the console's to answer, never the worker's.
-        Effect::NeedSignOff { .. }
-        | Effect::NeedConfirm { .. }
-        | Effect::NeedSecret { .. }
-        | Effect::Rejected { .. } => None,
-    }
+    Ok((sess, opened))
 }
 
 fn sign_file(

@@ -270,6 +270,7 @@ impl Token for SimToken {
             so_login: true,
             certificates: true,
             data_objects: true,
+            ..Capabilities::default()
         })
     }
 

@@ -26,8 +26,9 @@ use super::{
 use crate::keys::{self, HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
-pub use admin::{AuthKeySpec, PasswordRole, Rotation, RotationStep, SubStep, WorkingKey};
+pub use admin::{DeviceAuthKey, PasswordRole, Rotation, RotationStep, SubStep, WorkingKey};
 pub use audit::AuditReport;
+pub use steps::check_plan;
 pub use uri::{Target, YubiUri};
 
 /// The way that works where the native path cannot.
@@ -79,6 +80,7 @@ impl From<Error> for super::Error {
             Error::LabelExists { label, class } => super::Error::LabelExists { label, class },
             Error::NotFound(what) => super::Error::NotFound { what },
             Error::Key(k) => super::Error::Key(k),
+            Error::Rotation(r) => super::Error::PartDone(r),
             Error::Field { .. } | Error::Refused(_) | Error::Uri(_) => {
                 super::Error::Refused(e.to_string())
             }
@@ -371,6 +373,8 @@ impl YubiHsm {
         let mut c = Capabilities {
             certificates: true,
             data_objects: true,
+            auth_keys: true,
+            device_audit: true,
             ..Capabilities::default()
         };
         if self.is_mock() {
@@ -958,8 +962,60 @@ impl Token for YubiHsm {
         Ok(self.delete_selected(sel)?)
     }
 
-    fn yubihsm(&mut self) -> Option<&mut YubiHsm> {
-        Some(self)
+    fn use_auth_key(&mut self, id: u16) -> super::Result<()> {
+        self.set_auth_key(id);
+        Ok(())
+    }
+
+    fn auth_key(&mut self, id: u16) -> super::Result<Option<crate::hsm::admin::AuthKeySpec>> {
+        match self.auth_key_spec(id) {
+            Ok(k) => Ok(Some(caps::neutral_key(&k))),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn session_auth_key(&mut self) -> Option<u16> {
+        self.logged_in().then_some(self.auth_key)
+    }
+
+    fn session_uses(&mut self, password: &Secret) -> bool {
+        YubiHsm::session_uses(self, self.auth_key, password)
+    }
+
+    fn put_auth_key(
+        &mut self,
+        spec: &crate::hsm::admin::AuthKeySpec,
+        password: &Secret,
+    ) -> super::Result<()> {
+        Ok(YubiHsm::put_auth_key(
+            self,
+            &caps::device_key(spec),
+            password,
+        )?)
+    }
+
+    fn rotate_auth_key(
+        &mut self,
+        r: &crate::hsm::admin::Rotation<'_>,
+    ) -> super::Result<Vec<SubStep>> {
+        let rotation = Rotation {
+            temp_id: r.temp_id,
+            temp_password: r.temp_password,
+            new_password: r.new_password,
+            replacement: r.replacement.as_ref().map(caps::device_key),
+        };
+        Ok(self.change_auth_key(&rotation)?)
+    }
+
+    fn set_force_audit(&mut self, on: bool) -> super::Result<bool> {
+        YubiHsm::set_force_audit(self, on)?;
+        Ok(self.force_audit()?)
+    }
+
+    fn read_device_audit(&mut self) -> Option<super::Result<AuditReport>> {
+        self.logged_in()
+            .then(|| self.read_audit_log(true).map_err(super::Error::from))
     }
 }
 
