@@ -6,7 +6,8 @@
 //! the keyboard (its worker forwards each question to the screen and waits).
 
 use super::answers::Answers;
-use super::engine::State;
+use super::engine::{State, StepResult};
+use super::people::Participant;
 use super::script::Script;
 use crate::secret::Secret;
 
@@ -28,9 +29,23 @@ pub enum Progress<'a> {
     Idle,
 }
 
+/// What a destructive step will destroy, for the person who confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Danger {
+    pub token_label: String,
+    pub serial: String,
+    /// Objects on the token now (`None`: the token lists none without a login).
+    pub objects: Option<usize>,
+    /// What the step destroys, in one line.
+    pub what: String,
+}
+
 /// A face's answers to the runner's questions. Every question names the step (index into
 /// `script.steps`); secrets cross only as [`Secret`].
 pub trait Inputs {
+    /// Who is present, in which roles (once per session, before the first step).
+    fn roster(&mut self, script: &Script) -> Answer<Vec<Participant>>;
+
     /// The `have + 1`-th of `need` people in `role` signs off step `step`: their name.
     fn sign_off(
         &mut self,
@@ -41,12 +56,29 @@ pub trait Inputs {
         need: usize,
     ) -> Answer<String>;
 
-    /// Go ahead with destructive step `step`.
-    fn confirm(&mut self, script: &Script, step: usize) -> Answer<()>;
+    /// Go ahead with destructive step `step`, which destroys what `danger` says.
+    fn confirm(&mut self, script: &Script, step: usize, danger: &Danger) -> Answer<()>;
 
     /// The value of secret `name` for step `step`. `sets`: the step sets this secret (a
-    /// new PIN), so a person types it twice.
-    fn secret(&mut self, script: &Script, step: usize, name: &str, sets: bool) -> Answer<Secret>;
+    /// new PIN), so a person types it twice. `retry`: the token refused the last value
+    /// (why, with the retries left).
+    fn secret(
+        &mut self,
+        script: &Script,
+        step: usize,
+        name: &str,
+        sets: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret>;
+
+    /// The reviewer (`role`) read step `step`'s result aloud and it matched: their name.
+    fn acknowledge(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        result: &StepResult,
+    ) -> Answer<String>;
 
     /// The engine refused the last input (`reason`); it will be asked for again.
     fn rejected(&mut self, script: &Script, step: usize, reason: &str) -> Answer<()>;
@@ -61,6 +93,10 @@ pub struct AnswersFile<'a> {
 }
 
 impl Inputs for AnswersFile<'_> {
+    fn roster(&mut self, script: &Script) -> Answer<Vec<Participant>> {
+        Answer::Given(self.answers.roster(script))
+    }
+
     fn sign_off(
         &mut self,
         script: &Script,
@@ -79,7 +115,7 @@ impl Inputs for AnswersFile<'_> {
         }
     }
 
-    fn confirm(&mut self, script: &Script, step: usize) -> Answer<()> {
+    fn confirm(&mut self, script: &Script, step: usize, _danger: &Danger) -> Answer<()> {
         let s = &script.steps[step];
         if self.answers.confirms.contains(&s.id) {
             Answer::Given(())
@@ -91,8 +127,19 @@ impl Inputs for AnswersFile<'_> {
         }
     }
 
-    fn secret(&mut self, script: &Script, step: usize, name: &str, sets: bool) -> Answer<Secret> {
+    fn secret(
+        &mut self,
+        script: &Script,
+        step: usize,
+        name: &str,
+        sets: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
         let place = script.steps[step].place(step);
+        // The file would give the same value again.
+        if let Some(why) = retry {
+            return Answer::Abort(format!("{place}: {why}"));
+        }
         let Some(src) = self.answers.secrets.get(name) else {
             return Answer::Abort(format!(
                 "{place}: no source for secret {name:?} in the answers file"
@@ -107,6 +154,23 @@ impl Inputs for AnswersFile<'_> {
         match read {
             Ok(v) => Answer::Given(v),
             Err(e) => Answer::Abort(format!("{place}: secret {name:?}: {e}")),
+        }
+    }
+
+    fn acknowledge(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        _result: &StepResult,
+    ) -> Answer<String> {
+        let s = &script.steps[step];
+        match self.answers.acknowledgement(&s.id) {
+            Some(name) => Answer::Given(name.to_string()),
+            None => Answer::Abort(format!(
+                "{}: missing acknowledgement of the result by {role} in the answers file",
+                s.place(step)
+            )),
         }
     }
 

@@ -38,6 +38,7 @@ pub mod execute;
 pub mod inputs;
 pub mod journal;
 pub mod lock;
+pub mod people;
 pub mod plan;
 pub mod runner;
 pub mod script;

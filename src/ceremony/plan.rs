@@ -469,8 +469,84 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             Some(_) => {}
         }
     }
+    for step in answers.acknowledgements.keys() {
+        if !by_id.contains_key(step.as_str()) {
+            return Err(aerr(
+                "acknowledge: ".into(),
+                format!("no step {step:?} in {}", script.path.display()),
+            ));
+        }
+    }
+    // The roll call the answers give (or imply) must fit the script, like one typed at
+    // the console.
+    let roster = answers.roster(script);
+    if !script.roles.is_empty() {
+        let needs: Vec<Vec<(String, usize)>> = script
+            .steps
+            .iter()
+            .map(|s| {
+                s.sign_off
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.clone(),
+                            script.roles.get(r).copied().unwrap_or(1) as usize,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        crate::ceremony::people::check_roster(&roster, &script.roles, &needs)
+            .map_err(|m| aerr("participant: ".into(), m))?;
+    }
     for (i, step) in script.steps.iter().enumerate() {
         let place = step.place(i);
+        // One person, one seat per step, however the name is spelt; and on the roll call
+        // in the role they sign in.
+        let mut seated: BTreeMap<String, &str> = BTreeMap::new();
+        for s in answers.sign_offs.iter().filter(|s| s.step == step.id) {
+            let key = crate::ceremony::people::person_key(&s.name);
+            if let Some(role) = seated.insert(key, &s.role) {
+                return Err(aerr(
+                    format!("{place}: "),
+                    format!(
+                        "{:?} signs off as {} and as {role}: one person cannot sign one step twice",
+                        s.name, s.role
+                    ),
+                ));
+            }
+            match crate::ceremony::people::find(&roster, &s.name) {
+                Some(p) if p.roles.contains(&s.role) => {}
+                _ => {
+                    return Err(aerr(
+                        format!("{place}: "),
+                        format!("{:?} is not on the roll call as {}", s.name, s.role),
+                    ))
+                }
+            }
+        }
+        if let Some(role) = &step.review {
+            match answers.acknowledgement(&step.id) {
+                None => {
+                    return Err(aerr(
+                        format!("{place}: "),
+                        format!(
+                            "missing acknowledgement of the result by {role} (add [[acknowledge]] step = {:?}, name = \"…\")",
+                            step.id
+                        ),
+                    ))
+                }
+                Some(name) => match crate::ceremony::people::find(&roster, name) {
+                    Some(p) if p.roles.contains(role) => {}
+                    _ => {
+                        return Err(aerr(
+                            format!("{place}: "),
+                            format!("{name:?} acknowledges the result but is not on the roll call as {role}"),
+                        ))
+                    }
+                },
+            }
+        }
         for role in &step.sign_off {
             let need = script.roles.get(role).copied().unwrap_or(1) as usize;
             let have = answers.names_for(&step.id, role).len();

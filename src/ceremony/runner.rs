@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::answers::{self, Answers};
 use super::engine::{self, Effect, Event, Record, State, StepResult};
-use super::inputs::{Answer, AnswersFile, Inputs, Progress};
+use super::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
 use super::journal::{self, Journal};
 use super::lock::{self, OutLock};
 use super::plan;
@@ -230,6 +230,20 @@ impl Session {
             .unwrap_or_default()
     }
 
+    /// The engine's first event: what the journal says was done and acknowledged.
+    pub fn start_event(&self) -> Event {
+        let (completed, interrupted) = self.resume_point();
+        Event::Start {
+            completed,
+            interrupted,
+            acknowledged: self
+                .earlier
+                .as_ref()
+                .map(|l| l.acknowledged.clone())
+                .unwrap_or_default(),
+        }
+    }
+
     /// A complete run asked to run again: nothing to do but finish its closing steps
     /// (a run killed while writing transcript.md after the journal said complete).
     pub fn finish_complete(self) -> Result<Summary, Error> {
@@ -278,7 +292,7 @@ impl Session {
         let mut open = open_entry(&self.script, backend, resumed, &tr);
         merge(&mut open, extra);
         tr.append("open", open)?;
-        let (completed, interrupted) = self.resume_point();
+        let start = self.start_event();
         let mut driver = Driver {
             script: &self.script,
             token,
@@ -289,10 +303,7 @@ impl Session {
             vault: Vault::new(),
             inputs,
         };
-        let failure = driver.drive(Event::Start {
-            completed,
-            interrupted,
-        })?;
+        let failure = driver.drive(start)?;
         if let Some(e) = failure {
             return Err(Error::Step(e));
         }
@@ -338,6 +349,7 @@ pub fn run_single(
         Event::Start {
             completed: vec![],
             interrupted: None,
+            acknowledged: vec![],
         },
     )? {
         return Err(Error::Step(e));
@@ -420,7 +432,11 @@ impl Driver<'_> {
         while let Some(effect) = queue.pop_front() {
             let need = matches!(
                 effect,
-                Effect::NeedSignOff { .. } | Effect::NeedConfirm { .. } | Effect::NeedSecret { .. }
+                Effect::NeedSignOff { .. }
+                    | Effect::NeedConfirm { .. }
+                    | Effect::NeedSecret { .. }
+                    | Effect::NeedRoster
+                    | Effect::NeedAck { .. }
             );
             // An aborted run asks for nothing more.
             if need && state.is_over() {
@@ -440,6 +456,15 @@ impl Driver<'_> {
                     self.tr.close("stopped")?;
                     failure = Some(error);
                     None
+                }
+                Effect::NeedAck { step, role } => {
+                    let result = state.steps[step].result.clone().unwrap_or_default();
+                    Some(
+                        match self.inputs.acknowledge(self.script, step, &role, &result) {
+                            Answer::Given(name) => Event::Acknowledged { step, role, name },
+                            Answer::Abort(reason) => Event::Abort { reason },
+                        },
+                    )
                 }
                 other => self.perform(other)?,
             };
@@ -476,19 +501,31 @@ impl Driver<'_> {
                     Answer::Abort(r) => abort(r),
                 },
             ),
-            Effect::NeedConfirm { step } => Some(match self.inputs.confirm(self.script, step) {
-                Answer::Given(()) => Event::Confirmed { step },
+            Effect::NeedRoster => Some(match self.inputs.roster(self.script) {
+                Answer::Given(r) => Event::Roster(r),
                 Answer::Abort(r) => abort(r),
             }),
-            Effect::NeedSecret { step, name } => {
-                let sets = self.script.steps[step].action.sets_secret(&name);
-                Some(match self.inputs.secret(self.script, step, &name, sets) {
-                    Answer::Given(v) => {
-                        self.vault.insert(name.clone(), v);
-                        Event::SecretProvided { name }
-                    }
+            Effect::NeedConfirm { step } => {
+                let danger = self.danger(step);
+                Some(match self.inputs.confirm(self.script, step, &danger) {
+                    Answer::Given(()) => Event::Confirmed { step },
                     Answer::Abort(r) => abort(r),
                 })
+            }
+            Effect::NeedSecret { step, name, retry } => {
+                let sets = self.script.steps[step].action.sets_secret(&name);
+                Some(
+                    match self
+                        .inputs
+                        .secret(self.script, step, &name, sets, retry.as_deref())
+                    {
+                        Answer::Given(v) => {
+                            self.vault.insert(name.clone(), v);
+                            Event::SecretProvided { name }
+                        }
+                        Answer::Abort(r) => abort(r),
+                    },
+                )
             }
             Effect::Rejected { step, reason } => {
                 match self.inputs.rejected(self.script, step, &reason) {
@@ -515,8 +552,36 @@ impl Driver<'_> {
                 None
             }
             // Handled by the loop.
-            Effect::Finish | Effect::Fail { .. } => None,
+            Effect::Finish | Effect::Fail { .. } | Effect::NeedAck { .. } => None,
         })
+    }
+
+    /// What destructive step `step` destroys, read from the token now.
+    fn danger(&mut self, step: usize) -> Danger {
+        let info = self.token.info().ok();
+        let objects = self.token.list_objects().ok().map(|o| o.len());
+        let what = match &self.script.steps[step].action {
+            Action::InitToken(_) => "every key and object on the token".to_string(),
+            Action::DeleteObject(d) => format!(
+                "the objects labelled {:?}{}",
+                d.label,
+                d.class
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+            Action::ChangeAuthKey(_) => {
+                "the authentication key this session logged in with (replaced by a rotation)"
+                    .to_string()
+            }
+            _ => "what the step names".to_string(),
+        };
+        Danger {
+            token_label: info.as_ref().map(|i| i.label.clone()).unwrap_or_default(),
+            serial: info.map(|i| i.serial).unwrap_or_default(),
+            objects,
+            what,
+        }
     }
 
     fn record_token(&mut self) -> Result<(), Error> {
@@ -542,7 +607,10 @@ impl Driver<'_> {
         };
         if !self.vault.contains_key(&c.new_password) {
             let sets = self.script.steps[step].action.sets_secret(&c.new_password);
-            if let Answer::Given(v) = self.inputs.secret(self.script, step, &c.new_password, sets) {
+            if let Answer::Given(v) =
+                self.inputs
+                    .secret(self.script, step, &c.new_password, sets, None)
+            {
                 self.vault.insert(c.new_password.clone(), v);
             }
         }
@@ -668,6 +736,25 @@ impl Driver<'_> {
                 self.tr.append(
                     "step-failed",
                     json!({"step": step, "id": id, "error": error}),
+                )?;
+            }
+            Record::Roster(people) => {
+                self.tr.append("roster", json!({"participants": people}))?;
+            }
+            Record::Acknowledged { step, role, name } => {
+                let (id, ..) = step_info(step);
+                journal(
+                    &mut self.journal,
+                    journal::Record::Acknowledged {
+                        step,
+                        id: id.clone(),
+                        role: role.clone(),
+                        name: name.clone(),
+                    },
+                )?;
+                self.tr.append(
+                    "acknowledge",
+                    json!({"step": step, "id": id, "role": role, "name": name, "statement": "read aloud and matched"}),
                 )?;
             }
             Record::RunComplete => {}

@@ -41,6 +41,9 @@ pub struct Header {
     pub version: i64,
     /// Label of the token the ceremony works on (init-token sets it).
     pub token: String,
+    /// The role that reads each result aloud and acknowledges it (`[ceremony] reviewer`;
+    /// default `witness` when the script has that role; none: no review pauses).
+    pub reviewer: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,9 @@ pub struct Step {
     pub title: Option<String>,
     pub description: Option<String>,
     pub sign_off: Vec<String>,
+    /// The role that acknowledges this step's result after it ran (`review = false`
+    /// for none, `review = "role"` for another than the ceremony's reviewer).
+    pub review: Option<String>,
     pub action: Action,
 }
 
@@ -280,6 +286,19 @@ pub enum FuseExport {
     Stm32mpPkhth { keys: Vec<String>, file: String },
 }
 
+impl FuseExport {
+    /// The `format` name as a script writes it.
+    pub fn format_name(&self) -> &'static str {
+        match self {
+            FuseExport::Hab4 { .. } => "hab4",
+            FuseExport::TfaRotpk { .. } => "tfa-rotpk",
+            FuseExport::Esp32Sbv2 { .. } => "esp32-sbv2",
+            FuseExport::Stm32mp15 { .. } => "stm32mp15",
+            FuseExport::Stm32mpPkhth { .. } => "stm32mp-pkhth",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExportFuses {
     pub export: FuseExport,
@@ -409,6 +428,20 @@ impl Action {
             .any(|(field, n)| n == name && Self::is_new_secret(field))
     }
 
+    /// Whether the step makes something a witness must check after it ran (a key, a
+    /// certificate, a fuse value, a signature, a file, a deletion): it pauses for the
+    /// reviewer's acknowledgement.
+    pub fn reviewable(&self) -> bool {
+        !matches!(
+            self,
+            Action::InitToken(_)
+                | Action::Login(_)
+                | Action::ChangePin(_)
+                | Action::Instruction(_)
+                | Action::SetAudit(_)
+        )
+    }
+
     /// Destructive steps need an explicit confirmation in the answers (or at the console).
     pub fn destructive(&self) -> bool {
         matches!(
@@ -531,6 +564,7 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
             purpose: c.opt_string("purpose")?,
             version: c.integer("version")?,
             token: c.string("token")?,
+            reviewer: c.opt_string("reviewer")?,
         };
         c.finish()?;
         Ok(h)
@@ -556,12 +590,39 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
         }
     }
 
+    let mut header = header;
+    match &header.reviewer {
+        Some(r) if !roles.contains_key(r) => {
+            return Err(err(
+                "ceremony.reviewer: ".into(),
+                format!("{r:?} is not one of the script's [roles]"),
+            ))
+        }
+        Some(_) => {}
+        None if roles.contains_key("witness") => header.reviewer = Some("witness".into()),
+        None => {}
+    }
     if steps_raw.is_empty() {
         return Err(err(String::new(), "the script has no [[step]]".into()));
     }
     let mut steps = Vec::with_capacity(steps_raw.len());
     for (i, t) in steps_raw.into_iter().enumerate() {
-        steps.push(parse_step(i, t, base).map_err(|m| err(m.0, m.1))?);
+        let mut step = parse_step(i, t, base).map_err(|m| err(m.0, m.1))?;
+        step.review = match step.review.take() {
+            // `review = "role"`: that role, which must exist.
+            Some(r) if r != DEFAULT_REVIEW => {
+                if !roles.contains_key(&r) {
+                    return Err(err(
+                        format!("step[{i}] ({}).review: ", step.id),
+                        format!("{r:?} is not one of the script's [roles]"),
+                    ));
+                }
+                Some(r)
+            }
+            Some(_) if step.action.reviewable() => header.reviewer.clone(),
+            _ => None,
+        };
+        steps.push(step);
     }
     resolve_refs(&mut steps);
     Ok(Script {
@@ -597,6 +658,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The placeholder a step's `review` holds until the script's roles are known.
+const DEFAULT_REVIEW: &str = "\u{0}default";
+
 fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
     // The id first, so every later error can name the step.
     let id = match t.get("id") {
@@ -616,6 +680,21 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
     let title = f.opt_string("title")?;
     let description = f.opt_string("description")?;
     let sign_off = f.opt_string_list("sign-off")?.unwrap_or_default();
+    // Resolved against the roles once the whole script is read.
+    let review = match f.take("review") {
+        None | Some(toml::Value::Boolean(true)) => Some(DEFAULT_REVIEW.to_string()),
+        Some(toml::Value::Boolean(false)) => None,
+        Some(toml::Value::String(r)) if r != DEFAULT_REVIEW => Some(r),
+        Some(v) => {
+            return Err(f.fail(
+                "review",
+                format!(
+                    "expected false, true or a role name, found {}",
+                    v.type_str()
+                ),
+            ))
+        }
+    };
     let action = match kind.as_str() {
         "init-token" => Action::InitToken(InitToken {
             so_pin: f.string("so-pin")?,
@@ -795,6 +874,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         title,
         description,
         sign_off,
+        review,
         action,
     })
 }

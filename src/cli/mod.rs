@@ -36,6 +36,9 @@ pub struct Cli {
     /// Console: where each ceremony's journal, transcript and outputs go (DIR/<id>).
     #[arg(long, global = false, default_value = "out")]
     pub out: PathBuf,
+    /// Console: where the ceremony scripts are listed from.
+    #[arg(long, global = false, default_value = "ceremonies")]
+    pub ceremonies: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -99,7 +102,8 @@ pub enum Command {
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
-        None => crate::tui::run_console(cli.backend.as_deref(), &cli.out).map_err(Failure::from),
+        None => crate::tui::run_console(cli.backend.as_deref(), &cli.ceremonies, &cli.out)
+            .map_err(Failure::from),
         Some(Command::Run(a)) => run::run(a),
         Some(Command::Check(a)) => run::check(a),
         Some(Command::Transcript(c)) => run::transcript(c),

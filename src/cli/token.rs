@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::{BackendArgs, Failure, Outcome};
 use crate::ceremony::engine::StepResult;
-use crate::ceremony::inputs::{Answer, Inputs};
+use crate::ceremony::inputs::{Answer, Danger, Inputs};
+use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, Vault};
 use crate::ceremony::script::{
     Action, ChangePin, DeleteObject, GenerateKey, Header, ImportKey, InitToken, ObjectType, Script,
@@ -223,6 +224,7 @@ pub(super) fn one_step_in(
             purpose: None,
             version: 1,
             token: token_label.unwrap_or("").to_string(),
+            reviewer: None,
         },
         roles: Default::default(),
         steps: vec![step],
@@ -248,13 +250,29 @@ struct Given {
 }
 
 impl Inputs for Given {
+    fn roster(&mut self, _: &Script) -> Answer<Vec<Participant>> {
+        Answer::Given(Vec::new())
+    }
+    fn acknowledge(&mut self, _: &Script, _: usize, _: &str, _: &StepResult) -> Answer<String> {
+        Answer::Abort("a one-step command has no reviewer".into())
+    }
     fn sign_off(&mut self, _: &Script, _: usize, role: &str, _: usize, _: usize) -> Answer<String> {
         Answer::Abort(format!("a one-step command has no {role} to sign off"))
     }
-    fn confirm(&mut self, _: &Script, _: usize) -> Answer<()> {
+    fn confirm(&mut self, _: &Script, _: usize, _: &Danger) -> Answer<()> {
         Answer::Given(())
     }
-    fn secret(&mut self, _: &Script, _: usize, name: &str, _: bool) -> Answer<Secret> {
+    fn secret(
+        &mut self,
+        script: &Script,
+        step: usize,
+        name: &str,
+        _: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
+        if let Some(why) = retry {
+            return Answer::Abort(format!("{}: {why}", script.steps[step].place(step)));
+        }
         match self.vault.remove(name) {
             Some(v) => Answer::Given(v),
             None => Answer::Abort(format!("secret {name:?} was not given")),
@@ -271,6 +289,7 @@ pub(super) fn step(id: &str, action: Action) -> Step {
         title: None,
         description: None,
         sign_off: vec![],
+        review: None,
         action,
     }
 }

@@ -8,8 +8,11 @@
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
 
 mod esp32;
+pub mod options;
 mod stm32;
 pub mod stream;
+
+pub use options::FormatOptions;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -316,7 +319,8 @@ pub fn sign_file(
     }
 }
 
-fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
+/// Refuse options that do not fit the format (before any token is touched).
+pub fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
     if opts.padding.is_some() && format != Format::Raw {
         return Err(Error::Usage(format!(
             "--padding is for --format raw; {format} fixes its own scheme"

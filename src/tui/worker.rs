@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
 use crate::ceremony::engine::{self, StepResult};
-use crate::ceremony::inputs::{Answer, Inputs, Progress};
+use crate::ceremony::inputs::{Answer, Danger, Inputs, Progress};
+use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, Session};
 use crate::ceremony::script::Script;
 use crate::formats::raw::Padding;
@@ -25,13 +26,18 @@ use super::event::Event;
 #[derive(Debug)]
 pub enum Request {
     Refresh,
+    /// Log in as the user, then read the token again (private objects are listed only
+    /// after a login).
+    Login {
+        pin: Secret,
+    },
     /// Log in with `pin` and sign `input` into `output` in `format` with key `key`
     /// (the signing library checks the signature before it writes).
     SignFile {
         key: String,
         format: Format,
         padding: Option<Padding>,
-        options: crate::cli::sign::FormatOptions,
+        options: crate::signing::FormatOptions,
         pin: Secret,
         input: PathBuf,
         output: PathBuf,
@@ -61,7 +67,10 @@ pub enum Request {
 /// What the person at the console answered.
 #[derive(Debug)]
 pub enum Reply {
+    Roster(Vec<Participant>),
     SignOff(String),
+    /// The reviewer who read the result aloud and found it matched.
+    Acknowledge(String),
     Confirm,
     Secret(Secret),
     /// Stop the run (recorded in the transcript with this reason).
@@ -73,6 +82,7 @@ impl Request {
     pub fn describe(&self) -> String {
         match self {
             Request::Refresh => "Reading the token".into(),
+            Request::Login { .. } => "Logging in".into(),
             Request::SignFile { input, .. } => format!("Signing {}", input.display()),
             Request::VerifyFile { input, .. } => format!("Verifying {}", input.display()),
             Request::OpenCeremony { script, .. } => format!("Checking {}", script.display()),
@@ -85,6 +95,8 @@ impl Request {
 /// A question of the runner, for the screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
+    /// The roll call: who is present, in which roles.
+    Roster,
     SignOff {
         step: usize,
         role: String,
@@ -93,12 +105,20 @@ pub enum Question {
     },
     Confirm {
         step: usize,
+        danger: Danger,
     },
     Secret {
         step: usize,
         name: String,
         /// The step sets it: type it twice.
         sets: bool,
+        /// Asked again: why the last value was refused.
+        retry: Option<String>,
+    },
+    /// The reviewer reads step `step`'s result aloud and acknowledges it.
+    Acknowledge {
+        step: usize,
+        role: String,
     },
 }
 
@@ -156,6 +176,8 @@ pub struct Opened {
     pub completed: Vec<(usize, StepResult)>,
     pub interrupted: Option<usize>,
     pub resumed: bool,
+    /// The engine state as the journal leaves it, for the resume screen.
+    pub state: engine::State,
 }
 
 /// Open `uri` on a new thread and serve requests until the sender is dropped.
@@ -295,6 +317,29 @@ fn unexpected<T>(r: Reply) -> Answer<T> {
 }
 
 impl Inputs for ConsoleInputs<'_> {
+    fn roster(&mut self, _script: &Script) -> Answer<Vec<Participant>> {
+        match self.ask(Question::Roster) {
+            Reply::Roster(r) => Answer::Given(r),
+            other => unexpected(other),
+        }
+    }
+
+    fn acknowledge(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        _result: &StepResult,
+    ) -> Answer<String> {
+        match self.ask(Question::Acknowledge {
+            step,
+            role: role.to_string(),
+        }) {
+            Reply::Acknowledge(name) => Answer::Given(name),
+            other => unexpected(other),
+        }
+    }
+
     fn sign_off(
         &mut self,
         _script: &Script,
@@ -314,18 +359,29 @@ impl Inputs for ConsoleInputs<'_> {
         }
     }
 
-    fn confirm(&mut self, _script: &Script, step: usize) -> Answer<()> {
-        match self.ask(Question::Confirm { step }) {
+    fn confirm(&mut self, _script: &Script, step: usize, danger: &Danger) -> Answer<()> {
+        match self.ask(Question::Confirm {
+            step,
+            danger: danger.clone(),
+        }) {
             Reply::Confirm => Answer::Given(()),
             other => unexpected(other),
         }
     }
 
-    fn secret(&mut self, _script: &Script, step: usize, name: &str, sets: bool) -> Answer<Secret> {
+    fn secret(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        name: &str,
+        sets: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
         match self.ask(Question::Secret {
             step,
             name: name.to_string(),
             sets,
+            retry: retry.map(str::to_string),
         }) {
             Reply::Secret(v) => Answer::Given(v),
             other => unexpected(other),
@@ -369,6 +425,10 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
     };
     match req {
         Request::Refresh => snapshot(token),
+        Request::Login { pin } => match token.login(UserType::User, &pin) {
+            Ok(()) => snapshot(token),
+            Err(e) => failed(e.to_string()),
+        },
         Request::SignFile {
             key,
             format,
@@ -379,7 +439,6 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
             output,
         } => match options
             .to_options(padding)
-            .map_err(|e| e.0)
             .and_then(|opts| sign_file(token, &key, format, &opts, &pin, &input, &output))
         {
             Ok(rec) => WorkerMsg::Signed {
@@ -450,6 +509,7 @@ fn open_ceremony(
         completed,
         interrupted,
         resumed: sess.resumed(),
+        state: engine::preview(&sess.script, sess.start_event()),
     };
     Ok((sess, opened))
 }
