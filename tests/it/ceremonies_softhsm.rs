@@ -4,10 +4,8 @@
 
 use std::process::Command;
 
-use crate::support::oracle;
-use crate::support::replay::{files_with, on_softhsm, oracle_ok, Replay};
-
-use crate::support;
+use crate::support::replay::{files_with, on_softhsm, Replay};
+use crate::support::{self, oracle, run_ok};
 
 fn pkcs11_list(r: &Replay, token: &str) -> Option<String> {
     let tool = oracle("pkcs11-tool")?;
@@ -18,7 +16,7 @@ fn pkcs11_list(r: &Replay, token: &str) -> Option<String> {
         token,
         "--list-objects",
     ]);
-    Some(oracle_ok(&mut c))
+    Some(run_ok(&mut c))
 }
 
 #[test]
@@ -37,7 +35,7 @@ fn hab4_pki_rsa4096_on_softhsm() {
         .iter()
         .map(|n| r.file(n).display().to_string())
         .collect();
-    oracle_ok(
+    run_ok(
         Command::new(&srktool)
             .args(["-h", "4", "-d", "sha256", "-f", "1", "-t"])
             .arg(&t)
@@ -51,7 +49,7 @@ fn hab4_pki_rsa4096_on_softhsm() {
     let kt = "sha256_4096_65537";
     for i in 1..=4 {
         let srk = r.file(&format!("SRK{i}_{kt}_v3_ca_crt.pem"));
-        let out = oracle_ok(
+        let out = run_ok(
             Command::new(&openssl)
                 .arg("verify")
                 .arg("-CAfile")
@@ -63,7 +61,7 @@ fn hab4_pki_rsa4096_on_softhsm() {
         );
         assert_eq!(out.matches(": OK").count(), 2, "{out}");
     }
-    let text = oracle_ok(
+    let text = run_ok(
         Command::new(&openssl)
             .args(["x509", "-noout", "-text", "-in"])
             .arg(r.file(&format!("SRK1_{kt}_v3_ca_crt.pem"))),
@@ -107,7 +105,7 @@ fn other_shipped_ceremonies_replay_on_softhsm() {
                 );
             }
             if let Some(openssl) = oracle("openssl") {
-                let out = oracle_ok(
+                let out = run_ok(
                     Command::new(&openssl)
                         .arg("verify")
                         .arg("-CAfile")

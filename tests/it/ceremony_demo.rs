@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::demo::{files_under, outputs, rehearsal_secrets};
 use officiant::ceremony::transcript;
 
-use crate::support::{self, demo};
+use crate::support;
+use crate::support::demo::{self, files_under, outputs, rehearsal_secrets};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

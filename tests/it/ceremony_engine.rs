@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::support::demo::Demo;
 use officiant::ceremony::runner::{self, RunOptions};
 use officiant::hsm::{
     self, BackendUri, Capabilities, NewObject, ObjectClass, ObjectInfo, Selector, Token, TokenInfo,
@@ -13,7 +12,7 @@ use officiant::hsm::{
 use officiant::keys::{Curve, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
 
-use crate::support::demo;
+use crate::support::demo::{self, Demo};
 
 /// A token that only does EC P-256 and logs every call by name.
 struct Fake {

@@ -4,10 +4,8 @@
 
 use std::process::Command;
 
-use crate::support::oracle;
-use crate::support::replay::{on_sim, openssl_sha256, oracle_ok, spki_der, Replay};
-
-use crate::support::{self, replay};
+use crate::support::replay::{self, on_sim, openssl_sha256, spki_der, Replay};
+use crate::support::{self, oracle, run_ok};
 
 #[test]
 fn tfa_rot_rotpk_equals_the_openssl_pipeline() {
@@ -37,7 +35,7 @@ fn esp32_digests_equal_espsecure() {
     let r = on_sim("esp32-sbv2");
     for i in 0..3 {
         let d = r.dir.path().join(format!("espsecure{i}.bin"));
-        oracle_ok(
+        run_ok(
             Command::new(&espsecure)
                 .args(["digest-sbv2-public-key", "--keyfile"])
                 .arg(r.file(&format!("esp32-sbv2-key{i}.pub.pem")))
@@ -56,7 +54,7 @@ fn esp32_digests_equal_espsecure() {
     );
     // The sign step's image: espsecure accepts it with key 0, and not with key 1.
     let signed = r.file("esp32-app-signed.bin");
-    let ok = oracle_ok(
+    let ok = run_ok(
         Command::new(&espsecure)
             .args(["verify-signature", "--version", "2", "--keyfile"])
             .arg(r.file("esp32-sbv2-key0.pub.pem"))
@@ -138,7 +136,7 @@ fn hab4_fuses_from_a_certificate_next_to_the_script_match_srktool() {
             .arg(&out),
     );
     let (t, f) = (d.path().join("t.bin"), d.path().join("f.bin"));
-    oracle_ok(
+    run_ok(
         Command::new(&srktool)
             .args(["-h", "4", "-d", "sha256", "-f", "1", "-t"])
             .arg(&t)

@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::oracle;
-use crate::support::replay::{files_with, on_sim, oracle_ok, Replay};
 use officiant::keys::Curve;
 use officiant::pki::hab4::{self, KeyType, Role};
 
-use crate::support::replay;
+use crate::support::replay::{self, files_with, on_sim, Replay};
+use crate::support::{oracle, run_ok};
 
 /// srktool over the four SRK certificates must write the ceremony's table and fuse.
 pub fn srktool_agrees(r: &Replay, srktool: &Path, srk_pems: &[String]) {
@@ -19,7 +18,7 @@ pub fn srktool_agrees(r: &Replay, srktool: &Path, srk_pems: &[String]) {
         .iter()
         .map(|n| r.file(n).display().to_string())
         .collect();
-    let printed = oracle_ok(
+    let printed = run_ok(
         Command::new(srktool)
             .args(["-h", "4", "-d", "sha256", "-f", "1", "-t"])
             .arg(&t)
@@ -59,7 +58,7 @@ pub fn chains_verify(r: &Replay, openssl: &Path, kt: &str) {
     let ca = r.file(&format!("CA1_{kt}_v3_ca_crt.pem"));
     for i in 1..=4 {
         let srk = r.file(&format!("SRK{i}_{kt}_v3_ca_crt.pem"));
-        let out = oracle_ok(
+        let out = run_ok(
             Command::new(openssl)
                 .arg("verify")
                 .arg("-CAfile")
@@ -75,7 +74,7 @@ pub fn chains_verify(r: &Replay, openssl: &Path, kt: &str) {
 }
 
 fn x509_text(openssl: &Path, file: &Path) -> String {
-    oracle_ok(
+    run_ok(
         Command::new(openssl)
             .args(["x509", "-noout", "-text", "-in"])
             .arg(file),
@@ -142,7 +141,7 @@ fn hab4_pki_ec_on_sim_is_what_srktool_and_openssl_accept() {
     // Every serial is the one hab4_pki_tree.sh's counter gives (pki::hab4::plan).
     for p in hab4::plan(4, KeyType::Ec(Curve::P256), true).unwrap() {
         if let Some(want) = p.serial {
-            let got = oracle_ok(
+            let got = run_ok(
                 Command::new(&openssl)
                     .args(["x509", "-noout", "-serial", "-in"])
                     .arg(r.file(&p.names.pem())),
@@ -179,7 +178,7 @@ fn ca_signer_on_sim_chain_and_signature_verify_with_openssl() {
         return;
     };
     let r = on_sim("ca-signer");
-    let out = oracle_ok(
+    let out = run_ok(
         Command::new(&openssl)
             .arg("verify")
             .arg("-CAfile")
@@ -197,7 +196,7 @@ fn ca_signer_on_sim_chain_and_signature_verify_with_openssl() {
     let ca = x509_text(&openssl, &r.file("tiny-ca.crt.pem"));
     assert!(ca.contains("CA:TRUE"), "{ca}");
     // The signer's certificate carries the exported signer key.
-    let from_cert = oracle_ok(
+    let from_cert = run_ok(
         Command::new(&openssl)
             .args(["x509", "-noout", "-pubkey", "-in"])
             .arg(r.file("tiny-signer.crt.pem")),
@@ -207,7 +206,7 @@ fn ca_signer_on_sim_chain_and_signature_verify_with_openssl() {
         std::fs::read_to_string(r.file("tiny-signer.pub.pem")).unwrap()
     );
     // The sign step's detached signature, judged by openssl.
-    let v = oracle_ok(
+    let v = run_ok(
         Command::new(&openssl)
             .args(["dgst", "-sha256", "-verify"])
             .arg(r.file("tiny-signer.pub.pem"))

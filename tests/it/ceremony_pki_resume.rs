@@ -5,10 +5,8 @@
 
 use std::process::Command;
 
-use crate::support::replay::{fiptool_pack, oracle_ok, shipped};
-use crate::support::{oracle, run};
-
-use crate::support;
+use crate::support::replay::{fiptool_pack, shipped};
+use crate::support::{self, oracle, run, run_ok};
 
 fn command(dir: &std::path::Path) -> Command {
     let mut c = support::officiant();
@@ -77,7 +75,7 @@ fn ca_signer_killed_and_resumed_still_verifies() {
             );
         }
         let out = d.path().join("out");
-        let v = oracle_ok(
+        let v = run_ok(
             Command::new(&openssl)
                 .arg("verify")
                 .arg("-CAfile")
@@ -86,7 +84,7 @@ fn ca_signer_killed_and_resumed_still_verifies() {
         );
         assert!(v.contains(": OK"), "point {k}: {v}");
         // PEM and DER of the CA are one certificate.
-        let der = oracle_ok(
+        let der = run_ok(
             Command::new(&openssl)
                 .args(["x509", "-outform", "DER", "-in"])
                 .arg(out.join("tiny-ca.crt.pem"))
@@ -99,7 +97,7 @@ fn ca_signer_killed_and_resumed_still_verifies() {
             std::fs::read(out.join("tiny-ca.crt.der")).unwrap(),
             "point {k}: PEM and DER differ"
         );
-        let s = oracle_ok(
+        let s = run_ok(
             Command::new(&openssl)
                 .args(["dgst", "-sha256", "-verify"])
                 .arg(out.join("tiny-signer.pub.pem"))
@@ -203,7 +201,7 @@ fn tfa_rot_killed_inside_the_tbbr_chain_resumes_consistently() {
     // The resumed chain packs, and trusted_key.crt still holds the ROT key.
     let fip = d.path().join("fip.bin");
     fiptool_pack(&fiptool, &out, &fip);
-    let text = oracle_ok(
+    let text = run_ok(
         Command::new(&openssl)
             .args(["x509", "-inform", "DER", "-noout", "-text", "-in"])
             .arg(out.join("trusted_key.crt")),

@@ -5,9 +5,8 @@
 
 use std::process::Command;
 
-use crate::support::replay::{fiptool_pack, on_sim, openssl_sha256, oracle_ok, shipped, spki_der};
-
-use crate::support::oracle;
+use crate::support::replay::{fiptool_pack, on_sim, openssl_sha256, shipped, spki_der};
+use crate::support::{oracle, run_ok};
 
 #[test]
 fn tfa_rot_tbbr_chain_is_packed_by_fiptool_and_carries_the_right_keys() {
@@ -17,7 +16,7 @@ fn tfa_rot_tbbr_chain_is_packed_by_fiptool_and_carries_the_right_keys() {
     let r = on_sim("tfa-rot");
     let fip = r.dir.path().join("fip.bin");
     fiptool_pack(&fiptool, &r.out, &fip);
-    let info = oracle_ok(Command::new(&fiptool).arg("info").arg(&fip));
+    let info = run_ok(Command::new(&fiptool).arg("info").arg(&fip));
     for want in [
         "--trusted-key-cert",
         "--tb-fw-cert",
@@ -30,7 +29,7 @@ fn tfa_rot_tbbr_chain_is_packed_by_fiptool_and_carries_the_right_keys() {
     // ceremony exported (cert_create's self-issued shape).
     let rot = spki_der(&openssl, &r.file("rot_key.pub.pem"));
     for f in ["trusted_key.crt", "tb_fw.crt"] {
-        let pem = oracle_ok(
+        let pem = run_ok(
             Command::new(&openssl)
                 .args(["x509", "-inform", "DER", "-noout", "-pubkey", "-in"])
                 .arg(r.file(f)),
@@ -38,7 +37,7 @@ fn tfa_rot_tbbr_chain_is_packed_by_fiptool_and_carries_the_right_keys() {
         let p = r.dir.path().join(format!("{f}.pub.pem"));
         std::fs::write(&p, pem).unwrap();
         assert_eq!(spki_der(&openssl, &p), rot, "{f}");
-        let text = oracle_ok(
+        let text = run_ok(
             Command::new(&openssl)
                 .args(["x509", "-inform", "DER", "-noout", "-text", "-in"])
                 .arg(r.file(f)),
@@ -97,7 +96,7 @@ fn stm32mp_signed_sample_verifies_with_openssl_over_the_signed_range() {
     std::fs::write(&signed, &img[0x48..256 + len]).unwrap();
     let sig = r.dir.path().join("sig.der");
     std::fs::write(&sig, der_sig(&img[4..68])).unwrap();
-    let v = oracle_ok(
+    let v = run_ok(
         Command::new(&openssl)
             .args(["dgst", "-sha256", "-verify"])
             .arg(r.file("stm32mp15-key.pub.pem"))

@@ -5,9 +5,8 @@
 
 use std::path::Path;
 
-use crate::support::tmux::Tmux;
-
 use crate::support;
+use crate::support::tmux::Tmux;
 
 const SO: &str = "canary-so-prompt-1801";
 const PIN: &str = "canary-pin-prompt-4711";

@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{officiant, oracle, run, run_ok, SoftHsm};
-
-use crate::support;
+use crate::support::{self, officiant, oracle, run, run_ok, SoftHsm};
 
 fn ceremony(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

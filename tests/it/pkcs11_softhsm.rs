@@ -10,12 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::MutexGuard;
 
-use crate::support::{oracle, run_ok, SoftHsm};
 use officiant::hsm::{self, NewObject, ObjectClass, Selector, Token, UserType};
 use officiant::keys::{ecdsa_fixed_to_der, HashAlg, KeyAlgorithm, PublicKey, SignScheme};
 use officiant::secret::Secret;
 
-use crate::support;
+use crate::support::{self, oracle, run_ok, SoftHsm};
 
 const SO_PIN: &str = "so-pin-0000";
 const USER_PIN: &str = "user-pin-1234";

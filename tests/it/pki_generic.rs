@@ -1,9 +1,10 @@
 //! The generic CA → signer flow (ST's Tiny HSM: a CA, then an ECDSA signer certificate
 //! issued by it) with every signature scheme we write; openssl verifies each chain.
 
-use crate::support::certs::{extension_block, openssl, sim_token, x509_text};
 use officiant::keys::{HashAlg, KeyAlgorithm, SignScheme};
 use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
+
+use crate::support::certs::{extension_block, openssl, sim_token, x509_text};
 
 struct Chain {
     dir: tempfile::TempDir,

@@ -2,14 +2,14 @@
 
 use std::process::Command;
 
-use crate::support::certs::{
-    extension_block, extension_names, issue_tree, openssl, role_key, sim_token, Tree,
-};
 use officiant::keys::KeyAlgorithm;
 use officiant::pki::hab4::{self, KeyType, Role};
 use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
 
 use crate::support;
+use crate::support::certs::{
+    extension_block, extension_names, issue_tree, openssl, role_key, sim_token, Tree,
+};
 
 fn check_v3_ca(text: &str, issuer_cn: &str) {
     assert_eq!(extension_names(text), V3_CA, "{text}");

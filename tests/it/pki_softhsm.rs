@@ -7,7 +7,6 @@
 
 use std::process::Command;
 
-use crate::support::certs::{issue_tree, openssl};
 use officiant::hsm::{self, NewObject, UserType};
 use officiant::keys::{HashAlg, KeyAlgorithm, SignScheme};
 use officiant::pki::hab4::Role;
@@ -15,6 +14,7 @@ use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
 use officiant::secret::Secret;
 
 use crate::support;
+use crate::support::certs::{issue_tree, openssl};
 
 const USER_PIN: &str = "pki-user-1234";
 

@@ -4,13 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::officiant;
-use crate::support::sign::{flipped, openssl_key, openssl_ok, KeyFiles};
 use officiant::hsm::{self, BackendUri, UserType};
 use officiant::keys::PrivateKey;
 use officiant::secret::Secret;
 
-use crate::support;
+use crate::support::sign::{flipped, openssl_key, openssl_ok, KeyFiles};
+use crate::support::{self, officiant};
 
 const PIN: &str = "canary-pin-7391";
 

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::sign::{flipped, openssl_key, KeyFiles, SoftToken};
 use officiant::keys::load_public_key;
 use officiant::signing::{self, Format, Options, SigningKey};
 
 use crate::support;
+use crate::support::sign::{flipped, openssl_key, KeyFiles, SoftToken};
 
 fn image(dir: &Path, name: &str, len: usize) -> PathBuf {
     let p = dir.join(name);

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::sign::{flipped, openssl_key, openssl_ok, token_with_key, SoftToken};
 use officiant::formats::raw::Padding;
 use officiant::signing::{self, Format, Options, SigningKey};
 
 use crate::support;
+use crate::support::sign::{flipped, openssl_key, openssl_ok, token_with_key, SoftToken};
 
 fn payload(dir: &Path, name: &str, len: usize) -> PathBuf {
     let p = dir.join(name);

@@ -5,14 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::sign::{
-    flipped, openssl_der_from_rs, openssl_key, openssl_ok, token_with_key, KeyFiles, SoftToken,
-};
 use officiant::keys::load_public_key;
 use officiant::signing::{self, Format, Options, SigningKey};
 use sha2::{Digest, Sha256};
 
 use crate::support;
+use crate::support::sign::{
+    flipped, openssl_der_from_rs, openssl_key, openssl_ok, token_with_key, KeyFiles, SoftToken,
+};
 
 fn u32le(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())

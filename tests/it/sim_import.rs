@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::support::rehearsal::{ready_token, sign_and_verify_with, SO_PIN, USER_PIN};
 use officiant::hsm::ObjectClass;
 use officiant::keys::{HashAlg, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
 
 use crate::support;
+use crate::support::rehearsal::{ready_token, sign_and_verify_with, SO_PIN, USER_PIN};
 
 const PASSPHRASE: &str = support::KEY_FIXTURE_PASSPHRASE;
 

@@ -1,9 +1,9 @@
 //! Signatures made on the rehearsal token, judged by stock openssl.
 
-use crate::support::rehearsal::{ready_token, sign_and_verify};
 use officiant::keys::{HashAlg, KeyAlgorithm, SignScheme};
 
 use crate::support;
+use crate::support::rehearsal::{ready_token, sign_and_verify};
 
 const HASHES: [HashAlg; 3] = [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
 

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use crate::support::rehearsal::{ready_token, secret, SO_PIN, USER_PIN};
 use officiant::hsm::{self, Error, NewObject, ObjectClass, Selector, Token, UserType};
 use officiant::keys::{HashAlg, KeyAlgorithm, PublicKey, SignScheme};
 
 use crate::support;
+use crate::support::rehearsal::{ready_token, secret, SO_PIN, USER_PIN};
 
 fn fresh(dir: &Path) -> Box<dyn Token> {
     hsm::sim::open(dir).unwrap()

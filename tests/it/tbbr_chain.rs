@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::certs::{extension_block, import, openssl, openssl_key, sim_token, x509_text};
 use der::{Decode, Encode};
 use officiant::hsm::Token;
 use officiant::keys::{HashAlg, KeyAlgorithm};
@@ -15,6 +14,7 @@ use officiant::pki::Validity;
 use x509_cert::Certificate;
 
 use crate::support;
+use crate::support::certs::{extension_block, import, openssl, openssl_key, sim_token, x509_text};
 
 const KEYS: [(&str, &str); 6] = [
     ("rot", "--rot-key"),

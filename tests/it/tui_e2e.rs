@@ -3,8 +3,6 @@
 //! checks the token's objects, the answers file the run recorded, and a signature made
 //! on the sign screen with openssl.
 
-use crate::support::tmux::Tmux;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -12,6 +10,7 @@ use officiant::hsm::{self, BackendUri, ObjectClass, UserType};
 use officiant::secret::Secret;
 
 use crate::support;
+use crate::support::tmux::Tmux;
 
 const PIN: &str = "246810";
 const SO_PIN: &str = "97310";

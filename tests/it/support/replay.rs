@@ -74,18 +74,6 @@ pub fn on_softhsm(name: &str) -> Option<Replay> {
     })
 }
 
-/// Run an oracle command and require success; stdout as text.
-pub fn oracle_ok(cmd: &mut Command) -> String {
-    let o = run(cmd);
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// SHA-256 with the system's openssl (an implementation that is not ours).
 pub fn openssl_sha256(openssl: &Path, file: &Path) -> Vec<u8> {
     let o = run(Command::new(openssl)
@@ -136,5 +124,5 @@ pub fn fiptool_pack(fiptool: &Path, certs: &Path, fip: &Path) {
     ] {
         c.arg(opt).arg(certs.join(file));
     }
-    oracle_ok(c.arg(fip));
+    run_ok(c.arg(fip));
 }

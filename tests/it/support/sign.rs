@@ -11,6 +11,8 @@ use officiant::hsm::{
 use officiant::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
 
+use crate::support::certs;
+
 /// An openssl-made key pair in `dir`: `NAME.pem` (PKCS#8) and `NAME.pub.pem` (SPKI).
 pub struct KeyFiles {
     pub private: PathBuf,
@@ -20,19 +22,8 @@ pub struct KeyFiles {
 pub fn openssl_key(dir: &Path, name: &str, alg: &str) -> KeyFiles {
     let private = dir.join(format!("{name}.pem"));
     let public = dir.join(format!("{name}.pub.pem"));
-    let mut gen = Command::new("openssl");
-    gen.arg("genpkey");
-    match alg {
-        "ec-p256" => gen.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
-        "ec-p384" => gen.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]),
-        "ec-p521" => gen.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"]),
-        "rsa-2048" => gen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
-        "rsa-3072" => gen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"]),
-        other => panic!("no such test key type {other}"),
-    };
-    gen.arg("-out").arg(&private);
-    gen.stderr(std::process::Stdio::null());
-    assert!(gen.status().expect("openssl").success());
+    let alg = KeyAlgorithm::parse(alg).unwrap_or_else(|| panic!("no such test key type {alg}"));
+    certs::openssl_key(alg, &private);
     let st = Command::new("openssl")
         .args(["pkey", "-pubout", "-in"])
         .arg(&private)
