@@ -108,7 +108,8 @@ fn ours(s: &mut Setup, with_tos: bool, hash: HashAlg) -> Vec<(CertKind, PathBuf)
         .collect()
 }
 
-/// Run cert_create on the same key files and images. None when it is not installed.
+/// Run cert_create on the same key files and images. None when it is missing and skips
+/// are allowed.
 fn theirs(
     s: &Setup,
     alg: KeyAlgorithm,

@@ -1,11 +1,11 @@
-//! Shared helpers for integration tests: finding the vendor oracles, private SoftHSM
-//! token directories, running the officiant binary.
-//!
-//! An oracle that is missing skips the test locally (with a note on stderr) but fails it
-//! under CI (`CI` set), so a green CI run always means the vendor tools were the judges.
+//! Shared helpers for the integration tests: finding the vendor tools that judge them
+//! ([`oracles`]: a missing one fails the test unless `OFFICIANT_ALLOW_SKIP=1`), private
+//! SoftHSM token directories, running the officiant binary; and one submodule per
+//! family of tests (demo, replay, certs, sign, rehearsal, tmux).
 
 pub mod certs;
 pub mod demo;
+pub mod oracles;
 pub mod rehearsal;
 pub mod replay;
 pub mod sign;
@@ -15,58 +15,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
-/// The Python venv .ci/run creates for espsecure and nxpcrypto.
-pub const VENV_BIN: &str = "/opt/officiant-venv/bin";
+pub use oracles::{oracle, required_file};
+
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
-/// Find a tool on PATH or in the oracle venv. Skips (None) locally, panics under CI.
-pub fn oracle(name: &str) -> Option<PathBuf> {
-    let venv = Path::new(VENV_BIN).join(name);
-    if venv.is_file() {
-        return Some(venv);
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    missing(name)
-}
-
-/// A required file (a PKCS#11 module, say). Skips locally, panics under CI.
-pub fn required_file(path: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(path);
-    if p.is_file() {
-        Some(p)
-    } else {
-        missing(path)
-    }
-}
-
-fn missing(what: &str) -> Option<PathBuf> {
-    if in_ci() {
-        panic!("{what} is required under CI (.ci/run installs it) but was not found");
-    }
-    eprintln!("SKIPPED: {what} not found (install it, or run .ci/run)");
-    None
-}
 
 /// The officiant binary built for this test run.
 pub fn officiant() -> Command {
     Command::new(env!("CARGO_BIN_EXE_officiant"))
 }
 
-/// Run a command; return its output. Panics only if it cannot start.
+/// Run a command; return its output. Panics only if it cannot start (naming the package
+/// to install when the program is missing).
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            panic!(
+                "{}",
+                oracles::missing_message(&cmd.get_program().to_string_lossy())
+            );
+        }
+        panic!("cannot start {cmd:?}: {e}")
+    })
 }
 
 /// Run and require success; returns stdout as text.
@@ -94,7 +63,9 @@ pub struct SoftHsm {
 }
 
 impl SoftHsm {
-    /// None (skip) when SoftHSM is not installed, outside CI.
+    /// None (skip) when SoftHSM is not installed and `OFFICIANT_ALLOW_SKIP=1`; without
+    /// it, a missing SoftHSM fails the test.
+    #[track_caller]
     pub fn new() -> Option<Self> {
         let module = required_file(SOFTHSM_MODULE)?;
         let dir = tempfile::tempdir().expect("tempdir");

@@ -59,7 +59,7 @@ pub fn on_sim(name: &str) -> Replay {
     }
 }
 
-/// Replay on a fresh SoftHSM token directory (None: SoftHSM missing, outside CI).
+/// Replay on a fresh SoftHSM token directory (None: SoftHSM missing, skip allowed).
 pub fn on_softhsm(name: &str) -> Option<Replay> {
     let hsm = SoftHsm::new()?;
     let out = hsm.dir.path().join("out");
