@@ -19,7 +19,7 @@ W=${BENCH_DIR:-$(mktemp -d /tmp/officiant-bench.XXXXXX)}
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 N=${BENCH_N:-1000}
 RUNS=${BENCH_RUNS:-3}
-VENV=/opt/officiant-venv/bin
+VENV=${OFFICIANT_ORACLE_VENV:-/opt/officiant-venv}/bin
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 ENGINE=$(ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so 2>/dev/null | head -1 || true)
 mkdir -p "$W"
