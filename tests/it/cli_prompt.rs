@@ -13,7 +13,7 @@ const PIN: &str = "canary-pin-prompt-4711";
 const WRONG: &str = "canary-wrong-prompt-68000";
 
 /// Type `secret` at the `n`th prompt (counting from 1) of the lines that start with
-/// `prompt`, once it shows, and press Enter.
+/// `prompt`, once it shows and the terminal has stopped echoing, and press Enter.
 fn answer(t: &Tmux, prompt: &str, n: usize, secret: &str) {
     let t0 = std::time::Instant::now();
     while t
@@ -30,6 +30,7 @@ fn answer(t: &Tmux, prompt: &str, n: usize, secret: &str) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    t.wait_for_no_echo(20);
     t.text(secret);
     t.keys(&["Enter"]);
 }
@@ -90,7 +91,7 @@ fn pins_at_a_prompt_are_masked_and_new_ones_typed_twice() {
     let bin = env!("CARGO_BIN_EXE_officiant");
     let common = "--backend sim:tok --transcript t.jsonl";
     let t = Tmux::new("officiant-prompt", "prompt");
-    t.start(120, 40, d, "sh");
+    t.start_shell(120, 40, d);
 
     // A mismatched second entry of the new SO PIN sets nothing.
     run_line(
@@ -199,7 +200,7 @@ fn a_ceremony_asks_twice_for_a_new_so_pin_at_the_prompt() {
 
     let bin = env!("CARGO_BIN_EXE_officiant");
     let t = Tmux::new("officiant-prompt-run", "run");
-    t.start(160, 40, d, "sh");
+    t.start_shell(160, 40, d);
     run_line(
         &t,
         &format!(

@@ -38,6 +38,42 @@ impl Tmux {
         assert!(st.success());
     }
 
+    /// Start an interactive `sh` (prompt `sh$ `) in `dir` and wait for its prompt. Text
+    /// typed before the shell is ready is echoed first and the prompt lands in front of
+    /// the next program's output, so a test waits here before typing a command line.
+    pub fn start_shell(&self, cols: u16, rows: u16, dir: &std::path::Path) {
+        self.start(cols, rows, dir, "PS1='sh$ ' sh");
+        self.wait_for("sh$", 20);
+    }
+
+    /// Wait until the pane's terminal stops echoing: a program reading a secret prints
+    /// its prompt first and turns echo off just after, so text typed in between would be
+    /// shown (a person is never that fast; a test is).
+    pub fn wait_for_no_echo(&self, secs: u64) {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", self.session, "#{pane_tty}"])
+            .output()
+            .unwrap();
+        let tty = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let t0 = Instant::now();
+        loop {
+            let out = Command::new("stty")
+                .args(["-a", "-F", &tty])
+                .output()
+                .unwrap();
+            let modes = String::from_utf8_lossy(&out.stdout);
+            if modes.split_whitespace().any(|m| m == "-echo") {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "{tty} still echoes after {secs} s: {modes}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn keys(&self, keys: &[&str]) {
         let st = self
             .cmd()
