@@ -62,7 +62,7 @@ if [ -n "${OFFICIANT_ORACLE_VENV:-}" ]; then
 elif venv_ready /opt/officiant-venv; then
   VENV=/opt/officiant-venv
 else
-  VENV=${XDG_CACHE_HOME:-$HOME/.cache}/officiant/oracle-venv
+  VENV=${XDG_CACHE_HOME:-${HOME:?set HOME or OFFICIANT_ORACLE_VENV}/.cache}/officiant/oracle-venv
   own=1
 fi
 need_venv=0
