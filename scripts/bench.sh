@@ -19,7 +19,7 @@ W=${BENCH_DIR:-$(mktemp -d /tmp/officiant-bench.XXXXXX)}
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 N=${BENCH_N:-1000}
 RUNS=${BENCH_RUNS:-3}
-VENV=/opt/officiant-venv/bin
+VENV=${OFFICIANT_ORACLE_VENV:-/opt/officiant-venv}/bin
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 ENGINE=$(ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so 2>/dev/null | head -1 || true)
 mkdir -p "$W"
@@ -80,7 +80,7 @@ echo "bench-user-pin" >"$W/pin"
 rm -rf "$W/token" && mkdir -p "$W/token"
 log "importing the key into the sim"
 (cd "$ROOT" && BENCH_SIM_DIR="$W/token" BENCH_PIN_FILE="$W/pin" BENCH_KEYS="bench-ec=$W/ec.pem" \
-    cargo test --quiet --test sign_bench_setup -- --ignored >/dev/null 2>&1)
+    cargo test --quiet --test it -- --ignored --exact sign_bench_setup::bench_setup_import_keys_into_sim >/dev/null 2>&1)
 SIM=(--backend "sim:$W/token" --pin-source "file:$W/pin")
 
 ROWS=()

@@ -5,7 +5,7 @@
 //! attributes pkcs11-tool would give it, so the standard tools (pkcs11-tool, p11tool,
 //! OpenSSL's pkcs11 engine, CST) use it unchanged.
 //!
-//! SoftHSMv2 2.6, as measured by tests/pkcs11_softhsm.rs: it keeps no PIN retry counter
+//! SoftHSMv2 2.6, as measured by tests/it/pkcs11_softhsm.rs: it keeps no PIN retry counter
 //! (no CKF_*_PIN_LOCKED, ever); it renumbers a slot at C_InitToken and always offers one
 //! spare uninitialized slot; `slots.mechanisms = -A,B` ignores its first entry; it has
 //! no CKM_ECDSA_SHA*; pkcs11-tool prints P-521 keys as "528 bits" and lists objects in

@@ -1,0 +1,318 @@
+//! The console in a real terminal: tmux runs `officiant` at 80×24, the test types the
+//! sign-offs and PINs like an officer would, reads the screen with capture-pane, then
+//! checks the token's objects, the answers file the run recorded, and a signature made
+//! on the sign screen with openssl.
+
+use std::path::Path;
+use std::process::Command;
+
+use officiant::hsm::{self, BackendUri, ObjectClass, UserType};
+use officiant::secret::Secret;
+
+use crate::support;
+use crate::support::tmux::Tmux;
+
+const PIN: &str = "246810";
+const SO_PIN: &str = "97310";
+
+/// (type, step id, role, name) of each transcript entry.
+fn kinds(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let d = &v["data"];
+            format!(
+                "{} {} {} {}",
+                v["type"].as_str().unwrap_or(""),
+                d["id"].as_str().unwrap_or(""),
+                d["role"].as_str().unwrap_or(""),
+                d["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// What must match between two runs: each object's class, label, id and key type.
+fn shape(objs: &[hsm::ObjectInfo]) -> Vec<String> {
+    let mut v: Vec<String> = objs
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} {} {}",
+                o.class,
+                o.label,
+                hex::encode(&o.id),
+                o.key_type()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(files_containing(&p, needle));
+        } else if let Ok(b) = std::fs::read(&p) {
+            if b.windows(needle.len()).any(|w| w == needle) {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn rehearsal_ceremony_in_a_real_terminal() {
+    let Some(_tmux) = support::oracle("tmux") else {
+        return;
+    };
+    let Some(openssl) = support::oracle("openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("ceremonies")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tui-rehearsal.toml"),
+        d.join("ceremonies/rehearsal.toml"),
+    )
+    .unwrap();
+    std::fs::write(d.join("fw.bin"), vec![0x5a; 4096]).unwrap();
+
+    let t = Tmux::new("officiant-e2e", "console");
+    let bin = env!("CARGO_BIN_EXE_officiant");
+    t.start(
+        80,
+        24,
+        d,
+        &format!("{bin} --out records; echo CONSOLE-EXIT=$?; sleep 600"),
+    );
+
+    // Home: the fresh rehearsal token and the ceremony found in ceremonies/.
+    t.wait_for("not initialized", 20);
+    t.wait_for("Rehearsal: firmware sign", 5);
+
+    // Open (the engine checks the script against the token), then begin.
+    t.keys(&["Enter"]);
+    t.wait_for("Press Enter to begin", 10);
+    t.keys(&["Enter"]);
+    // init: both roles sign off, the destructive step is confirmed, PINs typed twice.
+    t.wait_for("administrator signs off by typing", 10);
+    t.text("Alice Admin");
+    t.keys(&["Enter"]);
+    t.wait_for("witness signs off by typing", 5);
+    t.text("Walter Witness");
+    t.keys(&["Enter"]);
+    t.wait_for("It cannot be undone", 5);
+    t.keys(&["y"]);
+    t.wait_for("New SO PIN (so)", 5);
+    t.text(SO_PIN);
+    let s = t.screen();
+    assert!(!s.contains(SO_PIN), "a PIN was echoed:\n{s}");
+    t.keys(&["Enter"]);
+    t.wait_for("again, to confirm", 5);
+    t.text(SO_PIN);
+    t.keys(&["Enter"]);
+    t.wait_for("New user PIN (user)", 5);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    t.wait_for("again, to confirm", 5);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    // init and login run (login uses the user PIN just set); then gen-p256 asks.
+    t.wait_for("✓ done    login", 60);
+
+    // Two keys, each after the witness signs off; RSA-4096 shows progress while it runs.
+    t.wait_for("witness signs off by typing", 10);
+    t.text("Walter Witness");
+    t.keys(&["Enter"]);
+    t.wait_for("✓ done    gen-p256", 60);
+    t.wait_for("witness signs off by typing", 10);
+    t.text("Walter Witness");
+    t.keys(&["Enter"]);
+    t.wait_for("elapsed", 10);
+    let done = t.wait_for("Ceremony complete", 300);
+    assert!(done.contains("✓ done    gen-rsa"), "{done}");
+
+    // Record the answers (once the transcript is closed).
+    t.wait_for("transcript: records/rehearsal/transcript.md", 10);
+    t.keys(&["w"]);
+    t.wait_for("answers saved to rehearsal.answers.toml", 5);
+
+    // Sign a payload: choose the input with Tab completion, type the PIN.
+    t.keys(&["3"]);
+    t.wait_for("Sign and verify", 5);
+    t.keys(&["Down", "Down", "Enter"]);
+    t.text("fw");
+    t.keys(&["Tab"]);
+    t.wait_for("fw.bin", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("fw.bin.sig", 5);
+    t.keys(&["g"]);
+    t.wait_for("User PIN to sign", 5);
+    t.text(PIN);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Written", 30);
+    assert!(s.contains("✓ signature checked"), "{s}");
+
+    // Verify it at the console against the public key the ceremony exported (past
+    // Output and Options).
+    t.keys(&["Down", "Down", "Down", "Enter"]);
+    t.text("records/rehearsal/fw-signing-p256.pub.pem");
+    t.keys(&["Enter", "Down", "Enter"]);
+    t.text("fw.bin.sig");
+    t.keys(&["Enter", "v"]);
+    t.wait_for("✓ GOOD SIGNATURE", 30);
+
+    t.keys(&["q"]);
+    t.wait_for("CONSOLE-EXIT=0", 10);
+
+    // The token holds both key pairs, private halves sensitive and never extractable.
+    let uri = BackendUri::parse(&format!("sim:{}", d.join("rehearsal").display())).unwrap();
+    let mut tok = hsm::open(&uri, None).unwrap();
+    assert_eq!(tok.info().unwrap().label, "officiant-rehearsal");
+    tok.login(UserType::User, &Secret::new(PIN.as_bytes().to_vec()))
+        .unwrap();
+    let objs = tok.list_objects().unwrap();
+    for (label, id, kind) in [
+        ("fw-signing-p256", 0x01u8, "EC P-256"),
+        ("fw-signing-rsa4096", 0x02, "RSA 4096"),
+    ] {
+        let private = objs
+            .iter()
+            .find(|o| o.label == label && o.class == ObjectClass::PrivateKey)
+            .unwrap_or_else(|| panic!("no private key {label}: {objs:?}"));
+        assert_eq!(private.id, vec![id]);
+        assert_eq!(private.key_type(), kind);
+        assert_eq!(private.flags.never_extractable, Some(true));
+    }
+
+    // openssl judges the signature the sign screen wrote.
+    let pem = d.join("p256.pem");
+    std::fs::write(&pem, tok.public_key("fw-signing-p256").unwrap().to_pem()).unwrap();
+    let out = Command::new(openssl)
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&pem)
+        .arg("-signature")
+        .arg(d.join("fw.bin.sig"))
+        .arg(d.join("fw.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The recorded answers: who signed what, the confirmation, secrets only as `prompt`.
+    let answers = std::fs::read_to_string(d.join("rehearsal.answers.toml")).unwrap();
+    assert!(answers.contains("name = \"Alice Admin\""), "{answers}");
+    assert!(answers.contains("step = \"gen-rsa\""), "{answers}");
+    assert!(answers.contains("\"so\" = \"prompt\""), "{answers}");
+    assert!(
+        answers.contains("[[confirm]]\nstep = \"init\""),
+        "{answers}"
+    );
+
+    // The transcript: a hash chain officiant verifies, with each sign-off and key.
+    let out = d.join("records/rehearsal");
+    let v = support::run_ok(
+        support::officiant()
+            .arg("transcript")
+            .arg("verify")
+            .arg(out.join("transcript.jsonl")),
+    );
+    assert!(!v.is_empty());
+    let md = std::fs::read_to_string(out.join("transcript.md")).unwrap();
+    for needle in [
+        "Alice Admin",
+        "Walter Witness",
+        "fw-signing-p256",
+        "fw-signing-rsa4096",
+    ] {
+        assert!(md.contains(needle), "transcript.md lacks {needle}:\n{md}");
+    }
+    let console_kinds = kinds(&out.join("transcript.jsonl"));
+
+    // Replay the recorded answers headless on a fresh token: secrets from files instead
+    // of `prompt`, everything else as recorded.
+    std::fs::write(d.join("so.pin"), SO_PIN).unwrap();
+    std::fs::write(d.join("user.pin"), PIN).unwrap();
+    let replay = answers
+        .replace("\"so\" = \"prompt\"", "\"so\" = \"file:so.pin\"")
+        .replace("\"user\" = \"prompt\"", "\"user\" = \"file:user.pin\"");
+    std::fs::write(d.join("replay.answers.toml"), replay).unwrap();
+    support::run_ok(
+        support::officiant()
+            .current_dir(d)
+            .args([
+                "run",
+                "ceremonies/rehearsal.toml",
+                "--backend",
+                "sim:replay-token",
+            ])
+            .args(["--answers", "replay.answers.toml", "--out", "out/replay"]),
+    );
+    let uri2 = BackendUri::parse(&format!("sim:{}", d.join("replay-token").display())).unwrap();
+    let mut tok2 = hsm::open(&uri2, None).unwrap();
+    tok2.login(UserType::User, &Secret::new(PIN.as_bytes().to_vec()))
+        .unwrap();
+    assert_eq!(shape(&tok2.list_objects().unwrap()), shape(&objs));
+    // Equivalent transcripts: the same entries in the same order (times, hashes and the
+    // new keys' fingerprints differ).
+    assert_eq!(kinds(&d.join("out/replay/transcript.jsonl")), console_kinds);
+
+    // Canary: neither PIN is in any file the runs left (but the two the test wrote).
+    for pin in [PIN, SO_PIN] {
+        let hits: Vec<String> = files_containing(d, pin.as_bytes())
+            .into_iter()
+            .filter(|h| !h.ends_with(".pin"))
+            .collect();
+        assert!(hits.is_empty(), "PIN found in {hits:?}");
+    }
+}
+
+#[test]
+fn no_color_in_a_real_terminal() {
+    let Some(_tmux) = support::oracle("tmux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::new("officiant-nocolor", "console");
+    let bin = env!("CARGO_BIN_EXE_officiant");
+    t.start(
+        80,
+        24,
+        dir.path(),
+        &format!("env NO_COLOR=1 TERM=xterm-256color {bin}; sleep 600"),
+    );
+    t.wait_for("REHEARSAL TOKEN", 20);
+    t.keys(&["?"]);
+    t.wait_for("Help", 5);
+    let out = t
+        .cmd()
+        .args(["capture-pane", "-p", "-e", "-t", t.session])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    // SGR colour parameters: 30–37, 38;…, 40–47, 48;…, 90–97, 100–107.
+    for sgr in screen.split("\x1b[").skip(1) {
+        let params = sgr.split('m').next().unwrap_or("");
+        for p in params.split(';') {
+            let n: u32 = p.parse().unwrap_or(0);
+            assert!(
+                !matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107),
+                "colour SGR {params:?} under NO_COLOR"
+            );
+        }
+    }
+    // Modifiers still mark what matters (the help overlay's bold titles).
+    assert!(screen.contains("\x1b[1m"), "no modifiers at all");
+    t.keys(&["Escape", "q"]);
+}
