@@ -13,6 +13,8 @@
 //!
 //! Must not touch: `hsm` (tokens, labels on tokens, sessions), files, the transcript.
 
+#[cfg(test)]
+mod file_key_tests;
 pub mod hab4;
 pub mod profiles;
 pub mod signer;
