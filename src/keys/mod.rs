@@ -1,5 +1,7 @@
-//! Key algorithms, curves, hashes and signature schemes, and the public/private key
-//! encodings every other module shares. Pure: bytes in, bytes out.
+//! Key algorithms, curves, hashes and signature schemes, the public/private key
+//! encodings every other module shares, and the [`Signer`] a key that signs digests
+//! implements (a token key in `hsm`; [`FileSigner`], a private key in memory, here).
+//! Pure: bytes in, bytes out. Must not touch `hsm` or files beyond reading a key file.
 
 pub mod ecdsa_tables;
 pub mod private;

@@ -1,4 +1,4 @@
-//! The signing service: one key that signs (a [`keys::Signer`]: a key on an opened,
+//! The signing service: one key that signs (a [`keys::Signer`](crate::keys::Signer): a key on an opened,
 //! logged-in token, or a file key); many payloads. For each payload: hash it as a stream,
 //! have the key sign the digest, verify the signature with the key's public half, and
 //! only then write the output (atomically, never over an existing file). Each payload
@@ -167,7 +167,7 @@ pub struct SignRecord {
     pub notes: Vec<String>,
 }
 
-/// The key a signing session uses: any [`keys::Signer`] (`hsm::TokenKey` on an opened,
+/// The key a signing session uses: any [`keys::Signer`](crate::keys::Signer) (`hsm::TokenKey` on an opened,
 /// logged-in token; `keys::FileSigner` in tests), with its public half as read before
 /// the first signature. Every signature is checked against that public half.
 pub struct SigningKey<'s> {
