@@ -629,8 +629,9 @@ fn sign(
             ..signing::Stm32Options::default()
         },
     };
-    let key = TokenKey::open(token, &s.key).map_err(|e| SignError::key(&s.key, e));
-    let mut key = signing::SigningKey::new(key.map_err(|e| other(e.to_string()))?);
+    let key =
+        TokenKey::open(token, &s.key).map_err(|e| other(SignError::key(&s.key, e).to_string()))?;
+    let mut key = signing::SigningKey::new(key);
     let rec = signing::sign_file(&mut key, s.format, &opts, &input, &output)
         .map_err(|e| other(e.to_string()))?;
     Ok(StepResult {

@@ -1,8 +1,8 @@
-//! The signing service: one key that signs (a [`keys::Signer`](crate::keys::Signer): a key on an opened,
-//! logged-in token, or a file key); many payloads. For each payload: hash it as a stream,
-//! have the key sign the digest, verify the signature with the key's public half, and
-//! only then write the output (atomically, never over an existing file). Each payload
-//! yields a [`SignRecord`] with the input's and output's SHA-256 for the transcript.
+//! The signing service: one key that signs (a [`Signer`]: a key on an opened, logged-in
+//! token, or a file key); many payloads. For each payload: hash it as a stream, have the
+//! key sign the digest, verify the signature with the key's public half, and only then
+//! write the output (atomically, never over an existing file). Each payload yields a
+//! [`SignRecord`] with the input's and output's SHA-256 for the transcript.
 //!
 //! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
@@ -167,7 +167,7 @@ pub struct SignRecord {
     pub notes: Vec<String>,
 }
 
-/// The key a signing session uses: any [`keys::Signer`](crate::keys::Signer) (`hsm::TokenKey` on an opened,
+/// The key a signing session uses: any [`Signer`] (`hsm::TokenKey` on an opened,
 /// logged-in token; `keys::FileSigner` in tests), with its public half as read before
 /// the first signature. Every signature is checked against that public half.
 pub struct SigningKey<'s> {
