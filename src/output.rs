@@ -55,7 +55,7 @@ pub fn write_new_with(
     if path.symlink_metadata().is_ok() {
         return Err(Error::Exists(path.to_path_buf()));
     }
-    let (dir, tmp) = temp_beside(path);
+    let (dir, tmp) = (dir_of(path), temp_beside(path, None));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -88,17 +88,6 @@ pub fn write_new_with(
 /// disk, yet a signing batch pays two flushes per group instead of one per file.
 /// Returns one result per item, in order.
 pub fn write_new_all(items: &[(&Path, &[u8])]) -> Vec<Result<(), Error>> {
-    let tmp_of = |path: &Path, i: usize| {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        path.with_file_name(format!(".{name}.tmp-{}-{i}", std::process::id()))
-    };
-    let dir_of = |path: &Path| match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     // Stage every file under a temporary name (not yet synced).
     let staged: Vec<Result<(PathBuf, File), Error>> = items
         .iter()
@@ -107,7 +96,7 @@ pub fn write_new_all(items: &[(&Path, &[u8])]) -> Vec<Result<(), Error>> {
             if path.symlink_metadata().is_ok() {
                 return Err(Error::Exists(path.to_path_buf()));
             }
-            let tmp = tmp_of(path, i);
+            let tmp = temp_beside(path, Some(i));
             let r = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -190,7 +179,7 @@ fn publish(tmp: &Path, path: &Path) -> Result<(), Error> {
 /// Replace `path` atomically (temp file, fsync, rename). For state the program owns
 /// (the rehearsal token's store, the journal), never for ceremony outputs.
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let (dir, tmp) = temp_beside(path);
+    let (dir, tmp) = (dir_of(path), temp_beside(path, None));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(path))?;
@@ -206,19 +195,27 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result
 }
 
-/// The directory of `path` and a temporary name in it (same filesystem, so the final
-/// link or rename is atomic).
-fn temp_beside(path: &Path) -> (PathBuf, PathBuf) {
-    let dir = match path.parent() {
+/// The directory `path` is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
+    }
+}
+
+/// A temporary name beside `path`, in the same directory (same filesystem, so the final
+/// link or rename is atomic): `.NAME.tmp-PID`, and `-I` after it for the I-th file of a
+/// group.
+fn temp_beside(path: &Path, index: Option<usize>) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    (dir, tmp)
+    let pid = std::process::id();
+    dir_of(path).join(match index {
+        None => format!(".{name}.tmp-{pid}"),
+        Some(i) => format!(".{name}.tmp-{pid}-{i}"),
+    })
 }
 
 fn sync_dir(dir: &Path) {

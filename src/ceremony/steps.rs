@@ -23,8 +23,8 @@ use super::script::{
 };
 use crate::formats::words::Fingerprint;
 use crate::formats::{esp32, hab4, stm32, tfa};
-use crate::hsm::{NewObject, ObjectClass, Token};
-use crate::keys::{HashAlg, PublicKey, SignScheme};
+use crate::hsm::{NewObject, ObjectClass, Token, TokenKey};
+use crate::keys::{HashAlg, PublicKey, SignError, SignScheme};
 use crate::output::crash_point;
 use crate::pki::{self, IssueRequest, Issuer, Profile, Validity};
 use crate::signing;
@@ -395,7 +395,6 @@ fn issue_certificate(
                     Some(d) => Issuer::Certificate(d),
                     None => Issuer::SelfSigned,
                 },
-                signer_label,
                 scheme: cert_scheme(s.profile, &issuer_key),
                 serial: match s.serial {
                     Serial::Fixed(n) => pki::serial_from_u64(n),
@@ -403,7 +402,8 @@ fn issue_certificate(
                 },
                 validity: Validity::days_from_now(s.validity_days),
             };
-            pki::issue(token, &req).map_err(|e| other(e.to_string()))?
+            let mut signer = TokenKey::open(token, signer_label)?;
+            pki::issue(&mut signer, &req).map_err(|e| other(e.to_string()))?
         }
     };
     // Checked again here, whoever made it: nothing unverified leaves this step.
@@ -630,7 +630,9 @@ fn sign(
             ..signing::Stm32Options::default()
         },
     };
-    let mut key = signing::SigningKey::new(token, &s.key).map_err(|e| other(e.to_string()))?;
+    let key =
+        TokenKey::open(token, &s.key).map_err(|e| other(SignError::key(&s.key, e).to_string()))?;
+    let mut key = signing::SigningKey::new(key);
     let rec = signing::sign_file(&mut key, s.format, &opts, &input, &output)
         .map_err(|e| other(e.to_string()))?;
     Ok(StepResult {
@@ -730,7 +732,13 @@ fn issue_tbbr(
         hash: t.hash,
         validity: Validity::days_from_now(pki::tbbr::VALIDITY_DAYS),
     };
-    let chain = pki::tbbr::issue_chain(token, &req).map_err(|e| other(e.to_string()))?;
+    let mut chain = Vec::new();
+    let pending = pki::tbbr::prepare_chain(&req, |l| token.public_key(l))
+        .map_err(|e| other(e.to_string()))?;
+    for cert in pending {
+        let mut key = TokenKey::open(token, &cert.signer)?;
+        chain.push(cert.sign(&mut key).map_err(|e| other(e.to_string()))?);
+    }
     let mut outputs = Vec::new();
     let mut certs = Vec::new();
     for (kind, name) in &t.files {

@@ -11,7 +11,7 @@ use super::{BackendArgs, Failure, Outcome};
 use crate::ceremony::transcript;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
-use crate::keys::load_public_key;
+use crate::keys::{load_public_key, SignError};
 use crate::secret::SecretSource;
 use crate::signing::{self, Format, FormatOptions, SignRecord, SigningKey};
 
@@ -125,7 +125,9 @@ pub fn sign(a: SignArgs) -> Outcome {
         token.login(UserType::User, &pin)?;
     }
     let info = token.info()?;
-    let mut key = SigningKey::new(token.as_mut(), &a.key)?;
+    let key = hsm::TokenKey::open(token.as_mut(), &a.key)
+        .map_err(|e| signing::Error::from(SignError::key(&a.key, e)))?;
+    let mut key = SigningKey::new(key);
 
     // The transcript: --transcript, else next to the outputs.
     let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {

@@ -19,6 +19,19 @@ pub enum SignError {
     BadSignature { label: String },
 }
 
+impl SignError {
+    /// The key labelled `label` failed with `source` (a token's error, say).
+    pub fn key(
+        label: &str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        SignError::Key {
+            label: label.to_string(),
+            source: source.into(),
+        }
+    }
+}
+
 /// A key that signs digests. `sign_digest` returns the signature as the key made it
 /// (ECDSA: fixed-width r‖s), not yet checked; [`sign_checked`] is what callers use.
 pub trait Signer {

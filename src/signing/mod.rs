@@ -1,11 +1,14 @@
-//! The signing service: one opened, logged-in token; many payloads. For each payload:
-//! hash it as a stream, sign the digest on the token, verify the signature with the
-//! token's public key, and only then write the output (atomically, never over an
-//! existing file). Each payload yields a [`SignRecord`] with the input's and output's
-//! SHA-256 for the transcript.
+//! The signing service: one key that signs (a [`Signer`]: a key on an opened, logged-in
+//! token, or a file key); many payloads. For each payload: hash it as a stream, have the
+//! key sign the digest, verify the signature with the key's public half, and only then
+//! write the output (atomically, never over an existing file). Each payload yields a
+//! [`SignRecord`] with the input's and output's SHA-256 for the transcript.
 //!
 //! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
+//!
+//! Must not touch: tokens (`hsm`): the caller opens the key (`hsm::TokenKey`) and hands
+//! it over as a [`SigningKey`].
 
 mod esp32;
 pub mod options;
@@ -19,17 +22,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::formats::{raw, stm32_image};
-use crate::hsm::{self, Token};
 use crate::keys::ecdsa_tables::Tables;
-use crate::keys::{Curve, HashAlg, PublicKey, SignScheme};
+use crate::keys::{Curve, HashAlg, PublicKey, SignError, SignScheme, Signer};
 use crate::output;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {cause}")]
     Input { path: PathBuf, cause: String },
-    #[error("key {label:?}: {cause}")]
-    Token { label: String, cause: hsm::Error },
+    /// The key refused or failed to sign; the source names it and keeps its own error.
+    #[error(transparent)]
+    Sign(#[from] SignError),
     #[error("key {label:?}: the token's signature does not verify with the key's own public key; nothing written")]
     TokenSignatureBad { label: String },
     #[error("{path}: {cause}")]
@@ -167,25 +170,21 @@ pub struct SignRecord {
     pub notes: Vec<String>,
 }
 
-/// A key on an opened (and logged-in) token, ready to sign digests.
-pub struct SigningKey<'t> {
-    token: &'t mut dyn Token,
-    label: String,
+/// The key a signing session uses: any [`Signer`] (`hsm::TokenKey` on an opened,
+/// logged-in token; `keys::FileSigner` in tests), with its public half as read before
+/// the first signature. Every signature is checked against that public half.
+pub struct SigningKey<'s> {
+    signer: Box<dyn Signer + 's>,
     public: PublicKey,
 }
 
-impl<'t> SigningKey<'t> {
-    /// Find the key pair labelled `label` and read its public key.
-    pub fn new(token: &'t mut dyn Token, label: &str) -> Result<Self, Error> {
-        let public = token.public_key(label).map_err(|cause| Error::Token {
-            label: label.to_string(),
-            cause,
-        })?;
-        Ok(SigningKey {
-            token,
-            label: label.to_string(),
+impl<'s> SigningKey<'s> {
+    pub fn new(signer: impl Signer + 's) -> Self {
+        let public = signer.public_key().clone();
+        SigningKey {
+            signer: Box::new(signer),
             public,
-        })
+        }
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -193,16 +192,16 @@ impl<'t> SigningKey<'t> {
     }
 
     pub fn label(&self) -> &str {
-        &self.label
+        self.signer.label()
     }
 
-    /// Sign `digest` on the token and check the result with the public key before
-    /// anyone can use it. ECDSA comes back as fixed-width r‖s.
+    /// Have the key sign `digest` and check the result with the public key before anyone
+    /// can use it. ECDSA comes back as fixed-width r‖s.
     pub fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, Error> {
         self.sign_unchecked(scheme, digest)?.check(&self.public)
     }
 
-    /// The token's signature over `digest`, to be checked (possibly on another thread)
+    /// The key's signature over `digest`, to be checked (possibly on another thread)
     /// before it is used: [`Unchecked::check`] is the only way to its bytes.
     fn sign_unchecked(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Unchecked, Error> {
         if let PublicKey::Ec {
@@ -212,20 +211,14 @@ impl<'t> SigningKey<'t> {
         {
             return Err(Error::Usage(format!(
                 "key {:?} is {}: Officiant cannot check {} signatures in software yet, and it writes no signature it has not checked",
-                self.label,
+                self.label(),
                 self.public.describe(),
                 c.name()
             )));
         }
-        let sig = self
-            .token
-            .sign(&self.label, scheme, digest)
-            .map_err(|cause| Error::Token {
-                label: self.label.clone(),
-                cause,
-            })?;
+        let sig = self.signer.sign_digest(scheme, digest)?;
         Ok(Unchecked {
-            label: self.label.clone(),
+            label: self.label().to_string(),
             scheme,
             digest: digest.to_vec(),
             sig,
@@ -243,7 +236,7 @@ impl<'t> SigningKey<'t> {
             input: input.to_path_buf(),
             output: output.to_path_buf(),
             format,
-            key_label: self.label.clone(),
+            key_label: self.label().to_string(),
             key_fingerprint: hex::encode(self.public.fingerprint()),
             scheme: scheme.name(),
             signed_digest: String::new(),
@@ -255,7 +248,7 @@ impl<'t> SigningKey<'t> {
     }
 }
 
-/// A signature straight from the token, not yet trusted.
+/// A signature straight from the key (the token), not yet trusted.
 struct Unchecked {
     label: String,
     scheme: SignScheme,

@@ -134,3 +134,107 @@ fn corrupted_der_never_panics() {
         }
     }
 }
+
+/// A file key signs through `keys::Signer` (the code the rehearsal token signs with too)
+/// and openssl, given only the public half, accepts each signature: ECDSA on the three
+/// curves (including the short-digest case, P-521 with SHA-256), RSA PKCS#1 v1.5 and PSS.
+#[test]
+fn file_signer_signatures_verify_with_openssl() {
+    use officiant::keys::{Encoding, FileSigner, HashAlg, SignScheme};
+    let openssl = support::oracle("openssl").expect("openssl judges this test");
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("msg.bin");
+    std::fs::write(&msg, b"what the file key signs").unwrap();
+    let pass = passphrase();
+    let cases = [
+        (
+            "p256.pk8.pem",
+            "p256.pub.pem",
+            SignScheme::Ecdsa(HashAlg::Sha256),
+        ),
+        (
+            "p384.pk8-aes256-sha1.pem",
+            "p384.pub.pem",
+            SignScheme::Ecdsa(HashAlg::Sha384),
+        ),
+        (
+            "p521.pk8-des3.pem",
+            "p521.pub.pem",
+            SignScheme::Ecdsa(HashAlg::Sha256),
+        ),
+        (
+            "rsa2048.pkcs1.pem",
+            "rsa2048.pub.pem",
+            SignScheme::RsaPkcs1(HashAlg::Sha256),
+        ),
+        (
+            "rsa2048.pkcs1.pem",
+            "rsa2048.pub.pem",
+            SignScheme::RsaPss(HashAlg::Sha512),
+        ),
+        (
+            "rsa3072.pk8.pem",
+            "rsa3072.pub.pem",
+            SignScheme::RsaPss(HashAlg::Sha256),
+        ),
+    ];
+    for (i, (file, pub_file, scheme)) in cases.into_iter().enumerate() {
+        let mut key = FileSigner::from_file(&fixture(file), Some(&pass)).unwrap();
+        let digest = scheme.hash().digest(&std::fs::read(&msg).unwrap());
+        let sig = keys::sign_checked(&mut key, scheme, &digest, Encoding::Der).unwrap();
+        let sig_path = dir.path().join(format!("{i}.sig"));
+        std::fs::write(&sig_path, sig).unwrap();
+        let md = format!("-{}", scheme.hash().name().replace('-', "").to_lowercase());
+        let mut cmd = std::process::Command::new(&openssl);
+        cmd.args(["dgst", &md, "-verify"])
+            .arg(fixture(pub_file))
+            .arg("-signature")
+            .arg(&sig_path);
+        if matches!(scheme, SignScheme::RsaPss(_)) {
+            cmd.args([
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+            ]);
+        }
+        let out = support::run_ok(cmd.arg(&msg));
+        assert!(
+            out.contains("Verified OK"),
+            "{file} {}: {out}",
+            scheme.name()
+        );
+    }
+}
+
+/// The file key never shows its secret: not in `Debug`, not in an error.
+#[test]
+fn file_signer_never_shows_key_material() {
+    use officiant::keys::{FileSigner, HashAlg, SignScheme, Signer};
+    let key = PrivateKey::from_bytes(&read("p256.pk8.pem"), None).unwrap();
+    let PrivateKey::Ec { d, .. } = &key else {
+        panic!("not EC")
+    };
+    let d_hex = hex::encode(d.as_slice());
+    let mut signer = FileSigner::new("fw-key", key);
+    let shown = format!("{signer:?}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(!shown.to_lowercase().contains(&d_hex[..8]), "{shown}");
+    // A short digest and a scheme the key cannot make: one-line errors naming the key.
+    for (scheme, digest) in [
+        (SignScheme::Ecdsa(HashAlg::Sha256), vec![0u8; 20]),
+        (SignScheme::RsaPss(HashAlg::Sha256), vec![0u8; 32]),
+    ] {
+        let e = signer.sign_digest(scheme, &digest).unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(e.to_string().starts_with("key \"fw-key\": "), "{e}");
+        assert!(!text.to_lowercase().contains(&d_hex[..8]), "{text}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "the key's own error is kept"
+        );
+    }
+    // An unreadable file is named.
+    let e = FileSigner::from_file(&fixture("no-such-key.pem"), None).unwrap_err();
+    assert!(e.contains("no-such-key.pem"), "{e}");
+}

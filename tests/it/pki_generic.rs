@@ -19,13 +19,12 @@ fn ca_then_signer(ca_alg: KeyAlgorithm, scheme: SignScheme, signer_alg: KeyAlgor
     let ca_key = t.generate_key(ca_alg, "ca", &[1]).unwrap();
     let signer_key = t.generate_key(signer_alg, "signer", &[2]).unwrap();
     let ca = pki::issue(
-        t,
+        &mut crate::support::certs::key(t, "ca"),
         &IssueRequest {
             profile: Profile::Ca,
             subject: pki::parse_name("CN=Tiny HSM CA,O=Officiant test").unwrap(),
             subject_key: ca_key,
             issuer: Issuer::SelfSigned,
-            signer_label: "ca",
             scheme,
             serial: pki::random_serial(),
             validity: Validity::days_from_now(3650),
@@ -33,13 +32,12 @@ fn ca_then_signer(ca_alg: KeyAlgorithm, scheme: SignScheme, signer_alg: KeyAlgor
     )
     .unwrap();
     let signer = pki::issue(
-        t,
+        &mut crate::support::certs::key(t, "ca"),
         &IssueRequest {
             profile: Profile::Signer,
             subject: pki::common_name("Tiny HSM signer").unwrap(),
             subject_key: signer_key,
             issuer: Issuer::Certificate(&ca),
-            signer_label: "ca",
             scheme,
             serial: pki::serial_from_u64(2),
             validity: Validity::days_from_now(365),
@@ -185,13 +183,12 @@ fn a_scheme_that_does_not_fit_the_key_is_refused() {
     let t = t.as_mut();
     let k = t.generate_key(KeyAlgorithm::EcP256, "ca", &[1]).unwrap();
     let e = pki::issue(
-        t,
+        &mut crate::support::certs::key(t, "ca"),
         &IssueRequest {
             profile: Profile::Ca,
             subject: pki::common_name("x").unwrap(),
             subject_key: k,
             issuer: Issuer::SelfSigned,
-            signer_label: "ca",
             scheme: SignScheme::RsaPss(HashAlg::Sha256),
             serial: pki::serial_from_u64(1),
             validity: Validity::days_from_now(1),

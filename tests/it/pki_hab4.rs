@@ -8,7 +8,7 @@ use officiant::pki::{self, IssueRequest, Issuer, Profile, Validity};
 
 use crate::support;
 use crate::support::certs::{
-    extension_block, extension_names, issue_tree, openssl, role_key, sim_token, Tree,
+    extension_block, extension_names, issue_tree, key, openssl, role_key, sim_token, Tree,
 };
 
 fn check_v3_ca(text: &str, issuer_cn: &str) {
@@ -261,74 +261,56 @@ fn refusals_are_clear() {
     let t = t.as_mut();
     let ca_key = t.generate_key(KeyAlgorithm::EcP256, "ca", &[1]).unwrap();
     let leaf_key = t.generate_key(KeyAlgorithm::EcP256, "leaf", &[2]).unwrap();
-    let base = |profile, issuer, label: &'static str, key| IssueRequest {
+    let base = |profile, issuer, key| IssueRequest {
         profile,
         subject: pki::common_name("x").unwrap(),
         subject_key: key,
         issuer,
-        signer_label: label,
         scheme: KeyType::Ec(officiant::keys::Curve::P256).scheme(),
         serial: pki::serial_from_u64(1),
         validity: Validity::days_from_now(1),
     };
     // An SRK cannot be self-signed.
     let e = pki::issue(
-        t,
+        &mut key(t, "leaf"),
         &base(
             Profile::Hab4Srk { ca: true },
             Issuer::SelfSigned,
-            "leaf",
             leaf_key.clone(),
         ),
     )
     .unwrap_err();
     assert!(e.to_string().contains("hab4-srk"), "{e}");
     let ca = pki::issue(
-        t,
-        &base(Profile::Hab4Ca, Issuer::SelfSigned, "ca", ca_key.clone()),
+        &mut key(t, "ca"),
+        &base(Profile::Hab4Ca, Issuer::SelfSigned, ca_key.clone()),
     )
     .unwrap();
     // Signing with a key that is not the issuer's.
     let e = pki::issue(
-        t,
-        &base(
-            Profile::Hab4Csf,
-            Issuer::Certificate(&ca),
-            "leaf",
-            leaf_key.clone(),
-        ),
+        &mut key(t, "leaf"),
+        &base(Profile::Hab4Csf, Issuer::Certificate(&ca), leaf_key.clone()),
     )
     .unwrap_err();
     assert!(e.to_string().contains("not the issuer's key"), "{e}");
     // A non-CA certificate cannot issue.
     let usr = pki::issue(
-        t,
-        &base(
-            Profile::Hab4Csf,
-            Issuer::Certificate(&ca),
-            "ca",
-            leaf_key.clone(),
-        ),
+        &mut key(t, "ca"),
+        &base(Profile::Hab4Csf, Issuer::Certificate(&ca), leaf_key.clone()),
     )
     .unwrap();
     let e = pki::issue(
-        t,
-        &base(
-            Profile::Hab4Img,
-            Issuer::Certificate(&usr),
-            "leaf",
-            ca_key.clone(),
-        ),
+        &mut key(t, "leaf"),
+        &base(Profile::Hab4Img, Issuer::Certificate(&usr), ca_key.clone()),
     )
     .unwrap_err();
     assert!(e.to_string().contains("not a CA"), "{e}");
     // Truncated issuer DER.
     let e = pki::issue(
-        t,
+        &mut key(t, "ca"),
         &base(
             Profile::Hab4Img,
             Issuer::Certificate(&ca[..ca.len() - 3]),
-            "ca",
             leaf_key.clone(),
         ),
     )
@@ -337,31 +319,29 @@ fn refusals_are_clear() {
     // The issuer certificate may come as PEM; a public key PEM is not a certificate.
     let ca_pem = pki::to_pem(&ca);
     pki::issue(
-        t,
+        &mut key(t, "ca"),
         &base(
             Profile::Hab4Img,
             Issuer::Certificate(ca_pem.as_bytes()),
-            "ca",
             leaf_key.clone(),
         ),
     )
     .unwrap();
     let key_pem = leaf_key.to_pem();
     let e = pki::issue(
-        t,
+        &mut key(t, "ca"),
         &base(
             Profile::Hab4Img,
             Issuer::Certificate(key_pem.as_bytes()),
-            "ca",
             leaf_key.clone(),
         ),
     )
     .unwrap_err();
     assert!(e.to_string().contains("CERTIFICATE"), "{e}");
     // A zero serial.
-    let mut r = base(Profile::Hab4Ca, Issuer::SelfSigned, "ca", ca_key);
+    let mut r = base(Profile::Hab4Ca, Issuer::SelfSigned, ca_key);
     r.serial = vec![0];
-    assert!(pki::issue(t, &r)
+    assert!(pki::issue(&mut key(t, "ca"), &r)
         .unwrap_err()
         .to_string()
         .contains("serial"));

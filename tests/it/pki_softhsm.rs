@@ -73,13 +73,12 @@ fn certificates_issued_on_softhsm_verify() {
         .generate_key(KeyAlgorithm::Rsa2048, "pss-ca", &[0x30, 3])
         .unwrap();
     let ca = pki::issue(
-        t.as_mut(),
+        &mut crate::support::certs::key(t.as_mut(), "tiny-ca"),
         &IssueRequest {
             profile: Profile::Ca,
             subject: pki::common_name("Tiny HSM CA").unwrap(),
             subject_key: ca_key,
             issuer: Issuer::SelfSigned,
-            signer_label: "tiny-ca",
             scheme: SignScheme::Ecdsa(HashAlg::Sha256),
             serial: pki::random_serial(),
             validity: Validity::days_from_now(3650),
@@ -87,13 +86,12 @@ fn certificates_issued_on_softhsm_verify() {
     )
     .unwrap();
     let signer = pki::issue(
-        t.as_mut(),
+        &mut crate::support::certs::key(t.as_mut(), "tiny-ca"),
         &IssueRequest {
             profile: Profile::Signer,
             subject: pki::common_name("Tiny HSM signer").unwrap(),
             subject_key: signer_key,
             issuer: Issuer::Certificate(&ca),
-            signer_label: "tiny-ca",
             scheme: SignScheme::Ecdsa(HashAlg::Sha256),
             serial: pki::serial_from_u64(2),
             validity: Validity::days_from_now(365),
@@ -101,13 +99,12 @@ fn certificates_issued_on_softhsm_verify() {
     )
     .unwrap();
     let pss = pki::issue(
-        t.as_mut(),
+        &mut crate::support::certs::key(t.as_mut(), "pss-ca"),
         &IssueRequest {
             profile: Profile::Ca,
             subject: pki::common_name("PSS CA").unwrap(),
             subject_key: pss_key,
             issuer: Issuer::SelfSigned,
-            signer_label: "pss-ca",
             scheme: SignScheme::RsaPss(HashAlg::Sha256),
             serial: pki::random_serial(),
             validity: Validity::days_from_now(3650),

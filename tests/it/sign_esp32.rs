@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use officiant::keys::load_public_key;
-use officiant::signing::{self, Format, Options, SigningKey};
+use officiant::signing::{self, Format, Options};
 
 use crate::support;
-use crate::support::sign::{flipped, openssl_key, KeyFiles, SoftToken};
+use crate::support::sign::{flipped, openssl_key, signing_key, KeyFiles, SoftToken};
 
 fn image(dir: &Path, name: &str, len: usize) -> PathBuf {
     let p = dir.join(name);
@@ -69,7 +69,7 @@ fn sign(
     input: &Path,
     out: &Path,
 ) -> Result<signing::SignRecord, signing::Error> {
-    let mut key = SigningKey::new(token, label).unwrap();
+    let mut key = signing_key(token, label);
     let opts = Options {
         append,
         ..Options::default()

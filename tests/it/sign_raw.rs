@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use officiant::formats::raw::Padding;
-use officiant::signing::{self, Format, Options, SigningKey};
+use officiant::signing::{self, Format, Options};
 
 use crate::support;
-use crate::support::sign::{flipped, openssl_key, openssl_ok, token_with_key, SoftToken};
+use crate::support::sign::{
+    flipped, openssl_key, openssl_ok, signing_key, token_with_key, SoftToken,
+};
 
 fn payload(dir: &Path, name: &str, len: usize) -> PathBuf {
     let p = dir.join(name);
@@ -58,7 +60,7 @@ fn openssl_accepts_every_raw_signature() {
         let files = openssl_key(d, &format!("k{i}"), alg);
         let mut token = SoftToken::new();
         token.add("fw", &files);
-        let mut key = SigningKey::new(&mut token, "fw").unwrap();
+        let mut key = signing_key(&mut token, "fw");
         let input = payload(d, &format!("p{i}.bin"), 100_003);
         let sig = d.join(format!("p{i}.sig"));
         let opts = Options {
@@ -119,7 +121,7 @@ fn a_bad_token_signature_writes_nothing() {
     let mut token = SoftToken::new();
     token.add("fw", &files);
     token.lie = true;
-    let mut key = SigningKey::new(&mut token, "fw").unwrap();
+    let mut key = signing_key(&mut token, "fw");
     let input = payload(d, "p.bin", 1000);
     for (fmt, out) in [
         (Format::Raw, d.join("p.sig")),
@@ -159,7 +161,7 @@ fn batch_signs_each_input_once_and_records_hashes() {
         .map(|i| payload(d, &format!("fw{i}.bin"), 1000 + i))
         .collect();
     let records = {
-        let mut key = SigningKey::new(&mut token, "fw").unwrap();
+        let mut key = signing_key(&mut token, "fw");
         signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out).unwrap()
     };
     assert_eq!(token.signatures, 5);
@@ -186,7 +188,7 @@ fn batch_signs_each_input_once_and_records_hashes() {
         );
     }
     // A second run refuses before signing anything: the outputs exist.
-    let mut key = SigningKey::new(&mut token, "fw").unwrap();
+    let mut key = signing_key(&mut token, "fw");
     let e =
         signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out).unwrap_err();
     assert!(e.to_string().contains("refusing to overwrite"), "{e}");
@@ -215,7 +217,7 @@ fn large_batches_check_every_signature_and_stop_at_a_bad_one() {
         let out = d.join("good");
         std::fs::create_dir(&out).unwrap();
         let records = {
-            let mut key = SigningKey::new(&mut token, "fw").unwrap();
+            let mut key = signing_key(&mut token, "fw");
             signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out).unwrap()
         };
         assert_eq!(records.len(), 150, "{alg}");
@@ -234,7 +236,7 @@ fn large_batches_check_every_signature_and_stop_at_a_bad_one() {
         let out = d.join("lied");
         std::fs::create_dir(&out).unwrap();
         let e = {
-            let mut key = SigningKey::new(&mut token, "fw").unwrap();
+            let mut key = signing_key(&mut token, "fw");
             signing::sign_batch(&mut key, Format::Raw, &Options::default(), &inputs, &out)
                 .unwrap_err()
         };
@@ -264,7 +266,7 @@ fn padding_is_refused_for_ec_keys_and_other_formats() {
     let files = openssl_key(d, "k", "ec-p256");
     let mut token = SoftToken::new();
     token.add("fw", &files);
-    let mut key = SigningKey::new(&mut token, "fw").unwrap();
+    let mut key = signing_key(&mut token, "fw");
     let input = payload(d, "p.bin", 10);
     let opts = Options {
         padding: Some(Padding::Pkcs1),

@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use officiant::keys::load_public_key;
-use officiant::signing::{self, Format, Options, SigningKey};
+use officiant::signing::{self, Format, Options};
 use sha2::{Digest, Sha256};
 
 use crate::support;
 use crate::support::sign::{
-    flipped, openssl_der_from_rs, openssl_key, openssl_ok, token_with_key, KeyFiles, SoftToken,
+    flipped, openssl_der_from_rs, openssl_key, openssl_ok, signing_key, token_with_key, KeyFiles,
+    SoftToken,
 };
 
 fn u32le(b: &[u8], at: usize) -> u32 {
@@ -71,7 +72,7 @@ fn v1_payload_header_fields_and_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (files, mut token) = token_with_key(d, "stm", "ec-p256");
-    let mut key = SigningKey::new(&mut token, "stm").unwrap();
+    let mut key = signing_key(&mut token, "stm");
     let (input, data) = payload(d, 70_001);
     let out = d.join("bl2.stm32");
     let r = signing::sign_file(&mut key, Format::Stm32Mp15, &stm32_opts(), &input, &out).unwrap();
@@ -161,7 +162,7 @@ fn v1_fills_an_unsigned_image_keeping_its_fields() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (files, mut token) = token_with_key(d, "stm", "ec-p256");
-    let mut key = SigningKey::new(&mut token, "stm").unwrap();
+    let mut key = signing_key(&mut token, "stm");
     let data: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
     let img = unsigned_v1(&data, b"trailer");
     let input = d.join("u-boot.stm32");
@@ -241,7 +242,7 @@ fn v1_agrees_with_u_boot_mkimage() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (files, mut token) = token_with_key(d, "stm", "ec-p256");
-    let mut key = SigningKey::new(&mut token, "stm").unwrap();
+    let mut key = signing_key(&mut token, "stm");
     let (payload, _) = payload(d, 70_001);
     let made = d.join("mkimage.stm32");
     let out = std::process::Command::new(&mkimage)
@@ -333,7 +334,7 @@ fn v2_multi_key_table_header_fields_and_openssl() {
         .collect();
     let mut token = SoftToken::new();
     token.add("stm2", &keys[2]);
-    let mut key = SigningKey::new(&mut token, "stm2").unwrap();
+    let mut key = signing_key(&mut token, "stm2");
     let (input, data) = payload(d, 33_333);
     let out = d.join("bl2-mp13.stm32");
     let mut opts = stm32_opts();
@@ -439,7 +440,7 @@ fn stm32_refuses_non_p256_keys_and_missing_addresses() {
     let files = openssl_key(d, "k", "ec-p384");
     let mut token = SoftToken::new();
     token.add("k", &files);
-    let mut key = SigningKey::new(&mut token, "k").unwrap();
+    let mut key = signing_key(&mut token, "k");
     let (input, _) = payload(d, 100);
     let e = signing::sign_file(
         &mut key,

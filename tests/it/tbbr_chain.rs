@@ -96,7 +96,7 @@ fn request_with(dir: &Path, with_tos: bool, hash: HashAlg) -> ChainRequest {
 
 fn ours(s: &mut Setup, with_tos: bool, hash: HashAlg) -> Vec<(CertKind, PathBuf)> {
     let req = request_with(s.dir.path(), with_tos, hash);
-    let out = tbbr::issue_chain(s.token.as_mut(), &req).unwrap();
+    let out = crate::support::certs::issue_chain(s.token.as_mut(), &req).unwrap();
     let odir = s.dir.path().join("ours");
     std::fs::create_dir_all(&odir).unwrap();
     out.into_iter()
@@ -376,7 +376,7 @@ fn rsa_with_sha384_is_refused_because_cert_create_fixes_the_pss_salt_at_32() {
     // the hash length, so the honest answer is a refusal before anything is signed.
     let mut s = setup(KeyAlgorithm::Rsa2048);
     let req = request_with(s.dir.path(), false, HashAlg::Sha384);
-    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
+    let e = crate::support::certs::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("32-byte salt"), "{e}");
     if let Some(t) = theirs(&s, KeyAlgorithm::Rsa2048, false, HashAlg::Sha384) {
         let text = x509_text(&t[0].1);
@@ -390,14 +390,14 @@ fn missing_mandatory_image_is_refused_by_name() {
     let mut s = setup(KeyAlgorithm::EcP256);
     let mut req = request(s.dir.path(), false);
     req.images.soc_fw = None;
-    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
+    let e = crate::support::certs::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("BL31"), "{e}");
     let mut req = request(s.dir.path(), false);
     req.images.nt_fw = Some(vec![1, 2, 3]);
-    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
+    let e = crate::support::certs::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("BL33"), "{e}");
     let mut req = request(s.dir.path(), false);
     req.keys.soc_fw = "nope".into();
-    let e = tbbr::issue_chain(s.token.as_mut(), &req).unwrap_err();
+    let e = crate::support::certs::issue_chain(s.token.as_mut(), &req).unwrap_err();
     assert!(e.to_string().contains("\"nope\""), "{e}");
 }

@@ -1236,7 +1236,7 @@ impl Token for Pkcs11Token {
         }
         let mut input = Vec::with_capacity(digest.len() + 19);
         if let SignScheme::RsaPkcs1(hash) = scheme {
-            input.extend_from_slice(hash.digest_info_prefix());
+            input.extend_from_slice(&hash.digest_info_prefix());
         }
         input.extend_from_slice(digest);
         let m = mech::sign_mechanism(scheme);

@@ -410,10 +410,7 @@ impl Token for SimToken {
         let o = self.key_pair(label).ok_or_else(|| Error::NotFound {
             what: format!("private key labelled {label:?}"),
         })?;
-        let alg = o.algorithm.ok_or_else(|| {
-            Error::Backend(format!("stored key {label:?} has no algorithm recorded"))
-        })?;
-        crypto::sign(&o.value, alg, scheme, digest)
+        crypto::sign(&o.value, scheme, digest)
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {

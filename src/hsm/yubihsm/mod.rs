@@ -384,20 +384,13 @@ impl YubiHsm {
             return c;
         }
         let listed = self.algorithms().map(|a| a.to_vec());
-        let algs: Vec<KeyAlgorithm> = [
-            KeyAlgorithm::EcP256,
-            KeyAlgorithm::EcP384,
-            KeyAlgorithm::EcP521,
-            KeyAlgorithm::Rsa2048,
-            KeyAlgorithm::Rsa3072,
-            KeyAlgorithm::Rsa4096,
-        ]
-        .into_iter()
-        .filter(|a| match &listed {
-            Some(l) => l.contains(&yubihsm::Algorithm::Asymmetric(asym_alg(*a))),
-            None => true,
-        })
-        .collect();
+        let algs: Vec<KeyAlgorithm> = KeyAlgorithm::ALL
+            .into_iter()
+            .filter(|a| match &listed {
+                Some(l) => l.contains(&yubihsm::Algorithm::Asymmetric(asym_alg(*a))),
+                None => true,
+            })
+            .collect();
         c.generate = algs.clone();
         c.import = algs.clone();
         for a in algs.into_iter().filter(|a| !a.is_rsa()) {
@@ -814,6 +807,8 @@ fn sign_caps(alg: KeyAlgorithm) -> Capability {
     }
 }
 
+/// The device's name for each of our key algorithms: the one table (exhaustive, so a new
+/// algorithm cannot be forgotten); [`key_alg`] reads it backwards.
 fn asym_alg(alg: KeyAlgorithm) -> asymmetric::Algorithm {
     match alg {
         KeyAlgorithm::EcP256 => asymmetric::Algorithm::EcP256,
@@ -826,15 +821,7 @@ fn asym_alg(alg: KeyAlgorithm) -> asymmetric::Algorithm {
 }
 
 fn key_alg(a: asymmetric::Algorithm) -> Option<KeyAlgorithm> {
-    Some(match a {
-        asymmetric::Algorithm::EcP256 => KeyAlgorithm::EcP256,
-        asymmetric::Algorithm::EcP384 => KeyAlgorithm::EcP384,
-        asymmetric::Algorithm::EcP521 => KeyAlgorithm::EcP521,
-        asymmetric::Algorithm::Rsa2048 => KeyAlgorithm::Rsa2048,
-        asymmetric::Algorithm::Rsa3072 => KeyAlgorithm::Rsa3072,
-        asymmetric::Algorithm::Rsa4096 => KeyAlgorithm::Rsa4096,
-        _ => return None,
-    })
+    KeyAlgorithm::ALL.into_iter().find(|k| asym_alg(*k) == a)
 }
 
 /// The device gives EC points as x‖y and RSA as the modulus (exponent 65537).
@@ -1022,6 +1009,14 @@ impl Token for YubiHsm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn algorithms_map_both_ways() {
+        for a in KeyAlgorithm::ALL {
+            assert_eq!(key_alg(asym_alg(a)), Some(a));
+        }
+        assert_eq!(key_alg(asymmetric::Algorithm::EcK256), None);
+    }
 
     #[test]
     fn check_step_refuses_before_opening() {

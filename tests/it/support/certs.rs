@@ -8,8 +8,9 @@ use std::process::Command;
 use officiant::pki::hab4::{self, KeyType, Role};
 use officiant::pki::{self, IssueRequest, Issuer, Validity};
 
-use officiant::hsm::{self, Token, UserType};
-use officiant::keys::{KeyAlgorithm, PrivateKey, PublicKey};
+use officiant::hsm::{self, Token, TokenKey, UserType};
+use officiant::keys::{KeyAlgorithm, PrivateKey, PublicKey, SignError};
+use officiant::pki::tbbr::{self, ChainRequest, Issued};
 use officiant::secret::Secret;
 
 /// A fresh, initialized rehearsal token in `dir`, user logged in.
@@ -27,6 +28,25 @@ pub fn sim_token(dir: &Path) -> Box<dyn Token> {
     )
     .unwrap();
     t
+}
+
+/// The key pair labelled `label` on `t`, to sign with.
+pub fn key<'t>(t: &'t mut dyn Token, label: &str) -> TokenKey<'t> {
+    TokenKey::open(t, label).unwrap_or_else(|e| panic!("key {label:?}: {e}"))
+}
+
+/// The TBBR chain signed by the keys on `t` that `req` names (as the `issue-tbbr` step
+/// does it).
+pub fn issue_chain(t: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issued>, pki::Error> {
+    let mut out = Vec::new();
+    for cert in tbbr::prepare_chain(req, |l| t.public_key(l))? {
+        let mut key = TokenKey::open(t, &cert.signer).map_err(|e| pki::Error::Key {
+            role: cert.kind.common_name().into(),
+            source: SignError::key(&cert.signer, e),
+        })?;
+        out.push(cert.sign(&mut key)?);
+    }
+    Ok(out)
 }
 
 /// Make a private key file with openssl (what an operator would import).
@@ -89,7 +109,7 @@ pub fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca:
         .enumerate()
     {
         let label = p.names.common_name.clone();
-        let key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
+        let subject_key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
         let (issuer_label, issuer_der) = match p.issuer {
             None => (label.clone(), None),
             Some(r) => (
@@ -102,16 +122,15 @@ pub fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca:
             None => hab4::ca1_serial(),
         };
         let der = pki::issue(
-            token,
+            &mut key(token, &issuer_label),
             &IssueRequest {
                 profile: p.profile,
                 subject: hab4::subject(p.role, kt, srk_ca).unwrap(),
-                subject_key: key,
+                subject_key,
                 issuer: match &issuer_der {
                     None => Issuer::SelfSigned,
                     Some(d) => Issuer::Certificate(d),
                 },
-                signer_label: &issuer_label,
                 scheme: kt.scheme(),
                 serial,
                 validity: Validity::days_from_now(hab4::validity_days(10)),
