@@ -514,7 +514,7 @@ fn backup_on_one_softhsm_token_restores_on_another() {
     for f in &files {
         let t = std::fs::read_to_string(f).unwrap();
         let data = t.trim().splitn(3, '-').nth(2).unwrap().to_string();
-        needles.push(data[..24].as_bytes().to_vec());
+        needles.push(data.as_bytes()[..24].to_vec());
     }
     for (name, hay) in &haystacks {
         for n in &needles {
