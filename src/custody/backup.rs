@@ -135,6 +135,23 @@ pub fn backup(
     }
 }
 
+/// Temporary files a killed attempt left while writing one of `names` (`.NAME.tmp-PID`,
+/// see `crate::output`): whole files exist under their names or not at all, so these go.
+fn remove_stale_temps(out_dir: &Path, names: &[&str]) {
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if names
+            .iter()
+            .any(|n| name.starts_with(&format!(".{n}.tmp-")))
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn write_files(
     token: &mut dyn Token,
     wrap_label: &str,
@@ -143,6 +160,9 @@ fn write_files(
     out_dir: &Path,
     files: &mut Vec<BackupFile>,
 ) -> Result<()> {
+    let mut names: Vec<&str> = manifest.keys.iter().map(|k| k.file.as_str()).collect();
+    names.push(manifest::FILE);
+    remove_stale_temps(out_dir, &names);
     files.push(write_or_adopt(
         out_dir,
         manifest::FILE,
