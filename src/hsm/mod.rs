@@ -222,18 +222,24 @@ pub trait Token: Send {
     fn change_pin(&mut self, user: UserType, old: &Secret, new: &Secret) -> Result<()>;
 
     /// Generate a signing key pair (private half sensitive and never extractable).
-    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
-        self.generate_key_with(alg, label, id, &KeyOptions::default())
-    }
+    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey>;
     /// Generate a signing key pair with `opts` (sensitive always; exportable only under a
-    /// wrap key, and only when `opts` says so).
+    /// wrap key, and only when `opts` says so). A backend without key backup refuses the
+    /// option rather than ignore it.
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
         label: &str,
         id: &[u8],
         opts: &KeyOptions,
-    ) -> Result<PublicKey>;
+    ) -> Result<PublicKey> {
+        if opts.exportable_under_wrap {
+            return Err(Error::Unsupported(
+                "keys exportable under wrap on this backend".into(),
+            ));
+        }
+        self.generate_key(alg, label, id)
+    }
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey>;
     fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()>;
     fn list_objects(&mut self) -> Result<Vec<ObjectInfo>>;

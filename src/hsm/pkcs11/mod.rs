@@ -1026,6 +1026,10 @@ impl Token for Pkcs11Token {
         }
     }
 
+    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,

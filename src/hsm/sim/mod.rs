@@ -376,6 +376,10 @@ impl Token for SimToken {
         Ok(())
     }
 
+    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,

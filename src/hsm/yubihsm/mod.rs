@@ -517,9 +517,13 @@ impl YubiHsm {
     }
 
     /// Generate a key pair at `id` (capability sign-ecdsa for EC; sign-pkcs + sign-pss for
-    /// RSA, so Yubico's PKCS#11 module can also sign with it; exportable-under-wrap only
-    /// when `opts` asks).
-    pub fn generate_at(
+    /// RSA, so Yubico's PKCS#11 module can also sign with it).
+    pub fn generate_at(&mut self, alg: KeyAlgorithm, label: &str, id: u16) -> Result<PublicKey> {
+        self.generate_at_with(alg, label, id, &KeyOptions::default())
+    }
+
+    /// [`Self::generate_at`], with capability exportable-under-wrap when `opts` asks.
+    pub fn generate_at_with(
         &mut self,
         alg: KeyAlgorithm,
         label: &str,
@@ -935,6 +939,15 @@ impl Token for YubiHsm {
         Err(Error::Unsupported(limits::change_pin()).into())
     }
 
+    fn generate_key(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+    ) -> super::Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
@@ -943,7 +956,7 @@ impl Token for YubiHsm {
         opts: &KeyOptions,
     ) -> super::Result<PublicKey> {
         let id = caps::id_from_bytes(id)?;
-        Ok(self.generate_at(alg, label, id, opts)?)
+        Ok(self.generate_at_with(alg, label, id, opts)?)
     }
 
     fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> super::Result<WrapKeySpec> {
