@@ -545,3 +545,160 @@ impl Tap for Output {
         self
     }
 }
+
+/// The rehearsal token wraps as SoftHSM does (RFC 5649 of the PKCS#8): OpenSSL unwraps
+/// its backup file, and the backup restores onto a SoftHSM token, whose restored key
+/// signs for the original public key.
+#[test]
+fn a_rehearsal_backup_restores_onto_softhsm() {
+    let ctx = Ctx::new();
+    let mut log = Vec::new();
+    let sim = format!("sim:{}", ctx.path("rehearsal").display());
+    ctx.ok(
+        &mut log,
+        &[
+            "init-token",
+            "--backend",
+            &sim,
+            "--label",
+            "R",
+            "--so-pin-source",
+            "env:SO_PIN",
+            "--pin-source",
+            "env:USER_PIN",
+        ],
+    );
+    ctx.ok(
+        &mut log,
+        &[
+            "generate-key",
+            "--backend",
+            &sim,
+            "--pin-source",
+            "env:USER_PIN",
+            "--label",
+            "root",
+            "--id",
+            "2001",
+            "--algorithm",
+            "ec-p384",
+            "--exportable-under-wrap",
+        ],
+    );
+    let pem = ctx.path("root.pub.pem");
+    ctx.ok(
+        &mut log,
+        &[
+            "export-pubkey",
+            "--backend",
+            &sim,
+            "--key",
+            "root",
+            "-o",
+            pem.to_str().unwrap(),
+        ],
+    );
+    let shares = ctx.path("shares");
+    std::fs::create_dir(&shares).unwrap();
+    ctx.ok(
+        &mut log,
+        &[
+            "wrap-key",
+            "generate",
+            "--backend",
+            &sim,
+            "--so-pin-source",
+            "env:SO_PIN",
+            "--label",
+            "wk",
+            "--threshold",
+            "2",
+            "--shares",
+            "2",
+            "--share-dir",
+            shares.to_str().unwrap(),
+        ],
+    );
+    let bk = ctx.path("bk");
+    ctx.ok(
+        &mut log,
+        &[
+            "backup",
+            "--backend",
+            &sim,
+            "--pin-source",
+            "env:USER_PIN",
+            "--wrap-key",
+            "wk",
+            "--key",
+            "root",
+            "--out-dir",
+            bk.to_str().unwrap(),
+        ],
+    );
+    let files: Vec<PathBuf> = (1..=2).map(|i| share_path(&shares, "wk", i, 2)).collect();
+    let key = wrap_key_from_files(&files);
+    openssl_unwrap_matches(&ctx, &key, &bk.join("root.kwp"), &pem);
+
+    let m = format!("pkcs11:?module-path={}", ctx.hsm.module.display());
+    ctx.ok(
+        &mut log,
+        &[
+            "init-token",
+            "--backend",
+            &m,
+            "--label",
+            "DST",
+            "--so-pin-source",
+            "env:SO_PIN",
+            "--pin-source",
+            "env:USER_PIN",
+        ],
+    );
+    let dst = ctx.backend("DST");
+    ctx.ok(
+        &mut log,
+        &[
+            "restore",
+            "--backend",
+            &dst,
+            "--pin-source",
+            "env:USER_PIN",
+            "--so-pin-source",
+            "env:SO_PIN",
+            "--in-dir",
+            bk.to_str().unwrap(),
+            "--share-source",
+            &share_arg(&files[1]),
+            "--share-source",
+            &share_arg(&files[0]),
+        ],
+    );
+    let msg = ctx.path("m.bin");
+    std::fs::write(&msg, b"signed on SoftHSM by a key rehearsed on the sim").unwrap();
+    let sig = ctx.path("m.sig");
+    ctx.ok(
+        &mut log,
+        &[
+            "sign",
+            "--backend",
+            &dst,
+            "--pin-source",
+            "env:USER_PIN",
+            "--key",
+            "root",
+            "--format",
+            "raw",
+            msg.to_str().unwrap(),
+            "-o",
+            sig.to_str().unwrap(),
+        ],
+    );
+    let mut c = ctx.tool("openssl");
+    c.args(["dgst", "-sha384", "-verify"])
+        .arg(&pem)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&msg);
+    assert!(run_ok(&mut c).contains("Verified OK"));
+}
