@@ -525,6 +525,18 @@ fn backup_on_one_softhsm_token_restores_on_another() {
         }
     }
     officiant_transcript_verifies(&ctx);
+    // The transcript records T, N, the share indices and the check value.
+    let transcript = std::fs::read_to_string(ctx.transcript()).unwrap();
+    let done: serde_json::Value = transcript
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["type"] == "step-done" && e["data"]["kind"] == "generate-wrap-key")
+        .unwrap();
+    let details = &done["data"]["result"]["details"];
+    assert_eq!(details["threshold"], 3);
+    assert_eq!(details["shares"], 5);
+    assert_eq!(details["share_indices"], serde_json::json!([1, 2, 3, 4, 5]));
+    assert_eq!(details["check_value"], kcv.as_str());
 }
 
 fn officiant_transcript_verifies(ctx: &Ctx) {
