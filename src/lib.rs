@@ -3,6 +3,7 @@
 
 pub mod ceremony;
 pub mod cli;
+pub mod custody;
 pub mod formats;
 pub mod hsm;
 pub mod keys;

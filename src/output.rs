@@ -52,16 +52,32 @@ pub fn write_new_with(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<(), Error> {
+    write_atomic(path, 0o666, fill)
+}
+
+/// Like [`write_new`] for a file only its owner may read (mode 0600 from the moment it
+/// exists, whatever the umask): a custodian's share.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomic(path, 0o600, |f| f.write_all(bytes))
+}
+
+fn write_atomic(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), Error> {
     if path.symlink_metadata().is_ok() {
         return Err(Error::Exists(path.to_path_buf()));
     }
     let (dir, tmp) = (dir_of(path), temp_beside(path, None));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
         fill(&mut f).map_err(io_err(path))?;
         f.sync_all().map_err(io_err(path))?;
         drop(f);
@@ -264,6 +280,18 @@ mod tests {
         assert_eq!(fs::read(&a).unwrap(), b"one");
         assert_eq!(fs::read(&b).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("share.txt");
+        write_new_private(&p, b"s").unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(write_new_private(&p, b"t"), Err(Error::Exists(_))));
     }
 
     #[test]

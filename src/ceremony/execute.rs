@@ -183,7 +183,10 @@ fn execute_action(
                     return Ok(key_result(&g.label, &g.key_id, &pk, true));
                 }
             }
-            let pk = token.generate_key(g.algorithm, &g.label, &g.key_id)?;
+            let opts = hsm::KeyOptions {
+                exportable_under_wrap: g.exportable_under_wrap,
+            };
+            let pk = token.generate_key_with(g.algorithm, &g.label, &g.key_id, &opts)?;
             Ok(key_result(&g.label, &g.key_id, &pk, false))
         }
         Action::ImportKey(k) => {

@@ -391,6 +391,12 @@ pub fn check_capabilities(
             Action::GenerateKey(g) if !caps.generate.contains(&g.algorithm) => {
                 return refuse("algorithm", format!("generating {} keys", g.algorithm))
             }
+            Action::GenerateKey(g) if g.exportable_under_wrap && caps.wrap.is_none() => {
+                return refuse(
+                    "exportable-under-wrap",
+                    "backing keys up under a wrap key".into(),
+                )
+            }
             Action::ImportKey(_) if caps.import.is_empty() => {
                 return refuse("kind", "importing keys".into())
             }

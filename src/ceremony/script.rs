@@ -125,6 +125,8 @@ pub struct GenerateKey {
     pub algorithm: KeyAlgorithm,
     pub label: String,
     pub key_id: Vec<u8>,
+    /// The key may be backed up under a wrap key (never the default).
+    pub exportable_under_wrap: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -713,6 +715,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             algorithm: f.algorithm("algorithm")?,
             label: f.label("label")?,
             key_id: f.hex_id("key-id")?,
+            exportable_under_wrap: f.opt_bool("exportable-under-wrap")?.unwrap_or(false),
         }),
         "import-key" => Action::ImportKey(ImportKey {
             label: f.label("label")?,

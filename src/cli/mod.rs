@@ -1,6 +1,7 @@
 //! The command line (DESIGN.md's contract). Parsing here; each family of commands has its
 //! own handler module. Handlers return a one-line error; `main` prints it and exits 1.
 
+pub mod custody;
 pub mod fuses;
 pub mod run;
 pub mod sign;
@@ -97,6 +98,13 @@ pub enum Command {
     /// Transcript tools.
     #[command(subcommand)]
     Transcript(run::TranscriptCommand),
+    /// Wrap keys for backup, split among custodians.
+    #[command(subcommand)]
+    WrapKey(custody::WrapKeyCommand),
+    /// Export keys under a wrap key into a backup directory.
+    Backup(custody::BackupArgs),
+    /// Restore a backup onto a token from the custodians' shares.
+    Restore(custody::RestoreArgs),
 }
 
 /// Run the parsed command line.
@@ -119,6 +127,9 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Some(Command::Sign(a)) => sign::sign(a),
         Some(Command::Verify(a)) => sign::verify(a),
         Some(Command::TfaTbbr(a)) => tbbr::tfa_tbbr(a),
+        Some(Command::WrapKey(c)) => custody::wrap_key(c),
+        Some(Command::Backup(a)) => custody::backup(a),
+        Some(Command::Restore(a)) => custody::restore(a),
     }
 }
 

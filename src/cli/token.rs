@@ -54,6 +54,10 @@ pub struct GenerateKeyArgs {
     pub id: Option<String>,
     #[arg(long)]
     pub algorithm: String,
+    /// Let the key be backed up under a wrap key (officiant backup); still never
+    /// extractable in the clear. Off by default: such a key can never leave the token.
+    #[arg(long)]
+    pub exportable_under_wrap: bool,
 }
 
 #[derive(Args, Debug)]
@@ -128,7 +132,7 @@ fn source(flag: &str, s: &str) -> Result<SecretSource, Failure> {
     SecretSource::parse(s).map_err(|e| Failure(format!("--{flag}: {e}")))
 }
 
-fn read_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
+pub(super) fn read_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
     source(flag, s)?
         .read(what)
         .map_err(|e| Failure(format!("--{flag}: {e}")))
@@ -152,7 +156,7 @@ fn hex_id(id: &Option<String>, label: &str) -> Result<Vec<u8>, Failure> {
     }
 }
 
-fn open(
+pub(super) fn open(
     b: &BackendArgs,
     token_label: Option<&str>,
     login: Login,
@@ -177,7 +181,7 @@ fn open(
     Ok((uri, token))
 }
 
-fn transcript_path(b: &BackendArgs) -> PathBuf {
+pub(super) fn transcript_path(b: &BackendArgs) -> PathBuf {
     b.transcript
         .clone()
         .unwrap_or_else(|| PathBuf::from("officiant-transcript.jsonl"))
@@ -394,6 +398,7 @@ pub fn generate_key(a: GenerateKeyArgs) -> Outcome {
                 algorithm,
                 label: a.label.clone(),
                 key_id,
+                exportable_under_wrap: a.exportable_under_wrap,
             }),
         ),
         Vault::new(),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod pkcs11;
 pub mod sim;
 pub mod uri;
+pub mod wrap;
 pub mod yubihsm;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use crate::keys::{self, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
 pub use uri::BackendUri;
+pub use wrap::{CheckValue, WrapFormat, WrapKeyInfo, WrapKeySpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -87,6 +89,9 @@ pub enum ObjectClass {
     Opaque,
     /// YubiHSM authentication key.
     AuthKey,
+    /// An AES key that wraps other keys for backup (PKCS#11: CKO_SECRET_KEY with
+    /// CKA_WRAP; YubiHSM: a wrap key).
+    WrapKey,
     Other(String),
 }
 
@@ -99,6 +104,7 @@ impl fmt::Display for ObjectClass {
             ObjectClass::Data => f.write_str("data"),
             ObjectClass::Opaque => f.write_str("opaque"),
             ObjectClass::AuthKey => f.write_str("authentication key"),
+            ObjectClass::WrapKey => f.write_str("wrap key"),
             ObjectClass::Other(s) => f.write_str(s),
         }
     }
@@ -168,12 +174,27 @@ pub struct Capabilities {
     pub auth_keys: bool,
     /// A device audit log read into the transcript after each step.
     pub device_audit: bool,
+    /// Key backup under a wrap key, in this format (None: the backend cannot).
+    pub wrap: Option<WrapFormat>,
+    /// Putting a wrap key needs the SO logged in (PKCS#11: only the SO may set
+    /// CKA_TRUSTED, which keys marked CKA_WRAP_WITH_TRUSTED require of their wrap key).
+    pub wrap_key_needs_so: bool,
 }
 
 impl Capabilities {
     pub fn can_sign(&self, alg: KeyAlgorithm, scheme: SignScheme) -> bool {
         self.sign.contains(&(alg, scheme))
     }
+}
+
+/// How a new key pair may be used beyond signing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// The private key may leave the token encrypted under a wrap key, for backup, and
+    /// never otherwise (PKCS#11: CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED, still
+    /// sensitive; YubiHSM: capability exportable-under-wrap). Never the default: a key
+    /// generated without it can never be exported.
+    pub exportable_under_wrap: bool,
 }
 
 /// A non-key object to store.
@@ -211,6 +232,23 @@ pub trait Token: Send {
 
     /// Generate a signing key pair (private half sensitive and never extractable).
     fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey>;
+    /// Generate a signing key pair with `opts` (sensitive always; exportable only under a
+    /// wrap key, and only when `opts` says so). A backend without key backup refuses the
+    /// option rather than ignore it.
+    fn generate_key_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+        opts: &KeyOptions,
+    ) -> Result<PublicKey> {
+        if opts.exportable_under_wrap {
+            return Err(Error::Unsupported(
+                "keys exportable under wrap on this backend".into(),
+            ));
+        }
+        self.generate_key(alg, label, id)
+    }
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey>;
     fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()>;
     fn list_objects(&mut self) -> Result<Vec<ObjectInfo>>;
@@ -225,6 +263,49 @@ pub trait Token: Send {
     }
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
+
+    /// Put an AES wrap key (16, 24 or 32 bytes) on the token: it wraps and unwraps keys
+    /// and does nothing else. Returns the spec as stored (the backend fills in what the
+    /// spec leaves zero). See [`Capabilities::wrap_key_needs_so`] for who must be logged in.
+    fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> Result<WrapKeySpec> {
+        let _ = (spec, key);
+        Err(Error::Unsupported("wrap keys on this backend".into()))
+    }
+    /// The wrap key labelled `label`, if the token has one.
+    fn wrap_key(&mut self, label: &str) -> Result<Option<WrapKeyInfo>> {
+        let _ = label;
+        Err(Error::Unsupported("wrap keys on this backend".into()))
+    }
+    /// Delete the wrap key labelled `label` (and anything the backend keeps beside it);
+    /// false if there was none.
+    fn delete_wrap_key(&mut self, label: &str) -> Result<bool> {
+        let _ = label;
+        Err(Error::Unsupported("wrap keys on this backend".into()))
+    }
+    /// The private key labelled `label`, encrypted under the wrap key `wrap_label`, in
+    /// the backend's [`WrapFormat`]. Refused for a key not generated exportable.
+    fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> Result<Vec<u8>> {
+        let _ = (wrap_label, label);
+        Err(Error::Unsupported(
+            "export under wrap on this backend".into(),
+        ))
+    }
+    /// Import a key [`Token::export_wrapped`] made, as `label`/`id`, with `public` its
+    /// public half as recorded at backup (PKCS#11 stores it as the public key object; a
+    /// YubiHSM restores label and id from the blob and they must be these).
+    fn import_wrapped(
+        &mut self,
+        wrap_label: &str,
+        blob: &[u8],
+        label: &str,
+        id: &[u8],
+        public: &PublicKey,
+    ) -> Result<()> {
+        let _ = (wrap_label, blob, label, id, public);
+        Err(Error::Unsupported(
+            "import under wrap on this backend".into(),
+        ))
+    }
 
     // Administrative operations only some backends have ([`admin`]). The defaults
     // refuse; `Capabilities` says which a backend has, so a plan is refused before

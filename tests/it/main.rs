@@ -33,6 +33,11 @@ mod cli_auth_key;
 mod cli_prompt;
 mod cli_tbbr;
 mod cli_token;
+mod custody_resume;
+mod custody_shares;
+mod custody_softhsm;
+#[cfg(feature = "mock-hsm")]
+mod custody_yubihsm;
 mod esp32_sbv2;
 mod fuses_cli;
 mod fuses_hab4;

@@ -64,6 +64,14 @@ impl MechList {
                 caps.import.push(alg);
             }
         }
+        // Backup: RFC 5649 wrap and unwrap, with an AES-256 wrap key.
+        let wraps = self.info(MechanismType::AES_KEY_WRAP_PAD).is_some_and(|i| {
+            i.wrap() && i.unwrap() && self.fits(MechanismType::AES_KEY_WRAP_PAD, 32)
+        });
+        if wraps {
+            caps.wrap = Some(crate::hsm::WrapFormat::Pkcs8AesKwp);
+            caps.wrap_key_needs_so = true;
+        }
         caps
     }
 

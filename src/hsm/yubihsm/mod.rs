@@ -14,6 +14,7 @@ pub mod audit;
 pub mod caps;
 pub mod steps;
 pub mod uri;
+mod wrap;
 
 use std::fmt;
 
@@ -21,7 +22,8 @@ use yubihsm::object::{self, Filter, Label, Type};
 use yubihsm::{asymmetric, Capability, Client, Connector, Credentials, Domain};
 
 use super::{
-    Capabilities, NewObject, ObjectClass, ObjectInfo, Selector, Token, TokenInfo, UserType,
+    Capabilities, KeyOptions, NewObject, ObjectClass, ObjectInfo, Selector, Token, TokenInfo,
+    UserType, WrapFormat, WrapKeyInfo, WrapKeySpec,
 };
 use crate::keys::{self, HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
@@ -375,6 +377,7 @@ impl YubiHsm {
             data_objects: true,
             auth_keys: true,
             device_audit: true,
+            wrap: Some(WrapFormat::YubihsmAesCcm),
             ..Capabilities::default()
         };
         if self.is_mock() {
@@ -513,12 +516,27 @@ impl YubiHsm {
     /// Generate a key pair at `id` (capability sign-ecdsa for EC; sign-pkcs + sign-pss for
     /// RSA, so Yubico's PKCS#11 module can also sign with it).
     pub fn generate_at(&mut self, alg: KeyAlgorithm, label: &str, id: u16) -> Result<PublicKey> {
+        self.generate_at_with(alg, label, id, &KeyOptions::default())
+    }
+
+    /// [`Self::generate_at`], with capability exportable-under-wrap when `opts` asks.
+    pub fn generate_at_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: u16,
+        opts: &KeyOptions,
+    ) -> Result<PublicKey> {
         caps::check_label("label", label)?;
         self.check_algorithm(alg)?;
         self.check_free(label, id, Type::AsymmetricKey)?;
         let domains = self.session_domains()?;
+        let mut capabilities = sign_caps(alg);
+        if opts.exportable_under_wrap {
+            capabilities |= Capability::EXPORTABLE_UNDER_WRAP;
+        }
         self.client()?
-            .generate_asymmetric_key(id, label_of(label)?, domains, sign_caps(alg), asym_alg(alg))
+            .generate_asymmetric_key(id, label_of(label)?, domains, capabilities, asym_alg(alg))
             .map_err(device("generate asymmetric key"))?;
         self.public_key_of(id)
     }
@@ -849,7 +867,7 @@ fn class_of(ty: Type, alg: Option<yubihsm::Algorithm>) -> ObjectClass {
             }
             _ => ObjectClass::Opaque,
         },
-        Type::WrapKey => ObjectClass::Other("wrap key".into()),
+        Type::WrapKey => ObjectClass::WrapKey,
         Type::HmacKey => ObjectClass::Other("HMAC key".into()),
         Type::Template => ObjectClass::Other("template".into()),
         Type::OtpAeadKey => ObjectClass::Other("OTP AEAD key".into()),
@@ -918,8 +936,46 @@ impl Token for YubiHsm {
         label: &str,
         id: &[u8],
     ) -> super::Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
+    fn generate_key_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+        opts: &KeyOptions,
+    ) -> super::Result<PublicKey> {
         let id = caps::id_from_bytes(id)?;
-        Ok(self.generate_at(alg, label, id)?)
+        Ok(self.generate_at_with(alg, label, id, opts)?)
+    }
+
+    fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> super::Result<WrapKeySpec> {
+        Ok(self.put_wrap_key_at(spec, key)?)
+    }
+
+    fn wrap_key(&mut self, label: &str) -> super::Result<Option<WrapKeyInfo>> {
+        Ok(self.wrap_key_by_label(label)?)
+    }
+
+    fn delete_wrap_key(&mut self, label: &str) -> super::Result<bool> {
+        Ok(self.delete_wrap_key_labelled(label)?)
+    }
+
+    fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> super::Result<Vec<u8>> {
+        Ok(self.export_wrapped_key(wrap_label, label)?)
+    }
+
+    fn import_wrapped(
+        &mut self,
+        wrap_label: &str,
+        blob: &[u8],
+        label: &str,
+        id: &[u8],
+        public: &PublicKey,
+    ) -> super::Result<()> {
+        let id = caps::id_from_bytes(id)?;
+        Ok(self.import_wrapped_key(wrap_label, blob, label, id, public)?)
     }
 
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> super::Result<PublicKey> {
