@@ -483,28 +483,7 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             ));
         }
     }
-    // The roll call the answers give (or imply) must fit the script, like one typed at
-    // the console.
     let roster = answers.roster(script);
-    if !script.roles.is_empty() {
-        let needs: Vec<Vec<(String, usize)>> = script
-            .steps
-            .iter()
-            .map(|s| {
-                s.sign_off
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.clone(),
-                            script.roles.get(r).copied().unwrap_or(1) as usize,
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        crate::ceremony::people::check_roster(&roster, &script.roles, &needs)
-            .map_err(|m| aerr("participant: ".into(), m))?;
-    }
     for (i, step) in script.steps.iter().enumerate() {
         let place = step.place(i);
         // One person, one seat per step, however the name is spelt; and on the roll call
@@ -594,6 +573,27 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
                 return Err(aerr(format!("{place}.{field}: "), m));
             }
         }
+    }
+    // The roll call the answers give (or imply) must fit the script, like one typed at
+    // the console.
+    if !script.roles.is_empty() {
+        let needs: Vec<Vec<(String, usize)>> = script
+            .steps
+            .iter()
+            .map(|s| {
+                s.sign_off
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.clone(),
+                            script.roles.get(r).copied().unwrap_or(1) as usize,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        crate::ceremony::people::check_roster(&roster, &script.roles, &needs)
+            .map_err(|m| aerr("participant: ".into(), m))?;
     }
     Ok(())
 }

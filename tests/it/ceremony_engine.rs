@@ -225,7 +225,11 @@ fn a_key_already_on_the_token_is_never_adopted_after_a_clean_failure() {
         &s[..s.find("[[step]]").unwrap()]
     );
     std::fs::write(&d.script, script).unwrap();
-    std::fs::write(&d.answers, "[secrets]\npre = \"env:T_PRE\"\n").unwrap();
+    std::fs::write(
+        &d.answers,
+        "[secrets]\npre = \"env:T_PRE\"\n\n[[acknowledge]]\nstep = \"gen\"\nname = \"Walt\"\n",
+    )
+    .unwrap();
     for attempt in 0..2 {
         let out = d
             .command()

@@ -67,6 +67,14 @@ name = "Ada"
 step = "gen-p256"
 role = "witness"
 name = "Walt"
+
+[[acknowledge]]
+step = "gen-p256"
+name = "Walt"
+
+[[acknowledge]]
+step = "export"
+name = "Walt"
 "#;
 
 /// Write script and answers into `dir`; return the error line of `prepare`.

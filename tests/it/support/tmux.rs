@@ -137,6 +137,47 @@ impl Tmux {
         }
     }
 
+    /// Wait until the screen is no longer `old` (the program took the keys sent).
+    pub fn wait_change(&self, old: &str, secs: u64) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if s != old {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "the screen did not change within {secs} s:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// The program the pane's shell runs (its first child).
+    pub fn program_pid(&self) -> u32 {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", self.session, "#{pane_pid}"])
+            .output()
+            .unwrap();
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        // /proc/PID/stat: "pid (comm) state ppid …"; the comm may hold spaces.
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|st| {
+                        let rest = &st[st.rfind(')')? + 2..];
+                        rest.split_whitespace().nth(1).map(|pp| pp == shell)
+                    })
+                    .unwrap_or(false)
+            })
+            .unwrap_or_else(|| panic!("no program under the pane's shell {shell}"))
+    }
+
     /// Wait until `needle` is on screen.
     pub fn wait_for(&self, needle: &str, secs: u64) -> String {
         let t0 = Instant::now();
