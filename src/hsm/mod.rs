@@ -159,6 +159,13 @@ pub struct Capabilities {
     pub so_login: bool,
     pub certificates: bool,
     pub data_objects: bool,
+    /// Data objects the token itself keeps from being modified or destroyed
+    /// ([`Token::put_data`] with `immutable`; PKCS#11 CKA_MODIFIABLE and CKA_DESTROYABLE
+    /// false). False where the token cannot promise it (YubiHSM: any key with
+    /// delete-opaque removes an opaque object).
+    pub immutable_data: bool,
+    /// Counters ([`Token::read_counter`], [`Token::write_counter`]).
+    pub counters: bool,
 }
 
 impl Capabilities {
@@ -175,6 +182,27 @@ pub enum NewObject {
     Certificate(Vec<u8>),
     /// PKCS#11 CKO_DATA with CKA_APPLICATION.
     Data { application: String, value: Vec<u8> },
+}
+
+/// A data object as [`Token::read_data`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataObject {
+    pub label: String,
+    pub value: Vec<u8>,
+    /// The token reports that it keeps this object from being modified or destroyed
+    /// (always false on a token without [`Capabilities::immutable_data`]).
+    pub immutable: bool,
+}
+
+/// A counter's value as the backends store it: 8 bytes, big-endian.
+pub(crate) fn counter_value(label: &str, bytes: &[u8]) -> Result<u64> {
+    let b: [u8; 8] = bytes.try_into().map_err(|_| {
+        Error::Backend(format!(
+            "object {label:?} holds {} bytes, not a counter (8 bytes)",
+            bytes.len()
+        ))
+    })?;
+    Ok(u64::from_be_bytes(b))
 }
 
 /// Which objects a `delete_object` or lookup means.
@@ -216,6 +244,38 @@ pub trait Token: Send {
     }
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
+
+    // Data objects and counters: what the approval stage keeps on the token (a policy
+    // nobody can change, use counters the signer cannot roll back). Small and generic;
+    // what they hold is `crate::approvals`' business.
+
+    /// The public data objects (PKCS#11 CKO_DATA, YubiHSM opaque data) whose label starts
+    /// with `prefix`, with their values. Needs no login where the token shows public
+    /// objects without one.
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        let _ = prefix;
+        Err(Error::Unsupported("data objects".into()))
+    }
+    /// Store a public data object labelled `label` (the label must be free). With
+    /// `immutable`, the token is asked to keep it from being modified or destroyed, which
+    /// it does where [`Capabilities::immutable_data`] says so.
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        let _ = (label, value, immutable);
+        Err(Error::Unsupported("data objects".into()))
+    }
+    /// The counter labelled `label` (a private object: the user logged in), or `None`
+    /// before its first write.
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        let _ = label;
+        Err(Error::Unsupported("counters".into()))
+    }
+    /// Set the counter labelled `label` to `value`, creating it if needed. A counter only
+    /// goes up: a lower value is refused. A crash during the write leaves the old or the
+    /// new value, never no counter.
+    fn write_counter(&mut self, label: &str, value: u64) -> Result<()> {
+        let _ = (label, value);
+        Err(Error::Unsupported("counters".into()))
+    }
 
     /// The YubiHSM native backend's own operations (authentication keys, audit log), where
     /// this token is one.

@@ -27,8 +27,8 @@ use der::{Decode, Encode};
 use zeroize::Zeroize;
 
 use super::{
-    Capabilities, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result, Selector, Token,
-    TokenInfo, UserType,
+    Capabilities, DataObject, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result,
+    Selector, Token, TokenInfo, UserType,
 };
 use crate::keys::{Curve, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
@@ -629,6 +629,31 @@ impl Pkcs11Token {
             }
             r => r,
         }
+    }
+
+    /// The private data objects labelled `label` with their counter values.
+    fn counters(&mut self, label: &str) -> Result<Vec<(ObjectHandle, u64)>> {
+        let handles = self
+            .session()?
+            .find_objects(&[
+                Attribute::Class(CkClass::DATA),
+                Attribute::Private(true),
+                Self::label_attr(label),
+            ])
+            .map_err(|e| ck(&format!("searching counter {label:?}"), e))?;
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            let attrs = self
+                .session()?
+                .get_attributes(h, &[AttributeType::Value])
+                .map_err(|e| ck(&format!("reading counter {label:?}"), e))?;
+            let bytes = match attrs.first() {
+                Some(Attribute::Value(v)) => v.as_slice(),
+                _ => &[],
+            };
+            out.push((h, super::counter_value(label, bytes)?));
+        }
+        Ok(out)
     }
 
     fn forget_signing_key(&mut self) {
@@ -1272,6 +1297,115 @@ impl Token for Pkcs11Token {
             }
             s.sign_final().map_err(|e| ck(&what, e))
         })
+    }
+
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        let handles = self
+            .session()?
+            .find_objects(&[Attribute::Class(CkClass::DATA), Attribute::Private(false)])
+            .map_err(|e| ck("searching data objects", e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            let label = match self
+                .session()?
+                .get_attributes(h, &[AttributeType::Label])
+                .map_err(|e| ck("reading a data object's label", e))?
+                .first()
+            {
+                Some(Attribute::Label(l)) => String::from_utf8_lossy(l).into_owned(),
+                _ => continue,
+            };
+            if !label.starts_with(prefix) {
+                continue;
+            }
+            // A token that does not know CKA_DESTROYABLE leaves it out: destroyable.
+            let attrs = self
+                .session()?
+                .get_attributes(
+                    h,
+                    &[
+                        AttributeType::Value,
+                        AttributeType::Modifiable,
+                        AttributeType::Destroyable,
+                    ],
+                )
+                .map_err(|e| ck(&format!("reading data object {label:?}"), e))?;
+            let (mut value, mut modifiable, mut destroyable) = (Vec::new(), true, true);
+            for a in attrs {
+                match a {
+                    Attribute::Value(v) => value = v,
+                    Attribute::Modifiable(b) => modifiable = b,
+                    Attribute::Destroyable(b) => destroyable = b,
+                    _ => {}
+                }
+            }
+            out.push(DataObject {
+                label,
+                value,
+                immutable: !modifiable && !destroyable,
+            });
+        }
+        Ok(out)
+    }
+
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        self.check_free(&[CkClass::DATA], label, &[])?;
+        let mut t = vec![
+            Attribute::Class(CkClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Application(b"officiant".to_vec()),
+            Attribute::Value(value.to_vec()),
+        ];
+        if immutable {
+            t.extend([Attribute::Modifiable(false), Attribute::Destroyable(false)]);
+        }
+        self.session()?
+            .create_object(&t)
+            .map(|_| ())
+            .map_err(|e| ck(&format!("writing data object {label:?}"), e))
+    }
+
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        let mut max = None;
+        for (_, v) in self.counters(label)? {
+            max = max.max(Some(v));
+        }
+        Ok(max)
+    }
+
+    fn write_counter(&mut self, label: &str, value: u64) -> Result<()> {
+        let found = self.counters(label)?;
+        if let Some(now) = found.iter().map(|(_, v)| *v).max() {
+            if value < now {
+                return Err(Error::Refused(format!(
+                    "counter {label:?} is at {now}; a counter never goes down (asked for {value})"
+                )));
+            }
+        }
+        // SoftHSM keeps a data object's CKA_VALUE read-only after creation: write the
+        // new value as a new object, then destroy the old ones. A crash between the two
+        // leaves both, and a read takes the larger.
+        let what = format!("writing counter {label:?}");
+        let t = [
+            Attribute::Class(CkClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Application(b"officiant counter".to_vec()),
+            Attribute::Value(value.to_be_bytes().to_vec()),
+        ];
+        let new = self
+            .session()?
+            .create_object(&t)
+            .map_err(|e| ck(&what, e))?;
+        for (h, _) in found.into_iter().filter(|(h, _)| *h != new) {
+            self.session()?
+                .destroy_object(h)
+                .map_err(|e| ck(&what, e))?;
+        }
+        Ok(())
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {

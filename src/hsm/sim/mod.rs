@@ -27,8 +27,8 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use super::{
-    Capabilities, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result, Selector, Token,
-    TokenInfo, UserType,
+    Capabilities, DataObject, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result,
+    Selector, Token, TokenInfo, UserType,
 };
 use crate::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
@@ -130,6 +130,14 @@ impl SimToken {
             .find(|o| o.class == ObjectClass::PrivateKey && o.label == label)
     }
 
+    /// The private data object that holds the counter `label`.
+    fn counter(&self, label: &str) -> Option<&StoredObject> {
+        self.state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::Data && o.private && o.label == label)
+    }
+
     fn store_key_pair(
         &mut self,
         label: &str,
@@ -153,6 +161,7 @@ impl SimToken {
                 algorithm,
                 spki: Some(spki.clone()),
                 application: None,
+                immutable: false,
                 value: pkcs8,
             });
             s.objects.push(StoredObject {
@@ -164,6 +173,7 @@ impl SimToken {
                 algorithm,
                 spki: Some(spki),
                 application: None,
+                immutable: false,
                 value: Zeroizing::new(Vec::new()),
             });
             Ok(())
@@ -270,6 +280,8 @@ impl Token for SimToken {
             so_login: true,
             certificates: true,
             data_objects: true,
+            immutable_data: true,
+            counters: true,
         })
     }
 
@@ -290,6 +302,8 @@ impl Token for SimToken {
             s.label = label.into();
             s.so_pin = Some(pin::PinRecord::new(so_pin));
             s.user_pin = Some(pin::PinRecord::new(user_pin));
+            // Like SoftHSM's C_InitToken: every object goes, even those that cannot be
+            // destroyed one by one (a policy goes with the keys it was about).
             s.objects.clear();
             Ok(())
         })
@@ -359,6 +373,7 @@ impl Token for SimToken {
                     algorithm: KeyAlgorithm::of(&public),
                     spki: Some(public.to_spki_der()),
                     application: None,
+                    immutable: false,
                     value: Zeroizing::new(der.clone()),
                 }
             }
@@ -371,6 +386,7 @@ impl Token for SimToken {
                 algorithm: None,
                 spki: None,
                 application: Some(application.clone()),
+                immutable: false,
                 value: Zeroizing::new(value.clone()),
             },
         };
@@ -415,6 +431,93 @@ impl Token for SimToken {
         crypto::sign(&o.value, alg, scheme, digest)
     }
 
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        Ok(self
+            .state
+            .objects
+            .iter()
+            .filter(|o| o.class == ObjectClass::Data && !o.private && o.label.starts_with(prefix))
+            .map(|o| DataObject {
+                label: o.label.clone(),
+                value: o.value.to_vec(),
+                immutable: o.immutable,
+            })
+            .collect())
+    }
+
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        // Public objects: the SO may write them too, as on a PKCS#11 token.
+        self.need_initialized("write a data object")?;
+        if self.session.is_none() {
+            return Err(Error::NotLoggedIn(
+                "writing a data object needs the SO or the user logged in".into(),
+            ));
+        }
+        check_label(label)?;
+        let stored = StoredObject {
+            class: ObjectClass::Data,
+            label: label.into(),
+            id: Vec::new(),
+            private: false,
+            local: false,
+            algorithm: None,
+            spki: None,
+            application: Some("officiant".into()),
+            immutable,
+            value: Zeroizing::new(value.to_vec()),
+        };
+        self.commit(|s| {
+            check_unique(s, &ObjectClass::Data, label, &[])?;
+            s.objects.push(stored);
+            Ok(())
+        })
+    }
+
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        self.need_user("read a counter")?;
+        match self.counter(label) {
+            Some(o) => super::counter_value(label, &o.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn write_counter(&mut self, label: &str, value: u64) -> Result<()> {
+        self.need_user("write a counter")?;
+        check_label(label)?;
+        if let Some(now) = self.read_counter(label)? {
+            if value < now {
+                return Err(Error::Refused(format!(
+                    "counter {label:?} is at {now}; a counter never goes down (asked for {value})"
+                )));
+            }
+        }
+        self.commit(|s| {
+            let found = s
+                .objects
+                .iter_mut()
+                .find(|o| o.class == ObjectClass::Data && o.private && o.label == label);
+            match found {
+                Some(o) => o.value = Zeroizing::new(value.to_be_bytes().to_vec()),
+                None => {
+                    check_unique(s, &ObjectClass::Data, label, &[])?;
+                    s.objects.push(StoredObject {
+                        class: ObjectClass::Data,
+                        label: label.into(),
+                        id: Vec::new(),
+                        private: true,
+                        local: false,
+                        algorithm: None,
+                        spki: None,
+                        application: Some("officiant counter".into()),
+                        immutable: false,
+                        value: Zeroizing::new(value.to_be_bytes().to_vec()),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
         self.need_user("delete-object")?;
         let hit = |o: &StoredObject| {
@@ -423,6 +526,12 @@ impl Token for SimToken {
         let n = self.state.objects.iter().filter(|o| hit(o)).count();
         if n == 0 {
             return Ok(0);
+        }
+        if let Some(o) = self.state.objects.iter().find(|o| hit(o) && o.immutable) {
+            return Err(Error::Refused(format!(
+                "the {} object {:?} cannot be destroyed (CKA_DESTROYABLE false)",
+                o.class, o.label
+            )));
         }
         self.commit(|s| {
             s.objects.retain(|o| !hit(o));

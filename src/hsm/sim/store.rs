@@ -80,6 +80,10 @@ pub(super) struct StoredObject {
     pub spki: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
+    /// Neither modifiable nor destroyable (PKCS#11 CKA_MODIFIABLE and CKA_DESTROYABLE
+    /// false): `delete_object` refuses it; `init_token` erases it with everything else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immutable: bool,
     /// Private key: PKCS#8 DER (in the clear: rehearsal only). Certificate: DER.
     /// Data: the bytes. Public key: empty (see `spki`).
     #[serde(with = "hex_secret")]
