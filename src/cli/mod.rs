@@ -2,6 +2,8 @@
 //! own handler module. Handlers return a one-line error; `main` prints it and exits 1.
 
 pub mod fuses;
+pub mod policy;
+pub mod request;
 pub mod run;
 pub mod sign;
 pub mod tbbr;
@@ -94,6 +96,12 @@ pub enum Command {
     /// Transcript tools.
     #[command(subcommand)]
     Transcript(run::TranscriptCommand),
+    /// The approval policy on the token: which keys need whose approval.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Signing requests for keys under an approval policy.
+    #[command(subcommand)]
+    Request(request::RequestCommand),
 }
 
 /// Run the parsed command line.
@@ -115,6 +123,8 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Some(Command::Sign(a)) => sign::sign(a),
         Some(Command::Verify(a)) => sign::verify(a),
         Some(Command::TfaTbbr(a)) => tbbr::tfa_tbbr(a),
+        Some(Command::Policy(c)) => policy::run(c),
+        Some(Command::Request(c)) => request::run(c),
     }
 }
 

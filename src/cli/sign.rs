@@ -8,6 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{BackendArgs, Failure, Outcome};
+use crate::approvals::Presented;
 use crate::ceremony::transcript;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
@@ -42,6 +43,14 @@ pub struct SignArgs {
     /// Print the per-input records as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Signing request (officiant request create) for a key the token's policy puts
+    /// under approval; each signature is one use of it.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
+    /// An approval of the request: `ssh-keygen -Y sign -n officiant-approval REQ` output
+    /// (repeat for each approver).
+    #[arg(long = "approval", requires = "request")]
+    pub approvals: Vec<PathBuf>,
 }
 
 /// The format-specific options of `sign`. The console's Options field takes the same
@@ -174,6 +183,19 @@ fn print_record(r: &SignRecord, json: bool) {
     for n in &r.notes {
         println!("  {n}");
     }
+    if let Some(u) = &r.approval {
+        println!(
+            "  use {} of {} of request {} (approved by {})",
+            u.use_number,
+            u.of,
+            u.request,
+            if u.approvers.is_empty() {
+                "nobody: quorum 0".to_string()
+            } else {
+                u.approvers.join(", ")
+            }
+        );
+    }
 }
 
 pub fn sign(a: SignArgs) -> Outcome {
@@ -207,7 +229,21 @@ pub fn sign(a: SignArgs) -> Outcome {
         token.login(UserType::User, &pin)?;
     }
     let info = token.info()?;
-    let mut key = SigningKey::new(token.as_mut(), &a.key)?;
+    let presented = match &a.request {
+        Some(r) => Some(Presented::load(r, &a.approvals)?),
+        None => None,
+    };
+    let mut key = SigningKey::with_request(token.as_mut(), &a.key, presented.as_ref())?;
+    let approval = match key.grant().cloned() {
+        Some(g) => {
+            let used = key.uses_so_far()?.unwrap_or(0);
+            eprintln!("{g}; {used} used before this run");
+            Some(
+                json!({"request": g.request, "key": g.key, "approvers": g.approvers, "limit": g.limit, "used_before": used, "policy_sha256": g.policy_sha256, "counter": g.counter}),
+            )
+        }
+        None => None,
+    };
 
     // The transcript: --transcript, else next to the outputs.
     let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {
@@ -230,6 +266,9 @@ pub fn sign(a: SignArgs) -> Outcome {
             json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
         ),
     ])?;
+    if let Some(v) = approval {
+        tr.append("approval", v)?;
+    }
 
     let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
         for r in rs {

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::approvals;
 use crate::formats::{raw, stm32_image};
 use crate::hsm::{self, Token};
 use crate::keys::ecdsa_tables::Tables;
@@ -40,6 +41,9 @@ pub enum Error {
     /// `verify` found the signature or image bad; the message says which part.
     #[error("{path}: {cause}")]
     Verify { path: PathBuf, cause: String },
+    /// The token's approval policy does not let this key sign (now, or this many times).
+    #[error("{0}")]
+    Approval(#[from] approvals::Error),
 }
 
 impl Error {
@@ -162,27 +166,117 @@ pub struct SignRecord {
     pub input_bytes: u64,
     /// What the operator should know (fields kept, flags changed, blocks present).
     pub notes: Vec<String>,
+    /// The approved request this signature is one use of (keys under a policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalUse>,
 }
 
-/// A key on an opened (and logged-in) token, ready to sign digests.
+/// One use of an approved request, as the transcript records it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ApprovalUse {
+    pub request: String,
+    pub approvers: Vec<String>,
+    /// This signature's use number (1-based) of `of`.
+    #[serde(rename = "use")]
+    pub use_number: u64,
+    pub of: u64,
+}
+
+/// A key on an opened (and logged-in) token, ready to sign digests. The token's
+/// approval policy is asked when it is made: a key that needs approval signs only
+/// under an approved request, and every signature takes one use of it from the
+/// token's counter before the token signs.
 pub struct SigningKey<'t> {
     token: &'t mut dyn Token,
     label: String,
     public: PublicKey,
+    grant: Option<approvals::Grant>,
+    /// Uses reserved on the token and not yet spent: (next use number, how many).
+    reserved: std::collections::VecDeque<(u64, u64)>,
+    /// The use number of the last signature made.
+    last_use: Option<u64>,
 }
 
 impl<'t> SigningKey<'t> {
-    /// Find the key pair labelled `label` and read its public key.
+    /// Find the key pair labelled `label` and read its public key. A key the token's
+    /// policy puts under approval is refused: see [`Self::with_request`].
     pub fn new(token: &'t mut dyn Token, label: &str) -> Result<Self, Error> {
+        Self::with_request(token, label, None)
+    }
+
+    /// [`Self::new`] with a signing request and its approvals, checked against the
+    /// token's policy (a one-line refusal names what is missing).
+    pub fn with_request(
+        token: &'t mut dyn Token,
+        label: &str,
+        request: Option<&approvals::Presented>,
+    ) -> Result<Self, Error> {
         let public = token.public_key(label).map_err(|cause| Error::Token {
             label: label.to_string(),
             cause,
         })?;
+        let grant = match approvals::authorize(token, label, request)? {
+            approvals::Verdict::Free => None,
+            approvals::Verdict::Approved(g) => Some(g),
+        };
         Ok(SigningKey {
             token,
             label: label.to_string(),
             public,
+            grant,
+            reserved: Default::default(),
+            last_use: None,
         })
+    }
+
+    /// The approved request this key signs under, if its policy asks for one.
+    pub fn grant(&self) -> Option<&approvals::Grant> {
+        self.grant.as_ref()
+    }
+
+    /// Uses of the request already made or reserved, on the token.
+    pub fn uses_so_far(&mut self) -> Result<Option<u64>, Error> {
+        match &self.grant {
+            None => Ok(None),
+            Some(g) => Ok(Some(
+                approvals::store::used(self.token, g).map_err(approvals::Error::from)?,
+            )),
+        }
+    }
+
+    /// Take `n` uses of the request from the token's counter now, for `n` signatures to
+    /// come (a batch reserves all of its uses before its first signature; uses a
+    /// stopped batch did not sign are lost, never given back). Nothing to do for a key
+    /// without a grant.
+    pub fn reserve(&mut self, n: u64) -> Result<(), Error> {
+        let Some(g) = &self.grant else {
+            return Ok(());
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let first = approvals::store::reserve(self.token, g, n).map_err(approvals::Error::from)?;
+        self.reserved.push_back((first, n));
+        Ok(())
+    }
+
+    /// Spend one reserved use (reserving one if none is left) before a signing call.
+    fn spend_use(&mut self) -> Result<(), Error> {
+        if self.grant.is_none() {
+            return Ok(());
+        }
+        if self.reserved.is_empty() {
+            self.reserve(1)?;
+        }
+        if let Some((next, left)) = self.reserved.front_mut() {
+            self.last_use = Some(*next);
+            *next += 1;
+            *left -= 1;
+            if *left == 0 {
+                self.reserved.pop_front();
+            }
+        }
+        Ok(())
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -214,6 +308,8 @@ impl<'t> SigningKey<'t> {
                 c.name()
             )));
         }
+        // The use is taken before the token signs: a crash here loses it.
+        self.spend_use()?;
         let sig = self
             .token
             .sign(&self.label, scheme, digest)
@@ -248,6 +344,12 @@ impl<'t> SigningKey<'t> {
             output_sha256: String::new(),
             input_bytes: 0,
             notes: Vec::new(),
+            approval: self.grant.as_ref().map(|g| ApprovalUse {
+                request: g.request.clone(),
+                approvers: g.approvers.clone(),
+                use_number: self.last_use.unwrap_or(0),
+                of: g.limit,
+            }),
         }
     }
 }
@@ -440,6 +542,9 @@ pub fn sign_batch_with(
         }
         plan.push((input.as_path(), out));
     }
+    // Under an approved request, the whole batch's uses are taken before its first
+    // signature: a batch that has not enough left signs nothing.
+    key.reserve(plan.len() as u64).map_err(early)?;
     if format == Format::Raw {
         return raw_batch(key, opts, &plan, on_signed);
     }
