@@ -293,9 +293,13 @@ pub struct TokenKey<'t> {
 }
 
 impl<'t> TokenKey<'t> {
-    /// Find the key pair labelled `label` and read its public half.
+    /// Find the key pair labelled `label` and read its public half. A key the token's
+    /// approval policy puts under a quorum is refused: it signs only through
+    /// `crate::signing::SigningKey` with an approved request.
     pub fn open(token: &'t mut dyn Token, label: &str) -> Result<Self> {
         let public = token.public_key(label)?;
+        crate::approvals::authorize(token, label, None)
+            .map_err(|e| Error::Refused(format!("key {label:?}: {e}")))?;
         Ok(TokenKey {
             token,
             label: label.to_string(),

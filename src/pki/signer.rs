@@ -124,6 +124,13 @@ impl<'t> TokenSigner<'t> {
         let public = token
             .public_key(label)
             .map_err(|e| Error::Token(format!("signing key {label:?}: {e}")))?;
+        // A key the approval policy puts under a quorum signs only through
+        // `officiant sign --request`; certificates take no request yet.
+        crate::approvals::authorize(token, label, None).map_err(|e| {
+            Error::Token(format!(
+                "signing key {label:?}: {e} (certificates cannot be issued under a request)"
+            ))
+        })?;
         if let Some(exp) = expected {
             if *exp != public {
                 return Err(Error::Mismatch(format!(
