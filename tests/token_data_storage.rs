@@ -38,13 +38,21 @@ fn data_and_counters(t: &mut dyn Token) {
     assert!(matches!(e, Error::LabelExists { .. }), "{e}");
 
     assert_eq!(t.read_counter("uses.c1").unwrap(), None);
-    t.write_counter("uses.c1", 1).unwrap();
+    t.write_counter("uses.c1", 0, 1).unwrap();
     assert_eq!(t.read_counter("uses.c1").unwrap(), Some(1));
-    t.write_counter("uses.c1", 5).unwrap();
-    t.write_counter("uses.c1", 5).unwrap();
+    t.write_counter("uses.c1", 1, 5).unwrap();
     assert_eq!(t.read_counter("uses.c1").unwrap(), Some(5));
-    let e = t.write_counter("uses.c1", 4).unwrap_err();
-    assert!(e.to_string().contains("never goes down"), "{e}");
+    // Only up, and only from the value the writer read: a second writer that read 1
+    // (or 0) is refused, so two writers never both count from the same value.
+    for (from, to, why) in [
+        (5, 5, "only goes up"),
+        (5, 4, "only goes up"),
+        (1, 6, "another session wrote it"),
+        (0, 1, "another session wrote it"),
+    ] {
+        let e = t.write_counter("uses.c1", from, to).unwrap_err();
+        assert!(e.to_string().contains(why), "{from}->{to}: {e}");
+    }
     assert_eq!(t.read_counter("uses.c1").unwrap(), Some(5));
     assert_eq!(t.read_counter("uses.c2").unwrap(), None);
 }

@@ -142,7 +142,8 @@ pub fn reserve(token: &mut dyn Token, grant: &Grant, n: u64) -> Result<u64, Erro
             )
         }));
     }
-    token.write_counter(&grant.counter, used + n)?;
+    // From exactly `used`: a concurrent signer that took uses since is refused here.
+    token.write_counter(&grant.counter, used, used + n)?;
     Ok(used + 1)
 }
 

@@ -252,7 +252,7 @@ pub fn sign(a: SignArgs) -> Outcome {
     });
     let mut tr = transcript::Writer::open(&tpath)?;
     // The session's opening entries share one disk sync.
-    tr.append_all(vec![
+    let mut opening = vec![
         (
             "open",
             json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
@@ -265,10 +265,11 @@ pub fn sign(a: SignArgs) -> Outcome {
             "sign-start",
             json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
         ),
-    ])?;
+    ];
     if let Some(v) = approval {
-        tr.append("approval", v)?;
+        opening.push(("approval", v));
     }
+    tr.append_all(opening)?;
 
     let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
         for r in rs {

@@ -205,6 +205,28 @@ pub(crate) fn counter_value(label: &str, bytes: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(b))
 }
 
+/// The checks before a counter write: it holds `expected` (absent: 0) and `value` is
+/// above it.
+pub(crate) fn check_counter_step(
+    label: &str,
+    now: Option<u64>,
+    expected: u64,
+    value: u64,
+) -> Result<()> {
+    let now = now.unwrap_or(0);
+    if now != expected {
+        return Err(Error::Refused(format!(
+            "counter {label:?} is at {now}, not {expected}: another session wrote it since it was read"
+        )));
+    }
+    if value <= now {
+        return Err(Error::Refused(format!(
+            "counter {label:?} is at {now}; a counter only goes up (asked for {value})"
+        )));
+    }
+    Ok(())
+}
+
 /// Which objects a `delete_object` or lookup means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
@@ -269,11 +291,13 @@ pub trait Token: Send {
         let _ = label;
         Err(Error::Unsupported("counters".into()))
     }
-    /// Set the counter labelled `label` to `value`, creating it if needed. A counter only
-    /// goes up: a lower value is refused. A crash during the write leaves the old or the
-    /// new value, never no counter.
-    fn write_counter(&mut self, label: &str, value: u64) -> Result<()> {
-        let _ = (label, value);
+    /// Move the counter labelled `label` from `expected` (what it holds now; 0 before
+    /// its first write) up to `value`, creating it if needed. Refused when it holds
+    /// anything but `expected`, or when `value` is not above it: of two sessions that
+    /// read the same value, at most one moves it. A crash during the write leaves the
+    /// old or the new value, never no counter.
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
+        let _ = (label, expected, value);
         Err(Error::Unsupported("counters".into()))
     }
 

@@ -1375,15 +1375,10 @@ impl Token for Pkcs11Token {
         Ok(max)
     }
 
-    fn write_counter(&mut self, label: &str, value: u64) -> Result<()> {
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
         let found = self.counters(label)?;
-        if let Some(now) = found.iter().map(|(_, v)| *v).max() {
-            if value < now {
-                return Err(Error::Refused(format!(
-                    "counter {label:?} is at {now}; a counter never goes down (asked for {value})"
-                )));
-            }
-        }
+        let now = found.iter().map(|(_, v)| *v).max();
+        super::check_counter_step(label, now, expected, value)?;
         // SoftHSM keeps a data object's CKA_VALUE read-only after creation: write the
         // new value as a new object, then destroy the old ones. A crash between the two
         // leaves both, and a read takes the larger.
@@ -1400,10 +1395,23 @@ impl Token for Pkcs11Token {
             .session()?
             .create_object(&t)
             .map_err(|e| ck(&what, e))?;
+        let raced = || {
+            Error::Refused(format!(
+                "counter {label:?} was written by another session at the same time; this write does not count"
+            ))
+        };
         for (h, _) in found.into_iter().filter(|(h, _)| *h != new) {
-            self.session()?
-                .destroy_object(h)
-                .map_err(|e| ck(&what, e))?;
+            match self.session()?.destroy_object(h) {
+                Ok(()) => {}
+                // Destroyed by a concurrent writer since our read.
+                Err(e) if rv_of(&e) == Some(RvError::ObjectHandleInvalid) => return Err(raced()),
+                Err(e) => return Err(ck(&what, e)),
+            }
+        }
+        // Anyone else's new object now means two writers counted from the same value:
+        // refuse (a use lost), never both.
+        if self.counters(label)?.iter().any(|(h, _)| *h != new) {
+            return Err(raced());
         }
         Ok(())
     }

@@ -481,16 +481,12 @@ impl Token for SimToken {
         }
     }
 
-    fn write_counter(&mut self, label: &str, value: u64) -> Result<()> {
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
         self.need_user("write a counter")?;
         check_label(label)?;
-        if let Some(now) = self.read_counter(label)? {
-            if value < now {
-                return Err(Error::Refused(format!(
-                    "counter {label:?} is at {now}; a counter never goes down (asked for {value})"
-                )));
-            }
-        }
+        // The store is locked for this process: nobody writes between check and commit.
+        let now = self.read_counter(label)?;
+        super::check_counter_step(label, now, expected, value)?;
         self.commit(|s| {
             let found = s
                 .objects

@@ -1082,16 +1082,10 @@ impl Token for YubiHsm {
         Ok(self.counters(label)?.into_iter().map(|(_, v)| v).max())
     }
 
-    fn write_counter(&mut self, label: &str, value: u64) -> super::Result<()> {
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> super::Result<()> {
         let old = self.counters(label)?;
-        if let Some(now) = old.iter().map(|(_, v)| *v).max() {
-            if value < now {
-                return Err(Error::Refused(format!(
-                    "counter {label:?} is at {now}; a counter never goes down (asked for {value})"
-                ))
-                .into());
-            }
-        }
+        let now = old.iter().map(|(_, v)| *v).max();
+        super::check_counter_step(label, now, expected, value)?;
         // An opaque object cannot be rewritten: put the new value first, then delete the
         // old. A crash between the two leaves both, and a read takes the larger.
         let new = self.put_opaque_data(label, &value.to_be_bytes())?;
@@ -1099,6 +1093,14 @@ impl Token for YubiHsm {
             self.client()?
                 .delete_object(id, Type::Opaque)
                 .map_err(device("delete object"))?;
+        }
+        // Anyone else's new object now means two writers counted from the same value:
+        // refuse (a use lost), never both.
+        if self.counters(label)?.iter().any(|(id, _)| *id != new) {
+            return Err(Error::Refused(format!(
+                "counter {label:?} was written by another session at the same time; this write does not count"
+            ))
+            .into());
         }
         Ok(())
     }
