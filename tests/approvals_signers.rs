@@ -259,3 +259,59 @@ fn a_stored_policy_file_reads_the_same_in_ssh_keygen() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "alice");
 }
+
+/// An approval by a FIDO key (`sk-ssh-ed25519@openssh.com`, what a YubiKey holds), made
+/// here in software to the byte layout of PROTOCOL.u2f, is accepted by ssh-keygen and by
+/// Officiant alike; altered, by neither.
+#[test]
+fn sk_ed25519_approvals_match_ssh_keygen() {
+    use signature::Signer;
+    use ssh_key::private::Ed25519Keypair;
+    use ssh_key::public::{KeyData, SkEd25519};
+    use ssh_key::{Algorithm, HashAlg, PublicKey, Signature};
+
+    let Some(k) = Keys::new() else { return };
+    let pair = Ed25519Keypair::from_seed(&[42u8; 32]);
+    let key = KeyData::SkEd25519(SkEd25519::new(pair.public, "ssh:"));
+    let line = format!(
+        "alice {}\n",
+        PublicKey::from(key.clone()).to_openssh().unwrap()
+    );
+    let path = k.path("allowed_signers");
+    std::fs::write(&path, &line).unwrap();
+    let parsed = AllowedSigners::parse("s", &line).unwrap();
+
+    let msg = b"{\"request\":\"sk\"}\n".to_vec();
+    let ns = "officiant-approval";
+    let make = |flags: u8, tamper: bool| -> PathBuf {
+        use sha2::Digest;
+        let data = SshSig::signed_data(ns, HashAlg::Sha512, &msg).unwrap();
+        let counter = 7u32.to_be_bytes();
+        let mut signed = sha2::Sha256::digest(b"ssh:").to_vec();
+        signed.push(flags);
+        signed.extend(counter);
+        signed.extend(sha2::Sha256::digest(&data));
+        let mut raw = pair.try_sign(&signed).unwrap().as_bytes().to_vec();
+        if tamper {
+            raw[5] ^= 1;
+        }
+        raw.push(flags);
+        raw.extend(counter);
+        let sig = Signature::new(Algorithm::SkEd25519, raw).unwrap();
+        let s = SshSig::new(key.clone(), ns, HashAlg::Sha512, sig).unwrap();
+        let p = k.path(&format!("sk-{flags}-{tamper}.sig"));
+        std::fs::write(&p, s.to_pem(ssh_key::LineEnding::LF).unwrap()).unwrap();
+        p
+    };
+    let now = "20260101000000Z";
+    let secs = time::parse("2026-01-01T00:00:00Z").unwrap();
+    for (flags, tamper, expect) in [(1u8, false, true), (5, false, true), (1, true, false)] {
+        let sig = make(flags, tamper);
+        let theirs = k.verdict(&path, "alice", ns, &sig, &msg, now);
+        assert_eq!(
+            theirs, expect,
+            "ssh-keygen, flags {flags}, tampered {tamper}"
+        );
+        assert_eq!(ours(&parsed, "alice", ns, &sig, &msg, secs), theirs);
+    }
+}

@@ -65,8 +65,12 @@ fn read_small(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Read an SSHSIG file (`-----BEGIN SSH SIGNATURE-----`).
 pub fn read_signature(path: &Path) -> Result<ssh_key::SshSig, Error> {
-    let bytes = read_small(path)?;
-    ssh_key::SshSig::from_pem(&bytes).map_err(|e| Error::File {
+    parse_signature(path, &read_small(path)?)
+}
+
+/// An SSHSIG file's bytes; `path` names it in the error.
+pub fn parse_signature(path: &Path, bytes: &[u8]) -> Result<ssh_key::SshSig, Error> {
+    ssh_key::SshSig::from_pem(bytes).map_err(|e| Error::File {
         path: path.to_path_buf(),
         message: format!("not an SSH signature (ssh-keygen -Y sign output): {e}"),
     })
