@@ -718,3 +718,59 @@ fn approve_through_ssh_agent() {
     );
     assert!(out.contains("(approved by alice, carol)"), "{out}");
 }
+
+/// On a YubiHSM (here the MockHsm, which lives for one process) `policy set` logs in
+/// with an administrative authentication key, stores an opaque object, and says that the
+/// device cannot keep it from deletion.
+#[cfg(feature = "mock-hsm")]
+#[test]
+fn policy_set_on_the_yubihsm_mock() {
+    let Some(p) = Pipeline::new(false) else {
+        return;
+    };
+    let mut c = p.cmd();
+    c.env("PW", "password").args([
+        "policy",
+        "set",
+        "--backend",
+        "yubihsm:mock",
+        "--auth-key",
+        "1",
+        "--pin-source",
+        "env:PW",
+        "--policy",
+        "policy.toml",
+    ]);
+    let o = run(&mut c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("policy officiant-policy.1 on token \"MockHsm\""),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("cannot keep the policy object from deletion"),
+        "{}",
+        stderr(&o)
+    );
+    // An SO PIN means nothing to a YubiHSM.
+    let mut c = p.cmd();
+    c.args([
+        "policy",
+        "set",
+        "--backend",
+        "yubihsm:mock",
+        "--so-pin-source",
+        "env:SO",
+        "--policy",
+        "policy.toml",
+    ]);
+    let o = run(&mut c);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("a YubiHSM 2 has no SO"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(SO) && !stdout(&o).contains("password"));
+}
