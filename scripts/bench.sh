@@ -5,8 +5,14 @@
 #       `openssl dgst -sha256 -sign` with the same key as a PEM file.  Target: ≤ 1.2×.
 #   (b) 1000 ECDSA P-256 signatures on SoftHSM: one officiant batch (one login) vs a
 #       shell loop of `openssl dgst -engine pkcs11 -sign`.            Target: ≥ 20×.
+#   (b′) the same batch under one approved request (a policy puts the key under a
+#       quorum of 1; the request allows the batch; one ssh-keygen approval) vs the same
+#       loop.                                                          Target: ≥ 20×.
 #   (c) ESP32 Secure Boot V2, 4 MiB image: officiant (sim) vs `espsecure sign-data`
 #       with the same key file.                                       Target: ≥ 10×.
+#   (d) what approvals add to one signing call: one small payload signed without a
+#       policy, then with an approved request (best of BENCH_RUNS_ONE runs, 20), on
+#       SoftHSM and on the sim.                                        Target: < 2 ms.
 #
 # Prints a Markdown table for docs/PERFORMANCE.md. Release build; wall time is the best
 # of BENCH_RUNS runs (page cache warm); memory is the peak RSS from /usr/bin/time.
@@ -170,6 +176,69 @@ if [ -n "$B_OFF" ] && [ -n "$B_OSSL" ]; then
 else
     ROWS+=("| (b) $N ECDSA P-256 signatures, SoftHSM | pending: ${B_WHY:-no result} | openssl engine loop ${B_OSSL:-n/a} s, $(mib "${B_OSSL_M:-0}") (per process) | - | ≥ 20× |")
 fi
+
+# (d), first half: one signature on SoftHSM before any policy exists.
+RUNS_ONE=${BENCH_RUNS_ONE:-20}
+head -c 4096 /dev/urandom >"$W/one.bin"
+rm_one() { rm -f "$W/one.bin.sig"; }
+PRE=rm_one
+RUNS_SAVED=$RUNS
+RUNS=$RUNS_ONE
+HSM=(--backend "pkcs11:token=bench?module-path=$MODULE" --pin-source "file:$W/hsm-pin")
+measure "$BIN" sign "${HSM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig"
+D_HSM_PLAIN=$WALL
+measure "$BIN" sign "${SIM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig"
+D_SIM_PLAIN=$WALL
+RUNS=$RUNS_SAVED
+
+# (b′) The key under a policy (quorum 1), one approver key made by ssh-keygen.
+log "(b′) $N signatures under one approved request"
+ssh-keygen -q -t ed25519 -N '' -C approver -f "$W/approver"
+echo "approver $(cut -d' ' -f1,2 "$W/approver.pub")" >"$W/allowed_signers"
+printf 'allowed-signers = "allowed_signers"\n\n[keys.bench-ec]\napprovers = ["approver"]\nquorum = 1\n' >"$W/policy.toml"
+echo 12345678 >"$W/hsm-so-pin"
+"$BIN" policy set --backend "pkcs11:token=bench?module-path=$MODULE" --so-pin-source "file:$W/hsm-so-pin" \
+    --policy "$W/policy.toml" --transcript "$W/policy.jsonl" >/dev/null
+# A new request and its approval for each run (made outside the timed command).
+REQ_N=0
+fresh_request() { # backend, uses
+    REQ_N=$((REQ_N + 1))
+    "$BIN" request create --backend "$1" --key bench-ec --max-uses "$2" --valid-for 1h \
+        --description "bench run $REQ_N" -o "$W/req$REQ_N.json" >/dev/null
+    ssh-keygen -q -Y sign -f "$W/approver" -n officiant-approval "$W/req$REQ_N.json" 2>/dev/null
+    ln -sfn "$W/req$REQ_N.json" "$W/req.json"
+    ln -sfn "$W/req$REQ_N.json.sig" "$W/req.json.sig"
+}
+fresh_bp() {
+    fresh_b
+    fresh_request "pkcs11:token=bench?module-path=$MODULE" "$N"
+}
+PRE=fresh_bp
+BP_OFF=""
+if measure "$BIN" sign "${HSM[@]}" --transcript "$W/bp.jsonl" --key bench-ec --format raw "$W"/many/p*.bin \
+    --out-dir "$W/many.out/" --request "$W/req.json" --approval "$W/req.json.sig"; then
+    BP_OFF=$WALL BP_OFF_M=$PEAK
+    for ((i = 0; i < N; i++)); do
+        openssl dgst -sha256 -verify "$W/hsm.pub.pem" -signature "$W/many.out/p$i.bin.sig" "$W/many/p$i.bin" >/dev/null ||
+            { log "(b′) officiant signature $i does not verify"; exit 1; }
+    done
+else
+    BP_WHY=$(head -1 "$W/err.txt")
+fi
+if [ -n "$BP_OFF" ] && [ -n "$B_OSSL" ]; then
+    ROWS+=("| (b′) the same $N under one approved request | officiant batch ${BP_OFF} s, $(mib "$BP_OFF_M") | openssl engine loop ${B_OSSL} s (as in b) | $(ratio "$B_OSSL" "$BP_OFF")× faster | ≥ 20× |")
+else
+    ROWS+=("| (b′) the same $N under one approved request | failed: ${BP_WHY:-no result} | openssl engine loop ${B_OSSL:-n/a} s | - | ≥ 20× |")
+fi
+
+# (d), second half: one signature under an approved request (a request of many uses).
+fresh_request "pkcs11:token=bench?module-path=$MODULE" 1000
+RUNS=$RUNS_ONE
+PRE=rm_one
+measure "$BIN" sign "${HSM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig" \
+    --request "$W/req.json" --approval "$W/req.json.sig"
+D_HSM_APPR=$WALL
+RUNS=$RUNS_SAVED
 unset SOFTHSM2_CONF
 
 # (c) ESP32 SBv2, 4 MiB.
@@ -183,6 +252,21 @@ pair
 C_ESP=$P_WALL C_ESP_M=$P_PEAK C_OFF=$O_WALL C_OFF_M=$O_PEAK
 "$VENV/espsecure" verify-signature --version 2 --keyfile "$W/ec.pub.pem" "$W/app.signed.bin" >/dev/null
 ROWS+=("| (c) ESP32 SBv2, 4 MiB image, ECDSA P-256 | officiant (sim) ${C_OFF} s, $(mib "$C_OFF_M") | \`espsecure sign-data\` ${C_ESP} s, $(mib "$C_ESP_M") | $(ratio "$C_ESP" "$C_OFF")× faster | ≥ 10× |")
+
+# (d), the sim: its key goes under the policy only now, after (c).
+echo bench-so-pin >"$W/sim-so-pin"
+"$BIN" policy set --backend "sim:$W/token" --so-pin-source "file:$W/sim-so-pin" \
+    --policy "$W/policy.toml" --transcript "$W/policy.jsonl" >/dev/null
+RUNS=$RUNS_ONE
+PRE=rm_one
+fresh_request "sim:$W/token" 1000
+measure "$BIN" sign "${SIM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig" \
+    --request "$W/req.json" --approval "$W/req.json.sig"
+D_SIM_APPR=$WALL
+RUNS=$RUNS_SAVED
+ms() { awk "BEGIN{printf \"%.1f ms\", ($1 - $2) * 1000}"; }
+ROWS+=("| (d) one signature, SoftHSM: without a policy → with an approved request | ${D_HSM_PLAIN} s → ${D_HSM_APPR} s | | adds $(ms "$D_HSM_APPR" "$D_HSM_PLAIN") | < 2 ms |")
+ROWS+=("| (d) one signature, sim: without a policy → with an approved request | ${D_SIM_PLAIN} s → ${D_SIM_APPR} s | | adds $(ms "$D_SIM_APPR" "$D_SIM_PLAIN") | < 2 ms |")
 
 echo
 echo "Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), release build, best of $RUNS alternating runs (b: 1 run each); load average $(cut -d' ' -f1-3 /proc/loadavg)."

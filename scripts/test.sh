@@ -5,7 +5,7 @@
 #   bash scripts/test.sh --setup-only                 the judges only (.ci/run, before cargo)
 #
 # System packages (SoftHSMv2, OpenSC, p11tool, the OpenSSL pkcs11 engine, srktool,
-# cert_create/fiptool, mkimage, tmux) are installed with apt-get when this runs as root or
+# cert_create/fiptool, mkimage, tmux, ssh-keygen) are installed with apt-get when this runs as root or
 # with passwordless sudo, and only when one is missing; otherwise a missing one stops
 # here with the command that installs it. The Python oracles (espsecure from esptool,
 # nxpcrypto/nxpimage from spsdk) come from $OFFICIANT_ORACLE_VENV if set, else
@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(softhsm2 opensc gnutls-bin libengine-pkcs11-openssl imx-code-signing-tool
-  arm-trusted-firmware-tools u-boot-tools openssl tmux ca-certificates python3-venv)
+  arm-trusted-firmware-tools u-boot-tools openssl tmux openssh-client ca-certificates
+  python3-venv)
 PIP_PINS=('esptool==5.6.0' 'spsdk==3.12.0')
 PY_TOOLS=(espsecure nxpcrypto nxpimage)
 
@@ -35,6 +36,7 @@ present() {
     u-boot-tools) have mkimage ;;
     openssl) have openssl ;;
     tmux) have tmux ;;
+    openssh-client) have ssh-keygen && have ssh-agent ;;
     ca-certificates) [ -f /etc/ssl/certs/ca-certificates.crt ] ;;
     python3-venv) have python3 && python3 -c 'import ensurepip, venv' 2>/dev/null ;;
   esac

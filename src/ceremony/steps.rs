@@ -23,11 +23,12 @@ use super::script::{
 };
 use crate::formats::words::Fingerprint;
 use crate::formats::{esp32, hab4, stm32, tfa};
-use crate::hsm::{NewObject, ObjectClass, Token, TokenKey};
-use crate::keys::{HashAlg, PublicKey, SignError, SignScheme};
+use crate::hsm::{NewObject, ObjectClass, Token};
+use crate::keys::{HashAlg, PublicKey, SignScheme};
 use crate::output::crash_point;
 use crate::pki::{self, IssueRequest, Issuer, Profile, Validity};
 use crate::signing;
+use crate::signing::TokenSigner;
 
 /// Key labels a step uses, with the field that names each.
 pub fn keys_used(action: &Action) -> Vec<(&'static str, &str)> {
@@ -402,7 +403,8 @@ fn issue_certificate(
                 },
                 validity: Validity::days_from_now(s.validity_days),
             };
-            let mut signer = TokenKey::open(token, signer_label)?;
+            let mut signer =
+                TokenSigner::open(token, signer_label, None).map_err(|e| other(e.to_string()))?;
             pki::issue(&mut signer, &req).map_err(|e| other(e.to_string()))?
         }
     };
@@ -630,8 +632,7 @@ fn sign(
             ..signing::Stm32Options::default()
         },
     };
-    let key =
-        TokenKey::open(token, &s.key).map_err(|e| other(SignError::key(&s.key, e).to_string()))?;
+    let key = TokenSigner::open(token, &s.key, None).map_err(|e| other(e.to_string()))?;
     let mut key = signing::SigningKey::new(key);
     let rec = signing::sign_file(&mut key, s.format, &opts, &input, &output)
         .map_err(|e| other(e.to_string()))?;
@@ -736,7 +737,8 @@ fn issue_tbbr(
     let pending = pki::tbbr::prepare_chain(&req, |l| token.public_key(l))
         .map_err(|e| other(e.to_string()))?;
     for cert in pending {
-        let mut key = TokenKey::open(token, &cert.signer)?;
+        let mut key =
+            TokenSigner::open(token, &cert.signer, None).map_err(|e| other(e.to_string()))?;
         chain.push(cert.sign(&mut key).map_err(|e| other(e.to_string()))?);
     }
     let mut outputs = Vec::new();

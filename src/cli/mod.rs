@@ -3,6 +3,8 @@
 
 pub mod custody;
 pub mod fuses;
+pub mod policy;
+pub mod request;
 pub mod run;
 pub mod sign;
 pub mod tbbr;
@@ -105,6 +107,12 @@ pub enum Command {
     Backup(custody::BackupArgs),
     /// Restore a backup onto a token from the custodians' shares.
     Restore(custody::RestoreArgs),
+    /// The approval policy on the token: which keys need whose approval.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Signing requests for keys under an approval policy.
+    #[command(subcommand)]
+    Request(request::RequestCommand),
 }
 
 /// Run the parsed command line.
@@ -130,6 +138,8 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Some(Command::WrapKey(c)) => custody::wrap_key(c),
         Some(Command::Backup(a)) => custody::backup(a),
         Some(Command::Restore(a)) => custody::restore(a),
+        Some(Command::Policy(c)) => policy::run(c),
+        Some(Command::Request(c)) => request::run(c),
     }
 }
 

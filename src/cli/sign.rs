@@ -8,12 +8,13 @@ use clap::Args;
 use serde_json::json;
 
 use super::{BackendArgs, Failure, Outcome};
+use crate::approvals::Presented;
 use crate::ceremony::transcript;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
-use crate::keys::{load_public_key, SignError};
+use crate::keys::load_public_key;
 use crate::secret::SecretSource;
-use crate::signing::{self, Format, FormatOptions, SignRecord, SigningKey};
+use crate::signing::{self, Format, FormatOptions, SignRecord, SigningKey, TokenSigner};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -42,6 +43,14 @@ pub struct SignArgs {
     /// Print the per-input records as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Signing request (officiant request create) for a key the token's policy puts
+    /// under approval; each signature is one use of it.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
+    /// An approval of the request: `ssh-keygen -Y sign -n officiant-approval REQ` output
+    /// (repeat for each approver).
+    #[arg(long = "approval", requires = "request")]
+    pub approvals: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +98,19 @@ fn print_record(r: &SignRecord, json: bool) {
     for n in &r.notes {
         println!("  {n}");
     }
+    if let Some(u) = &r.approval {
+        println!(
+            "  use {} of {} of request {} (approved by {})",
+            u.use_number,
+            u.of,
+            u.request,
+            if u.approvers.is_empty() {
+                "nobody: quorum 0".to_string()
+            } else {
+                u.approvers.join(", ")
+            }
+        );
+    }
 }
 
 pub fn sign(a: SignArgs) -> Outcome {
@@ -125,9 +147,22 @@ pub fn sign(a: SignArgs) -> Outcome {
         token.login(UserType::User, &pin)?;
     }
     let info = token.info()?;
-    let key = hsm::TokenKey::open(token.as_mut(), &a.key)
-        .map_err(|e| signing::Error::from(SignError::key(&a.key, e)))?;
-    let mut key = SigningKey::new(key);
+    let presented = match &a.request {
+        Some(r) => Some(Presented::load(r, &a.approvals)?),
+        None => None,
+    };
+    let mut signer = TokenSigner::open(token.as_mut(), &a.key, presented.as_ref())?;
+    let approval = match signer.grant().cloned() {
+        Some(g) => {
+            let used = signer.uses_so_far()?.unwrap_or(0);
+            eprintln!("{g}; {used} used before this run");
+            Some(
+                json!({"request": g.request, "key": g.key, "approvers": g.approvers, "limit": g.limit, "used_before": used, "policy_sha256": g.policy_sha256, "counter": g.counter}),
+            )
+        }
+        None => None,
+    };
+    let mut key = SigningKey::new(signer);
 
     // The transcript: --transcript, else next to the outputs.
     let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {
@@ -136,7 +171,7 @@ pub fn sign(a: SignArgs) -> Outcome {
     });
     let mut tr = transcript::Writer::open(&tpath)?;
     // The session's opening entries share one disk sync.
-    tr.append_all(vec![
+    let mut opening = vec![
         (
             "open",
             json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
@@ -149,7 +184,11 @@ pub fn sign(a: SignArgs) -> Outcome {
             "sign-start",
             json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
         ),
-    ])?;
+    ];
+    if let Some(v) = approval {
+        opening.push(("approval", v));
+    }
+    tr.append_all(opening)?;
 
     let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
         for r in rs {

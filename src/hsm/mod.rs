@@ -179,6 +179,13 @@ pub struct Capabilities {
     /// Putting a wrap key needs the SO logged in (PKCS#11: only the SO may set
     /// CKA_TRUSTED, which keys marked CKA_WRAP_WITH_TRUSTED require of their wrap key).
     pub wrap_key_needs_so: bool,
+    /// Data objects the token itself keeps from being modified or destroyed
+    /// ([`Token::put_data`] with `immutable`; PKCS#11 CKA_MODIFIABLE and CKA_DESTROYABLE
+    /// false). False where the token cannot promise it (YubiHSM: any key with
+    /// delete-opaque removes an opaque object).
+    pub immutable_data: bool,
+    /// Counters ([`Token::read_counter`], [`Token::write_counter`]).
+    pub counters: bool,
 }
 
 impl Capabilities {
@@ -205,6 +212,49 @@ pub enum NewObject {
     Certificate(Vec<u8>),
     /// PKCS#11 CKO_DATA with CKA_APPLICATION.
     Data { application: String, value: Vec<u8> },
+}
+
+/// A data object as [`Token::read_data`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataObject {
+    pub label: String,
+    pub value: Vec<u8>,
+    /// The token reports that it keeps this object from being modified or destroyed
+    /// (always false on a token without [`Capabilities::immutable_data`]).
+    pub immutable: bool,
+}
+
+/// A counter's value as the backends store it: 8 bytes, big-endian.
+pub(crate) fn counter_value(label: &str, bytes: &[u8]) -> Result<u64> {
+    let b: [u8; 8] = bytes.try_into().map_err(|_| {
+        Error::Backend(format!(
+            "object {label:?} holds {} bytes, not a counter (8 bytes)",
+            bytes.len()
+        ))
+    })?;
+    Ok(u64::from_be_bytes(b))
+}
+
+/// The checks before a counter write: it holds `expected` (absent: 0) and `value` is
+/// above it.
+pub(crate) fn check_counter_step(
+    label: &str,
+    now: Option<u64>,
+    expected: u64,
+    value: u64,
+) -> Result<()> {
+    let now = now.unwrap_or(0);
+    if now != expected {
+        return Err(Error::Refused(format!(
+            "counter {label:?} is at {now}, not {expected}: another session wrote it since it was read"
+        )));
+    }
+    if value <= now {
+        return Err(Error::Refused(format!(
+            "counter {label:?} is at {now}; a counter only goes up (asked for {value})"
+        )));
+    }
+    Ok(())
 }
 
 /// Which objects a `delete_object` or lookup means.
@@ -355,46 +405,39 @@ pub trait Token: Send {
     fn read_device_audit(&mut self) -> Option<Result<admin::AuditReport>> {
         None
     }
-}
 
-/// A key pair on an opened token, as a [`keys::Signer`]: what `pki` and the image formats
-/// sign with, without knowing which backend holds the key.
-pub struct TokenKey<'t> {
-    token: &'t mut dyn Token,
-    label: String,
-    public: PublicKey,
-}
+    // Data objects and counters: what the approval stage keeps on the token (a policy
+    // nobody can change, use counters the signer cannot roll back). Small and generic;
+    // what they hold is `crate::approvals`' business.
 
-impl<'t> TokenKey<'t> {
-    /// Find the key pair labelled `label` and read its public half.
-    pub fn open(token: &'t mut dyn Token, label: &str) -> Result<Self> {
-        let public = token.public_key(label)?;
-        Ok(TokenKey {
-            token,
-            label: label.to_string(),
-            public,
-        })
+    /// The public data objects (PKCS#11 CKO_DATA, YubiHSM opaque data) whose label starts
+    /// with `prefix`, with their values. Needs no login where the token shows public
+    /// objects without one.
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        let _ = prefix;
+        Err(Error::Unsupported("data objects".into()))
     }
-}
-
-impl keys::Signer for TokenKey<'_> {
-    fn label(&self) -> &str {
-        &self.label
+    /// Store a public data object labelled `label` (the label must be free). With
+    /// `immutable`, the token is asked to keep it from being modified or destroyed, which
+    /// it does where [`Capabilities::immutable_data`] says so.
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        let _ = (label, value, immutable);
+        Err(Error::Unsupported("data objects".into()))
     }
-    fn public_key(&self) -> &PublicKey {
-        &self.public
+    /// The counter labelled `label` (a private object: the user logged in), or `None`
+    /// before its first write.
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        let _ = label;
+        Err(Error::Unsupported("counters".into()))
     }
-    fn sign_digest(
-        &mut self,
-        scheme: SignScheme,
-        digest: &[u8],
-    ) -> std::result::Result<Vec<u8>, keys::SignError> {
-        self.token
-            .sign(&self.label, scheme, digest)
-            .map_err(|e| keys::SignError::Key {
-                label: self.label.clone(),
-                source: Box::new(e),
-            })
+    /// Move the counter labelled `label` from `expected` (what it holds now; 0 before
+    /// its first write) up to `value`, creating it if needed. Refused when it holds
+    /// anything but `expected`, or when `value` is not above it: of two sessions that
+    /// read the same value, at most one moves it. A crash during the write leaves the
+    /// old or the new value, never no counter.
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
+        let _ = (label, expected, value);
+        Err(Error::Unsupported("counters".into()))
     }
 }
 

@@ -16,7 +16,7 @@ use sha2::Digest;
 
 pub use private::{FileSigner, PrivateKey};
 pub use public::PublicKey;
-pub use signer::{sign_checked, Encoding, SignError, Signer};
+pub use signer::{sign_checked, Authority, Encoding, SignError, Signer};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {

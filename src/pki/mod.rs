@@ -2,7 +2,7 @@
 //!
 //! The TBS certificate is built here, field by field, so the bytes match what the vendor
 //! scripts produce; only its digest goes to the issuer's [`keys::Signer`] (a key on a
-//! token, `hsm::TokenKey`, or a file key, `keys::FileSigner`). Every certificate is
+//! token, `signing::TokenSigner`, or a file key, `keys::FileSigner`). Every certificate is
 //! checked against the issuer's public key before it is returned.
 //!
 //! An `issue-certificate` step opens the issuer's key and calls [`issue`] with it, the

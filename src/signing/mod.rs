@@ -7,20 +7,23 @@
 //! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
 //!
-//! Must not touch: tokens (`hsm`): the caller opens the key (`hsm::TokenKey`) and hands
+//! Must not touch: tokens (`hsm`): the caller opens the key (`TokenSigner`) and hands
 //! it over as a [`SigningKey`].
 
 mod esp32;
 pub mod options;
 mod stm32;
 pub mod stream;
+mod token;
 
 pub use options::FormatOptions;
+pub use token::TokenSigner;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::approvals;
 use crate::formats::{raw, stm32_image};
 use crate::keys::ecdsa_tables::Tables;
 use crate::keys::{Curve, HashAlg, PublicKey, SignError, SignScheme, Signer};
@@ -46,6 +49,9 @@ pub enum Error {
     /// `verify` found the signature or image bad; the message says which part.
     #[error("{path}: {cause}")]
     Verify { path: PathBuf, cause: String },
+    /// The token's approval policy does not let this key sign (now, or this many times).
+    #[error("{0}")]
+    Approval(#[from] approvals::Error),
 }
 
 impl Error {
@@ -168,11 +174,15 @@ pub struct SignRecord {
     pub input_bytes: u64,
     /// What the operator should know (fields kept, flags changed, blocks present).
     pub notes: Vec<String>,
+    /// The approved request this signature is one use of (keys under a policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::keys::Authority>,
 }
 
-/// The key a signing session uses: any [`Signer`] (`hsm::TokenKey` on an opened,
-/// logged-in token; `keys::FileSigner` in tests), with its public half as read before
-/// the first signature. Every signature is checked against that public half.
+/// The key a signing session uses: any [`Signer`] ([`TokenSigner`] on an opened,
+/// logged-in token, which answers to the token's approval policy; `keys::FileSigner` in
+/// tests), with its public half as read before the first signature. Every signature is
+/// checked against that public half.
 pub struct SigningKey<'s> {
     signer: Box<dyn Signer + 's>,
     public: PublicKey,
@@ -185,6 +195,12 @@ impl<'s> SigningKey<'s> {
             signer: Box::new(signer),
             public,
         }
+    }
+
+    /// Take `n` uses now for `n` signatures to come (a key under an approved request
+    /// reserves them on the token before the first; nothing for other keys).
+    pub fn reserve(&mut self, n: u64) -> Result<(), Error> {
+        Ok(self.signer.reserve(n)?)
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -244,6 +260,7 @@ impl<'s> SigningKey<'s> {
             output_sha256: String::new(),
             input_bytes: 0,
             notes: Vec::new(),
+            approval: self.signer.authority(),
         }
     }
 }
@@ -437,6 +454,9 @@ pub fn sign_batch_with(
         }
         plan.push((input.as_path(), out));
     }
+    // Under an approved request, the whole batch's uses are taken before its first
+    // signature: a batch that has not enough left signs nothing.
+    key.reserve(plan.len() as u64).map_err(early)?;
     if format == Format::Raw {
         return raw_batch(key, opts, &plan, on_signed);
     }

@@ -526,8 +526,7 @@ fn sign_file(
     token
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
-    let k =
-        hsm::TokenKey::open(token, key).map_err(|e| keys::SignError::key(key, e).to_string())?;
+    let k = signing::TokenSigner::open(token, key, None).map_err(|e| e.to_string())?;
     let mut k = signing::SigningKey::new(k);
     signing::sign_file(&mut k, format, opts, input, output).map_err(|e| e.to_string())
 }

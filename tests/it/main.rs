@@ -19,6 +19,10 @@
 
 mod support;
 
+mod approvals_cli;
+mod approvals_gate;
+mod approvals_overhead;
+mod approvals_signers;
 mod ceremonies_softhsm;
 mod ceremony_demo;
 mod ceremony_engine;
@@ -59,6 +63,7 @@ mod sim_lock;
 mod sim_sign;
 mod sim_token;
 mod tbbr_chain;
+mod token_data_storage;
 mod tui_e2e;
 #[cfg(feature = "mock-hsm")]
 mod yubihsm_ceremony;

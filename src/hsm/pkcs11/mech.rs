@@ -36,6 +36,10 @@ impl MechList {
             so_login: true,
             certificates: true,
             data_objects: true,
+            // CKA_MODIFIABLE and CKA_DESTROYABLE are asked for; `read_data` reports
+            // whether the token kept them.
+            immutable_data: true,
+            counters: true,
             ..Default::default()
         };
         for alg in KeyAlgorithm::ALL {

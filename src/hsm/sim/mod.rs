@@ -32,8 +32,8 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use super::{
-    wrap, Capabilities, Error, KeyFlags, KeyOptions, NewObject, ObjectClass, ObjectInfo, Result,
-    Selector, Token, TokenInfo, UserType, WrapFormat, WrapKeyInfo, WrapKeySpec,
+    wrap, Capabilities, DataObject, Error, KeyFlags, KeyOptions, NewObject, ObjectClass,
+    ObjectInfo, Result, Selector, Token, TokenInfo, UserType, WrapFormat, WrapKeyInfo, WrapKeySpec,
 };
 use crate::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
@@ -171,6 +171,14 @@ impl SimToken {
             .find(|o| o.class == ObjectClass::PrivateKey && o.label == label)
     }
 
+    /// The private data object that holds the counter `label`.
+    fn counter(&self, label: &str) -> Option<&StoredObject> {
+        self.state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::Data && o.private && o.label == label)
+    }
+
     fn store_key_pair(
         &mut self,
         label: &str,
@@ -196,6 +204,7 @@ impl SimToken {
                 spki: Some(spki.clone()),
                 application: None,
                 exportable,
+                immutable: false,
                 value: pkcs8,
             });
             s.objects.push(StoredObject {
@@ -208,6 +217,7 @@ impl SimToken {
                 spki: Some(spki),
                 application: None,
                 exportable: false,
+                immutable: false,
                 value: Zeroizing::new(Vec::new()),
             });
             Ok(())
@@ -322,6 +332,8 @@ impl Token for SimToken {
             data_objects: true,
             wrap: Some(WrapFormat::Pkcs8AesKwp),
             wrap_key_needs_so: true,
+            immutable_data: true,
+            counters: true,
             ..Capabilities::default()
         })
     }
@@ -343,6 +355,8 @@ impl Token for SimToken {
             s.label = label.into();
             s.so_pin = Some(pin::PinRecord::new(so_pin));
             s.user_pin = Some(pin::PinRecord::new(user_pin));
+            // Like SoftHSM's C_InitToken: every object goes, even those that cannot be
+            // destroyed one by one (a policy goes with the keys it was about).
             s.objects.clear();
             Ok(())
         })
@@ -423,6 +437,7 @@ impl Token for SimToken {
                     spki: Some(public.to_spki_der()),
                     application: None,
                     exportable: false,
+                    immutable: false,
                     value: Zeroizing::new(der.clone()),
                 }
             }
@@ -436,6 +451,7 @@ impl Token for SimToken {
                 spki: None,
                 application: Some(application.clone()),
                 exportable: false,
+                immutable: false,
                 value: Zeroizing::new(value.clone()),
             },
         };
@@ -493,6 +509,7 @@ impl Token for SimToken {
             spki: None,
             application: None,
             exportable: false,
+            immutable: false,
             value: Zeroizing::new(key.expose().to_vec()),
         };
         self.commit(|s| {
@@ -560,6 +577,91 @@ impl Token for SimToken {
         self.store_key_pair(label, id, pkcs8, &found, false, true)
     }
 
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        Ok(self
+            .state
+            .objects
+            .iter()
+            .filter(|o| o.class == ObjectClass::Data && !o.private && o.label.starts_with(prefix))
+            .map(|o| DataObject {
+                label: o.label.clone(),
+                value: o.value.to_vec(),
+                immutable: o.immutable,
+            })
+            .collect())
+    }
+
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        // Public objects: the SO may write them too, as on a PKCS#11 token.
+        self.need_initialized("write a data object")?;
+        if self.session.is_none() {
+            return Err(Error::NotLoggedIn(
+                "writing a data object needs the SO or the user logged in".into(),
+            ));
+        }
+        check_label(label)?;
+        let stored = StoredObject {
+            class: ObjectClass::Data,
+            label: label.into(),
+            id: Vec::new(),
+            private: false,
+            local: false,
+            algorithm: None,
+            spki: None,
+            application: Some("officiant".into()),
+            exportable: false,
+            immutable,
+            value: Zeroizing::new(value.to_vec()),
+        };
+        self.commit(|s| {
+            check_unique(s, &ObjectClass::Data, label, &[])?;
+            s.objects.push(stored);
+            Ok(())
+        })
+    }
+
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        self.need_user("read a counter")?;
+        match self.counter(label) {
+            Some(o) => super::counter_value(label, &o.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
+        self.need_user("write a counter")?;
+        check_label(label)?;
+        // The store is locked for this process: nobody writes between check and commit.
+        let now = self.read_counter(label)?;
+        super::check_counter_step(label, now, expected, value)?;
+        self.commit(|s| {
+            let found = s
+                .objects
+                .iter_mut()
+                .find(|o| o.class == ObjectClass::Data && o.private && o.label == label);
+            match found {
+                Some(o) => o.value = Zeroizing::new(value.to_be_bytes().to_vec()),
+                None => {
+                    check_unique(s, &ObjectClass::Data, label, &[])?;
+                    s.objects.push(StoredObject {
+                        class: ObjectClass::Data,
+                        label: label.into(),
+                        id: Vec::new(),
+                        private: true,
+                        local: false,
+                        algorithm: None,
+                        spki: None,
+                        application: Some("officiant counter".into()),
+                        exportable: false,
+                        immutable: false,
+                        value: Zeroizing::new(value.to_be_bytes().to_vec()),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
         self.need_user("delete-object")?;
         self.delete_object_unchecked(sel)
@@ -581,6 +683,12 @@ impl SimToken {
         let n = self.state.objects.iter().filter(|o| hit(o)).count();
         if n == 0 {
             return Ok(0);
+        }
+        if let Some(o) = self.state.objects.iter().find(|o| hit(o) && o.immutable) {
+            return Err(Error::Refused(format!(
+                "the {} object {:?} cannot be destroyed (CKA_DESTROYABLE false)",
+                o.class, o.label
+            )));
         }
         self.commit(|s| {
             s.objects.retain(|o| !hit(o));

@@ -8,10 +8,11 @@ use std::process::Command;
 use officiant::pki::hab4::{self, KeyType, Role};
 use officiant::pki::{self, IssueRequest, Issuer, Validity};
 
-use officiant::hsm::{self, Token, TokenKey, UserType};
+use officiant::hsm::{self, Token, UserType};
 use officiant::keys::{KeyAlgorithm, PrivateKey, PublicKey, SignError};
 use officiant::pki::tbbr::{self, ChainRequest, Issued};
 use officiant::secret::Secret;
+use officiant::signing::TokenSigner;
 
 /// A fresh, initialized rehearsal token in `dir`, user logged in.
 pub fn sim_token(dir: &Path) -> Box<dyn Token> {
@@ -31,8 +32,8 @@ pub fn sim_token(dir: &Path) -> Box<dyn Token> {
 }
 
 /// The key pair labelled `label` on `t`, to sign with.
-pub fn key<'t>(t: &'t mut dyn Token, label: &str) -> TokenKey<'t> {
-    TokenKey::open(t, label).unwrap_or_else(|e| panic!("key {label:?}: {e}"))
+pub fn key<'t>(t: &'t mut dyn Token, label: &str) -> TokenSigner<'t> {
+    TokenSigner::open(t, label, None).unwrap_or_else(|e| panic!("key {label:?}: {e}"))
 }
 
 /// The TBBR chain signed by the keys on `t` that `req` names (as the `issue-tbbr` step
@@ -40,7 +41,7 @@ pub fn key<'t>(t: &'t mut dyn Token, label: &str) -> TokenKey<'t> {
 pub fn issue_chain(t: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issued>, pki::Error> {
     let mut out = Vec::new();
     for cert in tbbr::prepare_chain(req, |l| t.public_key(l))? {
-        let mut key = TokenKey::open(t, &cert.signer).map_err(|e| pki::Error::Key {
+        let mut key = TokenSigner::open(t, &cert.signer, None).map_err(|e| pki::Error::Key {
             role: cert.kind.common_name().into(),
             source: SignError::key(&cert.signer, e),
         })?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use officiant::hsm::{
-    self, Capabilities, NewObject, ObjectInfo, Selector, Token, TokenInfo, TokenKey, UserType,
+    self, Capabilities, NewObject, ObjectInfo, Selector, Token, TokenInfo, UserType,
 };
 use officiant::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
@@ -82,7 +82,10 @@ impl SoftToken {
 /// A test token holding one new openssl key of `alg` under `label`, and its files.
 /// The signing service's key for the key pair labelled `label` on `token`.
 pub fn signing_key<'t>(token: &'t mut dyn Token, label: &str) -> SigningKey<'t> {
-    SigningKey::new(TokenKey::open(token, label).unwrap_or_else(|e| panic!("{label:?}: {e}")))
+    SigningKey::new(
+        officiant::signing::TokenSigner::open(token, label, None)
+            .unwrap_or_else(|e| panic!("{label:?}: {e}")),
+    )
 }
 
 pub fn token_with_key(dir: &Path, label: &str, alg: &str) -> (KeyFiles, SoftToken) {
