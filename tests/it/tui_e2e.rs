@@ -67,6 +67,81 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     hits
 }
 
+/// Take the roll call at the console: each (name, role indexes) in turn, then an empty
+/// name to end it. Roles are listed in the script's order (alphabetical).
+fn roll_call(t: &Tmux, people: &[(&str, &[usize])]) {
+    t.wait_for("Who is present", 20);
+    for (name, roles) in people {
+        t.text(name);
+        t.keys(&["Enter"]);
+        t.wait_for(&format!("Roles of {name}"), 5);
+        let mut at = 0;
+        for &r in *roles {
+            while at < r {
+                t.keys(&["Down"]);
+                at += 1;
+            }
+            t.keys(&["Space"]);
+        }
+        let before = t.screen();
+        t.keys(&["Enter"]);
+        t.wait_change(&before, 5);
+        t.wait_for(&format!("✓ {name}"), 5);
+    }
+    t.keys(&["Enter"]);
+}
+
+/// Answer whatever the console asks (sign-offs and reviews by the first person offered,
+/// the typed confirmation, PINs) until `done(screen)`; returns that screen. Each answer
+/// waits for the screen to take it before the next.
+fn answer_until(t: &Tmux, label: &str, secs: u64, done: &dyn Fn(&str) -> bool) -> String {
+    let t0 = std::time::Instant::now();
+    let mut last_secret = "";
+    loop {
+        let s = t.screen();
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(secs),
+            "the ceremony did not get there within {secs} s; screen:\n{s}"
+        );
+        let keys: Option<(&str, bool)> =
+            if s.contains("choose your name") || s.contains("confirms it") {
+                Some(("", true))
+            } else if s.contains("and Enter to go ahead") {
+                Some((label, true))
+            } else if s.contains("again, to confirm") {
+                Some((last_secret, true))
+            } else if s.contains("New SO PIN (so):") {
+                last_secret = SO_PIN;
+                Some((SO_PIN, true))
+            } else if s.contains("PIN (user):") {
+                last_secret = PIN;
+                Some((PIN, true))
+            } else if s.contains("Press Enter to begin") || s.contains("Press Enter to resume") {
+                Some(("", true))
+            } else {
+                None
+            };
+        match keys {
+            Some((text, enter)) => {
+                if !text.is_empty() {
+                    if s.contains("PIN") {
+                        t.wait_for_no_echo(5);
+                    }
+                    t.text(text);
+                }
+                if enter {
+                    t.keys(&["Enter"]);
+                }
+                t.wait_change(&s, 30);
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+}
+
 #[test]
 fn rehearsal_ceremony_in_a_real_terminal() {
     let Some(_tmux) = support::oracle("tmux") else {
@@ -98,47 +173,40 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     t.wait_for("not initialized", 20);
     t.wait_for("Rehearsal: firmware sign", 5);
 
-    // Open (the engine checks the script against the token), then begin.
+    // Open (the engine checks the script against the token), then begin: the roll call.
     t.keys(&["Enter"]);
     t.wait_for("Press Enter to begin", 10);
     t.keys(&["Enter"]);
-    // init: both roles sign off, the destructive step is confirmed, PINs typed twice.
-    t.wait_for("administrator signs off by typing", 10);
-    t.text("Alice Admin");
+    roll_call(
+        &t,
+        &[
+            ("Alice Admin", &[0]),
+            ("Walter Witness", &[1]),
+            ("Wanda Witness", &[1]),
+        ],
+    );
+    // init: the administrator and a witness pick their names; the token is named and
+    // its label typed to confirm; PINs typed twice.
+    t.wait_for("administrator signs off \"init\"", 10);
     t.keys(&["Enter"]);
-    t.wait_for("witness signs off by typing", 5);
-    t.text("Walter Witness");
+    t.wait_for("witness signs off \"init\"", 5);
     t.keys(&["Enter"]);
-    t.wait_for("It cannot be undone", 5);
-    t.keys(&["y"]);
+    t.wait_for("Type \"officiant-rehearsal\"", 5);
+    t.keys(&["y", "Enter"]);
+    t.wait_for("exactly to confirm", 5);
+    t.keys(&["BSpace"]);
+    t.text("officiant-rehearsal");
+    t.keys(&["Enter"]);
     t.wait_for("New SO PIN (so)", 5);
+    t.wait_for_no_echo(5);
     t.text(SO_PIN);
     let s = t.screen();
     assert!(!s.contains(SO_PIN), "a PIN was echoed:\n{s}");
-    t.keys(&["Enter"]);
-    t.wait_for("again, to confirm", 5);
-    t.text(SO_PIN);
-    t.keys(&["Enter"]);
-    t.wait_for("New user PIN (user)", 5);
-    t.text(PIN);
-    t.keys(&["Enter"]);
-    t.wait_for("again, to confirm", 5);
-    t.text(PIN);
-    t.keys(&["Enter"]);
-    // init and login run (login uses the user PIN just set); then gen-p256 asks.
-    t.wait_for("✓ done    login", 60);
-
-    // Two keys, each after the witness signs off; RSA-4096 shows progress while it runs.
-    t.wait_for("witness signs off by typing", 10);
-    t.text("Walter Witness");
-    t.keys(&["Enter"]);
-    t.wait_for("✓ done    gen-p256", 60);
-    t.wait_for("witness signs off by typing", 10);
-    t.text("Walter Witness");
-    t.keys(&["Enter"]);
-    t.wait_for("elapsed", 10);
-    let done = t.wait_for("Ceremony complete", 300);
-    assert!(done.contains("✓ done    gen-rsa"), "{done}");
+    answer_until(&t, "officiant-rehearsal", 300, &|s| {
+        s.contains("Ceremony complete")
+    });
+    let done = t.wait_for("Transcript head", 10);
+    assert!(done.contains("officiant transcript verify"), "{done}");
 
     // Record the answers (once the transcript is closed).
     t.wait_for("transcript: records/rehearsal/transcript.md", 10);
@@ -210,17 +278,25 @@ fn rehearsal_ceremony_in_a_real_terminal() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The recorded answers: who signed what, the confirmation, secrets only as `prompt`.
+    // The recorded answers: the roll call, who signed and reviewed what, the
+    // confirmation, secrets only as `prompt`.
     let answers = std::fs::read_to_string(d.join("rehearsal.answers.toml")).unwrap();
-    assert!(answers.contains("name = \"Alice Admin\""), "{answers}");
-    assert!(answers.contains("step = \"gen-rsa\""), "{answers}");
-    assert!(answers.contains("\"so\" = \"prompt\""), "{answers}");
-    assert!(
-        answers.contains("[[confirm]]\nstep = \"init\""),
-        "{answers}"
-    );
+    for needle in [
+        "[[participant]]\nname = \"Wanda Witness\"",
+        "name = \"Alice Admin\"",
+        "step = \"gen-rsa\"",
+        "[[acknowledge]]\nstep = \"gen-p256\"\nname = \"Walter Witness\"",
+        "\"so\" = \"prompt\"",
+        "[[confirm]]\nstep = \"init\"",
+    ] {
+        assert!(
+            answers.contains(needle),
+            "answers lack {needle:?}:\n{answers}"
+        );
+    }
 
-    // The transcript: a hash chain officiant verifies, with each sign-off and key.
+    // The transcript: a hash chain officiant verifies, with the roll call, each sign-off,
+    // each acknowledgement and each key.
     let out = d.join("records/rehearsal");
     let v = support::run_ok(
         support::officiant()
@@ -239,6 +315,16 @@ fn rehearsal_ceremony_in_a_real_terminal() {
         assert!(md.contains(needle), "transcript.md lacks {needle}:\n{md}");
     }
     let console_kinds = kinds(&out.join("transcript.jsonl"));
+    assert!(
+        console_kinds.iter().any(|k| k.starts_with("roster")),
+        "{console_kinds:?}"
+    );
+    assert!(
+        console_kinds
+            .iter()
+            .any(|k| k.starts_with("acknowledge gen-p256 witness Walter Witness")),
+        "{console_kinds:?}"
+    );
 
     // Replay the recorded answers headless on a fresh token: secrets from files instead
     // of `prompt`, everything else as recorded.
@@ -276,6 +362,168 @@ fn rehearsal_ceremony_in_a_real_terminal() {
             .collect();
         assert!(hits.is_empty(), "PIN found in {hits:?}");
     }
+}
+
+/// The whole HAB4 EC ceremony at the console with a roll call of three; the console is
+/// killed in the middle, the ceremony resumed from its journal and finished, its answers
+/// saved with `w` (complete, though half of it ran in an earlier session), checked by
+/// `officiant check`, and replayed headless to the same objects and the same steps.
+#[test]
+fn hab4_ec_ceremony_killed_resumed_saved_and_replayed() {
+    let Some(_tmux) = support::oracle("tmux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir(d.join("ceremonies")).unwrap();
+    std::fs::copy(
+        root.join("ceremonies/hab4-pki-ec.toml"),
+        d.join("ceremonies/hab4-pki-ec.toml"),
+    )
+    .unwrap();
+    let label = "hab4-pki-ec";
+    assert!(
+        std::fs::read_to_string(d.join("ceremonies/hab4-pki-ec.toml"))
+            .unwrap()
+            .contains(&format!("token = \"{label}\"")),
+        "the script names its token {label}"
+    );
+    let bin = env!("CARGO_BIN_EXE_officiant");
+    let console = |name: &str| {
+        let t = Tmux::new(name, "console");
+        t.start(
+            80,
+            24,
+            d,
+            &format!("{bin} --out records; echo CONSOLE-EXIT=$?; sleep 600"),
+        );
+        t.wait_for("HAB4", 20);
+        t
+    };
+
+    // First session: the roll call, then run until a few SRKs exist; then kill -9.
+    let t = console("officiant-hab4-a");
+    t.keys(&["Enter"]);
+    t.wait_for("Press Enter to begin", 10);
+    t.keys(&["Enter"]);
+    let people: &[(&str, &[usize])] = &[
+        ("Ada Admin", &[0]),
+        ("Walt Witness", &[1]),
+        ("Wanda Witness", &[1]),
+    ];
+    roll_call(&t, people);
+    answer_until(&t, label, 300, &|s| s.contains("✓ done    cert-srk2"));
+    let pid = t.program_pid();
+    // The shell's own kill (no procps needed).
+    assert!(Command::new("sh")
+        .args(["-c", &format!("kill -9 {pid}")])
+        .status()
+        .unwrap()
+        .success());
+    t.wait_for_line("CONSOLE-EXIT=", 10);
+    drop(t);
+
+    // Second session: the resume screen shows what is done; the roll call again (people
+    // present now), the session PIN again, then to the end.
+    let t = console("officiant-hab4-b");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Press Enter to resume", 10);
+    assert!(s.contains("↺ resumed"), "{s}");
+    t.keys(&["Enter"]);
+    roll_call(&t, people);
+    answer_until(&t, label, 300, &|s| s.contains("Ceremony complete"));
+    t.wait_for("Transcript head", 10);
+    t.keys(&["w"]);
+    t.wait_for("answers saved to hab4-pki-ec.answers.toml", 10);
+    t.keys(&["q"]);
+    t.wait_for("CONSOLE-EXIT=0", 10);
+    drop(t);
+
+    // The saved answers are complete: check accepts them.
+    let saved = d.join("hab4-pki-ec.answers.toml");
+    support::run_ok(
+        support::officiant()
+            .current_dir(d)
+            .args(["check", "ceremonies/hab4-pki-ec.toml", "--answers"])
+            .arg(&saved),
+    );
+    let out = d.join("records/hab4-pki-ec");
+    let console_steps = done_steps(&out.join("transcript.jsonl"));
+
+    // Replay headless on a fresh token from the saved answers (secrets from files).
+    std::fs::write(d.join("so.pin"), SO_PIN).unwrap();
+    std::fs::write(d.join("user.pin"), PIN).unwrap();
+    let replay = std::fs::read_to_string(&saved)
+        .unwrap()
+        .replace("\"so\" = \"prompt\"", "\"so\" = \"file:so.pin\"")
+        .replace("\"user\" = \"prompt\"", "\"user\" = \"file:user.pin\"");
+    std::fs::write(d.join("replay.answers.toml"), replay).unwrap();
+    support::run_ok(
+        support::officiant()
+            .current_dir(d)
+            .args([
+                "run",
+                "ceremonies/hab4-pki-ec.toml",
+                "--backend",
+                "sim:replay-token",
+            ])
+            .args(["--answers", "replay.answers.toml", "--out", "out/replay"]),
+    );
+    assert_eq!(
+        done_steps(&d.join("out/replay/transcript.jsonl")),
+        console_steps
+    );
+    let objects = |tokdir: &str| {
+        let uri = BackendUri::parse(&format!("sim:{}", d.join(tokdir).display())).unwrap();
+        let mut tok = hsm::open(&uri, None).unwrap();
+        tok.login(UserType::User, &Secret::new(PIN.as_bytes().to_vec()))
+            .unwrap();
+        shape(&tok.list_objects().unwrap())
+    };
+    assert_eq!(objects("replay-token"), objects("rehearsal"));
+    // Both transcripts verify; the console's has two sessions, the replay's one.
+    for p in [
+        out.join("transcript.jsonl"),
+        d.join("out/replay/transcript.jsonl"),
+    ] {
+        support::run_ok(support::officiant().arg("transcript").arg("verify").arg(&p));
+    }
+}
+
+/// Each step id done or resumed, with who acknowledged its result (the shape of a run,
+/// whichever sessions it took).
+fn done_steps(path: &Path) -> Vec<String> {
+    let mut steps: Vec<String> = Vec::new();
+    let mut acks: std::collections::BTreeMap<String, String> = Default::default();
+    for l in std::fs::read_to_string(path).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let d = &v["data"];
+        let id = d["id"].as_str().unwrap_or("").to_string();
+        match v["type"].as_str().unwrap_or("") {
+            "step-done" => steps.push(id),
+            "acknowledge" => {
+                acks.insert(id, d["name"].as_str().unwrap_or("").to_string());
+            }
+            _ => {}
+        }
+    }
+    steps
+        .into_iter()
+        .map(|id| format!("{id} {}", acks.get(&id).cloned().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn a_small_terminal_says_so() {
+    let Some(_tmux) = support::oracle("tmux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::new("officiant-small", "console");
+    let bin = env!("CARGO_BIN_EXE_officiant");
+    t.start(60, 20, dir.path(), &format!("{bin}; sleep 600"));
+    t.wait_for("terminal too small: needs 80×24", 20);
 }
 
 #[test]
