@@ -5,16 +5,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use serde_json::json;
-
 use super::{BackendArgs, Failure, Outcome};
 use crate::approvals::Presented;
-use crate::ceremony::transcript;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
 use crate::keys::load_public_key;
 use crate::secret::SecretSource;
-use crate::signing::{self, Format, FormatOptions, SignRecord, SigningKey, TokenSigner};
+use crate::signing::recorded::{sign_recorded, Job, Note, Outputs};
+use crate::signing::{self, Format, FormatOptions, SignRecord};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -146,83 +144,38 @@ pub fn sign(a: SignArgs) -> Outcome {
             .map_err(|e| Failure(format!("--pin-source: {e}")))?;
         token.login(UserType::User, &pin)?;
     }
-    let info = token.info()?;
     let presented = match &a.request {
         Some(r) => Some(Presented::load(r, &a.approvals)?),
         None => None,
     };
-    let mut signer = TokenSigner::open(token.as_mut(), &a.key, presented.as_ref())?;
-    let approval = match signer.grant().cloned() {
-        Some(g) => {
-            let used = signer.uses_so_far()?.unwrap_or(0);
-            eprintln!("{g}; {used} used before this run");
-            Some(
-                json!({"request": g.request, "key": g.key, "approvers": g.approvers, "limit": g.limit, "used_before": used, "policy_sha256": g.policy_sha256, "counter": g.counter}),
-            )
-        }
-        None => None,
-    };
-    let mut key = SigningKey::new(signer);
-
     // The transcript: --transcript, else next to the outputs.
     let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {
         Some(d) => d.join("transcript.jsonl"),
         None => PathBuf::from("officiant-transcript.jsonl"),
     });
-    let mut tr = transcript::Writer::open(&tpath)?;
-    // The session's opening entries share one disk sync.
-    let mut opening = vec![
-        (
-            "open",
-            json!({"command": "sign", "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
-        ),
-        (
-            "token",
-            json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
-        ),
-        (
-            "sign-start",
-            json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
-        ),
-    ];
-    if let Some(v) = approval {
-        opening.push(("approval", v));
-    }
-    tr.append_all(opening)?;
-
-    let mut note = |rs: &[SignRecord]| -> Result<(), signing::Error> {
-        for r in rs {
-            print_record(r, a.json);
-        }
-        let entries = rs
-            .iter()
-            .map(|r| ("signed", serde_json::to_value(r).unwrap_or_default()))
-            .collect();
-        tr.append_all(entries)
-            .map_err(|e| signing::Error::Usage(format!("transcript: {e}")))
+    let outputs = match (&a.output, &a.out_dir) {
+        (Some(out), _) => Outputs::File(out),
+        (None, Some(dir)) => Outputs::Dir(dir),
+        (None, None) => return Err(Failure("where to write: -o OUT or --out-dir DIR".into())),
     };
-    let result = match (&a.output, &a.out_dir) {
-        (Some(out), _) => signing::sign_file(&mut key, format, &opts, &a.inputs[0], out)
-            .map_err(|e| e.to_string())
-            .and_then(|r| note(std::slice::from_ref(&r)).map_err(|e| e.to_string())),
-        (None, Some(dir)) => {
-            signing::sign_batch_with(&mut key, format, &opts, &a.inputs, dir, &mut note)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-        (None, None) => Ok(()),
+    let backend = uri.to_string();
+    let job = Job {
+        backend: &backend,
+        key: &a.key,
+        request: presented.as_ref(),
+        format,
+        opts: &opts,
+        inputs: &a.inputs,
+        outputs,
+        transcript: &tpath,
     };
-    match result {
-        Ok(()) => {
-            tr.close("complete")?;
-            Ok(())
-        }
-        Err(e) => {
-            tr.append("sign-failed", json!({"error": e}))?;
-            tr.close("stopped")?;
-            Err(Failure(e))
-        }
-    }
+    let json = a.json;
+    sign_recorded(token.as_mut(), &job, &mut |n| match n {
+        Note::Approved { grant, used } => eprintln!("{grant}; {used} used before this run"),
+        Note::Signed(r) => print_record(r, json),
+    })
+    .map_err(|e| Failure(e.to_string()))?;
+    Ok(())
 }
 
 pub fn verify(a: VerifyArgs) -> Outcome {

@@ -138,6 +138,9 @@ impl PublicKey {
         spki.to_der().unwrap_or_default()
     }
 
+    // ok: `BitString::from_bytes` fails only past DER's length limit (hundreds of
+    // megabytes); a public key's bytes are at most a few hundred.
+    #[allow(clippy::expect_used)]
     pub fn to_spki(&self) -> SubjectPublicKeyInfoOwned {
         match self {
             PublicKey::Rsa { n, e } => {

@@ -14,6 +14,10 @@ pub enum SignError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The signer refused before the key was asked (its own message names the key, such
+    /// as an approval whose uses are spent).
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The key produced a signature that does not verify with its own public key.
     #[error("key {label:?}: its signature does not verify with its own public key")]
     BadSignature { label: String },

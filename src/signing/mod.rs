@@ -12,6 +12,7 @@
 
 mod esp32;
 pub mod options;
+pub mod recorded;
 mod stm32;
 pub mod stream;
 mod token;

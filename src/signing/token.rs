@@ -112,7 +112,7 @@ impl Signer for TokenSigner<'_> {
             return Ok(());
         }
         let first = approvals::store::reserve(self.token, g, n)
-            .map_err(|e| SignError::key(&self.label, approvals::Error::from(e)))?;
+            .map_err(|e| SignError::Refused(Box::new(approvals::Error::from(e))))?;
         self.reserved.push_back((first, n));
         Ok(())
     }

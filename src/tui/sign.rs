@@ -38,6 +38,9 @@ pub const SIGN_FIELDS: [SignField; 7] = [
     SignField::Signature,
 ];
 
+/// The transcript the console's signing sessions go into, under the out root.
+pub const SIGNING_TRANSCRIPT: &str = "signing-transcript.jsonl";
+
 /// Formats the console signs and verifies: the signing library's, with raw RSA in both
 /// paddings.
 pub const FORMATS: [&str; 5] = ["raw", "raw-pkcs1", "esp32-sbv2", "stm32mp15", "stm32mp13"];
@@ -59,6 +62,8 @@ pub enum SignResult {
         digest: Fingerprint,
         output: PathBuf,
         notes: Vec<String>,
+        /// The signing transcript the session went into.
+        transcript: PathBuf,
     },
     Verified {
         digest: Fingerprint,
@@ -151,10 +156,12 @@ pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             digest,
             output,
             notes,
+            transcript,
         } => Some(SignResult::Signed {
             digest: Fingerprint::of(&digest),
             output,
             notes,
+            transcript,
         }),
         WorkerMsg::Verified { digest, ok, lines } => Some(SignResult::Verified {
             digest: Fingerprint::of(&digest),
@@ -368,6 +375,7 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
         pin,
         input,
         output,
+        transcript: s.out_root.join(SIGNING_TRANSCRIPT),
     };
     s.sign.result = None;
     app::start(s, req)

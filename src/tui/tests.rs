@@ -1059,6 +1059,7 @@ fn sign_screen_with_completion_and_pin() {
             digest: vec![0xAB; 32],
             output: PathBuf::from("firmware/firmware-a.bin.sig"),
             notes: Vec::new(),
+            transcript: PathBuf::from("out/signing-transcript.jsonl"),
         }),
     );
     snap_tmp("sign_result", &s);

@@ -41,6 +41,8 @@ pub enum Request {
         pin: Secret,
         input: PathBuf,
         output: PathBuf,
+        /// The signing transcript the session is recorded in.
+        transcript: PathBuf,
     },
     /// Verify a signed image, or a detached signature, against the key in `pubkey`.
     VerifyFile {
@@ -134,6 +136,8 @@ pub enum WorkerMsg {
         digest: Vec<u8>,
         output: PathBuf,
         notes: Vec<String>,
+        /// Where the session was recorded.
+        transcript: PathBuf,
     },
     Verified {
         /// SHA-256 of the input.
@@ -235,7 +239,7 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                 }
                 // No run is asking: a stray answer (the screen raced the run's end).
                 Request::Reply(_) => None,
-                other => Some(serve(token.as_mut(), other)),
+                other => Some(serve(token.as_mut(), &uri, other)),
             };
             if let Some(m) = reply {
                 if !send(m) {
@@ -417,7 +421,7 @@ fn snapshot(token: &mut dyn Token) -> WorkerMsg {
 }
 
 /// Run one request on the token.
-pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
+pub fn serve(token: &mut dyn Token, uri: &str, req: Request) -> WorkerMsg {
     let what = req.describe();
     let failed = |cause: String| WorkerMsg::Failed {
         what: what.clone(),
@@ -437,17 +441,29 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
             pin,
             input,
             output,
-        } => match options
-            .to_options(padding)
-            .and_then(|opts| sign_file(token, &key, format, &opts, &pin, &input, &output))
-        {
-            Ok(rec) => WorkerMsg::Signed {
-                digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
-                output: rec.output,
-                notes: rec.notes,
-            },
-            Err(cause) => failed(cause),
-        },
+            transcript,
+        } => {
+            let signed = options.to_options(padding).and_then(|opts| {
+                let job = SignJob {
+                    key: &key,
+                    format,
+                    opts: &opts,
+                    input: &input,
+                    output: &output,
+                    transcript: &transcript,
+                };
+                sign_file(token, uri, &job, &pin)
+            });
+            match signed {
+                Ok(rec) => WorkerMsg::Signed {
+                    digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
+                    output: rec.output,
+                    notes: rec.notes,
+                    transcript,
+                },
+                Err(cause) => failed(cause),
+            }
+        }
         Request::VerifyFile {
             format,
             padding,
@@ -514,19 +530,42 @@ fn open_ceremony(
     Ok((sess, opened))
 }
 
+/// What the sign screen asked to sign.
+struct SignJob<'a> {
+    key: &'a str,
+    format: Format,
+    opts: &'a signing::Options,
+    input: &'a std::path::Path,
+    output: &'a std::path::Path,
+    transcript: &'a std::path::Path,
+}
+
+/// Log in, then sign through the same recorded session `officiant sign` uses.
 fn sign_file(
     token: &mut dyn Token,
-    key: &str,
-    format: Format,
-    opts: &signing::Options,
+    uri: &str,
+    j: &SignJob<'_>,
     pin: &Secret,
-    input: &std::path::Path,
-    output: &std::path::Path,
 ) -> Result<signing::SignRecord, String> {
     token
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
-    let k = signing::TokenSigner::open(token, key, None).map_err(|e| e.to_string())?;
-    let mut k = signing::SigningKey::new(k);
-    signing::sign_file(&mut k, format, opts, input, output).map_err(|e| e.to_string())
+    if let Some(dir) = j.transcript.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let inputs = [j.input.to_path_buf()];
+    let job = signing::recorded::Job {
+        backend: uri,
+        key: j.key,
+        request: None,
+        format: j.format,
+        opts: j.opts,
+        inputs: &inputs,
+        outputs: signing::recorded::Outputs::File(j.output),
+        transcript: j.transcript,
+    };
+    let mut done =
+        signing::recorded::sign_recorded(token, &job, &mut |_| {}).map_err(|e| e.to_string())?;
+    done.pop()
+        .ok_or_else(|| "the signing session recorded no signature".to_string())
 }

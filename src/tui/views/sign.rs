@@ -75,6 +75,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             digest,
             output,
             notes,
+            transcript,
         }) => {
             let mut l = digest_lines("Digest the token signed", digest, result.width, t);
             l.push(Line::styled(
@@ -84,6 +85,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             l.push(Line::from(vec![
                 Span::styled("Written ", t.title()),
                 Span::raw(output.display().to_string()),
+            ]));
+            l.push(Line::from(vec![
+                Span::styled("Recorded ", t.title()),
+                Span::raw(transcript.display().to_string()),
             ]));
             for n in notes {
                 l.push(Line::styled(format!("· {n}"), t.dim()));
