@@ -131,6 +131,8 @@ pub enum WorkerMsg {
         objects: Vec<ObjectInfo>,
     },
     OpenFailed(String),
+    /// The URI leaves the token open and the module shows several: choose one.
+    Tokens(Vec<crate::hsm::TokenSummary>),
     Signed {
         /// The digest the token signed.
         digest: Vec<u8>,
@@ -206,6 +208,11 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                 return;
             }
         };
+        if let Ok(list) = BackendUri::parse(&uri).and_then(|u| hsm::tokens_to_choose(&u)) {
+            if !list.is_empty() && !send(WorkerMsg::Tokens(list)) {
+                return;
+            }
+        }
         if !send(snapshot(token.as_mut())) {
             return;
         }
