@@ -209,8 +209,6 @@ def main():
         keys("Enter")
         wait_for('witness signs off "gen-rsa"'); keys("Enter")
         wait_for("elapsed")
-        time.sleep(2.2)
-        shot("console-ceremony-progress")
         wait_for("confirms it", 300); keys("Enter")
         wait_for("confirms it", 30); keys("Enter")
         wait_for("Ceremony complete", 60)

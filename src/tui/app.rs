@@ -180,6 +180,14 @@ impl AppState {
         }
     }
 
+    /// Whether `action` does something on this screen now (the footer offers only those).
+    pub fn available(&self, action: Action) -> bool {
+        match (self.screen, self.popup.is_some()) {
+            (Screen::Ceremony, false) => ceremony::available(self.run.as_ref(), action),
+            _ => true,
+        }
+    }
+
     /// The token's PIN length rules (0: none known).
     pub fn pin_rules(&self) -> (usize, usize) {
         match &self.token {

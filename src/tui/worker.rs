@@ -131,6 +131,8 @@ pub enum WorkerMsg {
         objects: Vec<ObjectInfo>,
     },
     OpenFailed(String),
+    /// The token as a run sees it now (after init-token, its new label).
+    TokenInfo(TokenInfo),
     /// The URI leaves the token open and the module shows several: choose one.
     Tokens(Vec<crate::hsm::TokenSummary>),
     Signed {
@@ -412,6 +414,7 @@ impl Inputs for ConsoleInputs<'_> {
             Progress::State(st) => WorkerMsg::CeremonyState(Box::new(st.clone())),
             Progress::Busy(what) => WorkerMsg::CeremonyBusy(Some(what.to_string())),
             Progress::Idle => WorkerMsg::CeremonyBusy(None),
+            Progress::Token(info) => WorkerMsg::TokenInfo(info.clone()),
         };
         (self.send)(m);
     }
