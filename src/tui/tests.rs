@@ -1104,6 +1104,12 @@ fn sign_checks_come_before_the_pin() {
     s.sign.output.input.value = input.display().to_string();
     expect_error(&mut s, "exists");
     s.sign.output.input.value = dir.path().join("tf-a.stm32").display().to_string();
+    // A raw payload for STM32 needs its addresses: said before the PIN.
+    s.sign.format = super::sign::formats(&s)
+        .iter()
+        .position(|f| *f == "stm32mp15")
+        .unwrap();
+    expect_error(&mut s, "needs --load-address and --entry-point");
     s.sign.format = super::sign::formats(&s)
         .iter()
         .position(|f| *f == "stm32mp15")
