@@ -8,15 +8,15 @@
 //! headless `officiant run` ([`run`]) answers from the answers file; the console's worker
 //! answers from the screen; the one-step commands ([`run_single`]) from their flags.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::answers::{self, Answers};
-use super::engine::{self, Effect, Event, Record, State, StepResult};
+use super::engine::{self, Effect, Event, Record, State, StepResult, StepStatus};
 use super::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
-use super::journal::{self, Journal};
+use super::journal::{self, Journal, Memo, StepLog};
 use super::lock::{self, OutLock};
 use super::plan;
 use super::script::{self, Action, Script, ScriptError};
@@ -293,14 +293,21 @@ impl Session {
         merge(&mut open, extra);
         tr.append("open", open)?;
         let start = self.start_event();
+        let memo = self
+            .earlier
+            .as_ref()
+            .map(|l| l.memo.clone())
+            .unwrap_or_default();
         let mut driver = Driver {
             script: &self.script,
             token,
             uri: backend,
             out: &out,
             journal: Some(&mut journal),
+            memo,
             tr: &mut tr,
             vault: Vault::new(),
+            last_use: BTreeMap::new(),
             inputs,
         };
         let failure = driver.drive(start)?;
@@ -339,8 +346,10 @@ pub fn run_single(
         uri: backend,
         out,
         journal: None,
+        memo: Memo::default(),
         tr: &mut tr,
         vault: Vault::new(),
+        last_use: BTreeMap::new(),
         inputs,
     };
     let mut state = State::new(script);
@@ -412,9 +421,14 @@ struct Driver<'r> {
     uri: &'r str,
     out: &'r Path,
     journal: Option<&'r mut Journal>,
+    /// What the journal proves so far (earlier runs' records and this run's).
+    memo: Memo,
     tr: &'r mut Writer,
     /// Secret values by name; the engine only ever sees the names.
     vault: Vault,
+    /// Per secret name, the last step of this run that needs its value: once that step
+    /// is done the value leaves the vault (and is zeroized).
+    last_use: BTreeMap<String, usize>,
     inputs: &'r mut dyn Inputs,
 }
 
@@ -426,7 +440,7 @@ impl Driver<'_> {
     }
 
     fn drive_state(&mut self, state: &mut State, start: Event) -> Result<Option<String>, Error> {
-        let mut queue: VecDeque<Effect> = engine::update(state, start).into();
+        let mut queue: VecDeque<Effect> = self.update(state, start).into();
         self.inputs.progress(self.script, Progress::State(state));
         let mut failure: Option<String> = None;
         while let Some(effect) = queue.pop_front() {
@@ -469,13 +483,42 @@ impl Driver<'_> {
                 other => self.perform(other)?,
             };
             if let Some(ev) = event {
-                queue.extend(engine::update(state, ev));
+                queue.extend(self.update(state, ev));
                 self.inputs.progress(self.script, Progress::State(state));
             }
         }
         // Secrets are not needed after the run.
         self.vault.clear();
         Ok(failure)
+    }
+
+    /// Feed the engine one event. After the start, work out when each secret is last
+    /// needed; after a step is done, drop the secrets no later step needs.
+    fn update(&mut self, state: &mut State, ev: Event) -> Vec<Effect> {
+        let start = matches!(ev, Event::Start { .. });
+        let done = match &ev {
+            Event::StepDone { step, .. } => Some(*step),
+            _ => None,
+        };
+        let fx = engine::update(state, ev);
+        if start {
+            self.last_use = state.secret_last_uses();
+        }
+        if let Some(step) = done.filter(|&i| state.steps[i].status == StepStatus::Done) {
+            let last = &self.last_use;
+            self.vault
+                .retain(|name, _| last.get(name).is_some_and(|&l| l > step));
+        }
+        fx
+    }
+
+    /// Append a record to the journal (if the run keeps one) and take it into the memo.
+    fn journal(&mut self, r: journal::Record) -> Result<(), Error> {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.append(&r)?;
+        }
+        self.memo.note(&r);
+        Ok(())
     }
 
     fn place(&self, step: usize) -> String {
@@ -627,10 +670,12 @@ impl Driver<'_> {
         let st = &self.script.steps[step];
         let busy = busy_text(self.script, step);
         self.inputs.progress(self.script, Progress::Busy(&busy));
+        let log = StepLog::new(step, &st.id, self.journal.as_deref_mut(), &mut self.memo);
         let ctx = StepContext {
             script_token_label: &self.script.ceremony.token,
             out_dir: self.out,
             vault: &self.vault,
+            log: &log,
         };
         let res = execute_step(self.token, &ctx, st, reconcile);
         self.inputs.progress(self.script, Progress::Idle);
@@ -670,10 +715,6 @@ impl Driver<'_> {
                 s.title.clone().unwrap_or_default(),
             )
         };
-        let journal = |j: &mut Option<&mut Journal>, r: journal::Record| match j {
-            Some(j) => j.append(&r),
-            None => Ok(()),
-        };
         match r {
             Record::Resumed { step, result } => {
                 let (id, kind, _) = step_info(step);
@@ -695,13 +736,10 @@ impl Driver<'_> {
             }
             Record::StepStarted { step, reconcile } => {
                 let (id, kind, title) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Started {
-                        step,
-                        id: id.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Started {
+                    step,
+                    id: id.clone(),
+                })?;
                 let mut d = json!({"step": step, "id": id, "kind": kind, "title": title, "reconcile": reconcile});
                 if let Action::Instruction(ins) = &script.steps[step].action {
                     d["text"] = Value::String(ins.text.clone());
@@ -710,14 +748,11 @@ impl Driver<'_> {
             }
             Record::StepCompleted { step, result } => {
                 let (id, kind, _) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Completed {
-                        step,
-                        id: id.clone(),
-                        result: result.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Completed {
+                    step,
+                    id: id.clone(),
+                    result: result.clone(),
+                })?;
                 crash_point();
                 self.tr.append(
                     "step-done",
@@ -726,13 +761,10 @@ impl Driver<'_> {
             }
             Record::StepFailed { step, error } => {
                 let (id, ..) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Failed {
-                        step,
-                        id: id.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Failed {
+                    step,
+                    id: id.clone(),
+                })?;
                 self.tr.append(
                     "step-failed",
                     json!({"step": step, "id": id, "error": error}),
@@ -743,15 +775,12 @@ impl Driver<'_> {
             }
             Record::Acknowledged { step, role, name } => {
                 let (id, ..) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Acknowledged {
-                        step,
-                        id: id.clone(),
-                        role: role.clone(),
-                        name: name.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Acknowledged {
+                    step,
+                    id: id.clone(),
+                    role: role.clone(),
+                    name: name.clone(),
+                })?;
                 self.tr.append(
                     "acknowledge",
                     json!({"step": step, "id": id, "role": role, "name": name, "statement": "read aloud and matched"}),

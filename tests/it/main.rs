@@ -24,6 +24,7 @@ mod approvals_gate;
 mod approvals_overhead;
 mod approvals_signers;
 mod ceremonies_softhsm;
+mod ceremony_adopt;
 mod ceremony_demo;
 mod ceremony_engine;
 mod ceremony_fuses_roots;

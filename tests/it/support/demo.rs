@@ -70,17 +70,53 @@ impl Demo {
     }
 
     pub fn command(&self) -> Command {
+        self.command_on(&format!("sim:{}", self.token.display()))
+    }
+
+    /// `officiant run` of this copy on `backend` (SoftHSM: add its `env` to the command).
+    pub fn command_on(&self, backend: &str) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_officiant"));
         c.arg("run")
             .arg(&self.script)
             .arg("--answers")
             .arg(&self.answers)
             .arg("--backend")
-            .arg(format!("sim:{}", self.token.display()))
+            .arg(backend)
             .arg("--out")
             .arg(&self.out)
-            .env_remove("OFFICIANT_TEST_CRASH_AT");
+            .env_remove("OFFICIANT_TEST_CRASH_AT")
+            .env_remove("OFFICIANT_TEST_FAIL_WRITE_AT");
         c
+    }
+
+    /// A secret of the rehearsal, as the answers file gives it (`user`, `so`, …).
+    pub fn secret(&self, file: &str) -> String {
+        std::fs::read_to_string(
+            self.script
+                .parent()
+                .unwrap()
+                .join("rehearsal-secrets")
+                .join(file),
+        )
+        .unwrap()
+        .trim_end()
+        .to_string()
+    }
+
+    /// The journal's records, one JSON value a line (empty when there is none).
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.out.join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The journal holds a `record` of kind `kind` for step `step`.
+    pub fn journal_has(&self, kind: &str, step: usize) -> bool {
+        self.journal()
+            .iter()
+            .any(|r| r["record"] == kind && r["step"] == step)
     }
 
     pub fn run(&self) -> Output {
