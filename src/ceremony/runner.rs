@@ -192,10 +192,16 @@ impl Session {
             }
             Some(_) => {}
             None => {
+                // A run that died writing its first journal record (a full disk) leaves
+                // a journal with no whole line: that is no run, and nothing else.
+                let torn_first_record = |e: &std::fs::DirEntry| {
+                    e.file_name() == JOURNAL
+                        && std::fs::read(e.path()).is_ok_and(|b| !b.contains(&b'\n'))
+                };
                 let busy = std::fs::read_dir(out)
                     .map_err(|e| Error::Run(format!("{}: {e}", out.display())))?
-                    .next()
-                    .is_some();
+                    .flatten()
+                    .any(|e| !torn_first_record(&e));
                 if busy {
                     return Err(Error::Run(format!(
                         "out dir {} is not empty and holds no journal of this run; use a new --out",

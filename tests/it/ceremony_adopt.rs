@@ -4,63 +4,29 @@
 //! leave the key alone. Killed after the token made the key, the rerun adopts it. On the
 //! rehearsal token and on SoftHSM (judged there by pkcs11-tool's own listing).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use officiant::hsm::{self, BackendUri, ObjectClass, UserType};
 use officiant::keys::{PrivateKey, PublicKey};
 use officiant::secret::Secret;
 
-use crate::support::demo::{Demo, KEYS};
-use crate::support::{self, key_fixture, oracle, run, run_ok, SoftHsm};
+use crate::support::demo::DemoOn;
+use crate::support::{self, oracle};
+use crate::support::{key_fixture, run, run_ok};
 
 /// gen-p256, the demo's first generate-key step.
 const GEN: usize = 3;
 const LABEL: &str = "demo-ecdsa-p256";
 
-/// The demo in a fresh copy, on the rehearsal token or a private SoftHSM.
-struct Case {
-    d: Demo,
-    hsm: Option<SoftHsm>,
+/// What these tests ask of a demo run beyond [`DemoOn`]: a key planted, the keys
+/// under the step's label, the step's result.
+trait Probe {
+    fn plant_imported_key(&self);
+    fn private_keys(&self) -> Vec<String>;
+    fn gen_done(&self) -> Option<serde_json::Value>;
 }
 
-impl Case {
-    /// None: SoftHSM asked for and missing (skip allowed).
-    fn new(softhsm: bool) -> Option<Case> {
-        let hsm = if softhsm { Some(SoftHsm::new()?) } else { None };
-        Some(Case {
-            d: Demo::new(true),
-            hsm,
-        })
-    }
-
-    fn command(&self) -> Command {
-        match &self.hsm {
-            Some(h) => {
-                let mut c = self.d.command_on(&h.uri());
-                h.env(&mut c);
-                c
-            }
-            None => self.d.command(),
-        }
-    }
-
-    fn crash_at(&self, k: usize) -> Output {
-        run(self.command().env("OFFICIANT_TEST_CRASH_AT", k.to_string()))
-    }
-
-    fn pkcs11_tool(&self) -> Option<Command> {
-        let h = self.hsm.as_ref()?;
-        let mut c = Command::new(oracle("pkcs11-tool")?);
-        h.env(&mut c).arg("--module").arg(&h.module).args([
-            "--token-label",
-            "officiant-demo",
-            "--login",
-            "--pin",
-            &self.d.secret("user.pin"),
-        ]);
-        Some(c)
-    }
-
+impl Probe for DemoOn {
     /// Import the published P-256 fixture key under the step's label and id, as an
     /// imported key (pkcs11-tool on SoftHSM).
     fn plant_imported_key(&self) {
@@ -120,26 +86,6 @@ impl Case {
         }
     }
 
-    /// A completed run: each key once (pkcs11-tool on SoftHSM), a transcript that verifies.
-    fn check_complete(&self, context: &str) {
-        let Some(mut c) = self.pkcs11_tool() else {
-            self.d.check_complete(context);
-            return;
-        };
-        let list = run_ok(c.arg("--list-objects"));
-        for k in KEYS {
-            for kind in ["Private Key Object", "Public Key Object"] {
-                let n = support::pkcs11_tool_blocks(&list)
-                    .iter()
-                    .filter(|b| b.starts_with(kind) && b.contains(&format!("label:      {k}\n")))
-                    .count();
-                assert_eq!(n, 1, "{context}: {k} {kind} appears {n} times:\n{list}");
-            }
-        }
-        officiant::ceremony::transcript::verify(&self.d.out.join("transcript.jsonl"))
-            .unwrap_or_else(|e| panic!("{context}: {e}"));
-    }
-
     /// The transcript's step-done entry of gen-p256 in the last session, if any.
     fn gen_done(&self) -> Option<serde_json::Value> {
         std::fs::read_to_string(self.d.out.join("transcript.jsonl"))
@@ -153,9 +99,9 @@ impl Case {
 
 /// The first crash point whose run (in a fresh copy) leaves `reached` true; the run only
 /// gets further with a later point, so a binary search finds it.
-fn first_point(softhsm: bool, reached: impl Fn(&Case) -> bool) -> Option<(usize, Case)> {
+fn first_point(softhsm: bool, reached: impl Fn(&DemoOn) -> bool) -> Option<(usize, DemoOn)> {
     let probe = |k: usize| {
-        let c = Case::new(softhsm)?;
+        let c = DemoOn::new(softhsm)?;
         let o = c.crash_at(k);
         assert!(
             !o.status.success(),
@@ -237,7 +183,7 @@ fn generated_key_is_adopted(softhsm: bool) {
     let Some((k, _)) = first_point(softhsm, |c| c.d.journal_has("token-call", GEN)) else {
         return;
     };
-    let c = Case::new(softhsm).unwrap();
+    let c = DemoOn::new(softhsm).unwrap();
     let o = c.crash_at(k + 1);
     assert!(!o.status.success());
     assert!(!c.d.journal_has("completed", GEN), "point {}", k + 1);

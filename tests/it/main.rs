@@ -32,6 +32,8 @@ mod ceremony_pki_hab4;
 mod ceremony_pki_resume;
 mod ceremony_pki_scripts;
 mod ceremony_resume;
+mod ceremony_resume_softhsm;
+mod ceremony_retry;
 mod ceremony_scripts;
 mod ceremony_sign_steps;
 mod cli_auth_key;
