@@ -219,8 +219,9 @@ fn the_demo_on_a_small_tmpfs_is_retried_at_every_size() {
         .trim()
         .parse()
         .unwrap();
-    let mut stopped = 0;
     for pages in 1..64 {
+        // Every smaller size stopped the run.
+        let stopped = pages - 1;
         let d = Demo::new(true);
         let fs = Tmpfs::mount(&d.out, &format!("{}", pages * page));
         let first = run(&mut d.command());
@@ -229,7 +230,6 @@ fn the_demo_on_a_small_tmpfs_is_retried_at_every_size() {
             assert!(stopped >= 3, "only {stopped} sizes stopped the run");
             return;
         }
-        stopped += 1;
         eprintln!("{pages} pages: {}", stderr(&first).trim_end());
         check_stopped_for_space(&first, &d.out, &format!("{pages} pages"));
         fs.grow("16m");

@@ -37,6 +37,7 @@ mod ceremony_retry;
 mod ceremony_scripts;
 mod ceremony_sign_steps;
 mod cli_auth_key;
+mod cli_core_dump;
 mod cli_prompt;
 mod cli_tbbr;
 mod cli_token;
