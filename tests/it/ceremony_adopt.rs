@@ -233,3 +233,147 @@ fn the_key_this_run_generated_is_adopted_on_softhsm() {
     }
     generated_key_is_adopted(true);
 }
+
+const WRITE_SCRIPT: &str = r#"
+[ceremony]
+id = "write-data"
+title = "Store a data object"
+version = 1
+token = "data-tok"
+
+[[step]]
+id = "init"
+kind = "init-token"
+so-pin = "so"
+user-pin = "user"
+
+[[step]]
+id = "login"
+kind = "login"
+user = "user"
+pin = "user"
+
+[[step]]
+id = "store"
+kind = "write-object"
+label = "release-notes"
+object-id = "05"
+type = "data"
+file = "notes.txt"
+"#;
+
+const WRITE_ANSWERS: &str = r#"
+[secrets]
+so = "env:T_SO"
+user = "env:T_USER"
+
+[[confirm]]
+step = "init"
+"#;
+
+/// write-object killed at every point and rerun, some reruns after a different data
+/// object was put under the step's label: the step adopts only the bytes it writes, and
+/// only after its token call was recorded.
+#[test]
+fn write_object_adopts_only_its_own_bytes() {
+    const STORE: usize = 2;
+    let (so, user) = ("so-pin-5150", "user-pin-8088");
+    let mut foreign_refused = false;
+    let mut other_bytes_refused = false;
+    let mut adopted = false;
+    for k in 1..60 {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("w.toml"), WRITE_SCRIPT).unwrap();
+        std::fs::write(d.join("w.answers.toml"), WRITE_ANSWERS).unwrap();
+        std::fs::write(d.join("notes.txt"), b"release 1.0\n").unwrap();
+        let command = || {
+            let mut c = support::officiant();
+            c.args(["run", "w.toml", "--answers", "w.answers.toml"])
+                .args(["--backend", "sim:tok", "--out", "out"])
+                .current_dir(d)
+                .env("T_SO", so)
+                .env("T_USER", user);
+            c
+        };
+        let first = run(command().env("OFFICIANT_TEST_CRASH_AT", k.to_string()));
+        if first.status.success() {
+            break;
+        }
+        let journal = std::fs::read_to_string(d.join("out/journal.jsonl")).unwrap_or_default();
+        let records: Vec<serde_json::Value> = journal
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let has = |kind: &str| {
+            records
+                .iter()
+                .any(|r| r["record"] == kind && r["step"] == STORE)
+        };
+        let open_token = || {
+            let mut t = hsm::open(&BackendUri::Sim(d.join("tok")), None).unwrap();
+            t.login(UserType::User, &Secret::new(user.into())).unwrap();
+            t
+        };
+        // Public data objects read without a login (and on a token not yet made).
+        let stored = || {
+            hsm::open(&BackendUri::Sim(d.join("tok")), None)
+                .unwrap()
+                .read_data("release-notes")
+                .unwrap()
+                .into_iter()
+                .map(|o| o.value)
+                .collect::<Vec<_>>()
+        };
+        let mut expect_refusal = None;
+        if has("started") && !has("completed") {
+            let had = stored();
+            if !has("token-call") {
+                // The step never reached its token call: whatever appears is foreign,
+                // even the very bytes it would write.
+                open_token()
+                    .put_data("release-notes", b"release 1.0\n", false)
+                    .unwrap();
+                expect_refusal = Some(
+                    "the token holds data \"release-notes\" that this run did not make (its interrupted attempt stopped before the token call)",
+                );
+                foreign_refused = true;
+            } else if had.is_empty() {
+                // Recorded, not yet written: other bytes under the label are not adopted.
+                open_token()
+                    .put_data("release-notes", b"forged\n", false)
+                    .unwrap();
+                expect_refusal = Some(
+                    "the token holds an object labelled \"release-notes\" that this step cannot adopt: its value differs from the file's",
+                );
+                other_bytes_refused = true;
+            } else {
+                assert_eq!(had, vec![b"release 1.0\n".to_vec()], "point {k}");
+                adopted = true;
+            }
+        }
+        let before = stored();
+        let again = run(&mut command());
+        match expect_refusal {
+            Some(why) => {
+                assert_eq!(again.status.code(), Some(1), "point {k}");
+                let err = String::from_utf8_lossy(&again.stderr);
+                assert!(
+                    err.starts_with(&format!("officiant: step[{STORE}] (store): {why}")),
+                    "point {k}: {err}"
+                );
+                assert_eq!(err.lines().count(), 1, "{err}");
+                assert_eq!(stored(), before, "point {k}: the object was touched");
+            }
+            None => {
+                assert!(
+                    again.status.success(),
+                    "point {k}: {}",
+                    String::from_utf8_lossy(&again.stderr)
+                );
+                assert_eq!(stored(), vec![b"release 1.0\n".to_vec()], "point {k}");
+            }
+        }
+    }
+    assert!(foreign_refused && other_bytes_refused && adopted);
+}
