@@ -89,20 +89,23 @@ fn execute_action(
         Action::PutAuthKey(p) => {
             let password = ctx.secret(&p.password)?;
             let created = auth_key_object(&p.spec, p.spec.id, "authentication key");
-            if reconcile {
-                if let Some(existing) = token.auth_key(p.spec.id)? {
-                    if existing != p.spec {
-                        return Err(StepError::Other(format!(
-                            "the device already has a different authentication key {:04x}",
-                            p.spec.id
-                        )));
-                    }
-                    return Ok(StepResult {
-                        objects: vec![created],
-                        adopted: true,
-                        ..StepResult::default()
-                    });
+            let (label, id) = (&p.spec.label, p.spec.id.to_be_bytes());
+            let classes = [ObjectClass::AuthKey];
+            if let Some(found) = before_token_call(token, ctx, reconcile, &classes, label, &id)? {
+                named(&found, label, &id).map_err(|why| {
+                    cannot_adopt(&format!("authentication key {:04x}", p.spec.id), &why)
+                })?;
+                if token.auth_key(p.spec.id)?.as_ref() != Some(&p.spec) {
+                    return Err(StepError::Other(format!(
+                        "the device already has a different authentication key {:04x}",
+                        p.spec.id
+                    )));
                 }
+                return Ok(StepResult {
+                    objects: vec![created],
+                    adopted: true,
+                    ..StepResult::default()
+                });
             }
             token.put_auth_key(&p.spec, password)?;
             Ok(StepResult {
