@@ -8,6 +8,8 @@
 //! - [`decision`]: may this key sign, with this request and these approvals (pure).
 //! - [`store`]: the policy and the use counters on the token.
 //! - [`agent`]: approving through ssh-agent.
+//! - [`signoff`]: signed ceremony sign-offs (the message, whose key counts, the
+//!   transcript check).
 //!
 //! [`authorize`] puts them together for a signing session; `crate::signing::SigningKey`
 //! calls it, so every way of signing with a token key (the CLI, batches, ceremony steps,
@@ -18,6 +20,7 @@ pub mod decision;
 pub mod policy;
 pub mod request;
 pub mod signers;
+pub mod signoff;
 pub mod store;
 pub mod time;
 

@@ -325,6 +325,14 @@ impl StepPlan {
                 user: UserType::User,
                 new: c.new_password.clone(),
             },
+            // set-policy with an SO PIN leaves the SO logged in.
+            Action::SetPolicy(p) => match &p.so_pin {
+                Some(pin) => SessionEffect::Login {
+                    user: UserType::So,
+                    pin: pin.clone(),
+                },
+                None => SessionEffect::None,
+            },
             _ => SessionEffect::None,
         };
         StepPlan {
@@ -446,7 +454,7 @@ impl State {
         let relogin = self.relogin_pending
             && !matches!(
                 st.plan.kind,
-                "init-token" | "login" | "change-pin" | "instruction"
+                "init-token" | "login" | "change-pin" | "instruction" | "co-sign"
             );
         if relogin {
             if let Some((user, pin)) = self.session.clone() {

@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
+use crate::approvals::signoff;
 use crate::ceremony::engine::{self, StepResult};
 use crate::ceremony::inputs::{Answer, Danger, Inputs, Progress};
 use crate::ceremony::people::Participant;
@@ -184,8 +185,14 @@ pub struct Opened {
     pub state: engine::State,
 }
 
-/// Open `uri` on a new thread and serve requests until the sender is dropped.
+/// Open `uri` on a new thread and serve requests until the sender is dropped. Signed
+/// sign-offs and approvals use the ssh-agent `SSH_AUTH_SOCK` names now.
 pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
+    spawn_with(uri, events, crate::approvals::agent::socket_from_env().ok())
+}
+
+/// [`spawn`] with the ssh-agent at `agent` (its socket), or none.
+pub fn spawn_with(uri: String, events: Sender<Event>, agent: Option<PathBuf>) -> Sender<Request> {
     let (tx, rx) = channel::<Request>();
     std::thread::spawn(move || {
         let send = |m: WorkerMsg| events.send(Event::Worker(m)).is_ok();
@@ -227,7 +234,14 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                     }
                 }
                 Request::StartCeremony => match opened.take() {
-                    Some(sess) => Some(run_ceremony(sess, token.as_mut(), &uri, &rx, &send)),
+                    Some(sess) => Some(run_ceremony(
+                        sess,
+                        token.as_mut(),
+                        &uri,
+                        &rx,
+                        &send,
+                        agent.as_deref(),
+                    )),
                     None => Some(WorkerMsg::Failed {
                         what: "The ceremony".into(),
                         cause: "no ceremony is open".into(),
@@ -258,9 +272,10 @@ fn run_ceremony(
     uri: &str,
     rx: &Receiver<Request>,
     send: &dyn Fn(WorkerMsg) -> bool,
+    agent: Option<&std::path::Path>,
 ) -> WorkerMsg {
     let out = sess.out.clone();
-    let mut inputs = ConsoleInputs { rx, send };
+    let mut inputs = ConsoleInputs { rx, send, agent };
     let res = sess.run(
         token,
         uri,
@@ -288,6 +303,8 @@ fn run_ceremony(
 struct ConsoleInputs<'a> {
     rx: &'a Receiver<Request>,
     send: &'a dyn Fn(WorkerMsg) -> bool,
+    /// The ssh-agent signed sign-offs are made with.
+    agent: Option<&'a std::path::Path>,
 }
 
 impl ConsoleInputs<'_> {
@@ -360,6 +377,56 @@ impl Inputs for ConsoleInputs<'_> {
         }) {
             Reply::SignOff(name) => Answer::Given(name),
             other => unexpected(other),
+        }
+    }
+
+    /// The person is picked from the roll call, as for any sign-off; then their key in
+    /// the ssh-agent signs (the one the allowed signers let them sign off with). A person
+    /// with no such key is told so and asked again.
+    fn signed_sign_off(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        need: usize,
+        ask: &signoff::Ask,
+    ) -> Answer<signoff::Signed> {
+        loop {
+            let name = match self.ask(Question::SignOff {
+                step,
+                role: role.to_string(),
+                have,
+                need,
+            }) {
+                Reply::SignOff(name) => name,
+                other => return unexpected(other),
+            };
+            let signed = match self.agent {
+                None => Err(crate::approvals::agent::Error::NoAgent.to_string()),
+                Some(socket) => {
+                    (self.send)(WorkerMsg::CeremonyBusy(Some(format!(
+                        "{name} signs off with their ssh-agent key (touch it if it blinks)"
+                    ))));
+                    let r = signoff::sign_with_agent(
+                        socket,
+                        &ask.signers,
+                        &name,
+                        &ask.message,
+                        crate::approvals::time::now(),
+                    );
+                    (self.send)(WorkerMsg::CeremonyBusy(None));
+                    r
+                }
+            };
+            match signed {
+                Ok(signature) => return Answer::Given(signoff::Signed { name, signature }),
+                Err(reason) => {
+                    if !(self.send)(WorkerMsg::Rejected { step, reason }) {
+                        return Answer::Abort("the console closed".into());
+                    }
+                }
+            }
         }
     }
 

@@ -19,6 +19,7 @@
 
 mod support;
 
+mod approvals_ceremony;
 mod approvals_cli;
 mod approvals_gate;
 mod approvals_overhead;
@@ -33,6 +34,7 @@ mod ceremony_pki_scripts;
 mod ceremony_resume;
 mod ceremony_scripts;
 mod ceremony_sign_steps;
+mod ceremony_signoffs;
 mod cli_auth_key;
 mod cli_prompt;
 mod cli_tbbr;
