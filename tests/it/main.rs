@@ -21,6 +21,7 @@ mod support;
 
 mod approvals_ceremony;
 mod approvals_cli;
+mod approvals_console;
 mod approvals_gate;
 mod approvals_overhead;
 mod approvals_signers;
