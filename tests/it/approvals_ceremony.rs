@@ -252,3 +252,44 @@ fn signing_policy_on_softhsm() {
     policy_show_agrees(&r, &backend, &sha);
     the_shipped_approvers_approve(&r, &backend);
 }
+
+/// The SO PIN set-policy logs in with never reaches the transcript, its rendering or the
+/// run's output.
+#[test]
+fn the_so_pin_stays_out_of_the_record() {
+    const SO: &str = "so-canary-6626";
+    const USER: &str = "user-canary-7071";
+    let dir = tempfile::tempdir().unwrap();
+    let answers = std::fs::read_to_string(shipped("signing-policy.answers.toml")).unwrap();
+    let answers = answers
+        .replace("file:rehearsal-secrets/so.pin", "env:SO")
+        .replace("file:rehearsal-secrets/user.pin", "env:USER_PIN");
+    assert!(answers.contains("env:SO") && answers.contains("env:USER_PIN"));
+    let a = dir.path().join("answers.toml");
+    std::fs::write(&a, answers).unwrap();
+    let out = dir.path().join("out");
+    let mut c = officiant();
+    c.env("SO", SO)
+        .env("USER_PIN", USER)
+        .arg("run")
+        .arg(shipped("signing-policy.toml"))
+        .arg("--answers")
+        .arg(&a)
+        .arg("--backend")
+        .arg(format!("sim:{}", dir.path().join("token").display()))
+        .arg("--out")
+        .arg(&out);
+    let o = run(&mut c);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut seen = String::from_utf8_lossy(&o.stdout).into_owned();
+    seen.push_str(&String::from_utf8_lossy(&o.stderr));
+    for f in std::fs::read_dir(&out).unwrap() {
+        seen.push_str(&String::from_utf8_lossy(
+            &std::fs::read(f.unwrap().path()).unwrap(),
+        ));
+    }
+    assert!(seen.contains("officiant-policy.1"));
+    for canary in [SO, USER] {
+        assert!(!seen.contains(canary), "{canary} leaked");
+    }
+}
