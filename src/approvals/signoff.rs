@@ -201,7 +201,7 @@ impl Context {
         })
     }
 
-    /// The name of whoever already signed step `step_id` with `key` in this session.
+    /// Whether `key` already signed a sign-off of step `step_id` in this session.
     pub fn signed_with(&self, step_id: &str, key: &str) -> bool {
         self.signed.iter().any(|(s, k)| s == step_id && k == key)
     }

@@ -713,6 +713,31 @@ fn set_policy_names_the_login_it_needs() {
     assert!(e.contains("step[0] (policy).so-pin: missing"), "{e}");
     let (ok, e) = check(&script(""), "yubihsm:mock");
     assert!(ok, "{e}");
+    // Run on the MockHsm: stored with the session's key, and said to be deletable.
+    let login = "[[step]]\nid = \"login\"\nkind = \"login\"\npin = \"pw\"\n\n";
+    let text = script("review = false\n").replacen("[[step]]", &format!("{login}[[step]]"), 1);
+    std::fs::write(s.path("p.toml"), text).unwrap();
+    std::fs::write(s.path("p.answers.toml"), "[secrets]\npw = \"env:PW\"\n").unwrap();
+    let mut c = officiant();
+    c.current_dir(s.dir.path()).env("PW", "password").args([
+        "run",
+        "p.toml",
+        "--answers",
+        "p.answers.toml",
+        "--backend",
+        "yubihsm:mock",
+        "--out",
+        "yout",
+    ]);
+    let o = run(&mut c);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("policy SHA-256: "), "{out}");
+    assert!(
+        out.contains("cannot keep the policy object from deletion"),
+        "{out}"
+    );
+    assert!(!out.contains("password"));
     // A policy file that does not parse is refused by name before any token.
     std::fs::write(policy_dir.join("policy.toml"), "allowed-signers = 3\n").unwrap();
     let (ok, e) = check(&script("so-pin = \"so\"\n"), "sim:tok");

@@ -230,8 +230,8 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     assert!(s.contains("✓ signature checked"), "{s}");
 
     // Verify it at the console against the public key the ceremony exported (past
-    // Output and Options).
-    t.keys(&["Down", "Down", "Down", "Enter"]);
+    // Output, Options, Request and Approvals).
+    t.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"]);
     t.text("records/rehearsal/fw-signing-p256.pub.pem");
     t.keys(&["Enter", "Down", "Enter"]);
     t.text("fw.bin.sig");
