@@ -399,6 +399,8 @@ fn hab4_ec_ceremony_killed_resumed_saved_and_replayed() {
             &format!("{bin} --out records; echo CONSOLE-EXIT=$?; sleep 600"),
         );
         t.wait_for("HAB4", 20);
+        // The token is open (until then Enter does nothing): its state line is drawn.
+        t.wait_for(" objects", 20);
         t
     };
 

@@ -91,7 +91,6 @@ impl Agent {
     /// None only when ssh-agent or ssh-add is missing and skipping is allowed.
     pub fn start(dir: &Path) -> Option<Agent> {
         let agent = oracle("ssh-agent")?;
-        oracle("ssh-add")?;
         let sock = dir.join("agent.sock");
         let child = Command::new(agent)
             .args(["-D", "-a"])
@@ -100,13 +99,26 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        for _ in 0..200 {
-            if sock.exists() {
+        // The socket exists once bound, which may be before the agent listens: wait until
+        // ssh-add reaches it (exit 1: no identities yet; 2: no agent there).
+        let add = oracle("ssh-add")?;
+        let mut ready = false;
+        for _ in 0..500 {
+            let code = Command::new(&add)
+                .env("SSH_AUTH_SOCK", &sock)
+                .arg("-l")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .ok()
+                .and_then(|s| s.code());
+            if matches!(code, Some(0 | 1)) {
+                ready = true;
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(sock.exists(), "ssh-agent did not make {}", sock.display());
+        assert!(ready, "ssh-agent did not answer on {}", sock.display());
         Some(Agent { sock, child })
     }
 
