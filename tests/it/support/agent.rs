@@ -91,6 +91,7 @@ impl Agent {
     /// None only when ssh-agent or ssh-add is missing and skipping is allowed.
     pub fn start(dir: &Path) -> Option<Agent> {
         let agent = oracle("ssh-agent")?;
+        let add = oracle("ssh-add")?;
         let sock = dir.join("agent.sock");
         let child = Command::new(agent)
             .args(["-D", "-a"])
@@ -99,13 +100,14 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Killed when dropped, from here on.
+        let agent = Agent { sock, child };
         // The socket exists once bound, which may be before the agent listens: wait until
         // ssh-add reaches it (exit 1: no identities yet; 2: no agent there).
-        let add = oracle("ssh-add")?;
         let mut ready = false;
         for _ in 0..500 {
             let code = Command::new(&add)
-                .env("SSH_AUTH_SOCK", &sock)
+                .env("SSH_AUTH_SOCK", &agent.sock)
                 .arg("-l")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -118,8 +120,12 @@ impl Agent {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(ready, "ssh-agent did not answer on {}", sock.display());
-        Some(Agent { sock, child })
+        assert!(
+            ready,
+            "ssh-agent did not answer on {}",
+            agent.sock.display()
+        );
+        Some(agent)
     }
 
     /// `ssh-add KEY`.
