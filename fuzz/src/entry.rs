@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("allowed_signers", allowed_signers),
     ("approval_request", approval_request),
     ("approval_policy", approval_policy),
+    ("signoff_transcript", signoff_transcript),
 ];
 
 fn msg(e: impl std::fmt::Display) -> String {
@@ -117,6 +118,14 @@ pub fn transcript_verify(data: &[u8]) -> Result<(), String> {
     let v = transcript::verify_bytes("fuzz.jsonl", data).map_err(msg)?;
     let _ = transcript::render_markdown(&v);
     Ok(())
+}
+
+/// `transcript verify`'s check of signed sign-offs, on transcript lines whose hash chain
+/// is not checked (so that mutations reach the check).
+pub fn signoff_transcript(data: &[u8]) -> Result<(), String> {
+    let f = TempFile::new(data, "signoffs.jsonl")?;
+    let entries = officiant::approvals::signoff::read_entries(f.path())?;
+    officiant::approvals::signoff::check_transcript(&entries).map(|_| ())
 }
 
 /// Everything the fuse and verify commands do with a `--pubkey`/`--key` file's key.
