@@ -35,6 +35,10 @@ pub struct StepPlan {
     pub secrets: Vec<String>,
     /// The role that acknowledges the result after the step ran.
     pub review: Option<String>,
+    /// Custody steps: the custodians' role and how many distinct custodians the step
+    /// calls on (N shares handed out, or T shares given back); the roll call must seat
+    /// them.
+    pub custodians: Option<(String, usize)>,
     session: SessionEffect,
 }
 
@@ -343,6 +347,13 @@ impl StepPlan {
                 .collect(),
             confirm: s.action.destructive(),
             review: s.review.clone(),
+            custodians: match &s.action {
+                Action::GenerateWrapKey(g) => {
+                    Some((g.custodian_role.clone(), usize::from(g.shares)))
+                }
+                Action::Restore(r) => Some((r.custodian_role.clone(), usize::from(r.threshold))),
+                _ => None,
+            },
             secrets: s
                 .action
                 .secrets()
@@ -515,6 +526,16 @@ impl State {
     fn sign_off_needs(&self) -> Vec<Vec<(String, usize)>> {
         self.steps.iter().map(|s| s.plan.sign_off.clone()).collect()
     }
+
+    /// Every custody step finds its custodians on the roll call.
+    fn check_custodians(&self, roster: &[Participant]) -> Result<(), String> {
+        for s in &self.steps {
+            if let Some((role, n)) = &s.plan.custodians {
+                people::check_custodians(roster, &s.plan.id, role, *n)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The state a run would start from, for showing it before it starts: `start` applied to
@@ -577,9 +598,9 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             if state.phase != Phase::RollCall {
                 return vec![];
             }
-            if let Err(reason) =
-                people::check_roster(&roster, &state.roles, &state.sign_off_needs())
-            {
+            let fits = people::check_roster(&roster, &state.roles, &state.sign_off_needs())
+                .and_then(|()| state.check_custodians(&roster));
+            if let Err(reason) = fits {
                 return vec![Effect::Rejected { step: 0, reason }, Effect::NeedRoster];
             }
             let roster: Vec<Participant> = roster
