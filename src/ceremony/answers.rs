@@ -295,6 +295,8 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
     // Step id → (session, sign-offs as (role, name)).
     let mut signs: BTreeMap<String, (usize, Vec<(String, String)>)> = BTreeMap::new();
     let mut acks: BTreeMap<String, String> = BTreeMap::new();
+    // Step id → its custodians, in share order, as the step's result names them.
+    let mut custodians: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     for e in entries {
         match e.kind.as_str() {
@@ -331,6 +333,17 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
             }
             "acknowledge" => {
                 acks.insert(text(&e.data, "id"), text(&e.data, "name"));
+            }
+            "step-done" => {
+                let list: Vec<String> = e.data["result"]["details"]["custodians"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["custodian"].as_str().map(str::to_string))
+                    .collect();
+                if !list.is_empty() {
+                    custodians.insert(text(&e.data, "id"), list);
+                }
             }
             _ => {}
         }
@@ -375,6 +388,22 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
         if let Some(name) = acks.get(&s.id) {
             out.push_str(&format!(
                 "\n[[acknowledge]]\nstep = {}\nname = {}\n",
+                q(&s.id),
+                q(name)
+            ));
+        }
+        // The custodians, never their shares: a replay writes each share to a file
+        // beside this one (point share-file at the custodian's medium), or asks for it.
+        for (k, name) in custodians.get(&s.id).into_iter().flatten().enumerate() {
+            let whence = match &s.action {
+                Action::GenerateWrapKey(_) => format!(
+                    "share-file = {}",
+                    q(&format!("shares/{}-{}.share.txt", s.id, k + 1))
+                ),
+                _ => "share = \"prompt\"".to_string(),
+            };
+            out.push_str(&format!(
+                "\n[[custodian]]\nstep = {}\nname = {}\n{whence}\n",
                 q(&s.id),
                 q(name)
             ));

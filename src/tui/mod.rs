@@ -89,6 +89,7 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path) -> Result<(), Error> {
                 Command::Worker(req) => {
                     worker.send(req).map_err(|_| Error::WorkerGone)?;
                 }
+                Command::ClearScreen => term.clear()?,
                 Command::SaveAnswers { script, out, base } => {
                     state.notice = Some(match save_answers(&script, &out, &base) {
                         Ok(p) => format!("answers saved to {}", p.display()),
