@@ -37,6 +37,7 @@ mod cli_auth_key;
 mod cli_prompt;
 mod cli_tbbr;
 mod cli_token;
+mod custody_ceremonies;
 mod custody_resume;
 mod custody_shares;
 mod custody_softhsm;

@@ -1,0 +1,661 @@
+//! The shipped backup.toml and restore.toml replayed headless with their shipped answers
+//! (in a copy of ceremonies/, so the custodians' media are a temp dir) on the rehearsal
+//! token, on SoftHSM (two tokens) and on yubihsm:mock (each run a fresh MockHsm: the
+//! restore is onto a second device). Judges: rusty_secrets (Yubico's Shamir crate)
+//! rebuilds the wrap key from the custodians' share files and OpenSSL computes its check
+//! value, which must be the transcript's and the manifest's; the restored key signs and
+//! `openssl dgst -verify` accepts it with the original public key; pkcs11-tool lists the
+//! restored keys and no wrap key. Canary: no share and no wrap-key byte in stdout, stderr,
+//! transcript, journal or out dir. Killed at every crash point of both ceremonies: the
+//! rerun completes, no key twice, every share still rebuilds the key on the token.
+//! Refusals: too few custodians, a corrupted share, a share of another set, a share file
+//! in the way or in the out dir; and each new script and answers error, one exact line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::{self, oracle, run, run_ok, SoftHsm};
+
+const CUSTODIANS: [&str; 3] = ["carol", "dave", "erin"];
+
+/// A copy of the shipped files the two ceremonies read, and the custodians' media.
+struct Rehearsal {
+    dir: tempfile::TempDir,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+impl Rehearsal {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremonies");
+        let c = dir.path().join("ceremonies");
+        std::fs::create_dir_all(c.join("samples")).unwrap();
+        for f in [
+            "backup.toml",
+            "backup.answers.toml",
+            "backup.yubihsm-mock.answers.toml",
+            "restore.toml",
+            "restore.answers.toml",
+            "restore.yubihsm-mock.answers.toml",
+            "samples/payload.bin",
+        ] {
+            std::fs::copy(shipped.join(f), c.join(f)).unwrap();
+        }
+        for d in ["rehearsal-secrets", "yubihsm-rehearsal"] {
+            copy_tree(&shipped.join(d), &c.join(d));
+        }
+        for who in CUSTODIANS {
+            std::fs::create_dir_all(dir.path().join("out/custodian-media").join(who)).unwrap();
+        }
+        Rehearsal { dir }
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn share_file(&self, who: &str) -> PathBuf {
+        self.p(&format!("out/custodian-media/{who}/backup-wrap.share.txt"))
+    }
+
+    fn shares(&self) -> Vec<String> {
+        CUSTODIANS
+            .iter()
+            .map(|w| {
+                std::fs::read_to_string(self.share_file(w))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn command(&self, hsm: Option<&SoftHsm>) -> Command {
+        let mut c = support::officiant();
+        c.current_dir(self.dir.path())
+            .env_remove("OFFICIANT_TEST_CRASH_AT");
+        if let Some(h) = hsm {
+            h.env(&mut c);
+        }
+        c
+    }
+
+    /// `officiant run ceremonies/NAME.toml --answers ceremonies/ANSWERS`.
+    fn run(
+        &self,
+        hsm: Option<&SoftHsm>,
+        name: &str,
+        answers: &str,
+        backend: &str,
+        out: &str,
+        crash_at: Option<usize>,
+    ) -> Output {
+        let mut c = self.command(hsm);
+        c.arg("run")
+            .arg(self.p(&format!("ceremonies/{name}.toml")))
+            .arg("--answers")
+            .arg(self.p(&format!("ceremonies/{answers}")))
+            .args(["--backend", backend, "--out"])
+            .arg(self.p(out));
+        if let Some(n) = crash_at {
+            c.env("OFFICIANT_TEST_CRASH_AT", n.to_string());
+        }
+        run(&mut c)
+    }
+
+    fn run_ok(
+        &self,
+        log: &mut Vec<u8>,
+        hsm: Option<&SoftHsm>,
+        name: &str,
+        answers: &str,
+        backend: &str,
+        out: &str,
+    ) {
+        let o = self.run(hsm, name, answers, backend, out, None);
+        log.extend(&o.stdout);
+        log.extend(&o.stderr);
+        assert!(
+            o.status.success(),
+            "{name} on {backend}:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Initialize a token with the rehearsal PINs (the ceremonies start from one).
+    fn init(&self, hsm: Option<&SoftHsm>, backend: &str, label: &str) {
+        let mut c = self.command(hsm);
+        c.args(["init-token", "--backend", backend, "--label", label])
+            .arg("--so-pin-source")
+            .arg(format!(
+                "file:{}",
+                self.p("ceremonies/rehearsal-secrets/so.pin").display()
+            ))
+            .arg("--pin-source")
+            .arg(format!(
+                "file:{}",
+                self.p("ceremonies/rehearsal-secrets/user.pin").display()
+            ))
+            .arg("--transcript")
+            // One transcript per token: tokens are made two at a time.
+            .arg(self.p(&format!(
+                "init-{label}-{}.jsonl",
+                hex::encode(&officiant::output::sha256(backend.as_bytes())[..6])
+            )));
+        run_ok(&mut c);
+    }
+
+    /// (class, label, fingerprint) of every object, sorted.
+    fn objects(&self, hsm: Option<&SoftHsm>, backend: &str) -> Vec<String> {
+        let mut c = self.command(hsm);
+        c.args(["objects", "--backend", backend, "--json", "--pin-source"])
+            .arg(format!(
+                "file:{}",
+                self.p("ceremonies/rehearsal-secrets/user.pin").display()
+            ));
+        let v: serde_json::Value = serde_json::from_str(&run_ok(&mut c)).unwrap();
+        let mut list: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {} {}",
+                    o["class"].as_str().unwrap(),
+                    o["label"].as_str().unwrap(),
+                    o["public_key_sha256"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// A step's result as the transcript of the run in `out` records it (done, or done
+    /// before an interruption and recorded when the run resumed).
+    fn result(&self, out: &str, step: &str) -> serde_json::Value {
+        let t = std::fs::read_to_string(self.p(out).join("transcript.jsonl")).unwrap();
+        t.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| {
+                (e["type"] == "step-done" || e["type"] == "resumed") && e["data"]["id"] == step
+            })
+            .last()
+            .map(|e| e["data"]["result"].clone())
+            .unwrap_or_else(|| panic!("no step-done of {step} in {out}"))
+    }
+}
+
+/// The wrap key the share texts rebuild, by rusty_secrets (the payload is id, domains,
+/// capabilities and delegated capabilities, 20 bytes, then the key).
+fn rebuilt_key(shares: &[&str]) -> Vec<u8> {
+    let secret =
+        rusty_secrets::recover_secret(shares.iter().map(|s| s.to_string()).collect()).unwrap();
+    secret[20..].to_vec()
+}
+
+/// OpenSSL's check value of an AES-256 key: AES-ECB of a zero block, first 3 bytes.
+fn openssl_kcv(work: &Path, key: &[u8]) -> String {
+    let openssl = oracle("openssl").expect("openssl is the judge here: install it");
+    let zero = work.join("zero-block.bin");
+    std::fs::write(&zero, [0u8; 16]).unwrap();
+    let out = run(Command::new(openssl)
+        .args([
+            "enc",
+            "-aes-256-ecb",
+            "-nopad",
+            "-K",
+            &hex::encode(key),
+            "-in",
+        ])
+        .arg(&zero));
+    assert!(out.status.success());
+    hex::encode(&out.stdout[..3])
+}
+
+fn openssl_verifies(public_pem: &Path, sig: &Path, data: &Path) {
+    let openssl = oracle("openssl").expect("openssl is the judge here: install it");
+    let out = run_ok(
+        Command::new(openssl)
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(public_pem)
+            .arg("-signature")
+            .arg(sig)
+            .arg(data),
+    );
+    assert!(out.contains("Verified OK"), "{out}");
+}
+
+/// Every file under `dir`, with its bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// No share (whole, or its data) and no wrap-key byte string in `log` or any file under
+/// the out dirs.
+fn canary(shares: &[String], key: &[u8], log: &[u8], outs: &[PathBuf]) {
+    let mut needles: Vec<Vec<u8>> = vec![key.to_vec(), hex::encode(key).into_bytes()];
+    for s in shares {
+        needles.push(s.as_bytes().to_vec());
+        // The data alone, and a long piece of it.
+        needles.push(s.as_bytes()[4..].to_vec());
+        needles.push(s.as_bytes()[10..30].to_vec());
+    }
+    for n in &needles {
+        assert!(!contains(log, n), "a share or the key in the output");
+    }
+    for dir in outs {
+        for (p, bytes) in files_under(dir) {
+            for n in &needles {
+                assert!(
+                    !contains(&bytes, n),
+                    "a share or the key in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+/// Where a ceremony runs: the backend URI, how to initialize its token first (the URI
+/// init-token takes and the label it gives; a MockHsm is ready), and the SoftHSM token
+/// directory it lives in, if any.
+struct Target<'h> {
+    run: String,
+    init: Option<(String, String)>,
+    hsm: Option<&'h SoftHsm>,
+}
+
+impl<'h> Target<'h> {
+    fn sim(r: &Rehearsal, name: &str, label: &str) -> Target<'h> {
+        let uri = format!("sim:{}", r.p(&format!("tokens/{name}")).display());
+        Target {
+            run: uri.clone(),
+            init: Some((uri, label.to_string())),
+            hsm: None,
+        }
+    }
+
+    /// A new SoftHSM token labelled `name` (init-token takes the first free one), named
+    /// by its label in the URI.
+    fn softhsm(hsm: &'h SoftHsm, name: &str) -> Target<'h> {
+        Target {
+            run: format!("pkcs11:token={name}?module-path={}", hsm.module.display()),
+            init: Some((hsm.uri(), name.to_string())),
+            hsm: Some(hsm),
+        }
+    }
+
+    fn mock() -> Target<'h> {
+        Target {
+            run: "yubihsm:mock".into(),
+            init: None,
+            hsm: None,
+        }
+    }
+
+    fn ready(&self, r: &Rehearsal) -> String {
+        if let Some((uri, label)) = &self.init {
+            r.init(self.hsm, uri, label);
+        }
+        self.run.clone()
+    }
+}
+
+/// Backup on `src`, restore on `dst`, and every judge's verdict.
+fn replay<'h>(
+    hsm: Option<&'h SoftHsm>,
+    targets: impl Fn(&Rehearsal) -> (Target<'h>, Target<'h>),
+    mock: bool,
+) -> Rehearsal {
+    let r = Rehearsal::new();
+    let (bk_answers, rs_answers) = if mock {
+        (
+            "backup.yubihsm-mock.answers.toml",
+            "restore.yubihsm-mock.answers.toml",
+        )
+    } else {
+        ("backup.answers.toml", "restore.answers.toml")
+    };
+    let (src, dst) = targets(&r);
+    let (src, dst) = (src.ready(&r), dst.ready(&r));
+    let mut log = Vec::new();
+    r.run_ok(&mut log, hsm, "backup", bk_answers, &src, "out/backup");
+    // Each custodian's share, on their own medium only, readable by its owner alone.
+    for who in CUSTODIANS {
+        let meta = std::fs::metadata(r.share_file(who)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{who}");
+    }
+    let shares = r.shares();
+    let key = rebuilt_key(&[&shares[0], &shares[2]]);
+    assert_eq!(key, rebuilt_key(&[&shares[1], &shares[0]]));
+    let kcv = openssl_kcv(r.dir.path(), &key);
+    let gen = r.result("out/backup", "gen-wrap");
+    assert_eq!(gen["details"]["check_value"], kcv.as_str(), "{gen}");
+    assert_eq!(gen["details"]["threshold"], 2);
+    assert_eq!(gen["details"]["shares"], 3);
+    let holders: Vec<String> = gen["details"]["custodians"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["share"], c["custodian"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        holders,
+        [
+            "1 Carol Custodian (rehearsal)",
+            "2 Dave Custodian (rehearsal)",
+            "3 Erin Custodian (rehearsal)"
+        ]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.p("out/backup/backup/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["wrap_key"]["check_value"], kcv.as_str());
+
+    r.run_ok(&mut log, hsm, "restore", rs_answers, &dst, "out/restore");
+    let rs = r.result("out/restore", "restore");
+    assert_eq!(rs["details"]["check_value"], kcv.as_str());
+    assert_eq!(rs["details"]["wrap_key_deleted"], true);
+    let given: Vec<String> = rs["details"]["custodians"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["share"], c["custodian"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        given,
+        [
+            "1 Carol Custodian (rehearsal)",
+            "3 Erin Custodian (rehearsal)"
+        ]
+    );
+    // The restored key signs; the original public key (exported by the backup) verifies.
+    openssl_verifies(
+        &r.p("out/backup/fw-signing-p256.pub.pem"),
+        &r.p("out/restore/payload.bin.sig"),
+        &r.p("ceremonies/samples/payload.bin"),
+    );
+    assert_eq!(
+        std::fs::read(r.p("out/backup/fw-signing-p256.pub.pem")).unwrap(),
+        std::fs::read(r.p("out/restore/fw-signing-p256.restored.pub.pem")).unwrap()
+    );
+    canary(
+        &shares,
+        &key,
+        &log,
+        &[r.p("out/backup"), r.p("out/restore")],
+    );
+    if !mock {
+        let objects = r.objects(hsm, &dst);
+        assert_eq!(objects.len(), 4, "two key pairs, no wrap key: {objects:?}");
+    }
+    r
+}
+
+#[test]
+fn backup_and_restore_replay_on_the_rehearsal_token() {
+    replay(
+        None,
+        |r| {
+            (
+                Target::sim(r, "src", "officiant-backup"),
+                Target::sim(r, "dst", "officiant-restore"),
+            )
+        },
+        false,
+    );
+}
+
+#[test]
+fn backup_and_restore_replay_on_softhsm_from_one_token_to_another() {
+    let hsm = SoftHsm::new().expect("SoftHSM is the judge here: install softhsm2");
+    let r = replay(
+        Some(&hsm),
+        |_| {
+            (
+                Target::softhsm(&hsm, "officiant-backup"),
+                Target::softhsm(&hsm, "officiant-restore"),
+            )
+        },
+        false,
+    );
+    // pkcs11-tool: on the source the backed-up keys are sensitive and extractable only
+    // under wrap, and the wrap key is there; on the target the keys, and no wrap key.
+    let tool = oracle("pkcs11-tool").expect("pkcs11-tool is the judge here: install opensc");
+    let pin = std::fs::read_to_string(r.p("ceremonies/rehearsal-secrets/user.pin")).unwrap();
+    let list = |token: &str| {
+        let mut c = Command::new(&tool);
+        hsm.env(&mut c)
+            .arg("--module")
+            .arg(&hsm.module)
+            .args(["--token-label", token, "--login", "--pin", pin.trim_end()])
+            .arg("--list-objects");
+        run_ok(&mut c)
+    };
+    let source = list("officiant-backup");
+    let fw = support::pkcs11_tool_object(&source, "Private Key Object", "fw-signing-p256")
+        .unwrap_or_else(|| panic!("{source}"));
+    assert!(
+        fw.contains("sensitive") && !fw.contains("never extractable"),
+        "{fw}"
+    );
+    assert!(
+        support::pkcs11_tool_object(&source, "Secret Key Object", "backup-wrap").is_some(),
+        "{source}"
+    );
+    let target = list("officiant-restore");
+    for label in ["fw-signing-p256", "boot-signing-p256"] {
+        assert!(
+            support::pkcs11_tool_object(&target, "Private Key Object", label).is_some(),
+            "{label} not restored:\n{target}"
+        );
+    }
+    assert!(!target.contains("Secret Key Object"), "{target}");
+}
+
+#[cfg(feature = "mock-hsm")]
+#[test]
+fn backup_and_restore_replay_on_the_yubihsm_mock_onto_a_second_device() {
+    let r = replay(None, |_| (Target::mock(), Target::mock()), true);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.p("out/backup/backup/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["wrap_format"], "yubihsm-aes-ccm");
+    // yubihsm-shell's get-wrapped form: one line of base64.
+    let yhw = std::fs::read_to_string(r.p("out/backup/backup/fw-signing-p256.yhw")).unwrap();
+    assert!(!yhw.trim().contains(char::is_whitespace), "{yhw}");
+}
+
+/// Run `point(n)` for n = 1, 2, …, two at a time, until a run is not killed (`point`
+/// returns false: there is no crash point n). Returns how many points there were.
+fn every_crash_point(point: impl Fn(usize) -> bool + Sync) -> usize {
+    let mut n = 1;
+    loop {
+        let crashed: Vec<bool> = std::thread::scope(|s| {
+            let hs: Vec<_> = [n, n + 1]
+                .into_iter()
+                .map(|k| {
+                    let point = &point;
+                    s.spawn(move || point(k))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        if let Some(k) = crashed.iter().position(|c| !c) {
+            return n + k - 1;
+        }
+        n += 2;
+        assert!(n < 400, "more than 399 crash points?");
+    }
+}
+
+/// Killed at crash point `n` (false if the run got past its last one), run again: the
+/// rerun must succeed.
+fn kill_then_rerun(n: usize, run: impl Fn(Option<usize>) -> Output) -> bool {
+    let first = run(Some(n));
+    if first.status.success() {
+        return false;
+    }
+    assert!(
+        first.status.code().is_none(),
+        "crash point {n}: expected an abort, got {}: {}",
+        first.status,
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let again = run(None);
+    assert!(
+        again.status.success(),
+        "rerun after crash point {n}: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    true
+}
+
+/// The backup ceremony killed at every crash point (each point its own rehearsal and a
+/// new token: `target(r, n, name, label)`), then the restore ceremony likewise, each
+/// point onto a new token, from one uninterrupted backup.
+fn killed_everywhere<'h>(target: &(dyn Fn(&Rehearsal, usize, &str, &str) -> Target<'h> + Sync)) {
+    let n_backup = every_crash_point(|n| {
+        let r = Rehearsal::new();
+        let t = target(&r, n, "bk", "officiant-backup");
+        let backend = t.ready(&r);
+        let out = "out/backup";
+        let ran = kill_then_rerun(n, |crash| {
+            r.run(t.hsm, "backup", "backup.answers.toml", &backend, out, crash)
+        });
+        if !ran {
+            return false;
+        }
+        let objects = r.objects(t.hsm, &backend);
+        let keys = objects
+            .iter()
+            .filter(|o| o.starts_with("private-key"))
+            .count();
+        let wraps = objects.iter().filter(|o| o.starts_with("wrap-key")).count();
+        assert_eq!((keys, wraps), (2, 1), "crash point {n}: {objects:?}");
+        // Every custodian holds a share of the key on the token: any two rebuild the
+        // check value the transcript and the manifest record.
+        let shares = r.shares();
+        let kcv = openssl_kcv(r.dir.path(), &rebuilt_key(&[&shares[2], &shares[1]]));
+        assert_eq!(
+            r.result(out, "gen-wrap")["details"]["check_value"],
+            kcv.as_str(),
+            "crash point {n}"
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(r.p(out).join("backup/manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["wrap_key"]["check_value"], kcv.as_str(), "{n}");
+        let mut names: Vec<String> = std::fs::read_dir(r.p(out).join("backup"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "crash point {n}: {names:?}");
+        assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+        true
+    });
+    assert!(
+        n_backup >= 30,
+        "the backup has only {n_backup} crash points"
+    );
+
+    // One uninterrupted backup for every restore.
+    let r = Rehearsal::new();
+    let t = target(&r, 0, "bk", "officiant-backup");
+    let backend = t.ready(&r);
+    let mut log = Vec::new();
+    r.run_ok(
+        &mut log,
+        t.hsm,
+        "backup",
+        "backup.answers.toml",
+        &backend,
+        "out/backup",
+    );
+    let n_restore = every_crash_point(|n| {
+        let t = target(&r, n, &format!("rs{n}"), "officiant-restore");
+        let backend = t.ready(&r);
+        let out = format!("out/restore-{n}");
+        let ran = kill_then_rerun(n, |crash| {
+            r.run(
+                t.hsm,
+                "restore",
+                "restore.answers.toml",
+                &backend,
+                &out,
+                crash,
+            )
+        });
+        if !ran {
+            return false;
+        }
+        let objects = r.objects(t.hsm, &backend);
+        let keys = objects
+            .iter()
+            .filter(|o| o.starts_with("private-key"))
+            .count();
+        assert_eq!(keys, 2, "crash point {n}: each key once: {objects:?}");
+        assert!(
+            objects.iter().all(|o| !o.starts_with("wrap-key")),
+            "crash point {n}: the wrap key is left: {objects:?}"
+        );
+        openssl_verifies(
+            &r.p("out/backup/fw-signing-p256.pub.pem"),
+            &r.p(&format!("{out}/payload.bin.sig")),
+            &r.p("ceremonies/samples/payload.bin"),
+        );
+        true
+    });
+    assert!(
+        n_restore >= 20,
+        "the restore has only {n_restore} crash points"
+    );
+    eprintln!("killed and resumed at {n_backup} backup and {n_restore} restore points");
+}
+
+#[test]
+fn backup_and_restore_ceremonies_resume_after_a_kill_at_every_crash_point_on_sim() {
+    killed_everywhere(&|r, _, name, label| Target::sim(r, name, label));
+}
+
+#[test]
+fn backup_and_restore_ceremonies_resume_after_a_kill_at_every_crash_point_on_softhsm() {
+    // A token directory per point: two points run at once, and init-token takes the
+    // first free token of its directory.
+    let dirs: Vec<SoftHsm> = (0..200)
+        .map(|_| SoftHsm::new().expect("SoftHSM is the judge here: install softhsm2"))
+        .collect();
+    killed_everywhere(&|_, n, name, _| Target::softhsm(&dirs[n], name));
+}
