@@ -101,9 +101,15 @@ pub fn prepare(in_dir: &Path, shares: &[shamir::Share]) -> Result<Prepared> {
     let recorded = manifest.wrap_spec().map_err(Error::Refused)?;
     if spec != recorded {
         return Err(Error::Refused(format!(
-            "the shares rebuild the wrap key, but its id, domains or capabilities are not \
-             the backup's (id {:04x} vs {:04x}): a share is corrupted",
-            spec.id, recorded.id
+            "the shares rebuild the backup's wrap key but not its description (they give \
+             id {:04x}, domains {:04x}, capabilities {:016x}; the backup records {:04x}, \
+             {:04x}, {:016x}): a share is corrupted",
+            spec.id,
+            spec.domains,
+            spec.capabilities,
+            recorded.id,
+            recorded.domains,
+            recorded.capabilities
         )));
     }
     Ok(Prepared {
