@@ -1342,7 +1342,7 @@ fn each_custodian_sees_only_their_share_then_types_it_back() {
         assert!(!t.contains(&share[4..20]), "typing is shown:\n{t}");
         later.push(t);
         // Typed in groups, as copied.
-        for chunk in share[20..].as_bytes().chunks(5) {
+        for chunk in share.as_bytes()[20..].chunks(5) {
             typed(&mut s, std::str::from_utf8(chunk).unwrap());
             typed(&mut s, " ");
         }

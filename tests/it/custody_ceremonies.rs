@@ -190,10 +190,9 @@ impl Rehearsal {
         let t = std::fs::read_to_string(self.p(out).join("transcript.jsonl")).unwrap();
         t.lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|e| {
+            .rfind(|e| {
                 (e["type"] == "step-done" || e["type"] == "resumed") && e["data"]["id"] == step
             })
-            .last()
             .map(|e| e["data"]["result"].clone())
             .unwrap_or_else(|| panic!("no step-done of {step} in {out}"))
     }

@@ -38,6 +38,7 @@ mod cli_prompt;
 mod cli_tbbr;
 mod cli_token;
 mod custody_ceremonies;
+mod custody_console;
 mod custody_resume;
 mod custody_shares;
 mod custody_softhsm;
