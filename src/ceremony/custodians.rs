@@ -268,3 +268,227 @@ impl Custodians for Desk<'_> {
         self.inputs.progress(self.script, Progress::Busy(what));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::script;
+    use crate::custody::shamir;
+    use std::collections::VecDeque;
+
+    const S: &str = r#"
+[ceremony]
+id = "t"
+title = "T"
+version = 1
+token = "tok"
+[roles]
+custodian = 1
+witness = 1
+[[step]]
+id = "wrap"
+kind = "generate-wrap-key"
+label = "w"
+key-id = "0200"
+threshold = 2
+shares = 3
+custodian-role = "custodian"
+"#;
+
+    /// A face that answers from a script of replies and records what it was told.
+    #[derive(Default)]
+    struct Scripted {
+        names: VecDeque<&'static str>,
+        copies: VecDeque<String>,
+        shares: VecDeque<String>,
+        rejected: Vec<String>,
+    }
+
+    impl Inputs for Scripted {
+        fn roster(&mut self, _: &Script) -> Answer<Vec<Participant>> {
+            Answer::Abort("unused".into())
+        }
+        fn sign_off(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &str,
+            _: usize,
+            _: usize,
+        ) -> Answer<String> {
+            Answer::Abort("unused".into())
+        }
+        fn confirm(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &super::super::inputs::Danger,
+        ) -> Answer<()> {
+            Answer::Abort("unused".into())
+        }
+        fn secret(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &str,
+            _: bool,
+            _: Option<&str>,
+        ) -> Answer<Secret> {
+            Answer::Abort("unused".into())
+        }
+        fn acknowledge(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &str,
+            _: &crate::ceremony::engine::StepResult,
+        ) -> Answer<String> {
+            Answer::Abort("unused".into())
+        }
+        fn rejected(&mut self, _: &Script, _: usize, reason: &str) -> Answer<()> {
+            self.rejected.push(reason.to_string());
+            Answer::Given(())
+        }
+        fn custodian(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &str,
+            _: CustodyTurn,
+            _: &[String],
+        ) -> Answer<String> {
+            match self.names.pop_front() {
+                Some(n) => Answer::Given(n.to_string()),
+                None => Answer::Abort("no one left".into()),
+            }
+        }
+        fn deliver_share(&mut self, _: &Script, _: usize, d: &Delivery<'_>) -> Answer<Secret> {
+            match self.copies.pop_front() {
+                // "=": the share as shown.
+                Some(c) if c == "=" => Answer::Given(d.share.to_text()),
+                Some(c) => Answer::Given(Secret::from_string(c)),
+                None => Answer::Abort("no copy".into()),
+            }
+        }
+        fn receive_share(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &str,
+            _: CustodyTurn,
+            _: Option<&str>,
+        ) -> Answer<Secret> {
+            match self.shares.pop_front() {
+                Some(s) => Answer::Given(Secret::from_string(s)),
+                None => Answer::Abort("no share".into()),
+            }
+        }
+    }
+
+    fn roster() -> Vec<Participant> {
+        let p = |n: &str, r: &str| Participant {
+            name: n.into(),
+            roles: vec![r.into()],
+        };
+        vec![
+            p("Carol", "custodian"),
+            p("Dave", "custodian"),
+            p("Erin", "custodian"),
+            p("Walt", "witness"),
+        ]
+    }
+
+    fn text(s: &Share) -> String {
+        s.to_text().expose_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_custodian_is_seated_once_and_a_wrong_copy_is_shown_again() {
+        let script = script::parse("t.toml", Path::new("."), S.as_bytes()).unwrap();
+        let roster = roster();
+        let shares = shamir::split(&[7u8; 52], 2, 3).unwrap();
+        let mut face = Scripted {
+            // Not on the roll call; a witness; then Carol (spelt otherwise); for share 2
+            // Carol again, then Dave.
+            names: ["Mallory", "Walt", " carol", "Carol", "Dave"].into(),
+            copies: [text(&shares[1]), "2-1-!!!!".into(), "=".into(), "=".into()]
+                .into_iter()
+                .collect(),
+            ..Scripted::default()
+        };
+        let mut desk = Desk::new(
+            &mut face,
+            &script,
+            0,
+            &roster,
+            Path::new("/nonexistent-out"),
+            "busy".into(),
+        );
+        assert_eq!(desk.hand_out(&shares[0], 3).unwrap(), "Carol");
+        assert_eq!(desk.hand_out(&shares[1], 3).unwrap(), "Dave");
+        drop(desk);
+        let r = &face.rejected;
+        assert_eq!(r.len(), 5, "{r:?}");
+        assert!(r[0].contains("Mallory is not on the roll call"), "{r:?}");
+        assert!(
+            r[1].contains("Walt is on the roll call as witness, not custodian"),
+            "{r:?}"
+        );
+        assert!(r[2].contains("differs from the share shown"), "{r:?}");
+        assert!(r[3].contains("not a share"), "{r:?}");
+        assert!(r[4].contains("Carol already has a share"), "{r:?}");
+        // What the face was told names no share.
+        for s in &shares {
+            let t = text(s);
+            assert!(!r.iter().any(|m| m.contains(&t[4..])), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn shares_given_must_be_of_the_set_and_each_counts_once() {
+        let script = script::parse("t.toml", Path::new("."), S.as_bytes()).unwrap();
+        let roster = roster();
+        let set = shamir::split(&[9u8; 52], 2, 3).unwrap();
+        let other = shamir::split(&[9u8; 52], 3, 3).unwrap();
+        let mut face = Scripted {
+            names: ["Erin", "Dave"].into(),
+            shares: [
+                "garbage".to_string(),
+                text(&other[0]),
+                text(&set[2]),
+                text(&set[2]),
+                text(&set[0]),
+            ]
+            .into(),
+            ..Scripted::default()
+        };
+        let mut desk = Desk::new(
+            &mut face,
+            &script,
+            0,
+            &roster,
+            Path::new("/nonexistent-out"),
+            "busy".into(),
+        );
+        let got = desk.collect(2, 2, &[]).unwrap();
+        drop(desk);
+        let who: Vec<(String, u8)> = got.iter().map(|(n, s)| (n.clone(), s.index())).collect();
+        assert_eq!(who, [("Erin".to_string(), 3), ("Dave".to_string(), 1)]);
+        let r = &face.rejected;
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(r[0].contains("not a share"), "{r:?}");
+        assert!(r[1].contains("3-of-N set; this step takes 2"), "{r:?}");
+        assert!(r[2].contains("which Erin gave already"), "{r:?}");
+        // A face that stops stops the step as an abort (it resumes), not a failure.
+        let mut quiet = Scripted::default();
+        let mut desk = Desk::new(
+            &mut quiet,
+            &script,
+            0,
+            &roster,
+            Path::new("/nonexistent-out"),
+            "busy".into(),
+        );
+        assert!(matches!(desk.collect(2, 2, &[]), Err(Halt::Abort(_))));
+    }
+}

@@ -1124,6 +1124,52 @@ sign-off = ["admin", "witness"]
     }
 
     #[test]
+    fn a_roll_call_seats_every_custodian_a_custody_step_calls_on() {
+        let text = r#"
+[ceremony]
+id = "c"
+title = "C"
+version = 1
+token = "tok"
+[roles]
+custodian = 1
+[[step]]
+id = "wrap"
+kind = "generate-wrap-key"
+label = "w"
+key-id = "0200"
+threshold = 2
+shares = 3
+custodian-role = "custodian"
+"#;
+        let s = script::parse("c.toml", Path::new("."), text.as_bytes()).unwrap();
+        let mut st = State::new(&s);
+        assert_eq!(
+            st.steps[0].plan.custodians,
+            Some(("custodian".to_string(), 3))
+        );
+        start(&mut st, vec![], None);
+        update(&mut st, Event::TokenOpened);
+        let two = vec![p("Carol", &["custodian"]), p("Dave", &["custodian"])];
+        let fx = update(&mut st, Event::Roster(two.clone()));
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. }
+                if reason == "step wrap calls on 3 custodians (custodian), one per share; the roll call has 2"),
+            "{fx:?}"
+        );
+        assert_eq!(fx[1], Effect::NeedRoster);
+        let mut three = two;
+        three.push(p("Erin", &["custodian"]));
+        let fx = update(&mut st, Event::Roster(three));
+        assert!(matches!(fx[0], Effect::Record(Record::Roster(_))), "{fx:?}");
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::RunStep { step: 0, .. })),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
     fn a_refused_pin_is_asked_again_and_the_step_recorded_as_failed() {
         let mut st = state();
         start(&mut st, vec![0], None);

@@ -1090,3 +1090,37 @@ fn a_share_file_is_never_written_into_the_out_dir() {
         .iter()
         .all(|o| !o.starts_with("wrap-key")));
 }
+
+#[test]
+fn a_token_whose_so_puts_the_wrap_key_needs_so_login_before_anything_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let script = d.path().join("x.toml");
+    std::fs::write(
+        &script,
+        SCRIPT.replace("so-login = \"so\"\nuser-login = \"user\"\n", ""),
+    )
+    .unwrap();
+    let tok = d.path().join("tok");
+    let backend = format!("sim:{}", tok.display());
+    let out = run(support::officiant()
+        .arg("check")
+        .arg(&script)
+        .args(["--backend", &backend]));
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        e.trim_end(),
+        format!(
+            "officiant: {}: step[3] (wrap).so-login: on {backend} only the SO may put the trusted wrap key: name the SO PIN's secret in so-login and the user PIN's in user-login (the user logs in again after the put)",
+            script.display()
+        )
+    );
+    // A YubiHSM has no SO: the same script is fine there.
+    #[cfg(feature = "mock-hsm")]
+    run_ok(
+        support::officiant()
+            .arg("check")
+            .arg(&script)
+            .args(["--backend", "yubihsm:mock"]),
+    );
+}
