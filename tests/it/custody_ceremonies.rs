@@ -424,7 +424,7 @@ fn replay<'h>(
 
 #[test]
 fn backup_and_restore_replay_on_the_rehearsal_token() {
-    replay(
+    let r = replay(
         None,
         |r| {
             (
@@ -434,6 +434,25 @@ fn backup_and_restore_replay_on_the_rehearsal_token() {
         },
         false,
     );
+    // The answers a console run would record from these transcripts name the custodians
+    // (never a share), and check against the scripts.
+    use officiant::ceremony::{answers, runner, script, transcript};
+    for (name, out) in [("backup", "out/backup"), ("restore", "out/restore")] {
+        let s = script::load(&r.p(&format!("ceremonies/{name}.toml"))).unwrap();
+        let v = transcript::verify(&r.p(out).join("transcript.jsonl")).unwrap();
+        let text = answers::from_transcript(&s, &v.entries);
+        for sh in r.shares() {
+            assert!(!text.contains(&sh[4..]), "a share in the recorded answers");
+        }
+        assert!(
+            text.contains("name = \"Carol Custodian (rehearsal)\""),
+            "{text}"
+        );
+        let path = r.p(&format!("ceremonies/{name}.recorded.answers.toml"));
+        std::fs::write(&path, &text).unwrap();
+        runner::prepare(&r.p(&format!("ceremonies/{name}.toml")), Some(&path))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
+use zeroize::Zeroizing;
 
 use super::{widgets, wrap_words, Theme};
 use crate::ceremony::custody::CustodyTurn;
@@ -490,16 +491,27 @@ fn ask_pane(f: &mut Frame, area: Rect, s: &AppState, run: &CeremonyRun, t: &Them
     );
 }
 
-/// A share as a custodian copies it: `T-I-` then the data in groups of five, five groups
-/// to a line.
-pub fn share_groups(text: &str) -> (String, Vec<String>) {
+/// A share as a custodian copies it: `T-I-`, then the data in groups of five, five groups
+/// to a line. The lines are zeroized when dropped (the frame borrows them).
+pub fn share_groups(text: &str) -> (String, Vec<Zeroizing<String>>) {
     let (head, data) = match text.match_indices('-').nth(1) {
         Some((at, _)) => text.split_at(at + 1),
         None => ("", text),
     };
     let chars: Vec<char> = data.chars().collect();
-    let groups: Vec<String> = chars.chunks(5).map(|c| c.iter().collect()).collect();
-    let lines = groups.chunks(5).map(|g| g.join("   ")).collect();
+    let lines = chars
+        .chunks(25)
+        .map(|line| {
+            let mut l = Zeroizing::new(String::with_capacity(40));
+            for (k, g) in line.chunks(5).enumerate() {
+                if k > 0 {
+                    l.push_str("   ");
+                }
+                l.extend(g.iter());
+            }
+            l
+        })
+        .collect();
     (head.to_string(), lines)
 }
 
@@ -515,22 +527,24 @@ fn share_screen(f: &mut Frame, area: Rect, run: &CeremonyRun, sh: &ShownShare, t
         t.base(),
     );
     x.add(0, "", t.base());
+    // The share's lines borrow zeroizing buffers: no plain copy of it outlives the frame.
     let (head, lines) = share_groups(sh.text.expose_str().unwrap_or(""));
-    x.line(Line::styled(format!("    {head}"), t.title()));
+    let mut share: Vec<Line<'_>> = vec![Line::styled(format!("    {head}"), t.title())];
     for (n, l) in lines.iter().enumerate() {
-        x.line(Line::from(vec![
+        share.push(Line::from(vec![
             Span::styled(format!("  {:>2}   ", n + 1), t.dim()),
-            Span::styled(l.clone(), t.title()),
+            Span::styled(l.as_str(), t.title()),
         ]));
-        x.add(0, "", t.base());
+        share.push(Line::default());
     }
-    x.add(
+    let mut after = Text::new(x.width);
+    after.add(
         0,
         "Letters are case-sensitive: 0 (zero) and O, 1 (one), l (ell) and I are different characters. Spaces and line breaks are not part of the share.",
         t.dim(),
     );
     let id = &run.script.steps[sh.step].id;
-    x.add(
+    after.add(
         0,
         &format!(
             "Any {} of the {} shares rebuild the wrap key ({id}); no one else sees this share.",
@@ -539,10 +553,16 @@ fn share_screen(f: &mut Frame, area: Rect, run: &CeremonyRun, sh: &ShownShare, t
         t.dim(),
     );
     if let Some(e) = &run.rejected {
-        x.add(0, &format!("✗ {e}"), t.fail());
+        after.add(0, &format!("✗ {e}"), t.fail());
     }
+    let lines: Vec<Line<'_>> = x
+        .lines
+        .into_iter()
+        .chain(share)
+        .chain(after.lines)
+        .collect();
     f.render_widget(
-        Paragraph::new(x.lines).block(
+        Paragraph::new(lines).block(
             Block::bordered()
                 .title(format!(
                     " Share {} of {} · for {} ",
