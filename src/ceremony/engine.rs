@@ -347,13 +347,7 @@ impl StepPlan {
                 .collect(),
             confirm: s.action.destructive(),
             review: s.review.clone(),
-            custodians: match &s.action {
-                Action::GenerateWrapKey(g) => {
-                    Some((g.custodian_role.clone(), usize::from(g.shares)))
-                }
-                Action::Restore(r) => Some((r.custodian_role.clone(), usize::from(r.threshold))),
-                _ => None,
-            },
+            custodians: super::plan::custody_need(&s.action).map(|(r, n)| (r.to_string(), n)),
             secrets: s
                 .action
                 .secrets()

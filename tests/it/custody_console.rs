@@ -126,8 +126,10 @@ fn hand_out(t: &Tmux, earlier: &mut Vec<String>, kill_at: Option<usize>) -> Vec<
             return got;
         }
         t.keys(&["Enter"]);
-        let s = t.wait_change(&s, 10);
-        assert!(s.contains("The share is hidden"), "{s}");
+        // The share leaves (the screen is blanked first, then the entry comes).
+        let blanked = t.wait_change(&s, 10);
+        assert_eq!(shows_any(&blanked, &share), None, "{blanked}");
+        let s = t.wait_for("The share is hidden", 10);
         assert_eq!(
             shows_any(&s, &share),
             None,
