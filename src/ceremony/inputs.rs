@@ -271,7 +271,9 @@ impl Inputs for AnswersFile<'_> {
         let s = &script.steps[step];
         let entries = self.answers.custodians_for(&s.id);
         let found = match turn {
-            CustodyTurn::Receive { index, .. } => entries.get(usize::from(index) - 1),
+            CustodyTurn::Receive { index, .. } => usize::from(index)
+                .checked_sub(1)
+                .and_then(|i| entries.get(i)),
             CustodyTurn::Give { .. } => entries.iter().find(|c| {
                 let k = super::people::person_key(&c.name);
                 !taken.iter().any(|t| super::people::person_key(t) == k)
