@@ -22,6 +22,16 @@
 //! [[acknowledge]]                 # the reviewer read the result aloud; it matched
 //! step = "gen-p256"
 //! name = "Alice Example"
+//!
+//! [[custodian]]                   # generate-wrap-key: share i goes to the i-th custodian
+//! step = "gen-wrap"
+//! name = "Carol Custodian"
+//! share-file = "/media/carol/wrap.share.txt"   # written 0600, never over a file
+//!
+//! [[custodian]]                   # restore: each custodian's share, as a secret source
+//! step = "restore"
+//! name = "Carol Custodian"
+//! share = "file:/media/carol/wrap.share.txt"
 //! ```
 //!
 //! Parsed as strictly as a script. Whether every needed answer is present is checked by
@@ -31,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::people::{self, Participant};
-use super::script::{parse_toml, Fail, Fields, Script, ScriptError};
+use super::script::{parse_toml, Action, Fail, Fields, Script, ScriptError};
 use crate::secret::SecretSource;
 
 #[derive(Debug, Clone, Default)]
@@ -45,6 +55,20 @@ pub struct Answers {
     pub sign_offs: Vec<SignOffAnswer>,
     /// Step id → who acknowledged its result.
     pub acknowledgements: BTreeMap<String, String>,
+    /// The custodians of custody steps, in file order (share i of a generate-wrap-key
+    /// step goes to its i-th custodian).
+    pub custodians: Vec<CustodianAnswer>,
+}
+
+/// A custodian of a custody step, and where their share goes or comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustodianAnswer {
+    pub step: String,
+    pub name: String,
+    /// generate-wrap-key: the file their share is written to (their medium).
+    pub share_file: Option<PathBuf>,
+    /// restore: where their share is read from.
+    pub share: Option<SecretSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +103,11 @@ impl Answers {
         self.acknowledgements.get(step).map(String::as_str)
     }
 
+    /// The custodians of custody step `step`, in file order.
+    pub fn custodians_for(&self, step: &str) -> Vec<&CustodianAnswer> {
+        self.custodians.iter().filter(|c| c.step == step).collect()
+    }
+
     /// The roll call: the file's `[[participant]]`s, or else everyone the file names,
     /// each once (as a person), with every role they sign off or review in.
     pub fn roster(&self, script: &Script) -> Vec<Participant> {
@@ -110,6 +139,20 @@ impl Answers {
                 add(name, role);
             }
         }
+        for c in &self.custodians {
+            let role = script
+                .steps
+                .iter()
+                .find(|s| s.id == c.step)
+                .and_then(|s| match &s.action {
+                    Action::GenerateWrapKey(g) => Some(g.custodian_role.as_str()),
+                    Action::Restore(r) => Some(r.custodian_role.as_str()),
+                    _ => None,
+                });
+            if let Some(role) = role {
+                add(&c.name, role);
+            }
+        }
         out
     }
 }
@@ -136,6 +179,7 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
     let signs_t = top.array_of_tables("sign-off").map_err(err)?;
     let people_t = top.array_of_tables("participant").map_err(err)?;
     let acks_t = top.array_of_tables("acknowledge").map_err(err)?;
+    let custodians_t = top.array_of_tables("custodian").map_err(err)?;
     top.finish().map_err(err)?;
 
     let mut a = Answers {
@@ -217,6 +261,37 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
             ));
         }
     }
+    for (i, t) in custodians_t.into_iter().enumerate() {
+        let mut f = Fields::new(t, format!("custodian[{i}]."));
+        let step = f.string("step").map_err(err)?;
+        let name = f.string("name").map_err(err)?;
+        let share_file = f.opt_string("share-file").map_err(err)?;
+        let share = f.opt_string("share").map_err(err)?;
+        f.finish().map_err(err)?;
+        let name = people::clean_name(&name).map_err(|m| err(f.fail("name", m)))?;
+        let share_file = match share_file {
+            Some(p) if p.is_empty() || p.chars().any(|c| c.is_control()) => {
+                return Err(err(f.fail("share-file", "must be a file path".into())))
+            }
+            Some(p) => Some(base.join(p)),
+            None => None,
+        };
+        let share = match share {
+            None => None,
+            Some(s) => Some(
+                match SecretSource::parse(&s).map_err(|e| err(f.fail("share", e.to_string())))? {
+                    SecretSource::File(p) if p.is_relative() => SecretSource::File(base.join(p)),
+                    other => other,
+                },
+            ),
+        };
+        a.custodians.push(CustodianAnswer {
+            step,
+            name,
+            share_file,
+            share,
+        });
+    }
     Ok(a)
 }
 
@@ -237,6 +312,8 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
     type SignOffs = Vec<(String, String, bool)>;
     let mut signs: BTreeMap<String, (usize, SignOffs)> = BTreeMap::new();
     let mut acks: BTreeMap<String, String> = BTreeMap::new();
+    // Step id → its custodians, in share order, as the step's result names them.
+    let mut custodians: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     for e in entries {
         match e.kind.as_str() {
@@ -277,6 +354,17 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
             }
             "acknowledge" => {
                 acks.insert(text(&e.data, "id"), text(&e.data, "name"));
+            }
+            "step-done" => {
+                let list: Vec<String> = e.data["result"]["details"]["custodians"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["custodian"].as_str().map(str::to_string))
+                    .collect();
+                if !list.is_empty() {
+                    custodians.insert(text(&e.data, "id"), list);
+                }
             }
             _ => {}
         }
@@ -329,6 +417,22 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
         if let Some(name) = acks.get(&s.id) {
             out.push_str(&format!(
                 "\n[[acknowledge]]\nstep = {}\nname = {}\n",
+                q(&s.id),
+                q(name)
+            ));
+        }
+        // The custodians, never their shares: a replay writes each share to a file
+        // beside this one (point share-file at the custodian's medium), or asks for it.
+        for (k, name) in custodians.get(&s.id).into_iter().flatten().enumerate() {
+            let whence = match &s.action {
+                Action::GenerateWrapKey(_) => format!(
+                    "share-file = {}",
+                    q(&format!("shares/{}-{}.share.txt", s.id, k + 1))
+                ),
+                _ => "share = \"prompt\"".to_string(),
+            };
+            out.push_str(&format!(
+                "\n[[custodian]]\nstep = {}\nname = {}\n{whence}\n",
                 q(&s.id),
                 q(name)
             ));

@@ -35,6 +35,10 @@ pub struct StepPlan {
     pub secrets: Vec<String>,
     /// The role that acknowledges the result after the step ran.
     pub review: Option<String>,
+    /// Custody steps: the custodians' role and how many distinct custodians the step
+    /// calls on (N shares handed out, or T shares given back); the roll call must seat
+    /// them.
+    pub custodians: Option<(String, usize)>,
     session: SessionEffect,
 }
 
@@ -351,6 +355,7 @@ impl StepPlan {
                 .collect(),
             confirm: s.action.destructive(),
             review: s.review.clone(),
+            custodians: super::plan::custody_need(&s.action).map(|(r, n)| (r.to_string(), n)),
             secrets: s
                 .action
                 .secrets()
@@ -540,6 +545,16 @@ impl State {
     fn sign_off_needs(&self) -> Vec<Vec<(String, usize)>> {
         self.steps.iter().map(|s| s.plan.sign_off.clone()).collect()
     }
+
+    /// Every custody step finds its custodians on the roll call.
+    fn check_custodians(&self, roster: &[Participant]) -> Result<(), String> {
+        for s in &self.steps {
+            if let Some((role, n)) = &s.plan.custodians {
+                people::check_custodians(roster, &s.plan.id, role, *n)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether a step of this kind needs the session a resumed run lost: a step that logs in
@@ -628,9 +643,9 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             if state.phase != Phase::RollCall {
                 return vec![];
             }
-            if let Err(reason) =
-                people::check_roster(&roster, &state.roles, &state.sign_off_needs())
-            {
+            let fits = people::check_roster(&roster, &state.roles, &state.sign_off_needs())
+                .and_then(|()| state.check_custodians(&roster));
+            if let Err(reason) = fits {
                 return vec![Effect::Rejected { step: 0, reason }, Effect::NeedRoster];
             }
             let roster: Vec<Participant> = roster
@@ -1149,6 +1164,52 @@ sign-off = ["admin", "witness"]
         );
         assert!(
             matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("one person")),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn a_roll_call_seats_every_custodian_a_custody_step_calls_on() {
+        let text = r#"
+[ceremony]
+id = "c"
+title = "C"
+version = 1
+token = "tok"
+[roles]
+custodian = 1
+[[step]]
+id = "wrap"
+kind = "generate-wrap-key"
+label = "w"
+key-id = "0200"
+threshold = 2
+shares = 3
+custodian-role = "custodian"
+"#;
+        let s = script::parse("c.toml", Path::new("."), text.as_bytes()).unwrap();
+        let mut st = State::new(&s);
+        assert_eq!(
+            st.steps[0].plan.custodians,
+            Some(("custodian".to_string(), 3))
+        );
+        start(&mut st, vec![], None);
+        update(&mut st, Event::TokenOpened);
+        let two = vec![p("Carol", &["custodian"]), p("Dave", &["custodian"])];
+        let fx = update(&mut st, Event::Roster(two.clone()));
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. }
+                if reason == "step wrap calls on 3 custodians (custodian), one per share; the roll call has 2"),
+            "{fx:?}"
+        );
+        assert_eq!(fx[1], Effect::NeedRoster);
+        let mut three = two;
+        three.push(p("Erin", &["custodian"]));
+        let fx = update(&mut st, Event::Roster(three));
+        assert!(matches!(fx[0], Effect::Record(Record::Roster(_))), "{fx:?}");
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::RunStep { step: 0, .. })),
             "{fx:?}"
         );
     }

@@ -309,6 +309,13 @@ fn execute_action(
         | Action::Sign(_)
         | Action::Verify(_)
         | Action::IssueTbbr(_)) => super::steps::execute(token, ctx, a, reconcile),
+        // They deal with custodians: the runner runs them (`super::custody::execute`).
+        a @ (Action::GenerateWrapKey(_) | Action::Backup(_) | Action::Restore(_)) => {
+            Err(StepError::Other(format!(
+                "a {} step runs inside a ceremony, with its custodians",
+                a.kind()
+            )))
+        }
     }
 }
 

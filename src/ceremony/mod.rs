@@ -11,6 +11,8 @@
 //! - [`journal`]: what lets a killed run resume without doing a step twice.
 //! - [`steps`]: the root-of-trust step kinds (issue-certificate, export-fuses, sign,
 //!   verify, issue-tbbr): their plan checks and executors, and their resume rule.
+//! - [`custody`]: the custody step kinds (generate-wrap-key, backup, restore), and
+//!   [`custodians`]: how their shares cross the face boundary ([`inputs::Inputs`]).
 //!
 //! # Adding a step kind
 //!
@@ -35,6 +37,8 @@
 //! `engine::SessionEffect`).
 
 pub mod answers;
+pub mod custodians;
+pub mod custody;
 pub mod engine;
 pub mod execute;
 pub mod inputs;

@@ -102,6 +102,26 @@ pub fn check_roster(
     Ok(())
 }
 
+/// Custody step `step` calls on `n` distinct custodians in `role`: the roll call must
+/// have them.
+pub fn check_custodians(
+    roster: &[Participant],
+    step: &str,
+    role: &str,
+    n: usize,
+) -> Result<(), String> {
+    let have = roster
+        .iter()
+        .filter(|p| p.roles.iter().any(|r| r == role))
+        .count();
+    if have < n {
+        return Err(format!(
+            "step {step} calls on {n} custodians ({role}), one per share; the roll call has {have}"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether distinct people of `roster` can fill every seat of `need` (role, count): a
 /// bipartite matching of seats to people.
 fn fills(roster: &[Participant], need: &[(String, usize)]) -> bool {

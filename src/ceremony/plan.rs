@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::answers::Answers;
-use super::script::{Action, ObjectType, Script, ScriptError};
+use super::script::{self, Action, ObjectType, Script, ScriptError};
 use crate::hsm::admin::{Names, PlannedOp, PlannedStep, Refusal};
 use crate::hsm::{Capabilities, ObjectClass, ObjectInfo, UserType};
 use crate::secret::SecretSource;
@@ -45,6 +45,11 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
     let mut outputs: BTreeMap<&str, usize> = BTreeMap::new();
     let mut wiped: Option<usize> = None;
     let mut auth_keys: BTreeMap<u16, usize> = BTreeMap::new();
+    // Wrap key label → step that makes it; wrap key id → step.
+    let mut wrap_keys: BTreeMap<String, usize> = BTreeMap::new();
+    let mut wrap_ids: BTreeMap<u16, usize> = BTreeMap::new();
+    // Keys made exportable under wrap, by label.
+    let mut exportable: BTreeSet<String> = BTreeSet::new();
     let place = |j: usize| script.steps[j].place(j);
     if let Some(so) = &script.signoffs {
         crate::approvals::signoff::load_signers(&so.allowed_signers).map_err(|m| ScriptError {
@@ -108,10 +113,110 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                 key_ids.clear();
                 objects.clear();
                 object_ids.clear();
+                wrap_keys.clear();
+                wrap_ids.clear();
+                exportable.clear();
                 wiped = Some(i);
             }
             Action::GenerateKey(g) => {
-                new_key(script, i, &g.label, &g.key_id, &mut keys, &mut key_ids)?
+                new_key(script, i, &g.label, &g.key_id, &mut keys, &mut key_ids)?;
+                if g.exportable_under_wrap {
+                    exportable.insert(g.label.clone());
+                }
+            }
+            Action::GenerateWrapKey(g) => {
+                custodian_role(script, i, &g.custodian_role)?;
+                if let Some(&j) = wrap_keys.get(&g.label) {
+                    return Err(err(
+                        script,
+                        i,
+                        "label",
+                        format!("wrap key {:?} is already made by {}", g.label, place(j)),
+                    ));
+                }
+                if let Some(&j) = wrap_ids.get(&g.key_id) {
+                    return Err(err(
+                        script,
+                        i,
+                        "key-id",
+                        format!(
+                            "wrap key id {:04x} is already made by {}",
+                            g.key_id,
+                            place(j)
+                        ),
+                    ));
+                }
+                wrap_keys.insert(g.label.clone(), i);
+                wrap_ids.insert(g.key_id, i);
+            }
+            Action::Backup(b) => {
+                if !wrap_keys.contains_key(&b.wrap_key) {
+                    if let Some(w) = wiped {
+                        return Err(err(
+                            script,
+                            i,
+                            "wrap-key",
+                            format!(
+                                "no wrap key labelled {:?}: no generate-wrap-key step after init-token {} makes it",
+                                b.wrap_key,
+                                place(w)
+                            ),
+                        ));
+                    }
+                }
+                for (k, label) in b.keys.iter().enumerate() {
+                    let field = format!("keys[{k}]");
+                    if b.keys[..k].contains(label) {
+                        return Err(err(
+                            script,
+                            i,
+                            &field,
+                            format!("key {label:?} is named twice"),
+                        ));
+                    }
+                    match keys.get(label) {
+                        Some(_) if exportable.contains(label) => {}
+                        Some(&j) => {
+                            return Err(err(
+                                script,
+                                i,
+                                &field,
+                                format!(
+                                    "key {label:?} is made by {} without exportable-under-wrap = true: it can never leave the token",
+                                    place(j)
+                                ),
+                            ))
+                        }
+                        None => {
+                            if let Some(w) = wiped {
+                                return Err(err(
+                                    script,
+                                    i,
+                                    &field,
+                                    format!(
+                                        "no key labelled {label:?}: no step after init-token {} creates it",
+                                        place(w)
+                                    ),
+                                ));
+                            }
+                            plan.external_keys.push((i, label.clone()));
+                        }
+                    }
+                }
+            }
+            Action::Restore(r) => {
+                custodian_role(script, i, &r.custodian_role)?;
+                for label in &r.keys {
+                    if let Some(&j) = keys.get(label) {
+                        return Err(err(
+                            script,
+                            i,
+                            "keys",
+                            format!("key label {label:?} is already created by {}", place(j)),
+                        ));
+                    }
+                    keys.insert(label.clone(), i);
+                }
             }
             Action::ImportKey(g) => {
                 if !g.key_file.is_file() {
@@ -354,6 +459,27 @@ pub fn planned_steps(script: &Script) -> Vec<PlannedStep> {
         .collect()
 }
 
+/// A custody step's custodians are people in a role the script declares.
+fn custodian_role(script: &Script, i: usize, role: &str) -> Result<(), ScriptError> {
+    if script.roles.contains_key(role) {
+        return Ok(());
+    }
+    let declared: Vec<&str> = script.roles.keys().map(String::as_str).collect();
+    Err(err(
+        script,
+        i,
+        "custodian-role",
+        format!(
+            "role {role:?} is not declared in [roles] (declared: {}); the custodians are the people in it on the roll call",
+            if declared.is_empty() {
+                "none".to_string()
+            } else {
+                declared.join(", ")
+            }
+        ),
+    ))
+}
+
 fn refusal(script: &Script, r: Refusal) -> ScriptError {
     err(script, r.step, &r.field, r.message)
 }
@@ -466,6 +592,27 @@ pub fn check_capabilities(
                     "missing: the policy is stored as the SO; name the SO PIN's secret (so-pin = \"so\")".into(),
                 ))
             }
+            Action::GenerateWrapKey(_) | Action::Backup(_) | Action::Restore(_)
+                if caps.wrap.is_none() =>
+            {
+                return refuse(
+                    "kind",
+                    "backing keys up under a wrap key (AES key wrap)".into(),
+                )
+            }
+            Action::GenerateWrapKey(script::GenerateWrapKey { logins, .. })
+            | Action::Restore(script::RestoreStep { logins, .. })
+                if caps.wrap_key_needs_so && logins.so.is_none() =>
+            {
+                return Err(err(
+                    script,
+                    i,
+                    "so-login",
+                    format!(
+                        "on {backend} only the SO may put the trusted wrap key: name the SO PIN's secret in so-login and the user PIN's in user-login (the user logs in again after the put)"
+                    ),
+                ));
+            }
             _ => {}
         }
     }
@@ -553,6 +700,58 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             ));
         }
     }
+    for (k, c) in answers.custodians.iter().enumerate() {
+        let place = |f: &str| format!("custodian[{k}].{f}: ");
+        let Some(&i) = by_id.get(c.step.as_str()) else {
+            return Err(aerr(
+                place("step"),
+                format!("no step {:?} in {}", c.step, script.path.display()),
+            ));
+        };
+        let st = &script.steps[i];
+        match &st.action {
+            Action::GenerateWrapKey(_) => {
+                if c.share.is_some() {
+                    return Err(aerr(
+                        place("share"),
+                        format!("{} hands shares out: give share-file (where this custodian's share is written)", st.place(i)),
+                    ));
+                }
+                if c.share_file.is_none() {
+                    return Err(aerr(
+                        place("share-file"),
+                        format!(
+                            "missing: {} writes this custodian's share there (their medium)",
+                            st.place(i)
+                        ),
+                    ));
+                }
+            }
+            Action::Restore(_) => {
+                if c.share_file.is_some() {
+                    return Err(aerr(
+                        place("share-file"),
+                        format!("{} takes shares in: give share (a source: file:PATH, env:NAME or prompt)", st.place(i)),
+                    ));
+                }
+                if c.share.is_none() {
+                    return Err(aerr(
+                        place("share"),
+                        format!("missing: where {} reads this custodian's share from (file:PATH, env:NAME or prompt)", st.place(i)),
+                    ));
+                }
+            }
+            _ => {
+                return Err(aerr(
+                    place("step"),
+                    format!(
+                        "{} is not a custody step (generate-wrap-key or restore)",
+                        st.place(i)
+                    ),
+                ))
+            }
+        }
+    }
     let roster = answers.roster(script);
     for (i, step) in script.steps.iter().enumerate() {
         let place = step.place(i);
@@ -615,6 +814,67 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
                 ));
             }
         }
+        if let Some((role, n)) = custody_need(&step.action) {
+            let given = answers.custodians_for(&step.id);
+            if given.len() != n {
+                let what = if matches!(step.action, Action::GenerateWrapKey(_)) {
+                    format!("hands out {n} shares, one per custodian")
+                } else {
+                    format!("takes {n} shares (its threshold), one per custodian")
+                };
+                return Err(aerr(
+                    format!("{place}: "),
+                    format!(
+                        "{what}; the answers name {} (add [[custodian]] step = {:?}, name = \"…\", {})",
+                        given.len(),
+                        step.id,
+                        if matches!(step.action, Action::GenerateWrapKey(_)) {
+                            "share-file = \"…\""
+                        } else {
+                            "share = \"file:…\""
+                        }
+                    ),
+                ));
+            }
+            for (k, c) in given.iter().enumerate() {
+                match crate::ceremony::people::find(&roster, &c.name) {
+                    Some(p) if p.roles.iter().any(|r| r == role) => {}
+                    _ => {
+                        return Err(aerr(
+                            format!("{place}: "),
+                            format!("custodian {:?} is not on the roll call as {role}", c.name),
+                        ))
+                    }
+                }
+                let key = crate::ceremony::people::person_key(&c.name);
+                if given[..k]
+                    .iter()
+                    .any(|o| crate::ceremony::people::person_key(&o.name) == key)
+                {
+                    return Err(aerr(
+                        format!("{place}: "),
+                        format!(
+                            "{:?} is named twice as a custodian: one share per person",
+                            c.name
+                        ),
+                    ));
+                }
+                if c.share_file.is_some() && given[..k].iter().any(|o| o.share_file == c.share_file)
+                {
+                    return Err(aerr(
+                        format!("{place}: "),
+                        format!(
+                            "custodians {:?} and another would share the file {}",
+                            c.name,
+                            c.share_file
+                                .as_deref()
+                                .unwrap_or(std::path::Path::new(""))
+                                .display()
+                        ),
+                    ));
+                }
+            }
+        }
         if step.action.destructive() && !answers.confirms.contains(&step.id) {
             return Err(aerr(
                 format!("{place}: "),
@@ -664,8 +924,23 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             .collect();
         crate::ceremony::people::check_roster(&roster, &script.roles, &needs)
             .map_err(|m| aerr("participant: ".into(), m))?;
+        for s in &script.steps {
+            if let Some((role, n)) = custody_need(&s.action) {
+                crate::ceremony::people::check_custodians(&roster, &s.id, role, n)
+                    .map_err(|m| aerr("participant: ".into(), m))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A custody step's custodians: their role, and how many (N shares out, T shares in).
+pub fn custody_need(a: &Action) -> Option<(&str, usize)> {
+    match a {
+        Action::GenerateWrapKey(g) => Some((&g.custodian_role, usize::from(g.shares))),
+        Action::Restore(r) => Some((&r.custodian_role, usize::from(r.threshold))),
+        _ => None,
+    }
 }
 
 /// After opening the token, before the first step: keys the script uses but does not

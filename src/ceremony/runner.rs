@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::answers::{self, Answers};
+use super::custodians::Desk;
+use super::custody::Halt;
 use super::engine::{self, Effect, Event, Record, State, StepResult, StepStatus};
 use super::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
 use super::journal::{self, Journal, Memo, StepLog};
 use super::lock::{self, OutLock};
 use super::people;
+use super::people::Participant;
 use super::plan;
 use super::script::{self, Action, Script, ScriptError};
 use super::transcript::{self, Writer};
@@ -434,6 +437,11 @@ pub fn busy_text(script: &Script, i: usize) -> String {
             g.algorithm, g.label
         ),
         Action::ImportKey(k) => format!("Importing {:?}", k.label),
+        Action::GenerateWrapKey(g) => {
+            format!("Making wrap key {:?} and its {} shares", g.label, g.shares)
+        }
+        Action::Backup(b) => format!("Backing up {} key(s) under {:?}", b.keys.len(), b.wrap_key),
+        Action::Restore(r) => format!("Restoring the backup in {}", r.backup_dir.display()),
         _ => format!("Running {} ({})", st.id, st.action.kind()),
     }
 }
@@ -505,6 +513,12 @@ impl Driver<'_> {
                     need,
                 } if self.script.is_signed(&role) => {
                     Some(self.signed_sign_off(state, step, role, have, need)?)
+                }
+                // A custody step deals with the custodians on the roll call.
+                Effect::RunStep { step, reconcile }
+                    if super::custody::is_custody(&self.script.steps[step].action) =>
+                {
+                    Some(self.run_custody_step(step, reconcile, &state.roster.clone()))
                 }
                 Effect::NeedAck { step, role } => {
                     let result = state.steps[step].result.clone().unwrap_or_default();
@@ -814,6 +828,33 @@ impl Driver<'_> {
                 error: format!("{}: {e}", st.place(step)),
             },
         })
+    }
+
+    /// Run custody step `step`: its shares cross through the face ([`Inputs`]) at the
+    /// custodians' desk. A face that stops (an abort) leaves the step interrupted, so the
+    /// next run resumes it.
+    fn run_custody_step(&mut self, step: usize, reconcile: bool, roster: &[Participant]) -> Event {
+        let st = &self.script.steps[step];
+        let busy = busy_text(self.script, step);
+        self.inputs.progress(self.script, Progress::Busy(&busy));
+        let log = StepLog::new(step, &st.id, self.journal.as_deref_mut(), &mut self.memo);
+        let ctx = StepContext {
+            script_token_label: &self.script.ceremony.token,
+            out_dir: self.out,
+            vault: &self.vault,
+            log: &log,
+        };
+        let mut desk = Desk::new(&mut *self.inputs, self.script, step, roster, self.out, busy);
+        let res = super::custody::execute(self.token, &ctx, st, reconcile, &mut desk);
+        self.inputs.progress(self.script, Progress::Idle);
+        match res {
+            Ok(result) => Event::StepDone { step, result },
+            Err(Halt::Abort(reason)) => Event::Abort { reason },
+            Err(Halt::Failed(e)) => Event::StepFailed {
+                step,
+                error: format!("{}: {e}", st.place(step)),
+            },
+        }
     }
 
     /// Close a run that went to the end. Transcript first: a journal marked complete

@@ -102,6 +102,9 @@ pub enum Action {
     SetAudit(SetAudit),
     SetPolicy(SetPolicy),
     CoSign(CoSign),
+    GenerateWrapKey(GenerateWrapKey),
+    Backup(BackupStep),
+    Restore(RestoreStep),
 }
 
 pub const KINDS: &[&str] = &[
@@ -124,6 +127,9 @@ pub const KINDS: &[&str] = &[
     "set-audit",
     "set-policy",
     "co-sign",
+    "generate-wrap-key",
+    "backup",
+    "restore",
 ];
 
 #[derive(Debug, Clone)]
@@ -414,6 +420,67 @@ pub struct CoSign {
     pub text: Option<String>,
 }
 
+/// The secret names a custody step logs in with where the backend needs the SO to put a
+/// wrap key (PKCS#11, the rehearsal token): the SO for the put, then the user again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustodyLogins {
+    pub so: Option<String>,
+    pub user: Option<String>,
+}
+
+/// A new AES-256 wrap key, split T-of-N among the custodians (people in
+/// `custodian_role` on the roll call), then put on the token.
+#[derive(Debug, Clone)]
+pub struct GenerateWrapKey {
+    pub label: String,
+    pub key_id: u16,
+    pub threshold: u8,
+    pub shares: u8,
+    pub custodian_role: String,
+    pub logins: CustodyLogins,
+}
+
+/// Keys exported under a wrap key into a directory of the out dir.
+#[derive(Debug, Clone)]
+pub struct BackupStep {
+    pub wrap_key: String,
+    pub keys: Vec<String>,
+    /// A plain name: the backup goes into `OUT/<dir>/` (manifest.json and one file per
+    /// key).
+    pub dir: String,
+}
+
+/// A backup restored from T custodians' shares.
+#[derive(Debug, Clone)]
+pub struct RestoreStep {
+    pub threshold: u8,
+    pub custodian_role: String,
+    /// The backup directory: absolute, or relative to the script's directory. Read when
+    /// the step runs (the backup medium may be mounted just before).
+    pub backup_dir: PathBuf,
+    /// As written in the script.
+    pub backup_dir_name: String,
+    /// The labels the backup must hold, exactly (later steps may use them); empty: any.
+    pub keys: Vec<String>,
+    /// The wrap key's check value as the backup ceremony's transcript recorded it.
+    pub check_value: Option<[u8; 3]>,
+    pub keep_wrap_key: bool,
+    pub logins: CustodyLogins,
+}
+
+impl CustodyLogins {
+    fn secrets(&self) -> Vec<(&'static str, &str)> {
+        let mut v = Vec::new();
+        if let Some(n) = &self.so {
+            v.push(("so-login", n.as_str()));
+        }
+        if let Some(n) = &self.user {
+            v.push(("user-login", n.as_str()));
+        }
+        v
+    }
+}
+
 impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -436,6 +503,9 @@ impl Action {
             Action::SetAudit(_) => "set-audit",
             Action::SetPolicy(_) => "set-policy",
             Action::CoSign(_) => "co-sign",
+            Action::GenerateWrapKey(_) => "generate-wrap-key",
+            Action::Backup(_) => "backup",
+            Action::Restore(_) => "restore",
         }
     }
 
@@ -460,6 +530,8 @@ impl Action {
                 .as_deref()
                 .map(|n| vec![("so-pin", n)])
                 .unwrap_or_default(),
+            Action::GenerateWrapKey(g) => g.logins.secrets(),
+            Action::Restore(r) => r.logins.secrets(),
             _ => vec![],
         }
     }
@@ -533,6 +605,7 @@ impl Action {
             Action::ExportFuses(x) => x.outputs(),
             Action::Sign(s) => vec![("output", s.output.as_str())],
             Action::IssueTbbr(t) => t.files.iter().map(|(_, n)| ("kind", n.as_str())).collect(),
+            Action::Backup(b) => vec![("dir", b.dir.as_str())],
             _ => vec![],
         }
     }
@@ -989,6 +1062,15 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         "co-sign" => Action::CoSign(CoSign {
             text: f.opt_string("text")?,
         }),
+        "generate-wrap-key" => Action::GenerateWrapKey(parse_generate_wrap_key(&mut f)?),
+        "backup" => Action::Backup(BackupStep {
+            wrap_key: f.label("wrap-key")?,
+            keys: f.labels("keys", 64)?,
+            dir: f
+                .opt_file_name("dir")?
+                .unwrap_or_else(|| "backup".to_string()),
+        }),
+        "restore" => Action::Restore(parse_restore(&mut f, base)?),
         other => {
             return Err(f.fail(
                 "kind",
@@ -1241,6 +1323,114 @@ fn file_stem_of(label: &str) -> String {
         .collect::<String>()
         .trim_start_matches('.')
         .to_string()
+}
+
+/// T and N of a split: 2 ≤ T ≤ N ≤ 255 (`shares` absent: only T is checked).
+fn threshold_and_shares(f: &mut Fields, with_shares: bool) -> Result<(u8, u8), Fail> {
+    let small = |f: &mut Fields, field: &str| -> Result<u8, Fail> {
+        match f.take(field) {
+            None => Err(f.missing(field)),
+            Some(toml::Value::Integer(n)) if (2..=255).contains(&n) => Ok(n as u8),
+            Some(_) => Err(f.fail(field, "expected a whole number from 2 to 255".into())),
+        }
+    };
+    let t = small(f, "threshold")?;
+    if !with_shares {
+        return Ok((t, t));
+    }
+    let n = small(f, "shares")?;
+    if t > n {
+        return Err(f.fail(
+            "threshold",
+            format!("{t} shares cannot rebuild a key split into {n}"),
+        ));
+    }
+    Ok((t, n))
+}
+
+fn custody_logins(f: &mut Fields) -> Result<CustodyLogins, Fail> {
+    let l = CustodyLogins {
+        so: f.opt_string("so-login")?,
+        user: f.opt_string("user-login")?,
+    };
+    if l.so.is_some() != l.user.is_some() {
+        return Err(f.fail(
+            "so-login",
+            "give both so-login (the SO puts the trusted wrap key) and user-login (the user logs in again after it), or neither".into(),
+        ));
+    }
+    Ok(l)
+}
+
+fn custodian_role(f: &mut Fields) -> Result<String, Fail> {
+    let r = f.string("custodian-role")?;
+    if r.trim().is_empty() {
+        return Err(f.fail("custodian-role", "must name a role".into()));
+    }
+    Ok(r)
+}
+
+fn parse_generate_wrap_key(f: &mut Fields) -> Result<GenerateWrapKey, Fail> {
+    let label = f.label("label")?;
+    let id = f.string("key-id")?;
+    let key_id = match (id.len(), u16::from_str_radix(&id, 16)) {
+        (4, Ok(v)) if id.chars().all(|c| c.is_ascii_hexdigit()) => v,
+        _ => {
+            return Err(f.fail(
+                "key-id",
+                format!("{id:?} is not a wrap key id (4 hex digits, e.g. \"0200\")"),
+            ))
+        }
+    };
+    let (threshold, shares) = threshold_and_shares(f, true)?;
+    Ok(GenerateWrapKey {
+        label,
+        key_id,
+        threshold,
+        shares,
+        custodian_role: custodian_role(f)?,
+        logins: custody_logins(f)?,
+    })
+}
+
+fn parse_restore(f: &mut Fields, base: &Path) -> Result<RestoreStep, Fail> {
+    let (threshold, _) = threshold_and_shares(f, false)?;
+    let custodian_role = custodian_role(f)?;
+    let dir = f.string("backup-dir")?;
+    if dir.is_empty() || dir.chars().any(|c| c.is_control()) {
+        return Err(f.fail(
+            "backup-dir",
+            "must be a directory path (absolute, or relative to the script)".into(),
+        ));
+    }
+    let keys = match f.opt_string_list("keys")? {
+        None => Vec::new(),
+        Some(_) => f.labels("keys", 64)?,
+    };
+    let check_value = match f.opt_string("check-value")? {
+        None => None,
+        Some(h) => {
+            let mut kcv = [0u8; 3];
+            let clean: String = h.chars().filter(|c| !c.is_whitespace()).collect();
+            hex::decode_to_slice(&clean, &mut kcv).map_err(|_| {
+                f.fail(
+                    "check-value",
+                    format!("{h:?} is not a check value (6 hex digits, as the backup's transcript records it)"),
+                )
+            })?;
+            Some(kcv)
+        }
+    };
+    Ok(RestoreStep {
+        threshold,
+        custodian_role,
+        backup_dir: base.join(&dir),
+        backup_dir_name: dir,
+        keys,
+        check_value,
+        keep_wrap_key: f.opt_bool("keep-wrap-key")?.unwrap_or(false),
+        logins: custody_logins(f)?,
+    })
 }
 
 fn parse_tbbr(f: &mut Fields, base: &Path) -> Result<IssueTbbr, Fail> {

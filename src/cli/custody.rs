@@ -186,23 +186,22 @@ fn wrap_key_generate(a: WrapKeyGenerateArgs) -> Outcome {
                 user: None,
                 so: so.as_ref(),
             };
-            let new =
-                wrap_key::generate_wrap_key(token, &logins, &a.label, id, a.threshold, a.shares)
-                    .map_err(|e| Failure(e.to_string()))?;
-            files = match wrap_key::write_share_files(&a.share_dir, &a.label, &new.shares) {
-                Ok(f) => f,
-                Err(e) => {
-                    let undone = token.delete_wrap_key(&a.label).unwrap_or(false);
-                    return Err(Failure(format!(
-                        "{e}; {}",
-                        if undone {
-                            "the wrap key was deleted again"
-                        } else {
-                            "the wrap key is on the token without shares: delete it"
-                        }
-                    )));
+            let fail = |e: custody::Error| Failure(e.to_string());
+            // The shares are written before the token gets the key: a key on the token
+            // always has its shares.
+            let spec = wrap_key::plan(token, &a.label, id, a.threshold, a.shares).map_err(fail)?;
+            let drawn = wrap_key::draw(&spec, a.threshold, a.shares, &[]).map_err(fail)?;
+            files =
+                wrap_key::write_share_files(&a.share_dir, &a.label, &drawn.shares).map_err(fail)?;
+            if let Err(e) = drawn.put(token, &logins) {
+                for f in &files {
+                    let _ = std::fs::remove_file(f);
                 }
-            };
+                return Err(Failure(format!(
+                    "{e}; the share files were removed again (nothing is on the token)"
+                )));
+            }
+            let new = drawn.into_new();
             check = hex::encode(new.check_value);
             let share_files: Vec<serde_json::Value> = new
                 .shares

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{Failure, Outcome};
+use crate::ceremony::custody::CustodyTurn;
 use crate::ceremony::engine::{self, StepResult};
-use crate::ceremony::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
+use crate::ceremony::inputs::{Answer, AnswersFile, Danger, Delivery, Inputs, Progress};
 use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, RunOptions};
 use crate::ceremony::script::Script;
@@ -145,6 +146,48 @@ impl Inputs for Printed<'_> {
     }
     fn rejected(&mut self, script: &Script, step: usize, reason: &str) -> Answer<()> {
         self.inner.rejected(script, step, reason)
+    }
+    fn custodian(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        turn: CustodyTurn,
+        taken: &[String],
+    ) -> Answer<String> {
+        self.inner.custodian(script, step, role, turn, taken)
+    }
+    fn deliver_share(&mut self, script: &Script, step: usize, d: &Delivery<'_>) -> Answer<Secret> {
+        let proof = self.inner.deliver_share(script, step, d);
+        if !self.quiet && matches!(proof, Answer::Given(_)) {
+            println!(
+                "    share {} of {} written for {} (read back and checked)",
+                d.share.index(),
+                d.of,
+                d.custodian
+            );
+        }
+        proof
+    }
+    fn receive_share(
+        &mut self,
+        script: &Script,
+        step: usize,
+        custodian: &str,
+        turn: CustodyTurn,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
+        self.inner
+            .receive_share(script, step, custodian, turn, retry)
+    }
+    fn delivered_share(
+        &mut self,
+        script: &Script,
+        step: usize,
+        index: u8,
+        of: u8,
+    ) -> Option<(String, Result<Secret, String>)> {
+        self.inner.delivered_share(script, step, index, of)
     }
     fn progress(&mut self, script: &Script, p: Progress<'_>) {
         let Progress::State(state) = p else { return };

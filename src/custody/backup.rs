@@ -63,6 +63,11 @@ pub fn decode_blob(format: WrapFormat, file: &[u8]) -> std::result::Result<Vec<u
     }
 }
 
+/// Told each file's name and SHA-256 just before it is written (a ceremony journals it,
+/// so a resumed run adopts only files its interrupted attempt wrote); an `Err` stops
+/// the backup with that message before the file is written.
+pub type BeforeWrite<'a> = dyn FnMut(&str, &[u8; 32]) -> std::result::Result<(), String> + 'a;
+
 /// Export `keys` (labels) under the wrap key `wrap_label` into `out_dir` (created if
 /// missing). The user must be logged in.
 pub fn backup(
@@ -70,6 +75,17 @@ pub fn backup(
     wrap_label: &str,
     keys: &[String],
     out_dir: &Path,
+) -> Result<BackupReport> {
+    backup_recorded(token, wrap_label, keys, out_dir, &mut |_, _| Ok(()))
+}
+
+/// [`backup`], telling `before_write` of each file before it is written.
+pub fn backup_recorded(
+    token: &mut dyn Token,
+    wrap_label: &str,
+    keys: &[String],
+    out_dir: &Path,
+    before_write: &mut BeforeWrite<'_>,
 ) -> Result<BackupReport> {
     let format = super::wrap_format(token)?;
     if keys.is_empty() {
@@ -123,7 +139,15 @@ pub fn backup(
         Error::Refused(format!("cannot create {}: {}", out_dir.display(), e.kind()))
     })?;
     let mut files = Vec::new();
-    match write_files(token, wrap_label, format, &manifest, out_dir, &mut files) {
+    match write_files(
+        token,
+        wrap_label,
+        format,
+        &manifest,
+        out_dir,
+        &mut files,
+        before_write,
+    ) {
         Ok(()) => Ok(BackupReport { manifest, files }),
         Err(e) => {
             // A failed attempt (not a killed one) takes back what it wrote itself.
@@ -159,6 +183,7 @@ fn write_files(
     manifest: &Manifest,
     out_dir: &Path,
     files: &mut Vec<BackupFile>,
+    before_write: &mut BeforeWrite<'_>,
 ) -> Result<()> {
     let mut names: Vec<&str> = manifest.keys.iter().map(|k| k.file.as_str()).collect();
     names.push(manifest::FILE);
@@ -168,6 +193,7 @@ fn write_files(
         manifest::FILE,
         &manifest.to_bytes(),
         true,
+        before_write,
     )?);
     for entry in &manifest.keys {
         let path = out_dir.join(&entry.file);
@@ -184,7 +210,13 @@ fn write_files(
         }
         let blob = token.export_wrapped(wrap_label, &entry.label)?;
         let bytes = encode_blob(format, &blob);
-        files.push(write_or_adopt(out_dir, &entry.file, &bytes, false)?);
+        files.push(write_or_adopt(
+            out_dir,
+            &entry.file,
+            &bytes,
+            false,
+            before_write,
+        )?);
         crate::output::crash_point();
     }
     Ok(())
@@ -197,9 +229,11 @@ fn write_or_adopt(
     name: &str,
     bytes: &[u8],
     same_or_refuse: bool,
+    before_write: &mut BeforeWrite<'_>,
 ) -> Result<BackupFile> {
     let path = dir.join(name);
-    let sha256 = hex::encode(crate::output::sha256(bytes));
+    let digest = crate::output::sha256(bytes);
+    let sha256 = hex::encode(digest);
     if same_or_refuse && path.exists() {
         let have = std::fs::read(&path)
             .map_err(|e| Error::Refused(format!("cannot read {}: {}", path.display(), e.kind())))?;
@@ -216,6 +250,7 @@ fn write_or_adopt(
             adopted: true,
         });
     }
+    before_write(name, &digest).map_err(Error::Refused)?;
     crate::output::write_new(&path, bytes)?;
     Ok(BackupFile {
         path: name.to_string(),

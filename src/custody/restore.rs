@@ -101,9 +101,15 @@ pub fn prepare(in_dir: &Path, shares: &[shamir::Share]) -> Result<Prepared> {
     let recorded = manifest.wrap_spec().map_err(Error::Refused)?;
     if spec != recorded {
         return Err(Error::Refused(format!(
-            "the shares rebuild the wrap key, but its id, domains or capabilities are not \
-             the backup's (id {:04x} vs {:04x}): a share is corrupted",
-            spec.id, recorded.id
+            "the shares rebuild the backup's wrap key but not its description (they give \
+             id {:04x}, domains {:04x}, capabilities {:016x}; the backup records {:04x}, \
+             {:04x}, {:016x}): a share is corrupted",
+            spec.id,
+            spec.domains,
+            spec.capabilities,
+            recorded.id,
+            recorded.domains,
+            recorded.capabilities
         )));
     }
     Ok(Prepared {
@@ -255,6 +261,70 @@ pub fn restore(
         wrap_key_deleted,
         keys,
     })
+}
+
+/// The backup in `in_dir` already restored on `token` by an interrupted attempt that got
+/// past its last change: every key there with its recorded public key (and proved again),
+/// and the wrap key gone (or, with `keep_wrap_key`, there with the backup's check value).
+/// Needs no shares. `None` when anything is missing: restore it with the shares.
+pub fn find_restored(
+    token: &mut dyn Token,
+    logins: &Logins<'_>,
+    in_dir: &Path,
+    keep_wrap_key: bool,
+) -> Result<Option<RestoreReport>> {
+    let m = Manifest::read(in_dir)?;
+    super::wrap_format(token)?;
+    logins.login(token, UserType::User, None)?;
+    let present = token.wrap_key(&m.wrap_key.label)?;
+    let want = m.check_value().map_err(Error::Refused)?;
+    let wrap_ok = match (&present, keep_wrap_key) {
+        (None, false) => true,
+        (Some(info), true) => info.check_value == Some(want),
+        _ => false,
+    };
+    if !wrap_ok {
+        return Ok(None);
+    }
+    let objects = token.list_objects()?;
+    let mut keys = Vec::new();
+    for k in &m.keys {
+        let public = k.public().map_err(Error::Refused)?;
+        let Some(o) = objects
+            .iter()
+            .find(|o| o.class == ObjectClass::PrivateKey && o.label == k.label)
+        else {
+            return Ok(None);
+        };
+        let theirs = match &o.public_key {
+            Some(p) => p.clone(),
+            None => token.public_key(&k.label)?,
+        };
+        if theirs != public {
+            return Err(Error::Refused(format!(
+                "the token already has a different key labelled {:?}",
+                k.label
+            )));
+        }
+        keys.push(RestoredKey {
+            label: k.label.clone(),
+            id: k.id.clone(),
+            algorithm: k.algorithm.clone(),
+            public_key_sha256: k.public_key_sha256.clone(),
+            adopted: true,
+            proof: prove(token, &k.label, &public)?,
+        });
+    }
+    Ok(Some(RestoreReport {
+        wrap_key_label: m.wrap_key.label.clone(),
+        wrap_key_id: m.wrap_key.id.clone(),
+        check_value: m.wrap_key.check_value.clone(),
+        share_indices: Vec::new(),
+        threshold: 0,
+        wrap_key_adopted: present.is_some(),
+        wrap_key_deleted: false,
+        keys,
+    }))
 }
 
 fn prep_check_value(prep: &Prepared) -> Result<crate::hsm::CheckValue> {

@@ -50,6 +50,8 @@ pub enum Error {
         first: u8,
         ours: usize,
     },
+    #[error("share {index} is not one of {shares} shares")]
+    OutOfRange { index: u8, shares: u8 },
     #[error("share {0} was given twice")]
     Duplicate(u8),
     #[error("share {0} does not agree with the others: mistyped, corrupted or from another set")]
@@ -130,17 +132,19 @@ impl Share {
         Secret::new(out.as_bytes().to_vec())
     }
 
-    /// Read a share's text (surrounding whitespace ignored). `what` names it in errors
+    /// Read a share's text (whitespace anywhere ignored). `what` names it in errors
     /// ("share from file:/media/c1/share.txt"); the text itself is never shown.
     pub fn parse(text: &Secret, what: &str) -> Result<Share, Error> {
         let bad = |why: &str| Error::Malformed {
             what: what.to_string(),
             why: why.to_string(),
         };
-        let s = text
-            .expose_str()
-            .ok_or_else(|| bad("not UTF-8 text"))?
-            .trim();
+        let raw = text.expose_str().ok_or_else(|| bad("not UTF-8 text"))?;
+        // A share copied by hand comes in groups: spaces and line breaks are not part of
+        // it (rusty_secrets' text has none).
+        let mut compact = Zeroizing::new(String::with_capacity(raw.len()));
+        compact.extend(raw.chars().filter(|c| !c.is_whitespace()));
+        let s = compact.as_str();
         let mut parts = s.splitn(3, '-');
         let (Some(t), Some(i), Some(data)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("fewer than three parts"));
@@ -276,6 +280,97 @@ pub fn combine(shares: &[Share]) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(interpolate(&base, 0, len))
 }
 
+/// The shares of index 1 to `shares` of `secret`, keeping the `known` ones: shares that
+/// custodians already hold (an interrupted hand-out). With fewer than T known shares the
+/// rest of each polynomial is drawn at random, which is a fresh T-of-N split whose shares
+/// at the known indices happen to be the known ones: any T−1 shares of a split are
+/// uniformly random whatever the secret, so keeping them costs nothing. With T or more
+/// known shares the secret is theirs: they must rebuild `secret`, and the others are
+/// computed from them.
+pub fn complete(
+    secret: &[u8],
+    known: &[Share],
+    threshold: u8,
+    shares: u8,
+) -> Result<Vec<Share>, Error> {
+    if threshold < 2 || threshold > shares {
+        return Err(Error::BadParameters { threshold, shares });
+    }
+    if secret.is_empty() {
+        return Err(Error::EmptySecret);
+    }
+    for (n, s) in known.iter().enumerate() {
+        if s.threshold != threshold {
+            return Err(Error::MixedThreshold {
+                index: s.index,
+                theirs: s.threshold,
+                first: 0,
+                ours: threshold,
+            });
+        }
+        if s.data.len() != secret.len() {
+            return Err(Error::MixedLength {
+                index: s.index,
+                theirs: s.data.len(),
+                first: 0,
+                ours: secret.len(),
+            });
+        }
+        if s.index > shares {
+            return Err(Error::OutOfRange {
+                index: s.index,
+                shares,
+            });
+        }
+        if known[..n].iter().any(|o| o.index == s.index) {
+            return Err(Error::Duplicate(s.index));
+        }
+    }
+    let len = secret.len();
+    let secret_point = Share {
+        threshold,
+        index: 0,
+        data: Zeroizing::new(secret.to_vec()),
+    };
+    // T points fix the polynomials: the secret at 0, the known shares, and random values
+    // at the first free indices.
+    let mut points: Vec<Share> = Vec::with_capacity(threshold as usize);
+    if known.len() >= threshold as usize {
+        let rebuilt = combine(known)?;
+        if rebuilt.as_slice() != secret {
+            return Err(Error::Inconsistent(known[0].index));
+        }
+        points.extend(known[..threshold as usize].iter().cloned());
+    } else {
+        points.push(secret_point);
+        points.extend(known.iter().cloned());
+        let mut free = (1..=shares).filter(|i| !known.iter().any(|s| s.index == *i));
+        while points.len() < threshold as usize {
+            let Some(index) = free.next() else {
+                return Err(Error::BadParameters { threshold, shares });
+            };
+            let mut data = Zeroizing::new(vec![0u8; len]);
+            OsRng.fill_bytes(&mut data);
+            points.push(Share {
+                threshold,
+                index,
+                data,
+            });
+        }
+    }
+    let refs: Vec<&Share> = points.iter().collect();
+    Ok((1..=shares)
+        .map(|index| match known.iter().find(|s| s.index == index) {
+            Some(s) => s.clone(),
+            None => Share {
+                threshold,
+                index,
+                data: interpolate(&refs, index, len),
+            },
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +431,16 @@ mod tests {
         assert_eq!(Share::parse(&text, "share").unwrap(), shares[1]);
         let padded = Secret::from_string(format!("  {s}==\n"));
         assert_eq!(Share::parse(&padded, "share").unwrap(), shares[1]);
+        // Copied by hand in groups, over lines.
+        let grouped: String = s
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(5)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" \n ");
+        let grouped = Secret::from_string(grouped);
+        assert_eq!(Share::parse(&grouped, "share").unwrap(), shares[1]);
         let dbg = format!("{:?}", shares[1]);
         assert_eq!(dbg, "Share(3-of-N, index 2, [redacted])");
         for bad in [
@@ -353,6 +458,37 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_partial_hand_out_is_completed_into_a_fresh_split() {
+        let old = split(&[9u8; 40], 3, 5).unwrap();
+        let secret = [4u8; 40];
+        // Fewer than T known: a new secret, the known shares kept as they are.
+        for k in 0..3 {
+            let known: Vec<Share> = old[..k].to_vec();
+            let all = complete(&secret, &known, 3, 5).unwrap();
+            assert_eq!(all.len(), 5);
+            assert_eq!(&all[..k], &known[..]);
+            for pick in [[0usize, 1, 2], [2, 3, 4], [0, 2, 4], [4, 1, 3]] {
+                let set: Vec<Share> = pick.iter().map(|&i| all[i].clone()).collect();
+                assert_eq!(
+                    combine(&set).unwrap().as_slice(),
+                    &secret[..],
+                    "{k} {pick:?}"
+                );
+            }
+            assert_eq!(combine(&all).unwrap().as_slice(), &secret[..]);
+        }
+        // T known: they decide the secret; the missing shares are theirs.
+        let all = complete(&[9u8; 40], &old[1..4], 3, 5).unwrap();
+        assert_eq!(all, old);
+        assert!(matches!(
+            complete(&secret, &old[1..4], 3, 5),
+            Err(Error::Inconsistent(_))
+        ));
+        let other = split(&[9u8; 40], 2, 5).unwrap();
+        assert!(complete(&secret, &other[..1], 3, 5).is_err());
     }
 
     #[test]

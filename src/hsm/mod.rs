@@ -340,6 +340,13 @@ pub trait Token: Send {
         let _ = (spec, key);
         Err(Error::Unsupported("wrap keys on this backend".into()))
     }
+    /// The spec [`Token::put_wrap_key`] would store for `spec` (what the backend fills in
+    /// for the fields the spec leaves zero), putting nothing: the custodians' shares carry
+    /// it, and they get their shares before the token gets the key. The default is what
+    /// PKCS#11 tokens and the rehearsal token store: label and id, the rest zero.
+    fn wrap_key_spec(&mut self, spec: &WrapKeySpec) -> Result<WrapKeySpec> {
+        Ok(WrapKeySpec::new(&spec.label, spec.id))
+    }
     /// The wrap key labelled `label`, if the token has one.
     fn wrap_key(&mut self, label: &str) -> Result<Option<WrapKeyInfo>> {
         let _ = label;

@@ -138,6 +138,9 @@ pub enum Command {
         out: PathBuf,
         base: PathBuf,
     },
+    /// Clear the terminal before the next frame (a share appears or goes: nothing of it
+    /// may linger in the terminal's cells).
+    ClearScreen,
 }
 
 impl AppState {

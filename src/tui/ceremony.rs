@@ -3,7 +3,9 @@
 //! and its `on_action`. The run itself is the worker's (the one effect runner); this
 //! screen answers its questions: the roll call, sign-offs picked from the roll call, the
 //! typed confirmation of a destructive step, secrets, and the reviewer's acknowledgement
-//! of each result.
+//! of each result; and for custody steps the custodians: each picked from the roll call,
+//! each share shown to its custodian alone on a cleared screen and typed back from their
+//! copy after it is hidden, or (restore) typed in masked, one custodian at a time.
 
 use std::path::PathBuf;
 
@@ -12,10 +14,13 @@ use super::keymap::{Action, Context};
 use super::plan;
 use super::views::widgets::{SecretEntry, TextInput};
 use super::worker::{Opened, Question, Reply, Request, WorkerMsg};
+use crate::ceremony::custody::CustodyTurn;
 use crate::ceremony::engine;
 use crate::ceremony::inputs::Danger;
 use crate::ceremony::people::{self, Participant};
 use crate::ceremony::script::Script;
+use crate::custody::shamir::Share;
+use crate::secret::Secret;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepStatus {
@@ -96,6 +101,44 @@ pub enum Ask {
         step: usize,
         danger: Danger,
     },
+    /// Pick the custodian who receives or gives a share (`pick` indexes
+    /// [`CeremonyRun::candidates`]).
+    Custodian {
+        step: usize,
+        role: String,
+        turn: CustodyTurn,
+        taken: Vec<String>,
+        pick: usize,
+    },
+    /// A share on screen for its custodian alone, until they press Enter.
+    Share(ShownShare),
+    /// The share hidden again; its custodian types it back from their copy.
+    Retype {
+        step: usize,
+        custodian: String,
+        index: u8,
+        of: u8,
+        entry: SecretEntry,
+    },
+    /// A custodian types their share (restore).
+    ShareEntry {
+        step: usize,
+        custodian: String,
+        turn: CustodyTurn,
+        entry: SecretEntry,
+    },
+}
+
+/// A share shown to its custodian. The text is a [`Secret`]: zeroized when the screen
+/// moves on, redacted in `Debug`.
+#[derive(Debug)]
+pub struct ShownShare {
+    pub step: usize,
+    pub custodian: String,
+    pub index: u8,
+    pub of: u8,
+    pub threshold: u8,
+    pub text: Secret,
 }
 
 /// How the run ended.
@@ -190,11 +233,19 @@ impl CeremonyRun {
     /// call in the role who have not signed this step; an acknowledgement: those in the
     /// reviewer's role).
     pub fn candidates(&self) -> Vec<&Participant> {
-        let (role, signed) = match &self.asking {
-            Some(Ask::SignOff { step, role, .. }) => {
-                (role, self.engine.steps[*step].sign_offs.as_slice())
+        let (role, signed): (&String, Vec<&str>) = match &self.asking {
+            Some(Ask::SignOff { step, role, .. }) => (
+                role,
+                self.engine.steps[*step]
+                    .sign_offs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect(),
+            ),
+            Some(Ask::Acknowledge { role, .. }) => (role, Vec::new()),
+            Some(Ask::Custodian { role, taken, .. }) => {
+                (role, taken.iter().map(String::as_str).collect())
             }
-            Some(Ask::Acknowledge { role, .. }) => (role, &[][..]),
             _ => return Vec::new(),
         };
         self.engine
@@ -204,7 +255,7 @@ impl CeremonyRun {
             .filter(|p| {
                 !signed
                     .iter()
-                    .any(|s| people::person_key(&s.name) == people::person_key(&p.name))
+                    .any(|s| people::person_key(s) == people::person_key(&p.name))
             })
             .collect()
     }
@@ -226,7 +277,11 @@ impl Ask {
             Ask::SignOff { step, .. }
             | Ask::Acknowledge { step, .. }
             | Ask::Secret { step, .. }
-            | Ask::Confirm { step, .. } => Some(*step),
+            | Ask::Confirm { step, .. }
+            | Ask::Custodian { step, .. }
+            | Ask::Share(ShownShare { step, .. })
+            | Ask::Retype { step, .. }
+            | Ask::ShareEntry { step, .. } => Some(*step),
         }
     }
 }
@@ -236,7 +291,10 @@ pub fn contexts(run: Option<&CeremonyRun>) -> Vec<Context> {
     match run.and_then(|r| r.asking.as_ref()) {
         Some(Ask::Roster(rc)) if rc.choosing.is_some() => vec![Context::Roles],
         Some(Ask::Roster(_) | Ask::Secret { .. }) => vec![Context::Entry, Context::Scroll],
-        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. }) => {
+        // A custodian's screens: nothing else to read, nothing to scroll.
+        Some(Ask::Share(_)) => vec![Context::Share],
+        Some(Ask::Retype { .. } | Ask::ShareEntry { .. }) => vec![Context::Entry],
+        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. } | Ask::Custodian { .. }) => {
             vec![Context::Picker, Context::Scroll]
         }
         _ => vec![Context::Ceremony, Context::Scroll, Context::Global],
@@ -287,7 +345,7 @@ pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
                 run.follow_run();
             }
         }
-        WorkerMsg::Ask(q) => ask(s, q),
+        WorkerMsg::Ask(q) => return ask(s, q),
         WorkerMsg::TokenInfo(info) => s.token = super::app::TokenStatus::Ready(info),
         WorkerMsg::Rejected { reason, .. } => {
             if let Some(run) = s.run.as_mut() {
@@ -348,12 +406,13 @@ fn closed(
     app::start(s, Request::Refresh)
 }
 
-/// The runner's question goes on screen.
-fn ask(s: &mut AppState, q: Question) {
+/// The runner's question goes on screen. A share comes on a cleared screen.
+fn ask(s: &mut AppState, q: Question) -> Vec<Command> {
     let (min, max) = s.pin_rules();
     let Some(run) = s.run.as_mut() else {
-        return;
+        return Vec::new();
     };
+    let clear = matches!(q, Question::ShowShare { .. });
     run.asking = Some(match q {
         Question::Roster => Ask::Roster(RollCall::default()),
         Question::SignOff {
@@ -389,12 +448,64 @@ fn ask(s: &mut AppState, q: Question) {
             }
         }
         Question::Confirm { step, danger } => Ask::Confirm { step, danger },
+        Question::Custodian {
+            step,
+            role,
+            turn,
+            taken,
+        } => Ask::Custodian {
+            step,
+            role,
+            turn,
+            taken,
+            pick: 0,
+        },
+        Question::ShowShare {
+            step,
+            custodian,
+            index,
+            of,
+            threshold,
+            share,
+            retry,
+        } => {
+            // Why it is shown again stands on the share's screen.
+            run.rejected = retry.or(run.rejected.take());
+            Ask::Share(ShownShare {
+                step,
+                custodian,
+                index,
+                of,
+                threshold,
+                text: share,
+            })
+        }
+        Question::ShareEntry {
+            step,
+            custodian,
+            turn,
+            retry,
+        } => {
+            let mut entry = SecretEntry::new(&format!("Share of {custodian}"), false, 0, 0);
+            entry.error = retry;
+            Ask::ShareEntry {
+                step,
+                custodian,
+                turn,
+                entry,
+            }
+        }
     });
     // A question about a step shows that step, from its top.
     run.follow = true;
     run.view = run.focus();
     run.scroll = 0;
     reask(s);
+    if clear {
+        vec![Command::ClearScreen]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Show the typed confirmation of the destructive step being asked about (again, after
@@ -472,13 +583,18 @@ enum Asking {
     Nothing,
     Person,
     Roster,
+    /// A share on screen.
+    Share,
     Other,
 }
 
 fn asking(run: &CeremonyRun) -> Asking {
     match &run.asking {
         None => Asking::Nothing,
-        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. }) => Asking::Person,
+        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. } | Ask::Custodian { .. }) => {
+            Asking::Person
+        }
+        Some(Ask::Share(_)) => Asking::Share,
         Some(Ask::Roster(_)) => Asking::Roster,
         Some(_) => Asking::Other,
     }
@@ -496,14 +612,22 @@ pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
         // Choosing a person.
         (Action::Up | Action::Down, Asking::Person) => {
             let len = run.candidates().len();
-            if let Some(Ask::SignOff { pick, .. } | Ask::Acknowledge { pick, .. }) =
-                run.asking.as_mut()
+            if let Some(
+                Ask::SignOff { pick, .. }
+                | Ask::Acknowledge { pick, .. }
+                | Ask::Custodian { pick, .. },
+            ) = run.asking.as_mut()
             {
                 *pick = app::step_sel(*pick, len, action == Action::Down);
             }
         }
         (Action::Submit, Asking::Person) => return pick_person(s),
-        (Action::Abort, Asking::Person | Asking::Roster | Asking::Other) => ask_abort(s),
+        // The custodian has copied the share: hide it (the screen is cleared) and have
+        // it typed back.
+        (Action::Submit, Asking::Share) => return hide_share(run),
+        (Action::Abort, Asking::Person | Asking::Roster | Asking::Other | Asking::Share) => {
+            ask_abort(s)
+        }
         // The roles of the person being added to the roll call.
         (_, Asking::Roster) => {
             if let Some(Ask::Roster(rc)) = run.asking.as_mut() {
@@ -572,6 +696,24 @@ fn roles_key(rc: &mut RollCall, action: Action) {
     }
 }
 
+/// The share leaves the screen (its text is dropped, zeroized) and the terminal is
+/// cleared; its custodian types it back from their copy.
+fn hide_share(run: &mut CeremonyRun) -> Vec<Command> {
+    let Some(Ask::Share(shown)) = run.asking.take() else {
+        return Vec::new();
+    };
+    let prompt = format!("Share {} of {} as you copied it", shown.index, shown.of);
+    run.rejected = None;
+    run.asking = Some(Ask::Retype {
+        step: shown.step,
+        custodian: shown.custodian,
+        index: shown.index,
+        of: shown.of,
+        entry: SecretEntry::new(&prompt, false, 0, 0),
+    });
+    vec![Command::ClearScreen]
+}
+
 /// The person picked answers the sign-off or acknowledgement.
 fn pick_person(s: &mut AppState) -> Vec<Command> {
     let Some(run) = s.run.as_mut() else {
@@ -580,7 +722,11 @@ fn pick_person(s: &mut AppState) -> Vec<Command> {
     let name = {
         let people = run.candidates();
         let pick = match &run.asking {
-            Some(Ask::SignOff { pick, .. } | Ask::Acknowledge { pick, .. }) => *pick,
+            Some(
+                Ask::SignOff { pick, .. }
+                | Ask::Acknowledge { pick, .. }
+                | Ask::Custodian { pick, .. },
+            ) => *pick,
             _ => 0,
         };
         people.get(pick).map(|p| p.name.clone())
@@ -594,6 +740,7 @@ fn pick_person(s: &mut AppState) -> Vec<Command> {
     };
     match run.asking {
         Some(Ask::Acknowledge { .. }) => reply(s, Reply::Acknowledge(name)),
+        Some(Ask::Custodian { .. }) => reply(s, Reply::Custodian(name)),
         _ => reply(s, Reply::SignOff(name)),
     }
 }
@@ -675,6 +822,32 @@ pub fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
                 return reply(s, Reply::Secret(value));
             }
         }
+        (Action::Cancel, Some(Ask::Retype { entry, .. } | Ask::ShareEntry { entry, .. })) => {
+            *entry = SecretEntry::new(&entry.prompt.clone(), false, 0, 0);
+        }
+        (Action::DeleteChar, Some(Ask::Retype { entry, .. } | Ask::ShareEntry { entry, .. })) => {
+            entry.backspace()
+        }
+        // The runner compares the copy with the share (and shows it again if it differs).
+        (Action::Submit, Some(Ask::Retype { entry, .. })) => {
+            if let Some(copy) = entry.submit() {
+                return reply(s, Reply::ShareCopy(copy));
+            }
+        }
+        // The form is checked here; the set and the index by the runner.
+        (
+            Action::Submit,
+            Some(Ask::ShareEntry {
+                entry, custodian, ..
+            }),
+        ) => {
+            if let Some(text) = entry.submit() {
+                match Share::parse(&text, &format!("the share of {custodian}")) {
+                    Ok(_) => return reply(s, Reply::Share(text)),
+                    Err(e) => entry.error = Some(e.to_string()),
+                }
+            }
+        }
         _ => {}
     }
     Vec::new()
@@ -683,7 +856,9 @@ pub fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
 pub fn type_char(s: &mut AppState, c: char) {
     match s.run.as_mut().and_then(|r| r.asking.as_mut()) {
         Some(Ask::Roster(rc)) => rc.name.push(c),
-        Some(Ask::Secret { entry, .. }) => entry.push(c),
+        Some(
+            Ask::Secret { entry, .. } | Ask::Retype { entry, .. } | Ask::ShareEntry { entry, .. },
+        ) => entry.push(c),
         _ => {}
     }
 }

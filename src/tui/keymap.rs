@@ -11,8 +11,10 @@ pub enum Context {
     Home,
     /// The ceremony screen with nothing asked of the people at the keyboard.
     Ceremony,
-    /// A person is chosen from the roll call (sign-off, acknowledgement).
+    /// A person is chosen from the roll call (sign-off, acknowledgement, custodian).
     Picker,
+    /// A share on screen for its custodian alone.
+    Share,
     /// The roles of the person being added to the roll call.
     Roles,
     /// A long text on screen scrolls (the ceremony's step text and results).
@@ -37,6 +39,7 @@ impl Context {
             Context::Home => "Home",
             Context::Ceremony => "Ceremony",
             Context::Picker => "Choosing a person",
+            Context::Share => "A custodian's share on screen",
             Context::Roles => "Roll call: roles",
             Context::Scroll => "Reading",
             Context::Sign => "Sign and verify",
@@ -268,6 +271,23 @@ pub const KEYMAP: &[Binding] = &[
     ),
     b(
         X::Picker,
+        &[Key::Code(KeyCode::Esc), Key::Ctrl('c')],
+        "Esc",
+        A::Abort,
+        "abort",
+        true,
+    ),
+    // A share on screen: its custodian copies it, then hides it.
+    b(
+        X::Share,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::Submit,
+        "copied: hide it",
+        true,
+    ),
+    b(
+        X::Share,
         &[Key::Code(KeyCode::Esc), Key::Ctrl('c')],
         "Esc",
         A::Abort,

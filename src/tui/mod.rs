@@ -103,6 +103,7 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path, requests: &Path) -> Re
                 }
                 // The old worker ends (and lets go of the token) when its sender drops.
                 Command::Reopen(uri) => worker = worker::spawn(uri, tx.clone()),
+                Command::ClearScreen => clear_screen(&mut term)?,
                 Command::SaveAnswers { script, out, base } => {
                     state.notice = Some(match save_answers(&script, &out, &base) {
                         Ok(p) => format!("answers saved to {}", p.display()),
@@ -112,6 +113,17 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path, requests: &Path) -> Re
             }
         }
     }
+}
+
+/// Blank every cell (a frame of nothing: each cell that held anything is overwritten),
+/// then have the terminal erase its screen too. Not `Terminal::clear`, which asks the
+/// terminal for the cursor position, a reply the input thread may read first.
+fn clear_screen(term: &mut ratatui::DefaultTerminal) -> std::io::Result<()> {
+    use ratatui::backend::Backend;
+    term.draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()))?;
+    term.backend_mut()
+        .clear_region(ratatui::backend::ClearType::All)?;
+    term.backend_mut().flush()
 }
 
 /// Write the run's answers file (from its transcript) under the first free name of

@@ -204,6 +204,35 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
             }
             what.push("Each person signs the transcript head (the ceremony as recorded so far) with their SSH key.".into());
         }
+        Action::GenerateWrapKey(g) => {
+            what.push(format!(
+                "Makes an AES-256 wrap key and splits it {} of {}: each of {} custodians ({}) is called in turn, sees only their own share on a cleared screen and types it back from their copy. The token gets the key only after every share is handed out.",
+                g.threshold, g.shares, g.shares, g.custodian_role
+            ));
+            creates.push(format!("wrap key {:?} id {:04x}", g.label, g.key_id));
+        }
+        Action::Backup(b) => what.push(format!(
+            "Exports {} under wrap key {:?} into {}/ (one wrapped file per key and manifest.json); nothing leaves the token in the clear.",
+            b.keys.join(", "),
+            b.wrap_key,
+            b.dir
+        )),
+        Action::Restore(r) => {
+            what.push(format!(
+                "{} custodians ({}) type their shares one at a time; the wrap key they rebuild is checked against the backup in {} before anything is created, then every backed-up key is restored and proved against its recorded public key{}.",
+                r.threshold,
+                r.custodian_role,
+                r.backup_dir_name,
+                if r.keep_wrap_key {
+                    ""
+                } else {
+                    ", and the wrap key deleted"
+                }
+            ));
+            for k in &r.keys {
+                creates.push(format!("key pair {k:?} (restored)"));
+            }
+        }
         #[allow(unreachable_patterns)]
         _ => what.push(format!("A {} step.", st.action.kind())),
     }
@@ -235,6 +264,8 @@ pub fn secret_prompt(script: &Script, i: usize, name: &str) -> (String, bool, bo
         "temporary-password" => ("Temporary auth key password", false),
         "new-password" => ("New auth key password", false),
         "password" => ("Auth key password", false),
+        "so-login" => ("SO PIN", true),
+        "user-login" => ("User PIN", true),
         _ => ("PIN", true),
     };
     (format!("{what} ({name})"), twice, pin)

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
 use crate::approvals::{pending, signoff};
+use crate::ceremony::custody::CustodyTurn;
 use crate::ceremony::engine::{self, StepResult};
-use crate::ceremony::inputs::{Answer, Danger, Inputs, Progress};
+use crate::ceremony::inputs::{Answer, Danger, Delivery, Inputs, Progress};
 use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, Session};
 use crate::ceremony::script::Script;
@@ -95,6 +96,12 @@ pub enum Reply {
     Acknowledge(String),
     Confirm,
     Secret(Secret),
+    /// The custodian who receives or gives a share.
+    Custodian(String),
+    /// The share as the custodian typed it back from their copy.
+    ShareCopy(Secret),
+    /// The share a custodian gives (restore).
+    Share(Secret),
     /// Stop the run (recorded in the transcript with this reason).
     Abort(String),
 }
@@ -146,6 +153,32 @@ pub enum Question {
     Acknowledge {
         step: usize,
         role: String,
+    },
+    /// Who in `role` (not in `taken`) receives or gives a share of custody step `step`.
+    Custodian {
+        step: usize,
+        role: String,
+        turn: CustodyTurn,
+        taken: Vec<String>,
+    },
+    /// Show share `index` of `of` to `custodian` alone, then take it back typed from their
+    /// copy. `share` is its text (`T-I-DATA`).
+    ShowShare {
+        step: usize,
+        custodian: String,
+        index: u8,
+        of: u8,
+        threshold: u8,
+        share: Secret,
+        /// Shown again: why the copy typed back was refused.
+        retry: Option<String>,
+    },
+    /// `custodian` types their share (restore).
+    ShareEntry {
+        step: usize,
+        custodian: String,
+        turn: CustodyTurn,
+        retry: Option<String>,
     },
 }
 
@@ -522,6 +555,59 @@ impl Inputs for ConsoleInputs<'_> {
             reason: reason.to_string(),
         });
         Answer::Given(())
+    }
+
+    fn custodian(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        turn: CustodyTurn,
+        taken: &[String],
+    ) -> Answer<String> {
+        match self.ask(Question::Custodian {
+            step,
+            role: role.to_string(),
+            turn,
+            taken: taken.to_vec(),
+        }) {
+            Reply::Custodian(name) => Answer::Given(name),
+            other => unexpected(other),
+        }
+    }
+
+    fn deliver_share(&mut self, _script: &Script, step: usize, d: &Delivery<'_>) -> Answer<Secret> {
+        match self.ask(Question::ShowShare {
+            step,
+            custodian: d.custodian.to_string(),
+            index: d.share.index(),
+            of: d.of,
+            threshold: d.share.threshold(),
+            share: d.share.to_text(),
+            retry: d.retry.map(str::to_string),
+        }) {
+            Reply::ShareCopy(copy) => Answer::Given(copy),
+            other => unexpected(other),
+        }
+    }
+
+    fn receive_share(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        custodian: &str,
+        turn: CustodyTurn,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
+        match self.ask(Question::ShareEntry {
+            step,
+            custodian: custodian.to_string(),
+            turn,
+            retry: retry.map(str::to_string),
+        }) {
+            Reply::Share(s) => Answer::Given(s),
+            other => unexpected(other),
+        }
     }
 
     fn progress(&mut self, _script: &Script, p: Progress<'_>) {

@@ -44,6 +44,8 @@ mod cli_core_dump;
 mod cli_prompt;
 mod cli_tbbr;
 mod cli_token;
+mod custody_ceremonies;
+mod custody_console;
 mod custody_resume;
 mod custody_shares;
 mod custody_softhsm;

@@ -15,8 +15,28 @@ fn provision() -> PathBuf {
     root().join("ceremonies/yubihsm-provision.toml")
 }
 
-fn answers() -> PathBuf {
-    root().join("ceremonies/yubihsm-provision.answers.toml")
+/// The shipped script and answers copied into `dir` (with their rehearsal files), and
+/// the custodians' media their answers write shares to (`dir/out/custodian-media/…`):
+/// (script, answers, media).
+fn shipped_copy(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let copy = dir.join("ceremonies");
+    std::fs::create_dir_all(copy.join("yubihsm-rehearsal")).unwrap();
+    for f in ["yubihsm-provision.toml", "yubihsm-provision.answers.toml"] {
+        std::fs::copy(root().join("ceremonies").join(f), copy.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(root().join("ceremonies/yubihsm-rehearsal")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join("yubihsm-rehearsal").join(e.file_name())).unwrap();
+    }
+    let media = dir.join("out/custodian-media");
+    for who in ["carol", "dave", "erin"] {
+        std::fs::create_dir_all(media.join(who)).unwrap();
+    }
+    (
+        copy.join("yubihsm-provision.toml"),
+        copy.join("yubihsm-provision.answers.toml"),
+        media,
+    )
 }
 
 /// Serve a fresh MockHsm on an ephemeral 127.0.0.1 port with the crate's http-server
@@ -60,16 +80,52 @@ fn replay(backend: String) {
     };
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");
+    // The shipped files in a copy, so the custodians' media (../out/custodian-media/…
+    // from the answers) are in the temp dir.
+    let (script, answers, media) = shipped_copy(out.path());
     support::run_ok(support::officiant().args([
         "run",
-        provision().to_str().unwrap(),
+        script.to_str().unwrap(),
         "--backend",
         &backend,
         "--answers",
-        answers().to_str().unwrap(),
+        answers.to_str().unwrap(),
         "--out",
         dir.to_str().unwrap(),
     ]));
+    // The release key's backup: the get-wrapped form, under a wrap key whose check value
+    // the custodians' shares rebuild (rusty_secrets, Yubico's Shamir crate; openssl).
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("backup/manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["wrap_format"], "yubihsm-aes-ccm");
+    let shares: Vec<String> = ["carol", "erin"]
+        .iter()
+        .map(|w| {
+            let p = media.join(w).join("yubihsm-backup-wrap.share.txt");
+            std::fs::read_to_string(p).unwrap().trim().to_string()
+        })
+        .collect();
+    let secret = rusty_secrets::recover_secret(shares.clone()).unwrap();
+    // Object id 0x0200, then the domains, capabilities and delegated capabilities.
+    assert_eq!(&secret[..2], &[0x02, 0x00]);
+    let zero = out.path().join("zero.bin");
+    std::fs::write(&zero, [0u8; 16]).unwrap();
+    let enc = Command::new(&openssl)
+        .args([
+            "enc",
+            "-aes-256-ecb",
+            "-nopad",
+            "-K",
+            &hex::encode(&secret[20..]),
+            "-in",
+        ])
+        .arg(&zero)
+        .output()
+        .unwrap();
+    assert_eq!(
+        manifest["wrap_key"]["check_value"],
+        hex::encode(&enc.stdout[..3]).as_str()
+    );
     let jsonl = std::fs::read_to_string(dir.join("transcript.jsonl")).unwrap();
     let md = std::fs::read_to_string(dir.join("transcript.md")).unwrap();
     // the rotation's six sub-steps, each checked
@@ -90,6 +146,12 @@ fn replay(backend: String) {
     assert!(md.contains("device audit log: 0 new entries (audit log on yubihsm:mock: the MockHsm keeps no audit log"));
     // no rehearsal password or passphrase anywhere in the evidence
     let secrets = root().join("ceremonies/yubihsm-rehearsal");
+    for s in &shares {
+        assert!(
+            !jsonl.contains(&s[4..]) && !md.contains(&s[4..]),
+            "a share leaked"
+        );
+    }
     for f in [
         "rotation-temporary.pass",
         "admin-key1.pass",
@@ -341,7 +403,7 @@ fn check_refuses_bad_native_fields() {
         (
             "audit",
             Box::new(|t| t.replace("force-audit = \"on\"", "force-audit = \"fix\"")),
-            "step[11] (force-audit).force-audit: ",
+            "step[15] (force-audit).force-audit: ",
             "\"fix\": expected \"on\" or \"off\" (\"fix\" cannot be undone and is not offered)",
         ),
     ];
@@ -394,15 +456,16 @@ fn provision_killed_at_every_point_then_resumed() {
         let backend = format!("yubihsm:http://127.0.0.1:{port}");
         let out = tempfile::tempdir().unwrap();
         let dir = out.path().join("run");
+        let (script, answers, media) = shipped_copy(out.path());
         let run = |crash: Option<usize>| {
             let mut c = support::officiant();
             c.args([
                 "run",
-                provision().to_str().unwrap(),
+                script.to_str().unwrap(),
                 "--backend",
                 &backend,
                 "--answers",
-                answers().to_str().unwrap(),
+                answers.to_str().unwrap(),
                 "--out",
                 dir.to_str().unwrap(),
             ]);
@@ -435,7 +498,40 @@ fn provision_killed_at_every_point_then_resumed() {
         let ids: Vec<u16> = h.auth_keys().unwrap().iter().map(|a| a.id).collect();
         assert_eq!(ids, vec![1, 2, 3, 4], "point {k}");
         let objects = officiant::hsm::Token::list_objects(&mut h).unwrap();
-        assert_eq!(objects.len(), 4 + 2 + 1, "point {k}: {objects:?}");
+        let n = |class: officiant::hsm::ObjectClass| {
+            objects.iter().filter(|o| o.class == class).count()
+        };
+        // Three key pairs (fw, boot, release) and the boot key's certificate, once each;
+        // one wrap key.
+        assert_eq!(
+            n(officiant::hsm::ObjectClass::PrivateKey),
+            3,
+            "point {k}: {objects:?}"
+        );
+        assert_eq!(n(officiant::hsm::ObjectClass::Certificate), 1, "point {k}");
+        assert_eq!(
+            n(officiant::hsm::ObjectClass::WrapKey),
+            1,
+            "point {k}: {objects:?}"
+        );
+        // Every custodian holds a share of the wrap key on the device: rusty_secrets
+        // rebuilds its check value from any two.
+        let shares: Vec<String> = ["dave", "erin"]
+            .iter()
+            .map(|w| {
+                let p = media.join(w).join("yubihsm-backup-wrap.share.txt");
+                std::fs::read_to_string(p).unwrap().trim().to_string()
+            })
+            .collect();
+        let secret = rusty_secrets::recover_secret(shares).unwrap();
+        let on_device = officiant::hsm::Token::wrap_key(&mut h, "backup-wrap")
+            .unwrap()
+            .and_then(|w| w.check_value);
+        assert_eq!(
+            on_device,
+            Some(officiant::hsm::wrap::check_value(&secret[20..]).unwrap()),
+            "point {k}"
+        );
         assert!(h.force_audit().unwrap());
         let mut old = officiant::hsm::yubihsm::YubiHsm::open(&uri).unwrap();
         assert!(

@@ -1041,6 +1041,10 @@ impl Token for YubiHsm {
         Ok(self.put_wrap_key_at(spec, key)?)
     }
 
+    fn wrap_key_spec(&mut self, spec: &WrapKeySpec) -> super::Result<WrapKeySpec> {
+        Ok(self.resolve_wrap_spec(spec)?)
+    }
+
     fn wrap_key(&mut self, label: &str) -> super::Result<Option<WrapKeyInfo>> {
         Ok(self.wrap_key_by_label(label)?)
     }

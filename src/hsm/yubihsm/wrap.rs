@@ -86,22 +86,9 @@ impl YubiHsm {
         Ok(found.first().map(|e| e.object_id))
     }
 
-    pub(super) fn put_wrap_key_at(
-        &mut self,
-        spec: &WrapKeySpec,
-        key: &Secret,
-    ) -> Result<WrapKeySpec> {
-        caps::check_label("wrap key label", &spec.label)?;
-        let algorithm = algorithm_for(key.len())?;
-        let kcv = check_value(key.expose()).map_err(|e| Error::Refused(e.to_string()))?;
-        self.check_free(&spec.label, spec.id, Type::WrapKey)?;
-        if self.exists(spec.id, Type::Opaque)? {
-            return Err(Error::Refused(format!(
-                "the opaque object id 0x{:04x} is taken; Officiant keeps the wrap key's \
-                 check value there: choose another wrap key id",
-                spec.id
-            )));
-        }
+    /// Domains, capabilities and delegated capabilities for `spec`: its own, or (where
+    /// zero) the session's domains and the defaults above.
+    fn wrap_fields(&self, spec: &WrapKeySpec) -> Result<(yubihsm::Domain, Capability, Capability)> {
         let domains = if spec.domains == 0 {
             self.session_domains()?
         } else {
@@ -118,6 +105,39 @@ impl YubiHsm {
             0 => default_delegated(),
             c => Capability::from_bits_truncate(c),
         };
+        Ok((domains, capabilities, delegated))
+    }
+
+    /// The spec [`Self::put_wrap_key_at`] would store for `spec`, putting nothing.
+    pub(super) fn resolve_wrap_spec(&self, spec: &WrapKeySpec) -> Result<WrapKeySpec> {
+        caps::check_label("wrap key label", &spec.label)?;
+        let (domains, capabilities, delegated) = self.wrap_fields(spec)?;
+        Ok(WrapKeySpec {
+            label: spec.label.clone(),
+            id: spec.id,
+            domains: domains.bits(),
+            capabilities: capabilities.bits(),
+            delegated_capabilities: delegated.bits(),
+        })
+    }
+
+    pub(super) fn put_wrap_key_at(
+        &mut self,
+        spec: &WrapKeySpec,
+        key: &Secret,
+    ) -> Result<WrapKeySpec> {
+        caps::check_label("wrap key label", &spec.label)?;
+        let algorithm = algorithm_for(key.len())?;
+        let kcv = check_value(key.expose()).map_err(|e| Error::Refused(e.to_string()))?;
+        self.check_free(&spec.label, spec.id, Type::WrapKey)?;
+        if self.exists(spec.id, Type::Opaque)? {
+            return Err(Error::Refused(format!(
+                "the opaque object id 0x{:04x} is taken; Officiant keeps the wrap key's \
+                 check value there: choose another wrap key id",
+                spec.id
+            )));
+        }
+        let (domains, capabilities, delegated) = self.wrap_fields(spec)?;
         let label = label_of(&spec.label)?;
         self.client()?
             .put_wrap_key(

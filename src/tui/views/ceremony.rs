@@ -1,18 +1,24 @@
 //! The ceremony screen: the steps (any can be opened), the step on view with its text and
 //! its result in full (scrolls), and what the ceremony asks of the people at the keyboard
 //! (the roll call, a sign-off, a secret, the review of a result), or how it ended.
+//!
+//! A custodian's screens take the whole body and show nothing else: their share in
+//! large groups (and nothing of anyone else's), the share typed back, or a share typed
+//! in at a restore.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
+use zeroize::Zeroizing;
 
 use super::{widgets, wrap_words, Theme};
+use crate::ceremony::custody::CustodyTurn;
 use crate::ceremony::engine::{self, StepResult};
 use crate::formats::words::Fingerprint;
 use crate::tui::app::{AppState, TokenStatus};
-use crate::tui::ceremony::{Ask, CeremonyRun, RollCall, StepStatus};
+use crate::tui::ceremony::{Ask, CeremonyRun, RollCall, ShownShare, StepStatus};
 use crate::tui::plan;
 
 pub fn status_style(st: StepStatus, t: &Theme) -> Style {
@@ -75,8 +81,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         );
         return;
     };
-    if let Some(Ask::Roster(rc)) = &run.asking {
-        return roll_call(f, area, run, rc, t);
+    match &run.asking {
+        Some(Ask::Roster(rc)) => return roll_call(f, area, run, rc, t),
+        Some(Ask::Share(shown)) => return share_screen(f, area, run, shown, t),
+        Some(Ask::Retype { .. } | Ask::ShareEntry { .. }) => {
+            return custodian_entry(f, area, run, t)
+        }
+        _ => {}
     }
     let [left, right] =
         Layout::horizontal([Constraint::Length(26), Constraint::Min(30)]).areas(area);
@@ -404,6 +415,8 @@ fn ask_height(run: &CeremonyRun) -> u16 {
         Some(Ask::SignOff { .. } | Ask::Acknowledge { .. }) => {
             (run.candidates().len() as u16 + 4).clamp(5, 9)
         }
+        // Two lines of question.
+        Some(Ask::Custodian { .. }) => (run.candidates().len() as u16 + 5).clamp(6, 11),
         Some(Ask::Secret { entry, .. }) => 5 + u16::from(entry.error.is_some()),
         Some(_) | None => 0,
     }
@@ -455,6 +468,26 @@ fn ask_pane(f: &mut Frame, area: Rect, s: &AppState, run: &CeremonyRun, t: &Them
             people_list(&mut x, run, *pick, t);
             " Review "
         }
+        Some(Ask::Custodian {
+            step, turn, pick, ..
+        }) => {
+            let id = &run.script.steps[*step].id;
+            x.add(
+                0,
+                &match turn {
+                    CustodyTurn::Receive { index, of } => format!(
+                        "Share {index} of {of} ({id}) goes to (↑/↓, Enter); only they look at the screen next:"
+                    ),
+                    CustodyTurn::Give { have, need } => format!(
+                        "Share {} of the {need} needed ({id}) comes from (↑/↓, Enter):",
+                        have + 1
+                    ),
+                },
+                t.title(),
+            );
+            people_list(&mut x, run, *pick, t);
+            " Custodian "
+        }
         Some(Ask::Secret { entry, .. }) => {
             widgets::draw_secret(f, area, entry, t);
             return;
@@ -470,6 +503,143 @@ fn ask_pane(f: &mut Frame, area: Rect, s: &AppState, run: &CeremonyRun, t: &Them
         Paragraph::new(x.lines).block(Block::bordered().title(title).border_style(t.focus())),
         area,
     );
+}
+
+/// A share as a custodian copies it: `T-I-`, then the data in groups of five, five groups
+/// to a line. The lines are zeroized when dropped (the frame borrows them).
+pub fn share_groups(text: &str) -> (String, Vec<Zeroizing<String>>) {
+    let (head, data) = match text.match_indices('-').nth(1) {
+        Some((at, _)) => text.split_at(at + 1),
+        None => ("", text),
+    };
+    let chars: Vec<char> = data.chars().collect();
+    let lines = chars
+        .chunks(25)
+        .map(|line| {
+            let mut l = Zeroizing::new(String::with_capacity(40));
+            for (k, g) in line.chunks(5).enumerate() {
+                if k > 0 {
+                    l.push_str("   ");
+                }
+                l.extend(g.iter());
+            }
+            l
+        })
+        .collect();
+    (head.to_string(), lines)
+}
+
+/// One custodian's share, alone on a cleared screen.
+fn share_screen(f: &mut Frame, area: Rect, run: &CeremonyRun, sh: &ShownShare, t: &Theme) {
+    let mut x = Text::new(area.width.saturating_sub(2) as usize);
+    x.add(
+        0,
+        &format!(
+            "Only {} looks at the screen now. Copy the share exactly, then press Enter: it is hidden and you type it back from your copy.",
+            sh.custodian
+        ),
+        t.base(),
+    );
+    x.add(0, "", t.base());
+    // The share's lines borrow zeroizing buffers: no plain copy of it outlives the frame.
+    let (head, lines) = share_groups(sh.text.expose_str().unwrap_or(""));
+    let mut share: Vec<Line<'_>> = vec![Line::styled(format!("    {head}"), t.title())];
+    for (n, l) in lines.iter().enumerate() {
+        share.push(Line::from(vec![
+            Span::styled(format!("  {:>2}   ", n + 1), t.dim()),
+            Span::styled(l.as_str(), t.title()),
+        ]));
+        share.push(Line::default());
+    }
+    let mut after = Text::new(x.width);
+    after.add(
+        0,
+        "Letters are case-sensitive: 0 (zero) and O, 1 (one), l (ell) and I are different characters. Spaces and line breaks are not part of the share.",
+        t.dim(),
+    );
+    let id = &run.script.steps[sh.step].id;
+    after.add(
+        0,
+        &format!(
+            "Any {} of the {} shares rebuild the wrap key ({id}); no one else sees this share.",
+            sh.threshold, sh.of
+        ),
+        t.dim(),
+    );
+    if let Some(e) = &run.rejected {
+        after.add(0, &format!("✗ {e}"), t.fail());
+    }
+    let lines: Vec<Line<'_>> = x
+        .lines
+        .into_iter()
+        .chain(share)
+        .chain(after.lines)
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(format!(
+                    " Share {} of {} · for {} ",
+                    sh.index, sh.of, sh.custodian
+                ))
+                .border_style(t.focus()),
+        ),
+        area,
+    );
+}
+
+/// A custodian types a share: back from their copy, or (restore) to give it.
+fn custodian_entry(f: &mut Frame, area: Rect, run: &CeremonyRun, t: &Theme) {
+    let (title, intro, entry) = match &run.asking {
+        Some(Ask::Retype {
+            custodian,
+            index,
+            of,
+            entry,
+            ..
+        }) => (
+            format!(" Share {index} of {of} · {custodian} "),
+            vec![
+                format!("The share is hidden. {custodian}, type it back from your copy (spaces and line breaks do not matter), then press Enter."),
+                "The next custodian is called only once it matches.".to_string(),
+            ],
+            entry,
+        ),
+        Some(Ask::ShareEntry {
+            step,
+            custodian,
+            turn,
+            entry,
+        }) => {
+            let (have, need) = match turn {
+                CustodyTurn::Give { have, need } => (*have, *need),
+                CustodyTurn::Receive { .. } => (0, 0),
+            };
+            let id = &run.script.steps[*step].id;
+            (
+                format!(" Restore ({id}) · share {} of {need} · {custodian} ", have + 1),
+                vec![
+                    format!("Shares given so far: {have} of the {need} needed."),
+                    format!("{custodian}, type your share as you copied it (T-I-…); typing is hidden. Enter gives it."),
+                ],
+                entry,
+            )
+        }
+        _ => return,
+    };
+    let [top, bottom] = Layout::vertical([Constraint::Min(4), Constraint::Length(6)]).areas(area);
+    let mut x = Text::new(top.width.saturating_sub(2) as usize);
+    for l in &intro {
+        x.add(0, l, t.base());
+    }
+    if let Some(e) = &run.rejected {
+        x.add(0, &format!("✗ {e}"), t.fail());
+    }
+    f.render_widget(
+        Paragraph::new(x.lines).block(Block::bordered().title(title).border_style(t.focus())),
+        top,
+    );
+    widgets::draw_secret(f, bottom, entry, t);
 }
 
 /// The people who may answer, the chosen one marked.

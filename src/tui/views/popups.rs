@@ -178,6 +178,7 @@ fn help(f: &mut Frame, area: Rect, scroll: u16, t: &Theme) {
         Context::Ceremony,
         Context::Scroll,
         Context::Picker,
+        Context::Share,
         Context::Roles,
         Context::Sign,
         Context::Approvals,
