@@ -628,6 +628,7 @@ fn sign(
             key_table,
             ..signing::Stm32Options::default()
         },
+        hab4: Box::default(),
     };
     let mut key = signing::SigningKey::new(token, &s.key).map_err(|e| other(e.to_string()))?;
     let rec = signing::sign_file(&mut key, s.format, &opts, &input, &output)

@@ -13,16 +13,16 @@ use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
 use crate::keys::load_public_key;
 use crate::secret::SecretSource;
-use crate::signing::{self, Format, Options, SignRecord, SigningKey, Stm32Options};
+use crate::signing::{self, Format, Hab4Options, Options, SignRecord, SigningKey, Stm32Options};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
     #[command(flatten)]
     pub b: BackendArgs,
-    /// Label of the key pair on the token.
+    /// Label of the key pair on the token (imx-hab4: --csf-key and --img-key instead).
     #[arg(long)]
-    pub key: String,
-    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13
+    pub key: Option<String>,
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4
     #[arg(long)]
     pub format: String,
     /// Payloads (or unsigned STM32 images, or signed ESP32 images with --append).
@@ -69,6 +69,42 @@ pub struct FormatOptions {
     /// stm32mp13: every public key of the set, in OTP table order (repeat the option).
     #[arg(long = "key-table")]
     pub key_table: Vec<PathBuf>,
+    /// The NXP formats' flags (boxed: a console request carries these by value).
+    #[command(flatten)]
+    pub nxp: Box<NxpOptions>,
+}
+
+/// `imx-hab4`'s flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NxpOptions {
+    /// imx-hab4: the SRK table file (SRK_1_2_3_4_table.bin).
+    #[arg(long)]
+    pub srk_table: Option<PathBuf>,
+    /// imx-hab4: index of the SRK in the table (0 to 3).
+    #[arg(long)]
+    pub srk_index: Option<usize>,
+    /// imx-hab4: label of the CSF key on the token (with --fast-auth: the SRK's key).
+    #[arg(long)]
+    pub csf_key: Option<String>,
+    /// imx-hab4: the CSF key's certificate, issued by the SRK (PEM or DER).
+    #[arg(long)]
+    pub csf_cert: Option<PathBuf>,
+    /// imx-hab4: label of the IMG key on the token.
+    #[arg(long)]
+    pub img_key: Option<String>,
+    /// imx-hab4: the IMG key's certificate, issued by the SRK (PEM or DER).
+    #[arg(long)]
+    pub img_cert: Option<PathBuf>,
+    /// imx-hab4: fast authentication: a non-CA SRK signs the CSF and the image itself.
+    #[arg(long)]
+    pub fast_auth: bool,
+    /// imx-hab4: an Unlock command, ENGINE:FEATURE[,FEATURE] (caam:rng, snvs:lp-swr,
+    /// ocotp:srk-revoke); repeat for more.
+    #[arg(long)]
+    pub unlock: Vec<String>,
+    /// imx-hab4: CSF header version, 4.0 to 4.5 (default 4.3; 4.5 with EC keys).
+    #[arg(long)]
+    pub hab_version: Option<String>,
 }
 
 impl FormatOptions {
@@ -95,7 +131,48 @@ impl FormatOptions {
         for p in &self.key_table {
             key_table.push(load_public_key(p).map_err(|e| Failure(format!("--key-table {e}")))?);
         }
+        let read = |flag: &str, p: &Option<PathBuf>| -> Result<Option<Vec<u8>>, Failure> {
+            p.as_ref()
+                .map(|p| {
+                    std::fs::read(p).map_err(|e| Failure(format!("{flag} {}: {e}", p.display())))
+                })
+                .transpose()
+        };
+        let n = &self.nxp;
+        let unlock = n
+            .unlock
+            .iter()
+            .map(|u| crate::formats::imx::csf::Unlock::parse(u).map_err(Failure))
+            .collect::<Result<Vec<_>, _>>()?;
+        let version = n
+            .hab_version
+            .as_deref()
+            .map(|v| {
+                let bad = || Failure(format!("--hab-version {v:?}: expected 4.0 to 4.5"));
+                match v.trim().split_once('.') {
+                    Some(("4", m)) => m
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|&m| m <= 5)
+                        .map(|m| 0x40 | m)
+                        .ok_or_else(bad),
+                    _ => Err(bad()),
+                }
+            })
+            .transpose()?;
+        let hab4 = Hab4Options {
+            srk_table: read("--srk-table", &n.srk_table)?,
+            srk_index: n.srk_index,
+            csf_key: n.csf_key.clone(),
+            csf_cert: read("--csf-cert", &n.csf_cert)?,
+            img_key: n.img_key.clone(),
+            img_cert: read("--img-cert", &n.img_cert)?,
+            fast_auth: n.fast_auth,
+            unlock,
+            version,
+        };
         Ok(Options {
+            hab4: Box::new(hab4),
             padding,
             append: self.append,
             stm32: Stm32Options {
@@ -112,12 +189,15 @@ impl FormatOptions {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4
     #[arg(long)]
     pub format: String,
     /// Public key (PEM/DER SPKI or certificate).
     #[arg(long)]
-    pub pubkey: PathBuf,
+    pub pubkey: Option<PathBuf>,
+    /// imx-hab4: the SRK table file whose hash is in the fuses.
+    #[arg(long)]
+    pub srk_table: Option<PathBuf>,
     /// The signed image, or the payload of a raw signature.
     pub input: PathBuf,
     /// raw: the detached signature file.
@@ -176,8 +256,24 @@ fn print_record(r: &SignRecord, json: bool) {
     }
 }
 
+/// The signing key's label: `--key`, or for imx-hab4 the CSF key.
+fn key_label(a: &SignArgs, format: Format) -> Result<String, Failure> {
+    match (format, &a.key, &a.fmt.nxp.csf_key) {
+        (Format::ImxHab4, Some(_), _) => Err(Failure(
+            "--format imx-hab4 signs with --csf-key and --img-key, not --key".into(),
+        )),
+        (Format::ImxHab4, None, Some(k)) => Ok(k.clone()),
+        (Format::ImxHab4, None, None) => Err(Failure(
+            "--format imx-hab4 needs --csf-key LABEL (and --img-key LABEL, or --fast-auth)".into(),
+        )),
+        (_, Some(k), _) => Ok(k.clone()),
+        (f, None, _) => Err(Failure(format!("--format {f} needs --key LABEL"))),
+    }
+}
+
 pub fn sign(a: SignArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
+    let label = key_label(&a, format)?;
     let opts = a.fmt.to_options(padding(a.padding.as_deref())?)?;
     match (&a.output, &a.out_dir) {
         (Some(_), None) if a.inputs.len() != 1 => {
@@ -207,7 +303,7 @@ pub fn sign(a: SignArgs) -> Outcome {
         token.login(UserType::User, &pin)?;
     }
     let info = token.info()?;
-    let mut key = SigningKey::new(token.as_mut(), &a.key)?;
+    let mut key = SigningKey::new(token.as_mut(), &label)?;
 
     // The transcript: --transcript, else next to the outputs.
     let tpath = a.b.transcript.clone().unwrap_or_else(|| match &a.out_dir {
@@ -227,7 +323,7 @@ pub fn sign(a: SignArgs) -> Outcome {
         ),
         (
             "sign-start",
-            json!({"format": format.name(), "key": a.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
+            json!({"format": format.name(), "key": label, "img_key": a.fmt.nxp.img_key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": a.inputs.len()}),
         ),
     ])?;
 
@@ -268,14 +364,37 @@ pub fn sign(a: SignArgs) -> Outcome {
 
 pub fn verify(a: VerifyArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
-    let key = load_public_key(&a.pubkey).map_err(|e| Failure(format!("--pubkey {e}")))?;
-    let report = signing::verify_file(
-        format,
-        &key,
-        &a.input,
-        a.signature.as_deref(),
-        padding(a.padding.as_deref())?,
-    )?;
+    let report = match (format, &a.pubkey, &a.srk_table) {
+        (Format::ImxHab4, None, Some(t)) => {
+            if a.signature.is_some() || a.padding.is_some() {
+                return Err(Failure(
+                    "imx-hab4 images carry their signatures: give no SIG file or --padding".into(),
+                ));
+            }
+            let table =
+                std::fs::read(t).map_err(|e| Failure(format!("--srk-table {}: {e}", t.display())))?;
+            signing::imx_hab4::verify(&a.input, &table)?
+        }
+        (Format::ImxHab4, _, _) => {
+            return Err(Failure(
+                "--format imx-hab4 checks the image against --srk-table FILE (the SRK table whose hash is fused), not --pubkey".into(),
+            ))
+        }
+        (_, _, Some(_)) => {
+            return Err(Failure(format!("--srk-table is for imx-hab4, not {format}")))
+        }
+        (_, None, None) => return Err(Failure(format!("--format {format} needs --pubkey FILE"))),
+        (_, Some(p), None) => {
+            let key = load_public_key(p).map_err(|e| Failure(format!("--pubkey {e}")))?;
+            signing::verify_file(
+                format,
+                &key,
+                &a.input,
+                a.signature.as_deref(),
+                padding(a.padding.as_deref())?,
+            )?
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {

@@ -8,6 +8,7 @@
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
 
 mod esp32;
+pub mod imx_hab4;
 mod stm32;
 pub mod stream;
 
@@ -74,14 +75,17 @@ pub enum Format {
     Stm32Mp15,
     #[serde(rename = "stm32mp13")]
     Stm32Mp13,
+    #[serde(rename = "imx-hab4")]
+    ImxHab4,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 5] = [
         Format::Raw,
         Format::Esp32Sbv2,
         Format::Stm32Mp15,
         Format::Stm32Mp13,
+        Format::ImxHab4,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,7 +94,13 @@ impl Format {
             Format::Esp32Sbv2 => "esp32-sbv2",
             Format::Stm32Mp15 => "stm32mp15",
             Format::Stm32Mp13 => "stm32mp13",
+            Format::ImxHab4 => "imx-hab4",
         }
+    }
+
+    /// The names, for messages: "raw, esp32-sbv2, …".
+    pub fn names() -> String {
+        Self::ALL.map(Format::name).join(", ")
     }
 
     pub fn parse(s: &str) -> Result<Self, Error> {
@@ -98,9 +108,7 @@ impl Format {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                Error::Usage(format!(
-                    "--format {s:?}: expected raw, esp32-sbv2, stm32mp15 or stm32mp13"
-                ))
+                Error::Usage(format!("--format {s:?}: expected one of {}", Self::names()))
             })
     }
 }
@@ -135,6 +143,31 @@ impl Stm32Options {
     }
 }
 
+/// NXP HAB4 (`imx-hab4`): the SRK table and index, the certificates, and the IMG key
+/// (the signing key itself is the CSF key).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hab4Options {
+    /// The SRK table file's bytes.
+    pub srk_table: Option<Vec<u8>>,
+    /// 0-based index of the SRK in the table.
+    pub srk_index: Option<usize>,
+    /// When given, must name the signing key (the CSF key).
+    pub csf_key: Option<String>,
+    pub csf_cert: Option<Vec<u8>>,
+    pub img_key: Option<String>,
+    pub img_cert: Option<Vec<u8>>,
+    pub fast_auth: bool,
+    pub unlock: Vec<crate::formats::imx::csf::Unlock>,
+    /// CSF header version (0x40–0x45).
+    pub version: Option<u8>,
+}
+
+impl Hab4Options {
+    fn any(&self) -> bool {
+        *self != Hab4Options::default()
+    }
+}
+
 /// What to sign and how, beyond the key and the format.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -143,6 +176,8 @@ pub struct Options {
     /// ESP32: add a block to an already signed image instead of signing a plain one.
     pub append: bool,
     pub stm32: Stm32Options,
+    /// Boxed: most signing requests carry none, and requests travel by value.
+    pub hab4: Box<Hab4Options>,
 }
 
 /// One signed payload, for the transcript.
@@ -313,6 +348,7 @@ pub fn sign_file(
         Format::Stm32Mp15 => stm32::sign(key, stm32_image::Layout::V1, opts, input, output),
         Format::Stm32Mp13 => stm32::sign(key, stm32_image::Layout::V2, opts, input, output),
         Format::Esp32Sbv2 => esp32::sign(key, opts, input, output),
+        Format::ImxHab4 => imx_hab4::sign(key, opts, input, output),
     }
 }
 
@@ -332,6 +368,11 @@ fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
     if !is_stm32 && (s.has_payload_fields() || s.key_index.is_some() || !s.key_table.is_empty()) {
         return Err(Error::Usage(format!(
             "--load-address, --entry-point, --version, --binary-type, --key-index and --key-table are for stm32mp15/stm32mp13, not {format}"
+        )));
+    }
+    if format != Format::ImxHab4 && opts.hab4.any() {
+        return Err(Error::Usage(format!(
+            "--srk-table, --srk-index, --csf-key, --csf-cert, --img-key, --img-cert, --fast-auth, --unlock and --hab-version are for imx-hab4, not {format}"
         )));
     }
     if format == Format::Stm32Mp15 && (s.key_index.is_some() || !s.key_table.is_empty()) {
@@ -357,6 +398,10 @@ pub fn output_path(format: Format, input: &Path, out_dir: &Path) -> PathBuf {
         Format::Raw => format!("{name}.sig"),
         Format::Esp32Sbv2 => format!("{stem}-signed.bin"),
         Format::Stm32Mp15 | Format::Stm32Mp13 => format!("{stem}_Signed.stm32"),
+        Format::ImxHab4 => match input.extension() {
+            Some(ext) => format!("{stem}-signed.{}", ext.to_string_lossy()),
+            None => format!("{stem}-signed.bin"),
+        },
     })
 }
 
@@ -703,6 +748,9 @@ pub fn verify_file(
         Format::Stm32Mp15 => stm32::verify(stm32_image::Layout::V1, key, input),
         Format::Stm32Mp13 => stm32::verify(stm32_image::Layout::V2, key, input),
         Format::Esp32Sbv2 => esp32::verify(key, input),
+        Format::ImxHab4 => Err(Error::Usage(
+            "imx-hab4 images are checked against their SRK table: verify --format imx-hab4 --srk-table FILE IMAGE".into(),
+        )),
     }
 }
 

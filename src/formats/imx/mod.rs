@@ -4,3 +4,7 @@
 //! out. Judged by spsdk's `nxpimage`/`nxpcrypto`, srktool and `openssl cms`.
 
 pub mod ahab_srk;
+pub mod cms;
+pub mod csf;
+pub mod hab4_image;
+pub mod ivt;
