@@ -264,5 +264,17 @@ pub fn verify(input: &Path, srk_table: &[u8]) -> Result<VerifyReport, Error> {
             .map_err(|e| Error::verify(input, e))?;
         lines.push(line);
     }
+    // In command order: the data signatures were checked last.
+    let order = |l: &String| -> usize {
+        match l.strip_prefix("CSF command ") {
+            Some(rest) => rest
+                .split_once(' ')
+                .and_then(|(n, _)| n.parse().ok())
+                .unwrap_or(usize::MAX - 1),
+            None if l.starts_with("imx-hab4:") => 0,
+            None => usize::MAX,
+        }
+    };
+    lines.sort_by_key(order);
     Ok(VerifyReport { lines })
 }

@@ -132,7 +132,7 @@ pub struct Plan {
 struct DataLayout {
     commands: Vec<Command>,
     srk: usize,
-    csf_cert: usize,
+    csf_cert: Option<usize>,
     csf_sig: usize,
     csf_sig_room: usize,
     img_cert: Option<usize>,
@@ -485,16 +485,17 @@ impl Plan {
                 blocks,
             })
         };
-        let mut commands = vec![
-            install(0, FMT_SRK, HASH_SHA256, self.srk_index, 0),
-            install(FLAG_CSF, FMT_X509, 0, 0, 1),
-            auth(1, vec![]),
-        ];
+        let mut commands = vec![install(0, FMT_SRK, HASH_SHA256, self.srk_index, 0)];
         if self.img_cert.is_some() {
+            commands.push(install(FLAG_CSF, FMT_X509, 0, 0, 1));
+            commands.push(auth(1, vec![]));
             commands.push(install(0, FMT_X509, 0, 0, 2));
             commands.push(auth(2, vec![self.block()]));
         } else {
-            // Fast authentication: the data is verified with the SRK in slot 0.
+            // Fast authentication as spsdk writes it (and as its authors checked on an
+            // i.MX RT1061): a non-CA SRK needs no certificate; the CSF is verified with
+            // key slot 1 and the data with slot 0, both the SRK.
+            commands.push(auth(1, vec![]));
             commands.push(auth(0, vec![self.block()]));
         }
         commands.extend(self.unlock.iter().cloned().map(Command::Unlock));
@@ -506,16 +507,17 @@ impl Plan {
             here
         };
         let srk = take(self.srk_table.len());
-        let csf_cert = take(4 + self.csf_cert.0.len());
+        let fast = self.img_cert.is_none();
+        let csf_cert = (!fast).then(|| take(4 + self.csf_cert.0.len()));
         let csf_sig = take(csf_sig_room);
         let img_cert = self.img_cert.as_ref().map(|(der, _)| take(4 + der.len()));
         let img_sig = take(img_sig_blob);
         let loc = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-        let mut locations = vec![loc(srk), loc(csf_cert), loc(csf_sig)];
-        if let Some(c) = img_cert {
-            locations.push(loc(c));
-        }
-        locations.push(loc(img_sig));
+        let locations: Vec<u32> = [Some(srk), csf_cert, Some(csf_sig), img_cert, Some(img_sig)]
+            .into_iter()
+            .flatten()
+            .map(loc)
+            .collect();
         for (c, l) in commands.iter_mut().zip(locations) {
             match c {
                 Command::InstallKey(k) => k.location = l,
@@ -606,7 +608,9 @@ impl Plan {
         let mut put = |at: usize, b: &[u8]| out[at..at + b.len()].copy_from_slice(b);
         put(0, &head);
         put(d.srk, &self.srk_table);
-        put(d.csf_cert, &csf::blob_bytes(CERT_TAG, v, &self.csf_cert.0)?);
+        if let Some(at) = d.csf_cert {
+            put(at, &csf::blob_bytes(CERT_TAG, v, &self.csf_cert.0)?);
+        }
         put(d.csf_sig, &csf_blob);
         if let (Some(at), Some((der, _))) = (d.img_cert, &self.img_cert) {
             put(at, &csf::blob_bytes(CERT_TAG, v, der)?);
@@ -756,9 +760,18 @@ pub fn verify_csf(
                     k.source + 1,
                     table.srks().len(),
                     srk.key.describe(),
-                    if srk.ca { ", CA" } else { ", non-CA" }
+                    if srk.ca {
+                        ", CA"
+                    } else {
+                        ", non-CA: fast authentication, the SRK is also the CSF key"
+                    }
                 ));
                 slots[0] = Some((srk.key.clone(), srk.ca, None));
+                if !srk.ca {
+                    // What HAB does with a non-CA SRK (fast authentication): it also
+                    // verifies the CSF (slot 1) unless an Install NOCAK replaces it.
+                    slots[1] = Some((srk.key.clone(), false, None));
+                }
             }
             Command::InstallKey(k) => {
                 if k.cert_format != FMT_X509 {
