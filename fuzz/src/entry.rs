@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sim_store", sim_store),
     ("imx_ivt", imx_ivt),
     ("imx_csf", imx_csf),
+    ("ahab_container", ahab_container),
 ];
 
 fn msg(e: impl std::fmt::Display) -> String {
@@ -466,5 +467,41 @@ pub fn imx_csf(data: &[u8]) -> Result<(), String> {
     for d in &v.data {
         let _ = d.check(&[0; 32]);
     }
+    Ok(())
+}
+
+/// The spsdk-signed AHAB fixture (tests/fixtures/imx/make.sh) and its SRK table.
+pub const AHAB_SIGNED: &[u8] = include_bytes!("../../tests/fixtures/imx/ahab-signed.bin");
+pub const AHAB_TABLE: &[u8] = include_bytes!("../../tests/fixtures/imx/ahab-table.bin");
+
+/// `verify --format imx-ahab` (and the first half of signing) on an AHAB image: the
+/// container header, image array, signature block, SRK table and signature.
+pub fn ahab_container(data: &[u8]) -> Result<(), String> {
+    use officiant::formats::imx::{ahab, ahab_srk};
+    if let Ok(c) = ahab::Container::parse(data) {
+        let _ = (c.srk_set(), c.used_srk(), c.revoke_mask(), c.to_bytes());
+        let _ = (
+            c.signature(),
+            c.signed_data(),
+            c.has_certificate(),
+            c.has_blob(),
+        );
+        if let Some(t) = c.srk_table() {
+            if let Ok(t) = ahab_srk::SrkTable::parse(t) {
+                let _ = (t.sha256(), t.sha512(), t.is_ca());
+                for srk in t.srks() {
+                    let _ = (ahab::scheme_for(srk), srk.describe());
+                }
+            }
+        }
+        for img in &c.images {
+            let _ = (img.hash_alg(), img.encrypted(), img.hash_matches(&[0; 32]));
+        }
+        if let Ok(t) = ahab_srk::SrkTable::parse(AHAB_TABLE) {
+            let _ = ahab::verify(&c, &t);
+        }
+    }
+    let f = TempFile::new(data, "ahab.bin")?;
+    signing::imx_ahab::verify(f.path(), AHAB_TABLE).map_err(msg)?;
     Ok(())
 }

@@ -22,7 +22,7 @@ pub struct SignArgs {
     /// Label of the key pair on the token (imx-hab4: --csf-key and --img-key instead).
     #[arg(long)]
     pub key: Option<String>,
-    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4 | imx-ahab
     #[arg(long)]
     pub format: String,
     /// Payloads (or unsigned STM32 images, or signed ESP32 images with --append).
@@ -77,10 +77,10 @@ pub struct FormatOptions {
 /// `imx-hab4`'s flags.
 #[derive(Args, Debug, Clone, Default)]
 pub struct NxpOptions {
-    /// imx-hab4: the SRK table file (SRK_1_2_3_4_table.bin).
+    /// imx-hab4, imx-ahab: the SRK table file (SRK_1_2_3_4_table.bin).
     #[arg(long)]
     pub srk_table: Option<PathBuf>,
-    /// imx-hab4: index of the SRK in the table (0 to 3).
+    /// imx-hab4, imx-ahab: index of the SRK in the table (0 to 3).
     #[arg(long)]
     pub srk_index: Option<usize>,
     /// imx-hab4: label of the CSF key on the token (with --fast-auth: the SRK's key).
@@ -189,13 +189,13 @@ impl FormatOptions {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4 | imx-ahab
     #[arg(long)]
     pub format: String,
     /// Public key (PEM/DER SPKI or certificate).
     #[arg(long)]
     pub pubkey: Option<PathBuf>,
-    /// imx-hab4: the SRK table file whose hash is in the fuses.
+    /// imx-hab4, imx-ahab: the SRK table file whose hash is in the fuses.
     #[arg(long)]
     pub srk_table: Option<PathBuf>,
     /// The signed image, or the payload of a raw signature.
@@ -364,24 +364,31 @@ pub fn sign(a: SignArgs) -> Outcome {
 
 pub fn verify(a: VerifyArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
+    let nxp = matches!(format, Format::ImxHab4 | Format::ImxAhab);
     let report = match (format, &a.pubkey, &a.srk_table) {
-        (Format::ImxHab4, None, Some(t)) => {
+        (f, None, Some(t)) if nxp => {
             if a.signature.is_some() || a.padding.is_some() {
-                return Err(Failure(
-                    "imx-hab4 images carry their signatures: give no SIG file or --padding".into(),
-                ));
+                return Err(Failure(format!(
+                    "{f} images carry their signatures: give no SIG file or --padding"
+                )));
             }
             let table =
                 std::fs::read(t).map_err(|e| Failure(format!("--srk-table {}: {e}", t.display())))?;
-            signing::imx_hab4::verify(&a.input, &table)?
+            if f == Format::ImxHab4 {
+                signing::imx_hab4::verify(&a.input, &table)?
+            } else {
+                signing::imx_ahab::verify(&a.input, &table)?
+            }
         }
-        (Format::ImxHab4, _, _) => {
-            return Err(Failure(
-                "--format imx-hab4 checks the image against --srk-table FILE (the SRK table whose hash is fused), not --pubkey".into(),
-            ))
+        (f, _, _) if nxp => {
+            return Err(Failure(format!(
+                "--format {f} checks the image against --srk-table FILE (the SRK table whose hash is fused), not --pubkey"
+            )))
         }
         (_, _, Some(_)) => {
-            return Err(Failure(format!("--srk-table is for imx-hab4, not {format}")))
+            return Err(Failure(format!(
+                "--srk-table is for imx-hab4 and imx-ahab, not {format}"
+            )))
         }
         (_, None, None) => return Err(Failure(format!("--format {format} needs --pubkey FILE"))),
         (_, Some(p), None) => {

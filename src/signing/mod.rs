@@ -8,6 +8,7 @@
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
 
 mod esp32;
+pub mod imx_ahab;
 pub mod imx_hab4;
 mod stm32;
 pub mod stream;
@@ -77,15 +78,18 @@ pub enum Format {
     Stm32Mp13,
     #[serde(rename = "imx-hab4")]
     ImxHab4,
+    #[serde(rename = "imx-ahab")]
+    ImxAhab,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Raw,
         Format::Esp32Sbv2,
         Format::Stm32Mp15,
         Format::Stm32Mp13,
         Format::ImxHab4,
+        Format::ImxAhab,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Format {
             Format::Stm32Mp15 => "stm32mp15",
             Format::Stm32Mp13 => "stm32mp13",
             Format::ImxHab4 => "imx-hab4",
+            Format::ImxAhab => "imx-ahab",
         }
     }
 
@@ -349,6 +354,7 @@ pub fn sign_file(
         Format::Stm32Mp13 => stm32::sign(key, stm32_image::Layout::V2, opts, input, output),
         Format::Esp32Sbv2 => esp32::sign(key, opts, input, output),
         Format::ImxHab4 => imx_hab4::sign(key, opts, input, output),
+        Format::ImxAhab => imx_ahab::sign(key, opts, input, output),
     }
 }
 
@@ -370,7 +376,21 @@ fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
             "--load-address, --entry-point, --version, --binary-type, --key-index and --key-table are for stm32mp15/stm32mp13, not {format}"
         )));
     }
-    if format != Format::ImxHab4 && opts.hab4.any() {
+    let h = &opts.hab4;
+    if format == Format::ImxAhab
+        && (h.csf_key.is_some()
+            || h.csf_cert.is_some()
+            || h.img_key.is_some()
+            || h.img_cert.is_some()
+            || h.fast_auth
+            || !h.unlock.is_empty()
+            || h.version.is_some())
+    {
+        return Err(Error::Usage(
+            "imx-ahab signs with --key (an SRK on the token), --srk-table and --srk-index; --csf-key, --csf-cert, --img-key, --img-cert, --fast-auth, --unlock and --hab-version are for imx-hab4".into(),
+        ));
+    }
+    if !matches!(format, Format::ImxHab4 | Format::ImxAhab) && opts.hab4.any() {
         return Err(Error::Usage(format!(
             "--srk-table, --srk-index, --csf-key, --csf-cert, --img-key, --img-cert, --fast-auth, --unlock and --hab-version are for imx-hab4, not {format}"
         )));
@@ -398,7 +418,7 @@ pub fn output_path(format: Format, input: &Path, out_dir: &Path) -> PathBuf {
         Format::Raw => format!("{name}.sig"),
         Format::Esp32Sbv2 => format!("{stem}-signed.bin"),
         Format::Stm32Mp15 | Format::Stm32Mp13 => format!("{stem}_Signed.stm32"),
-        Format::ImxHab4 => match input.extension() {
+        Format::ImxHab4 | Format::ImxAhab => match input.extension() {
             Some(ext) => format!("{stem}-signed.{}", ext.to_string_lossy()),
             None => format!("{stem}-signed.bin"),
         },
@@ -748,9 +768,9 @@ pub fn verify_file(
         Format::Stm32Mp15 => stm32::verify(stm32_image::Layout::V1, key, input),
         Format::Stm32Mp13 => stm32::verify(stm32_image::Layout::V2, key, input),
         Format::Esp32Sbv2 => esp32::verify(key, input),
-        Format::ImxHab4 => Err(Error::Usage(
-            "imx-hab4 images are checked against their SRK table: verify --format imx-hab4 --srk-table FILE IMAGE".into(),
-        )),
+        Format::ImxHab4 | Format::ImxAhab => Err(Error::Usage(format!(
+            "{format} images are checked against their SRK table: verify --format {format} --srk-table FILE IMAGE"
+        ))),
     }
 }
 

@@ -3,6 +3,7 @@
 //! containers). Pure: bytes, public keys, certificates and a `keys::Signer` in, bytes
 //! out. Judged by spsdk's `nxpimage`/`nxpcrypto`, srktool and `openssl cms`.
 
+pub mod ahab;
 pub mod ahab_srk;
 pub mod cms;
 pub mod csf;
