@@ -469,3 +469,28 @@ fn never_over_an_existing_file() {
     assert_eq!(std::fs::read(&fuse).unwrap(), b"keep");
     assert!(!out.path().join("t.bin").exists());
 }
+
+/// The vendor tools disagree on a table of mixed key types: srktool -a writes one,
+/// nxpcrypto refuses it. FORMATS.md and the issue say all four SRKs must be one type;
+/// Officiant refuses with nxpcrypto (the ROM's rule as spsdk encodes it).
+#[test]
+fn mixed_key_types_srktool_writes_nxpcrypto_and_officiant_refuse() {
+    let f = fixtures();
+    let out = tempfile::tempdir().unwrap();
+    let mut mixed = f.certs("p256");
+    mixed[1] = f.certs("p384")[1].clone();
+    let (t, _, _) = srktool(&mixed, "sha256", out.path(), "mixed");
+    assert_eq!(t[4 + 5], 1, "srktool's record 1 is P-256");
+    assert!(
+        t.windows(3).any(|w| w == [0x27, 0x00, 0x02]),
+        "and a P-384 record (hashed as -s says)"
+    );
+    let mut cmd = Command::new(tool("nxpcrypto"));
+    cmd.args(["rot", "export", "-f", "mimx9352"]);
+    for c in &mixed {
+        cmd.arg("-k").arg(c);
+    }
+    let o = support::run(cmd.arg("-o").arg(out.path().join("nxp-mixed.bin")));
+    assert!(!o.status.success(), "nxpcrypto accepted a mixed table");
+    refused(&mixed, &[], "SRK 2 is EC P-384");
+}
