@@ -5,17 +5,24 @@
 #       `openssl dgst -sha256 -sign` with the same key as a PEM file.  Target: ≤ 1.2×.
 #   (b) 1000 ECDSA P-256 signatures on SoftHSM: one officiant batch (one login) vs a
 #       shell loop of `openssl dgst -engine pkcs11 -sign`.            Target: ≥ 20×.
+#   (b′) the same batch under one approved request (a policy puts the key under a
+#       quorum of 1; the request allows the batch; one ssh-keygen approval) vs the same
+#       loop.                                                          Target: ≥ 20×.
 #   (c) ESP32 Secure Boot V2, 4 MiB image: officiant (sim) vs `espsecure sign-data`
 #       with the same key file.                                       Target: ≥ 10×.
-#   (d) NXP HAB4, 16 MiB i.MX RT1060 image, RSA-2048 CSF and IMG keys: officiant (sim)
+#   (d) what approvals add to one signing call: one small payload signed without a
+#       policy, then with an approved request (best of BENCH_RUNS_ONE runs, 20), on
+#       SoftHSM and on the sim.                                        Target: < 2 ms.
+#   (e) NXP HAB4, 16 MiB i.MX RT1060 image, RSA-2048 CSF and IMG keys: officiant (sim)
 #       signs nxpimage's unsigned image vs `nxpimage hab export` building the signed one
 #       with the same keys as files.                  Target: ≥ 10×, peak RSS < 32 MiB.
 #
 # Prints a Markdown table for docs/PERFORMANCE.md. Release build; wall time is the best
 # of BENCH_RUNS runs (page cache warm); memory is the peak RSS from /usr/bin/time.
 # Environment: BENCH_DIR (scratch, default a new temp dir), BENCH_SIZE_MIB (1024),
-# BENCH_N (1000), BENCH_RUNS (3), BENCH_HAB4_MIB (16), BENCH_ONLY (rows to run, e.g.
-# "a,d"; default all).
+# BENCH_N (1000), BENCH_RUNS (3).
+# BENCH_HAB4_MIB (16), BENCH_ONLY (row groups to run: a, b (b, b′ and d), c, e; e.g.
+# "a,e"; default all).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +32,7 @@ N=${BENCH_N:-1000}
 RUNS=${BENCH_RUNS:-3}
 HAB4_MIB=${BENCH_HAB4_MIB:-16}
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
-VENV=/opt/officiant-venv/bin
+VENV=${OFFICIANT_ORACLE_VENV:-/opt/officiant-venv}/bin
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 ENGINE=$(ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so 2>/dev/null | head -1 || true)
 mkdir -p "$W"
@@ -83,7 +90,7 @@ ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.2f\", $1/$2; else print \"-\" }"; }
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/ec.pem" 2>/dev/null
 openssl pkey -in "$W/ec.pem" -pubout -out "$W/ec.pub.pem"
 echo "bench-user-pin" >"$W/pin"
-# (d)'s HAB4 PKI: four RSA-2048 SRKs (CA), CSF and IMG keys issued by SRK1.
+# (e)'s HAB4 PKI: four RSA-2048 SRKs (CA), CSF and IMG keys issued by SRK1.
 printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = X\n[v3_ca]\nbasicConstraints = critical,CA:true\nkeyUsage = keyCertSign\nsubjectKeyIdentifier = hash\n[v3_usr]\nbasicConstraints = CA:false\nsubjectKeyIdentifier = hash\n' >"$W/hab.cnf"
 for k in SRK1 SRK2 SRK3 SRK4 CSF IMG; do
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/$k.pem" 2>/dev/null
@@ -98,10 +105,9 @@ for k in CSF IMG; do
         -days 3650 -extfile "$W/hab.cnf" -extensions v3_usr -out "$W/$k.crt.pem" 2>/dev/null
 done
 rm -rf "$W/token" && mkdir -p "$W/token"
-log "importing the keys into the sim"
-(cd "$ROOT" && BENCH_SIM_DIR="$W/token" BENCH_PIN_FILE="$W/pin" \
-    BENCH_KEYS="bench-ec=$W/ec.pem,hab-csf=$W/CSF.pem,hab-img=$W/IMG.pem" \
-    cargo test --quiet --test sign_bench_setup -- --ignored >/dev/null 2>&1)
+log "importing the key into the sim"
+(cd "$ROOT" && BENCH_SIM_DIR="$W/token" BENCH_PIN_FILE="$W/pin" BENCH_KEYS="bench-ec=$W/ec.pem,hab-csf=$W/CSF.pem,hab-img=$W/IMG.pem" \
+    cargo test --quiet --test it -- --ignored --exact sign_bench_setup::bench_setup_import_keys_into_sim >/dev/null 2>&1)
 SIM=(--backend "sim:$W/token" --pin-source "file:$W/pin")
 
 ROWS=()
@@ -194,6 +200,69 @@ if [ -n "$B_OFF" ] && [ -n "$B_OSSL" ]; then
 else
     ROWS+=("| (b) $N ECDSA P-256 signatures, SoftHSM | pending: ${B_WHY:-no result} | openssl engine loop ${B_OSSL:-n/a} s, $(mib "${B_OSSL_M:-0}") (per process) | - | ≥ 20× |")
 fi
+
+# (d), first half: one signature on SoftHSM before any policy exists.
+RUNS_ONE=${BENCH_RUNS_ONE:-20}
+head -c 4096 /dev/urandom >"$W/one.bin"
+rm_one() { rm -f "$W/one.bin.sig"; }
+PRE=rm_one
+RUNS_SAVED=$RUNS
+RUNS=$RUNS_ONE
+HSM=(--backend "pkcs11:token=bench?module-path=$MODULE" --pin-source "file:$W/hsm-pin")
+measure "$BIN" sign "${HSM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig"
+D_HSM_PLAIN=$WALL
+measure "$BIN" sign "${SIM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig"
+D_SIM_PLAIN=$WALL
+RUNS=$RUNS_SAVED
+
+# (b′) The key under a policy (quorum 1), one approver key made by ssh-keygen.
+log "(b′) $N signatures under one approved request"
+ssh-keygen -q -t ed25519 -N '' -C approver -f "$W/approver"
+echo "approver $(cut -d' ' -f1,2 "$W/approver.pub")" >"$W/allowed_signers"
+printf 'allowed-signers = "allowed_signers"\n\n[keys.bench-ec]\napprovers = ["approver"]\nquorum = 1\n' >"$W/policy.toml"
+echo 12345678 >"$W/hsm-so-pin"
+"$BIN" policy set --backend "pkcs11:token=bench?module-path=$MODULE" --so-pin-source "file:$W/hsm-so-pin" \
+    --policy "$W/policy.toml" --transcript "$W/policy.jsonl" >/dev/null
+# A new request and its approval for each run (made outside the timed command).
+REQ_N=0
+fresh_request() { # backend, uses
+    REQ_N=$((REQ_N + 1))
+    "$BIN" request create --backend "$1" --key bench-ec --max-uses "$2" --valid-for 1h \
+        --description "bench run $REQ_N" -o "$W/req$REQ_N.json" >/dev/null
+    ssh-keygen -q -Y sign -f "$W/approver" -n officiant-approval "$W/req$REQ_N.json" 2>/dev/null
+    ln -sfn "$W/req$REQ_N.json" "$W/req.json"
+    ln -sfn "$W/req$REQ_N.json.sig" "$W/req.json.sig"
+}
+fresh_bp() {
+    fresh_b
+    fresh_request "pkcs11:token=bench?module-path=$MODULE" "$N"
+}
+PRE=fresh_bp
+BP_OFF=""
+if measure "$BIN" sign "${HSM[@]}" --transcript "$W/bp.jsonl" --key bench-ec --format raw "$W"/many/p*.bin \
+    --out-dir "$W/many.out/" --request "$W/req.json" --approval "$W/req.json.sig"; then
+    BP_OFF=$WALL BP_OFF_M=$PEAK
+    for ((i = 0; i < N; i++)); do
+        openssl dgst -sha256 -verify "$W/hsm.pub.pem" -signature "$W/many.out/p$i.bin.sig" "$W/many/p$i.bin" >/dev/null ||
+            { log "(b′) officiant signature $i does not verify"; exit 1; }
+    done
+else
+    BP_WHY=$(head -1 "$W/err.txt")
+fi
+if [ -n "$BP_OFF" ] && [ -n "$B_OSSL" ]; then
+    ROWS+=("| (b′) the same $N under one approved request | officiant batch ${BP_OFF} s, $(mib "$BP_OFF_M") | openssl engine loop ${B_OSSL} s (as in b) | $(ratio "$B_OSSL" "$BP_OFF")× faster | ≥ 20× |")
+else
+    ROWS+=("| (b′) the same $N under one approved request | failed: ${BP_WHY:-no result} | openssl engine loop ${B_OSSL:-n/a} s | - | ≥ 20× |")
+fi
+
+# (d), second half: one signature under an approved request (a request of many uses).
+fresh_request "pkcs11:token=bench?module-path=$MODULE" 1000
+RUNS=$RUNS_ONE
+PRE=rm_one
+measure "$BIN" sign "${HSM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig" \
+    --request "$W/req.json" --approval "$W/req.json.sig"
+D_HSM_APPR=$WALL
+RUNS=$RUNS_SAVED
 unset SOFTHSM2_CONF
 fi
 
@@ -211,9 +280,26 @@ C_ESP=$P_WALL C_ESP_M=$P_PEAK C_OFF=$O_WALL C_OFF_M=$O_PEAK
 ROWS+=("| (c) ESP32 SBv2, 4 MiB image, ECDSA P-256 | officiant (sim) ${C_OFF} s, $(mib "$C_OFF_M") | \`espsecure sign-data\` ${C_ESP} s, $(mib "$C_ESP_M") | $(ratio "$C_ESP" "$C_OFF")× faster | ≥ 10× |")
 fi
 
-# (d) NXP HAB4, 16 MiB RT1060 image.
-if want d; then
-log "(d) HAB4, ${HAB4_MIB} MiB image"
+# (d), the sim: its key goes under the policy only now, after (c).
+if want b; then
+echo bench-so-pin >"$W/sim-so-pin"
+"$BIN" policy set --backend "sim:$W/token" --so-pin-source "file:$W/sim-so-pin" \
+    --policy "$W/policy.toml" --transcript "$W/policy.jsonl" >/dev/null
+RUNS=$RUNS_ONE
+PRE=rm_one
+fresh_request "sim:$W/token" 1000
+measure "$BIN" sign "${SIM[@]}" --transcript "$W/one.jsonl" --key bench-ec --format raw "$W/one.bin" -o "$W/one.bin.sig" \
+    --request "$W/req.json" --approval "$W/req.json.sig"
+D_SIM_APPR=$WALL
+RUNS=$RUNS_SAVED
+ms() { awk "BEGIN{printf \"%.1f ms\", ($1 - $2) * 1000}"; }
+ROWS+=("| (d) one signature, SoftHSM: without a policy → with an approved request | ${D_HSM_PLAIN} s → ${D_HSM_APPR} s | | adds $(ms "$D_HSM_APPR" "$D_HSM_PLAIN") | < 2 ms |")
+ROWS+=("| (d) one signature, sim: without a policy → with an approved request | ${D_SIM_PLAIN} s → ${D_SIM_APPR} s | | adds $(ms "$D_SIM_APPR" "$D_SIM_PLAIN") | < 2 ms |")
+fi
+
+# (e) NXP HAB4, 16 MiB RT1060 image.
+if want e; then
+log "(e) HAB4, ${HAB4_MIB} MiB image"
 "$BIN" fuses hab4 --cert "$W/SRK1.crt.pem" --cert "$W/SRK2.crt.pem" --cert "$W/SRK3.crt.pem" \
     --cert "$W/SRK4.crt.pem" --table "$W/srk_table.bin" --fuse "$W/srk_fuse.bin" >/dev/null
 python3 - "$W/hab-app.bin" "$HAB4_MIB" <<'PY'
@@ -271,11 +357,11 @@ OURS=("$BIN" sign "${SIM[@]}" --transcript "$W/transcript.jsonl" --format imx-ha
     --srk-table "$W/srk_table.bin" --srk-index 0 --csf-key hab-csf --csf-cert "$W/CSF.crt.pem" \
     --img-key hab-img --img-cert "$W/IMG.crt.pem" "$W/hab-unsigned.bin" -o "$W/hab-ours.bin")
 pair
-D_NXP=$P_WALL D_NXP_M=$P_PEAK D_OFF=$O_WALL D_OFF_M=$O_PEAK
+E_NXP=$P_WALL E_NXP_M=$P_PEAK E_OFF=$O_WALL E_OFF_M=$O_PEAK
 # The judges: nxpimage reads our image, and our verify checks both signatures.
 "$VENV/nxpimage" hab verify -f mimxrt1060 -b "$W/hab-ours.bin" | grep -q "Overall  result: Succeeded"
 "$BIN" verify --format imx-hab4 --srk-table "$W/srk_table.bin" "$W/hab-ours.bin" >/dev/null
-ROWS+=("| (d) HAB4, ${HAB4_MIB} MiB i.MX RT1060 image, RSA-2048 CSF and IMG keys | officiant (sim) ${D_OFF} s, $(mib "$D_OFF_M") | \`nxpimage hab export\` (file keys) ${D_NXP} s, $(mib "$D_NXP_M") | $(ratio "$D_NXP" "$D_OFF")× faster | ≥ 10×, < 32 MiB |")
+ROWS+=("| (e) HAB4, ${HAB4_MIB} MiB i.MX RT1060 image, RSA-2048 CSF and IMG keys | officiant (sim) ${E_OFF} s, $(mib "$E_OFF_M") | \`nxpimage hab export\` (file keys) ${E_NXP} s, $(mib "$E_NXP_M") | $(ratio "$E_NXP" "$E_OFF")× faster | ≥ 10×, < 32 MiB |")
 fi
 
 echo

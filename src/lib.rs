@@ -1,8 +1,10 @@
 //! Officiant: a terminal console for HSM key ceremonies. See README.md and DESIGN.md.
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod ceremony;
 pub mod cli;
+pub mod custody;
 pub mod formats;
 pub mod hsm;
 pub mod keys;

@@ -52,16 +52,32 @@ pub fn write_new_with(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<(), Error> {
+    write_atomic(path, 0o666, fill)
+}
+
+/// Like [`write_new`] for a file only its owner may read (mode 0600 from the moment it
+/// exists, whatever the umask): a custodian's share.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomic(path, 0o600, |f| f.write_all(bytes))
+}
+
+fn write_atomic(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), Error> {
     if path.symlink_metadata().is_ok() {
         return Err(Error::Exists(path.to_path_buf()));
     }
-    let (dir, tmp) = temp_beside(path);
+    let (dir, tmp) = (dir_of(path), temp_beside(path, None));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
         fill(&mut f).map_err(io_err(path))?;
         f.sync_all().map_err(io_err(path))?;
         drop(f);
@@ -88,17 +104,6 @@ pub fn write_new_with(
 /// disk, yet a signing batch pays two flushes per group instead of one per file.
 /// Returns one result per item, in order.
 pub fn write_new_all(items: &[(&Path, &[u8])]) -> Vec<Result<(), Error>> {
-    let tmp_of = |path: &Path, i: usize| {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
-        path.with_file_name(format!(".{name}.tmp-{}-{i}", std::process::id()))
-    };
-    let dir_of = |path: &Path| match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     // Stage every file under a temporary name (not yet synced).
     let staged: Vec<Result<(PathBuf, File), Error>> = items
         .iter()
@@ -107,7 +112,7 @@ pub fn write_new_all(items: &[(&Path, &[u8])]) -> Vec<Result<(), Error>> {
             if path.symlink_metadata().is_ok() {
                 return Err(Error::Exists(path.to_path_buf()));
             }
-            let tmp = tmp_of(path, i);
+            let tmp = temp_beside(path, Some(i));
             let r = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -190,7 +195,7 @@ fn publish(tmp: &Path, path: &Path) -> Result<(), Error> {
 /// Replace `path` atomically (temp file, fsync, rename). For state the program owns
 /// (the rehearsal token's store, the journal), never for ceremony outputs.
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let (dir, tmp) = temp_beside(path);
+    let (dir, tmp) = (dir_of(path), temp_beside(path, None));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(path))?;
@@ -206,19 +211,27 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result
 }
 
-/// The directory of `path` and a temporary name in it (same filesystem, so the final
-/// link or rename is atomic).
-fn temp_beside(path: &Path) -> (PathBuf, PathBuf) {
-    let dir = match path.parent() {
+/// The directory `path` is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
+    }
+}
+
+/// A temporary name beside `path`, in the same directory (same filesystem, so the final
+/// link or rename is atomic): `.NAME.tmp-PID`, and `-I` after it for the I-th file of a
+/// group.
+fn temp_beside(path: &Path, index: Option<usize>) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    (dir, tmp)
+    let pid = std::process::id();
+    dir_of(path).join(match index {
+        None => format!(".{name}.tmp-{pid}"),
+        Some(i) => format!(".{name}.tmp-{pid}-{i}"),
+    })
 }
 
 fn sync_dir(dir: &Path) {
@@ -267,6 +280,18 @@ mod tests {
         assert_eq!(fs::read(&a).unwrap(), b"one");
         assert_eq!(fs::read(&b).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("share.txt");
+        write_new_private(&p, b"s").unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(write_new_private(&p, b"t"), Err(Error::Exists(_))));
     }
 
     #[test]

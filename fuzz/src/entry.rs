@@ -1,5 +1,5 @@
 //! The parsers' entry points, one function per fuzz target. Shared by the cargo-fuzz
-//! targets (fuzz/fuzz_targets/*.rs) and by tests/parsers_never_panic.rs, which includes
+//! targets (fuzz/fuzz_targets/*.rs) and by tests/it/parsers_never_panic.rs, which includes
 //! this file with `#[path]`; it uses nothing but `officiant` and std.
 //!
 //! Each function feeds `data` to the same public functions the CLI and the ceremony
@@ -38,6 +38,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("raw_signature", raw_signature),
     ("uri", uri),
     ("sim_store", sim_store),
+    ("allowed_signers", allowed_signers),
+    ("approval_request", approval_request),
+    ("approval_policy", approval_policy),
     ("imx_ivt", imx_ivt),
     ("imx_csf", imx_csf),
     ("ahab_container", ahab_container),
@@ -287,7 +290,7 @@ pub fn uri(data: &[u8]) -> Result<(), String> {
     let _ = raw::Padding::parse(s);
     let _ = officiant::pki::profiles::Profile::parse(s);
     let _ = s.parse::<hab4::Soc>();
-    use officiant::hsm::yubihsm::caps;
+    use officiant::hsm::admin as caps;
     let words: Vec<String> = s.split(',').map(str::to_string).collect();
     let _ = caps::parse_capabilities("fuzz", &words);
     let _ = caps::parse_domains("fuzz", &words);
@@ -340,6 +343,58 @@ pub fn sim_store(data: &[u8]) -> Result<(), String> {
     })();
     let _ = std::fs::remove_dir_all(&dir);
     r
+}
+
+/// An OpenSSH allowed signers file (a policy's `allowed-signers`), and what a policy does
+/// with its lines.
+pub fn allowed_signers(data: &[u8]) -> Result<(), String> {
+    use officiant::approvals::signers::AllowedSigners;
+    let text = std::str::from_utf8(data).map_err(msg)?;
+    let s = AllowedSigners::parse("fuzz_signers", text).map_err(msg)?;
+    for e in &s.entries {
+        let _ = (e.render_for("alice"), e.fingerprint(), e.names("alice"));
+        let _ = (
+            e.allows_namespace("officiant-approval"),
+            e.valid_at(1_800_000_000),
+        );
+    }
+    Ok(())
+}
+
+/// A signing request (`sign --request`) and an approval signature file (`--approval`).
+pub fn approval_request(data: &[u8]) -> Result<(), String> {
+    use officiant::approvals::Request;
+    let sig = officiant::approvals::parse_signature(Path::new("fuzz.sig"), data).map(|_| ());
+    let r = Request::parse("fuzz.json", data).map_err(msg);
+    if let Ok(r) = &r {
+        let _ = (r.to_string(), r.not_after_secs(), r.counter_label(0));
+    }
+    sig.map_err(msg).or(r.map(|_| ()))
+}
+
+/// A policy file (`policy set --policy`, beside a fixed allowed signers file) and a
+/// policy object as a token stores it.
+pub fn approval_policy(data: &[u8]) -> Result<(), String> {
+    use officiant::approvals::Policy;
+    const SIGNERS: &str = "alice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIByI32DqnUeMKYiDlK8Mj2aXqxU6GDmay94cUM6NDsX1\n\
+        bob namespaces=\"officiant-*\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICjr/3smfUWry++hW2tKq9Z/LL8HMviek5LiAwceFdHS\n";
+    let signers = TempFile::new(SIGNERS.as_bytes(), "signers")?;
+    let dir = signers.path().parent().ok_or("no dir")?.to_path_buf();
+    let name = signers
+        .path()
+        .file_name()
+        .ok_or("no name")?
+        .to_string_lossy()
+        .into_owned();
+    let text = std::str::from_utf8(data).map_err(msg)?;
+    // The seed names the signers file as "SIGNERS"; point it at this run's copy.
+    let text = text.replace("SIGNERS", &name);
+    let stored = Policy::from_stored("fuzz policy object", data).map(|p| p.sha256());
+    let parsed = Policy::parse("fuzz.toml", &dir, &text).map(|p| {
+        let back = Policy::from_stored("round trip", &p.to_stored());
+        assert!(back.is_ok(), "a parsed policy does not read back: {back:?}");
+    });
+    parsed.map_err(msg).or(stored.map(|_| ()).map_err(msg))
 }
 
 /// The spsdk-signed HAB4 fixture (tests/fixtures/imx/make.sh) and its SRK table.

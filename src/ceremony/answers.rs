@@ -8,9 +8,17 @@
 //! [[confirm]]                     # destructive steps (init-token, delete-object)
 //! step = "init"
 //!
+//! [[participant]]               # the roll call (default: everyone named below)
+//! name = "Alice Example"
+//! roles = ["witness"]
+//!
 //! [[sign-off]]
 //! step = "gen-p256"
 //! role = "witness"
+//! name = "Alice Example"
+//!
+//! [[acknowledge]]                 # the reviewer read the result aloud; it matched
+//! step = "gen-p256"
 //! name = "Alice Example"
 //! ```
 //!
@@ -20,7 +28,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::script::{parse_toml, Fail, Fields, ScriptError};
+use super::people::{self, Participant};
+use super::script::{parse_toml, Fail, Fields, Script, ScriptError};
 use crate::secret::SecretSource;
 
 #[derive(Debug, Clone, Default)]
@@ -29,7 +38,11 @@ pub struct Answers {
     pub sha256: Option<[u8; 32]>,
     pub secrets: BTreeMap<String, SecretSource>,
     pub confirms: BTreeSet<String>,
+    /// The roll call, when the file gives it.
+    pub participants: Vec<Participant>,
     pub sign_offs: Vec<SignOffAnswer>,
+    /// Step id → who acknowledged its result.
+    pub acknowledgements: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +60,45 @@ impl Answers {
             .filter(|s| s.step == step && s.role == role)
             .map(|s| s.name.as_str())
             .collect()
+    }
+
+    /// Who acknowledged `step`'s result.
+    pub fn acknowledgement(&self, step: &str) -> Option<&str> {
+        self.acknowledgements.get(step).map(String::as_str)
+    }
+
+    /// The roll call: the file's `[[participant]]`s, or else everyone the file names,
+    /// each once (as a person), with every role they sign off or review in.
+    pub fn roster(&self, script: &Script) -> Vec<Participant> {
+        if !self.participants.is_empty() {
+            return self.participants.clone();
+        }
+        let mut out: Vec<Participant> = Vec::new();
+        let mut add = |name: &str, role: &str| match out
+            .iter_mut()
+            .find(|p| people::person_key(&p.name) == people::person_key(name))
+        {
+            Some(p) if !p.roles.iter().any(|r| r == role) => p.roles.push(role.to_string()),
+            Some(_) => {}
+            None => out.push(Participant {
+                name: name.trim().to_string(),
+                roles: vec![role.to_string()],
+            }),
+        };
+        for s in &self.sign_offs {
+            add(&s.name, &s.role);
+        }
+        for (step, name) in &self.acknowledgements {
+            let role = script
+                .steps
+                .iter()
+                .find(|s| &s.id == step)
+                .and_then(|s| s.review.as_deref());
+            if let Some(role) = role {
+                add(name, role);
+            }
+        }
+        out
     }
 }
 
@@ -70,6 +122,8 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
     let secrets_t = top.opt_table("secrets").map_err(err)?;
     let confirms_t = top.array_of_tables("confirm").map_err(err)?;
     let signs_t = top.array_of_tables("sign-off").map_err(err)?;
+    let people_t = top.array_of_tables("participant").map_err(err)?;
+    let acks_t = top.array_of_tables("acknowledge").map_err(err)?;
     top.finish().map_err(err)?;
 
     let mut a = Answers {
@@ -119,5 +173,137 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
         }
         a.sign_offs.push(s);
     }
+    for (i, t) in people_t.into_iter().enumerate() {
+        let mut f = Fields::new(t, format!("participant[{i}]."));
+        let name = f.string("name").map_err(err)?;
+        let roles = f
+            .opt_string_list("roles")
+            .map_err(err)?
+            .ok_or_else(|| err(f.fail("roles", "missing field roles".into())))?;
+        f.finish().map_err(err)?;
+        let name = people::clean_name(&name).map_err(|m| err(f.fail("name", m)))?;
+        if let Some(p) = people::find(&a.participants, &name) {
+            return Err(err(
+                f.fail("name", format!("{name:?} and {:?} are one person", p.name))
+            ));
+        }
+        a.participants.push(Participant { name, roles });
+    }
+    for (i, t) in acks_t.into_iter().enumerate() {
+        let mut f = Fields::new(t, format!("acknowledge[{i}]."));
+        let step = f.string("step").map_err(err)?;
+        let name = f.string("name").map_err(err)?;
+        f.finish().map_err(err)?;
+        let name = people::clean_name(&name).map_err(|m| err(f.fail("name", m)))?;
+        if a.acknowledgements.insert(step.clone(), name).is_some() {
+            return Err(err(
+                f.fail("step", format!("step {step:?} is acknowledged twice"))
+            ));
+        }
+    }
     Ok(a)
+}
+
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The answers file of a run as its transcript records it, across every session: the
+/// roll call, each confirmation, each step's sign-offs and acknowledgement from the last
+/// session that gave them, and every secret the script names as `prompt` (a value is
+/// never written). `officiant check --answers` accepts it for a run that went to the end,
+/// and `officiant run` replays it.
+pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) -> String {
+    let mut session = 0usize;
+    let mut roster: Vec<Participant> = Vec::new();
+    let mut confirms: BTreeSet<String> = BTreeSet::new();
+    // Step id → (session, sign-offs as (role, name)).
+    let mut signs: BTreeMap<String, (usize, Vec<(String, String)>)> = BTreeMap::new();
+    let mut acks: BTreeMap<String, String> = BTreeMap::new();
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    for e in entries {
+        match e.kind.as_str() {
+            "open" => session += 1,
+            "roster" => {
+                let people: Vec<Participant> =
+                    serde_json::from_value(e.data["participants"].clone()).unwrap_or_default();
+                for p in people {
+                    match roster
+                        .iter_mut()
+                        .find(|r| people::person_key(&r.name) == people::person_key(&p.name))
+                    {
+                        Some(r) => {
+                            for role in p.roles {
+                                if !r.roles.contains(&role) {
+                                    r.roles.push(role);
+                                }
+                            }
+                        }
+                        None => roster.push(p),
+                    }
+                }
+            }
+            "confirm" => {
+                confirms.insert(text(&e.data, "id"));
+            }
+            "sign-off" => {
+                let id = text(&e.data, "id");
+                let entry = signs.entry(id).or_insert((session, Vec::new()));
+                if entry.0 != session {
+                    *entry = (session, Vec::new());
+                }
+                entry.1.push((text(&e.data, "role"), text(&e.data, "name")));
+            }
+            "acknowledge" => {
+                acks.insert(text(&e.data, "id"), text(&e.data, "name"));
+            }
+            _ => {}
+        }
+    }
+    let mut out = format!(
+        "# Answers recorded at the officiant console for ceremony {}.\n\
+         # Secrets are `prompt`: replace each with env:NAME or file:PATH to replay unattended.\n\n[secrets]\n",
+        q(&script.ceremony.id)
+    );
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for s in &script.steps {
+        for (_, n) in s.action.secrets() {
+            names.insert(n);
+        }
+    }
+    for n in names {
+        out.push_str(&format!("{} = \"prompt\"\n", q(n)));
+    }
+    for p in &roster {
+        let roles: Vec<String> = p.roles.iter().map(|r| q(r)).collect();
+        out.push_str(&format!(
+            "\n[[participant]]\nname = {}\nroles = [{}]\n",
+            q(&p.name),
+            roles.join(", ")
+        ));
+    }
+    // In script order, so the file reads like the ceremony.
+    for s in &script.steps {
+        if confirms.contains(&s.id) {
+            out.push_str(&format!("\n[[confirm]]\nstep = {}\n", q(&s.id)));
+        }
+        if let Some((_, list)) = signs.get(&s.id) {
+            for (role, name) in list {
+                out.push_str(&format!(
+                    "\n[[sign-off]]\nstep = {}\nrole = {}\nname = {}\n",
+                    q(&s.id),
+                    q(role),
+                    q(name)
+                ));
+            }
+        }
+        if let Some(name) = acks.get(&s.id) {
+            out.push_str(&format!(
+                "\n[[acknowledge]]\nstep = {}\nname = {}\n",
+                q(&s.id),
+                q(name)
+            ));
+        }
+    }
+    out
 }

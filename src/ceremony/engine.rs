@@ -8,11 +8,18 @@
 //!
 //! Secrets never enter the state: `Effect::NeedSecret` names one, the face puts the value
 //! in its own vault and answers `Event::SecretProvided { name }`.
+//!
+//! People: before the first step the machine asks for the roster (`NeedRoster`: who is
+//! present, in which roles); every sign-off and acknowledgement then names someone on it,
+//! compared as a person (see [`super::people`]), and one person never fills two seats of
+//! one step. After a step whose result a witness must check, the machine pauses for the
+//! reviewer's acknowledgement (`NeedAck`) before it goes on.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::people::{self, Participant};
 use super::script::{Action, Script};
 use crate::hsm::UserType;
 
@@ -26,6 +33,8 @@ pub struct StepPlan {
     pub sign_off: Vec<(String, usize)>,
     pub confirm: bool,
     pub secrets: Vec<String>,
+    /// The role that acknowledges the result after the step ran.
+    pub review: Option<String>,
     session: SessionEffect,
 }
 
@@ -67,6 +76,8 @@ pub struct StepState {
     pub sign_offs: Vec<SignOff>,
     pub confirmed: bool,
     pub result: Option<StepResult>,
+    /// The reviewer's acknowledgement of the result ("read aloud and matched").
+    pub acknowledged: Option<SignOff>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +85,8 @@ pub enum Phase {
     /// Waiting for `Event::Start`.
     Ready,
     OpeningToken,
+    /// Waiting for the roster (`Event::Roster`).
+    RollCall,
     /// Waiting for the answer to the last `Need*` effect.
     Waiting,
     /// Logging in again after a resume.
@@ -93,6 +106,11 @@ pub struct State {
     pub session: Option<(UserType, String)>,
     /// Secret names the face holds values for.
     pub secrets_ready: BTreeSet<String>,
+    /// Who is present, in which roles (empty until the roll call, and for a script
+    /// without roles).
+    pub roster: Vec<Participant>,
+    /// The script's roles (role → people per sign-off): the roll call must fill them.
+    pub roles: std::collections::BTreeMap<String, u32>,
     relogin_pending: bool,
     interrupted: Option<usize>,
 }
@@ -114,12 +132,12 @@ pub struct StepResult {
     /// signed files): a JSON object, or null.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub details: serde_json::Value,
-    /// YubiHSM native: the checked sub-steps of an auth-key rotation.
+    /// The checked sub-steps of an operation of several device calls (a rotation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sub_steps: Vec<crate::hsm::yubihsm::SubStep>,
-    /// YubiHSM native: the device's audit log, read after the step.
+    pub sub_steps: Vec<crate::hsm::admin::SubStep>,
+    /// The device's own audit log, read after the step (backends that keep one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_audit: Option<crate::hsm::yubihsm::AuditReport>,
+    pub device_audit: Option<crate::hsm::admin::AuditReport>,
     /// One-line facts for the witnesses ("force-audit is on").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -149,10 +167,12 @@ pub struct OutputFile {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Begin. `completed` and `interrupted` come from the journal of an earlier run.
+    /// Begin. `completed`, `interrupted` and `acknowledged` (results already read aloud
+    /// and acknowledged) come from the journal of an earlier run.
     Start {
         completed: Vec<(usize, StepResult)>,
         interrupted: Option<usize>,
+        acknowledged: Vec<(usize, SignOff)>,
     },
     TokenOpened,
     SignedOff {
@@ -165,6 +185,21 @@ pub enum Event {
     },
     /// The face now holds the value of secret `name`.
     SecretProvided {
+        name: String,
+    },
+    /// The token refused the value of secret `name` (a wrong PIN) before the step
+    /// changed anything: ask for it again.
+    SecretRefused {
+        step: usize,
+        name: String,
+        reason: String,
+    },
+    /// The people present, in their roles.
+    Roster(Vec<Participant>),
+    /// The reviewer read step `step`'s result aloud and it matched.
+    Acknowledged {
+        step: usize,
+        role: String,
         name: String,
     },
     ReloggedIn,
@@ -184,6 +219,8 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     OpenToken,
+    /// Who is present, and in which roles (once, before the first step).
+    NeedRoster,
     NeedSignOff {
         step: usize,
         role: String,
@@ -196,6 +233,13 @@ pub enum Effect {
     NeedSecret {
         step: usize,
         name: String,
+        /// Asked again: why the last value was refused (a wrong PIN).
+        retry: Option<String>,
+    },
+    /// The reviewer (`role`) reads step `step`'s result aloud and acknowledges it.
+    NeedAck {
+        step: usize,
+        role: String,
     },
     /// After a resume: log in again as the session of the completed steps had it.
     Relogin {
@@ -230,6 +274,12 @@ pub enum Record {
     Resumed {
         step: usize,
         result: StepResult,
+    },
+    Roster(Vec<Participant>),
+    Acknowledged {
+        step: usize,
+        role: String,
+        name: String,
     },
     SignedOff {
         step: usize,
@@ -292,6 +342,7 @@ impl StepPlan {
                 })
                 .collect(),
             confirm: s.action.destructive(),
+            review: s.review.clone(),
             secrets: s
                 .action
                 .secrets()
@@ -313,11 +364,14 @@ impl State {
                     sign_offs: vec![],
                     confirmed: false,
                     result: None,
+                    acknowledged: None,
                 })
                 .collect(),
             phase: Phase::Ready,
             session: None,
             secrets_ready: BTreeSet::new(),
+            roster: Vec::new(),
+            roles: script.roles.clone(),
             relogin_pending: false,
             interrupted: None,
         }
@@ -349,8 +403,23 @@ impl State {
         }
     }
 
+    /// A done step whose result still waits for its reviewer.
+    fn unacknowledged(&self) -> Option<(usize, String)> {
+        self.steps.iter().enumerate().find_map(|(i, s)| {
+            let done = matches!(s.status, StepStatus::Done | StepStatus::Resumed);
+            match (&s.plan.review, &s.acknowledged) {
+                (Some(role), None) if done => Some((i, role.clone())),
+                _ => None,
+            }
+        })
+    }
+
     /// Ask for the next missing input, or run the next step, or finish.
     fn advance(&mut self) -> Vec<Effect> {
+        if let Some((step, role)) = self.unacknowledged() {
+            self.phase = Phase::Waiting;
+            return vec![Effect::NeedAck { step, role }];
+        }
         let Some(i) = self.current() else {
             self.phase = Phase::Finished;
             return vec![Effect::Record(Record::RunComplete), Effect::Finish];
@@ -383,7 +452,11 @@ impl State {
             if let Some((user, pin)) = self.session.clone() {
                 if !self.secrets_ready.contains(&pin) {
                     self.phase = Phase::Waiting;
-                    return vec![Effect::NeedSecret { step: i, name: pin }];
+                    return vec![Effect::NeedSecret {
+                        step: i,
+                        name: pin,
+                        retry: None,
+                    }];
                 }
                 self.phase = Phase::Relogin(i);
                 return vec![Effect::Relogin { step: i, user, pin }];
@@ -399,6 +472,7 @@ impl State {
             return vec![Effect::NeedSecret {
                 step: i,
                 name: name.clone(),
+                retry: None,
             }];
         }
         let reconcile = self.interrupted == Some(i);
@@ -413,6 +487,43 @@ impl State {
     fn waiting_on(&self, step: usize) -> bool {
         self.phase == Phase::Waiting && self.current() == Some(step)
     }
+
+    /// The roster entry for a sign-off or acknowledgement in `role` by `name`, or why not.
+    fn seat(&self, role: &str, name: &str) -> Result<String, String> {
+        let name = people::clean_name(name)?;
+        if self.roster.is_empty() {
+            // A script without roles takes no roll call.
+            return Ok(name);
+        }
+        let Some(p) = people::find(&self.roster, &name) else {
+            let names: Vec<&str> = self.roster.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!(
+                "{name} is not on the roll call ({})",
+                names.join(", ")
+            ));
+        };
+        if !p.roles.iter().any(|r| r == role) {
+            return Err(format!(
+                "{} is on the roll call as {}, not {role}",
+                p.name,
+                p.roles.join(" and ")
+            ));
+        }
+        Ok(p.name.clone())
+    }
+
+    fn sign_off_needs(&self) -> Vec<Vec<(String, usize)>> {
+        self.steps.iter().map(|s| s.plan.sign_off.clone()).collect()
+    }
+}
+
+/// The state a run would start from, for showing it before it starts: `start` applied to
+/// a fresh state (resumed steps with their results), still `Ready`.
+pub fn preview(script: &Script, start: Event) -> State {
+    let mut st = State::new(script);
+    update(&mut st, start);
+    st.phase = Phase::Ready;
+    st
 }
 
 /// The machine. Events that do not fit the current phase change nothing.
@@ -424,6 +535,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
         Event::Start {
             completed,
             interrupted,
+            acknowledged,
         } => {
             if state.phase != Phase::Ready {
                 return vec![];
@@ -440,6 +552,11 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 state.apply_session(i);
                 fx.push(Effect::Record(Record::Resumed { step: i, result }));
             }
+            for (i, by) in acknowledged {
+                if let Some(st) = state.steps.get_mut(i) {
+                    st.acknowledged = Some(by);
+                }
+            }
             state.relogin_pending = state.session.is_some();
             state.interrupted = interrupted;
             state.phase = Phase::OpeningToken;
@@ -450,7 +567,78 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
             if state.phase != Phase::OpeningToken {
                 return vec![];
             }
-            state.advance()
+            if state.roles.is_empty() {
+                return state.advance();
+            }
+            state.phase = Phase::RollCall;
+            vec![Effect::NeedRoster]
+        }
+        Event::Roster(roster) => {
+            if state.phase != Phase::RollCall {
+                return vec![];
+            }
+            if let Err(reason) =
+                people::check_roster(&roster, &state.roles, &state.sign_off_needs())
+            {
+                return vec![Effect::Rejected { step: 0, reason }, Effect::NeedRoster];
+            }
+            let roster: Vec<Participant> = roster
+                .into_iter()
+                .map(|p| Participant {
+                    name: p.name.trim().to_string(),
+                    roles: p.roles,
+                })
+                .collect();
+            state.roster = roster.clone();
+            let mut fx = vec![Effect::Record(Record::Roster(roster))];
+            fx.extend(state.advance());
+            fx
+        }
+        Event::Acknowledged { step, role, name } => {
+            if state.phase != Phase::Waiting
+                || state.unacknowledged().map(|(i, _)| i) != Some(step)
+                || state.steps[step].plan.review.as_deref() != Some(role.as_str())
+            {
+                return vec![];
+            }
+            match state.seat(&role, &name) {
+                Err(reason) => {
+                    let mut fx = vec![Effect::Rejected { step, reason }];
+                    fx.extend(state.advance());
+                    fx
+                }
+                Ok(name) => {
+                    state.steps[step].acknowledged = Some(SignOff {
+                        role: role.clone(),
+                        name: name.clone(),
+                    });
+                    let mut fx = vec![Effect::Record(Record::Acknowledged { step, role, name })];
+                    fx.extend(state.advance());
+                    fx
+                }
+            }
+        }
+        Event::SecretRefused { step, name, reason } => {
+            let ours = state.phase == Phase::Running(step) || state.phase == Phase::Relogin(step);
+            if !ours {
+                return vec![];
+            }
+            state.secrets_ready.remove(&name);
+            state.steps[step].status = StepStatus::Pending;
+            state.phase = Phase::Waiting;
+            // The attempt is evidence (a wrong PIN costs a retry), and a resume must do
+            // the step afresh, not adopt anything.
+            vec![
+                Effect::Record(Record::StepFailed {
+                    step,
+                    error: reason.clone(),
+                }),
+                Effect::NeedSecret {
+                    step,
+                    name,
+                    retry: Some(reason),
+                },
+            ]
         }
         Event::SignedOff { step, role, name } => {
             if !state.waiting_on(step) {
@@ -466,23 +654,41 @@ pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
                 return fx;
             };
             let have = st.sign_offs.iter().filter(|s| s.role == role).count();
-            let reason = if name.trim().is_empty() {
-                Some("a sign-off needs a person's name".to_string())
-            } else if let Some(s) = st.sign_offs.iter().find(|s| s.name == name) {
-                Some(format!(
-                    "{name} already signed off step {} as {}; one person cannot sign twice",
-                    st.plan.id, s.role
-                ))
-            } else if have >= *need {
-                Some(format!("role {role} has already signed off"))
-            } else {
-                None
+            let seat = state.seat(&role, &name);
+            let reason = match &seat {
+                Err(e) if name.trim().is_empty() => {
+                    Some(format!("a sign-off needs a person's name ({e})"))
+                }
+                Err(e) => Some(e.clone()),
+                Ok(n) => {
+                    let key = people::person_key(n);
+                    if let Some(s) = st
+                        .sign_offs
+                        .iter()
+                        .find(|s| people::person_key(&s.name) == key)
+                    {
+                        Some(format!(
+                            "{n} already signed off step {} as {}; one person cannot sign twice",
+                            st.plan.id, s.role
+                        ))
+                    } else if have >= *need {
+                        Some(format!("role {role} has already signed off"))
+                    } else {
+                        None
+                    }
+                }
             };
-            if let Some(reason) = reason {
-                let mut fx = vec![Effect::Rejected { step, reason }];
-                fx.extend(state.advance());
-                return fx;
-            }
+            let name = match (reason, seat) {
+                (None, Ok(n)) => n,
+                (reason, _) => {
+                    let mut fx = vec![Effect::Rejected {
+                        step,
+                        reason: reason.unwrap_or_default(),
+                    }];
+                    fx.extend(state.advance());
+                    return fx;
+                }
+            };
             state.steps[step].sign_offs.push(SignOff {
                 role: role.clone(),
                 name: name.clone(),
@@ -608,22 +814,76 @@ sign-off = ["admin", "witness"]
         State::new(&s)
     }
 
+    fn p(name: &str, roles: &[&str]) -> Participant {
+        Participant {
+            name: name.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn roster() -> Vec<Participant> {
+        vec![
+            p("Ada", &["admin"]),
+            p("Walt", &["witness"]),
+            p("Wanda", &["witness", "admin"]),
+        ]
+    }
+
+    fn start(st: &mut State, completed: Vec<usize>, interrupted: Option<usize>) -> Vec<Effect> {
+        update(
+            st,
+            Event::Start {
+                completed: completed
+                    .into_iter()
+                    .map(|i| (i, StepResult::default()))
+                    .collect(),
+                interrupted,
+                acknowledged: vec![],
+            },
+        )
+    }
+
+    /// Open the token and take the roll call; what the machine asks next.
+    fn open(st: &mut State) -> Vec<Effect> {
+        assert_eq!(update(st, Event::TokenOpened), vec![Effect::NeedRoster]);
+        let fx = update(st, Event::Roster(roster()));
+        assert!(matches!(fx[0], Effect::Record(Record::Roster(_))), "{fx:?}");
+        fx[1..].to_vec()
+    }
+
     fn secret(st: &mut State, name: &str) -> Vec<Effect> {
         update(st, Event::SecretProvided { name: name.into() })
+    }
+
+    fn sign(st: &mut State, step: usize, role: &str, name: &str) -> Vec<Effect> {
+        update(
+            st,
+            Event::SignedOff {
+                step,
+                role: role.into(),
+                name: name.into(),
+            },
+        )
+    }
+
+    fn key_result() -> StepResult {
+        StepResult {
+            objects: vec![CreatedObject {
+                label: "k".into(),
+                id: "01".into(),
+                class: "key pair".into(),
+                key_type: "EC P-256".into(),
+                public_key_sha256: Some("00".repeat(32)),
+            }],
+            ..StepResult::default()
+        }
     }
 
     #[test]
     fn asks_for_each_input_in_turn_then_runs() {
         let mut st = state();
-        let fx = update(
-            &mut st,
-            Event::Start {
-                completed: vec![],
-                interrupted: None,
-            },
-        );
-        assert_eq!(fx, vec![Effect::OpenToken]);
-        let fx = update(&mut st, Event::TokenOpened);
+        assert_eq!(start(&mut st, vec![], None), vec![Effect::OpenToken]);
+        let fx = open(&mut st);
         assert_eq!(
             fx,
             vec![Effect::NeedSignOff {
@@ -633,21 +893,15 @@ sign-off = ["admin", "witness"]
                 need: 1
             }]
         );
-        let fx = update(
-            &mut st,
-            Event::SignedOff {
-                step: 0,
-                role: "admin".into(),
-                name: "Ada".into(),
-            },
-        );
+        let fx = sign(&mut st, 0, "admin", "Ada");
         assert_eq!(fx[1], Effect::NeedConfirm { step: 0 });
         let fx = update(&mut st, Event::Confirmed { step: 0 });
         assert_eq!(
             fx[1],
             Effect::NeedSecret {
                 step: 0,
-                name: "so".into()
+                name: "so".into(),
+                retry: None,
             }
         );
         secret(&mut st, "so");
@@ -673,6 +927,7 @@ sign-off = ["admin", "witness"]
             fx[0],
             Effect::Record(Record::StepCompleted { step: 0, .. })
         ));
+        // init-token makes nothing a witness must review.
         assert_eq!(
             fx[2],
             Effect::RunStep {
@@ -708,112 +963,201 @@ sign-off = ["admin", "witness"]
     }
 
     #[test]
-    fn one_person_cannot_sign_in_two_roles_and_a_role_needs_its_count() {
+    fn a_result_waits_for_its_review_before_anything_else() {
         let mut st = state();
-        update(
-            &mut st,
-            Event::Start {
-                completed: vec![
-                    (0, StepResult::default()),
-                    (1, StepResult::default()),
-                    (2, StepResult::default()),
-                ],
-                interrupted: None,
-            },
-        );
-        update(&mut st, Event::TokenOpened);
-        update(
-            &mut st,
-            Event::SignedOff {
-                step: 3,
-                role: "admin".into(),
-                name: "Ada".into(),
-            },
+        start(&mut st, vec![0, 1, 2], None);
+        open(&mut st);
+        sign(&mut st, 3, "admin", "Ada");
+        sign(&mut st, 3, "witness", "Walt");
+        sign(&mut st, 3, "witness", "Wanda");
+        let fx = secret(&mut st, "u1");
+        let fx = if matches!(fx.last(), Some(Effect::Relogin { .. })) {
+            update(&mut st, Event::ReloggedIn)
+        } else {
+            fx
+        };
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::RunStep { step: 3, .. })),
+            "{fx:?}"
         );
         let fx = update(
             &mut st,
-            Event::SignedOff {
+            Event::StepDone {
+                step: 3,
+                result: key_result(),
+            },
+        );
+        assert_eq!(
+            fx[1],
+            Effect::NeedAck {
+                step: 3,
+                role: "witness".into()
+            }
+        );
+        assert_eq!(st.phase, Phase::Waiting, "not finished before the review");
+        // Someone not in the reviewer's role cannot acknowledge.
+        let fx = update(
+            &mut st,
+            Event::Acknowledged {
                 step: 3,
                 role: "witness".into(),
                 name: "Ada".into(),
             },
         );
         assert!(
-            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("cannot sign twice"))
-        );
-        assert_eq!(
-            fx[1],
-            Effect::NeedSignOff {
-                step: 3,
-                role: "witness".into(),
-                have: 0,
-                need: 2
-            }
+            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("not witness")),
+            "{fx:?}"
         );
         let fx = update(
             &mut st,
-            Event::SignedOff {
+            Event::Acknowledged {
                 step: 3,
                 role: "witness".into(),
-                name: "Walt".into(),
+                name: " walt".into(),
             },
         );
         assert_eq!(
-            fx[1],
-            Effect::NeedSignOff {
+            fx[0],
+            Effect::Record(Record::Acknowledged {
                 step: 3,
                 role: "witness".into(),
-                have: 1,
-                need: 2
+                name: "Walt".into(),
+            })
+        );
+        assert_eq!(
+            fx[1..],
+            [Effect::Record(Record::RunComplete), Effect::Finish]
+        );
+    }
+
+    #[test]
+    fn one_person_under_any_spelling_cannot_sign_in_two_roles() {
+        let mut st = state();
+        start(&mut st, vec![0, 1, 2], None);
+        open(&mut st);
+        sign(&mut st, 3, "admin", "Wanda");
+        for spelling in ["Wanda", "wanda", "Wanda ", "Wan\u{200b}da"] {
+            let fx = sign(&mut st, 3, "witness", spelling);
+            assert!(
+                matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("cannot sign twice")),
+                "{spelling:?}: {fx:?}"
+            );
+            assert_eq!(
+                fx[1],
+                Effect::NeedSignOff {
+                    step: 3,
+                    role: "witness".into(),
+                    have: 0,
+                    need: 2
+                }
+            );
+        }
+        // Someone not on the roll call, or not in the role, is refused too.
+        let fx = sign(&mut st, 3, "witness", "Mallory");
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("not on the roll call"))
+        );
+        let fx = sign(&mut st, 3, "witness", "Ada");
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("not witness"))
+        );
+        let fx = sign(&mut st, 3, "witness", "WALT");
+        // The roll call's spelling is what is recorded.
+        assert_eq!(
+            fx[0],
+            Effect::Record(Record::SignedOff {
+                step: 3,
+                role: "witness".into(),
+                name: "Walt".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_roll_call_that_cannot_fill_a_step_is_asked_again() {
+        let mut st = state();
+        start(&mut st, vec![], None);
+        update(&mut st, Event::TokenOpened);
+        // gen needs an admin and two witnesses, all distinct.
+        let fx = update(
+            &mut st,
+            Event::Roster(vec![
+                p("Ada", &["admin", "witness"]),
+                p("Walt", &["witness"]),
+            ]),
+        );
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("distinct people")),
+            "{fx:?}"
+        );
+        assert_eq!(fx[1], Effect::NeedRoster);
+        let fx = update(
+            &mut st,
+            Event::Roster(vec![p("Walt", &["witness"]), p("walt", &["admin"])]),
+        );
+        assert!(
+            matches!(&fx[0], Effect::Rejected { reason, .. } if reason.contains("one person")),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_pin_is_asked_again_and_the_step_recorded_as_failed() {
+        let mut st = state();
+        start(&mut st, vec![0], None);
+        let fx = open(&mut st);
+        assert!(matches!(&fx[0], Effect::NeedSecret { name, .. } if name == "u0"));
+        let fx = secret(&mut st, "u0");
+        assert!(matches!(fx[1], Effect::RunStep { step: 1, .. }));
+        let fx = update(
+            &mut st,
+            Event::SecretRefused {
+                step: 1,
+                name: "u0".into(),
+                reason: "wrong user PIN (2 retries left)".into(),
+            },
+        );
+        assert!(
+            matches!(&fx[0], Effect::Record(Record::StepFailed { step: 1, .. })),
+            "{fx:?}"
+        );
+        assert_eq!(
+            fx[1],
+            Effect::NeedSecret {
+                step: 1,
+                name: "u0".into(),
+                retry: Some("wrong user PIN (2 retries left)".into())
             }
+        );
+        let fx = secret(&mut st, "u0");
+        assert!(
+            matches!(
+                fx[1],
+                Effect::RunStep {
+                    step: 1,
+                    reconcile: false
+                }
+            ),
+            "{fx:?}"
         );
     }
 
     #[test]
     fn resume_skips_done_steps_and_logs_in_again_with_the_changed_pin() {
         let mut st = state();
-        let fx = update(
-            &mut st,
-            Event::Start {
-                completed: vec![
-                    (0, StepResult::default()),
-                    (1, StepResult::default()),
-                    (2, StepResult::default()),
-                ],
-                interrupted: Some(3),
-            },
-        );
+        let fx = start(&mut st, vec![0, 1, 2], Some(3));
         assert_eq!(fx.len(), 4, "three resumed records and OpenToken: {fx:?}");
-        update(&mut st, Event::TokenOpened);
-        update(
-            &mut st,
-            Event::SignedOff {
-                step: 3,
-                role: "admin".into(),
-                name: "Ada".into(),
-            },
-        );
-        update(
-            &mut st,
-            Event::SignedOff {
-                step: 3,
-                role: "witness".into(),
-                name: "Walt".into(),
-            },
-        );
-        let fx = update(
-            &mut st,
-            Event::SignedOff {
-                step: 3,
-                role: "witness".into(),
-                name: "Wanda".into(),
-            },
-        );
+        open(&mut st);
+        sign(&mut st, 3, "admin", "Ada");
+        sign(&mut st, 3, "witness", "Walt");
+        let fx = sign(&mut st, 3, "witness", "Wanda");
         assert_eq!(
             fx[1],
             Effect::NeedSecret {
                 step: 3,
-                name: "u1".into()
+                name: "u1".into(),
+                retry: None,
             }
         );
         let fx = secret(&mut st, "u1");
@@ -833,36 +1177,45 @@ sign-off = ["admin", "witness"]
                 reconcile: true
             }
         );
-        let fx = update(
+    }
+
+    #[test]
+    fn a_resumed_result_not_yet_acknowledged_is_reviewed_first() {
+        let mut st = state();
+        update(
             &mut st,
-            Event::StepDone {
-                step: 3,
-                result: StepResult::default(),
+            Event::Start {
+                completed: vec![
+                    (0, StepResult::default()),
+                    (1, StepResult::default()),
+                    (2, StepResult::default()),
+                    (3, key_result()),
+                ],
+                interrupted: None,
+                acknowledged: vec![],
             },
         );
+        let fx = open(&mut st);
         assert_eq!(
-            fx[1..],
-            [Effect::Record(Record::RunComplete), Effect::Finish]
+            fx,
+            vec![Effect::NeedAck {
+                step: 3,
+                role: "witness".into()
+            }]
         );
-        assert_eq!(st.phase, Phase::Finished);
     }
 
     #[test]
     fn a_failed_step_ends_the_run() {
         let mut st = state();
-        update(
-            &mut st,
-            Event::Start {
-                completed: vec![(0, StepResult::default())],
-                interrupted: None,
-            },
-        );
-        let fx = update(&mut st, Event::TokenOpened);
+        start(&mut st, vec![0], None);
+        let fx = open(&mut st);
         assert_eq!(
             fx,
             vec![Effect::NeedSecret {
                 step: 1,
-                name: "u0".into()
+                name: "u0".into(),
+                retry: None,
             }]
         );
         secret(&mut st, "u0");
@@ -870,7 +1223,7 @@ sign-off = ["admin", "witness"]
             &mut st,
             Event::StepFailed {
                 step: 1,
-                error: "wrong user PIN".into(),
+                error: "token gone".into(),
             },
         );
         assert!(matches!(fx[1], Effect::Fail { step: Some(1), .. }));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::StepResult;
+use super::engine::{SignOff, StepResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,6 +40,13 @@ pub enum Record {
         step: usize,
         id: String,
     },
+    /// The reviewer acknowledged the step's result.
+    Acknowledged {
+        step: usize,
+        id: String,
+        role: String,
+        name: String,
+    },
     Complete,
 }
 
@@ -50,6 +57,8 @@ pub struct Loaded {
     pub completed: Vec<(usize, StepResult)>,
     /// Started and not completed.
     pub interrupted: Option<usize>,
+    /// Results the reviewer acknowledged.
+    pub acknowledged: Vec<(usize, SignOff)>,
     pub complete: bool,
 }
 
@@ -96,6 +105,12 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
                 l.completed.push((step, result));
             }
             Record::Failed { .. } => l.interrupted = None,
+            Record::Acknowledged {
+                step, role, name, ..
+            } => {
+                l.acknowledged.retain(|(s, _)| *s != step);
+                l.acknowledged.push((step, SignOff { role, name }));
+            }
             Record::Complete => l.complete = true,
         }
     }

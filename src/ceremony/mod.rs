@@ -26,7 +26,7 @@
 //!    [`engine::StepResult`] (objects created, output files). Make it idempotent under
 //!    `reconcile = true`: look for its work on the token / in the out dir and adopt it.
 //!    Write outputs with `write_output` (atomic, never overwrites).
-//! 4. A case in tests/ceremony_scripts.rs for each new error message, and a step in a
+//! 4. A case in tests/it/ceremony_scripts.rs for each new error message, and a step in a
 //!    shipped ceremony that exercises it.
 //!
 //! The engine needs no change unless the kind changes the login session (see
@@ -34,7 +34,11 @@
 
 pub mod answers;
 pub mod engine;
+pub mod execute;
+pub mod inputs;
 pub mod journal;
+pub mod lock;
+pub mod people;
 pub mod plan;
 pub mod runner;
 pub mod script;

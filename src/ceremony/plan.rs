@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::answers::Answers;
 use super::script::{Action, ObjectType, Script, ScriptError};
+use crate::hsm::admin::{Names, PlannedOp, PlannedStep, Refusal};
 use crate::hsm::{Capabilities, ObjectClass, ObjectInfo, UserType};
 use crate::secret::SecretSource;
 
@@ -249,141 +250,80 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
             | Action::SetAudit(_) => {}
         }
     }
-    native_lockout(script)?;
+    crate::hsm::check_plan_anywhere(&planned_steps(script)).map_err(|r| refusal(script, r))?;
     Ok(plan)
 }
 
-/// YubiHSM: refuse a change-auth-key whose new capabilities lock out a later step.
-fn native_lockout(script: &Script) -> Result<(), ScriptError> {
-    use crate::hsm::yubihsm::caps::PlannedOp;
-    use crate::hsm::yubihsm::steps::{check_lockout, ScriptOp};
-    let mut ops = Vec::new();
-    for (i, s) in script.steps.iter().enumerate() {
-        let place = s.place(i);
-        let mut push = |op: PlannedOp| ops.push((place.clone(), ScriptOp::Other(op)));
-        match &s.action {
-            Action::ChangeAuthKey(c) => ops.push((
-                place.clone(),
-                ScriptOp::ChangeAuthKey {
-                    capabilities: c.replacement.as_ref().map(|r| r.capabilities),
+/// Each step as a backend's rules see it: what it does on the token, and the labels and
+/// ids it names (with their fields).
+pub fn planned_steps(script: &Script) -> Vec<PlannedStep> {
+    script
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut names = Names::default();
+            let op = match &s.action {
+                Action::InitToken(_) => PlannedOp::InitToken,
+                Action::ChangePin(_) => PlannedOp::ChangePin,
+                Action::Login(l) => PlannedOp::Login {
+                    so: l.user == UserType::So,
                 },
-            )),
-            Action::PutAuthKey(_) => push(PlannedOp::PutAuthKey),
-            Action::SetAudit(_) => push(PlannedOp::SetAudit),
-            Action::GenerateKey(g) => push(PlannedOp::GenerateKey {
-                rsa: g.algorithm.is_rsa(),
-            }),
-            Action::ImportKey(_) => push(PlannedOp::ImportKey),
-            Action::WriteObject(_) => push(PlannedOp::PutCertificate),
-            Action::DeleteObject(d) => {
-                let keys = matches!(
-                    d.class,
-                    None | Some(ObjectClass::PrivateKey) | Some(ObjectClass::PublicKey)
-                );
-                let opaque = matches!(
-                    d.class,
-                    None | Some(ObjectClass::Certificate) | Some(ObjectClass::Data)
-                );
-                if keys {
-                    push(PlannedOp::DeleteAsymmetricKey);
+                Action::GenerateKey(g) => {
+                    names.labels.push(("label", g.label.clone()));
+                    names.ids.push(("key-id", g.key_id.clone()));
+                    PlannedOp::GenerateKey {
+                        algorithm: g.algorithm,
+                    }
                 }
-                if opaque {
-                    push(PlannedOp::DeleteOpaque);
+                Action::ImportKey(k) => {
+                    names.labels.push(("label", k.label.clone()));
+                    names.ids.push(("key-id", k.key_id.clone()));
+                    PlannedOp::ImportKey {
+                        algorithm: std::fs::read(&k.key_file)
+                            .ok()
+                            .and_then(|b| crate::keys::PrivateKey::from_bytes(&b, None).ok())
+                            .and_then(|key| crate::keys::KeyAlgorithm::of(key.public_key())),
+                    }
                 }
+                Action::WriteObject(w) => {
+                    names.labels.push(("label", w.label.clone()));
+                    names.ids.push(("object-id", w.object_id.clone()));
+                    match w.object_type {
+                        ObjectType::Cert => PlannedOp::PutCertificate,
+                        ObjectType::Data => PlannedOp::PutData,
+                    }
+                }
+                Action::DeleteObject(d) => PlannedOp::DeleteObject {
+                    keys: matches!(
+                        d.class,
+                        None | Some(ObjectClass::PrivateKey) | Some(ObjectClass::PublicKey)
+                    ),
+                    others: matches!(
+                        d.class,
+                        None | Some(ObjectClass::Certificate) | Some(ObjectClass::Data)
+                    ),
+                },
+                Action::ExportPublicKey(_) => PlannedOp::ExportPublicKey,
+                Action::PutAuthKey(_) => PlannedOp::PutAuthKey,
+                Action::ChangeAuthKey(c) => PlannedOp::ChangeAuthKey {
+                    capabilities: c.replacement.as_ref().map(|r| r.capabilities.clone()),
+                },
+                Action::SetAudit(_) => PlannedOp::SetAudit,
+                _ => PlannedOp::None,
+            };
+            PlannedStep {
+                index: i,
+                place: s.place(i),
+                op,
+                names,
             }
-            _ => {}
-        }
-    }
-    check_lockout(&ops).map_err(|e| match e {
-        crate::hsm::yubihsm::Error::Field { path, message } => ScriptError {
-            file: script.path.display().to_string(),
-            place: format!("{path}: "),
-            message,
-        },
-        other => ScriptError {
-            file: script.path.display().to_string(),
-            place: String::new(),
-            message: other.to_string(),
-        },
-    })
+        })
+        .collect()
 }
 
-/// On `yubihsm:` backends: what the crate or the device (or the MockHsm) cannot do, with
-/// the line naming the way that works; 16-bit ids and 40-byte labels. Elsewhere: the
-/// native step kinds need the native backend.
-fn check_native(script: &Script, backend: &str) -> Result<(), ScriptError> {
-    use crate::hsm::yubihsm::{caps, check_step, NativeStep, YubiUri};
-    let uri = backend
-        .strip_prefix("yubihsm:")
-        .and_then(|rest| YubiUri::parse(rest).ok());
-    for (i, step) in script.steps.iter().enumerate() {
-        let Some(uri) = &uri else {
-            if matches!(
-                step.action,
-                Action::ChangeAuthKey(_) | Action::PutAuthKey(_) | Action::SetAudit(_)
-            ) {
-                return Err(err(
-                    script,
-                    i,
-                    "kind",
-                    format!(
-                        "{} needs the YubiHSM native backend (yubihsm:usb or yubihsm:http://HOST:PORT), not {backend}",
-                        step.action.kind()
-                    ),
-                ));
-            }
-            continue;
-        };
-        let refuse =
-            |field: &str, e: crate::hsm::yubihsm::Error| Err(err(script, i, field, e.to_string()));
-        let ns = match &step.action {
-            Action::InitToken(_) => Some(("kind", NativeStep::InitToken)),
-            Action::ChangePin(_) => Some(("kind", NativeStep::ChangePin)),
-            Action::Login(l) if l.user == UserType::So => Some(("user", NativeStep::SoLogin)),
-            Action::GenerateKey(g) => Some(("algorithm", NativeStep::Generate(g.algorithm))),
-            Action::ImportKey(k) => std::fs::read(&k.key_file)
-                .ok()
-                .and_then(|b| crate::keys::PrivateKey::from_bytes(&b, None).ok())
-                .and_then(|key| crate::keys::KeyAlgorithm::of(key.public_key()))
-                .map(|a| ("key-file", NativeStep::Import(a))),
-            _ => None,
-        };
-        if let Some((field, ns)) = ns {
-            if let Err(e) = check_step(uri, ns) {
-                return refuse(field, e);
-            }
-        }
-        let ids: Vec<(&str, &[u8])> = match &step.action {
-            Action::GenerateKey(g) => vec![("key-id", &g.key_id)],
-            Action::ImportKey(k) => vec![("key-id", &k.key_id)],
-            Action::WriteObject(w) => vec![("object-id", &w.object_id)],
-            _ => vec![],
-        };
-        for (field, id) in ids {
-            if let Err(e) = caps::id_from_bytes(id) {
-                let msg = e.to_string();
-                let msg = msg.strip_prefix("id: ").unwrap_or(&msg).to_string();
-                return Err(err(script, i, field, msg));
-            }
-        }
-        let labels: Vec<(&str, &str)> = match &step.action {
-            Action::GenerateKey(g) => vec![("label", &g.label)],
-            Action::ImportKey(k) => vec![("label", &k.label)],
-            Action::WriteObject(w) => vec![("label", &w.label)],
-            _ => vec![],
-        };
-        for (field, label) in labels {
-            if let Err(e) = caps::check_label(field, label) {
-                let msg = e.to_string();
-                let msg = msg
-                    .strip_prefix(&format!("{field}: "))
-                    .unwrap_or(&msg)
-                    .to_string();
-                return Err(err(script, i, field, msg));
-            }
-        }
-    }
-    Ok(())
+fn refusal(script: &Script, r: Refusal) -> ScriptError {
+    err(script, r.step, &r.field, r.message)
 }
 
 fn new_key(
@@ -428,7 +368,9 @@ pub fn check_capabilities(
     caps: &Capabilities,
     backend: &str,
 ) -> Result<(), ScriptError> {
-    check_native(script, backend)?;
+    if let Ok(uri) = crate::hsm::BackendUri::parse(backend) {
+        crate::hsm::check_plan(&uri, &planned_steps(script)).map_err(|r| refusal(script, r))?;
+    }
     for (i, step) in script.steps.iter().enumerate() {
         let refuse = |field: &str, what: String| {
             Err(err(
@@ -449,6 +391,12 @@ pub fn check_capabilities(
             Action::GenerateKey(g) if !caps.generate.contains(&g.algorithm) => {
                 return refuse("algorithm", format!("generating {} keys", g.algorithm))
             }
+            Action::GenerateKey(g) if g.exportable_under_wrap && caps.wrap.is_none() => {
+                return refuse(
+                    "exportable-under-wrap",
+                    "backing keys up under a wrap key".into(),
+                )
+            }
             Action::ImportKey(_) if caps.import.is_empty() => {
                 return refuse("kind", "importing keys".into())
             }
@@ -460,6 +408,12 @@ pub fn check_capabilities(
             }
             Action::WriteObject(w) if w.object_type == ObjectType::Data && !caps.data_objects => {
                 return refuse("type", "storing data objects".into())
+            }
+            Action::PutAuthKey(_) | Action::ChangeAuthKey(_) if !caps.auth_keys => {
+                return refuse("kind", "managing authentication keys".into())
+            }
+            Action::SetAudit(_) if !caps.device_audit => {
+                return refuse("kind", "a device audit log".into())
             }
             _ => {}
         }
@@ -521,8 +475,63 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
             Some(_) => {}
         }
     }
+    for step in answers.acknowledgements.keys() {
+        if !by_id.contains_key(step.as_str()) {
+            return Err(aerr(
+                "acknowledge: ".into(),
+                format!("no step {step:?} in {}", script.path.display()),
+            ));
+        }
+    }
+    let roster = answers.roster(script);
     for (i, step) in script.steps.iter().enumerate() {
         let place = step.place(i);
+        // One person, one seat per step, however the name is spelt; and on the roll call
+        // in the role they sign in.
+        let mut seated: BTreeMap<String, &str> = BTreeMap::new();
+        for s in answers.sign_offs.iter().filter(|s| s.step == step.id) {
+            let key = crate::ceremony::people::person_key(&s.name);
+            if let Some(role) = seated.insert(key, &s.role) {
+                return Err(aerr(
+                    format!("{place}: "),
+                    format!(
+                        "{:?} signs off as {} and as {role}: one person cannot sign one step twice",
+                        s.name, s.role
+                    ),
+                ));
+            }
+            match crate::ceremony::people::find(&roster, &s.name) {
+                Some(p) if p.roles.contains(&s.role) => {}
+                _ => {
+                    return Err(aerr(
+                        format!("{place}: "),
+                        format!("{:?} is not on the roll call as {}", s.name, s.role),
+                    ))
+                }
+            }
+        }
+        if let Some(role) = &step.review {
+            match answers.acknowledgement(&step.id) {
+                None => {
+                    return Err(aerr(
+                        format!("{place}: "),
+                        format!(
+                            "missing acknowledgement of the result by {role} (add [[acknowledge]] step = {:?}, name = \"…\")",
+                            step.id
+                        ),
+                    ))
+                }
+                Some(name) => match crate::ceremony::people::find(&roster, name) {
+                    Some(p) if p.roles.contains(role) => {}
+                    _ => {
+                        return Err(aerr(
+                            format!("{place}: "),
+                            format!("{name:?} acknowledges the result but is not on the roll call as {role}"),
+                        ))
+                    }
+                },
+            }
+        }
         for role in &step.sign_off {
             let need = script.roles.get(role).copied().unwrap_or(1) as usize;
             let have = answers.names_for(&step.id, role).len();
@@ -564,6 +573,27 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
                 return Err(aerr(format!("{place}.{field}: "), m));
             }
         }
+    }
+    // The roll call the answers give (or imply) must fit the script, like one typed at
+    // the console.
+    if !script.roles.is_empty() {
+        let needs: Vec<Vec<(String, usize)>> = script
+            .steps
+            .iter()
+            .map(|s| {
+                s.sign_off
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.clone(),
+                            script.roles.get(r).copied().unwrap_or(1) as usize,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        crate::ceremony::people::check_roster(&roster, &script.roles, &needs)
+            .map_err(|m| aerr("participant: ".into(), m))?;
     }
     Ok(())
 }

@@ -1,24 +1,31 @@
-//! The effect runner: the only place the ceremony does I/O (token calls, files, clock).
+//! The one effect runner: the only place a ceremony does I/O (token calls, journal,
+//! transcript, files, clock), for both faces.
 //!
-//! `run` is the headless face: it answers the machine's needs from the answers file.
-//! `execute_step` runs one step on a token; it takes nothing but its arguments, so the
-//! console can call it on a worker thread (`Token` is `Send`).
+//! A [`Session`] is a ceremony ready to run in its out dir: the script checked, the out
+//! dir locked for this process, the journal of an earlier run read. [`Session::run`]
+//! drives the pure engine to the end, performing each effect; what differs between the
+//! faces (sign-offs, confirmations, secrets, progress) comes through [`Inputs`]. The
+//! headless `officiant run` ([`run`]) answers from the answers file; the console's worker
+//! answers from the screen; the one-step commands ([`run_single`]) from their flags.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::answers::{self, Answers};
-use super::engine::{self, CreatedObject, Effect, Event, OutputFile, Record, State, StepResult};
+use super::engine::{self, Effect, Event, Record, State, StepResult};
+use super::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
 use super::journal::{self, Journal};
+use super::lock::{self, OutLock};
 use super::plan;
-use super::script::{self, Action, ObjectType, Script, ScriptError, Step};
+use super::script::{self, Action, Script, ScriptError};
 use super::transcript::{self, Writer};
 use crate::formats::words::Fingerprint;
-use crate::hsm::{self, BackendUri, NewObject, ObjectClass, ObjectInfo, Selector, Token, UserType};
-use crate::keys::{KeyAlgorithm, PrivateKey, PublicKey};
-use crate::secret::Secret;
+use crate::hsm::{self, BackendUri, Token};
+
+pub use super::execute::{execute_step, StepContext, StepError, Vault};
+pub use crate::output::crash_point;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,10 +40,9 @@ pub enum Error {
     Transcript(#[from] transcript::Error),
     #[error(transparent)]
     Journal(#[from] journal::Error),
+    #[error(transparent)]
+    Lock(#[from] lock::Error),
 }
-
-/// Secret values by logical name, held by the face (never in `State`).
-pub type Vault = BTreeMap<String, Secret>;
 
 pub struct RunOptions {
     pub script: PathBuf,
@@ -59,8 +65,6 @@ pub const TRANSCRIPT: &str = "transcript.jsonl";
 pub const TRANSCRIPT_MD: &str = "transcript.md";
 pub const JOURNAL: &str = "journal.jsonl";
 
-pub use crate::output::crash_point;
-
 /// Parse and validate everything that needs no token: `officiant check` without a
 /// backend, and the first thing `run` does.
 pub fn prepare(
@@ -80,6 +84,9 @@ pub fn prepare(
     Ok((s, p, a))
 }
 
+/// How a backend is opened: `hsm::open`, or a fake in tests.
+pub type Opener<'a> = &'a dyn Fn(&BackendUri, Option<&str>) -> hsm::Result<Box<dyn Token>>;
+
 /// Open the backend for a script and check the plan against it (before any step).
 pub fn open_checked(
     script: &Script,
@@ -90,31 +97,277 @@ pub fn open_checked(
     let uri = BackendUri::parse(backend).map_err(|e| Error::Run(e.to_string()))?;
     let mut token = opener(&uri, Some(&script.ceremony.token))
         .map_err(|e| Error::Run(format!("cannot open {uri}: {e}")))?;
+    check_against(script, plan, token.as_mut(), &uri.to_string())?;
+    Ok((uri, token))
+}
+
+/// Check a script against an opened token: its capabilities, and the keys the script
+/// uses but does not make.
+pub fn check_against(
+    script: &Script,
+    plan: &plan::Plan,
+    token: &mut dyn Token,
+    uri: &str,
+) -> Result<(), Error> {
     let caps = token
         .capabilities()
         .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
-    plan::check_capabilities(script, &caps, &uri.to_string())?;
+    plan::check_capabilities(script, &caps, uri)?;
     if !plan.external_keys.is_empty() {
         let objects = token
             .list_objects()
             .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
         plan::check_token(script, plan, &objects)?;
     }
-    Ok((uri, token))
+    Ok(())
 }
-
-/// How a backend is opened: `hsm::open`, or a fake in tests.
-pub type Opener<'a> = &'a dyn Fn(&BackendUri, Option<&str>) -> hsm::Result<Box<dyn Token>>;
 
 /// The headless run on the backend `opts.backend` names.
 pub fn run(opts: &RunOptions) -> Result<Summary, Error> {
     run_with(opts, &hsm::open)
 }
 
-/// The headless run, opening the backend with `opener`.
+/// The headless run, opening the backend with `opener`: every input from the answers
+/// file.
+pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
+    run_with_inputs(opts, opener, &mut |answers| {
+        Box::new(AnswersFile { answers }) as Box<dyn Inputs + '_>
+    })
+}
+
+/// The headless run with the inputs `make_inputs` builds over the answers file (a face
+/// that prints progress wraps [`AnswersFile`]).
+pub fn run_with_inputs(
+    opts: &RunOptions,
+    opener: Opener,
+    make_inputs: &mut dyn for<'a> FnMut(&'a Answers) -> Box<dyn Inputs + 'a>,
+) -> Result<Summary, Error> {
+    let (script, plan, answers) = prepare(&opts.script, opts.answers.as_deref())?;
+    let answers = match answers {
+        Some(a) => a,
+        None => {
+            // No answers file: every need is missing; say which comes first.
+            let a = Answers::default();
+            plan::check_answers(&script, &a)?;
+            a
+        }
+    };
+    let session = Session::open(script, &opts.out)?;
+    if session.is_complete() {
+        return session.finish_complete();
+    }
+    let (uri, mut token) = open_checked(&session.script, &plan, &opts.backend, opener)?;
+    let extra = json!({
+        "answers": answers.path.as_ref().map(|p| p.display().to_string()),
+        "answers_sha256": answers.sha256.map(hex::encode),
+    });
+    let mut inputs = make_inputs(&answers);
+    session.run(token.as_mut(), &uri.to_string(), extra, inputs.as_mut())
+}
+
+/// A ceremony ready to run in its out dir: the out dir locked for this process (before
+/// the journal is read), and what an earlier run of the same script left.
+pub struct Session {
+    pub script: Script,
+    pub out: PathBuf,
+    pub earlier: Option<journal::Loaded>,
+    _lock: OutLock,
+}
+
+impl Session {
+    /// Lock `out` and read its journal. Refuses an out dir that holds another script's
+    /// run, or files and no journal.
+    pub fn open(script: Script, out: &Path) -> Result<Self, Error> {
+        let lock = OutLock::take(out)?;
+        let script_hex = hex::encode(script.sha256);
+        let earlier = journal::load(&out.join(JOURNAL))?;
+        match &earlier {
+            Some(l) if l.script_sha256 != script_hex => {
+                return Err(Error::Run(format!(
+                    "{} holds a run of a different script (SHA-256 {}, this script {}); use a new --out",
+                    out.display(),
+                    l.script_sha256,
+                    script_hex
+                )))
+            }
+            Some(_) => {}
+            None => {
+                let busy = std::fs::read_dir(out)
+                    .map_err(|e| Error::Run(format!("{}: {e}", out.display())))?
+                    .next()
+                    .is_some();
+                if busy {
+                    return Err(Error::Run(format!(
+                        "out dir {} is not empty and holds no journal of this run; use a new --out",
+                        out.display()
+                    )));
+                }
+            }
+        }
+        Ok(Session {
+            script,
+            out: out.to_path_buf(),
+            earlier,
+            _lock: lock,
+        })
+    }
+
+    /// The journal says this ceremony already ran to the end here.
+    pub fn is_complete(&self) -> bool {
+        self.earlier.as_ref().is_some_and(|l| l.complete)
+    }
+
+    /// An earlier, interrupted run is resumed.
+    pub fn resumed(&self) -> bool {
+        self.earlier.is_some()
+    }
+
+    /// Steps an earlier run completed, and the one it was running when interrupted.
+    pub fn resume_point(&self) -> (Vec<(usize, StepResult)>, Option<usize>) {
+        self.earlier
+            .as_ref()
+            .map(|l| (l.completed.clone(), l.interrupted))
+            .unwrap_or_default()
+    }
+
+    /// The engine's first event: what the journal says was done and acknowledged.
+    pub fn start_event(&self) -> Event {
+        let (completed, interrupted) = self.resume_point();
+        Event::Start {
+            completed,
+            interrupted,
+            acknowledged: self
+                .earlier
+                .as_ref()
+                .map(|l| l.acknowledged.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A complete run asked to run again: nothing to do but finish its closing steps
+    /// (a run killed while writing transcript.md after the journal said complete).
+    pub fn finish_complete(self) -> Result<Summary, Error> {
+        remove_stale_temps(&self.script, &self.out);
+        let transcript_path = self.out.join(TRANSCRIPT);
+        let v = if self.out.join(TRANSCRIPT_MD).exists() {
+            transcript::verify(&transcript_path)?
+        } else {
+            render_transcript_md(&self.out)?
+        };
+        Ok(Summary {
+            already_complete: true,
+            resumed: false,
+            outputs: outputs_of(&self.script, &self.out),
+            transcript: transcript_path,
+            head: v.head,
+        })
+    }
+
+    /// Run (or resume) the ceremony on `token`. `extra` adds fields to the transcript's
+    /// opening entry (the answers file, the face).
+    pub fn run(
+        self,
+        token: &mut dyn Token,
+        backend: &str,
+        extra: Value,
+        inputs: &mut dyn Inputs,
+    ) -> Result<Summary, Error> {
+        if self.is_complete() {
+            return self.finish_complete();
+        }
+        let out = self.out.clone();
+        let resumed = self.resumed();
+        if resumed {
+            remove_stale_temps(&self.script, &out);
+        }
+        let mut journal = Journal::open(&out.join(JOURNAL))?;
+        if !resumed {
+            journal.append(&journal::Record::Run {
+                script: self.script.path.display().to_string(),
+                script_sha256: hex::encode(self.script.sha256),
+            })?;
+        }
+        let transcript_path = out.join(TRANSCRIPT);
+        let mut tr = Writer::open(&transcript_path)?;
+        let mut open = open_entry(&self.script, backend, resumed, &tr);
+        merge(&mut open, extra);
+        tr.append("open", open)?;
+        let start = self.start_event();
+        let mut driver = Driver {
+            script: &self.script,
+            token,
+            uri: backend,
+            out: &out,
+            journal: Some(&mut journal),
+            tr: &mut tr,
+            vault: Vault::new(),
+            inputs,
+        };
+        let failure = driver.drive(start)?;
+        if let Some(e) = failure {
+            return Err(Error::Step(e));
+        }
+        crash_point();
+        let v = render_transcript_md(&out)?;
+        Ok(Summary {
+            already_complete: false,
+            resumed,
+            outputs: outputs_of(&self.script, &out),
+            transcript: transcript_path,
+            head: v.head,
+        })
+    }
+}
+
+/// Run an in-memory script (a one-step command) on an open token, with its transcript
+/// appended to `transcript` and its outputs in `out`; no journal, no out-dir lock. Returns
+/// the last step's result.
+pub fn run_single(
+    script: &Script,
+    token: &mut dyn Token,
+    backend: &str,
+    open: Value,
+    transcript: &Path,
+    out: &Path,
+    inputs: &mut dyn Inputs,
+) -> Result<StepResult, Error> {
+    let mut tr = Writer::open(transcript)?;
+    tr.append("open", open)?;
+    let mut driver = Driver {
+        script,
+        token,
+        uri: backend,
+        out,
+        journal: None,
+        tr: &mut tr,
+        vault: Vault::new(),
+        inputs,
+    };
+    let mut state = State::new(script);
+    if let Some(e) = driver.drive_state(
+        &mut state,
+        Event::Start {
+            completed: vec![],
+            interrupted: None,
+            acknowledged: vec![],
+        },
+    )? {
+        return Err(Error::Step(e));
+    }
+    Ok(state
+        .steps
+        .last()
+        .and_then(|s| s.result.clone())
+        .unwrap_or_default())
+}
+
+fn merge(into: &mut Value, extra: Value) {
+    if let (Some(o), Value::Object(e)) = (into.as_object_mut(), extra) {
+        o.extend(e);
+    }
+}
+
 /// The transcript's first entry of a run session: what was run, where, by which version.
-/// Both faces write it (the console adds `"face": "console"`; the headless runner adds
-/// the answers file).
 pub fn open_entry(script: &Script, backend: &str, resumed: bool, tr: &Writer) -> Value {
     json!({
         "script": script.path.display().to_string(),
@@ -136,284 +389,381 @@ pub fn open_entry(script: &Script, backend: &str, resumed: bool, tr: &Writer) ->
     })
 }
 
-pub fn run_with(opts: &RunOptions, opener: Opener) -> Result<Summary, Error> {
-    let (script, plan, answers) = prepare(&opts.script, opts.answers.as_deref())?;
-    let answers = match answers {
-        Some(a) => a,
-        None => {
-            // No answers file: every need is missing; say which comes first.
-            let a = Answers::default();
-            plan::check_answers(&script, &a)?;
-            a
-        }
-    };
-    let out = &opts.out;
-    let script_hex = hex::encode(script.sha256);
-    let journal_path = out.join(JOURNAL);
-    let transcript_path = out.join(TRANSCRIPT);
-    let earlier = journal::load(&journal_path)?;
-    match &earlier {
-        Some(l) if l.script_sha256 != script_hex => {
-            return Err(Error::Run(format!(
-            "{} holds a run of a different script (SHA-256 {}, this script {}); use a new --out",
-            out.display(),
-            l.script_sha256,
-            script_hex
-        )))
-        }
-        Some(l) if l.complete => {
-            // Killed while writing transcript.md after the journal said complete: the
-            // temp file of that write is litter here too.
-            remove_stale_temps(&script, out);
-            let v = if out.join(TRANSCRIPT_MD).exists() {
-                transcript::verify(&transcript_path)?
-            } else {
-                render_transcript_md(out)?
-            };
-            return Ok(Summary {
-                already_complete: true,
-                resumed: false,
-                outputs: outputs_of(&script, out),
-                transcript: transcript_path,
-                head: v.head,
-            });
-        }
-        Some(_) => {}
-        None => {
-            if out.exists() {
-                let busy = std::fs::read_dir(out)
-                    .map_err(|e| Error::Run(format!("{}: {e}", out.display())))?
-                    .next()
-                    .is_some();
-                if busy {
-                    return Err(Error::Run(format!(
-                        "out dir {} is not empty and holds no journal of this run; use a new --out",
-                        out.display()
-                    )));
+/// What the progress line says while step `i` runs.
+pub fn busy_text(script: &Script, i: usize) -> String {
+    let st = &script.steps[i];
+    match &st.action {
+        Action::InitToken(_) => format!("Initializing token {:?}", script.ceremony.token),
+        Action::Login(l) => format!("Logging in as {}", l.user),
+        Action::ChangePin(c) => format!("Changing the {} PIN", c.user),
+        Action::GenerateKey(g) => format!(
+            "Generating the {} key {:?} on the token",
+            g.algorithm, g.label
+        ),
+        Action::ImportKey(k) => format!("Importing {:?}", k.label),
+        _ => format!("Running {} ({})", st.id, st.action.kind()),
+    }
+}
+
+/// Performs the engine's effects for one run.
+struct Driver<'r> {
+    script: &'r Script,
+    token: &'r mut dyn Token,
+    uri: &'r str,
+    out: &'r Path,
+    journal: Option<&'r mut Journal>,
+    tr: &'r mut Writer,
+    /// Secret values by name; the engine only ever sees the names.
+    vault: Vault,
+    inputs: &'r mut dyn Inputs,
+}
+
+impl Driver<'_> {
+    /// Drive the engine from `start` to its end; `Some(error)` when the run stopped.
+    fn drive(&mut self, start: Event) -> Result<Option<String>, Error> {
+        let mut state = State::new(self.script);
+        self.drive_state(&mut state, start)
+    }
+
+    fn drive_state(&mut self, state: &mut State, start: Event) -> Result<Option<String>, Error> {
+        let mut queue: VecDeque<Effect> = engine::update(state, start).into();
+        self.inputs.progress(self.script, Progress::State(state));
+        let mut failure: Option<String> = None;
+        while let Some(effect) = queue.pop_front() {
+            let need = matches!(
+                effect,
+                Effect::NeedSignOff { .. }
+                    | Effect::NeedConfirm { .. }
+                    | Effect::NeedSecret { .. }
+                    | Effect::NeedRoster
+                    | Effect::NeedAck { .. }
+            );
+            // An aborted run asks for nothing more.
+            if need && state.is_over() {
+                continue;
+            }
+            // Answering a need writes nothing, so the disk looks the same just before it as
+            // at the boundary before: only boundaries around writes are crash points.
+            if !need {
+                crash_point();
+            }
+            let event = match effect {
+                Effect::Finish => {
+                    self.close_complete()?;
+                    None
                 }
+                Effect::Fail { error, .. } => {
+                    self.tr.close("stopped")?;
+                    failure = Some(error);
+                    None
+                }
+                Effect::NeedAck { step, role } => {
+                    let result = state.steps[step].result.clone().unwrap_or_default();
+                    Some(
+                        match self.inputs.acknowledge(self.script, step, &role, &result) {
+                            Answer::Given(name) => Event::Acknowledged { step, role, name },
+                            Answer::Abort(reason) => Event::Abort { reason },
+                        },
+                    )
+                }
+                other => self.perform(other)?,
+            };
+            if let Some(ev) = event {
+                queue.extend(engine::update(state, ev));
+                self.inputs.progress(self.script, Progress::State(state));
             }
         }
+        // Secrets are not needed after the run.
+        self.vault.clear();
+        Ok(failure)
     }
 
-    let (uri, mut token) = open_checked(&script, &plan, &opts.backend, opener)?;
-    std::fs::create_dir_all(out).map_err(|e| Error::Run(format!("{}: {e}", out.display())))?;
-    if earlier.is_some() {
-        remove_stale_temps(&script, out);
+    fn place(&self, step: usize) -> String {
+        self.script.steps[step].place(step)
     }
-    let mut journal = Journal::open(&journal_path)?;
-    if earlier.is_none() {
-        journal.append(&journal::Record::Run {
-            script: script.path.display().to_string(),
-            script_sha256: script_hex.clone(),
-        })?;
-    }
-    let mut tr = Writer::open(&transcript_path)?;
-    let mut open = open_entry(&script, &uri.to_string(), earlier.is_some(), &tr);
-    open["answers"] = json!(answers.path.as_ref().map(|p| p.display().to_string()));
-    open["answers_sha256"] = json!(answers.sha256.map(hex::encode));
-    tr.append("open", open)?;
 
-    let resumed = earlier.is_some();
-    let (completed, interrupted) = earlier
-        .map(|l| (l.completed, l.interrupted))
-        .unwrap_or_default();
-    let mut state = State::new(&script);
-    let mut vault = Vault::new();
-    let mut queue: VecDeque<Effect> = engine::update(
-        &mut state,
-        Event::Start {
-            completed,
-            interrupted,
-        },
-    )
-    .into();
-    let mut failure: Option<String> = None;
-    while let Some(effect) = queue.pop_front() {
-        // Answering a need writes nothing, so the disk looks the same just before it as
-        // at the boundary before: only boundaries around writes are crash points.
-        let writes = !matches!(
-            effect,
-            Effect::NeedSignOff { .. } | Effect::NeedConfirm { .. } | Effect::NeedSecret { .. }
-        );
-        if writes {
-            crash_point();
-        }
-        let event = match effect {
+    /// One effect; the engine event it answers with, if any.
+    fn perform(&mut self, effect: Effect) -> Result<Option<Event>, Error> {
+        let abort = |reason: String| Event::Abort { reason };
+        Ok(match effect {
             Effect::OpenToken => {
-                let info = token
-                    .info()
-                    .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
-                tr.append("token", token_json(&info))?;
+                self.record_token()?;
                 Some(Event::TokenOpened)
             }
             Effect::NeedSignOff {
-                step, role, have, ..
-            } => {
-                let id = &script.steps[step].id;
-                match answers.names_for(id, &role).get(have) {
-                    Some(name) => Some(Event::SignedOff {
-                        step,
-                        role,
-                        name: name.to_string(),
-                    }),
-                    None => Some(Event::Abort {
-                        reason: format!(
-                            "{}: missing sign-off by {role} in the answers file",
-                            script.steps[step].place(step)
-                        ),
-                    }),
-                }
-            }
+                step,
+                role,
+                have,
+                need,
+            } => Some(
+                match self.inputs.sign_off(self.script, step, &role, have, need) {
+                    Answer::Given(name) => Event::SignedOff { step, role, name },
+                    Answer::Abort(r) => abort(r),
+                },
+            ),
+            Effect::NeedRoster => Some(match self.inputs.roster(self.script) {
+                Answer::Given(r) => Event::Roster(r),
+                Answer::Abort(r) => abort(r),
+            }),
             Effect::NeedConfirm { step } => {
-                if answers.confirms.contains(&script.steps[step].id) {
-                    Some(Event::Confirmed { step })
-                } else {
-                    Some(Event::Abort {
-                        reason: format!(
-                            "{}: destructive step not confirmed in the answers file",
-                            script.steps[step].place(step)
-                        ),
-                    })
-                }
+                let danger = self.danger(step);
+                Some(match self.inputs.confirm(self.script, step, &danger) {
+                    Answer::Given(()) => Event::Confirmed { step },
+                    Answer::Abort(r) => abort(r),
+                })
             }
-            Effect::NeedSecret { step, name } => {
-                let place = script.steps[step].place(step);
-                match answers.secrets.get(&name) {
-                    None => Some(Event::Abort {
-                        reason: format!(
-                            "{place}: no source for secret {name:?} in the answers file"
-                        ),
-                    }),
-                    Some(src) => match read_step_secret(src, &script.steps[step], &name, &place) {
-                        Ok(v) => {
-                            vault.insert(name.clone(), v);
-                            Some(Event::SecretProvided { name })
+            Effect::NeedSecret { step, name, retry } => {
+                let sets = self.script.steps[step].action.sets_secret(&name);
+                Some(
+                    match self
+                        .inputs
+                        .secret(self.script, step, &name, sets, retry.as_deref())
+                    {
+                        Answer::Given(v) => {
+                            self.vault.insert(name.clone(), v);
+                            Event::SecretProvided { name }
                         }
-                        Err(e) => Some(Event::Abort {
-                            reason: format!("{place}: secret {name:?}: {e}"),
-                        }),
+                        Answer::Abort(r) => abort(r),
                     },
+                )
+            }
+            Effect::Rejected { step, reason } => {
+                match self.inputs.rejected(self.script, step, &reason) {
+                    Answer::Given(()) => None,
+                    Answer::Abort(r) => Some(abort(r)),
                 }
             }
             Effect::Relogin { step, user, pin } => {
-                let mut res = match vault.get(&pin) {
-                    Some(p) => token.login(user, p).map_err(|e| e.to_string()),
-                    None => Err(format!("secret {pin:?} is not available")),
-                };
-                // A YubiHSM rotation interrupted after it finished: the key has the new
-                // password already (the step then adopts its work).
-                if let (Err(e), Action::ChangeAuthKey(c)) = (&res, &script.steps[step].action) {
-                    if token.yubihsm().is_some() {
-                        // Not asked for yet on this run: read it from its source now.
-                        if !vault.contains_key(&c.new_password) {
-                            if let Some(v) = answers.secrets.get(&c.new_password).and_then(|src| {
-                                src.read(&format!("secret {:?}", c.new_password)).ok()
-                            }) {
-                                vault.insert(c.new_password.clone(), v);
-                            }
-                        }
-                        res = match vault.get(&c.new_password) {
-                            Some(p) if token.login(user, p).is_ok() => Ok(()),
-                            _ => Err(format!(
-                                "{e}; nor with its new password: the interrupted rotation left temporary key {:04x} (temporary password) as the working administrative key; finish by hand with yubihsm-shell",
-                                c.temporary_key_id
-                            )),
-                        };
-                    }
-                }
+                self.inputs
+                    .progress(self.script, Progress::Busy("Logging in again to resume"));
+                let res = self.relogin(step, user, &pin);
+                self.inputs.progress(self.script, Progress::Idle);
                 Some(match res {
                     Ok(()) => Event::ReloggedIn,
                     Err(e) => Event::StepFailed {
                         step,
-                        error: format!(
-                            "{}: logging in again to resume: {e}",
-                            script.steps[step].place(step)
-                        ),
+                        error: format!("{}: logging in again to resume: {e}", self.place(step)),
                     },
                 })
             }
-            Effect::RunStep { step, reconcile } => {
-                let ctx = StepContext {
-                    script_token_label: &script.ceremony.token,
-                    out_dir: out,
-                    vault: &vault,
-                };
-                Some(
-                    match execute_step(token.as_mut(), &ctx, &script.steps[step], reconcile) {
-                        Ok(result) => {
-                            if matches!(script.steps[step].action, Action::InitToken(_)) {
-                                let info = token
-                                    .info()
-                                    .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
-                                tr.append("token", token_json(&info))?;
-                            }
-                            Event::StepDone { step, result }
-                        }
-                        Err(e) => Event::StepFailed {
-                            step,
-                            error: format!("{}: {e}", script.steps[step].place(step)),
-                        },
-                    },
-                )
-            }
-            Effect::Rejected { step, reason } => Some(Event::Abort {
-                reason: format!("{}: {reason}", script.steps[step].place(step)),
-            }),
+            Effect::RunStep { step, reconcile } => Some(self.run_step(step, reconcile)?),
             Effect::Record(r) => {
-                record(&script, &mut journal, &mut tr, r)?;
+                self.record(r)?;
                 None
             }
-            Effect::Finish => {
-                close_complete(&mut journal, &mut tr)?;
-                None
+            // Handled by the loop.
+            Effect::Finish | Effect::Fail { .. } | Effect::NeedAck { .. } => None,
+        })
+    }
+
+    /// What destructive step `step` destroys, read from the token now.
+    fn danger(&mut self, step: usize) -> Danger {
+        let info = self.token.info().ok();
+        let objects = self.token.list_objects().ok().map(|o| o.len());
+        let what = match &self.script.steps[step].action {
+            Action::InitToken(_) => "every key and object on the token".to_string(),
+            Action::DeleteObject(d) => format!(
+                "the objects labelled {:?}{}",
+                d.label,
+                d.class
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+            Action::ChangeAuthKey(_) => {
+                "the authentication key this session logged in with (replaced by a rotation)"
+                    .to_string()
             }
-            Effect::Fail { error, .. } => {
-                tr.close("stopped")?;
-                failure = Some(error);
-                None
-            }
+            _ => "what the step names".to_string(),
         };
-        if let Some(ev) = event {
-            queue.extend(engine::update(&mut state, ev));
+        Danger {
+            token_label: info.as_ref().map(|i| i.label.clone()).unwrap_or_default(),
+            serial: info.map(|i| i.serial).unwrap_or_default(),
+            objects,
+            what,
         }
     }
-    drop(vault);
-    if let Some(e) = failure {
-        return Err(Error::Step(e));
-    }
-    crash_point();
-    let v = render_transcript_md(out)?;
-    Ok(Summary {
-        already_complete: false,
-        resumed,
-        outputs: outputs_of(&script, out),
-        transcript: transcript_path,
-        head: v.head,
-    })
-}
 
-/// Read secret `name` for `step`: typed twice at a prompt when the step sets it.
-fn read_step_secret(
-    src: &crate::secret::SecretSource,
-    step: &Step,
-    name: &str,
-    place: &str,
-) -> Result<Secret, crate::secret::Error> {
-    let what = format!("secret {name:?} for {place}");
-    if step.action.sets_secret(name) {
-        src.read_new(&what)
-    } else {
-        src.read(&what)
+    fn record_token(&mut self) -> Result<(), Error> {
+        let info = self
+            .token
+            .info()
+            .map_err(|e| Error::Run(format!("{}: {e}", self.uri)))?;
+        self.tr.append("token", token_json(&info))?;
+        Ok(())
     }
-}
 
-/// Close a run that went to the end. Transcript first: a journal marked complete
-/// promises a closed transcript.
-pub fn close_complete(journal: &mut Journal, tr: &mut Writer) -> Result<(), Error> {
-    tr.close("complete")?;
-    crash_point();
-    journal.append(&journal::Record::Complete)?;
-    Ok(())
+    /// Log in again after a resume as the completed steps left the session.
+    fn relogin(&mut self, step: usize, user: hsm::UserType, pin: &str) -> Result<(), String> {
+        let first = match self.vault.get(pin) {
+            Some(p) => self.token.login(user, p).map_err(|e| e.to_string()),
+            None => Err(format!("secret {pin:?} is not available")),
+        };
+        let Err(e) = first else { return Ok(()) };
+        // A rotation interrupted after it finished: the key has its new password already
+        // (the step then adopts its work).
+        let Action::ChangeAuthKey(c) = &self.script.steps[step].action else {
+            return Err(e);
+        };
+        if !self.vault.contains_key(&c.new_password) {
+            let sets = self.script.steps[step].action.sets_secret(&c.new_password);
+            if let Answer::Given(v) =
+                self.inputs
+                    .secret(self.script, step, &c.new_password, sets, None)
+            {
+                self.vault.insert(c.new_password.clone(), v);
+            }
+        }
+        match self.vault.get(&c.new_password) {
+            Some(p) if self.token.login(user, p).is_ok() => Ok(()),
+            _ => Err(format!(
+                "{e}; nor with its new password: the interrupted rotation left temporary key {:04x} (temporary password) as the working administrative key; finish by hand with the device's own tool",
+                c.temporary_key_id
+            )),
+        }
+    }
+
+    fn run_step(&mut self, step: usize, reconcile: bool) -> Result<Event, Error> {
+        let st = &self.script.steps[step];
+        let busy = busy_text(self.script, step);
+        self.inputs.progress(self.script, Progress::Busy(&busy));
+        let ctx = StepContext {
+            script_token_label: &self.script.ceremony.token,
+            out_dir: self.out,
+            vault: &self.vault,
+        };
+        let res = execute_step(self.token, &ctx, st, reconcile);
+        self.inputs.progress(self.script, Progress::Idle);
+        Ok(match res {
+            Ok(result) => {
+                if matches!(st.action, Action::InitToken(_)) {
+                    self.record_token()?;
+                }
+                Event::StepDone { step, result }
+            }
+            Err(e) => Event::StepFailed {
+                step,
+                error: format!("{}: {e}", st.place(step)),
+            },
+        })
+    }
+
+    /// Close a run that went to the end. Transcript first: a journal marked complete
+    /// promises a closed transcript.
+    fn close_complete(&mut self) -> Result<(), Error> {
+        self.tr.close("complete")?;
+        if let Some(j) = self.journal.as_deref_mut() {
+            crash_point();
+            j.append(&journal::Record::Complete)?;
+        }
+        Ok(())
+    }
+
+    /// Journal first (so a resume knows), then the transcript.
+    fn record(&mut self, r: Record) -> Result<(), Error> {
+        let script = self.script;
+        let step_info = |i: usize| {
+            let s = &script.steps[i];
+            (
+                s.id.clone(),
+                s.action.kind(),
+                s.title.clone().unwrap_or_default(),
+            )
+        };
+        let journal = |j: &mut Option<&mut Journal>, r: journal::Record| match j {
+            Some(j) => j.append(&r),
+            None => Ok(()),
+        };
+        match r {
+            Record::Resumed { step, result } => {
+                let (id, kind, _) = step_info(step);
+                self.tr.append(
+                    "resumed",
+                    json!({"step": step, "id": id, "kind": kind, "result": result_json(&result)}),
+                )?;
+            }
+            Record::SignedOff { step, role, name } => {
+                let (id, ..) = step_info(step);
+                self.tr.append(
+                    "sign-off",
+                    json!({"step": step, "id": id, "role": role, "name": name}),
+                )?;
+            }
+            Record::Confirmed { step } => {
+                let (id, ..) = step_info(step);
+                self.tr.append("confirm", json!({"step": step, "id": id}))?;
+            }
+            Record::StepStarted { step, reconcile } => {
+                let (id, kind, title) = step_info(step);
+                journal(
+                    &mut self.journal,
+                    journal::Record::Started {
+                        step,
+                        id: id.clone(),
+                    },
+                )?;
+                let mut d = json!({"step": step, "id": id, "kind": kind, "title": title, "reconcile": reconcile});
+                if let Action::Instruction(ins) = &script.steps[step].action {
+                    d["text"] = Value::String(ins.text.clone());
+                }
+                self.tr.append("step-start", d)?;
+            }
+            Record::StepCompleted { step, result } => {
+                let (id, kind, _) = step_info(step);
+                journal(
+                    &mut self.journal,
+                    journal::Record::Completed {
+                        step,
+                        id: id.clone(),
+                        result: result.clone(),
+                    },
+                )?;
+                crash_point();
+                self.tr.append(
+                    "step-done",
+                    json!({"step": step, "id": id, "kind": kind, "result": result_json(&result)}),
+                )?;
+            }
+            Record::StepFailed { step, error } => {
+                let (id, ..) = step_info(step);
+                journal(
+                    &mut self.journal,
+                    journal::Record::Failed {
+                        step,
+                        id: id.clone(),
+                    },
+                )?;
+                self.tr.append(
+                    "step-failed",
+                    json!({"step": step, "id": id, "error": error}),
+                )?;
+            }
+            Record::Roster(people) => {
+                self.tr.append("roster", json!({"participants": people}))?;
+            }
+            Record::Acknowledged { step, role, name } => {
+                let (id, ..) = step_info(step);
+                journal(
+                    &mut self.journal,
+                    journal::Record::Acknowledged {
+                        step,
+                        id: id.clone(),
+                        role: role.clone(),
+                        name: name.clone(),
+                    },
+                )?;
+                self.tr.append(
+                    "acknowledge",
+                    json!({"step": step, "id": id, "role": role, "name": name, "statement": "read aloud and matched"}),
+                )?;
+            }
+            Record::RunComplete => {}
+            Record::RunStopped { error } => {
+                self.tr.append("stopped", json!({"error": error}))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Verify the closed transcript in `out` and write its printable `transcript.md`.
@@ -470,84 +820,6 @@ fn outputs_of(script: &Script, out: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Journal first (so a resume knows), then the transcript.
-pub fn record(
-    script: &Script,
-    journal: &mut Journal,
-    tr: &mut Writer,
-    r: Record,
-) -> Result<(), Error> {
-    let step_info = |i: usize| {
-        let s = &script.steps[i];
-        (
-            s.id.clone(),
-            s.action.kind(),
-            s.title.clone().unwrap_or_default(),
-        )
-    };
-    match r {
-        Record::Resumed { step, result } => {
-            let (id, kind, _) = step_info(step);
-            tr.append(
-                "resumed",
-                json!({"step": step, "id": id, "kind": kind, "result": result_json(&result)}),
-            )?;
-        }
-        Record::SignedOff { step, role, name } => {
-            let (id, ..) = step_info(step);
-            tr.append(
-                "sign-off",
-                json!({"step": step, "id": id, "role": role, "name": name}),
-            )?;
-        }
-        Record::Confirmed { step } => {
-            let (id, ..) = step_info(step);
-            tr.append("confirm", json!({"step": step, "id": id}))?;
-        }
-        Record::StepStarted { step, reconcile } => {
-            let (id, kind, title) = step_info(step);
-            journal.append(&journal::Record::Started {
-                step,
-                id: id.clone(),
-            })?;
-            let mut d = json!({"step": step, "id": id, "kind": kind, "title": title, "reconcile": reconcile});
-            if let Action::Instruction(ins) = &script.steps[step].action {
-                d["text"] = Value::String(ins.text.clone());
-            }
-            tr.append("step-start", d)?;
-        }
-        Record::StepCompleted { step, result } => {
-            let (id, kind, _) = step_info(step);
-            journal.append(&journal::Record::Completed {
-                step,
-                id: id.clone(),
-                result: result.clone(),
-            })?;
-            crash_point();
-            tr.append(
-                "step-done",
-                json!({"step": step, "id": id, "kind": kind, "result": result_json(&result)}),
-            )?;
-        }
-        Record::StepFailed { step, error } => {
-            let (id, ..) = step_info(step);
-            journal.append(&journal::Record::Failed {
-                step,
-                id: id.clone(),
-            })?;
-            tr.append(
-                "step-failed",
-                json!({"step": step, "id": id, "error": error}),
-            )?;
-        }
-        Record::RunComplete => {}
-        Record::RunStopped { error } => {
-            tr.append("stopped", json!({"error": error}))?;
-        }
-    }
-    Ok(())
-}
-
 /// A result with each fingerprint also as hex groups and PGP words, for the witnesses.
 pub fn result_json(r: &StepResult) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
@@ -563,418 +835,4 @@ pub fn result_json(r: &StepResult) -> Value {
         }
     }
     v
-}
-
-/// What a step needs besides the token.
-pub struct StepContext<'a> {
-    /// The label init-token gives the token.
-    pub script_token_label: &'a str,
-    pub out_dir: &'a Path,
-    pub vault: &'a Vault,
-}
-
-/// Errors of one step (the caller adds the step's place).
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    #[error("{0}")]
-    Token(#[from] hsm::Error),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl<'a> StepContext<'a> {
-    fn secret(&self, name: &str) -> Result<&'a Secret, StepError> {
-        self.vault
-            .get(name)
-            .ok_or_else(|| StepError::Other(format!("secret {name:?} was not provided")))
-    }
-}
-
-/// Run one step on a token. `reconcile`: the step started in an earlier run and did not
-/// complete; adopt its work if it is there (never create twice), else do it.
-/// On a YubiHSM (native) the device's audit log is read into the result after the step.
-pub fn execute_step(
-    token: &mut dyn Token,
-    ctx: &StepContext<'_>,
-    step: &Step,
-    reconcile: bool,
-) -> Result<StepResult, StepError> {
-    let mut result = execute_action(token, ctx, step, reconcile)?;
-    if let Some(y) = token.yubihsm() {
-        if y.logged_in() {
-            match y.read_audit_log(true) {
-                Ok(report) => result.device_audit = Some(report),
-                Err(e) => result.notes.push(format!("device audit log not read: {e}")),
-            }
-        }
-    }
-    Ok(result)
-}
-
-/// The YubiHSM native backend, for the step kinds only it has.
-fn native<'t>(
-    token: &'t mut dyn Token,
-    kind: &str,
-) -> Result<&'t mut hsm::yubihsm::YubiHsm, StepError> {
-    token.yubihsm().ok_or_else(|| {
-        StepError::Other(format!(
-            "{kind} needs the YubiHSM native backend (yubihsm:usb or yubihsm:http://HOST:PORT)"
-        ))
-    })
-}
-
-fn execute_action(
-    token: &mut dyn Token,
-    ctx: &StepContext<'_>,
-    step: &Step,
-    reconcile: bool,
-) -> Result<StepResult, StepError> {
-    match &step.action {
-        Action::PutAuthKey(p) => {
-            let password = ctx.secret(&p.password)?;
-            let y = native(token, "put-auth-key")?;
-            let created = CreatedObject {
-                label: p.spec.label.clone(),
-                id: format!("{:04x}", p.spec.id),
-                class: "authentication key".into(),
-                key_type: p.spec.summary(),
-                public_key_sha256: None,
-            };
-            if reconcile {
-                if let Ok(existing) = y.auth_key_spec(p.spec.id) {
-                    if existing != p.spec {
-                        return Err(StepError::Other(format!(
-                            "the device already has a different authentication key {:04x}",
-                            p.spec.id
-                        )));
-                    }
-                    return Ok(StepResult {
-                        objects: vec![created],
-                        adopted: true,
-                        ..StepResult::default()
-                    });
-                }
-            }
-            y.put_auth_key(&p.spec, password)
-                .map_err(hsm::Error::from)?;
-            Ok(StepResult {
-                objects: vec![created],
-                ..StepResult::default()
-            })
-        }
-        Action::ChangeAuthKey(c) => {
-            let temp = ctx.secret(&c.temporary_password)?;
-            let new = ctx.secret(&c.new_password)?;
-            let y = native(token, "change-auth-key")?;
-            let id = y.auth_key();
-            let rotated = |spec: &hsm::yubihsm::AuthKeySpec| CreatedObject {
-                label: spec.label.clone(),
-                id: format!("{id:04x}"),
-                class: "authentication key (rotated)".into(),
-                key_type: spec.summary(),
-                public_key_sha256: None,
-            };
-            if reconcile && y.session_uses(id, new) {
-                let spec = y.auth_key_spec(id).map_err(hsm::Error::from)?;
-                return Ok(StepResult {
-                    objects: vec![rotated(&spec)],
-                    adopted: true,
-                    ..StepResult::default()
-                });
-            }
-            let sub_steps = y
-                .change_auth_key(&hsm::yubihsm::Rotation {
-                    temp_id: c.temporary_key_id,
-                    temp_password: temp,
-                    new_password: new,
-                    replacement: c.replacement.clone(),
-                })
-                .map_err(|e| StepError::Other(e.to_string()))?;
-            let spec = y.auth_key_spec(id).map_err(hsm::Error::from)?;
-            Ok(StepResult {
-                objects: vec![rotated(&spec)],
-                sub_steps,
-                ..StepResult::default()
-            })
-        }
-        Action::SetAudit(a) => {
-            let y = native(token, "set-audit")?;
-            y.set_force_audit(a.force).map_err(hsm::Error::from)?;
-            let now = y.force_audit().map_err(hsm::Error::from)?;
-            if now != a.force {
-                return Err(StepError::Other(format!(
-                    "force-audit reads back {} after setting it {}",
-                    if now { "on" } else { "off" },
-                    if a.force { "on" } else { "off" }
-                )));
-            }
-            Ok(StepResult {
-                notes: vec![format!(
-                    "force-audit is {} (read back from the device)",
-                    if now { "on" } else { "off" }
-                )],
-                ..StepResult::default()
-            })
-        }
-        Action::InitToken(s) => {
-            token.init_token(
-                ctx.script_token_label,
-                ctx.secret(&s.so_pin)?,
-                ctx.secret(&s.user_pin)?,
-            )?;
-            Ok(StepResult::default())
-        }
-        Action::Login(s) => {
-            token.login(s.user, ctx.secret(&s.pin)?)?;
-            Ok(StepResult::default())
-        }
-        Action::ChangePin(s) => change_pin(
-            token,
-            s.user,
-            ctx.secret(&s.old_pin)?,
-            ctx.secret(&s.new_pin)?,
-            reconcile,
-        ),
-        Action::GenerateKey(g) => {
-            if reconcile {
-                if let Some(pk) = existing_key(token, &g.label)? {
-                    if KeyAlgorithm::of(&pk) != Some(g.algorithm) {
-                        return Err(StepError::Other(format!(
-                            "the token already has a key labelled {:?} of another type ({})",
-                            g.label,
-                            pk.describe()
-                        )));
-                    }
-                    return Ok(key_result(&g.label, &g.key_id, &pk, true));
-                }
-            }
-            let pk = token.generate_key(g.algorithm, &g.label, &g.key_id)?;
-            Ok(key_result(&g.label, &g.key_id, &pk, false))
-        }
-        Action::ImportKey(k) => {
-            let passphrase = match &k.passphrase {
-                Some(n) => Some(ctx.secret(n)?),
-                None => None,
-            };
-            let key = read_private_key(&k.key_file, passphrase)?;
-            if reconcile {
-                if let Some(pk) = existing_key(token, &k.label)? {
-                    if pk.fingerprint() != key.public_key().fingerprint() {
-                        return Err(StepError::Other(format!(
-                            "the token already has a different key labelled {:?}",
-                            k.label
-                        )));
-                    }
-                    return Ok(key_result(&k.label, &k.key_id, &pk, true));
-                }
-            }
-            let pk = token.import_key(&key, &k.label, &k.key_id)?;
-            Ok(key_result(&k.label, &k.key_id, &pk, false))
-        }
-        Action::WriteObject(w) => {
-            let bytes = std::fs::read(&w.file).map_err(|e| {
-                StepError::Other(format!("cannot read {}: {}", w.file.display(), e.kind()))
-            })?;
-            let (object, class) = match w.object_type {
-                ObjectType::Cert => (
-                    NewObject::Certificate(cert_der(&bytes)?),
-                    ObjectClass::Certificate,
-                ),
-                ObjectType::Data => (
-                    NewObject::Data {
-                        application: w.application.clone().unwrap_or_else(|| "officiant".into()),
-                        value: bytes,
-                    },
-                    ObjectClass::Data,
-                ),
-            };
-            let mut adopted = false;
-            if reconcile {
-                adopted = token
-                    .list_objects()?
-                    .iter()
-                    .any(|o| o.label == w.label && o.class == class);
-            }
-            if !adopted {
-                token.put_object(&w.label, &w.object_id, &object)?;
-            }
-            let pk = match &object {
-                NewObject::Certificate(der) => PublicKey::from_certificate_der(der).ok(),
-                NewObject::Data { .. } => None,
-            };
-            Ok(StepResult {
-                objects: vec![CreatedObject {
-                    label: w.label.clone(),
-                    id: hex::encode(&w.object_id),
-                    class: class.to_string(),
-                    key_type: pk.as_ref().map(PublicKey::describe).unwrap_or_default(),
-                    public_key_sha256: pk.map(|p| hex::encode(p.fingerprint())),
-                }],
-                adopted,
-                ..StepResult::default()
-            })
-        }
-        Action::DeleteObject(d) => {
-            let n = token.delete_object(&Selector {
-                label: d.label.clone(),
-                class: d.class.clone(),
-            })?;
-            if n == 0 && !reconcile {
-                return Err(StepError::Token(hsm::Error::NotFound {
-                    what: format!("object labelled {:?}", d.label),
-                }));
-            }
-            Ok(StepResult {
-                deleted: Some(n),
-                adopted: n == 0,
-                ..StepResult::default()
-            })
-        }
-        Action::ExportPublicKey(x) => {
-            let pk = token.public_key(&x.key)?;
-            let mut outputs = Vec::new();
-            let files: Vec<(&String, Vec<u8>)> = [
-                x.pem.as_ref().map(|n| (n, pk.to_pem().into_bytes())),
-                x.der.as_ref().map(|n| (n, pk.to_spki_der())),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            outputs.extend(write_outputs(ctx.out_dir, files, reconcile)?);
-            Ok(StepResult {
-                outputs,
-                ..StepResult::default()
-            })
-        }
-        Action::Instruction(_) => Ok(StepResult::default()),
-        a @ (Action::IssueCertificate(_)
-        | Action::ExportFuses(_)
-        | Action::Sign(_)
-        | Action::Verify(_)
-        | Action::IssueTbbr(_)) => super::steps::execute(token, ctx, a, reconcile),
-    }
-}
-
-fn change_pin(
-    token: &mut dyn Token,
-    user: UserType,
-    old: &Secret,
-    new: &Secret,
-    reconcile: bool,
-) -> Result<StepResult, StepError> {
-    match token.change_pin(user, old, new) {
-        Ok(()) => Ok(StepResult::default()),
-        // Interrupted after the change took effect: the new PIN is already set.
-        Err(hsm::Error::WrongPin { .. }) if reconcile => {
-            token.login(user, new)?;
-            Ok(StepResult {
-                adopted: true,
-                ..StepResult::default()
-            })
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn existing_key(token: &mut dyn Token, label: &str) -> Result<Option<PublicKey>, StepError> {
-    let objects: Vec<ObjectInfo> = token.list_objects()?;
-    let key = objects.into_iter().find(|o| {
-        o.label == label && matches!(o.class, ObjectClass::PrivateKey | ObjectClass::PublicKey)
-    });
-    Ok(match key {
-        Some(o) => Some(match o.public_key {
-            Some(pk) => pk,
-            None => token.public_key(label)?,
-        }),
-        None => None,
-    })
-}
-
-fn key_result(label: &str, id: &[u8], pk: &PublicKey, adopted: bool) -> StepResult {
-    StepResult {
-        objects: vec![CreatedObject {
-            label: label.to_string(),
-            id: hex::encode(id),
-            class: "key pair".into(),
-            key_type: pk.describe(),
-            public_key_sha256: Some(hex::encode(pk.fingerprint())),
-        }],
-        adopted,
-        ..StepResult::default()
-    }
-}
-
-/// Read a private key file for import (the bytes are zeroized after parsing).
-pub fn read_private_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey, StepError> {
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| {
-        StepError::Other(format!(
-            "cannot read key file {}: {}",
-            path.display(),
-            e.kind()
-        ))
-    })?);
-    PrivateKey::from_bytes(&bytes, passphrase)
-        .map_err(|e| StepError::Other(format!("key file {}: {e}", path.display())))
-}
-
-/// A certificate file as DER (PEM accepted).
-fn cert_der(bytes: &[u8]) -> Result<Vec<u8>, StepError> {
-    use der::{Decode, DecodePem, Encode};
-    let cert = if bytes.starts_with(b"-----BEGIN") {
-        x509_cert::Certificate::from_pem(bytes)
-    } else {
-        x509_cert::Certificate::from_der(bytes)
-    }
-    .map_err(|e| StepError::Other(format!("not an X.509 certificate: {e}")))?;
-    cert.to_der()
-        .map_err(|e| StepError::Other(format!("certificate: {e}")))
-}
-
-/// Write a step's output files in order, with a crash point between them (so resume is
-/// tested with only some of them written).
-pub(super) fn write_outputs(
-    out: &Path,
-    files: Vec<(&String, Vec<u8>)>,
-    reconcile: bool,
-) -> Result<Vec<OutputFile>, StepError> {
-    let mut outputs = Vec::with_capacity(files.len());
-    for (k, (name, bytes)) in files.into_iter().enumerate() {
-        if k > 0 {
-            crash_point();
-        }
-        outputs.push(write_output(out, name, &bytes, reconcile)?);
-    }
-    Ok(outputs)
-}
-
-/// Write an output file; on reconcile an identical existing file is adopted.
-pub(super) fn write_output(
-    out: &Path,
-    name: &str,
-    bytes: &[u8],
-    reconcile: bool,
-) -> Result<OutputFile, StepError> {
-    let path = out.join(name);
-    let sha = hex::encode(crate::output::sha256(bytes));
-    if reconcile && path.exists() {
-        let have = std::fs::read(&path)
-            .map_err(|e| StepError::Other(format!("{}: {e}", path.display())))?;
-        if have == bytes {
-            return Ok(OutputFile {
-                path: name.to_string(),
-                sha256: sha,
-                adopted: true,
-            });
-        }
-        return Err(StepError::Other(format!(
-            "{} exists from an interrupted run and differs from what this step writes; move it away and rerun",
-            path.display()
-        )));
-    }
-    crate::output::write_new(&path, bytes).map_err(|e| StepError::Other(e.to_string()))?;
-    Ok(OutputFile {
-        path: name.to_string(),
-        sha256: sha,
-        adopted: false,
-    })
 }

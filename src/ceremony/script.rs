@@ -41,6 +41,9 @@ pub struct Header {
     pub version: i64,
     /// Label of the token the ceremony works on (init-token sets it).
     pub token: String,
+    /// The role that reads each result aloud and acknowledges it (`[ceremony] reviewer`;
+    /// default `witness` when the script has that role; none: no review pauses).
+    pub reviewer: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,9 @@ pub struct Step {
     pub title: Option<String>,
     pub description: Option<String>,
     pub sign_off: Vec<String>,
+    /// The role that acknowledges this step's result after it ran (`review = false`
+    /// for none, `review = "role"` for another than the ceremony's reviewer).
+    pub review: Option<String>,
     pub action: Action,
 }
 
@@ -119,6 +125,8 @@ pub struct GenerateKey {
     pub algorithm: KeyAlgorithm,
     pub label: String,
     pub key_id: Vec<u8>,
+    /// The key may be backed up under a wrap key (never the default).
+    pub exportable_under_wrap: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +309,20 @@ pub enum FuseExport {
     Stm32mpPkhth { keys: Vec<String>, file: String },
 }
 
+impl FuseExport {
+    /// The `format` name as a script writes it.
+    pub fn format_name(&self) -> &'static str {
+        match self {
+            FuseExport::Hab4 { .. } => "hab4",
+            FuseExport::Ahab { .. } => "ahab",
+            FuseExport::TfaRotpk { .. } => "tfa-rotpk",
+            FuseExport::Esp32Sbv2 { .. } => "esp32-sbv2",
+            FuseExport::Stm32mp15 { .. } => "stm32mp15",
+            FuseExport::Stm32mpPkhth { .. } => "stm32mp-pkhth",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExportFuses {
     pub export: FuseExport,
@@ -362,8 +384,8 @@ pub struct VerifyStep {
     pub signature: Option<FileRef>,
 }
 
-/// YubiHSM native: rotate the session's authentication key (a safe rotation through a
-/// temporary key; see `hsm::yubihsm::admin`).
+/// Rotate the session's authentication key (a safe rotation through a temporary key; a
+/// backend with authentication keys does it, see `hsm::admin`).
 #[derive(Debug, Clone)]
 pub struct ChangeAuthKey {
     pub temporary_key_id: u16,
@@ -371,18 +393,18 @@ pub struct ChangeAuthKey {
     pub temporary_password: String,
     pub new_password: String,
     /// New label, domains and capabilities for the key; `None` keeps the old key's.
-    pub replacement: Option<crate::hsm::yubihsm::AuthKeySpec>,
+    pub replacement: Option<crate::hsm::admin::AuthKeySpec>,
 }
 
-/// YubiHSM native: put an authentication key (officer, operator, auditor).
+/// Put an authentication key (officer, operator, auditor) on a backend that has them.
 #[derive(Debug, Clone)]
 pub struct PutAuthKey {
-    pub spec: crate::hsm::yubihsm::AuthKeySpec,
+    pub spec: crate::hsm::admin::AuthKeySpec,
     /// Secret name.
     pub password: String,
 }
 
-/// YubiHSM native: the force-audit option.
+/// The device audit log's force-audit option (a backend with a device audit log).
 #[derive(Debug, Clone)]
 pub struct SetAudit {
     pub force: bool,
@@ -445,6 +467,20 @@ impl Action {
         self.secrets()
             .into_iter()
             .any(|(field, n)| n == name && Self::is_new_secret(field))
+    }
+
+    /// Whether the step makes something a witness must check after it ran (a key, a
+    /// certificate, a fuse value, a signature, a file, a deletion): it pauses for the
+    /// reviewer's acknowledgement.
+    pub fn reviewable(&self) -> bool {
+        !matches!(
+            self,
+            Action::InitToken(_)
+                | Action::Login(_)
+                | Action::ChangePin(_)
+                | Action::Instruction(_)
+                | Action::SetAudit(_)
+        )
     }
 
     /// Destructive steps need an explicit confirmation in the answers (or at the console).
@@ -569,6 +605,7 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
             purpose: c.opt_string("purpose")?,
             version: c.integer("version")?,
             token: c.string("token")?,
+            reviewer: c.opt_string("reviewer")?,
         };
         c.finish()?;
         Ok(h)
@@ -594,12 +631,39 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
         }
     }
 
+    let mut header = header;
+    match &header.reviewer {
+        Some(r) if !roles.contains_key(r) => {
+            return Err(err(
+                "ceremony.reviewer: ".into(),
+                format!("{r:?} is not one of the script's [roles]"),
+            ))
+        }
+        Some(_) => {}
+        None if roles.contains_key("witness") => header.reviewer = Some("witness".into()),
+        None => {}
+    }
     if steps_raw.is_empty() {
         return Err(err(String::new(), "the script has no [[step]]".into()));
     }
     let mut steps = Vec::with_capacity(steps_raw.len());
     for (i, t) in steps_raw.into_iter().enumerate() {
-        steps.push(parse_step(i, t, base).map_err(|m| err(m.0, m.1))?);
+        let mut step = parse_step(i, t, base).map_err(|m| err(m.0, m.1))?;
+        step.review = match step.review.take() {
+            // `review = "role"`: that role, which must exist.
+            Some(r) if r != DEFAULT_REVIEW => {
+                if !roles.contains_key(&r) {
+                    return Err(err(
+                        format!("step[{i}] ({}).review: ", step.id),
+                        format!("{r:?} is not one of the script's [roles]"),
+                    ));
+                }
+                Some(r)
+            }
+            Some(_) if step.action.reviewable() => header.reviewer.clone(),
+            _ => None,
+        };
+        steps.push(step);
     }
     resolve_refs(&mut steps);
     Ok(Script {
@@ -635,6 +699,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The placeholder a step's `review` holds until the script's roles are known.
+const DEFAULT_REVIEW: &str = "\u{0}default";
+
 fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
     // The id first, so every later error can name the step.
     let id = match t.get("id") {
@@ -654,6 +721,21 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
     let title = f.opt_string("title")?;
     let description = f.opt_string("description")?;
     let sign_off = f.opt_string_list("sign-off")?.unwrap_or_default();
+    // Resolved against the roles once the whole script is read.
+    let review = match f.take("review") {
+        None | Some(toml::Value::Boolean(true)) => Some(DEFAULT_REVIEW.to_string()),
+        Some(toml::Value::Boolean(false)) => None,
+        Some(toml::Value::String(r)) if r != DEFAULT_REVIEW => Some(r),
+        Some(v) => {
+            return Err(f.fail(
+                "review",
+                format!(
+                    "expected false, true or a role name, found {}",
+                    v.type_str()
+                ),
+            ))
+        }
+    };
     let action = match kind.as_str() {
         "init-token" => Action::InitToken(InitToken {
             so_pin: f.string("so-pin")?,
@@ -672,6 +754,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             algorithm: f.algorithm("algorithm")?,
             label: f.label("label")?,
             key_id: f.hex_id("key-id")?,
+            exportable_under_wrap: f.opt_bool("exportable-under-wrap")?.unwrap_or(false),
         }),
         "import-key" => Action::ImportKey(ImportKey {
             label: f.label("label")?,
@@ -741,17 +824,13 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             signature: f.opt_file_ref("signature", base)?,
         }),
         "change-auth-key" => {
-            use crate::hsm::yubihsm::{caps, steps};
-            let native = |e: crate::hsm::yubihsm::Error| match e {
-                crate::hsm::yubihsm::Error::Field { path, message } => Fail(
-                    format!("step[{i}] ({id}).{path}: "),
-                    message,
-                ),
-                other => Fail(format!("step[{i}] ({id}): "), other.to_string()),
+            use crate::hsm::admin::{self, AuthKeyFields, AuthKeySpec};
+            let native = |e: admin::FieldError| {
+                Fail(format!("step[{i}] ({id}).{}: ", e.path), e.message)
             };
             let temp = f.string("temporary-key-id")?;
             let temporary_key_id =
-                caps::parse_object_id("temporary-key-id", &temp).map_err(native)?;
+                admin::parse_object_id("temporary-key-id", &temp).map_err(native)?;
             let temporary_password = f.string("temporary-password")?;
             let new_password = f.string("new-password")?;
             let label = f.opt_string("label")?;
@@ -761,7 +840,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             let replacement = match (label, domains, capabilities, delegated) {
                 (None, None, None, None) => None,
                 (Some(label), Some(domains), Some(capabilities), delegated) => {
-                    let spec = steps::auth_key_spec(&steps::AuthKeyFields {
+                    let spec = AuthKeySpec::from_fields(&AuthKeyFields {
                         key_id: "ffff".into(),
                         label,
                         domains,
@@ -792,8 +871,8 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
             })
         }
         "put-auth-key" => {
-            use crate::hsm::yubihsm::steps;
-            let fields = steps::AuthKeyFields {
+            use crate::hsm::admin::{AuthKeyFields, AuthKeySpec};
+            let fields = AuthKeyFields {
                 key_id: f.string("key-id")?,
                 label: f.string("label")?,
                 domains: f.opt_scalar_list("domains")?.unwrap_or_default(),
@@ -802,12 +881,8 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
                     .opt_string_list("delegated-capabilities")?
                     .unwrap_or_default(),
             };
-            let spec = steps::auth_key_spec(&fields).map_err(|e| match e {
-                crate::hsm::yubihsm::Error::Field { path, message } => {
-                    Fail(format!("step[{i}] ({id}).{path}: "), message)
-                }
-                other => Fail(format!("step[{i}] ({id}): "), other.to_string()),
-            })?;
+            let spec = AuthKeySpec::from_fields(&fields)
+                .map_err(|e| Fail(format!("step[{i}] ({id}).{}: ", e.path), e.message))?;
             Action::PutAuthKey(PutAuthKey {
                 spec,
                 password: f.string("password")?,
@@ -841,6 +916,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         title,
         description,
         sign_off,
+        review,
         action,
     })
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use x509_cert::Certificate;
 
 use super::engine::{CreatedObject, OutputFile, StepResult};
-use super::runner::{crash_point, write_output, StepContext, StepError};
+use super::execute::{write_output, write_outputs, StepContext, StepError};
 use super::script::{
     Action, ExportFuses, FileRef, FuseExport, IssueCertificate, Script, Serial, SignStep,
     VerifyStep,
@@ -25,8 +25,10 @@ use crate::formats::words::Fingerprint;
 use crate::formats::{esp32, hab4, stm32, tfa};
 use crate::hsm::{NewObject, ObjectClass, Token};
 use crate::keys::{HashAlg, PublicKey, SignScheme};
+use crate::output::crash_point;
 use crate::pki::{self, IssueRequest, Issuer, Profile, Validity};
 use crate::signing;
+use crate::signing::TokenSigner;
 
 /// Key labels a step uses, with the field that names each.
 pub fn keys_used(action: &Action) -> Vec<(&'static str, &str)> {
@@ -415,7 +417,6 @@ fn issue_certificate(
                     Some(d) => Issuer::Certificate(d),
                     None => Issuer::SelfSigned,
                 },
-                signer_label,
                 scheme: cert_scheme(s.profile, &issuer_key),
                 serial: match s.serial {
                     Serial::Fixed(n) => pki::serial_from_u64(n),
@@ -423,7 +424,9 @@ fn issue_certificate(
                 },
                 validity: Validity::days_from_now(s.validity_days),
             };
-            pki::issue(token, &req).map_err(|e| other(e.to_string()))?
+            let mut signer =
+                TokenSigner::open(token, signer_label, None).map_err(|e| other(e.to_string()))?;
+            pki::issue(&mut signer, &req).map_err(|e| other(e.to_string()))?
         }
     };
     // Checked again here, whoever made it: nothing unverified leaves this step.
@@ -437,7 +440,7 @@ fn issue_certificate(
     .into_iter()
     .flatten()
     .collect();
-    outputs.extend(super::runner::write_outputs(ctx.out_dir, files, reconcile)?);
+    outputs.extend(write_outputs(ctx.out_dir, files, reconcile)?);
     let mut objects = Vec::new();
     if s.write_to_token {
         crash_point();
@@ -716,9 +719,21 @@ fn sign(
             version: None,
         }),
     };
-    let mut key = signing::SigningKey::new(token, &s.key).map_err(|e| other(e.to_string()))?;
-    let rec = signing::sign_file(&mut key, s.format, &opts, &input, &output)
-        .map_err(|e| other(e.to_string()))?;
+    let img_key = imx
+        .filter(|x| !x.fast_auth)
+        .and_then(|x| x.img_key.as_deref());
+    let rec = match (s.format, img_key) {
+        // imx-hab4's CSF and IMG keys sign in turn.
+        (signing::Format::ImxHab4, Some(img)) => {
+            signing::imx_hab4::TokenPair::open(token, &s.key, img, None)
+                .and_then(|(mut pair, _)| pair.sign_file(&opts, &input, &output))
+        }
+        _ => TokenSigner::open(token, &s.key, None).and_then(|key| {
+            let mut key = signing::SigningKey::new(key);
+            signing::sign_file(&mut key, s.format, &opts, &input, &output)
+        }),
+    }
+    .map_err(|e| other(e.to_string()))?;
     Ok(StepResult {
         outputs: vec![OutputFile {
             path: s.output.clone(),
@@ -817,7 +832,14 @@ fn issue_tbbr(
         hash: t.hash,
         validity: Validity::days_from_now(pki::tbbr::VALIDITY_DAYS),
     };
-    let chain = pki::tbbr::issue_chain(token, &req).map_err(|e| other(e.to_string()))?;
+    let mut chain = Vec::new();
+    let pending = pki::tbbr::prepare_chain(&req, |l| token.public_key(l))
+        .map_err(|e| other(e.to_string()))?;
+    for cert in pending {
+        let mut key =
+            TokenSigner::open(token, &cert.signer, None).map_err(|e| other(e.to_string()))?;
+        chain.push(cert.sign(&mut key).map_err(|e| other(e.to_string()))?);
+    }
     let mut outputs = Vec::new();
     let mut certs = Vec::new();
     for (kind, name) in &t.files {

@@ -1,7 +1,10 @@
 //! The command line (DESIGN.md's contract). Parsing here; each family of commands has its
 //! own handler module. Handlers return a one-line error; `main` prints it and exits 1.
 
+pub mod custody;
 pub mod fuses;
+pub mod policy;
+pub mod request;
 pub mod run;
 pub mod sign;
 pub mod tbbr;
@@ -36,6 +39,9 @@ pub struct Cli {
     /// Console: where each ceremony's journal, transcript and outputs go (DIR/<id>).
     #[arg(long, global = false, default_value = "out")]
     pub out: PathBuf,
+    /// Console: where the ceremony scripts are listed from.
+    #[arg(long, global = false, default_value = "ceremonies")]
+    pub ceremonies: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -94,12 +100,26 @@ pub enum Command {
     /// Transcript tools.
     #[command(subcommand)]
     Transcript(run::TranscriptCommand),
+    /// Wrap keys for backup, split among custodians.
+    #[command(subcommand)]
+    WrapKey(custody::WrapKeyCommand),
+    /// Export keys under a wrap key into a backup directory.
+    Backup(custody::BackupArgs),
+    /// Restore a backup onto a token from the custodians' shares.
+    Restore(custody::RestoreArgs),
+    /// The approval policy on the token: which keys need whose approval.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Signing requests for keys under an approval policy.
+    #[command(subcommand)]
+    Request(request::RequestCommand),
 }
 
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
-        None => crate::tui::run_console(cli.backend.as_deref(), &cli.out).map_err(Failure::from),
+        None => crate::tui::run_console(cli.backend.as_deref(), &cli.ceremonies, &cli.out)
+            .map_err(Failure::from),
         Some(Command::Run(a)) => run::run(a),
         Some(Command::Check(a)) => run::check(a),
         Some(Command::Transcript(c)) => run::transcript(c),
@@ -115,6 +135,11 @@ pub fn dispatch(cli: Cli) -> Outcome {
         Some(Command::Sign(a)) => sign::sign(a),
         Some(Command::Verify(a)) => sign::verify(a),
         Some(Command::TfaTbbr(a)) => tbbr::tfa_tbbr(a),
+        Some(Command::WrapKey(c)) => custody::wrap_key(c),
+        Some(Command::Backup(a)) => custody::backup(a),
+        Some(Command::Restore(a)) => custody::restore(a),
+        Some(Command::Policy(c)) => policy::run(c),
+        Some(Command::Request(c)) => request::run(c),
     }
 }
 
@@ -125,14 +150,11 @@ pub(crate) fn apply_auth_key(
     b: &BackendArgs,
 ) -> Result<(), Failure> {
     if let Some(id) = b.auth_key {
-        match token.yubihsm() {
-            Some(y) => y.set_auth_key(id),
-            None => {
-                return Err(Failure(format!(
-                    "--auth-key {id}: only yubihsm: backends have authentication keys"
-                )))
-            }
-        }
+        token.use_auth_key(id).map_err(|_| {
+            Failure(format!(
+                "--auth-key {id}: only yubihsm: backends have authentication keys"
+            ))
+        })?;
     }
     Ok(())
 }

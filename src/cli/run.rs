@@ -5,8 +5,14 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{Failure, Outcome};
+use crate::ceremony::engine::{self, StepResult};
+use crate::ceremony::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
+use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, RunOptions};
+use crate::ceremony::script::Script;
 use crate::ceremony::transcript;
+use crate::formats::words::Fingerprint;
+use crate::secret::Secret;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -17,6 +23,9 @@ pub struct RunArgs {
     pub answers: Option<PathBuf>,
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    /// Print only the end (transcript and head), not a line per step.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -43,7 +52,14 @@ pub fn run(a: RunArgs) -> Outcome {
         backend: a.backend,
         out: a.out,
     };
-    let s = runner::run(&opts)?;
+    let quiet = a.quiet;
+    let s = runner::run_with_inputs(&opts, &crate::hsm::open, &mut |answers| {
+        Box::new(Printed {
+            inner: AnswersFile { answers },
+            quiet,
+            shown: Vec::new(),
+        }) as Box<dyn Inputs + '_>
+    })?;
     if s.already_complete {
         println!("ceremony already complete in {}", opts.out.display());
     } else if s.resumed {
@@ -56,7 +72,160 @@ pub fn run(a: RunArgs) -> Outcome {
     }
     println!("transcript  {}", s.transcript.display());
     println!("transcript head (SHA-256 of the last entry): {}", s.head);
+    if let Ok(b) = hex::decode(&s.head) {
+        let f = Fingerprint::of(&b);
+        println!("  {}", f.groups);
+        println!("  {}", f.words);
+    }
+    println!(
+        "verify: officiant transcript verify {} --head {} --out {}",
+        s.transcript.display(),
+        s.head,
+        opts.out.display()
+    );
     Ok(())
+}
+
+/// The headless face: answers from the file, and a line per step as it starts and ends
+/// (keys' fingerprints and fuse values with their PGP words) unless `quiet`.
+struct Printed<'a> {
+    inner: AnswersFile<'a>,
+    quiet: bool,
+    /// Each step's status as last printed.
+    shown: Vec<engine::StepStatus>,
+}
+
+impl Inputs for Printed<'_> {
+    fn roster(&mut self, script: &Script) -> Answer<Vec<Participant>> {
+        self.inner.roster(script)
+    }
+    fn sign_off(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        need: usize,
+    ) -> Answer<String> {
+        self.inner.sign_off(script, step, role, have, need)
+    }
+    fn confirm(&mut self, script: &Script, step: usize, danger: &Danger) -> Answer<()> {
+        self.inner.confirm(script, step, danger)
+    }
+    fn secret(
+        &mut self,
+        script: &Script,
+        step: usize,
+        name: &str,
+        sets: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
+        self.inner.secret(script, step, name, sets, retry)
+    }
+    fn acknowledge(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        result: &StepResult,
+    ) -> Answer<String> {
+        self.inner.acknowledge(script, step, role, result)
+    }
+    fn rejected(&mut self, script: &Script, step: usize, reason: &str) -> Answer<()> {
+        self.inner.rejected(script, step, reason)
+    }
+    fn progress(&mut self, script: &Script, p: Progress<'_>) {
+        let Progress::State(state) = p else { return };
+        if self.quiet {
+            return;
+        }
+        let n = state.steps.len();
+        self.shown.resize(n, engine::StepStatus::Pending);
+        for (i, st) in state.steps.iter().enumerate() {
+            if st.status == self.shown[i] {
+                continue;
+            }
+            let id = &script.steps[i].id;
+            let kind = script.steps[i].action.kind();
+            match &st.status {
+                engine::StepStatus::Running => println!("▶ step {}/{n} {id} ({kind})", i + 1),
+                engine::StepStatus::Resumed => {
+                    println!("↺ step {}/{n} {id}: done in an earlier run", i + 1)
+                }
+                engine::StepStatus::Done => {
+                    println!("✓ step {}/{n} {id}", i + 1);
+                    if let Some(r) = &st.result {
+                        for l in result_lines(r) {
+                            println!("    {l}");
+                        }
+                    }
+                }
+                engine::StepStatus::Failed(e) => println!("✗ step {}/{n} {id}: {e}", i + 1),
+                engine::StepStatus::Pending => {}
+            }
+            self.shown[i] = st.status.clone();
+        }
+    }
+}
+
+/// A step's result as lines for a terminal: objects with their public key's SHA-256 in
+/// hex groups and PGP words, fuse values likewise, output files with their SHA-256.
+pub fn result_lines(r: &StepResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let fp_lines = |out: &mut Vec<String>, what: &str, bytes: &[u8]| {
+        let f = Fingerprint::of(bytes);
+        out.push(format!("{what}: {}", f.groups));
+        out.push(format!("{}  {}", " ".repeat(what.chars().count()), f.words));
+    };
+    if r.adopted {
+        out.push("found already done (an interrupted run made it)".into());
+    }
+    for o in &r.objects {
+        out.push(
+            format!("{} {} id {} {}", o.class, o.label, o.id, o.key_type)
+                .trim_end()
+                .to_string(),
+        );
+        if let Some(b) = o
+            .public_key_sha256
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+        {
+            fp_lines(&mut out, "  public key SHA-256", &b);
+        }
+    }
+    for (name, v) in [
+        ("SRK fuse hash", &r.details["fuse"]),
+        ("ROTPK hash", &r.details["rotpk"]),
+        ("PKH", &r.details["pkh"]),
+        ("PKHTH", &r.details["pkhth"]),
+    ] {
+        if let Some(b) = v["hex"].as_str().and_then(|h| hex::decode(h).ok()) {
+            fp_lines(&mut out, name, &b);
+        }
+    }
+    for k in r.details["keys"].as_array().into_iter().flatten() {
+        if let Some(b) = k["digest"]["hex"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+        {
+            fp_lines(
+                &mut out,
+                &format!("{} digest", k["key"].as_str().unwrap_or("key")),
+                &b,
+            );
+        }
+    }
+    for o in &r.outputs {
+        out.push(format!("→ {}  SHA-256 {}", o.path, o.sha256));
+    }
+    if let Some(d) = r.deleted {
+        out.push(format!("{d} object(s) deleted"));
+    }
+    for n in &r.notes {
+        out.push(n.clone());
+    }
+    out
 }
 
 pub fn check(a: CheckArgs) -> Outcome {

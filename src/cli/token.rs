@@ -8,12 +8,13 @@ use serde_json::json;
 
 use super::{BackendArgs, Failure, Outcome};
 use crate::ceremony::engine::StepResult;
-use crate::ceremony::runner::{execute_step, result_json, StepContext, Vault};
+use crate::ceremony::inputs::{Answer, Danger, Inputs};
+use crate::ceremony::people::Participant;
+use crate::ceremony::runner::{self, Vault};
 use crate::ceremony::script::{
-    Action, ChangePin, DeleteObject, GenerateKey, ImportKey, InitToken, ObjectType, Step,
-    WriteObject,
+    Action, ChangePin, DeleteObject, GenerateKey, Header, ImportKey, InitToken, ObjectType, Script,
+    Step, WriteObject,
 };
-use crate::ceremony::transcript;
 use crate::formats::words::Fingerprint;
 use crate::hsm::{self, BackendUri, ObjectClass, Token, UserType};
 use crate::keys::KeyAlgorithm;
@@ -53,6 +54,10 @@ pub struct GenerateKeyArgs {
     pub id: Option<String>,
     #[arg(long)]
     pub algorithm: String,
+    /// Let the key be backed up under a wrap key (officiant backup); still never
+    /// extractable in the clear. Off by default: such a key can never leave the token.
+    #[arg(long)]
+    pub exportable_under_wrap: bool,
 }
 
 #[derive(Args, Debug)]
@@ -127,7 +132,7 @@ fn source(flag: &str, s: &str) -> Result<SecretSource, Failure> {
     SecretSource::parse(s).map_err(|e| Failure(format!("--{flag}: {e}")))
 }
 
-fn read_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
+pub(super) fn read_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
     source(flag, s)?
         .read(what)
         .map_err(|e| Failure(format!("--{flag}: {e}")))
@@ -151,7 +156,7 @@ fn hex_id(id: &Option<String>, label: &str) -> Result<Vec<u8>, Failure> {
     }
 }
 
-fn open(
+pub(super) fn open(
     b: &BackendArgs,
     token_label: Option<&str>,
     login: Login,
@@ -176,7 +181,7 @@ fn open(
     Ok((uri, token))
 }
 
-fn transcript_path(b: &BackendArgs) -> PathBuf {
+pub(super) fn transcript_path(b: &BackendArgs) -> PathBuf {
     b.transcript
         .clone()
         .unwrap_or_else(|| PathBuf::from("officiant-transcript.jsonl"))
@@ -202,7 +207,8 @@ fn one_step(
     )
 }
 
-/// [`one_step`] with the step's output files written into `out_dir`.
+/// [`one_step`] with the step's output files written into `out_dir`: the same runner a
+/// ceremony uses, on a one-step script, with the command's secrets as its inputs.
 pub(super) fn one_step_in(
     b: &BackendArgs,
     command: &str,
@@ -213,45 +219,71 @@ pub(super) fn one_step_in(
     out_dir: &std::path::Path,
 ) -> Result<StepResult, Failure> {
     let (uri, mut token) = open(b, token_label, login)?;
-    let path = transcript_path(b);
-    let mut tr = transcript::Writer::open(&path)?;
-    tr.append(
-        "open",
-        json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
-    )?;
-    let info = token.info()?;
-    tr.append(
-        "token",
-        json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
-    )?;
-    tr.append(
-        "step-start",
-        json!({"step": 0, "id": step.id, "kind": step.action.kind(), "title": step.title.clone().unwrap_or_default()}),
-    )?;
-    let ctx = StepContext {
-        script_token_label: token_label.unwrap_or(""),
-        out_dir,
-        vault: &vault,
+    let script = Script {
+        path: PathBuf::from(format!("officiant {command}")),
+        sha256: [0; 32],
+        ceremony: Header {
+            id: command.to_string(),
+            title: format!("officiant {command}"),
+            purpose: None,
+            version: 1,
+            token: token_label.unwrap_or("").to_string(),
+            reviewer: None,
+        },
+        roles: Default::default(),
+        steps: vec![step],
     };
-    let res = execute_step(token.as_mut(), &ctx, &step, false);
-    drop(vault);
-    match res {
-        Ok(r) => {
-            tr.append(
-                "step-done",
-                json!({"step": 0, "id": step.id, "kind": step.action.kind(), "result": result_json(&r)}),
-            )?;
-            tr.close("complete")?;
-            Ok(r)
+    let open = json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")});
+    let mut inputs = Given { vault };
+    runner::run_single(
+        &script,
+        token.as_mut(),
+        &uri.to_string(),
+        open,
+        &transcript_path(b),
+        out_dir,
+        &mut inputs,
+    )
+    .map_err(|e| Failure(e.to_string()))
+}
+
+/// A one-step command's inputs: the secrets its flags named (read before the token was
+/// opened), and the command itself as the confirmation of a destructive step.
+struct Given {
+    vault: Vault,
+}
+
+impl Inputs for Given {
+    fn roster(&mut self, _: &Script) -> Answer<Vec<Participant>> {
+        Answer::Given(Vec::new())
+    }
+    fn acknowledge(&mut self, _: &Script, _: usize, _: &str, _: &StepResult) -> Answer<String> {
+        Answer::Abort("a one-step command has no reviewer".into())
+    }
+    fn sign_off(&mut self, _: &Script, _: usize, role: &str, _: usize, _: usize) -> Answer<String> {
+        Answer::Abort(format!("a one-step command has no {role} to sign off"))
+    }
+    fn confirm(&mut self, _: &Script, _: usize, _: &Danger) -> Answer<()> {
+        Answer::Given(())
+    }
+    fn secret(
+        &mut self,
+        script: &Script,
+        step: usize,
+        name: &str,
+        _: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
+        if let Some(why) = retry {
+            return Answer::Abort(format!("{}: {why}", script.steps[step].place(step)));
         }
-        Err(e) => {
-            tr.append(
-                "step-failed",
-                json!({"step": 0, "id": step.id, "error": e.to_string()}),
-            )?;
-            tr.close("stopped")?;
-            Err(Failure(e.to_string()))
+        match self.vault.remove(name) {
+            Some(v) => Answer::Given(v),
+            None => Answer::Abort(format!("secret {name:?} was not given")),
         }
+    }
+    fn rejected(&mut self, script: &Script, step: usize, reason: &str) -> Answer<()> {
+        Answer::Abort(format!("{}: {reason}", script.steps[step].place(step)))
     }
 }
 
@@ -261,6 +293,7 @@ pub(super) fn step(id: &str, action: Action) -> Step {
         title: None,
         description: None,
         sign_off: vec![],
+        review: None,
         action,
     }
 }
@@ -365,6 +398,7 @@ pub fn generate_key(a: GenerateKeyArgs) -> Outcome {
                 algorithm,
                 label: a.label.clone(),
                 key_id,
+                exportable_under_wrap: a.exportable_under_wrap,
             }),
         ),
         Vault::new(),

@@ -1,7 +1,7 @@
 //! NXP HAB4: the SRK table (`SRK_1_2_3_4_table.bin`) and the SRK fuse hash
 //! (`SRK_1_2_3_4_fuse.bin`) from one to four SRK certificates, and the fuse words and
 //! U-Boot `fuse prog` lines that burn the hash. Byte-identical to `srktool` and
-//! `nxpcrypto rot export/calculate-hash` (tests/fuses_hab4.rs runs both).
+//! `nxpcrypto rot export/calculate-hash` (tests/it/fuses_hab4.rs runs both).
 
 use std::fmt;
 use std::str::FromStr;

@@ -13,7 +13,7 @@ pub fn rotpk_sha256(key: &PublicKey, digest_info: bool) -> Vec<u8> {
     let hash = Sha256::digest(key.to_spki_der());
     let mut out = Vec::with_capacity(51);
     if digest_info {
-        out.extend_from_slice(HashAlg::Sha256.digest_info_prefix());
+        out.extend_from_slice(&HashAlg::Sha256.digest_info_prefix());
     }
     out.extend_from_slice(&hash);
     out

@@ -1,9 +1,11 @@
 //! The `Token` trait and one module per backend. A backend says what it supports
 //! ([`Capabilities`]); the planner refuses a step it cannot do before anything happens.
 
+pub mod admin;
 pub mod pkcs11;
 pub mod sim;
 pub mod uri;
+pub mod wrap;
 pub mod yubihsm;
 
 use std::fmt;
@@ -12,6 +14,7 @@ use crate::keys::{self, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
 pub use uri::BackendUri;
+pub use wrap::{CheckValue, WrapFormat, WrapKeyInfo, WrapKeySpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,6 +43,10 @@ pub enum Error {
     Key(#[from] keys::Error),
     #[error("backend: {0}")]
     Backend(String),
+    /// An operation of several device calls that failed part-way; the source says which
+    /// call failed and what state the device was left in.
+    #[error(transparent)]
+    PartDone(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 fn retries_note(r: Option<u32>) -> String {
@@ -82,6 +89,9 @@ pub enum ObjectClass {
     Opaque,
     /// YubiHSM authentication key.
     AuthKey,
+    /// An AES key that wraps other keys for backup (PKCS#11: CKO_SECRET_KEY with
+    /// CKA_WRAP; YubiHSM: a wrap key).
+    WrapKey,
     Other(String),
 }
 
@@ -94,6 +104,7 @@ impl fmt::Display for ObjectClass {
             ObjectClass::Data => f.write_str("data"),
             ObjectClass::Opaque => f.write_str("opaque"),
             ObjectClass::AuthKey => f.write_str("authentication key"),
+            ObjectClass::WrapKey => f.write_str("wrap key"),
             ObjectClass::Other(s) => f.write_str(s),
         }
     }
@@ -159,12 +170,38 @@ pub struct Capabilities {
     pub so_login: bool,
     pub certificates: bool,
     pub data_objects: bool,
+    /// Authentication keys with capabilities and domains ([`admin`]).
+    pub auth_keys: bool,
+    /// A device audit log read into the transcript after each step.
+    pub device_audit: bool,
+    /// Key backup under a wrap key, in this format (None: the backend cannot).
+    pub wrap: Option<WrapFormat>,
+    /// Putting a wrap key needs the SO logged in (PKCS#11: only the SO may set
+    /// CKA_TRUSTED, which keys marked CKA_WRAP_WITH_TRUSTED require of their wrap key).
+    pub wrap_key_needs_so: bool,
+    /// Data objects the token itself keeps from being modified or destroyed
+    /// ([`Token::put_data`] with `immutable`; PKCS#11 CKA_MODIFIABLE and CKA_DESTROYABLE
+    /// false). False where the token cannot promise it (YubiHSM: any key with
+    /// delete-opaque removes an opaque object).
+    pub immutable_data: bool,
+    /// Counters ([`Token::read_counter`], [`Token::write_counter`]).
+    pub counters: bool,
 }
 
 impl Capabilities {
     pub fn can_sign(&self, alg: KeyAlgorithm, scheme: SignScheme) -> bool {
         self.sign.contains(&(alg, scheme))
     }
+}
+
+/// How a new key pair may be used beyond signing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// The private key may leave the token encrypted under a wrap key, for backup, and
+    /// never otherwise (PKCS#11: CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED, still
+    /// sensitive; YubiHSM: capability exportable-under-wrap). Never the default: a key
+    /// generated without it can never be exported.
+    pub exportable_under_wrap: bool,
 }
 
 /// A non-key object to store.
@@ -175,6 +212,49 @@ pub enum NewObject {
     Certificate(Vec<u8>),
     /// PKCS#11 CKO_DATA with CKA_APPLICATION.
     Data { application: String, value: Vec<u8> },
+}
+
+/// A data object as [`Token::read_data`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataObject {
+    pub label: String,
+    pub value: Vec<u8>,
+    /// The token reports that it keeps this object from being modified or destroyed
+    /// (always false on a token without [`Capabilities::immutable_data`]).
+    pub immutable: bool,
+}
+
+/// A counter's value as the backends store it: 8 bytes, big-endian.
+pub(crate) fn counter_value(label: &str, bytes: &[u8]) -> Result<u64> {
+    let b: [u8; 8] = bytes.try_into().map_err(|_| {
+        Error::Backend(format!(
+            "object {label:?} holds {} bytes, not a counter (8 bytes)",
+            bytes.len()
+        ))
+    })?;
+    Ok(u64::from_be_bytes(b))
+}
+
+/// The checks before a counter write: it holds `expected` (absent: 0) and `value` is
+/// above it.
+pub(crate) fn check_counter_step(
+    label: &str,
+    now: Option<u64>,
+    expected: u64,
+    value: u64,
+) -> Result<()> {
+    let now = now.unwrap_or(0);
+    if now != expected {
+        return Err(Error::Refused(format!(
+            "counter {label:?} is at {now}, not {expected}: another session wrote it since it was read"
+        )));
+    }
+    if value <= now {
+        return Err(Error::Refused(format!(
+            "counter {label:?} is at {now}; a counter only goes up (asked for {value})"
+        )));
+    }
+    Ok(())
 }
 
 /// Which objects a `delete_object` or lookup means.
@@ -202,6 +282,23 @@ pub trait Token: Send {
 
     /// Generate a signing key pair (private half sensitive and never extractable).
     fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey>;
+    /// Generate a signing key pair with `opts` (sensitive always; exportable only under a
+    /// wrap key, and only when `opts` says so). A backend without key backup refuses the
+    /// option rather than ignore it.
+    fn generate_key_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+        opts: &KeyOptions,
+    ) -> Result<PublicKey> {
+        if opts.exportable_under_wrap {
+            return Err(Error::Unsupported(
+                "keys exportable under wrap on this backend".into(),
+            ));
+        }
+        self.generate_key(alg, label, id)
+    }
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey>;
     fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()>;
     fn list_objects(&mut self) -> Result<Vec<ObjectInfo>>;
@@ -217,52 +314,174 @@ pub trait Token: Send {
     /// Delete the objects `sel` names; returns how many were deleted.
     fn delete_object(&mut self, sel: &Selector) -> Result<usize>;
 
-    /// The YubiHSM native backend's own operations (authentication keys, audit log), where
-    /// this token is one.
-    fn yubihsm(&mut self) -> Option<&mut yubihsm::YubiHsm> {
+    /// Put an AES wrap key (16, 24 or 32 bytes) on the token: it wraps and unwraps keys
+    /// and does nothing else. Returns the spec as stored (the backend fills in what the
+    /// spec leaves zero). See [`Capabilities::wrap_key_needs_so`] for who must be logged in.
+    fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> Result<WrapKeySpec> {
+        let _ = (spec, key);
+        Err(Error::Unsupported("wrap keys on this backend".into()))
+    }
+    /// The wrap key labelled `label`, if the token has one.
+    fn wrap_key(&mut self, label: &str) -> Result<Option<WrapKeyInfo>> {
+        let _ = label;
+        Err(Error::Unsupported("wrap keys on this backend".into()))
+    }
+    /// Delete the wrap key labelled `label` (and anything the backend keeps beside it);
+    /// false if there was none.
+    fn delete_wrap_key(&mut self, label: &str) -> Result<bool> {
+        let _ = label;
+        Err(Error::Unsupported("wrap keys on this backend".into()))
+    }
+    /// The private key labelled `label`, encrypted under the wrap key `wrap_label`, in
+    /// the backend's [`WrapFormat`]. Refused for a key not generated exportable.
+    fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> Result<Vec<u8>> {
+        let _ = (wrap_label, label);
+        Err(Error::Unsupported(
+            "export under wrap on this backend".into(),
+        ))
+    }
+    /// Import a key [`Token::export_wrapped`] made, as `label`/`id`, with `public` its
+    /// public half as recorded at backup (PKCS#11 stores it as the public key object; a
+    /// YubiHSM restores label and id from the blob and they must be these).
+    fn import_wrapped(
+        &mut self,
+        wrap_label: &str,
+        blob: &[u8],
+        label: &str,
+        id: &[u8],
+        public: &PublicKey,
+    ) -> Result<()> {
+        let _ = (wrap_label, blob, label, id, public);
+        Err(Error::Unsupported(
+            "import under wrap on this backend".into(),
+        ))
+    }
+
+    // Administrative operations only some backends have ([`admin`]). The defaults
+    // refuse; `Capabilities` says which a backend has, so a plan is refused before
+    // anything runs.
+
+    /// Log in (at the next `login`) with authentication key `id` instead of the default.
+    fn use_auth_key(&mut self, id: u16) -> Result<()> {
+        Err(Error::Unsupported(format!(
+            "authentication key {id}: only yubihsm: backends have authentication keys"
+        )))
+    }
+    /// The authentication key `id`, if the token has one.
+    fn auth_key(&mut self, id: u16) -> Result<Option<admin::AuthKeySpec>> {
+        Err(Error::Unsupported(format!(
+            "authentication key {id:04x}: this backend has no authentication keys"
+        )))
+    }
+    /// The authentication key the session logged in with.
+    fn session_auth_key(&mut self) -> Option<u16> {
         None
     }
+    /// Whether the session is logged in with `password` (a resumed rotation asks whether
+    /// it already finished).
+    fn session_uses(&mut self, _password: &Secret) -> bool {
+        false
+    }
+    fn put_auth_key(&mut self, spec: &admin::AuthKeySpec, _password: &Secret) -> Result<()> {
+        Err(Error::Unsupported(format!(
+            "put-auth-key {:04x}: this backend has no authentication keys",
+            spec.id
+        )))
+    }
+    /// Rotate the session's own authentication key safely; returns the sub-steps.
+    fn rotate_auth_key(&mut self, _r: &admin::Rotation<'_>) -> Result<Vec<admin::SubStep>> {
+        Err(Error::Unsupported(
+            "change-auth-key: this backend has no authentication keys".into(),
+        ))
+    }
+    /// Turn the device's force-audit option on or off; returns it as read back.
+    fn set_force_audit(&mut self, _on: bool) -> Result<bool> {
+        Err(Error::Unsupported(
+            "set-audit: this backend has no device audit log".into(),
+        ))
+    }
+    /// The device's own audit log, read (and acknowledged) after a step. `None`: the
+    /// backend keeps none, or the session cannot read it now.
+    fn read_device_audit(&mut self) -> Option<Result<admin::AuditReport>> {
+        None
+    }
+
+    // Data objects and counters: what the approval stage keeps on the token (a policy
+    // nobody can change, use counters the signer cannot roll back). Small and generic;
+    // what they hold is `crate::approvals`' business.
+
+    /// The public data objects (PKCS#11 CKO_DATA, YubiHSM opaque data) whose label starts
+    /// with `prefix`, with their values. Needs no login where the token shows public
+    /// objects without one.
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        let _ = prefix;
+        Err(Error::Unsupported("data objects".into()))
+    }
+    /// Store a public data object labelled `label` (the label must be free). With
+    /// `immutable`, the token is asked to keep it from being modified or destroyed, which
+    /// it does where [`Capabilities::immutable_data`] says so.
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        let _ = (label, value, immutable);
+        Err(Error::Unsupported("data objects".into()))
+    }
+    /// The counter labelled `label` (a private object: the user logged in), or `None`
+    /// before its first write.
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        let _ = label;
+        Err(Error::Unsupported("counters".into()))
+    }
+    /// Move the counter labelled `label` from `expected` (what it holds now; 0 before
+    /// its first write) up to `value`, creating it if needed. Refused when it holds
+    /// anything but `expected`, or when `value` is not above it: of two sessions that
+    /// read the same value, at most one moves it. A crash during the write leaves the
+    /// old or the new value, never no counter.
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
+        let _ = (label, expected, value);
+        Err(Error::Unsupported("counters".into()))
+    }
 }
 
-/// A key pair on an opened token, as a [`keys::Signer`]: what `pki` and the image formats
-/// sign with, without knowing which backend holds the key.
-pub struct TokenKey<'t> {
-    token: &'t mut dyn Token,
-    label: String,
-    public: PublicKey,
-}
-
-impl<'t> TokenKey<'t> {
-    /// Find the key pair labelled `label` and read its public half.
-    pub fn open(token: &'t mut dyn Token, label: &str) -> Result<Self> {
-        let public = token.public_key(label)?;
-        Ok(TokenKey {
-            token,
-            label: label.to_string(),
-            public,
-        })
+/// Check a planned script against the rules of the backend a URI names, before anything
+/// is opened: what the backend (or its library, or a test double) cannot do, and the
+/// limits on labels and ids it has.
+pub fn check_plan(
+    uri: &BackendUri,
+    steps: &[admin::PlannedStep],
+) -> std::result::Result<(), admin::Refusal> {
+    match uri {
+        BackendUri::YubiHsm(u) => yubihsm::check_plan(u, steps),
+        // PKCS#11 and the rehearsal token have no authentication keys or device log.
+        BackendUri::Sim(_) | BackendUri::Pkcs11(_) => {
+            for s in steps {
+                if let admin::PlannedOp::PutAuthKey
+                | admin::PlannedOp::ChangeAuthKey { .. }
+                | admin::PlannedOp::SetAudit = s.op
+                {
+                    return Err(admin::Refusal {
+                        step: s.index,
+                        field: "kind".into(),
+                        message: format!(
+                            "{} needs the YubiHSM native backend (yubihsm:usb or yubihsm:http://HOST:PORT), not {uri}",
+                            match s.op {
+                                admin::PlannedOp::PutAuthKey => "put-auth-key",
+                                admin::PlannedOp::SetAudit => "set-audit",
+                                _ => "change-auth-key",
+                            }
+                        ),
+                    });
+                }
+            }
+            Ok(())
+        }
     }
 }
 
-impl keys::Signer for TokenKey<'_> {
-    fn label(&self) -> &str {
-        &self.label
-    }
-    fn public_key(&self) -> &PublicKey {
-        &self.public
-    }
-    fn sign_digest(
-        &mut self,
-        scheme: SignScheme,
-        digest: &[u8],
-    ) -> std::result::Result<Vec<u8>, keys::SignError> {
-        self.token
-            .sign(&self.label, scheme, digest)
-            .map_err(|e| keys::SignError::Key {
-                label: self.label.clone(),
-                source: Box::new(e),
-            })
-    }
+/// The rules of a plan that hold on any backend able to run it, checked without one: a
+/// rotation must not take away a capability a later step needs.
+pub fn check_plan_anywhere(
+    steps: &[admin::PlannedStep],
+) -> std::result::Result<(), admin::Refusal> {
+    yubihsm::steps::check_lockout(steps)
 }
 
 /// Open the backend a URI names. `token_label` selects a token where the URI names none.

@@ -1,5 +1,7 @@
-//! Key algorithms, curves, hashes and signature schemes, and the public/private key
-//! encodings every other module shares. Pure: bytes in, bytes out.
+//! Key algorithms, curves, hashes and signature schemes, the public/private key
+//! encodings every other module shares, and the [`Signer`] a key that signs digests
+//! implements (a token key in `hsm`; [`FileSigner`], a private key in memory, here).
+//! Pure: bytes in, bytes out. Must not touch `hsm` or files beyond reading a key file.
 
 pub mod ecdsa_tables;
 pub mod private;
@@ -12,9 +14,9 @@ use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
 use sha2::Digest;
 
-pub use private::PrivateKey;
+pub use private::{FileSigner, PrivateKey};
 pub use public::PublicKey;
-pub use signer::{sign_checked, Encoding, SignError, Signer};
+pub use signer::{sign_checked, Authority, Encoding, SignError, Signer};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
@@ -28,6 +30,11 @@ pub enum Error {
     Decrypt,
     #[error("encrypted key needs a passphrase")]
     NeedPassphrase,
+    #[error("digest has {got} bytes, {} needs {}", hash.name(), hash.len())]
+    DigestLength { got: usize, hash: HashAlg },
+    /// The cryptography library refused to sign (its message).
+    #[error("signing failed: {0}")]
+    Sign(String),
 }
 
 /// Key algorithm as scripts and the CLI name it.
@@ -232,21 +239,28 @@ impl HashAlg {
         }
     }
 
-    /// The DER DigestInfo prefix that PKCS#1 v1.5 puts before the hash.
-    pub fn digest_info_prefix(self) -> &'static [u8] {
+    /// The DER DigestInfo prefix that PKCS#1 v1.5 puts before the hash (the rsa crate's
+    /// own table).
+    pub fn digest_info_prefix(self) -> Box<[u8]> {
+        self.pkcs1v15().prefix
+    }
+
+    /// RSASSA-PKCS1-v1_5 padding for a digest of this hash.
+    pub(crate) fn pkcs1v15(self) -> rsa::Pkcs1v15Sign {
         match self {
-            HashAlg::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
-            ],
-            HashAlg::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
-            ],
-            HashAlg::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
-            ],
+            HashAlg::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            HashAlg::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+            HashAlg::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+        }
+    }
+
+    /// RSASSA-PSS with MGF1 over this hash and salt length = hash length (what tokens,
+    /// OpenSSL and cert_create use with SHA-256).
+    pub(crate) fn pss(self) -> rsa::Pss {
+        match self {
+            HashAlg::Sha256 => rsa::Pss::new_with_salt::<sha2::Sha256>(32),
+            HashAlg::Sha384 => rsa::Pss::new_with_salt::<sha2::Sha384>(48),
+            HashAlg::Sha512 => rsa::Pss::new_with_salt::<sha2::Sha512>(64),
         }
     }
 }

@@ -1,6 +1,11 @@
-//! Private keys read from files for import: PKCS#8 (plain or encrypted), PKCS#1, SEC1,
-//! PEM or DER. Every secret component lives in a zeroizing buffer; `Debug` shows only the
-//! key type.
+//! Private keys read from files: PKCS#8 (plain or encrypted), PKCS#1, SEC1, PEM or DER,
+//! for import onto a token; and the one software implementation of digest signing, used
+//! by the rehearsal token and by [`FileSigner`] (a file key as a [`super::Signer`]).
+//! Every secret component lives in a zeroizing buffer; `Debug` shows only the key type.
+//!
+//! rsa 0.9 carries RUSTSEC-2023-0071 (Marvin timing side channel on private-key
+//! operations). It is acknowledged here: software signing serves the rehearsal token and
+//! tests, which are no security boundary and must never hold a production key.
 
 use std::fmt;
 
@@ -9,7 +14,7 @@ use const_oid::ObjectIdentifier;
 use der::Decode;
 use zeroize::Zeroizing;
 
-use super::{Curve, Error, PublicKey};
+use super::{Curve, Error, PublicKey, SignScheme};
 use crate::secret::Secret;
 
 /// RSA private components, big-endian, as PKCS#11 `C_CreateObject` and YubiHSM
@@ -86,6 +91,139 @@ impl PrivateKey {
         Err(Error::Malformed(
             "neither PEM nor a DER PKCS#8, encrypted PKCS#8, PKCS#1 or SEC1 private key".into(),
         ))
+    }
+
+    /// An unencrypted PKCS#8 `PrivateKeyInfo` (what the rehearsal token stores).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
+        from_pkcs8(der)
+    }
+
+    /// Sign `digest`, already hashed with `scheme.hash()`. ECDSA gives fixed-width r‖s,
+    /// RSA the modulus-sized integer (PSS: MGF1 over the same hash, salt = hash length).
+    /// The result is not checked here; [`super::sign_checked`] does that.
+    pub fn sign_digest(&self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, Error> {
+        let hash = scheme.hash();
+        if digest.len() != hash.len() {
+            return Err(Error::DigestLength {
+                got: digest.len(),
+                hash,
+            });
+        }
+        match (self, scheme) {
+            (PrivateKey::Ec { curve, d, .. }, SignScheme::Ecdsa(_)) => {
+                sign_ecdsa(*curve, d, digest)
+            }
+            (PrivateKey::Rsa { key, .. }, SignScheme::RsaPss(h) | SignScheme::RsaPkcs1(h)) => {
+                let big = |b: &[u8]| rsa::BigUint::from_bytes_be(b);
+                let rk = rsa::RsaPrivateKey::from_components(
+                    big(&key.n),
+                    big(&key.e),
+                    big(&key.d),
+                    vec![big(&key.p), big(&key.q)],
+                )
+                .map_err(|e| Error::Malformed(format!("RSA private key: {e}")))?;
+                let sig = match scheme {
+                    SignScheme::RsaPss(_) => {
+                        rk.sign_with_rng(&mut rand_core::OsRng, h.pss(), digest)
+                    }
+                    _ => rk.sign(h.pkcs1v15(), digest),
+                };
+                sig.map_err(|e| Error::Sign(format!("RSA: {e}")))
+            }
+            _ => Err(Error::Unsupported(format!(
+                "{} with a {} key",
+                scheme.name(),
+                self.public_key().describe()
+            ))),
+        }
+    }
+}
+
+/// ECDSA over a digest with the private scalar `d`; fixed-width r‖s.
+fn sign_ecdsa(curve: Curve, d: &[u8], digest: &[u8]) -> Result<Vec<u8>, Error> {
+    use signature::hazmat::PrehashSigner;
+    // ECDSA takes the leftmost bits of a long hash and the whole of a short one; the
+    // ecdsa crate wants at least half the field, so pad a short digest with zeros on the
+    // left (the same integer).
+    let half = curve.field_bytes() / 2 + 1;
+    let mut e = vec![0u8; half.saturating_sub(digest.len())];
+    e.extend_from_slice(digest);
+    let bad_scalar = || Error::Malformed(format!("{} private scalar out of range", curve.name()));
+    let fail = |x: ecdsa::Error| Error::Sign(format!("ECDSA: {x}"));
+    let rs = match curve {
+        Curve::P256 => {
+            let k = p256::ecdsa::SigningKey::from_slice(d).map_err(|_| bad_scalar())?;
+            let s: p256::ecdsa::Signature = k.sign_prehash(&e).map_err(fail)?;
+            s.to_bytes().to_vec()
+        }
+        Curve::P384 => {
+            let k = p384::ecdsa::SigningKey::from_slice(d).map_err(|_| bad_scalar())?;
+            let s: p384::ecdsa::Signature = k.sign_prehash(&e).map_err(fail)?;
+            s.to_bytes().to_vec()
+        }
+        Curve::P521 => {
+            let k = p521::ecdsa::SigningKey::from_slice(d).map_err(|_| bad_scalar())?;
+            let s: p521::ecdsa::Signature = k.sign_prehash(&e).map_err(fail)?;
+            s.to_bytes().to_vec()
+        }
+        Curve::BrainpoolP256r1 | Curve::BrainpoolP256t1 => {
+            return Err(Error::Unsupported(format!(
+                "signing with {} keys in software",
+                curve.name()
+            )))
+        }
+    };
+    Ok(rs)
+}
+
+/// A private key held in memory, as a [`super::Signer`]: `pki` and the image formats
+/// sign with it exactly as with a key on a token. For tests and rehearsals; a
+/// production key belongs on a token.
+#[derive(Debug)]
+pub struct FileSigner {
+    label: String,
+    key: PrivateKey,
+}
+
+impl FileSigner {
+    /// `label` names the key in messages and records (a file name, say).
+    pub fn new(label: impl Into<String>, key: PrivateKey) -> Self {
+        FileSigner {
+            label: label.into(),
+            key,
+        }
+    }
+
+    /// Read a private key file (any form [`PrivateKey::from_bytes`] reads); the label is
+    /// the file's path. Errors name the file.
+    pub fn from_file(path: &std::path::Path, passphrase: Option<&Secret>) -> Result<Self, String> {
+        let bytes = Zeroizing::new(
+            std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e.kind()))?,
+        );
+        let key = PrivateKey::from_bytes(&bytes, passphrase)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(FileSigner::new(path.display().to_string(), key))
+    }
+}
+
+impl super::Signer for FileSigner {
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn public_key(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+    fn sign_digest(
+        &mut self,
+        scheme: SignScheme,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, super::SignError> {
+        self.key
+            .sign_digest(scheme, digest)
+            .map_err(|e| super::SignError::Key {
+                label: self.label.clone(),
+                source: Box::new(e),
+            })
     }
 }
 

@@ -5,7 +5,7 @@ use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, BitString, UintRef};
 use der::{Decode, Encode};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifier, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 
 use super::{Curve, Error, HashAlg, SignScheme};
@@ -138,6 +138,9 @@ impl PublicKey {
         spki.to_der().unwrap_or_default()
     }
 
+    // ok: `BitString::from_bytes` fails only past DER's length limit (hundreds of
+    // megabytes); a public key's bytes are at most a few hundred.
+    #[allow(clippy::expect_used)]
     pub fn to_spki(&self) -> SubjectPublicKeyInfoOwned {
         match self {
             PublicKey::Rsa { n, e } => {
@@ -218,12 +221,10 @@ impl PublicKey {
         sig: &[u8],
     ) -> Result<(), Error> {
         if digest.len() != scheme.hash().len() {
-            return Err(Error::Malformed(format!(
-                "digest has {} bytes, {} needs {}",
-                digest.len(),
-                scheme.hash().name(),
-                scheme.hash().len()
-            )));
+            return Err(Error::DigestLength {
+                got: digest.len(),
+                hash: scheme.hash(),
+            });
         }
         let bad = || Error::BadSignature;
         match (self, scheme) {
@@ -237,26 +238,9 @@ impl PublicKey {
                     rsa::BigUint::from_bytes_be(e),
                 )
                 .map_err(|e| Error::Unsupported(format!("RSA key: {e}")))?;
-                let pss = matches!(scheme, SignScheme::RsaPss(_));
-                let r = match (h, pss) {
-                    (HashAlg::Sha256, true) => {
-                        key.verify(rsa::Pss::new_with_salt::<Sha256>(32), digest, sig)
-                    }
-                    (HashAlg::Sha384, true) => {
-                        key.verify(rsa::Pss::new_with_salt::<Sha384>(48), digest, sig)
-                    }
-                    (HashAlg::Sha512, true) => {
-                        key.verify(rsa::Pss::new_with_salt::<Sha512>(64), digest, sig)
-                    }
-                    (HashAlg::Sha256, false) => {
-                        key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), digest, sig)
-                    }
-                    (HashAlg::Sha384, false) => {
-                        key.verify(rsa::Pkcs1v15Sign::new::<Sha384>(), digest, sig)
-                    }
-                    (HashAlg::Sha512, false) => {
-                        key.verify(rsa::Pkcs1v15Sign::new::<Sha512>(), digest, sig)
-                    }
+                let r = match scheme {
+                    SignScheme::RsaPss(_) => key.verify(h.pss(), digest, sig),
+                    _ => key.verify(h.pkcs1v15(), digest, sig),
                 };
                 r.map_err(|_| bad())
             }

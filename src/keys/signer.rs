@@ -1,5 +1,5 @@
 //! The one thing `pki` and `formats` need from a key that signs: its public half and a
-//! digest signature. A key on a token implements it (`hsm::TokenKey`); so can a file key
+//! digest signature. A key on a token implements it (`signing::TokenSigner`); so can a file key
 //! in tests. Whoever holds a `Signer` never sees where the private key lives.
 
 use super::{ecdsa_fixed_to_der, PublicKey, SignScheme};
@@ -14,9 +14,40 @@ pub enum SignError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The signer refused before the key was asked (its own message names the key, such
+    /// as an approval whose uses are spent).
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The key produced a signature that does not verify with its own public key.
     #[error("key {label:?}: its signature does not verify with its own public key")]
     BadSignature { label: String },
+}
+
+impl SignError {
+    /// The key labelled `label` failed with `source` (a token's error, say).
+    pub fn key(
+        label: &str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        SignError::Key {
+            label: label.to_string(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Who allowed a signature made under someone's approval (an approved signing request):
+/// what a record of the signature says about its authority.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Authority {
+    /// The request's id.
+    pub request: String,
+    /// The approvers whose signatures counted.
+    pub approvers: Vec<String>,
+    /// This signature's use number (1-based) of `of`.
+    #[serde(rename = "use")]
+    pub use_number: u64,
+    pub of: u64,
 }
 
 /// A key that signs digests. `sign_digest` returns the signature as the key made it
@@ -27,6 +58,16 @@ pub trait Signer {
     fn public_key(&self) -> &PublicKey;
     /// Sign `digest`, already hashed with `scheme.hash()`.
     fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, SignError>;
+    /// Take `n` uses now for `n` signatures to come. A key whose uses are counted (under
+    /// an approved request) reserves them before the first; others need nothing.
+    fn reserve(&mut self, n: u64) -> Result<(), SignError> {
+        let _ = n;
+        Ok(())
+    }
+    /// The authority of the last signature made, where someone's approval gave it.
+    fn authority(&self) -> Option<Authority> {
+        None
+    }
 }
 
 /// How a signature leaves [`sign_checked`].

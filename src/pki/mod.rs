@@ -1,15 +1,20 @@
-//! Certificate issuance where the signing key lives on a token.
+//! Certificate issuance with a signing key it never sees: pure, bytes in and bytes out.
 //!
 //! The TBS certificate is built here, field by field, so the bytes match what the vendor
-//! scripts produce; only its digest goes to the token. Every certificate is checked
-//! against the issuer's public key before it is returned.
+//! scripts produce; only its digest goes to the issuer's [`keys::Signer`] (a key on a
+//! token, `signing::TokenSigner`, or a file key, `keys::FileSigner`). Every certificate is
+//! checked against the issuer's public key before it is returned.
 //!
-//! An `issue-certificate` step calls [`issue`] with the subject's public key (read from
-//! the token), the issuer (self-signed, or the issuer certificate's DER/PEM), the label
-//! of the issuer's key, a scheme ([`default_scheme`]), a serial and a validity; it gets
-//! DER back ([`to_pem`] for the PEM twin). [`hab4`] gives the names, serials and order
-//! of hab4_pki_tree.sh's tree; [`tbbr`] issues cert_create's TF-A chain.
+//! An `issue-certificate` step opens the issuer's key and calls [`issue`] with it, the
+//! subject's public key, the issuer (self-signed, or the issuer certificate's DER/PEM), a
+//! scheme ([`default_scheme`]), a serial and a validity; it gets DER back ([`to_pem`] for
+//! the PEM twin). [`hab4`] gives the names, serials and order of hab4_pki_tree.sh's tree;
+//! [`tbbr`] builds cert_create's TF-A chain.
+//!
+//! Must not touch: `hsm` (tokens, labels on tokens, sessions), files, the transcript.
 
+#[cfg(test)]
+mod file_key_tests;
 pub mod hab4;
 pub mod profiles;
 pub mod signer;
@@ -27,11 +32,9 @@ use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use crate::hsm::Token;
-use crate::keys::{PublicKey, SignScheme};
+use crate::keys::{self, PublicKey, SignError, SignScheme, Signer};
 
 pub use profiles::Profile;
-pub use signer::TokenSigner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,8 +42,14 @@ pub enum Error {
     Field { field: &'static str, msg: String },
     #[error("issuer certificate: {0}")]
     Issuer(String),
-    #[error("token: {0}")]
-    Token(String),
+    /// A key could not be read or could not sign; `role` names what it is for ("issuer",
+    /// "SoC firmware"), the source names the key and keeps its own error.
+    #[error("{role} {source}")]
+    Key {
+        role: String,
+        #[source]
+        source: SignError,
+    },
     #[error("key mismatch: {0}")]
     Mismatch(String),
     #[error("unsupported: {0}")]
@@ -61,7 +70,7 @@ pub enum Issuer<'a> {
     /// The subject key signs its own certificate (issuer name = subject name).
     SelfSigned,
     /// The holder of this certificate (DER or PEM) signs; its key must be the signer's
-    /// key, and it must be a CA.
+    /// public key, and it must be a CA.
     Certificate(&'a [u8]),
 }
 
@@ -120,8 +129,6 @@ pub struct IssueRequest<'a> {
     pub subject: Name,
     pub subject_key: PublicKey,
     pub issuer: Issuer<'a>,
-    /// Label of the issuer's private key on the token.
-    pub signer_label: &'a str,
     pub scheme: SignScheme,
     /// Big-endian positive integer (1–20 bytes).
     pub serial: Vec<u8>,
@@ -246,7 +253,7 @@ pub fn random_serial() -> Vec<u8> {
 
 /// PEM text of a DER certificate.
 pub fn to_pem(der: &[u8]) -> String {
-    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+    keys::pem_encode("CERTIFICATE", der)
 }
 
 /// The parts of an issuer certificate that issuance needs.
@@ -305,8 +312,9 @@ fn issuer_info(bytes: &[u8]) -> Result<IssuerInfo> {
     })
 }
 
-/// Issue one certificate with the issuer's key on `token`. Returns DER.
-pub fn issue(token: &mut dyn Token, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
+/// Issue one certificate signed by `signer`, the issuer's key (the subject's own key when
+/// self-signed). Returns DER.
+pub fn issue(signer: &mut dyn Signer, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
     let serial = SerialNumber::new(&req.serial).map_err(|e| field("serial", &e.to_string()))?;
     if req.serial.iter().all(|&b| b == 0) {
         return Err(field("serial", "must be positive"));
@@ -344,9 +352,17 @@ pub fn issue(token: &mut dyn Token, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
         issuer_serial: &issuer.serial,
     };
     let extensions = req.profile.extensions(&ctx)?;
-    let mut signer = TokenSigner::new(token, req.signer_label, req.scheme, Some(&issuer.key))?;
+    if *signer.public_key() != issuer.key {
+        return Err(Error::Mismatch(format!(
+            "the key {:?} is not the issuer's key",
+            signer.label()
+        )));
+    }
+    signer::check_fits(signer, req.scheme)?;
     build_signed(
-        &mut signer,
+        signer,
+        req.scheme,
+        "issuer",
         TbsParts {
             serial,
             issuer: issuer.name,
@@ -369,10 +385,16 @@ pub(crate) struct TbsParts<'a> {
     pub extensions: Vec<Extension>,
 }
 
-/// Assemble the TBS, sign it on the token, and check the result with the signer's
-/// (already matched) public key after a full DER round trip.
-pub(crate) fn build_signed(signer: &mut TokenSigner<'_>, parts: TbsParts<'_>) -> Result<Vec<u8>> {
-    let alg = signer.algorithm()?;
+/// Assemble the TBS, have `signer` sign it with `scheme` (already checked to fit its
+/// key), and check the result with the signer's public key after a full DER round trip.
+/// `role` names the key in errors.
+pub(crate) fn build_signed(
+    signer: &mut dyn Signer,
+    scheme: SignScheme,
+    role: &str,
+    parts: TbsParts<'_>,
+) -> Result<Vec<u8>> {
+    let alg = signer::signature_algorithm(scheme)?;
     let tbs = TbsCertificate {
         version: Version::V3,
         serial_number: parts.serial,
@@ -390,7 +412,7 @@ pub(crate) fn build_signed(signer: &mut TokenSigner<'_>, parts: TbsParts<'_>) ->
         },
     };
     let tbs_der = tbs.to_der().map_err(|e| Error::Encode(e.to_string()))?;
-    let sig = signer.sign(&tbs_der)?;
+    let sig = signer::sign_tbs(signer, scheme, &tbs_der, role)?;
     let cert = Certificate {
         tbs_certificate: tbs,
         signature_algorithm: alg,

@@ -1,5 +1,6 @@
-//! Arm TF-A Trusted Board Boot (TBBR) certificates, as `cert_create` writes them, with
-//! every key on the token.
+//! Arm TF-A Trusted Board Boot (TBBR) certificates, as `cert_create` writes them.
+//! [`prepare_chain`] builds and checks every certificate; the caller signs each one with
+//! the key it names ([`Unsigned::sign`] takes any `keys::Signer`: a token key, a file key).
 //!
 //! cert_create's shape (checked against Debian's arm-trusted-firmware-tools 2.8): each
 //! certificate is "self-issued" by the key that signs it (issuer = subject = a fixed CN
@@ -12,11 +13,11 @@ use std::io::Read;
 
 use const_oid::ObjectIdentifier;
 use der::Encode;
+use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 
-use super::{profiles, Error, TbsParts, TokenSigner, Validity};
-use crate::hsm::Token;
-use crate::keys::{HashAlg, PublicKey, SignScheme};
+use super::{profiles, Error, TbsParts, Validity};
+use crate::keys::{HashAlg, PublicKey, SignError, SignScheme, Signer};
 
 /// cert_create's validity: 20 years of 365 days.
 pub const VALIDITY_DAYS: u32 = 7300;
@@ -96,7 +97,8 @@ impl CertKind {
     }
 }
 
-/// Token labels of the TBBR keys. `tos_fw: None` leaves out the BL32 certificates.
+/// Labels of the TBBR keys (on the token, say). `tos_fw: None` leaves out the BL32
+/// certificates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyLabels {
     pub rot: String,
@@ -215,7 +217,7 @@ fn encode_ext(arc: u32, ext: &Ext<'_>, hash: HashAlg) -> Result<x509_cert::ext::
                 }
                 None => vec![0u8; hash.len()],
             };
-            let mut v = hash.digest_info_prefix().to_vec();
+            let mut v = hash.digest_info_prefix().into_vec();
             v.extend_from_slice(&digest);
             v
         }
@@ -223,65 +225,113 @@ fn encode_ext(arc: u32, ext: &Ext<'_>, hash: HashAlg) -> Result<x509_cert::ext::
     profiles::extension(tbbr_oid(arc), true, value)
 }
 
-/// Issue one TBBR certificate signed by `label`.
-fn issue_one(
-    token: &mut dyn Token,
+/// One certificate of the chain, built and waiting for its key's signature. The key
+/// labelled [`Unsigned::signer`] signs it, and it certifies that same key.
+#[derive(Clone, Debug)]
+pub struct Unsigned {
+    pub kind: CertKind,
+    /// Label of the key that signs this certificate.
+    pub signer: String,
+    key: PublicKey,
+    scheme: SignScheme,
+    serial: SerialNumber,
+    validity: Validity,
+    extensions: Vec<Extension>,
+}
+
+impl Unsigned {
+    /// Sign with `signer`, which must be the key read for [`Self::signer`] when the chain
+    /// was prepared. The certificate is verified with that key before it is returned.
+    pub fn sign(self, signer: &mut dyn Signer) -> Result<Issued, Error> {
+        let what = self.kind.common_name();
+        if *signer.public_key() != self.key {
+            return Err(Error::Mismatch(format!(
+                "the key {:?} is not the key read for the {what}",
+                signer.label()
+            )));
+        }
+        super::signer::check_fits(signer, self.scheme)?;
+        let name = super::common_name(what)?;
+        let der = super::build_signed(
+            signer,
+            self.scheme,
+            &format!("{what} signing"),
+            TbsParts {
+                serial: self.serial,
+                issuer: name.clone(),
+                subject: name,
+                subject_key: &self.key,
+                validity: self.validity,
+                extensions: self.extensions,
+            },
+        )?;
+        Ok(Issued {
+            kind: self.kind,
+            der,
+        })
+    }
+}
+
+/// One TBBR certificate for `kind`, to be signed by the key labelled `label`.
+fn prepare_one(
     kind: CertKind,
     label: &str,
+    key: &PublicKey,
     req: &ChainRequest,
     exts: &[(u32, Ext<'_>)],
-) -> Result<Issued, Error> {
-    let key = token
-        .public_key(label)
-        .map_err(|e| Error::Token(format!("{} key {label:?}: {e}", kind.common_name())))?;
-    let scheme = scheme_for(&key, req.hash);
-    let mut signer = TokenSigner::new(token, label, scheme, Some(&key))?;
-    let keyid = profiles::key_id(&key);
+) -> Result<Unsigned, Error> {
+    let keyid = profiles::key_id(key);
     let mut extensions = vec![
-        profiles::subject_key_identifier(&key)?,
+        profiles::subject_key_identifier(key)?,
         profiles::authority_key_identifier(&keyid, None)?,
         profiles::basic_constraints(false, false)?,
     ];
     for (arc, e) in exts {
         extensions.push(encode_ext(*arc, e, req.hash)?);
     }
-    let name = super::common_name(kind.common_name())?;
     let serial = SerialNumber::new(&super::random_serial())
         .map_err(|e| Error::Encode(format!("serial: {e}")))?;
-    let der = super::build_signed(
-        &mut signer,
-        TbsParts {
-            serial,
-            issuer: name.clone(),
-            subject: name,
-            subject_key: &key,
-            validity: req.validity,
-            extensions,
-        },
-    )?;
-    Ok(Issued { kind, der })
+    Ok(Unsigned {
+        kind,
+        signer: label.to_string(),
+        key: key.clone(),
+        scheme: scheme_for(key, req.hash),
+        serial,
+        validity: req.validity,
+        extensions,
+    })
 }
 
-/// Issue the whole chain: trusted_key, tb_fw, soc_fw key/content, tos_fw key/content
-/// (when a Trusted OS key is given), nt_fw key/content.
-pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issued>, Error> {
+/// The whole chain, in the order cert_create writes it: trusted_key, tb_fw, soc_fw
+/// key/content, tos_fw key/content (when a Trusted OS key is given), nt_fw key/content.
+/// `public_key` reads a key's public half by label (from the token, say). Every input
+/// (keys, image hashes) is checked here, before anything is signed; the caller then
+/// signs each [`Unsigned`] with the key it names.
+pub fn prepare_chain<E>(
+    req: &ChainRequest,
+    mut public_key: impl FnMut(&str) -> std::result::Result<PublicKey, E>,
+) -> Result<Vec<Unsigned>, Error>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
     let k = &req.keys;
-    let pk = |token: &mut dyn Token, label: &str, what: &str| {
-        token
-            .public_key(label)
-            .map_err(|e| Error::Token(format!("{what} key {label:?}: {e}")))
+    let mut pk = |label: &str, role: &str| {
+        public_key(label).map_err(|e| Error::Key {
+            role: role.to_string(),
+            source: SignError::key(label, e),
+        })
     };
-    let tw = pk(token, &k.trusted_world, "trusted-world")?;
-    let ntw = pk(token, &k.non_trusted_world, "non-trusted-world")?;
-    let soc = pk(token, &k.soc_fw, "SoC firmware")?;
-    let nt = pk(token, &k.nt_fw, "non-trusted firmware")?;
+    let tw = pk(&k.trusted_world, "trusted-world")?;
+    let ntw = pk(&k.non_trusted_world, "non-trusted-world")?;
+    let soc = pk(&k.soc_fw, "SoC firmware")?;
+    let nt = pk(&k.nt_fw, "non-trusted firmware")?;
     let tos = match &k.tos_fw {
-        Some(l) => Some(pk(token, l, "Trusted OS firmware")?),
+        Some(l) => Some(pk(l, "Trusted OS firmware")?),
         None => None,
     };
     // cert_create signs RSA-PSS with a fixed 32-byte salt whatever `-s` says; a token
     // signs PSS with salt = hash length. Both agree only with SHA-256.
-    let rot = pk(token, &k.rot, "root-of-trust")?;
+    let rot = pk(&k.rot, "root-of-trust")?;
     let any_rsa = [&rot, &tw, &ntw, &soc, &nt]
         .into_iter()
         .chain(tos.as_ref())
@@ -298,10 +348,10 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
     let ntnv = || Ext::NvCounter(req.non_trusted_nv_counter);
     let tv = || Ext::NvCounter(req.trusted_nv_counter);
     let mut out = vec![
-        issue_one(
-            token,
+        prepare_one(
             CertKind::TrustedKey,
             &k.rot,
+            &rot,
             req,
             &[
                 (TRUSTED_NV, tnv),
@@ -309,10 +359,10 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
                 (303, Ext::Key(&ntw)),
             ],
         )?,
-        issue_one(
-            token,
+        prepare_one(
             CertKind::TbFw,
             &k.rot,
+            &rot,
             req,
             &[
                 (TRUSTED_NV, tv()),
@@ -325,17 +375,17 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
                 (204, Ext::Hash(im.fw_config.as_ref(), "fw-config", false)),
             ],
         )?,
-        issue_one(
-            token,
+        prepare_one(
             CertKind::SocFwKey,
             &k.trusted_world,
+            &tw,
             req,
             &[(TRUSTED_NV, tv()), (501, Ext::Key(&soc))],
         )?,
-        issue_one(
-            token,
+        prepare_one(
             CertKind::SocFwContent,
             &k.soc_fw,
+            &soc,
             req,
             &[
                 (TRUSTED_NV, tv()),
@@ -348,17 +398,17 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
         )?,
     ];
     if let (Some(tos_key), Some(tos_label)) = (tos.as_ref(), k.tos_fw.as_deref()) {
-        out.push(issue_one(
-            token,
+        out.push(prepare_one(
             CertKind::TosFwKey,
             &k.trusted_world,
+            &tw,
             req,
             &[(TRUSTED_NV, tv()), (901, Ext::Key(tos_key))],
         )?);
-        out.push(issue_one(
-            token,
+        out.push(prepare_one(
             CertKind::TosFwContent,
             tos_label,
+            tos_key,
             req,
             &[
                 (TRUSTED_NV, tv()),
@@ -378,17 +428,17 @@ pub fn issue_chain(token: &mut dyn Token, req: &ChainRequest) -> Result<Vec<Issu
             ],
         )?);
     }
-    out.push(issue_one(
-        token,
+    out.push(prepare_one(
         CertKind::NtFwKey,
         &k.non_trusted_world,
+        &ntw,
         req,
         &[(NON_TRUSTED_NV, ntnv()), (1101, Ext::Key(&nt))],
     )?);
-    out.push(issue_one(
-        token,
+    out.push(prepare_one(
         CertKind::NtFwContent,
         &k.nt_fw,
+        &nt,
         req,
         &[
             (NON_TRUSTED_NV, ntnv()),
@@ -422,7 +472,7 @@ mod tests {
     fn missing_optional_image_is_zero_hash_and_mandatory_is_an_error() {
         let e = encode_ext(202, &Ext::Hash(None, "x", false), HashAlg::Sha256).unwrap();
         let v = e.extn_value.as_bytes();
-        assert_eq!(&v[..19], HashAlg::Sha256.digest_info_prefix());
+        assert_eq!(&v[..19], &*HashAlg::Sha256.digest_info_prefix());
         assert!(v[19..].iter().all(|&b| b == 0) && v.len() == 51);
         assert!(encode_ext(201, &Ext::Hash(None, "BL2", true), HashAlg::Sha256).is_err());
     }

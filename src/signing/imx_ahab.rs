@@ -107,20 +107,13 @@ pub(super) fn sign(
         .unwrap_or(file_len);
     let mut patches: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut notes = Vec::new();
-    let mut tokenkey =
-        crate::hsm::TokenKey::open(&mut *key.token, &key.label.clone()).map_err(|cause| {
-            Error::Token {
-                label: key.label.clone(),
-                cause,
-            }
-        })?;
     for (n, (off, c)) in found.iter().enumerate() {
         if c.srk_set() == SRK_SET_NXP {
             notes.push(format!("container {n} at {off:#x}: signed by NXP, kept"));
             continue;
         }
         check_images(input, base, n, c)?;
-        let signed = ahab::sign(c, &table, srk_index, &mut tokenkey)
+        let signed = ahab::sign(c, &table, srk_index, &mut *key.signer)
             .map_err(|e| Error::format(input, format!("container {n} at {off:#x}: {e}")))?;
         let limit = found
             .get(n + 1)
@@ -158,7 +151,6 @@ pub(super) fn sign(
             "no container to sign: every one is NXP's",
         ));
     }
-    drop(tokenkey);
 
     let mut done: Option<([u8; 32], [u8; 32])> = None;
     let written = output::write_new_with(output, |f| {

@@ -1,34 +1,44 @@
-//! The signing service: one opened, logged-in token; many payloads. For each payload:
-//! hash it as a stream, sign the digest on the token, verify the signature with the
-//! token's public key, and only then write the output (atomically, never over an
-//! existing file). Each payload yields a [`SignRecord`] with the input's and output's
-//! SHA-256 for the transcript.
+//! The signing service: one key that signs (a [`Signer`]: a key on an opened, logged-in
+//! token, or a file key); many payloads. For each payload: hash it as a stream, have the
+//! key sign the digest, verify the signature with the key's public half, and only then
+//! write the output (atomically, never over an existing file). Each payload yields a
+//! [`SignRecord`] with the input's and output's SHA-256 for the transcript.
 //!
 //! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
+//!
+//! Must not touch: tokens (`hsm`): the caller opens the key (`TokenSigner`) and hands
+//! it over as a [`SigningKey`].
 
 mod esp32;
 pub mod imx_ahab;
 pub mod imx_hab4;
+pub mod options;
+pub mod recorded;
 mod stm32;
 pub mod stream;
+mod token;
+
+pub use options::FormatOptions;
+pub use token::TokenSigner;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::approvals;
 use crate::formats::{raw, stm32_image};
-use crate::hsm::{self, Token};
 use crate::keys::ecdsa_tables::Tables;
-use crate::keys::{Curve, HashAlg, PublicKey, SignScheme};
+use crate::keys::{Curve, HashAlg, PublicKey, SignError, SignScheme, Signer};
 use crate::output;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {cause}")]
     Input { path: PathBuf, cause: String },
-    #[error("key {label:?}: {cause}")]
-    Token { label: String, cause: hsm::Error },
+    /// The key refused or failed to sign; the source names it and keeps its own error.
+    #[error(transparent)]
+    Sign(#[from] SignError),
     #[error("key {label:?}: the token's signature does not verify with the key's own public key; nothing written")]
     TokenSignatureBad { label: String },
     #[error("{path}: {cause}")]
@@ -42,6 +52,9 @@ pub enum Error {
     /// `verify` found the signature or image bad; the message says which part.
     #[error("{path}: {cause}")]
     Verify { path: PathBuf, cause: String },
+    /// The token's approval policy does not let this key sign (now, or this many times).
+    #[error("{0}")]
+    Approval(#[from] approvals::Error),
 }
 
 impl Error {
@@ -202,27 +215,33 @@ pub struct SignRecord {
     pub input_bytes: u64,
     /// What the operator should know (fields kept, flags changed, blocks present).
     pub notes: Vec<String>,
+    /// The approved request this signature is one use of (keys under a policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::keys::Authority>,
 }
 
-/// A key on an opened (and logged-in) token, ready to sign digests.
-pub struct SigningKey<'t> {
-    token: &'t mut dyn Token,
-    label: String,
+/// The key a signing session uses: any [`Signer`] ([`TokenSigner`] on an opened,
+/// logged-in token, which answers to the token's approval policy; `keys::FileSigner` in
+/// tests), with its public half as read before the first signature. Every signature is
+/// checked against that public half.
+pub struct SigningKey<'s> {
+    signer: Box<dyn Signer + 's>,
     public: PublicKey,
 }
 
-impl<'t> SigningKey<'t> {
-    /// Find the key pair labelled `label` and read its public key.
-    pub fn new(token: &'t mut dyn Token, label: &str) -> Result<Self, Error> {
-        let public = token.public_key(label).map_err(|cause| Error::Token {
-            label: label.to_string(),
-            cause,
-        })?;
-        Ok(SigningKey {
-            token,
-            label: label.to_string(),
+impl<'s> SigningKey<'s> {
+    pub fn new(signer: impl Signer + 's) -> Self {
+        let public = signer.public_key().clone();
+        SigningKey {
+            signer: Box::new(signer),
             public,
-        })
+        }
+    }
+
+    /// Take `n` uses now for `n` signatures to come (a key under an approved request
+    /// reserves them on the token before the first; nothing for other keys).
+    pub fn reserve(&mut self, n: u64) -> Result<(), Error> {
+        Ok(self.signer.reserve(n)?)
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -230,16 +249,16 @@ impl<'t> SigningKey<'t> {
     }
 
     pub fn label(&self) -> &str {
-        &self.label
+        self.signer.label()
     }
 
-    /// Sign `digest` on the token and check the result with the public key before
-    /// anyone can use it. ECDSA comes back as fixed-width r‖s.
+    /// Have the key sign `digest` and check the result with the public key before anyone
+    /// can use it. ECDSA comes back as fixed-width r‖s.
     pub fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, Error> {
         self.sign_unchecked(scheme, digest)?.check(&self.public)
     }
 
-    /// The token's signature over `digest`, to be checked (possibly on another thread)
+    /// The key's signature over `digest`, to be checked (possibly on another thread)
     /// before it is used: [`Unchecked::check`] is the only way to its bytes.
     fn sign_unchecked(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Unchecked, Error> {
         if let PublicKey::Ec {
@@ -249,20 +268,14 @@ impl<'t> SigningKey<'t> {
         {
             return Err(Error::Usage(format!(
                 "key {:?} is {}: Officiant cannot check {} signatures in software yet, and it writes no signature it has not checked",
-                self.label,
+                self.label(),
                 self.public.describe(),
                 c.name()
             )));
         }
-        let sig = self
-            .token
-            .sign(&self.label, scheme, digest)
-            .map_err(|cause| Error::Token {
-                label: self.label.clone(),
-                cause,
-            })?;
+        let sig = self.signer.sign_digest(scheme, digest)?;
         Ok(Unchecked {
-            label: self.label.clone(),
+            label: self.label().to_string(),
             scheme,
             digest: digest.to_vec(),
             sig,
@@ -280,7 +293,7 @@ impl<'t> SigningKey<'t> {
             input: input.to_path_buf(),
             output: output.to_path_buf(),
             format,
-            key_label: self.label.clone(),
+            key_label: self.label().to_string(),
             key_fingerprint: hex::encode(self.public.fingerprint()),
             scheme: scheme.name(),
             signed_digest: String::new(),
@@ -288,11 +301,12 @@ impl<'t> SigningKey<'t> {
             output_sha256: String::new(),
             input_bytes: 0,
             notes: Vec::new(),
+            approval: self.signer.authority(),
         }
     }
 }
 
-/// A signature straight from the token, not yet trusted.
+/// A signature straight from the key (the token), not yet trusted.
 struct Unchecked {
     label: String,
     scheme: SignScheme,
@@ -353,12 +367,13 @@ pub fn sign_file(
         Format::Stm32Mp15 => stm32::sign(key, stm32_image::Layout::V1, opts, input, output),
         Format::Stm32Mp13 => stm32::sign(key, stm32_image::Layout::V2, opts, input, output),
         Format::Esp32Sbv2 => esp32::sign(key, opts, input, output),
-        Format::ImxHab4 => imx_hab4::sign(key, opts, input, output),
+        Format::ImxHab4 => imx_hab4::sign_one_key(key, opts, input, output),
         Format::ImxAhab => imx_ahab::sign(key, opts, input, output),
     }
 }
 
-fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
+/// Refuse options that do not fit the format (before any token is touched).
+pub fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
     if opts.padding.is_some() && format != Format::Raw {
         return Err(Error::Usage(format!(
             "--padding is for --format raw; {format} fixes its own scheme"
@@ -478,33 +493,10 @@ pub fn sign_batch_with(
         done: Vec::new(),
         error,
     };
-    check_options(format, opts).map_err(early)?;
-    if !out_dir.is_dir() {
-        return Err(early(Error::Usage(format!(
-            "--out-dir {}: not a directory",
-            out_dir.display()
-        ))));
-    }
-    let mut seen = HashSet::new();
-    let mut plan = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        match std::fs::metadata(input) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(early(Error::input(input, "not a regular file"))),
-            Err(e) => return Err(early(Error::input(input, e))),
-        }
-        let out = output_path(format, input, out_dir);
-        if !seen.insert(out.clone()) {
-            return Err(early(Error::Usage(format!(
-                "two inputs would both be written to {}; rename one",
-                out.display()
-            ))));
-        }
-        if out.symlink_metadata().is_ok() {
-            return Err(early(output::Error::Exists(out).into()));
-        }
-        plan.push((input.as_path(), out));
-    }
+    let plan = batch_plan(format, opts, inputs, out_dir).map_err(early)?;
+    // Under an approved request, the whole batch's uses are taken before its first
+    // signature: a batch that has not enough left signs nothing.
+    key.reserve(plan.len() as u64).map_err(early)?;
     if format == Format::Raw {
         return raw_batch(key, opts, &plan, on_signed);
     }
@@ -522,6 +514,44 @@ pub fn sign_batch_with(
         }
     }
     Ok(done)
+}
+
+/// Each input with its output in `out_dir`, checked before anything is signed: the
+/// options fit the format, every input is a file, no two outputs collide and none exists.
+pub(crate) fn batch_plan<'a>(
+    format: Format,
+    opts: &Options,
+    inputs: &'a [PathBuf],
+    out_dir: &Path,
+) -> Result<Vec<(&'a Path, PathBuf)>, Error> {
+    check_options(format, opts)?;
+    if !out_dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out-dir {}: not a directory",
+            out_dir.display()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut plan = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        match std::fs::metadata(input) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(Error::input(input, "not a regular file")),
+            Err(e) => return Err(Error::input(input, e)),
+        }
+        let out = output_path(format, input, out_dir);
+        if !seen.insert(out.clone()) {
+            return Err(Error::Usage(format!(
+                "two inputs would both be written to {}; rename one",
+                out.display()
+            )));
+        }
+        if out.symlink_metadata().is_ok() {
+            return Err(output::Error::Exists(out).into());
+        }
+        plan.push((input.as_path(), out));
+    }
+    Ok(plan)
 }
 
 /// Signatures per group in a raw batch: written side by side, so the disk syncs of a

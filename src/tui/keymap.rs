@@ -9,7 +9,14 @@ pub enum Context {
     /// Everywhere unless a text field or popup has the keyboard.
     Global,
     Home,
+    /// The ceremony screen with nothing asked of the people at the keyboard.
     Ceremony,
+    /// A person is chosen from the roll call (sign-off, acknowledgement).
+    Picker,
+    /// The roles of the person being added to the roll call.
+    Roles,
+    /// A long text on screen scrolls (the ceremony's step text and results).
+    Scroll,
     Sign,
     /// A text field has the keyboard: printable keys are text, only these are actions.
     Entry,
@@ -27,6 +34,9 @@ impl Context {
             Context::Global => "Everywhere",
             Context::Home => "Home",
             Context::Ceremony => "Ceremony",
+            Context::Picker => "Choosing a person",
+            Context::Roles => "Roll call: roles",
+            Context::Scroll => "Reading",
             Context::Sign => "Sign and verify",
             Context::Entry => "Typing in a field",
             Context::Path => "Typing a path",
@@ -43,6 +53,10 @@ pub enum Action {
     Help,
     Up,
     Down,
+    PageUp,
+    PageDown,
+    /// Toggle a choice (a role in the roll call).
+    Toggle,
     Left,
     Right,
     Select,
@@ -52,6 +66,8 @@ pub enum Action {
     GoCeremony,
     GoSign,
     Refresh,
+    /// Log in to list the token's private objects.
+    Login,
     Abort,
     SaveAnswers,
     EditField,
@@ -209,6 +225,98 @@ pub const KEYMAP: &[Binding] = &[
         true,
     ),
     b(X::Home, &[c('r')], "r", A::Refresh, "refresh", true),
+    b(
+        X::Home,
+        &[c('L')],
+        "L",
+        A::Login,
+        "log in (list private keys)",
+        true,
+    ),
+    // Choosing a person for a sign-off or an acknowledgement.
+    b(
+        X::Picker,
+        &[Key::Code(KeyCode::Up), c('k')],
+        "↑/↓",
+        A::Up,
+        "choose",
+        true,
+    ),
+    b(
+        X::Picker,
+        &[Key::Code(KeyCode::Down), c('j')],
+        "↓/j",
+        A::Down,
+        "next",
+        false,
+    ),
+    b(
+        X::Picker,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::Submit,
+        "accept",
+        true,
+    ),
+    b(
+        X::Picker,
+        &[Key::Code(KeyCode::Esc), Key::Ctrl('c')],
+        "Esc",
+        A::Abort,
+        "abort",
+        true,
+    ),
+    // The roles of a person on the roll call.
+    b(
+        X::Roles,
+        &[Key::Code(KeyCode::Up), c('k')],
+        "↑/↓",
+        A::Up,
+        "move",
+        true,
+    ),
+    b(
+        X::Roles,
+        &[Key::Code(KeyCode::Down), c('j')],
+        "↓/j",
+        A::Down,
+        "down",
+        false,
+    ),
+    b(X::Roles, &[c(' ')], "Space", A::Toggle, "role on/off", true),
+    b(
+        X::Roles,
+        &[Key::Code(KeyCode::Enter)],
+        "Enter",
+        A::Submit,
+        "add person",
+        true,
+    ),
+    b(
+        X::Roles,
+        &[Key::Code(KeyCode::Esc)],
+        "Esc",
+        A::Cancel,
+        "cancel",
+        true,
+    ),
+    // Long text.
+    b(
+        X::Scroll,
+        &[Key::Code(KeyCode::PageUp)],
+        "PgUp/PgDn",
+        A::PageUp,
+        "scroll",
+        true,
+    ),
+    b(
+        X::Scroll,
+        &[Key::Code(KeyCode::PageDown)],
+        "PgDn",
+        A::PageDown,
+        "scroll down",
+        false,
+    ),
     // Ceremony.
     b(
         X::Ceremony,
@@ -265,9 +373,9 @@ pub const KEYMAP: &[Binding] = &[
     b(
         X::Global,
         &[Key::Code(KeyCode::Up), c('k')],
-        "↑/k",
+        "↑/↓",
         A::Up,
-        "up",
+        "move",
         true,
     ),
     b(
@@ -276,7 +384,7 @@ pub const KEYMAP: &[Binding] = &[
         "↓/j",
         A::Down,
         "down",
-        true,
+        false,
     ),
     b(X::Global, &[c('1')], "1", A::GoHome, "home", false),
     b(X::Global, &[c('2')], "2", A::GoCeremony, "ceremony", false),

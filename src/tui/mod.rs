@@ -5,9 +5,12 @@
 //! only while an operation runs), so an idle console uses no CPU.
 
 pub mod app;
+pub mod ceremony;
 pub mod event;
+pub mod home;
 pub mod keymap;
 pub mod plan;
+pub mod sign;
 pub mod terminal;
 pub mod views;
 pub mod worker;
@@ -32,14 +35,19 @@ pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Open the console on `backend` (default `sim:./rehearsal`).
-pub fn run_console(backend: Option<&str>, out_root: &Path) -> Result<(), String> {
+/// Open the console on `backend` (default `sim:./rehearsal`), listing the ceremony scripts
+/// in `ceremonies` and recording runs under `out_root`.
+pub fn run_console(
+    backend: Option<&str>,
+    ceremonies: &Path,
+    out_root: &Path,
+) -> Result<(), String> {
     let backend = backend.unwrap_or(crate::hsm::uri::DEFAULT_BACKEND);
-    run(backend, out_root).map_err(|e| e.to_string())
+    run(backend, ceremonies, out_root).map_err(|e| e.to_string())
 }
 
-fn run(backend: &str, out_root: &Path) -> Result<(), Error> {
-    let ceremonies = plan::scan(Path::new("ceremonies"));
+fn run(backend: &str, ceremonies: &Path, out_root: &Path) -> Result<(), Error> {
+    let ceremonies = plan::scan(ceremonies);
     let mut state = AppState::new(
         &crate::hsm::uri::BackendUri::parse(backend)
             .map(|u| u.to_string())
@@ -53,19 +61,23 @@ fn run(backend: &str, out_root: &Path) -> Result<(), Error> {
     let (mut term, _guard) = terminal::setup()?;
     event::spawn_input(tx);
     // The opening snapshot is an operation too: show progress until it arrives.
-    state.busy = Some(app::Busy {
-        what: "Opening the token".into(),
-        elapsed: Duration::ZERO,
-    });
-    let mut since: Option<Instant> = Some(Instant::now());
+    state.set_busy("Opening the token".into());
+    // The operation under way (its number) and when it started: the elapsed time restarts
+    // with each new one.
+    let mut since: Option<(u64, Instant)> = None;
     loop {
+        since = match (&state.busy, since) {
+            (Some(b), Some((seq, t))) if b.seq == seq => Some((seq, t)),
+            (Some(b), _) => Some((b.seq, Instant::now())),
+            (None, _) => None,
+        };
         term.draw(|f| views::draw(f, &state))?;
         if state.quit {
             return Ok(());
         }
         // Block: forever when idle, one second at a time while an operation runs.
         let ev = match since {
-            Some(t0) => match rx.recv_timeout(Duration::from_secs(1)) {
+            Some((_, t0)) => match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(ev) => ev,
                 Err(RecvTimeoutError::Timeout) => Event::Tick(t0.elapsed()),
                 Err(RecvTimeoutError::Disconnected) => return Err(Error::WorkerGone),
@@ -77,21 +89,41 @@ fn run(backend: &str, out_root: &Path) -> Result<(), Error> {
                 Command::Worker(req) => {
                     worker.send(req).map_err(|_| Error::WorkerGone)?;
                 }
-                Command::Save { path, contents } => {
-                    state.notice =
-                        Some(match crate::output::write_new(&path, contents.as_bytes()) {
-                            Ok(()) => format!("answers saved to {}", path.display()),
-                            Err(e) => format!("answers not saved: {e}"),
-                        });
+                Command::SaveAnswers { script, out, base } => {
+                    state.notice = Some(match save_answers(&script, &out, &base) {
+                        Ok(p) => format!("answers saved to {}", p.display()),
+                        Err(e) => format!("answers not saved: {e}"),
+                    });
                 }
             }
         }
-        since = match (&state.busy, since) {
-            (Some(_), Some(t)) => Some(t),
-            (Some(_), None) => Some(Instant::now()),
-            (None, _) => None,
-        };
     }
+}
+
+/// Write the run's answers file (from its transcript) under the first free name of
+/// `base`, `base-2`, `base-3` …: a second save never overwrites the first.
+fn save_answers(
+    script: &crate::ceremony::script::Script,
+    out: &Path,
+    base: &Path,
+) -> Result<std::path::PathBuf, String> {
+    let v = crate::ceremony::transcript::verify(&out.join(crate::ceremony::runner::TRANSCRIPT))
+        .map_err(|e| e.to_string())?;
+    let text = crate::ceremony::answers::from_transcript(script, &v.entries);
+    let stem = base.to_string_lossy().trim_end_matches(".toml").to_string();
+    for n in 1..100 {
+        let path = if n == 1 {
+            base.to_path_buf()
+        } else {
+            std::path::PathBuf::from(format!("{stem}-{n}.toml"))
+        };
+        match crate::output::write_new(&path, text.as_bytes()) {
+            Ok(()) => return Ok(path),
+            Err(crate::output::Error::Exists(_)) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!("{}: 99 answers files already", base.display()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::ceremony::engine;
 use crate::ceremony::script::{self, Action, Script};
 
 /// A ceremony as the home screen lists it.
@@ -129,7 +128,68 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
         }
         Action::ExportPublicKey(e) => what.push(format!("Exports the public key of {:?}.", e.key)),
         Action::Instruction(ins) => what.push(ins.text.clone()),
-        // Step kinds the engine grows later still show, by name, until described here.
+        Action::IssueCertificate(c) => {
+            what.push(match &c.issuer_key {
+                Some(issuer) => format!(
+                    "Issues a {} certificate for key {:?}, signed on the token by {issuer:?}.",
+                    c.profile.name(),
+                    c.key
+                ),
+                None => format!(
+                    "Issues a self-signed {} certificate for key {:?}.",
+                    c.profile.name(),
+                    c.key
+                ),
+            });
+            what.push(format!(
+                "Subject {}; valid {} days.",
+                c.subject, c.validity_days
+            ));
+            if c.write_to_token {
+                creates.push(format!("certificate {:?} on the token", c.key));
+            }
+        }
+        Action::ExportFuses(x) => what.push(format!(
+            "Computes the {} fuse/OTP value from the public keys: read it aloud and compare.",
+            x.export.format_name()
+        )),
+        Action::Sign(g) => what.push(format!(
+            "Signs {} with key {:?} ({}); the signature is checked before it is written.",
+            g.input.name, g.key, g.format
+        )),
+        Action::Verify(v) => what.push(format!(
+            "Verifies {} ({}) against the public key of {:?}.",
+            v.input.name, v.format, v.key
+        )),
+        Action::IssueTbbr(t) => what.push(format!(
+            "Issues the TF-A TBBR certificate chain (cert_create's) with the ROT key {:?} and the keys under it, over the firmware images' hashes.",
+            t.keys.rot
+        )),
+        Action::ChangeAuthKey(c) => {
+            what.push(format!(
+                "Rotates the authentication key this session logged in with: puts a temporary key at {:04x}, deletes the old key, puts the replacement at its id, then deletes the temporary key.",
+                c.temporary_key_id
+            ));
+            if let Some(r) = &c.replacement {
+                what.push(format!("The rotated key gets: {}.", r.summary()));
+            }
+        }
+        Action::PutAuthKey(p) => {
+            what.push(format!(
+                "Puts authentication key {:04x} {:?}: {}.",
+                p.spec.id,
+                p.spec.label,
+                p.spec.summary()
+            ));
+            creates.push(format!(
+                "authentication key {:?} id {:04x}",
+                p.spec.label, p.spec.id
+            ));
+        }
+        Action::SetAudit(a) => what.push(format!(
+            "Turns the device's force-audit option {}: with it on, the device refuses to work once its audit log is full until the log is read.",
+            if a.force { "on" } else { "off" }
+        )),
         #[allow(unreachable_patterns)]
         _ => what.push(format!("A {} step.", st.action.kind())),
     }
@@ -139,9 +199,10 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
     (what, creates)
 }
 
-/// How the console asks for secret `name` of step `i`: the prompt, and whether it is a
-/// new secret (typed twice).
-pub fn secret_prompt(script: &Script, i: usize, name: &str) -> (String, bool) {
+/// How the console asks for secret `name` of step `i`: the prompt, whether it is a new
+/// secret (typed twice), and whether it is a token PIN (the token's length rule applies;
+/// a passphrase or an auth key password has none).
+pub fn secret_prompt(script: &Script, i: usize, name: &str) -> (String, bool, bool) {
     let field = script.steps[i]
         .action
         .secrets()
@@ -150,68 +211,16 @@ pub fn secret_prompt(script: &Script, i: usize, name: &str) -> (String, bool) {
         .map(|(f, _)| f)
         .unwrap_or("pin");
     let twice = crate::ceremony::script::Action::is_new_secret(field);
-    let what = match field {
-        "so-pin" => "New SO PIN",
-        "user-pin" => "New user PIN",
-        "new-pin" => "New PIN",
-        "old-pin" => "Current PIN",
-        "passphrase" => "Key file passphrase",
-        "temporary-password" => "Temporary auth key password",
-        "new-password" => "New auth key password",
-        "password" => "Auth key password",
-        _ => "PIN",
+    let (what, pin) = match field {
+        "so-pin" => ("New SO PIN", true),
+        "user-pin" => ("New user PIN", true),
+        "new-pin" => ("New PIN", true),
+        "old-pin" => ("Current PIN", true),
+        "passphrase" => ("Key file passphrase", false),
+        "temporary-password" => ("Temporary auth key password", false),
+        "new-password" => ("New auth key password", false),
+        "password" => ("Auth key password", false),
+        _ => ("PIN", true),
     };
-    (format!("{what} ({name})"), twice)
-}
-
-fn q(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-/// The answers file of an interactive run: every sign-off with the name typed, every
-/// confirmation, and each secret as `prompt` (the console never writes a value).
-pub fn answers_toml(script: &Script, st: &engine::State) -> String {
-    let mut out = format!(
-        "# Answers recorded at the officiant console for ceremony {}.\n\
-         # Secrets are `prompt`: replace each with env:NAME or file:PATH to replay unattended.\n\n[secrets]\n",
-        q(&script.ceremony.id)
-    );
-    for name in &st.secrets_ready {
-        out.push_str(&format!("{} = \"prompt\"\n", q(name)));
-    }
-    for (i, s) in st.steps.iter().enumerate() {
-        if s.confirmed {
-            out.push_str(&format!(
-                "\n[[confirm]]\nstep = {}\n",
-                q(&script.steps[i].id)
-            ));
-        }
-    }
-    for (i, s) in st.steps.iter().enumerate() {
-        for so in &s.sign_offs {
-            out.push_str(&format!(
-                "\n[[sign-off]]\nstep = {}\nrole = {}\nname = {}\n",
-                q(&script.steps[i].id),
-                q(&so.role),
-                q(&so.name)
-            ));
-        }
-    }
-    out
-}
-
-/// What the progress line says while step `i` runs.
-pub fn busy_text(script: &Script, i: usize) -> String {
-    let st = &script.steps[i];
-    match &st.action {
-        Action::InitToken(_) => format!("Initializing token {:?}", script.ceremony.token),
-        Action::Login(l) => format!("Logging in as {}", l.user),
-        Action::ChangePin(c) => format!("Changing the {} PIN", c.user),
-        Action::GenerateKey(g) => format!(
-            "Generating the {} key {:?} on the token",
-            g.algorithm, g.label
-        ),
-        Action::ImportKey(k) => format!("Importing {:?}", k.label),
-        _ => format!("Running {} ({})", st.id, st.action.kind()),
-    }
+    (format!("{what} ({name})"), twice, pin)
 }

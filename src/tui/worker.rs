@@ -2,15 +2,19 @@
 //! seconds), so the console sends a [`Request`] and keeps drawing; the answer comes back
 //! as [`WorkerMsg`] on the console's event channel. Secrets travel inside
 //! [`Secret`] and are dropped (zeroized) as soon as the call returns.
+//!
+//! A ceremony runs here in the one effect runner (`ceremony::runner`), the same one
+//! `officiant run` uses: the worker's [`ConsoleInputs`] forwards each question the runner
+//! asks (sign-off, confirmation, secret) to the screen and waits for the [`Reply`].
 
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 
-use crate::ceremony::engine::{self, Effect, StepResult};
-use crate::ceremony::journal::{self, Journal};
-use crate::ceremony::runner::{self, StepContext, Vault};
+use crate::ceremony::engine::{self, StepResult};
+use crate::ceremony::inputs::{Answer, Danger, Inputs, Progress};
+use crate::ceremony::people::Participant;
+use crate::ceremony::runner::{self, Session};
 use crate::ceremony::script::Script;
-use crate::ceremony::transcript::Writer;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, ObjectInfo, Token, TokenInfo, UserType};
 use crate::keys;
@@ -22,16 +26,23 @@ use super::event::Event;
 #[derive(Debug)]
 pub enum Request {
     Refresh,
+    /// Log in as the user, then read the token again (private objects are listed only
+    /// after a login).
+    Login {
+        pin: Secret,
+    },
     /// Log in with `pin` and sign `input` into `output` in `format` with key `key`
     /// (the signing library checks the signature before it writes).
     SignFile {
         key: String,
         format: Format,
         padding: Option<Padding>,
-        options: crate::cli::sign::FormatOptions,
+        options: crate::signing::FormatOptions,
         pin: Secret,
         input: PathBuf,
         output: PathBuf,
+        /// The signing transcript the session is recorded in.
+        transcript: PathBuf,
     },
     /// Verify a signed image, or a detached signature, against the key in `pubkey`.
     VerifyFile {
@@ -41,19 +52,31 @@ pub enum Request {
         input: PathBuf,
         signature: Option<PathBuf>,
     },
-    /// Parse and check a script against this token, read the journal in `out` (resume),
-    /// open the journal and transcript.
+    /// Parse and check a script against this token, lock `out` and read its journal
+    /// (resume). The ceremony waits for [`Request::StartCeremony`].
     OpenCeremony {
         script: PathBuf,
         out: PathBuf,
     },
-    /// The value of the engine's secret `name`, for the vault of the open ceremony.
-    Secret {
-        name: String,
-        value: Secret,
-    },
-    /// An effect of the engine to perform (token calls, journal, transcript).
-    Effect(Effect),
+    /// Run (or resume) the opened ceremony.
+    StartCeremony,
+    /// Let go of the opened ceremony without running it (releases its out dir).
+    CloseCeremony,
+    /// The answer to the runner's last question.
+    Reply(Reply),
+}
+
+/// What the person at the console answered.
+#[derive(Debug)]
+pub enum Reply {
+    Roster(Vec<Participant>),
+    SignOff(String),
+    /// The reviewer who read the result aloud and found it matched.
+    Acknowledge(String),
+    Confirm,
+    Secret(Secret),
+    /// Stop the run (recorded in the transcript with this reason).
+    Abort(String),
 }
 
 impl Request {
@@ -61,16 +84,44 @@ impl Request {
     pub fn describe(&self) -> String {
         match self {
             Request::Refresh => "Reading the token".into(),
+            Request::Login { .. } => "Logging in".into(),
             Request::SignFile { input, .. } => format!("Signing {}", input.display()),
             Request::VerifyFile { input, .. } => format!("Verifying {}", input.display()),
             Request::OpenCeremony { script, .. } => format!("Checking {}", script.display()),
-            Request::Secret { .. } => "Holding a secret".into(),
-            Request::Effect(Effect::OpenToken) => "Opening the token".into(),
-            Request::Effect(Effect::Relogin { .. }) => "Logging in again to resume".into(),
-            Request::Effect(Effect::RunStep { step, .. }) => format!("Running step {}", step + 1),
-            Request::Effect(_) => "Recording".into(),
+            Request::StartCeremony => "Opening the token".into(),
+            Request::CloseCeremony | Request::Reply(_) => "Recording".into(),
         }
     }
+}
+
+/// A question of the runner, for the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    /// The roll call: who is present, in which roles.
+    Roster,
+    SignOff {
+        step: usize,
+        role: String,
+        have: usize,
+        need: usize,
+    },
+    Confirm {
+        step: usize,
+        danger: Danger,
+    },
+    Secret {
+        step: usize,
+        name: String,
+        /// The step sets it: type it twice.
+        sets: bool,
+        /// Asked again: why the last value was refused.
+        retry: Option<String>,
+    },
+    /// The reviewer reads step `step`'s result aloud and acknowledges it.
+    Acknowledge {
+        step: usize,
+        role: String,
+    },
 }
 
 #[derive(Debug)]
@@ -85,6 +136,8 @@ pub enum WorkerMsg {
         digest: Vec<u8>,
         output: PathBuf,
         notes: Vec<String>,
+        /// Where the session was recorded.
+        transcript: PathBuf,
     },
     Verified {
         /// SHA-256 of the input.
@@ -98,12 +151,25 @@ pub enum WorkerMsg {
     },
     /// A ceremony is ready to start (or resume).
     CeremonyOpened(Box<Opened>),
-    /// The engine's answer to an effect.
-    Engine(engine::Event),
+    /// The runner's engine state changed.
+    CeremonyState(Box<engine::State>),
+    /// The runner asks.
+    Ask(Question),
+    /// The runner refused the last answer; it asks again.
+    Rejected {
+        step: usize,
+        reason: String,
+    },
+    /// A token operation of the run started (`Some(what)`) or ended (`None`).
+    CeremonyBusy(Option<String>),
     /// The run ended; the transcript is closed (and rendered, when complete).
     CeremonyClosed {
         transcript: PathBuf,
         complete: bool,
+        /// Why the run stopped (`None` when it completed).
+        error: Option<String>,
+        /// The transcript head, when complete.
+        head: Option<String>,
     },
 }
 
@@ -114,16 +180,8 @@ pub struct Opened {
     pub completed: Vec<(usize, StepResult)>,
     pub interrupted: Option<usize>,
     pub resumed: bool,
-}
-
-/// The open ceremony: everything the effects need, and the vault of secret values.
-struct Session {
-    script: Script,
-    out: PathBuf,
-    uri: String,
-    journal: Journal,
-    tr: Writer,
-    vault: Vault,
+    /// The engine state as the journal leaves it, for the resume screen.
+    pub state: engine::State,
 }
 
 /// Open `uri` on a new thread and serve requests until the sender is dropped.
@@ -136,7 +194,7 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
             Err(e) => {
                 send(WorkerMsg::OpenFailed(e.to_string()));
                 // Still answer requests so the console never waits forever.
-                for req in rx {
+                for req in &rx {
                     let what = req.describe();
                     if !send(WorkerMsg::Failed {
                         what,
@@ -151,14 +209,16 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
         if !send(snapshot(token.as_mut())) {
             return;
         }
-        let mut session: Option<Session> = None;
-        for req in rx {
+        let mut opened: Option<Session> = None;
+        while let Ok(req) = rx.recv() {
             let reply = match req {
                 Request::OpenCeremony { script, out } => {
+                    // A ceremony opened before and not started lets go of its out dir.
+                    opened = None;
                     match open_ceremony(token.as_mut(), &uri, &script, &out) {
-                        Ok((sess, opened)) => {
-                            session = Some(sess);
-                            Some(WorkerMsg::CeremonyOpened(Box::new(opened)))
+                        Ok((sess, o)) => {
+                            opened = Some(sess);
+                            Some(WorkerMsg::CeremonyOpened(Box::new(o)))
                         }
                         Err(cause) => Some(WorkerMsg::Failed {
                             what: format!("Opening {}", script.display()),
@@ -166,20 +226,20 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                         }),
                     }
                 }
-                Request::Secret { name, value } => {
-                    if let Some(sess) = session.as_mut() {
-                        sess.vault.insert(name, value);
-                    }
-                    None
-                }
-                Request::Effect(fx) => match session.as_mut() {
-                    Some(sess) => effect(token.as_mut(), sess, fx),
+                Request::StartCeremony => match opened.take() {
+                    Some(sess) => Some(run_ceremony(sess, token.as_mut(), &uri, &rx, &send)),
                     None => Some(WorkerMsg::Failed {
                         what: "The ceremony".into(),
                         cause: "no ceremony is open".into(),
                     }),
                 },
-                other => Some(serve(token.as_mut(), other)),
+                Request::CloseCeremony => {
+                    opened = None;
+                    None
+                }
+                // No run is asking: a stray answer (the screen raced the run's end).
+                Request::Reply(_) => None,
+                other => Some(serve(token.as_mut(), &uri, other)),
             };
             if let Some(m) = reply {
                 if !send(m) {
@@ -189,6 +249,165 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
         }
     });
     tx
+}
+
+/// Run the ceremony to its end in the one runner; the screen answers its questions.
+fn run_ceremony(
+    sess: Session,
+    token: &mut dyn Token,
+    uri: &str,
+    rx: &Receiver<Request>,
+    send: &dyn Fn(WorkerMsg) -> bool,
+) -> WorkerMsg {
+    let out = sess.out.clone();
+    let mut inputs = ConsoleInputs { rx, send };
+    let res = sess.run(
+        token,
+        uri,
+        serde_json::json!({"face": "console"}),
+        &mut inputs,
+    );
+    match res {
+        Ok(summary) => WorkerMsg::CeremonyClosed {
+            transcript: out.join(runner::TRANSCRIPT_MD),
+            complete: true,
+            error: None,
+            head: Some(summary.head),
+        },
+        Err(e) => WorkerMsg::CeremonyClosed {
+            transcript: out.join(runner::TRANSCRIPT),
+            complete: false,
+            error: Some(e.to_string()),
+            head: None,
+        },
+    }
+}
+
+/// The console's answers: each question goes to the screen; the worker waits for the
+/// reply (other requests meanwhile are refused: the token is in the run's hands).
+struct ConsoleInputs<'a> {
+    rx: &'a Receiver<Request>,
+    send: &'a dyn Fn(WorkerMsg) -> bool,
+}
+
+impl ConsoleInputs<'_> {
+    fn ask(&mut self, q: Question) -> Reply {
+        if !(self.send)(WorkerMsg::Ask(q)) {
+            return Reply::Abort("the console closed".into());
+        }
+        loop {
+            match self.rx.recv() {
+                Ok(Request::Reply(r)) => return r,
+                Ok(other) => {
+                    let what = other.describe();
+                    if !(self.send)(WorkerMsg::Failed {
+                        what,
+                        cause: "a ceremony is running; finish or abort it first".into(),
+                    }) {
+                        return Reply::Abort("the console closed".into());
+                    }
+                }
+                Err(_) => return Reply::Abort("the console closed".into()),
+            }
+        }
+    }
+}
+
+fn unexpected<T>(r: Reply) -> Answer<T> {
+    match r {
+        Reply::Abort(reason) => Answer::Abort(reason),
+        other => Answer::Abort(format!("the console answered out of turn ({other:?})")),
+    }
+}
+
+impl Inputs for ConsoleInputs<'_> {
+    fn roster(&mut self, _script: &Script) -> Answer<Vec<Participant>> {
+        match self.ask(Question::Roster) {
+            Reply::Roster(r) => Answer::Given(r),
+            other => unexpected(other),
+        }
+    }
+
+    fn acknowledge(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        _result: &StepResult,
+    ) -> Answer<String> {
+        match self.ask(Question::Acknowledge {
+            step,
+            role: role.to_string(),
+        }) {
+            Reply::Acknowledge(name) => Answer::Given(name),
+            other => unexpected(other),
+        }
+    }
+
+    fn sign_off(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        need: usize,
+    ) -> Answer<String> {
+        match self.ask(Question::SignOff {
+            step,
+            role: role.to_string(),
+            have,
+            need,
+        }) {
+            Reply::SignOff(name) => Answer::Given(name),
+            other => unexpected(other),
+        }
+    }
+
+    fn confirm(&mut self, _script: &Script, step: usize, danger: &Danger) -> Answer<()> {
+        match self.ask(Question::Confirm {
+            step,
+            danger: danger.clone(),
+        }) {
+            Reply::Confirm => Answer::Given(()),
+            other => unexpected(other),
+        }
+    }
+
+    fn secret(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        name: &str,
+        sets: bool,
+        retry: Option<&str>,
+    ) -> Answer<Secret> {
+        match self.ask(Question::Secret {
+            step,
+            name: name.to_string(),
+            sets,
+            retry: retry.map(str::to_string),
+        }) {
+            Reply::Secret(v) => Answer::Given(v),
+            other => unexpected(other),
+        }
+    }
+
+    fn rejected(&mut self, _script: &Script, step: usize, reason: &str) -> Answer<()> {
+        (self.send)(WorkerMsg::Rejected {
+            step,
+            reason: reason.to_string(),
+        });
+        Answer::Given(())
+    }
+
+    fn progress(&mut self, _script: &Script, p: Progress<'_>) {
+        let m = match p {
+            Progress::State(st) => WorkerMsg::CeremonyState(Box::new(st.clone())),
+            Progress::Busy(what) => WorkerMsg::CeremonyBusy(Some(what.to_string())),
+            Progress::Idle => WorkerMsg::CeremonyBusy(None),
+        };
+        (self.send)(m);
+    }
 }
 
 fn snapshot(token: &mut dyn Token) -> WorkerMsg {
@@ -202,7 +421,7 @@ fn snapshot(token: &mut dyn Token) -> WorkerMsg {
 }
 
 /// Run one request on the token.
-pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
+pub fn serve(token: &mut dyn Token, uri: &str, req: Request) -> WorkerMsg {
     let what = req.describe();
     let failed = |cause: String| WorkerMsg::Failed {
         what: what.clone(),
@@ -210,6 +429,10 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
     };
     match req {
         Request::Refresh => snapshot(token),
+        Request::Login { pin } => match token.login(UserType::User, &pin) {
+            Ok(()) => snapshot(token),
+            Err(e) => failed(e.to_string()),
+        },
         Request::SignFile {
             key,
             format,
@@ -218,18 +441,29 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
             pin,
             input,
             output,
-        } => match options
-            .to_options(padding)
-            .map_err(|e| e.0)
-            .and_then(|opts| sign_file(token, &key, format, &opts, &pin, &input, &output))
-        {
-            Ok(rec) => WorkerMsg::Signed {
-                digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
-                output: rec.output,
-                notes: rec.notes,
-            },
-            Err(cause) => failed(cause),
-        },
+            transcript,
+        } => {
+            let signed = options.to_options(padding).and_then(|opts| {
+                let job = SignJob {
+                    key: &key,
+                    format,
+                    opts: &opts,
+                    input: &input,
+                    output: &output,
+                    transcript: &transcript,
+                };
+                sign_file(token, uri, &job, &pin)
+            });
+            match signed {
+                Ok(rec) => WorkerMsg::Signed {
+                    digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
+                    output: rec.output,
+                    notes: rec.notes,
+                    transcript,
+                },
+                Err(cause) => failed(cause),
+            }
+        }
         Request::VerifyFile {
             format,
             padding,
@@ -259,15 +493,16 @@ pub fn serve(token: &mut dyn Token, req: Request) -> WorkerMsg {
                 }
             }
         }
-        Request::OpenCeremony { .. } | Request::Secret { .. } | Request::Effect(_) => {
-            failed("the ceremony requests are served by the worker loop".into())
-        }
+        Request::OpenCeremony { .. }
+        | Request::StartCeremony
+        | Request::CloseCeremony
+        | Request::Reply(_) => failed("the ceremony requests are served by the worker loop".into()),
     }
 }
 
 /// What `officiant run` does before its first step, on the token the console holds:
-/// parse and check the script, check it against the token, and find an earlier run's
-/// journal in `out` to resume.
+/// parse and check the script, check it against the token, lock the out dir and read
+/// its journal to resume.
 fn open_ceremony(
     token: &mut dyn Token,
     uri: &str,
@@ -275,190 +510,62 @@ fn open_ceremony(
     out: &std::path::Path,
 ) -> Result<(Session, Opened), String> {
     let (script, plan, _) = runner::prepare(path, None).map_err(|e| e.to_string())?;
-    let caps = token.capabilities().map_err(|e| e.to_string())?;
-    crate::ceremony::plan::check_capabilities(&script, &caps, uri).map_err(|e| e.to_string())?;
-    if !plan.external_keys.is_empty() {
-        let objects = token.list_objects().map_err(|e| e.to_string())?;
-        crate::ceremony::plan::check_token(&script, &plan, &objects).map_err(|e| e.to_string())?;
+    runner::check_against(&script, &plan, token, uri).map_err(|e| e.to_string())?;
+    let sess = Session::open(script, out).map_err(|e| e.to_string())?;
+    if sess.is_complete() {
+        return Err(format!(
+            "this ceremony already ran to completion in {} (see its transcript.md)",
+            out.display()
+        ));
     }
-    let script_hex = hex::encode(script.sha256);
-    let journal_path = out.join(runner::JOURNAL);
-    let earlier = journal::load(&journal_path).map_err(|e| e.to_string())?;
-    match &earlier {
-        Some(l) if l.script_sha256 != script_hex => {
-            return Err(format!(
-                "{} holds a run of a different script; move it away to start afresh",
-                out.display()
-            ))
-        }
-        Some(l) if l.complete => {
-            return Err(format!(
-                "this ceremony already ran to completion in {} (see its transcript.md)",
-                out.display()
-            ))
-        }
-        Some(_) => {}
-        None => {
-            let busy = std::fs::read_dir(out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false);
-            if busy {
-                return Err(format!(
-                    "{} is not empty and holds no journal of this ceremony",
-                    out.display()
-                ));
-            }
-        }
-    }
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {}", out.display(), e.kind()))?;
-    if earlier.is_some() {
-        runner::remove_stale_temps(&script, out);
-    }
-    let mut journal = Journal::open(&journal_path).map_err(|e| e.to_string())?;
-    if earlier.is_none() {
-        journal
-            .append(&journal::Record::Run {
-                script: script.path.display().to_string(),
-                script_sha256: script_hex.clone(),
-            })
-            .map_err(|e| e.to_string())?;
-    }
-    let mut tr = Writer::open(&out.join(runner::TRANSCRIPT)).map_err(|e| e.to_string())?;
-    let mut open = runner::open_entry(&script, uri, earlier.is_some(), &tr);
-    open["face"] = serde_json::json!("console");
-    tr.append("open", open).map_err(|e| e.to_string())?;
-    let resumed = earlier.is_some();
-    let (completed, interrupted) = earlier
-        .map(|l| (l.completed, l.interrupted))
-        .unwrap_or_default();
+    let (completed, interrupted) = sess.resume_point();
     let opened = Opened {
-        script: script.clone(),
+        script: sess.script.clone(),
         out: out.to_path_buf(),
         completed,
         interrupted,
-        resumed,
+        resumed: sess.resumed(),
+        state: engine::preview(&sess.script, sess.start_event()),
     };
-    Ok((
-        Session {
-            script,
-            out: out.to_path_buf(),
-            uri: uri.to_string(),
-            journal,
-            tr,
-            vault: Vault::new(),
-        },
-        opened,
-    ))
+    Ok((sess, opened))
 }
 
-/// Perform one engine effect, as the headless runner does; the answer (if the effect
-/// has one) goes back to the console's engine.
-fn effect(token: &mut dyn Token, sess: &mut Session, fx: Effect) -> Option<WorkerMsg> {
-    let fail = |what: &str, cause: String| {
-        Some(WorkerMsg::Failed {
-            what: what.to_string(),
-            cause,
-        })
-    };
-    match fx {
-        Effect::OpenToken => match token.info() {
-            Ok(info) => match sess.tr.append("token", runner::token_json(&info)) {
-                Ok(()) => Some(WorkerMsg::Engine(engine::Event::TokenOpened)),
-                Err(e) => fail("Writing the transcript", e.to_string()),
-            },
-            Err(e) => fail("Reading the token", format!("{}: {e}", sess.uri)),
-        },
-        Effect::Relogin { step, user, pin } => {
-            let res = match sess.vault.get(&pin) {
-                Some(p) => token.login(user, p).map_err(|e| e.to_string()),
-                None => Err(format!("secret {pin:?} is not available")),
-            };
-            Some(WorkerMsg::Engine(match res {
-                Ok(()) => engine::Event::ReloggedIn,
-                Err(e) => engine::Event::StepFailed {
-                    step,
-                    error: format!(
-                        "{}: logging in again to resume: {e}",
-                        sess.script.steps[step].place(step)
-                    ),
-                },
-            }))
-        }
-        Effect::RunStep { step, reconcile } => {
-            let ctx = StepContext {
-                script_token_label: &sess.script.ceremony.token,
-                out_dir: &sess.out,
-                vault: &sess.vault,
-            };
-            let st = &sess.script.steps[step];
-            let ev = match runner::execute_step(token, &ctx, st, reconcile) {
-                Ok(result) => {
-                    if st.action.kind() == "init-token" {
-                        if let Ok(info) = token.info() {
-                            if let Err(e) = sess.tr.append("token", runner::token_json(&info)) {
-                                return fail("Writing the transcript", e.to_string());
-                            }
-                        }
-                    }
-                    engine::Event::StepDone { step, result }
-                }
-                Err(e) => engine::Event::StepFailed {
-                    step,
-                    error: format!("{}: {e}", st.place(step)),
-                },
-            };
-            Some(WorkerMsg::Engine(ev))
-        }
-        Effect::Record(r) => {
-            match runner::record(&sess.script, &mut sess.journal, &mut sess.tr, r) {
-                Ok(()) => None,
-                Err(e) => fail("Writing the journal and transcript", e.to_string()),
-            }
-        }
-        Effect::Finish => {
-            // Secrets are not needed any more.
-            sess.vault.clear();
-            let res = runner::close_complete(&mut sess.journal, &mut sess.tr)
-                .and_then(|()| runner::render_transcript_md(&sess.out))
-                .map_err(|e| e.to_string());
-            match res {
-                Ok(_) => Some(WorkerMsg::CeremonyClosed {
-                    transcript: sess.out.join(runner::TRANSCRIPT_MD),
-                    complete: true,
-                }),
-                Err(e) => fail("Closing the transcript", e),
-            }
-        }
-        Effect::Fail { .. } => {
-            sess.vault.clear();
-            match sess.tr.close("stopped") {
-                Ok(()) => Some(WorkerMsg::CeremonyClosed {
-                    transcript: sess.out.join(runner::TRANSCRIPT),
-                    complete: false,
-                }),
-                Err(e) => fail("Closing the transcript", e.to_string()),
-            }
-        }
-        // Needs are the console's to answer, never the worker's.
-        Effect::NeedSignOff { .. }
-        | Effect::NeedConfirm { .. }
-        | Effect::NeedSecret { .. }
-        | Effect::Rejected { .. } => None,
-    }
+/// What the sign screen asked to sign.
+struct SignJob<'a> {
+    key: &'a str,
+    format: Format,
+    opts: &'a signing::Options,
+    input: &'a std::path::Path,
+    output: &'a std::path::Path,
+    transcript: &'a std::path::Path,
 }
 
+/// Log in, then sign through the same recorded session `officiant sign` uses.
 fn sign_file(
     token: &mut dyn Token,
-    key: &str,
-    format: Format,
-    opts: &signing::Options,
+    uri: &str,
+    j: &SignJob<'_>,
     pin: &Secret,
-    input: &std::path::Path,
-    output: &std::path::Path,
 ) -> Result<signing::SignRecord, String> {
     token
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
-    let mut k = signing::SigningKey::new(token, key).map_err(|e| e.to_string())?;
-    signing::sign_file(&mut k, format, opts, input, output).map_err(|e| e.to_string())
+    if let Some(dir) = j.transcript.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let inputs = [j.input.to_path_buf()];
+    let job = signing::recorded::Job {
+        backend: uri,
+        key: j.key,
+        request: None,
+        format: j.format,
+        opts: j.opts,
+        inputs: &inputs,
+        outputs: signing::recorded::Outputs::File(j.output),
+        transcript: j.transcript,
+    };
+    let mut done =
+        signing::recorded::sign_recorded(token, &job, &mut |_| {}).map_err(|e| e.to_string())?;
+    done.pop()
+        .ok_or_else(|| "the signing session recorded no signature".to_string())
 }

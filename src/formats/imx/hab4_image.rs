@@ -453,6 +453,11 @@ impl Plan {
         self.img_cert.is_none()
     }
 
+    /// The CSF key's public half (its certificate's key).
+    pub fn csf_public(&self) -> &PublicKey {
+        &self.csf_cert.1
+    }
+
     fn img_cert(&self) -> &(Vec<u8>, PublicKey) {
         self.img_cert.as_ref().unwrap_or(&self.csf_cert)
     }

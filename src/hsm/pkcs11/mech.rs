@@ -36,6 +36,10 @@ impl MechList {
             so_login: true,
             certificates: true,
             data_objects: true,
+            // CKA_MODIFIABLE and CKA_DESTROYABLE are asked for; `read_data` reports
+            // whether the token kept them.
+            immutable_data: true,
+            counters: true,
             ..Default::default()
         };
         for alg in KeyAlgorithm::ALL {
@@ -63,6 +67,14 @@ impl MechList {
             if can_sign {
                 caps.import.push(alg);
             }
+        }
+        // Backup: RFC 5649 wrap and unwrap, with an AES-256 wrap key.
+        let wraps = self.info(MechanismType::AES_KEY_WRAP_PAD).is_some_and(|i| {
+            i.wrap() && i.unwrap() && self.fits(MechanismType::AES_KEY_WRAP_PAD, 32)
+        });
+        if wraps {
+            caps.wrap = Some(crate::hsm::WrapFormat::Pkcs8AesKwp);
+            caps.wrap_key_needs_so = true;
         }
         caps
     }

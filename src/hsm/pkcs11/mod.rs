@@ -5,11 +5,20 @@
 //! attributes pkcs11-tool would give it, so the standard tools (pkcs11-tool, p11tool,
 //! OpenSSL's pkcs11 engine, CST) use it unchanged.
 //!
-//! SoftHSMv2 2.6, as measured by tests/pkcs11_softhsm.rs: it keeps no PIN retry counter
+//! SoftHSMv2 2.6, as measured by tests/it/pkcs11_softhsm.rs: it keeps no PIN retry counter
 //! (no CKF_*_PIN_LOCKED, ever); it renumbers a slot at C_InitToken and always offers one
 //! spare uninitialized slot; `slots.mechanisms = -A,B` ignores its first entry; it has
 //! no CKM_ECDSA_SHA*; pkcs11-tool prints P-521 keys as "528 bits" and lists objects in
 //! no stable order. CKO_DATA objects carry no CKA_ID (pkcs11-tool drops it too).
+//!
+//! Key backup (see `crate::hsm::wrap`): a key generated exportable-under-wrap is
+//! CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED (and still sensitive), so only a wrap key
+//! with CKA_TRUSTED can export it. SoftHSM lets only the SO set CKA_TRUSTED, and an SO
+//! session may create only public objects: the wrap key is therefore a public
+//! (CKA_PRIVATE false), sensitive, unextractable AES key that can only wrap and unwrap,
+//! put in an SO session. Wrapping is C_WrapKey with CKM_AES_KEY_WRAP_PAD (RFC 5649) of
+//! the key's PKCS#8; the token computes and keeps the wrap key's CKA_CHECK_VALUE, and
+//! refuses ours at creation if it differs.
 
 pub mod mech;
 pub mod uri;
@@ -27,8 +36,8 @@ use der::{Decode, Encode};
 use zeroize::Zeroize;
 
 use super::{
-    Capabilities, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result, Selector, Token,
-    TokenInfo, UserType,
+    Capabilities, DataObject, Error, KeyFlags, KeyOptions, NewObject, ObjectClass, ObjectInfo,
+    Result, Selector, Token, TokenInfo, UserType, WrapKeyInfo, WrapKeySpec,
 };
 use crate::keys::{Curve, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
@@ -549,6 +558,13 @@ impl Pkcs11Token {
         }
     }
 
+    fn wrap_handle(&mut self, wrap_label: &str) -> Result<ObjectHandle> {
+        self.one(CkClass::SECRET_KEY, wrap_label)?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("wrap key labelled {wrap_label:?}"),
+            })
+    }
+
     /// The public material of a key or certificate object. CKA_VALUE is read only from
     /// certificates: on a private key it would be the secret itself.
     fn public_attrs(&mut self, h: ObjectHandle, class: CkClass) -> Result<Vec<Attribute>> {
@@ -631,6 +647,31 @@ impl Pkcs11Token {
         }
     }
 
+    /// The private data objects labelled `label` with their counter values.
+    fn counters(&mut self, label: &str) -> Result<Vec<(ObjectHandle, u64)>> {
+        let handles = self
+            .session()?
+            .find_objects(&[
+                Attribute::Class(CkClass::DATA),
+                Attribute::Private(true),
+                Self::label_attr(label),
+            ])
+            .map_err(|e| ck(&format!("searching counter {label:?}"), e))?;
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            let attrs = self
+                .session()?
+                .get_attributes(h, &[AttributeType::Value])
+                .map_err(|e| ck(&format!("reading counter {label:?}"), e))?;
+            let bytes = match attrs.first() {
+                Some(Attribute::Value(v)) => v.as_slice(),
+                _ => &[],
+            };
+            out.push((h, super::counter_value(label, bytes)?));
+        }
+        Ok(out)
+    }
+
     fn forget_signing_key(&mut self) {
         if let Some(b) = self.bound.as_mut() {
             b.last_signing_key = None;
@@ -709,6 +750,7 @@ fn ck_class(c: &ObjectClass) -> Option<CkClass> {
         ObjectClass::PublicKey => Some(CkClass::PUBLIC_KEY),
         ObjectClass::Certificate | ObjectClass::Opaque => Some(CkClass::CERTIFICATE),
         ObjectClass::Data => Some(CkClass::DATA),
+        ObjectClass::WrapKey => Some(CkClass::SECRET_KEY),
         _ => None,
     }
 }
@@ -792,18 +834,47 @@ fn public_template(label: &str, id: &[u8]) -> Vec<Attribute> {
 }
 
 fn private_template(label: &str, id: &[u8]) -> Vec<Attribute> {
-    vec![
+    private_template_with(label, id, false)
+}
+
+/// A private key exportable under wrap is extractable, but only under a trusted wrap key
+/// (and stays sensitive: never in the clear).
+fn private_template_with(label: &str, id: &[u8], exportable: bool) -> Vec<Attribute> {
+    let mut t = vec![
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Sign(true),
-        Attribute::Extractable(false),
+        Attribute::Extractable(exportable),
         Attribute::Decrypt(false),
         Attribute::Unwrap(false),
         Attribute::Derive(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
-    ]
+    ];
+    if exportable {
+        t.push(Attribute::WrapWithTrusted(true));
+    }
+    t
+}
+
+/// The public half of `key`, as a CKO_PUBLIC_KEY template.
+fn public_key_template(label: &str, id: &[u8], key: &PublicKey) -> Result<Vec<Attribute>> {
+    let mut t = public_template(label, id);
+    t.push(Attribute::Class(CkClass::PUBLIC_KEY));
+    match key {
+        PublicKey::Ec { curve, point } => {
+            t.push(Attribute::KeyType(KeyType::EC));
+            t.push(Attribute::EcParams(ec_params(*curve)?));
+            t.push(Attribute::EcPoint(ec_point_der(point)?));
+        }
+        PublicKey::Rsa { n, e } => {
+            t.push(Attribute::KeyType(KeyType::RSA));
+            t.push(Attribute::Modulus(n.clone()));
+            t.push(Attribute::PublicExponent(e.clone()));
+        }
+    }
+    Ok(t)
 }
 
 /// Overwrite every secret value in a template (C_CreateObject has copied it).
@@ -981,6 +1052,16 @@ impl Token for Pkcs11Token {
     }
 
     fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
+    fn generate_key_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+        opts: &KeyOptions,
+    ) -> Result<PublicKey> {
         let (mechanism, mtype) = if alg.is_rsa() {
             (
                 Mechanism::RsaPkcsKeyPairGen,
@@ -999,7 +1080,7 @@ impl Token for Pkcs11Token {
             public.push(Attribute::ModulusBits((bits as u64).into()));
             public.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
         }
-        let private = private_template(label, id);
+        let private = private_template_with(label, id, opts.exportable_under_wrap);
         let (pub_h, _priv_h) = self
             .session()?
             .generate_key_pair(&mechanism, &public, &private)
@@ -1125,6 +1206,7 @@ impl Token for Pkcs11Token {
             AttributeType::NeverExtractable,
             AttributeType::Local,
             AttributeType::Private,
+            AttributeType::Wrap,
         ];
         let mut raw = Vec::new();
         for h in handles {
@@ -1162,8 +1244,13 @@ impl Token for Pkcs11Token {
                     ..Default::default()
                 }
             };
+            let wraps = attrs.iter().any(|a| matches!(a, Attribute::Wrap(true)));
             raw.push(ObjectInfo {
-                class: our_class(class),
+                class: if class == CkClass::SECRET_KEY && wraps {
+                    ObjectClass::WrapKey
+                } else {
+                    our_class(class)
+                },
                 label,
                 id,
                 public_key,
@@ -1236,7 +1323,7 @@ impl Token for Pkcs11Token {
         }
         let mut input = Vec::with_capacity(digest.len() + 19);
         if let SignScheme::RsaPkcs1(hash) = scheme {
-            input.extend_from_slice(hash.digest_info_prefix());
+            input.extend_from_slice(&hash.digest_info_prefix());
         }
         input.extend_from_slice(digest);
         let m = mech::sign_mechanism(scheme);
@@ -1272,6 +1359,294 @@ impl Token for Pkcs11Token {
             }
             s.sign_final().map_err(|e| ck(&what, e))
         })
+    }
+
+    fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> Result<WrapKeySpec> {
+        if self.bound()?.logged_in != Some(UserType::So) {
+            return Err(Error::NotLoggedIn(
+                "putting a wrap key needs the SO logged in: only the SO may mark it trusted \
+                 (CKA_TRUSTED), which exportable keys require of their wrap key"
+                    .into(),
+            ));
+        }
+        self.require_mechanism(MechanismType::AES_KEY_WRAP_PAD, "wrapping keys for backup")?;
+        let kcv = super::wrap::check_value(key.expose())?;
+        let id = spec.id.to_be_bytes();
+        self.check_free(&[CkClass::SECRET_KEY], &spec.label, &id)?;
+        let mut t = vec![
+            Attribute::Class(CkClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(true),
+            // An SO session creates only public objects (SoftHSM); the key stays
+            // sensitive and unextractable, so "public" shows only that it exists.
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Derive(false),
+            Attribute::Trusted(true),
+            Attribute::Label(spec.label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+            Attribute::Value(key.expose().to_vec()),
+            // The token checks it against the key (SoftHSM refuses a wrong one).
+            Attribute::CheckValue(kcv.to_vec()),
+        ];
+        let created = self.session().and_then(|s| {
+            s.create_object(&t)
+                .map_err(|e| ck(&format!("putting wrap key {:?}", spec.label), e))
+        });
+        zeroize_template(&mut t);
+        created?;
+        Ok(WrapKeySpec::new(&spec.label, spec.id))
+    }
+
+    fn wrap_key(&mut self, label: &str) -> Result<Option<WrapKeyInfo>> {
+        let Some(h) = self.one(CkClass::SECRET_KEY, label)? else {
+            return Ok(None);
+        };
+        let attrs = self
+            .session()?
+            .get_attributes(h, &[AttributeType::Id, AttributeType::CheckValue])
+            .map_err(|e| ck(&format!("reading wrap key {label:?}"), e))?;
+        let mut spec = WrapKeySpec::new(label, 0);
+        let mut check_value = None;
+        for a in attrs {
+            match a {
+                Attribute::Id(i) if i.len() == 2 => spec.id = u16::from_be_bytes([i[0], i[1]]),
+                Attribute::CheckValue(v) if v.len() == super::wrap::CHECK_VALUE_LEN => {
+                    let mut kcv = [0u8; super::wrap::CHECK_VALUE_LEN];
+                    kcv.copy_from_slice(&v);
+                    check_value = Some(kcv);
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(WrapKeyInfo { spec, check_value }))
+    }
+
+    fn delete_wrap_key(&mut self, label: &str) -> Result<bool> {
+        let hits = self.find_objects(CkClass::SECRET_KEY, Some(label), None)?;
+        for &h in &hits {
+            self.session()?
+                .destroy_object(h)
+                .map_err(|e| ck(&format!("deleting wrap key {label:?}"), e))?;
+        }
+        Ok(!hits.is_empty())
+    }
+
+    fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> Result<Vec<u8>> {
+        let key = self
+            .one(CkClass::PRIVATE_KEY, label)?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("private key labelled {label:?}"),
+            })?;
+        let extractable = self
+            .session()?
+            .get_attributes(key, &[AttributeType::Extractable])
+            .map_err(|e| ck(&format!("reading key {label:?}"), e))?
+            .iter()
+            .any(|a| matches!(a, Attribute::Extractable(true)));
+        if !extractable {
+            return Err(Error::Refused(format!(
+                "key {label:?} was not generated exportable-under-wrap (CKA_EXTRACTABLE is \
+                 false): it can never leave the token"
+            )));
+        }
+        let wrap = self.wrap_handle(wrap_label)?;
+        self.session()?
+            .wrap_key(&Mechanism::AesKeyWrapPad, wrap, key)
+            .map_err(|e| match rv_of(&e) {
+                Some(RvError::KeyNotWrappable | RvError::WrappingKeyTypeInconsistent) => {
+                    Error::Refused(format!(
+                        "the token will not wrap {label:?} under {wrap_label:?} ({}): a key \
+                         marked CKA_WRAP_WITH_TRUSTED needs a wrap key with CKA_TRUSTED",
+                        ckr_name(rv_of(&e).unwrap_or(RvError::KeyNotWrappable))
+                    ))
+                }
+                _ => ck(&format!("wrapping {label:?} under {wrap_label:?}"), e),
+            })
+    }
+
+    fn import_wrapped(
+        &mut self,
+        wrap_label: &str,
+        blob: &[u8],
+        label: &str,
+        id: &[u8],
+        public: &PublicKey,
+    ) -> Result<()> {
+        let wrap = self.wrap_handle(wrap_label)?;
+        self.check_free(&[CkClass::PRIVATE_KEY], label, id)?;
+        // The public half first: an interrupted import leaves at most a public key,
+        // which the next attempt takes over if it is this key's.
+        let mut created_public = None;
+        match self.one(CkClass::PUBLIC_KEY, label)? {
+            Some(h) if self.read_public(h, CkClass::PUBLIC_KEY)? == *public => {}
+            Some(_) => {
+                return Err(Error::LabelExists {
+                    label: label.to_string(),
+                    class: ObjectClass::PublicKey,
+                })
+            }
+            None => {
+                self.check_free(&[CkClass::PUBLIC_KEY], label, id)?;
+                let t = public_key_template(label, id, public)?;
+                let h = self
+                    .session()?
+                    .create_object(&t)
+                    .map_err(|e| ck(&format!("storing the public half of {label:?}"), e))?;
+                created_public = Some(h);
+            }
+        }
+        let mut t = private_template_with(label, id, true);
+        t.push(Attribute::Class(CkClass::PRIVATE_KEY));
+        t.push(Attribute::KeyType(match public {
+            PublicKey::Ec { .. } => KeyType::EC,
+            PublicKey::Rsa { .. } => KeyType::RSA,
+        }));
+        let unwrapped = self.session().and_then(|s| {
+            s.unwrap_key(&Mechanism::AesKeyWrapPad, wrap, blob, &t)
+                .map_err(|e| match rv_of(&e) {
+                    Some(
+                        RvError::WrappedKeyInvalid
+                        | RvError::EncryptedDataInvalid
+                        | RvError::WrappedKeyLenRange,
+                    ) => Error::Refused(format!(
+                        "the wrapped key for {label:?} does not unwrap under wrap key \
+                         {wrap_label:?} (another wrap key, or a damaged file)"
+                    )),
+                    _ => ck(&format!("unwrapping {label:?}"), e),
+                })
+        });
+        if let Err(e) = unwrapped {
+            if let Some(h) = created_public {
+                let _ = self.session()?.destroy_object(h);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        let handles = self
+            .session()?
+            .find_objects(&[Attribute::Class(CkClass::DATA), Attribute::Private(false)])
+            .map_err(|e| ck("searching data objects", e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            let label = match self
+                .session()?
+                .get_attributes(h, &[AttributeType::Label])
+                .map_err(|e| ck("reading a data object's label", e))?
+                .first()
+            {
+                Some(Attribute::Label(l)) => String::from_utf8_lossy(l).into_owned(),
+                _ => continue,
+            };
+            if !label.starts_with(prefix) {
+                continue;
+            }
+            // A token that does not know CKA_DESTROYABLE leaves it out: destroyable.
+            let attrs = self
+                .session()?
+                .get_attributes(
+                    h,
+                    &[
+                        AttributeType::Value,
+                        AttributeType::Modifiable,
+                        AttributeType::Destroyable,
+                    ],
+                )
+                .map_err(|e| ck(&format!("reading data object {label:?}"), e))?;
+            let (mut value, mut modifiable, mut destroyable) = (Vec::new(), true, true);
+            for a in attrs {
+                match a {
+                    Attribute::Value(v) => value = v,
+                    Attribute::Modifiable(b) => modifiable = b,
+                    Attribute::Destroyable(b) => destroyable = b,
+                    _ => {}
+                }
+            }
+            out.push(DataObject {
+                label,
+                value,
+                immutable: !modifiable && !destroyable,
+            });
+        }
+        Ok(out)
+    }
+
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        self.check_free(&[CkClass::DATA], label, &[])?;
+        let mut t = vec![
+            Attribute::Class(CkClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Application(b"officiant".to_vec()),
+            Attribute::Value(value.to_vec()),
+        ];
+        if immutable {
+            t.extend([Attribute::Modifiable(false), Attribute::Destroyable(false)]);
+        }
+        self.session()?
+            .create_object(&t)
+            .map(|_| ())
+            .map_err(|e| ck(&format!("writing data object {label:?}"), e))
+    }
+
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        let mut max = None;
+        for (_, v) in self.counters(label)? {
+            max = max.max(Some(v));
+        }
+        Ok(max)
+    }
+
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
+        let found = self.counters(label)?;
+        let now = found.iter().map(|(_, v)| *v).max();
+        super::check_counter_step(label, now, expected, value)?;
+        // SoftHSM keeps a data object's CKA_VALUE read-only after creation: write the
+        // new value as a new object, then destroy the old ones. A crash between the two
+        // leaves both, and a read takes the larger.
+        let what = format!("writing counter {label:?}");
+        let t = [
+            Attribute::Class(CkClass::DATA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Application(b"officiant counter".to_vec()),
+            Attribute::Value(value.to_be_bytes().to_vec()),
+        ];
+        let new = self
+            .session()?
+            .create_object(&t)
+            .map_err(|e| ck(&what, e))?;
+        let raced = || {
+            Error::Refused(format!(
+                "counter {label:?} was written by another session at the same time; this write does not count"
+            ))
+        };
+        for (h, _) in found.into_iter().filter(|(h, _)| *h != new) {
+            match self.session()?.destroy_object(h) {
+                Ok(()) => {}
+                // Destroyed by a concurrent writer since our read.
+                Err(e) if rv_of(&e) == Some(RvError::ObjectHandleInvalid) => return Err(raced()),
+                Err(e) => return Err(ck(&what, e)),
+            }
+        }
+        // Anyone else's new object now means two writers counted from the same value:
+        // refuse (a use lost), never both.
+        if self.counters(label)?.iter().any(|(h, _)| *h != new) {
+            return Err(raced());
+        }
+        Ok(())
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {

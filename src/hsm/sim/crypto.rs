@@ -1,20 +1,19 @@
-//! The rehearsal token's cryptography: key generation, import into PKCS#8, signing.
-//! Private keys live only as PKCS#8 DER in zeroizing buffers.
+//! The rehearsal token's cryptography: key generation, import into PKCS#8, and signing
+//! through `keys::PrivateKey` (the same code a file key signs with). Private keys live
+//! only as PKCS#8 DER in zeroizing buffers.
 //!
 //! rsa 0.9 carries RUSTSEC-2023-0071 (Marvin timing side channel on private-key
 //! operations). It is acknowledged here: the rehearsal token is not a security boundary
 //! (its keys sit in the clear in its store) and must never hold a production key.
 
-use elliptic_curve::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use elliptic_curve::pkcs8::EncodePrivateKey;
 use elliptic_curve::sec1::ToEncodedPoint;
 use rand_core::OsRng;
 use rsa::traits::PublicKeyParts;
-use sha2::{Sha256, Sha384, Sha512};
-use signature::hazmat::PrehashSigner;
 use zeroize::Zeroizing;
 
 use crate::hsm::{Error, Result};
-use crate::keys::{Curve, HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
+use crate::keys::{self, Curve, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 
 fn backend(what: &str) -> impl FnOnce(String) -> Error + '_ {
     move |e| Error::Backend(format!("rehearsal token: {what}: {e}"))
@@ -125,89 +124,14 @@ pub(super) fn import(key: &PrivateKey) -> Result<(Zeroizing<Vec<u8>>, PublicKey)
     Ok((pkcs8, public))
 }
 
-/// Sign a digest with a PKCS#8 key. ECDSA returns fixed-width r‖s.
-pub(super) fn sign(
-    pkcs8: &[u8],
-    alg: KeyAlgorithm,
-    scheme: SignScheme,
-    digest: &[u8],
-) -> Result<Vec<u8>> {
-    let h = scheme.hash();
-    if digest.len() != h.len() {
-        return Err(Error::Refused(format!(
-            "digest has {} bytes, {} needs {}",
-            digest.len(),
-            h.name(),
-            h.len()
-        )));
-    }
-    let load = |e: String| backend("reading a stored key")(e);
-    match (alg.curve(), scheme) {
-        (Some(curve), SignScheme::Ecdsa(_)) => {
-            // ECDSA takes the leftmost bits of a long hash and the whole of a short one;
-            // the ecdsa crate wants at least half the field, so pad a short digest with
-            // zeros on the left (the same integer).
-            let half = curve.field_bytes() / 2 + 1;
-            let mut e = vec![0u8; half.saturating_sub(digest.len())];
-            e.extend_from_slice(digest);
-            let fail = |x: ecdsa::Error| backend("ECDSA signing")(x.to_string());
-            let rs = match curve {
-                Curve::P256 => {
-                    let sk =
-                        p256::SecretKey::from_pkcs8_der(pkcs8).map_err(|x| load(x.to_string()))?;
-                    let s: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from(&sk)
-                        .sign_prehash(&e)
-                        .map_err(fail)?;
-                    s.to_bytes().to_vec()
-                }
-                Curve::P384 => {
-                    let sk =
-                        p384::SecretKey::from_pkcs8_der(pkcs8).map_err(|x| load(x.to_string()))?;
-                    let s: p384::ecdsa::Signature = p384::ecdsa::SigningKey::from(&sk)
-                        .sign_prehash(&e)
-                        .map_err(fail)?;
-                    s.to_bytes().to_vec()
-                }
-                Curve::P521 => {
-                    let sk =
-                        p521::SecretKey::from_pkcs8_der(pkcs8).map_err(|x| load(x.to_string()))?;
-                    let signer =
-                        p521::ecdsa::SigningKey::from_bytes(&sk.to_bytes()).map_err(fail)?;
-                    let s: p521::ecdsa::Signature = signer.sign_prehash(&e).map_err(fail)?;
-                    s.to_bytes().to_vec()
-                }
-                other => {
-                    return Err(Error::Unsupported(format!(
-                        "{} keys on the rehearsal token",
-                        other.name()
-                    )))
-                }
-            };
-            Ok(rs)
-        }
-        (None, SignScheme::RsaPss(_) | SignScheme::RsaPkcs1(_)) => {
-            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|x| load(x.to_string()))?;
-            let pss = matches!(scheme, SignScheme::RsaPss(_));
-            let r = match (h, pss) {
-                (HashAlg::Sha256, true) => {
-                    key.sign_with_rng(&mut OsRng, rsa::Pss::new_with_salt::<Sha256>(32), digest)
-                }
-                (HashAlg::Sha384, true) => {
-                    key.sign_with_rng(&mut OsRng, rsa::Pss::new_with_salt::<Sha384>(48), digest)
-                }
-                (HashAlg::Sha512, true) => {
-                    key.sign_with_rng(&mut OsRng, rsa::Pss::new_with_salt::<Sha512>(64), digest)
-                }
-                (HashAlg::Sha256, false) => key.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), digest),
-                (HashAlg::Sha384, false) => key.sign(rsa::Pkcs1v15Sign::new::<Sha384>(), digest),
-                (HashAlg::Sha512, false) => key.sign(rsa::Pkcs1v15Sign::new::<Sha512>(), digest),
-            };
-            r.map_err(|x| backend("RSA signing")(x.to_string()))
-        }
-        _ => Err(Error::Unsupported(format!(
-            "{} with a {} key",
-            scheme.name(),
-            alg
-        ))),
-    }
+/// Sign a digest with a stored PKCS#8 key: the one software implementation in
+/// `keys::private`. ECDSA returns fixed-width r‖s.
+pub(super) fn sign(pkcs8: &[u8], scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>> {
+    let key = PrivateKey::from_pkcs8_der(pkcs8)
+        .map_err(|e| backend("reading a stored key")(e.to_string()))?;
+    key.sign_digest(scheme, digest).map_err(|e| match e {
+        keys::Error::DigestLength { .. } => Error::Refused(e.to_string()),
+        keys::Error::Unsupported(m) => Error::Unsupported(m),
+        other => backend("signing")(other.to_string()),
+    })
 }

@@ -17,6 +17,11 @@
 //!   Listing without a login shows only public objects.
 //! - `delete_object` returns 0 when nothing matches.
 //! - An empty id means "no id": it is not checked for uniqueness.
+//! - A wrap key is put by the SO (as PKCS#11 needs for CKA_TRUSTED), is visible without a
+//!   login like SoftHSM's trusted wrap keys, and wraps a key pair as RFC 5649 AES key
+//!   wrap with padding of its PKCS#8 DER, exactly what C_WrapKey with
+//!   CKM_AES_KEY_WRAP_PAD gives on SoftHSM: a rehearsal's backup restores onto SoftHSM
+//!   and back. Only keys generated exportable-under-wrap are wrapped.
 
 mod crypto;
 pub mod pin;
@@ -27,8 +32,8 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use super::{
-    Capabilities, Error, KeyFlags, NewObject, ObjectClass, ObjectInfo, Result, Selector, Token,
-    TokenInfo, UserType,
+    wrap, Capabilities, DataObject, Error, KeyFlags, KeyOptions, NewObject, ObjectClass,
+    ObjectInfo, Result, Selector, Token, TokenInfo, UserType, WrapFormat, WrapKeyInfo, WrapKeySpec,
 };
 use crate::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
@@ -85,6 +90,42 @@ impl SimToken {
         }
     }
 
+    fn need_so(&self, op: &str) -> Result<()> {
+        self.need_initialized(op)?;
+        match self.session {
+            Some(UserType::So) => Ok(()),
+            _ => Err(Error::NotLoggedIn(format!(
+                "{op} needs the SO logged in (as PKCS#11 tokens need for a trusted wrap key)"
+            ))),
+        }
+    }
+
+    fn need_anyone(&self, op: &str) -> Result<()> {
+        self.need_initialized(op)?;
+        match self.session {
+            Some(_) => Ok(()),
+            None => Err(Error::NotLoggedIn(format!(
+                "{op} needs the user or the SO logged in"
+            ))),
+        }
+    }
+
+    fn wrap_key_object(&self, label: &str) -> Option<&StoredObject> {
+        self.state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::WrapKey && o.label == label)
+    }
+
+    fn kek(&self, wrap_label: &str) -> Result<Kek> {
+        let w = self
+            .wrap_key_object(wrap_label)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("wrap key labelled {wrap_label:?}"),
+            })?;
+        Kek::new(&w.value)
+    }
+
     /// Apply a change to a copy of the state, persist it, then adopt it: a failed write
     /// leaves the token as it was.
     fn commit<T>(&mut self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
@@ -130,6 +171,14 @@ impl SimToken {
             .find(|o| o.class == ObjectClass::PrivateKey && o.label == label)
     }
 
+    /// The private data object that holds the counter `label`.
+    fn counter(&self, label: &str) -> Option<&StoredObject> {
+        self.state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::Data && o.private && o.label == label)
+    }
+
     fn store_key_pair(
         &mut self,
         label: &str,
@@ -137,6 +186,7 @@ impl SimToken {
         pkcs8: Zeroizing<Vec<u8>>,
         public: &PublicKey,
         local: bool,
+        exportable: bool,
     ) -> Result<()> {
         let algorithm = KeyAlgorithm::of(public);
         let spki = public.to_spki_der();
@@ -153,6 +203,8 @@ impl SimToken {
                 algorithm,
                 spki: Some(spki.clone()),
                 application: None,
+                exportable,
+                immutable: false,
                 value: pkcs8,
             });
             s.objects.push(StoredObject {
@@ -164,6 +216,8 @@ impl SimToken {
                 algorithm,
                 spki: Some(spki),
                 application: None,
+                exportable: false,
+                immutable: false,
                 value: Zeroizing::new(Vec::new()),
             });
             Ok(())
@@ -204,10 +258,16 @@ fn info_of(o: &StoredObject) -> ObjectInfo {
         ObjectClass::PrivateKey => KeyFlags {
             sensitive: Some(true),
             always_sensitive: Some(o.local),
-            extractable: Some(false),
-            never_extractable: Some(o.local),
+            extractable: Some(o.exportable),
+            never_extractable: Some(o.local && !o.exportable),
             local: Some(o.local),
             private: Some(true),
+        },
+        ObjectClass::WrapKey => KeyFlags {
+            sensitive: Some(true),
+            extractable: Some(false),
+            private: Some(o.private),
+            ..KeyFlags::default()
         },
         ObjectClass::PublicKey => KeyFlags {
             local: Some(o.local),
@@ -270,6 +330,11 @@ impl Token for SimToken {
             so_login: true,
             certificates: true,
             data_objects: true,
+            wrap: Some(WrapFormat::Pkcs8AesKwp),
+            wrap_key_needs_so: true,
+            immutable_data: true,
+            counters: true,
+            ..Capabilities::default()
         })
     }
 
@@ -290,6 +355,8 @@ impl Token for SimToken {
             s.label = label.into();
             s.so_pin = Some(pin::PinRecord::new(so_pin));
             s.user_pin = Some(pin::PinRecord::new(user_pin));
+            // Like SoftHSM's C_InitToken: every object goes, even those that cannot be
+            // destroyed one by one (a policy goes with the keys it was about).
             s.objects.clear();
             Ok(())
         })
@@ -325,6 +392,16 @@ impl Token for SimToken {
     }
 
     fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
+    fn generate_key_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+        opts: &KeyOptions,
+    ) -> Result<PublicKey> {
         self.need_user("generate-key")?;
         check_label(label)?;
         // Refuse before spending seconds on an RSA key that could not be stored.
@@ -332,7 +409,7 @@ impl Token for SimToken {
             check_unique(&self.state, &class, label, id)?;
         }
         let (pkcs8, public) = crypto::generate(alg)?;
-        self.store_key_pair(label, id, pkcs8, &public, true)?;
+        self.store_key_pair(label, id, pkcs8, &public, true, opts.exportable_under_wrap)?;
         Ok(public)
     }
 
@@ -340,7 +417,7 @@ impl Token for SimToken {
         self.need_user("import-key")?;
         check_label(label)?;
         let (pkcs8, public) = crypto::import(key)?;
-        self.store_key_pair(label, id, pkcs8, &public, false)?;
+        self.store_key_pair(label, id, pkcs8, &public, false, false)?;
         Ok(public)
     }
 
@@ -359,6 +436,8 @@ impl Token for SimToken {
                     algorithm: KeyAlgorithm::of(&public),
                     spki: Some(public.to_spki_der()),
                     application: None,
+                    exportable: false,
+                    immutable: false,
                     value: Zeroizing::new(der.clone()),
                 }
             }
@@ -371,6 +450,8 @@ impl Token for SimToken {
                 algorithm: None,
                 spki: None,
                 application: Some(application.clone()),
+                exportable: false,
+                immutable: false,
                 value: Zeroizing::new(value.clone()),
             },
         };
@@ -409,14 +490,193 @@ impl Token for SimToken {
         let o = self.key_pair(label).ok_or_else(|| Error::NotFound {
             what: format!("private key labelled {label:?}"),
         })?;
-        let alg = o.algorithm.ok_or_else(|| {
-            Error::Backend(format!("stored key {label:?} has no algorithm recorded"))
+        crypto::sign(&o.value, scheme, digest)
+    }
+
+    fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> Result<WrapKeySpec> {
+        self.need_so("put-wrap-key")?;
+        check_label(&spec.label)?;
+        wrap::check_value(key.expose())?;
+        let id = spec.id.to_be_bytes();
+        let stored = StoredObject {
+            class: ObjectClass::WrapKey,
+            label: spec.label.clone(),
+            id: id.to_vec(),
+            // Like SoftHSM's: an object the SO may create is a public one.
+            private: false,
+            local: false,
+            algorithm: None,
+            spki: None,
+            application: None,
+            exportable: false,
+            immutable: false,
+            value: Zeroizing::new(key.expose().to_vec()),
+        };
+        self.commit(|s| {
+            check_unique(s, &ObjectClass::WrapKey, &spec.label, &id)?;
+            s.objects.push(stored);
+            Ok(())
         })?;
-        crypto::sign(&o.value, alg, scheme, digest)
+        Ok(WrapKeySpec::new(&spec.label, spec.id))
+    }
+
+    fn wrap_key(&mut self, label: &str) -> Result<Option<WrapKeyInfo>> {
+        let Some(o) = self.wrap_key_object(label) else {
+            return Ok(None);
+        };
+        let id = match o.id.as_slice() {
+            [a, b] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        };
+        Ok(Some(WrapKeyInfo {
+            spec: WrapKeySpec::new(label, id),
+            check_value: Some(wrap::check_value(&o.value)?),
+        }))
+    }
+
+    fn delete_wrap_key(&mut self, label: &str) -> Result<bool> {
+        self.need_anyone("delete-wrap-key")?;
+        let n = self.delete_matching(label, &ObjectClass::WrapKey)?;
+        Ok(n > 0)
+    }
+
+    fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> Result<Vec<u8>> {
+        self.need_user("export-wrapped")?;
+        let o = self.key_pair(label).ok_or_else(|| Error::NotFound {
+            what: format!("private key labelled {label:?}"),
+        })?;
+        if !o.exportable {
+            return Err(Error::Refused(format!(
+                "key {label:?} was not generated exportable-under-wrap: it can never leave the token"
+            )));
+        }
+        self.kek(wrap_label)?.wrap(&o.value)
+    }
+
+    fn import_wrapped(
+        &mut self,
+        wrap_label: &str,
+        blob: &[u8],
+        label: &str,
+        id: &[u8],
+        public: &PublicKey,
+    ) -> Result<()> {
+        self.need_user("import-wrapped")?;
+        check_label(label)?;
+        for class in [ObjectClass::PrivateKey, ObjectClass::PublicKey] {
+            check_unique(&self.state, &class, label, id)?;
+        }
+        let pkcs8 = self.kek(wrap_label)?.unwrap(blob, wrap_label)?;
+        let key = PrivateKey::from_bytes(&pkcs8, None)?;
+        let (pkcs8, found) = crypto::import(&key)?;
+        if &found != public {
+            return Err(Error::Refused(format!(
+                "the key unwrapped for {label:?} is not the one the backup recorded"
+            )));
+        }
+        self.store_key_pair(label, id, pkcs8, &found, false, true)
+    }
+
+    fn read_data(&mut self, prefix: &str) -> Result<Vec<DataObject>> {
+        Ok(self
+            .state
+            .objects
+            .iter()
+            .filter(|o| o.class == ObjectClass::Data && !o.private && o.label.starts_with(prefix))
+            .map(|o| DataObject {
+                label: o.label.clone(),
+                value: o.value.to_vec(),
+                immutable: o.immutable,
+            })
+            .collect())
+    }
+
+    fn put_data(&mut self, label: &str, value: &[u8], immutable: bool) -> Result<()> {
+        // Public objects: the SO may write them too, as on a PKCS#11 token.
+        self.need_initialized("write a data object")?;
+        if self.session.is_none() {
+            return Err(Error::NotLoggedIn(
+                "writing a data object needs the SO or the user logged in".into(),
+            ));
+        }
+        check_label(label)?;
+        let stored = StoredObject {
+            class: ObjectClass::Data,
+            label: label.into(),
+            id: Vec::new(),
+            private: false,
+            local: false,
+            algorithm: None,
+            spki: None,
+            application: Some("officiant".into()),
+            exportable: false,
+            immutable,
+            value: Zeroizing::new(value.to_vec()),
+        };
+        self.commit(|s| {
+            check_unique(s, &ObjectClass::Data, label, &[])?;
+            s.objects.push(stored);
+            Ok(())
+        })
+    }
+
+    fn read_counter(&mut self, label: &str) -> Result<Option<u64>> {
+        self.need_user("read a counter")?;
+        match self.counter(label) {
+            Some(o) => super::counter_value(label, &o.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> Result<()> {
+        self.need_user("write a counter")?;
+        check_label(label)?;
+        // The store is locked for this process: nobody writes between check and commit.
+        let now = self.read_counter(label)?;
+        super::check_counter_step(label, now, expected, value)?;
+        self.commit(|s| {
+            let found = s
+                .objects
+                .iter_mut()
+                .find(|o| o.class == ObjectClass::Data && o.private && o.label == label);
+            match found {
+                Some(o) => o.value = Zeroizing::new(value.to_be_bytes().to_vec()),
+                None => {
+                    check_unique(s, &ObjectClass::Data, label, &[])?;
+                    s.objects.push(StoredObject {
+                        class: ObjectClass::Data,
+                        label: label.into(),
+                        id: Vec::new(),
+                        private: true,
+                        local: false,
+                        algorithm: None,
+                        spki: None,
+                        application: Some("officiant counter".into()),
+                        exportable: false,
+                        immutable: false,
+                        value: Zeroizing::new(value.to_be_bytes().to_vec()),
+                    });
+                }
+            }
+            Ok(())
+        })
     }
 
     fn delete_object(&mut self, sel: &Selector) -> Result<usize> {
         self.need_user("delete-object")?;
+        self.delete_object_unchecked(sel)
+    }
+}
+
+impl SimToken {
+    fn delete_matching(&mut self, label: &str, class: &ObjectClass) -> Result<usize> {
+        self.delete_object_unchecked(&Selector {
+            label: label.to_string(),
+            class: Some(class.clone()),
+        })
+    }
+
+    fn delete_object_unchecked(&mut self, sel: &Selector) -> Result<usize> {
         let hit = |o: &StoredObject| {
             o.label == sel.label && sel.class.as_ref().is_none_or(|c| c == &o.class)
         };
@@ -424,9 +684,56 @@ impl Token for SimToken {
         if n == 0 {
             return Ok(0);
         }
+        if let Some(o) = self.state.objects.iter().find(|o| hit(o) && o.immutable) {
+            return Err(Error::Refused(format!(
+                "the {} object {:?} cannot be destroyed (CKA_DESTROYABLE false)",
+                o.class, o.label
+            )));
+        }
         self.commit(|s| {
             s.objects.retain(|o| !hit(o));
             Ok(n)
+        })
+    }
+}
+
+/// RFC 5649 AES key wrap with padding under a wrap key of 16, 24 or 32 bytes.
+enum Kek {
+    Aes128(aes_kw::KekAes128),
+    Aes192(aes_kw::KekAes192),
+    Aes256(aes_kw::KekAes256),
+}
+
+impl Kek {
+    fn new(key: &[u8]) -> Result<Kek> {
+        let bad = || Error::Backend("rehearsal token: stored wrap key has a bad length".into());
+        Ok(match key.len() {
+            16 => Kek::Aes128(aes_kw::KekAes128::try_from(key).map_err(|_| bad())?),
+            24 => Kek::Aes192(aes_kw::KekAes192::try_from(key).map_err(|_| bad())?),
+            32 => Kek::Aes256(aes_kw::KekAes256::try_from(key).map_err(|_| bad())?),
+            _ => return Err(bad()),
+        })
+    }
+
+    fn wrap(&self, data: &[u8]) -> Result<Vec<u8>> {
+        let r = match self {
+            Kek::Aes128(k) => k.wrap_with_padding_vec(data),
+            Kek::Aes192(k) => k.wrap_with_padding_vec(data),
+            Kek::Aes256(k) => k.wrap_with_padding_vec(data),
+        };
+        r.map_err(|e| Error::Backend(format!("rehearsal token: key wrap: {e}")))
+    }
+
+    fn unwrap(&self, blob: &[u8], wrap_label: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let r = match self {
+            Kek::Aes128(k) => k.unwrap_with_padding_vec(blob),
+            Kek::Aes192(k) => k.unwrap_with_padding_vec(blob),
+            Kek::Aes256(k) => k.unwrap_with_padding_vec(blob),
+        };
+        r.map(Zeroizing::new).map_err(|_| {
+            Error::Refused(format!(
+                "the wrapped key does not unwrap under wrap key {wrap_label:?}                  (another wrap key, or a damaged file)"
+            ))
         })
     }
 }

@@ -80,8 +80,15 @@ pub(super) struct StoredObject {
     pub spki: Option<Vec<u8>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
+    /// Private key: may leave the token wrapped under a wrap key (backup).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exportable: bool,
+    /// Neither modifiable nor destroyable (PKCS#11 CKA_MODIFIABLE and CKA_DESTROYABLE
+    /// false): `delete_object` refuses it; `init_token` erases it with everything else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immutable: bool,
     /// Private key: PKCS#8 DER (in the clear: rehearsal only). Certificate: DER.
-    /// Data: the bytes. Public key: empty (see `spki`).
+    /// Data: the bytes. Public key: empty (see `spki`). Wrap key: the AES key.
     #[serde(with = "hex_secret")]
     pub value: Zeroizing<Vec<u8>>,
 }

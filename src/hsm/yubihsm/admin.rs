@@ -18,7 +18,7 @@ use crate::secret::Secret;
 
 /// An authentication key to put (no password: that is a [`Secret`] beside it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthKeySpec {
+pub struct DeviceAuthKey {
     pub id: u16,
     pub label: String,
     pub domains: Domain,
@@ -26,7 +26,7 @@ pub struct AuthKeySpec {
     pub delegated: Capability,
 }
 
-impl AuthKeySpec {
+impl DeviceAuthKey {
     /// Domains and capabilities by name (for the transcript's object line).
     pub fn summary(&self) -> String {
         let all = caps::CAPABILITY_NAMES
@@ -117,14 +117,7 @@ impl fmt::Display for PasswordRole {
     }
 }
 
-/// One recorded sub-step, for the transcript.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SubStep {
-    pub step: String,
-    pub key_id: u16,
-    pub ok: bool,
-    pub detail: String,
-}
+pub use crate::hsm::admin::SubStep;
 
 /// The administrative key that works after a failed rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -143,6 +136,8 @@ pub struct RotationError {
     /// Keys left behind that the operator should delete once logged in.
     pub leftover: Vec<u16>,
 }
+
+impl std::error::Error for RotationError {}
 
 impl fmt::Display for RotationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -176,7 +171,7 @@ pub struct Rotation<'a> {
     pub temp_password: &'a Secret,
     pub new_password: &'a Secret,
     /// Label, domains and capabilities of the replacement; `None` keeps the old key's.
-    pub replacement: Option<AuthKeySpec>,
+    pub replacement: Option<DeviceAuthKey>,
 }
 
 const TEMP_LABEL: &str = "officiant rotation (temporary)";
@@ -187,12 +182,12 @@ fn auth_key(password: &Secret) -> authentication::Key {
 
 impl YubiHsm {
     /// The details of an authentication key.
-    pub fn auth_key_spec(&self, id: u16) -> Result<AuthKeySpec> {
+    pub fn auth_key_spec(&self, id: u16) -> Result<DeviceAuthKey> {
         let info = self
             .client()?
             .get_object_info(id, Type::AuthenticationKey)
             .map_err(|_| Error::NotFound(format!("authentication key 0x{id:04x}")))?;
-        Ok(AuthKeySpec {
+        Ok(DeviceAuthKey {
             id,
             label: info.label.try_as_str().unwrap_or("").to_string(),
             domains: info.domains,
@@ -202,7 +197,7 @@ impl YubiHsm {
     }
 
     /// Every authentication key on the device.
-    pub fn auth_keys(&self) -> Result<Vec<AuthKeySpec>> {
+    pub fn auth_keys(&self) -> Result<Vec<DeviceAuthKey>> {
         let entries = self
             .client()?
             .list_objects(&[Filter::Type(Type::AuthenticationKey)])
@@ -216,7 +211,7 @@ impl YubiHsm {
     /// Put a new authentication key. Refuses an id already taken, an empty password, and
     /// capabilities the session key may not delegate (the device refuses those too; the
     /// MockHsm does not, so we check here).
-    pub fn put_auth_key(&mut self, spec: &AuthKeySpec, password: &Secret) -> Result<()> {
+    pub fn put_auth_key(&mut self, spec: &DeviceAuthKey, password: &Secret) -> Result<()> {
         caps::check_label("label", &spec.label)?;
         if password.is_empty() {
             return Err(Error::Refused(format!(
@@ -355,7 +350,7 @@ impl YubiHsm {
             old.delegated,
             replacement.delegated,
         )?;
-        let temp = AuthKeySpec {
+        let temp = DeviceAuthKey {
             id: r.temp_id,
             label: TEMP_LABEL.into(),
             domains: old.domains,
@@ -538,7 +533,7 @@ impl YubiHsm {
     }
 }
 
-fn put_key(client: &Client, spec: &AuthKeySpec, password: &Secret) -> Result<()> {
+fn put_key(client: &Client, spec: &DeviceAuthKey, password: &Secret) -> Result<()> {
     let label =
         yubihsm::object::Label::from_bytes(spec.label.as_bytes()).map_err(|e| Error::Field {
             path: "label".into(),

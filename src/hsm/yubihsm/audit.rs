@@ -9,29 +9,7 @@ use yubihsm::AuditOption;
 
 use super::{device, limits, Error, Result, YubiHsm};
 
-/// One log entry, as the transcript records it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditEntry {
-    pub item: u16,
-    pub command: String,
-    pub length: u16,
-    pub session_key: u16,
-    pub target_key: u16,
-    pub second_key: u16,
-    pub result: String,
-    pub tick: u32,
-    /// Truncated SHA-256 chaining this entry to the one before (hex).
-    pub digest: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditReport {
-    pub unlogged_boot_events: u16,
-    pub unlogged_auth_events: u16,
-    pub entries: Vec<AuditEntry>,
-    /// Set when the log cannot be evidence (the MockHsm keeps none).
-    pub note: Option<String>,
-}
+pub use crate::hsm::admin::{AuditEntry, AuditReport};
 
 impl YubiHsm {
     /// Turn force-audit on or off (never `fix`: that cannot be undone).

@@ -93,61 +93,21 @@ pub fn capability_names(caps: Capability) -> Vec<&'static str> {
         .collect()
 }
 
-/// Parse capability names; `field` is the script path (`step[3].capabilities`).
-/// `"all"` alone means every named capability.
-pub fn parse_capabilities(field: &str, names: &[String]) -> Result<Capability, Error> {
-    if names.len() == 1 && names[0] == "all" {
-        return Ok(CAPABILITY_NAMES
-            .iter()
-            .fold(Capability::empty(), |a, (_, c)| a | *c));
-    }
-    let mut caps = Capability::empty();
-    for (i, n) in names.iter().enumerate() {
-        let c = capability_by_name(n).ok_or_else(|| Error::Field {
-            path: format!("{field}[{i}]"),
-            message: format!("unknown capability {n:?} (names as yubihsm-shell spells them, e.g. \"sign-ecdsa\")"),
-        })?;
-        if caps.contains(c) {
-            return Err(Error::Field {
-                path: format!("{field}[{i}]"),
-                message: format!("capability {n:?} is listed twice"),
-            });
-        }
-        caps |= c;
-    }
-    Ok(caps)
+/// The device bits of capability names (names from [`crate::hsm::admin::CAPABILITIES`];
+/// an unknown name, which the script parser already refused, adds nothing).
+pub fn bits(names: &[String]) -> Capability {
+    names
+        .iter()
+        .filter_map(|n| capability_by_name(n))
+        .fold(Capability::empty(), |a, c| a | c)
 }
 
-/// Parse domain numbers 1–16 (`"all"` alone means 1–16). At least one domain is needed.
-pub fn parse_domains(field: &str, domains: &[String]) -> Result<Domain, Error> {
-    if domains.is_empty() {
-        return Err(Error::Field {
-            path: field.to_string(),
-            message: "at least one domain (1-16) is needed".into(),
-        });
-    }
-    if domains.len() == 1 && domains[0] == "all" {
-        return Ok(Domain::all());
-    }
-    let mut out = Domain::empty();
-    for (i, d) in domains.iter().enumerate() {
-        let n: usize = d.trim().parse().map_err(|_| Error::Field {
-            path: format!("{field}[{i}]"),
-            message: format!("domain {d:?} is not a number 1-16"),
-        })?;
-        let dom = Domain::at(n).map_err(|_| Error::Field {
-            path: format!("{field}[{i}]"),
-            message: format!("domain {n} is out of range (1-16)"),
-        })?;
-        if out.contains(dom) {
-            return Err(Error::Field {
-                path: format!("{field}[{i}]"),
-                message: format!("domain {n} is listed twice"),
-            });
-        }
-        out |= dom;
-    }
-    Ok(out)
+/// Domain bits of domain numbers 1–16.
+pub fn domain_bits(numbers: &[u8]) -> Domain {
+    numbers
+        .iter()
+        .filter_map(|n| Domain::at(usize::from(*n)).ok())
+        .fold(Domain::empty(), |a, d| a | d)
 }
 
 /// Domain numbers (1-16) in `d`.
@@ -161,30 +121,31 @@ pub fn domain_numbers(d: Domain) -> Vec<u8> {
         .collect()
 }
 
-/// An object id as a script writes it: hex (`"0x1002"`, `"1002"`, as pkcs11-tool's
-/// `--id` and CST's labels do). 0 asks the device to choose and is refused: a ceremony
-/// names its ids.
-pub fn parse_object_id(field: &str, text: &str) -> Result<u16, Error> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
-    let id = if !t.is_empty() && t.len() <= 4 && t.chars().all(|c| c.is_ascii_hexdigit()) {
-        u16::from_str_radix(t, 16).ok()
-    } else {
-        None
+/// A backend-neutral authentication key in device terms.
+pub fn device_key(spec: &crate::hsm::admin::AuthKeySpec) -> super::DeviceAuthKey {
+    super::DeviceAuthKey {
+        id: spec.id,
+        label: spec.label.clone(),
+        domains: domain_bits(&spec.domains),
+        capabilities: bits(&spec.capabilities),
+        delegated: bits(&spec.delegated),
+    }
+}
+
+/// A device authentication key in backend-neutral terms.
+pub fn neutral_key(k: &super::DeviceAuthKey) -> crate::hsm::admin::AuthKeySpec {
+    let names = |c: Capability| {
+        capability_names(c)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     };
-    match id {
-        Some(0) => Err(Error::Field {
-            path: field.to_string(),
-            message: "object id 0 lets the device choose; give an id 0x0001-0xffff".into(),
-        }),
-        Some(id) => Ok(id),
-        None => Err(Error::Field {
-            path: field.to_string(),
-            message: format!("object id {text:?} is not 1-4 hex digits (0x0001-0xffff)"),
-        }),
+    crate::hsm::admin::AuthKeySpec {
+        id: k.id,
+        label: k.label.clone(),
+        domains: domain_numbers(k.domains),
+        capabilities: names(k.capabilities),
+        delegated: names(k.delegated),
     }
 }
 
@@ -233,9 +194,9 @@ pub fn check_label(field: &str, label: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// An operation a later ceremony step performs on the native path, for the lock-out check.
+/// A device operation a later step performs, for the lock-out check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlannedOp {
+pub enum DeviceOp {
     GenerateKey { rsa: bool },
     ImportKey,
     PutCertificate,
@@ -251,24 +212,24 @@ pub enum PlannedOp {
     ReadAuditLog,
 }
 
-impl PlannedOp {
+impl DeviceOp {
     /// The capabilities the session's authentication key needs for this operation.
     pub fn needs(self) -> Capability {
         match self {
-            PlannedOp::GenerateKey { .. } => Capability::GENERATE_ASYMMETRIC_KEY,
-            PlannedOp::ImportKey => Capability::PUT_ASYMMETRIC_KEY,
-            PlannedOp::PutCertificate => Capability::PUT_OPAQUE,
-            PlannedOp::ExportPublicKey => Capability::empty(),
-            PlannedOp::SignEcdsa => Capability::SIGN_ECDSA,
-            PlannedOp::SignPkcs1 => Capability::SIGN_PKCS,
-            PlannedOp::PutAuthKey => Capability::PUT_AUTHENTICATION_KEY,
-            PlannedOp::DeleteAuthKey => Capability::DELETE_AUTHENTICATION_KEY,
+            DeviceOp::GenerateKey { .. } => Capability::GENERATE_ASYMMETRIC_KEY,
+            DeviceOp::ImportKey => Capability::PUT_ASYMMETRIC_KEY,
+            DeviceOp::PutCertificate => Capability::PUT_OPAQUE,
+            DeviceOp::ExportPublicKey => Capability::empty(),
+            DeviceOp::SignEcdsa => Capability::SIGN_ECDSA,
+            DeviceOp::SignPkcs1 => Capability::SIGN_PKCS,
+            DeviceOp::PutAuthKey => Capability::PUT_AUTHENTICATION_KEY,
+            DeviceOp::DeleteAuthKey => Capability::DELETE_AUTHENTICATION_KEY,
             // Safe rotation puts a temporary key, deletes the old, puts the replacement.
-            PlannedOp::ChangeAuthKey => admin_capabilities(),
-            PlannedOp::DeleteAsymmetricKey => Capability::DELETE_ASYMMETRIC_KEY,
-            PlannedOp::DeleteOpaque => Capability::DELETE_OPAQUE,
-            PlannedOp::SetAudit => Capability::PUT_OPTION,
-            PlannedOp::ReadAuditLog => Capability::GET_LOG_ENTRIES,
+            DeviceOp::ChangeAuthKey => admin_capabilities(),
+            DeviceOp::DeleteAsymmetricKey => Capability::DELETE_ASYMMETRIC_KEY,
+            DeviceOp::DeleteOpaque => Capability::DELETE_OPAQUE,
+            DeviceOp::SetAudit => Capability::PUT_OPTION,
+            DeviceOp::ReadAuditLog => Capability::GET_LOG_ENTRIES,
         }
     }
 }
@@ -280,7 +241,7 @@ pub fn check_no_lockout(
     field: &str,
     key_id: u16,
     caps: Capability,
-    later: &[(String, PlannedOp)],
+    later: &[(String, DeviceOp)],
 ) -> Result<(), Error> {
     for (step, op) in later {
         let missing = op.needs() - caps;
@@ -327,55 +288,32 @@ mod tests {
     }
 
     #[test]
-    fn unknown_capability_names_its_index() {
-        let e = parse_capabilities(
-            "step[3].capabilities",
-            &s(&["sign-ecdsa", "get-opaque", "sign-foo"]),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap()
-                .split(" (names")
-                .next()
-                .unwrap(),
-            "step[3].capabilities[2]: unknown capability \"sign-foo\""
-        );
-    }
-
-    #[test]
-    fn names_round_trip() {
-        let c = parse_capabilities("c", &s(&["sign-ecdsa", "put-authentication-key"])).unwrap();
-        assert_eq!(
-            capability_names(c),
-            vec!["put-authentication-key", "sign-ecdsa"]
-        );
-        assert_eq!(CAPABILITY_NAMES.len(), 47);
-    }
-
-    #[test]
-    fn domains_validated() {
-        assert_eq!(
-            domain_numbers(parse_domains("d", &s(&["1", "16"])).unwrap()),
-            vec![1, 16]
-        );
-        let e = parse_domains("step[1].domains", &s(&["1", "17"])).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "step[1].domains[1]: domain 17 is out of range (1-16)"
-        );
-        assert!(parse_domains("d", &[]).is_err());
-        assert!(parse_domains("d", &s(&["2", "2"])).is_err());
+    fn the_device_table_is_the_neutral_vocabulary() {
+        let ours: Vec<&str> = CAPABILITY_NAMES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(ours, crate::hsm::admin::CAPABILITIES.to_vec());
+        let all = CAPABILITY_NAMES
+            .iter()
+            .fold(Capability::empty(), |a, (_, c)| {
+                assert!(!a.contains(*c), "two names for one bit");
+                a | *c
+            });
+        let spec = crate::hsm::admin::AuthKeySpec {
+            id: 2,
+            label: "op".into(),
+            domains: vec![1, 16],
+            capabilities: s(&["put-authentication-key", "sign-ecdsa"]),
+            delegated: crate::hsm::admin::CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        };
+        let dev = device_key(&spec);
+        assert_eq!(dev.delegated, all);
+        assert_eq!(neutral_key(&dev), spec);
     }
 
     #[test]
     fn ids_and_labels() {
-        assert_eq!(parse_object_id("k", "1002").unwrap(), 0x1002);
-        assert_eq!(parse_object_id("k", "0xffff").unwrap(), 0xffff);
-        assert!(parse_object_id("k", "10000").is_err());
-        assert!(parse_object_id("k", "0").is_err());
         assert_eq!(id_from_bytes(&[0x10, 0x02]).unwrap(), 0x1002);
         assert_eq!(id_from_bytes(&[7]).unwrap(), 7);
         assert!(id_from_bytes(&[1, 2, 3]).is_err());
@@ -387,7 +325,7 @@ mod tests {
 
     #[test]
     fn lockout_refused() {
-        let later = vec![("step[5] (put-auth-key)".to_string(), PlannedOp::PutAuthKey)];
+        let later = vec![("step[5] (put-auth-key)".to_string(), DeviceOp::PutAuthKey)];
         let e = check_no_lockout("step[2].capabilities", 1, Capability::SIGN_ECDSA, &later)
             .unwrap_err();
         assert_eq!(

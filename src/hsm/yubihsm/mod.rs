@@ -14,6 +14,7 @@ pub mod audit;
 pub mod caps;
 pub mod steps;
 pub mod uri;
+mod wrap;
 
 use std::fmt;
 
@@ -21,13 +22,15 @@ use yubihsm::object::{self, Filter, Label, Type};
 use yubihsm::{asymmetric, Capability, Client, Connector, Credentials, Domain};
 
 use super::{
-    Capabilities, NewObject, ObjectClass, ObjectInfo, Selector, Token, TokenInfo, UserType,
+    Capabilities, DataObject, KeyOptions, NewObject, ObjectClass, ObjectInfo, Selector, Token,
+    TokenInfo, UserType, WrapFormat, WrapKeyInfo, WrapKeySpec,
 };
 use crate::keys::{self, HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
-pub use admin::{AuthKeySpec, PasswordRole, Rotation, RotationStep, SubStep, WorkingKey};
+pub use admin::{DeviceAuthKey, PasswordRole, Rotation, RotationStep, SubStep, WorkingKey};
 pub use audit::AuditReport;
+pub use steps::check_plan;
 pub use uri::{Target, YubiUri};
 
 /// The way that works where the native path cannot.
@@ -79,6 +82,7 @@ impl From<Error> for super::Error {
             Error::LabelExists { label, class } => super::Error::LabelExists { label, class },
             Error::NotFound(what) => super::Error::NotFound { what },
             Error::Key(k) => super::Error::Key(k),
+            Error::Rotation(r) => super::Error::PartDone(r),
             Error::Field { .. } | Error::Refused(_) | Error::Uri(_) => {
                 super::Error::Refused(e.to_string())
             }
@@ -371,6 +375,10 @@ impl YubiHsm {
         let mut c = Capabilities {
             certificates: true,
             data_objects: true,
+            auth_keys: true,
+            device_audit: true,
+            wrap: Some(WrapFormat::YubihsmAesCcm),
+            counters: true,
             ..Capabilities::default()
         };
         if self.is_mock() {
@@ -380,20 +388,13 @@ impl YubiHsm {
             return c;
         }
         let listed = self.algorithms().map(|a| a.to_vec());
-        let algs: Vec<KeyAlgorithm> = [
-            KeyAlgorithm::EcP256,
-            KeyAlgorithm::EcP384,
-            KeyAlgorithm::EcP521,
-            KeyAlgorithm::Rsa2048,
-            KeyAlgorithm::Rsa3072,
-            KeyAlgorithm::Rsa4096,
-        ]
-        .into_iter()
-        .filter(|a| match &listed {
-            Some(l) => l.contains(&yubihsm::Algorithm::Asymmetric(asym_alg(*a))),
-            None => true,
-        })
-        .collect();
+        let algs: Vec<KeyAlgorithm> = KeyAlgorithm::ALL
+            .into_iter()
+            .filter(|a| match &listed {
+                Some(l) => l.contains(&yubihsm::Algorithm::Asymmetric(asym_alg(*a))),
+                None => true,
+            })
+            .collect();
         c.generate = algs.clone();
         c.import = algs.clone();
         for a in algs.into_iter().filter(|a| !a.is_rsa()) {
@@ -516,12 +517,27 @@ impl YubiHsm {
     /// Generate a key pair at `id` (capability sign-ecdsa for EC; sign-pkcs + sign-pss for
     /// RSA, so Yubico's PKCS#11 module can also sign with it).
     pub fn generate_at(&mut self, alg: KeyAlgorithm, label: &str, id: u16) -> Result<PublicKey> {
+        self.generate_at_with(alg, label, id, &KeyOptions::default())
+    }
+
+    /// [`Self::generate_at`], with capability exportable-under-wrap when `opts` asks.
+    pub fn generate_at_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: u16,
+        opts: &KeyOptions,
+    ) -> Result<PublicKey> {
         caps::check_label("label", label)?;
         self.check_algorithm(alg)?;
         self.check_free(label, id, Type::AsymmetricKey)?;
         let domains = self.session_domains()?;
+        let mut capabilities = sign_caps(alg);
+        if opts.exportable_under_wrap {
+            capabilities |= Capability::EXPORTABLE_UNDER_WRAP;
+        }
         self.client()?
-            .generate_asymmetric_key(id, label_of(label)?, domains, sign_caps(alg), asym_alg(alg))
+            .generate_asymmetric_key(id, label_of(label)?, domains, capabilities, asym_alg(alg))
             .map_err(device("generate asymmetric key"))?;
         self.public_key_of(id)
     }
@@ -738,6 +754,85 @@ impl YubiHsm {
         Ok(sig.as_ref().to_vec())
     }
 
+    /// Opaque data objects (not certificates) labelled exactly `label`, or all of them.
+    fn opaque_data(&self, label: Option<&str>) -> Result<Vec<object::Info>> {
+        let mut filters = vec![
+            Filter::Type(Type::Opaque),
+            Filter::Algorithm(yubihsm::Algorithm::Opaque(yubihsm::opaque::Algorithm::Data)),
+        ];
+        if let Some(l) = label {
+            filters.push(Filter::Label(label_of(l)?));
+        }
+        let client = self.client()?;
+        let mut out = Vec::new();
+        for e in self.find(&filters)? {
+            out.push(
+                client
+                    .get_object_info(e.object_id, Type::Opaque)
+                    .map_err(device("get object info"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// An opaque object id nobody uses yet, drawn at random from the upper half (keys
+    /// and their certificates are usually numbered from the bottom).
+    fn free_opaque_id(&self) -> Result<u16> {
+        use rand_core::RngCore;
+        let used: Vec<u16> = self
+            .find(&[Filter::Type(Type::Opaque)])?
+            .into_iter()
+            .map(|e| e.object_id)
+            .collect();
+        for _ in 0..64 {
+            let id = 0x8000 | (rand_core::OsRng.next_u32() as u16 & 0x7fff);
+            if id != 0xffff && !used.contains(&id) {
+                return Ok(id);
+            }
+        }
+        Err(Error::Refused(
+            "no free opaque object id found in the upper half of the id space".into(),
+        ))
+    }
+
+    /// Store `value` as an opaque data object at a free id.
+    fn put_opaque_data(&self, label: &str, value: &[u8]) -> Result<u16> {
+        caps::check_label("label", label)?;
+        if value.is_empty() {
+            return Err(Error::Refused(format!("object {label:?} is empty")));
+        }
+        let id = self.free_opaque_id()?;
+        let domains = self.session_domains()?;
+        self.client()?
+            .put_opaque(
+                id,
+                label_of(label)?,
+                domains,
+                Capability::empty(),
+                yubihsm::opaque::Algorithm::Data,
+                value.to_vec(),
+            )
+            .map_err(device("put opaque"))?;
+        Ok(id)
+    }
+
+    /// The counter objects labelled `label`, with their values.
+    fn counters(&self, label: &str) -> Result<Vec<(u16, u64)>> {
+        let mut out = Vec::new();
+        for info in self.opaque_data(Some(label))? {
+            let bytes = self
+                .client()?
+                .get_opaque(info.object_id)
+                .map_err(device("get opaque"))?;
+            let v = super::counter_value(label, &bytes).map_err(|e| Error::Device {
+                op: "read counter".into(),
+                cause: e.to_string(),
+            })?;
+            out.push((info.object_id, v));
+        }
+        Ok(out)
+    }
+
     /// Delete objects by label (and class), refusing to remove the last key able to manage
     /// authentication keys or the session's own key.
     pub fn delete_selected(&mut self, sel: &Selector) -> Result<usize> {
@@ -810,6 +905,8 @@ fn sign_caps(alg: KeyAlgorithm) -> Capability {
     }
 }
 
+/// The device's name for each of our key algorithms: the one table (exhaustive, so a new
+/// algorithm cannot be forgotten); [`key_alg`] reads it backwards.
 fn asym_alg(alg: KeyAlgorithm) -> asymmetric::Algorithm {
     match alg {
         KeyAlgorithm::EcP256 => asymmetric::Algorithm::EcP256,
@@ -822,15 +919,7 @@ fn asym_alg(alg: KeyAlgorithm) -> asymmetric::Algorithm {
 }
 
 fn key_alg(a: asymmetric::Algorithm) -> Option<KeyAlgorithm> {
-    Some(match a {
-        asymmetric::Algorithm::EcP256 => KeyAlgorithm::EcP256,
-        asymmetric::Algorithm::EcP384 => KeyAlgorithm::EcP384,
-        asymmetric::Algorithm::EcP521 => KeyAlgorithm::EcP521,
-        asymmetric::Algorithm::Rsa2048 => KeyAlgorithm::Rsa2048,
-        asymmetric::Algorithm::Rsa3072 => KeyAlgorithm::Rsa3072,
-        asymmetric::Algorithm::Rsa4096 => KeyAlgorithm::Rsa4096,
-        _ => return None,
-    })
+    KeyAlgorithm::ALL.into_iter().find(|k| asym_alg(*k) == a)
 }
 
 /// The device gives EC points as x‖y and RSA as the modulus (exponent 65537).
@@ -858,7 +947,7 @@ fn class_of(ty: Type, alg: Option<yubihsm::Algorithm>) -> ObjectClass {
             }
             _ => ObjectClass::Opaque,
         },
-        Type::WrapKey => ObjectClass::Other("wrap key".into()),
+        Type::WrapKey => ObjectClass::WrapKey,
         Type::HmacKey => ObjectClass::Other("HMAC key".into()),
         Type::Template => ObjectClass::Other("template".into()),
         Type::OtpAeadKey => ObjectClass::Other("OTP AEAD key".into()),
@@ -927,8 +1016,46 @@ impl Token for YubiHsm {
         label: &str,
         id: &[u8],
     ) -> super::Result<PublicKey> {
+        self.generate_key_with(alg, label, id, &KeyOptions::default())
+    }
+
+    fn generate_key_with(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &str,
+        id: &[u8],
+        opts: &KeyOptions,
+    ) -> super::Result<PublicKey> {
         let id = caps::id_from_bytes(id)?;
-        Ok(self.generate_at(alg, label, id)?)
+        Ok(self.generate_at_with(alg, label, id, opts)?)
+    }
+
+    fn put_wrap_key(&mut self, spec: &WrapKeySpec, key: &Secret) -> super::Result<WrapKeySpec> {
+        Ok(self.put_wrap_key_at(spec, key)?)
+    }
+
+    fn wrap_key(&mut self, label: &str) -> super::Result<Option<WrapKeyInfo>> {
+        Ok(self.wrap_key_by_label(label)?)
+    }
+
+    fn delete_wrap_key(&mut self, label: &str) -> super::Result<bool> {
+        Ok(self.delete_wrap_key_labelled(label)?)
+    }
+
+    fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> super::Result<Vec<u8>> {
+        Ok(self.export_wrapped_key(wrap_label, label)?)
+    }
+
+    fn import_wrapped(
+        &mut self,
+        wrap_label: &str,
+        blob: &[u8],
+        label: &str,
+        id: &[u8],
+        public: &PublicKey,
+    ) -> super::Result<()> {
+        let id = caps::id_from_bytes(id)?;
+        Ok(self.import_wrapped_key(wrap_label, blob, label, id, public)?)
     }
 
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> super::Result<PublicKey> {
@@ -958,14 +1085,140 @@ impl Token for YubiHsm {
         Ok(self.delete_selected(sel)?)
     }
 
-    fn yubihsm(&mut self) -> Option<&mut YubiHsm> {
-        Some(self)
+    fn use_auth_key(&mut self, id: u16) -> super::Result<()> {
+        self.set_auth_key(id);
+        Ok(())
+    }
+
+    fn auth_key(&mut self, id: u16) -> super::Result<Option<crate::hsm::admin::AuthKeySpec>> {
+        match self.auth_key_spec(id) {
+            Ok(k) => Ok(Some(caps::neutral_key(&k))),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn session_auth_key(&mut self) -> Option<u16> {
+        self.logged_in().then_some(self.auth_key)
+    }
+
+    fn session_uses(&mut self, password: &Secret) -> bool {
+        YubiHsm::session_uses(self, self.auth_key, password)
+    }
+
+    fn put_auth_key(
+        &mut self,
+        spec: &crate::hsm::admin::AuthKeySpec,
+        password: &Secret,
+    ) -> super::Result<()> {
+        Ok(YubiHsm::put_auth_key(
+            self,
+            &caps::device_key(spec),
+            password,
+        )?)
+    }
+
+    fn rotate_auth_key(
+        &mut self,
+        r: &crate::hsm::admin::Rotation<'_>,
+    ) -> super::Result<Vec<SubStep>> {
+        let rotation = Rotation {
+            temp_id: r.temp_id,
+            temp_password: r.temp_password,
+            new_password: r.new_password,
+            replacement: r.replacement.as_ref().map(caps::device_key),
+        };
+        Ok(self.change_auth_key(&rotation)?)
+    }
+
+    fn set_force_audit(&mut self, on: bool) -> super::Result<bool> {
+        YubiHsm::set_force_audit(self, on)?;
+        Ok(self.force_audit()?)
+    }
+
+    fn read_device_audit(&mut self) -> Option<super::Result<AuditReport>> {
+        self.logged_in()
+            .then(|| self.read_audit_log(true).map_err(super::Error::from))
+    }
+
+    fn read_data(&mut self, prefix: &str) -> super::Result<Vec<DataObject>> {
+        let mut out = Vec::new();
+        for info in self.opaque_data(None)? {
+            let label = info.label.try_as_str().unwrap_or("").to_string();
+            if !label.starts_with(prefix) {
+                continue;
+            }
+            let value = self
+                .client()?
+                .get_opaque(info.object_id)
+                .map_err(device("get opaque"))?;
+            // Any key with delete-opaque can remove it: nothing here is immutable.
+            out.push(DataObject {
+                label,
+                value,
+                immutable: false,
+            });
+        }
+        Ok(out)
+    }
+
+    fn put_data(&mut self, label: &str, value: &[u8], _immutable: bool) -> super::Result<()> {
+        // A YubiHSM 2 cannot keep an opaque object from deletion (capabilities say
+        // `immutable_data: false`): the object is stored plainly.
+        caps::check_label("label", label)?;
+        if !self
+            .find(&[Filter::Label(label_of(label)?), Filter::Type(Type::Opaque)])?
+            .is_empty()
+        {
+            return Err(Error::LabelExists {
+                label: label.to_string(),
+                class: ObjectClass::Opaque,
+            }
+            .into());
+        }
+        self.put_opaque_data(label, value)?;
+        Ok(())
+    }
+
+    fn read_counter(&mut self, label: &str) -> super::Result<Option<u64>> {
+        Ok(self.counters(label)?.into_iter().map(|(_, v)| v).max())
+    }
+
+    fn write_counter(&mut self, label: &str, expected: u64, value: u64) -> super::Result<()> {
+        let old = self.counters(label)?;
+        let now = old.iter().map(|(_, v)| *v).max();
+        super::check_counter_step(label, now, expected, value)?;
+        // An opaque object cannot be rewritten: put the new value first, then delete the
+        // old. A crash between the two leaves both, and a read takes the larger.
+        let new = self.put_opaque_data(label, &value.to_be_bytes())?;
+        for (id, _) in old.into_iter().filter(|(id, _)| *id != new) {
+            self.client()?
+                .delete_object(id, Type::Opaque)
+                .map_err(device("delete object"))?;
+        }
+        // Anyone else's new object now means two writers counted from the same value:
+        // refuse (a use lost), never both.
+        if self.counters(label)?.iter().any(|(id, _)| *id != new) {
+            return Err(Error::Refused(format!(
+                "counter {label:?} was written by another session at the same time; this write does not count"
+            ))
+            .into());
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn algorithms_map_both_ways() {
+        for a in KeyAlgorithm::ALL {
+            assert_eq!(key_alg(asym_alg(a)), Some(a));
+        }
+        assert_eq!(key_alg(asymmetric::Algorithm::EcK256), None);
+    }
 
     #[test]
     fn check_step_refuses_before_opening() {

@@ -1,18 +1,21 @@
-//! The ceremony screen: the steps and their state, the current step's detail, what the
-//! ceremony waits for (sign-off or secret), and the results to read aloud.
+//! The ceremony screen: the steps (any can be opened), the step on view with its text and
+//! its result in full (scrolls), and what the ceremony asks of the people at the keyboard
+//! (the roll call, a sign-off, a secret, the review of a result), or how it ended.
 
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
 
-use super::{widgets, Theme};
-use crate::ceremony::engine;
+use super::{widgets, wrap_words, Theme};
+use crate::ceremony::engine::{self, StepResult};
 use crate::formats::words::Fingerprint;
-use crate::tui::app::{AppState, CeremonyRun, Need, StepStatus};
+use crate::tui::app::{AppState, TokenStatus};
+use crate::tui::ceremony::{Ask, CeremonyRun, RollCall, StepStatus};
 use crate::tui::plan;
 
-pub fn status_style(st: StepStatus, t: &Theme) -> ratatui::style::Style {
+pub fn status_style(st: StepStatus, t: &Theme) -> Style {
     match st {
         StepStatus::Pending => t.base(),
         StepStatus::Running => t.running(),
@@ -22,21 +25,72 @@ pub fn status_style(st: StepStatus, t: &Theme) -> ratatui::style::Style {
     }
 }
 
+/// Lines of text, each already wrapped to the pane's width, so the scroll is exact.
+struct Text {
+    width: usize,
+    lines: Vec<Line<'static>>,
+}
+
+impl Text {
+    fn new(width: usize) -> Self {
+        Text {
+            width: width.max(10),
+            lines: Vec::new(),
+        }
+    }
+    /// `text` wrapped at spaces (a word longer than the width is cut into pieces), every
+    /// piece in `style`, indented by `indent`.
+    fn add(&mut self, indent: usize, text: &str, style: Style) {
+        let pad = " ".repeat(indent);
+        let w = self.width.saturating_sub(indent).max(1);
+        for piece in wrap_words(text, w) {
+            let chars: Vec<char> = piece.chars().collect();
+            for chunk in chars.chunks(w) {
+                let chunk: String = chunk.iter().collect();
+                self.lines
+                    .push(Line::styled(format!("{pad}{chunk}"), style));
+            }
+        }
+        if text.is_empty() {
+            self.lines.push(Line::default());
+        }
+    }
+    /// A line that fits (a heading with a label).
+    fn line(&mut self, l: Line<'static>) {
+        self.lines.push(l);
+    }
+    /// A value witnesses compare aloud: hex groups, then the PGP words.
+    fn fingerprint(&mut self, indent: usize, fp: &Fingerprint, t: &Theme) {
+        self.add(indent, &fp.groups, t.base());
+        self.add(indent, &fp.words, t.dim());
+    }
+}
+
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let Some(run) = &s.run else {
         f.render_widget(
             Paragraph::new("No ceremony open: choose one on the home screen (1) and press Enter.")
-                .wrap(Wrap { trim: true })
                 .block(Block::bordered().title(" Ceremony ")),
             area,
         );
         return;
     };
+    if let Some(Ask::Roster(rc)) = &run.asking {
+        return roll_call(f, area, run, rc, t);
+    }
     let [left, right] =
         Layout::horizontal([Constraint::Length(26), Constraint::Min(30)]).areas(area);
+    steps(f, left, run, t);
+    let ask_h = ask_height(run);
+    let [detail, ask] =
+        Layout::vertical([Constraint::Min(6), Constraint::Length(ask_h)]).areas(right);
+    step_detail(f, detail, s, run, t);
+    ask_pane(f, ask, s, run, t);
+}
+
+fn steps(f: &mut Frame, area: Rect, run: &CeremonyRun, t: &Theme) {
     let n = run.engine.steps.len();
     let focus = run.focus();
-
     let items: Vec<ListItem> = (0..n)
         .map(|i| {
             let st = run.status(i);
@@ -55,7 +109,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             ]))
         })
         .collect();
-    let mut ls = ListState::default().with_selected(Some(focus));
+    let mut ls = ListState::default().with_selected(Some(run.view));
     let aborted = matches!(run.engine.phase, engine::Phase::Aborted(_));
     let failed = matches!(run.engine.phase, engine::Phase::Failed(_));
     let title = if aborted {
@@ -71,31 +125,17 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         t.base()
     };
     f.render_stateful_widget(
-        List::new(items).block(Block::bordered().title(title).border_style(border)),
-        left,
+        List::new(items)
+            .highlight_style(t.selected())
+            .block(Block::bordered().title(title).border_style(border)),
+        area,
         &mut ls,
     );
+}
 
-    // With a prompt on screen there is room for the hex groups only.
-    let results = results_lines(
-        run,
-        right.width.saturating_sub(2) as usize,
-        run.need.is_none(),
-        t,
-    );
-    // Room for the newest fingerprint (hex groups and all 32 PGP words) when nothing
-    // else needs the space.
-    let need_h: u16 = if run.need.is_some() { 5 } else { 0 };
-    let room = right.height.saturating_sub(need_h + 7);
-    let results_h = (results.len() as u16 + 2).clamp(5.min(room), room.max(3));
-    let [detail, need, results_area] = Layout::vertical([
-        Constraint::Min(5),
-        Constraint::Length(need_h),
-        Constraint::Length(results_h),
-    ])
-    .areas(right);
-
-    let mut lines = vec![match &run.engine.phase {
+/// The ceremony's state in one line, above the step on view.
+fn phase_line(run: &CeremonyRun, t: &Theme) -> Line<'static> {
+    match &run.engine.phase {
         engine::Phase::Aborted(_) => {
             Line::styled("✗ ABORTED: the remaining steps did not run.", t.fail())
         }
@@ -103,46 +143,59 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             "✗ STOPPED at a failed step · Enter resumes from the journal",
             t.fail(),
         ),
-        engine::Phase::Finished => {
-            Line::styled("✓ Ceremony complete · w saves the answers file", t.ok())
-        }
-        _ if run.resumed => Line::styled(
-            match &run.journal {
-                Some((done, _)) => format!(
-                    "↺ Resuming the run in {}: {} steps done earlier",
-                    run.out.display(),
-                    done.len()
-                ),
-                None => format!("↺ Resuming the run in {}", run.out.display()),
-            },
+        engine::Phase::Finished => Line::styled("✓ Ceremony complete", t.ok()),
+        _ if run.resumed && !run.started => Line::styled(
+            format!(
+                "↺ Resuming the run in {}: {} steps done earlier",
+                run.out.display(),
+                run.done_before
+            ),
             t.running(),
         ),
         _ => Line::styled(run.script.ceremony.title.clone(), t.dim()),
-    }];
-    if let Some(step) = run.script.steps.get(focus) {
-        let st = run.status(focus);
-        lines.push(Line::from(vec![
+    }
+}
+
+fn step_detail(f: &mut Frame, area: Rect, s: &AppState, run: &CeremonyRun, t: &Theme) {
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let mut x = Text::new(inner_w);
+    let i = run.view.min(run.engine.steps.len().saturating_sub(1));
+    // Under review, the result comes first: it is what is read aloud.
+    let reviewing = matches!(&run.asking, Some(Ask::Acknowledge { step, .. }) if *step == i);
+    if !reviewing {
+        let phase = phase_line(run, t);
+        let style = phase.style;
+        x.add(0, &phase.to_string(), style);
+    }
+    if let Some(c) = run.closed.as_ref().filter(|c| c.complete) {
+        completion(&mut x, run, c, t);
+    }
+    if let Some(step) = run.script.steps.get(i) {
+        let es = &run.engine.steps[i];
+        let st = run.status(i);
+        x.line(Line::from(vec![
             Span::styled(format!("{} ", st.symbol()), status_style(st, t)),
             Span::styled(
                 step.title.clone().unwrap_or_else(|| step.id.clone()),
                 t.title(),
             ),
-            Span::styled(format!("  [{}]", step.action.kind()), t.dim()),
+            Span::styled(format!("  [{}] {}", step.action.kind(), step.id), t.dim()),
         ]));
-        if let engine::StepStatus::Failed(e) = &run.engine.steps[focus].status {
-            lines.push(Line::styled(format!("✗ {e}"), t.fail()));
+        if let engine::StepStatus::Failed(e) = &es.status {
+            x.add(0, &format!("✗ {e}"), t.fail());
         }
-        let (what, creates) = plan::describe(&run.script, focus);
+        let result = es.result.as_ref().filter(|r| has_content(r));
+        if let (true, Some(r)) = (reviewing, result) {
+            result_text(&mut x, s, run, r, false, t);
+            x.add(0, "", t.base());
+        }
+        let (what, creates) = plan::describe(&run.script, i);
         for d in what {
-            lines.push(Line::raw(d));
+            x.add(0, &d, t.base());
         }
         for c in creates {
-            lines.push(Line::from(vec![
-                Span::styled("Creates ", t.title()),
-                Span::raw(c),
-            ]));
+            x.add(0, &format!("Creates {c}"), t.base());
         }
-        let es = &run.engine.steps[focus];
         if !es.plan.sign_off.is_empty() {
             let roles: Vec<String> = es
                 .plan
@@ -156,166 +209,360 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
                     }
                 })
                 .collect();
-            lines.push(Line::from(vec![
-                Span::styled("Sign-off ", t.title()),
-                Span::raw(roles.join(", ")),
-            ]));
-            let signed: Vec<String> = es
-                .sign_offs
-                .iter()
-                .map(|so| format!("✓ {} ({})", so.name, so.role))
-                .collect();
-            if !signed.is_empty() {
-                lines.push(Line::styled(signed.join("  "), t.ok()));
+            x.add(0, &format!("Sign-off: {}", roles.join(", ")), t.title());
+            for so in &es.sign_offs {
+                x.add(2, &format!("✓ {} ({})", so.name, so.role), t.ok());
             }
         }
+        if let Some(role) = &es.plan.review {
+            match &es.acknowledged {
+                Some(a) => x.add(
+                    0,
+                    &format!("✓ Result read aloud and matched: {} ({})", a.name, a.role),
+                    t.ok(),
+                ),
+                None => x.add(
+                    0,
+                    &format!("Review: the {role} reads the result aloud and acknowledges it."),
+                    t.dim(),
+                ),
+            }
+        }
+        if let (false, Some(r)) = (reviewing, result) {
+            x.add(0, "", t.base());
+            result_text(&mut x, s, run, r, true, t);
+        }
+        if !run.started && s.busy.is_none() && i == run.focus() {
+            let verb = if run.resumed { "resume" } else { "begin" };
+            x.add(0, &format!("Press Enter to {verb}."), t.focus());
+        }
     }
-    if !run.started() && s.busy.is_none() {
-        let verb = if run.resumed { "resume" } else { "begin" };
-        lines.push(Line::styled(format!("Press Enter to {verb}."), t.focus()));
-    }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(Block::bordered().title(format!(" {} ", run.script.ceremony.id))),
-        detail,
+    let inner_h = area.height.saturating_sub(2) as usize;
+    let total = x.lines.len();
+    let max_scroll = total.saturating_sub(inner_h);
+    let scroll = (run.scroll as usize).min(max_scroll);
+    let more = if max_scroll > 0 {
+        format!(" · ↕ {}/{} PgUp/PgDn ", scroll + inner_h.min(total), total)
+    } else {
+        " ".to_string()
+    };
+    let title = format!(
+        " {} · step {}/{}{more}",
+        run.script.ceremony.id,
+        i + 1,
+        run.engine.steps.len()
     );
-
-    match &run.need {
-        Some(Need::SignOff {
-            role,
-            input,
-            have,
-            need: k,
-            ..
-        }) => {
-            let who = if *k > 1 {
-                format!("{role} {} of {k}", have + 1)
-            } else {
-                role.clone()
-            };
-            let mut l = vec![
-                Line::styled(
-                    format!("The {who} signs off by typing their name:"),
-                    t.title(),
-                ),
-                widgets::text_line("Name", &input.value, true, true, t),
-            ];
-            if let Some(e) = input.error.as_ref().or(run.rejected.as_ref()) {
-                l.push(Line::styled(format!("✗ {e}"), t.fail()));
-            }
-            f.render_widget(
-                Paragraph::new(l).wrap(Wrap { trim: true }).block(
-                    Block::bordered()
-                        .title(" Sign-off ")
-                        .border_style(t.focus()),
-                ),
-                need,
-            );
-        }
-        Some(Need::Secret { entry, .. }) => widgets::draw_secret(f, need, entry, t),
-        None => {}
-    }
-
-    let inner_h = results_area.height.saturating_sub(2) as usize;
-    let mut results = results;
-    let skip = results.len().saturating_sub(inner_h);
+    let lines: Vec<Line> = x.lines.into_iter().skip(scroll).collect();
     f.render_widget(
-        Paragraph::new(results.split_off(skip)).block(Block::bordered().title(" Results ")),
-        results_area,
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
     );
 }
 
-/// Each finished step's results: every key's fingerprint in hex groups (the newest also
-/// in PGP words), output files. Wrapped here so the tail is the newest.
-fn results_lines(run: &CeremonyRun, w: usize, words: bool, t: &Theme) -> Vec<Line<'static>> {
-    let mut out: Vec<Line<'static>> = Vec::new();
-    let done: Vec<usize> = (0..run.engine.steps.len())
-        .filter(|i| run.engine.steps[*i].result.is_some())
-        .collect();
-    for (k, &i) in done.iter().enumerate() {
-        let last = k + 1 == done.len();
-        let Some(r) = &run.engine.steps[i].result else {
-            continue;
-        };
-        let id = run.script.steps[i].id.clone();
-        let mark = if matches!(run.engine.steps[i].status, engine::StepStatus::Resumed) {
-            "↺ "
-        } else {
-            "✓ "
-        };
-        let mut what: Vec<String> = Vec::new();
-        if r.adopted {
-            what.push("found already done on the token".into());
-        }
-        if let Some(d) = r.deleted {
-            what.push(format!("{d} deleted"));
-        }
-        if r.objects.is_empty() && r.outputs.is_empty() && what.is_empty() {
-            what.push("done".to_string());
-        }
-        out.push(Line::from(vec![
-            Span::styled(mark, t.ok()),
-            Span::styled(format!("{id} "), t.title()),
-            Span::raw(what.join(", ")),
-        ]));
-        for o in &r.objects {
-            out.push(Line::raw(
-                format!("  {} {} id {} {}", o.class, o.label, o.id, o.key_type)
-                    .trim_end()
-                    .to_string(),
-            ));
-            if let Some(fp) = o
-                .public_key_sha256
-                .as_deref()
-                .and_then(|h| hex::decode(h).ok())
-                .map(|b| Fingerprint::of(&b))
-            {
-                for l in super::wrap_words(&fp.groups, w.saturating_sub(2)) {
-                    out.push(Line::raw(format!("  {l}")));
-                }
-                if last && words {
-                    for l in super::wrap_words(&fp.words, w.saturating_sub(2)) {
-                        out.push(Line::styled(format!("  {l}"), t.dim()));
-                    }
-                }
-            }
-        }
-        for (name, fp) in fuse_values(&r.details) {
-            out.push(Line::styled(format!("  {name}"), t.title()));
-            for l in super::wrap_words(&fp.groups, w.saturating_sub(4)) {
-                out.push(Line::raw(format!("    {l}")));
-            }
-            if last && words {
-                for l in super::wrap_words(&fp.words, w.saturating_sub(4)) {
-                    out.push(Line::styled(format!("    {l}"), t.dim()));
-                }
-            }
-        }
-        let fuse_words: Vec<&str> = r.details["fuse_words"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-            .collect();
-        if !fuse_words.is_empty() {
-            out.push(Line::styled("  fuse words (in order)", t.title()));
-            for l in super::wrap_words(&fuse_words.join(" "), w.saturating_sub(4)) {
-                out.push(Line::raw(format!("    {l}")));
-            }
-        }
-        for o in &r.outputs {
-            out.push(Line::raw(format!(
-                "  → {}",
-                run.out.join(&o.path).display()
-            )));
-            out.push(Line::styled(
-                format!("    SHA-256 {}…", o.sha256.get(..16).unwrap_or(&o.sha256)),
-                t.dim(),
-            ));
+/// The end of a complete run: the transcript head to write down (hex and PGP words),
+/// where the transcript is, and the command that checks it against that head.
+fn completion(x: &mut Text, run: &CeremonyRun, c: &crate::tui::ceremony::Closed, t: &Theme) {
+    let head = c.head.clone().unwrap_or_default();
+    x.add(
+        0,
+        &format!("Transcript: {}", c.transcript.display()),
+        t.base(),
+    );
+    let jsonl = run.out.join("transcript.jsonl");
+    x.add(
+        0,
+        &format!(
+            "Verify: officiant transcript verify {} --head {head} --out {}",
+            jsonl.display(),
+            run.out.display()
+        ),
+        t.dim(),
+    );
+    x.add(
+        0,
+        "Transcript head: write it down, read it aloud",
+        t.title(),
+    );
+    if let Ok(b) = hex::decode(&head) {
+        x.fingerprint(2, &Fingerprint::of(&b), t);
+    }
+    x.add(0, "", t.base());
+}
+
+/// Whether a step's result has anything to read.
+fn has_content(r: &StepResult) -> bool {
+    r.adopted
+        || r.deleted.is_some()
+        || !r.objects.is_empty()
+        || !r.outputs.is_empty()
+        || !r.details.is_null()
+        || !r.notes.is_empty()
+        || !r.sub_steps.is_empty()
+        || r.device_audit.is_some()
+}
+
+/// A step's result in full, as the witnesses read it aloud.
+fn result_text(
+    x: &mut Text,
+    s: &AppState,
+    run: &CeremonyRun,
+    r: &StepResult,
+    heading: bool,
+    t: &Theme,
+) {
+    if heading {
+        x.add(0, "Result", t.title());
+    }
+    if r.adopted {
+        x.add(
+            2,
+            "found already done on the token (an interrupted run made it)",
+            t.running(),
+        );
+    }
+    if let TokenStatus::Ready(i) = &s.token {
+        x.add(2, &format!("token {:?} #{}", i.label, i.serial), t.dim());
+    }
+    if let Some(d) = r.deleted {
+        x.add(2, &format!("{d} object(s) deleted"), t.base());
+    }
+    for o in &r.objects {
+        x.add(
+            2,
+            format!("{} {:?} id {} {}", o.class, o.label, o.id, o.key_type).trim_end(),
+            t.base(),
+        );
+        if let Some(fp) = o
+            .public_key_sha256
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .map(|b| Fingerprint::of(&b))
+        {
+            x.add(4, "public key SHA-256", t.dim());
+            x.fingerprint(4, &fp, t);
         }
     }
-    out
+    for (name, fp) in fuse_values(&r.details) {
+        x.add(2, &name, t.title());
+        x.fingerprint(4, &fp, t);
+    }
+    let fuse_words: Vec<&str> = r.details["fuse_words"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    if !fuse_words.is_empty() {
+        x.add(2, "fuse words (in order)", t.title());
+        x.add(4, &fuse_words.join(" "), t.base());
+    }
+    for o in &r.outputs {
+        x.add(
+            2,
+            &format!("→ {}", run.out.join(&o.path).display()),
+            t.base(),
+        );
+        if let Ok(b) = hex::decode(&o.sha256) {
+            x.add(4, "SHA-256", t.dim());
+            x.fingerprint(4, &Fingerprint::of(&b), t);
+        }
+    }
+    for n in &r.notes {
+        x.add(2, &format!("· {n}"), t.dim());
+    }
+    for sub in &r.sub_steps {
+        let mark = if sub.ok { "✓" } else { "✗" };
+        x.add(
+            2,
+            &format!(
+                "{mark} {} (key {:04x}): {}",
+                sub.step, sub.key_id, sub.detail
+            ),
+            if sub.ok { t.base() } else { t.fail() },
+        );
+    }
+    if let Some(a) = &r.device_audit {
+        x.add(
+            2,
+            &format!("device audit log: {} entries read", a.entries.len()),
+            t.dim(),
+        );
+    }
+}
+
+fn ask_height(run: &CeremonyRun) -> u16 {
+    match &run.asking {
+        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. }) => {
+            (run.candidates().len() as u16 + 4).clamp(5, 9)
+        }
+        Some(Ask::Secret { entry, .. }) => 5 + u16::from(entry.error.is_some()),
+        Some(_) | None => 0,
+    }
+}
+
+fn ask_pane(f: &mut Frame, area: Rect, s: &AppState, run: &CeremonyRun, t: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let w = area.width.saturating_sub(2) as usize;
+    let mut x = Text::new(w);
+    let title = match &run.asking {
+        Some(Ask::SignOff {
+            step,
+            role,
+            have,
+            need,
+            pick,
+        }) => {
+            let who = if *need > 1 {
+                format!("{role} {} of {need}", have + 1)
+            } else {
+                role.clone()
+            };
+            x.add(
+                0,
+                &format!(
+                    "The {who} signs off {:?}: choose your name (↑/↓, Enter).",
+                    run.script.steps[*step].id
+                ),
+                t.title(),
+            );
+            people_list(&mut x, run, *pick, t);
+            " Sign-off "
+        }
+        Some(Ask::Acknowledge { role, pick, .. }) => {
+            x.add(
+                0,
+                &format!(
+                    "Read the result above aloud. The {role} confirms it matched (↑/↓, Enter):"
+                ),
+                t.title(),
+            );
+            people_list(&mut x, run, *pick, t);
+            " Review "
+        }
+        Some(Ask::Secret { entry, .. }) => {
+            widgets::draw_secret(f, area, entry, t);
+            return;
+        }
+        Some(_) => return,
+        None => return,
+    };
+    if let Some(e) = &run.rejected {
+        x.add(0, &format!("✗ {e}"), t.fail());
+    }
+    let _ = s;
+    f.render_widget(
+        Paragraph::new(x.lines).block(Block::bordered().title(title).border_style(t.focus())),
+        area,
+    );
+}
+
+/// The people who may answer, the chosen one marked.
+fn people_list(x: &mut Text, run: &CeremonyRun, pick: usize, t: &Theme) {
+    let people = run.candidates();
+    if people.is_empty() {
+        x.add(2, "(no one on the roll call can answer this)", t.fail());
+    }
+    for (k, p) in people.iter().enumerate() {
+        let (mark, style) = if k == pick {
+            ("▶ ", t.selected())
+        } else {
+            ("  ", t.base())
+        };
+        x.line(Line::from(vec![
+            Span::styled(mark, t.focus()),
+            Span::styled(p.name.clone(), style),
+            Span::styled(format!("  ({})", p.roles.join(", ")), t.dim()),
+        ]));
+    }
+}
+
+fn roll_call(f: &mut Frame, area: Rect, run: &CeremonyRun, rc: &RollCall, t: &Theme) {
+    let [top, bottom] = Layout::vertical([Constraint::Min(6), Constraint::Length(7)]).areas(area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
+    let mut x = Text::new(left.width.saturating_sub(2) as usize);
+    x.add(
+        0,
+        "Before the first step, everyone present is named once, with their roles. Sign-offs and reviews are then picked from this list.",
+        t.base(),
+    );
+    x.add(0, "", t.base());
+    x.add(0, "Each step needs, as distinct people:", t.title());
+    for (role, n) in &run.script.roles {
+        let per = if *n > 1 {
+            format!("{n} people")
+        } else {
+            "1 person".into()
+        };
+        x.add(2, &format!("{role}: {per} per sign-off"), t.base());
+    }
+    if let Some(r) = &run.script.ceremony.reviewer {
+        x.add(2, &format!("{r}: reads each result aloud"), t.base());
+    }
+    f.render_widget(
+        Paragraph::new(x.lines).block(Block::bordered().title(" Roll call ")),
+        left,
+    );
+    let mut y = Text::new(right.width.saturating_sub(2) as usize);
+    if rc.people.is_empty() {
+        y.add(0, "(no one yet)", t.dim());
+    }
+    for p in &rc.people {
+        y.line(Line::from(vec![
+            Span::styled("✓ ", t.ok()),
+            Span::styled(p.name.clone(), t.title()),
+            Span::styled(format!("  {}", p.roles.join(", ")), t.dim()),
+        ]));
+    }
+    f.render_widget(
+        Paragraph::new(y.lines)
+            .block(Block::bordered().title(format!(" Present: {} ", rc.people.len()))),
+        right,
+    );
+    let mut z = Text::new(bottom.width.saturating_sub(2) as usize);
+    match &rc.choosing {
+        Some(c) => {
+            z.add(
+                0,
+                &format!("Roles of {} (Space ticks, Enter adds):", c.name),
+                t.title(),
+            );
+            for (k, (role, on)) in c.roles.iter().enumerate() {
+                let mark = if *on { "[x]" } else { "[ ]" };
+                let cur = if k == c.at { "▶ " } else { "  " };
+                z.line(Line::from(vec![
+                    Span::styled(cur, t.focus()),
+                    Span::raw(format!("{mark} {role}")),
+                ]));
+            }
+        }
+        None => {
+            z.line(Line::from(vec![
+                Span::styled("▶ ", t.focus()),
+                Span::styled(format!("{:<11}", "Name"), t.title()),
+                Span::styled(rc.name.value.clone(), t.selected()),
+                Span::styled("█", t.focus()),
+            ]));
+            z.add(
+                0,
+                "Enter adds the person · Enter on an empty name ends the roll call · Backspace on an empty name removes the last",
+                t.dim(),
+            );
+        }
+    }
+    if let Some(e) = rc.name.error.as_ref().or(run.rejected.as_ref()) {
+        z.add(0, &format!("✗ {e}"), t.fail());
+    }
+    f.render_widget(
+        Paragraph::new(z.lines).block(
+            Block::bordered()
+                .title(" Who is present ")
+                .border_style(t.focus()),
+        ),
+        bottom,
+    );
 }
 
 /// The fuse and OTP values an export-fuses step reported (what goes into the chip),

@@ -6,7 +6,8 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::Theme;
-use crate::tui::app::{AppState, HomePane, TokenStatus};
+use crate::tui::app::{AppState, TokenStatus};
+use crate::tui::home::HomePane;
 
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let [tok, lists, detail] = Layout::vertical([
@@ -55,9 +56,12 @@ fn token(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
                 Span::styled("State   ", t.title()),
                 init,
                 Span::raw(format!(
-                    " · PIN {}–{} chars · {} objects",
-                    i.min_pin_len,
-                    i.max_pin_len,
+                    " · PIN {} · {} objects",
+                    match (i.min_pin_len, i.max_pin_len) {
+                        (0, 0) => "any length".to_string(),
+                        (min, 0) => format!("at least {min} chars"),
+                        (min, max) => format!("{min}–{max} chars"),
+                    },
                     s.objects.len()
                 )),
             ]));
@@ -185,7 +189,16 @@ fn details(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
                     )),
                 ])];
                 if !o.flags.is_empty() {
-                    l.push(Line::styled(o.flags.clone(), t.dim()));
+                    let shown: Vec<String> = o
+                        .flags
+                        .iter()
+                        .map(|(name, v)| match v {
+                            Some(true) => format!("✓ {name}"),
+                            Some(false) => format!("✗ not {name}"),
+                            None => format!("? {name} (not reported)"),
+                        })
+                        .collect();
+                    l.push(Line::styled(shown.join(" · "), t.dim()));
                 }
                 if let Some(fp) = &o.fingerprint {
                     l.push(Line::raw(fp.groups.clone()));

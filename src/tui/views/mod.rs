@@ -87,9 +87,26 @@ impl Theme {
     }
 }
 
-/// Draw the whole console.
+/// Draw the whole console (or, below the smallest size it can show everything in, say
+/// so instead of drawing a broken frame).
 pub fn draw(f: &mut Frame, s: &AppState) {
     let t = Theme { color: s.color };
+    let area = f.area();
+    let (w, h) = crate::tui::app::MIN_SIZE;
+    if area.width < w || area.height < h {
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::styled(format!("terminal too small: needs {w}×{h}"), t.fail()),
+                Line::raw(format!(
+                    "(now {}×{}); enlarge the window",
+                    area.width, area.height
+                )),
+            ])
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
     let [head, body, status, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(8),

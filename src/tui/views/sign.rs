@@ -7,17 +7,18 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{widgets::text_line, Theme};
-use crate::tui::app::{AppState, SignField, SignResult, FORMATS, SIGN_FIELDS};
+use crate::tui::app::AppState;
+use crate::tui::sign::{self as component, SignField, SignResult, SIGN_FIELDS};
 
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let sg = &s.sign;
     let [form, result] = Layout::vertical([Constraint::Length(11), Constraint::Min(5)]).areas(area);
-    let keys = s.signing_keys();
+    let keys = component::signing_keys(s);
     let key = keys
         .get(sg.key)
         .map(|k| format!("‹ {} ({}) ›", k.label, k.key_type))
         .unwrap_or_else(|| "(no private key on the token)".into());
-    let format = format!("‹ {} ›", FORMATS[sg.format.min(FORMATS.len() - 1)]);
+    let format = format!("‹ {} ›", component::format_name(s));
     let mut lines = Vec::new();
     for (i, field) in SIGN_FIELDS.iter().enumerate() {
         let focused = i == sg.field;
@@ -35,7 +36,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             lines.push(Line::styled("  — verify a detached signature —", t.dim()));
         }
         if *field == SignField::Options && value.is_empty() && !editing {
-            let hint = options_hint(FORMATS[sg.format.min(FORMATS.len() - 1)]);
+            let hint = options_hint(component::format_name(s));
             let mut l = text_line(label, "", focused, false, t);
             l.spans.push(Span::styled(hint, t.dim()));
             lines.push(l);
@@ -74,6 +75,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             digest,
             output,
             notes,
+            transcript,
         }) => {
             let mut l = digest_lines("Digest the token signed", digest, result.width, t);
             l.push(Line::styled(
@@ -83,6 +85,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             l.push(Line::from(vec![
                 Span::styled("Written ", t.title()),
                 Span::raw(output.display().to_string()),
+            ]));
+            l.push(Line::from(vec![
+                Span::styled("Recorded ", t.title()),
+                Span::raw(transcript.display().to_string()),
             ]));
             for n in notes {
                 l.push(Line::styled(format!("· {n}"), t.dim()));

@@ -1,0 +1,103 @@
+//! Key custody: a wrap key split among T-of-N custodians, keys backed up under it, and a
+//! restore onto the same or another token from any T shares.
+//!
+//! Both faces (and, later, the ceremony steps) call the three services here; they take
+//! an opened token and return a report with nothing secret in it:
+//! - [`wrap_key::generate_wrap_key`]: draw an AES-256 key, put it on the token, split it;
+//!   returns the shares (for the face to hand to custodians) and the key's check value;
+//! - [`backup::backup`]: one wrapped file per key plus `manifest.json` (labels, ids,
+//!   algorithms, public keys, the wrap key's check value) in an out dir;
+//! - [`restore::restore`]: rebuild the wrap key from shares, check it against the
+//!   manifest before anything is created, put it, import every key, prove each restored
+//!   key by a signature the manifest's public key verifies, delete the wrap key.
+//!
+//! Formats: [`shamir`] (shares as Yubico's tools write them), [`payload`] (what the
+//! shares carry), [`manifest`] (the backup's index). The wrap key's check value is
+//! defined in `crate::hsm::wrap`.
+
+pub mod backup;
+pub mod manifest;
+pub mod payload;
+pub mod restore;
+pub mod shamir;
+pub mod wrap_key;
+
+use crate::hsm::{self, Token, UserType};
+use crate::secret::Secret;
+
+/// Errors of the custody services. They name the key, file or share; never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Shares(#[from] shamir::Error),
+    #[error(transparent)]
+    Payload(#[from] payload::Error),
+    #[error(transparent)]
+    Manifest(#[from] manifest::Error),
+    #[error("{0}")]
+    Token(#[from] hsm::Error),
+    #[error(transparent)]
+    Output(#[from] crate::output::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The PINs a service may log in with when a step needs another user than the session
+/// has (PKCS#11: the SO puts a trusted wrap key, the user imports keys). `None`: the
+/// caller has logged in already, and the service does not switch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Logins<'a> {
+    pub user: Option<&'a Secret>,
+    pub so: Option<&'a Secret>,
+}
+
+impl Logins<'_> {
+    /// Log in as `who` if a PIN for it was given; `needed` says whether going on without
+    /// one is an error (and why).
+    fn login(&self, token: &mut dyn Token, who: UserType, needed: Option<&str>) -> Result<()> {
+        let pin = match who {
+            UserType::User => self.user,
+            UserType::So => self.so,
+        };
+        match (pin, needed) {
+            (Some(p), _) => Ok(token.login(who, p)?),
+            (None, Some(why)) => Err(Error::Refused(format!(
+                "{why} needs the {who} logged in: give the {who} PIN"
+            ))),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+/// The backend's wrap format, or a refusal naming the backend.
+fn wrap_format(token: &mut dyn Token) -> Result<hsm::WrapFormat> {
+    let caps = token.capabilities()?;
+    caps.wrap.ok_or_else(|| {
+        Error::Token(hsm::Error::Unsupported(
+            "backing keys up under a wrap key: the token has no AES key wrap (CKM_AES_KEY_WRAP_PAD)"
+                .into(),
+        ))
+    })
+}
+
+/// A label as a file name: letters, digits, `.`, `_` and `-` kept, anything else `_`.
+pub fn file_stem(label: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Never a hidden file, `.` or `..`.
+    if s.starts_with('.') || s.is_empty() {
+        format!("_{s}")
+    } else {
+        s
+    }
+}

@@ -1,0 +1,399 @@
+//! Administrative operations some backends have (the YubiHSM 2 native one today), in
+//! backend-neutral terms: authentication keys with capabilities and domains, their safe
+//! rotation, the device's own audit log, and the operations a script plans, which a
+//! backend checks against its own rules before anything is opened.
+//!
+//! Nothing here knows a backend: capabilities are names (yubihsm-shell's spelling is the
+//! vocabulary), domains are numbers. A backend maps them to its own terms and refuses,
+//! through [`super::Capabilities`] and [`super::check_plan`], what it cannot do.
+
+use std::fmt;
+
+use crate::keys::{KeyAlgorithm, SignScheme};
+use crate::secret::Secret;
+
+/// Every authentication-key capability, by the name yubihsm-shell and Yubico's
+/// documentation give it. A script names capabilities from this list only.
+pub const CAPABILITIES: [&str; 47] = [
+    "get-opaque",
+    "put-opaque",
+    "put-authentication-key",
+    "put-asymmetric-key",
+    "generate-asymmetric-key",
+    "sign-pkcs",
+    "sign-pss",
+    "sign-ecdsa",
+    "sign-eddsa",
+    "decrypt-pkcs",
+    "decrypt-oaep",
+    "derive-ecdh",
+    "export-wrapped",
+    "import-wrapped",
+    "put-wrap-key",
+    "generate-wrap-key",
+    "exportable-under-wrap",
+    "set-option",
+    "get-option",
+    "get-pseudo-random",
+    "put-mac-key",
+    "generate-hmac-key",
+    "sign-hmac",
+    "verify-hmac",
+    "get-log-entries",
+    "sign-ssh-certificate",
+    "get-template",
+    "put-template",
+    "reset-device",
+    "decrypt-otp",
+    "create-otp-aead",
+    "randomize-otp-aead",
+    "rewrap-from-otp-aead-key",
+    "rewrap-to-otp-aead-key",
+    "sign-attestation-certificate",
+    "put-otp-aead-key",
+    "generate-otp-aead-key",
+    "wrap-data",
+    "unwrap-data",
+    "delete-opaque",
+    "delete-authentication-key",
+    "delete-asymmetric-key",
+    "delete-wrap-key",
+    "delete-hmac-key",
+    "delete-template",
+    "delete-otp-aead-key",
+    "change-authentication-key",
+];
+
+/// A field of a script (or command line) that does not hold a valid value; `path` is the
+/// field path within the step (`capabilities[2]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+fn field(path: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Capability names, in vocabulary order. `"all"` alone means every capability.
+pub fn parse_capabilities(path: &str, names: &[String]) -> Result<Vec<String>, FieldError> {
+    if names.len() == 1 && names[0] == "all" {
+        return Ok(CAPABILITIES.iter().map(|c| c.to_string()).collect());
+    }
+    let mut seen = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        if !CAPABILITIES.contains(&n.as_str()) {
+            return Err(field(
+                format!("{path}[{i}]"),
+                format!("unknown capability {n:?} (names as yubihsm-shell spells them, e.g. \"sign-ecdsa\")"),
+            ));
+        }
+        if seen.contains(n) {
+            return Err(field(
+                format!("{path}[{i}]"),
+                format!("capability {n:?} is listed twice"),
+            ));
+        }
+        seen.push(n.clone());
+    }
+    Ok(CAPABILITIES
+        .iter()
+        .filter(|c| seen.iter().any(|s| s == *c))
+        .map(|c| c.to_string())
+        .collect())
+}
+
+/// Domain numbers 1–16, sorted (`"all"` alone means 1–16). At least one is needed.
+pub fn parse_domains(path: &str, domains: &[String]) -> Result<Vec<u8>, FieldError> {
+    if domains.is_empty() {
+        return Err(field(path, "at least one domain (1-16) is needed"));
+    }
+    if domains.len() == 1 && domains[0] == "all" {
+        return Ok((1..=16).collect());
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(domains.len());
+    for (i, d) in domains.iter().enumerate() {
+        let n: u8 = d.trim().parse().map_err(|_| {
+            field(
+                format!("{path}[{i}]"),
+                format!("domain {d:?} is not a number 1-16"),
+            )
+        })?;
+        if !(1..=16).contains(&n) {
+            return Err(field(
+                format!("{path}[{i}]"),
+                format!("domain {n} is out of range (1-16)"),
+            ));
+        }
+        if out.contains(&n) {
+            return Err(field(
+                format!("{path}[{i}]"),
+                format!("domain {n} is listed twice"),
+            ));
+        }
+        out.push(n);
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// A 16-bit object id as a script writes it: hex (`"0x1002"`, `"1002"`). 0 asks the
+/// device to choose and is refused: a ceremony names its ids.
+pub fn parse_object_id(path: &str, text: &str) -> Result<u16, FieldError> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let id = if !t.is_empty() && t.len() <= 4 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+        u16::from_str_radix(t, 16).ok()
+    } else {
+        None
+    };
+    match id {
+        Some(0) => Err(field(
+            path,
+            "object id 0 lets the device choose; give an id 0x0001-0xffff",
+        )),
+        Some(id) => Ok(id),
+        None => Err(field(
+            path,
+            format!("object id {text:?} is not 1-4 hex digits (0x0001-0xffff)"),
+        )),
+    }
+}
+
+/// An authentication key: who may do what, in which domains.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthKeySpec {
+    pub id: u16,
+    pub label: String,
+    /// Domain numbers 1–16, sorted.
+    pub domains: Vec<u8>,
+    /// Capability names, in [`CAPABILITIES`] order.
+    pub capabilities: Vec<String>,
+    pub delegated: Vec<String>,
+}
+
+/// put-auth-key's fields as a script gives them (and change-auth-key's replacement).
+#[derive(Clone, Debug, Default)]
+pub struct AuthKeyFields {
+    pub key_id: String,
+    pub label: String,
+    pub domains: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub delegated: Vec<String>,
+}
+
+impl AuthKeySpec {
+    /// Validate the fields `key-id`, `label`, `domains`, `capabilities`,
+    /// `delegated-capabilities` (backend limits, such as a label's length, are the
+    /// backend's to check).
+    pub fn from_fields(f: &AuthKeyFields) -> Result<Self, FieldError> {
+        if f.label.is_empty() {
+            return Err(field("label", "an authentication key needs a label"));
+        }
+        Ok(AuthKeySpec {
+            id: parse_object_id("key-id", &f.key_id)?,
+            label: f.label.clone(),
+            domains: parse_domains("domains", &f.domains)?,
+            capabilities: parse_capabilities("capabilities", &f.capabilities)?,
+            delegated: parse_capabilities("delegated-capabilities", &f.delegated)?,
+        })
+    }
+
+    /// Domains and capabilities by name, for the transcript's object line.
+    pub fn summary(&self) -> String {
+        let names = |c: &[String]| {
+            if c.len() == CAPABILITIES.len() {
+                "all".to_string()
+            } else {
+                format!("[{}]", c.join(", "))
+            }
+        };
+        let domains = if self.domains.len() == 16 {
+            "all".to_string()
+        } else {
+            format!("{:?}", self.domains)
+        };
+        format!(
+            "domains {domains}; capabilities {}; delegated {}",
+            names(&self.capabilities),
+            names(&self.delegated)
+        )
+    }
+
+    pub fn has(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+}
+
+/// A safe rotation of the session's own authentication key through a temporary key.
+pub struct Rotation<'a> {
+    /// A free id for the temporary key.
+    pub temp_id: u16,
+    pub temp_password: &'a Secret,
+    pub new_password: &'a Secret,
+    /// Label, domains and capabilities of the replacement; `None` keeps the old key's.
+    pub replacement: Option<AuthKeySpec>,
+}
+
+/// One recorded sub-step of an operation made of several device calls (a rotation).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubStep {
+    pub step: String,
+    pub key_id: u16,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// One entry of a device's own audit log. Each entry's digest chains the one before.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    pub item: u16,
+    pub command: String,
+    pub length: u16,
+    pub session_key: u16,
+    pub target_key: u16,
+    pub second_key: u16,
+    pub result: String,
+    pub tick: u32,
+    /// Truncated SHA-256 chaining this entry to the one before (hex).
+    pub digest: String,
+}
+
+/// The device audit log as read after a step.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditReport {
+    pub unlogged_boot_events: u16,
+    pub unlogged_auth_events: u16,
+    pub entries: Vec<AuditEntry>,
+    /// Set when the log cannot be evidence (a test double keeps none).
+    pub note: Option<String>,
+}
+
+/// A token operation a script plans, as a backend's rules see it before anything is
+/// opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlannedOp {
+    InitToken,
+    ChangePin,
+    Login {
+        so: bool,
+    },
+    GenerateKey {
+        algorithm: KeyAlgorithm,
+    },
+    /// `None`: the key file could not be read yet (the step reports that itself).
+    ImportKey {
+        algorithm: Option<KeyAlgorithm>,
+    },
+    PutCertificate,
+    PutData,
+    DeleteObject {
+        keys: bool,
+        others: bool,
+    },
+    ExportPublicKey,
+    Sign {
+        algorithm: KeyAlgorithm,
+        scheme: SignScheme,
+    },
+    PutAuthKey,
+    /// `Some`: the rotated key gets these capabilities.
+    ChangeAuthKey {
+        capabilities: Option<Vec<String>>,
+    },
+    SetAudit,
+    ReadAuditLog,
+    /// Touches no token.
+    None,
+}
+
+/// What a planned step names on the token, with the field that names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names {
+    pub labels: Vec<(&'static str, String)>,
+    pub ids: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// One step of a plan: its place in the script (`step[3] (gen-srk1)`), what it does and
+/// what it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub index: usize,
+    pub place: String,
+    pub op: PlannedOp,
+    pub names: Names,
+}
+
+/// A backend's refusal of a planned step, naming the step and the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub step: usize,
+    /// The field within the step (`kind`, `label`, `key-id`, `capabilities` …).
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step[{}].{}: {}", self.step, self.field, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn fields_validate_with_paths() {
+        let mut f = AuthKeyFields {
+            key_id: "0002".into(),
+            label: "operator".into(),
+            domains: s(&["1"]),
+            capabilities: s(&["sign-ecdsa", "get-opaque", "sign-foo"]),
+            delegated: vec![],
+        };
+        let e = AuthKeySpec::from_fields(&f).unwrap_err().to_string();
+        assert!(
+            e.starts_with("capabilities[2]: unknown capability \"sign-foo\""),
+            "{e}"
+        );
+        f.capabilities.pop();
+        let spec = AuthKeySpec::from_fields(&f).unwrap();
+        assert_eq!(spec.id, 2);
+        // vocabulary order, whatever the script's order
+        assert_eq!(spec.capabilities, s(&["get-opaque", "sign-ecdsa"]));
+        f.domains = s(&["0"]);
+        assert_eq!(
+            AuthKeySpec::from_fields(&f).unwrap_err().to_string(),
+            "domains[0]: domain 0 is out of range (1-16)"
+        );
+        f.domains = s(&["1"]);
+        f.key_id = "10000".into();
+        assert!(AuthKeySpec::from_fields(&f)
+            .unwrap_err()
+            .to_string()
+            .starts_with("key-id: "));
+    }
+
+    #[test]
+    fn all_means_every_capability_and_domain() {
+        assert_eq!(
+            parse_capabilities("c", &s(&["all"])).unwrap().len(),
+            CAPABILITIES.len()
+        );
+        assert_eq!(parse_domains("d", &s(&["all"])).unwrap().len(), 16);
+        assert!(parse_capabilities("c", &s(&["sign-ecdsa", "sign-ecdsa"])).is_err());
+    }
+}

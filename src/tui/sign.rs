@@ -1,0 +1,432 @@
+//! The sign screen as a component: choose a key and a format, pick files, sign (after the
+//! user PIN) or verify, and read the digest and the check. The output path follows the
+//! input and the format until the officer edits it; everything that can be checked
+//! without the token is checked before the PIN is asked.
+
+use std::path::{Path, PathBuf};
+
+use super::app::{self, AppState, Command, Popup};
+use super::home::ObjectRow;
+use super::keymap::Action;
+use super::views::widgets::{PathEntry, SecretEntry};
+use super::worker::{Request, WorkerMsg};
+use crate::formats::raw::Padding;
+use crate::formats::words::Fingerprint;
+use crate::hsm::ObjectClass;
+use crate::signing::{self, Format, FormatOptions};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignField {
+    Key,
+    Format,
+    Input,
+    Output,
+    /// `officiant sign`'s format flags (`--load-address 0x… --entry-point 0x…`,
+    /// `--append`, `--key-table F`…), parsed by the command line's own definition.
+    Options,
+    PublicKey,
+    Signature,
+}
+
+pub const SIGN_FIELDS: [SignField; 7] = [
+    SignField::Key,
+    SignField::Format,
+    SignField::Input,
+    SignField::Output,
+    SignField::Options,
+    SignField::PublicKey,
+    SignField::Signature,
+];
+
+/// The transcript the console's signing sessions go into, under the out root.
+pub const SIGNING_TRANSCRIPT: &str = "signing-transcript.jsonl";
+
+/// Formats the console signs and verifies: the signing library's, with raw RSA in both
+/// paddings.
+pub const FORMATS: [&str; 5] = ["raw", "raw-pkcs1", "esp32-sbv2", "stm32mp15", "stm32mp13"];
+
+/// The signing library's format and RSA padding for a [`FORMATS`] name.
+pub fn format_named(name: &str) -> (Format, Option<Padding>) {
+    match name {
+        "raw-pkcs1" => (Format::Raw, Some(Padding::Pkcs1)),
+        "esp32-sbv2" => (Format::Esp32Sbv2, None),
+        "stm32mp15" => (Format::Stm32Mp15, None),
+        "stm32mp13" => (Format::Stm32Mp13, None),
+        _ => (Format::Raw, None),
+    }
+}
+
+#[derive(Debug)]
+pub enum SignResult {
+    Signed {
+        digest: Fingerprint,
+        output: PathBuf,
+        notes: Vec<String>,
+        /// The signing transcript the session went into.
+        transcript: PathBuf,
+    },
+    Verified {
+        digest: Fingerprint,
+        ok: bool,
+        lines: Vec<String>,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct SignState {
+    pub field: usize,
+    pub key: usize,
+    /// Index into [`SignState::formats`].
+    pub format: usize,
+    pub input: PathEntry,
+    pub output: PathEntry,
+    /// The officer typed the output path: it no longer follows the input.
+    pub output_edited: bool,
+    pub options: PathEntry,
+    pub pubkey: PathEntry,
+    pub signature: PathEntry,
+    pub editing: bool,
+    pub result: Option<SignResult>,
+}
+
+impl SignState {
+    pub fn entry_mut(&mut self, f: SignField) -> Option<&mut PathEntry> {
+        match f {
+            SignField::Input => Some(&mut self.input),
+            SignField::Output => Some(&mut self.output),
+            SignField::Options => Some(&mut self.options),
+            SignField::PublicKey => Some(&mut self.pubkey),
+            SignField::Signature => Some(&mut self.signature),
+            _ => None,
+        }
+    }
+    pub fn focused(&self) -> SignField {
+        SIGN_FIELDS[self.field.min(SIGN_FIELDS.len() - 1)]
+    }
+}
+
+/// Key pairs to sign with, one per label: private halves when the token lists them,
+/// else public halves (a token lists private objects only after a login; signing
+/// logs in first).
+pub fn signing_keys(s: &AppState) -> Vec<&ObjectRow> {
+    let mut out: Vec<&ObjectRow> = Vec::new();
+    for class in [ObjectClass::PrivateKey, ObjectClass::PublicKey] {
+        for o in s
+            .objects
+            .iter()
+            .filter(|o| o.class == class && o.scheme.is_some())
+        {
+            if !out.iter().any(|k| k.label == o.label) {
+                out.push(o);
+            }
+        }
+    }
+    out
+}
+
+/// The formats offered for the chosen key: `raw-pkcs1` only for an RSA key.
+pub fn formats(s: &AppState) -> Vec<&'static str> {
+    let rsa = signing_keys(s).get(s.sign.key).is_some_and(|k| k.rsa);
+    FORMATS
+        .iter()
+        .copied()
+        .filter(|f| rsa || *f != "raw-pkcs1")
+        .collect()
+}
+
+/// The chosen format's name.
+pub fn format_name(s: &AppState) -> &'static str {
+    let f = formats(s);
+    f.get(s.sign.format.min(f.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or("raw")
+}
+
+/// The token's keys changed: keep the choices in range.
+pub fn keys_changed(s: &mut AppState) {
+    let n = signing_keys(s).len();
+    s.sign.key = s.sign.key.min(n.saturating_sub(1));
+    let f = formats(s).len();
+    s.sign.format = s.sign.format.min(f.saturating_sub(1));
+}
+
+pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
+    s.sign.result = match msg {
+        WorkerMsg::Signed {
+            digest,
+            output,
+            notes,
+            transcript,
+        } => Some(SignResult::Signed {
+            digest: Fingerprint::of(&digest),
+            output,
+            notes,
+            transcript,
+        }),
+        WorkerMsg::Verified { digest, ok, lines } => Some(SignResult::Verified {
+            digest: Fingerprint::of(&digest),
+            ok,
+            lines,
+        }),
+        _ => return Vec::new(),
+    };
+    Vec::new()
+}
+
+/// Next to the input, named as `officiant sign --out-dir` names it.
+fn default_output(format: Format, input: &Path) -> PathBuf {
+    let dir = input.parent().unwrap_or(Path::new(""));
+    signing::output_path(format, input, dir)
+}
+
+/// The output follows the input and the format until the officer types one.
+fn follow_output(s: &mut AppState) {
+    if s.sign.output_edited {
+        return;
+    }
+    let input = s.sign.input.input.value.trim().to_string();
+    s.sign.output.input.value = if input.is_empty() {
+        String::new()
+    } else {
+        let (format, _) = format_named(format_name(s));
+        default_output(format, Path::new(&input))
+            .display()
+            .to_string()
+    };
+}
+
+pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
+    let nkeys = signing_keys(s).len();
+    let nformats = formats(s).len();
+    let sg = &mut s.sign;
+    match action {
+        Action::Up | Action::Down => {
+            sg.field = app::step_sel(sg.field, SIGN_FIELDS.len(), action == Action::Down);
+        }
+        Action::Left | Action::Right => {
+            let right = action == Action::Right;
+            let cycle = |v: usize, n: usize| {
+                if n == 0 {
+                    0
+                } else if right {
+                    (v + 1) % n
+                } else {
+                    (v + n - 1) % n
+                }
+            };
+            match sg.focused() {
+                SignField::Key => sg.key = cycle(sg.key, nkeys),
+                SignField::Format => sg.format = cycle(sg.format, nformats),
+                _ => return Vec::new(),
+            }
+            sg.result = None;
+            keys_changed(s);
+            follow_output(s);
+        }
+        Action::EditField if sg.entry_mut(sg.focused()).is_some() => sg.editing = true,
+        Action::DoSign if s.busy.is_none() => {
+            if nkeys == 0 {
+                s.error(
+                    "No key to sign with",
+                    "the token shows no private key with a public half",
+                    "Generate or import a key (a ceremony), or log in (L on the home screen) so private objects are listed.",
+                );
+            } else if let Some(err) = precheck_sign(s) {
+                s.error(
+                    "Cannot sign yet",
+                    err,
+                    "Fix the field it names (↑/↓ to it, Enter to edit), then press g again.",
+                );
+            } else {
+                let (min, max) = s.pin_rules();
+                s.popup = Some(Popup::SignPin(SecretEntry::new(
+                    "User PIN to sign",
+                    false,
+                    min,
+                    max,
+                )));
+            }
+        }
+        Action::DoVerify if s.busy.is_none() => return verify(s),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// What can be checked before the PIN is asked: the input is a file, the output does
+/// not exist, the options parse and fit the format.
+fn precheck_sign(s: &mut AppState) -> Option<String> {
+    let input = s.sign.input.input.value.trim().to_string();
+    if input.is_empty() {
+        return Some("Input: choose the file to sign (Enter to type, Tab completes)".into());
+    }
+    match std::fs::metadata(&input) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Some(format!("Input: {input} is not a regular file")),
+        Err(e) => return Some(format!("Input: {input}: {}", e.kind())),
+    }
+    let output = s.sign.output.input.value.trim().to_string();
+    if output.is_empty() {
+        return Some("Output: give where to write the signed file".into());
+    }
+    if Path::new(&output).symlink_metadata().is_ok() {
+        return Some(format!(
+            "Output: {output} exists; Officiant never writes over a file"
+        ));
+    }
+    let (format, padding) = format_named(format_name(s));
+    let opts = match checked_options(s) {
+        Ok(o) => o,
+        Err(e) => return Some(e),
+    };
+    match opts.to_options(padding) {
+        Err(e) => Some(format!("Options: {e}")),
+        Ok(o) => signing::check_options(format, &o)
+            .err()
+            .map(|e| format!("Options: {e}")),
+    }
+}
+
+/// The Options field as `officiant sign`'s flags.
+fn checked_options(s: &mut AppState) -> Result<FormatOptions, String> {
+    FormatOptions::parse_line(&s.sign.options.input.value).map_err(|e| {
+        s.sign.options.input.error = Some(e.clone());
+        format!("Options: {e} (use officiant sign's flags: --load-address 0x… --entry-point 0x… for stm32, --key-table FILE --key-index N for stm32mp13, --append for esp32-sbv2)")
+    })
+}
+
+fn verify(s: &mut AppState) -> Vec<Command> {
+    let sg = &s.sign;
+    let (format, padding) = format_named(format_name(s));
+    // A signed image carries its signature; raw needs the detached file.
+    let mut needed = vec![("Input", &sg.input), ("Public key", &sg.pubkey)];
+    if format == Format::Raw {
+        needed.push(("Signature", &sg.signature));
+    }
+    for (name, e) in needed {
+        let v = e.input.value.trim();
+        let missing = if v.is_empty() {
+            Some(format!("{name} is empty"))
+        } else if !Path::new(v).is_file() {
+            Some(format!("{name}: {v} is not a file"))
+        } else {
+            None
+        };
+        if let Some(cause) = missing {
+            s.error(
+                "Verify needs its files",
+                cause,
+                "Fill Input and Public key (and Signature for raw): Enter to type, Tab completes.",
+            );
+            return Vec::new();
+        }
+    }
+    let signature = match sg.signature.input.value.trim() {
+        "" => None,
+        _ if format != Format::Raw => None,
+        p => Some(PathBuf::from(p)),
+    };
+    let req = Request::VerifyFile {
+        format,
+        padding,
+        pubkey: PathBuf::from(sg.pubkey.input.value.trim()),
+        input: PathBuf::from(sg.input.input.value.trim()),
+        signature,
+    };
+    s.sign.result = None;
+    app::start(s, req)
+}
+
+/// The PIN popup before signing.
+pub fn on_pin(s: &mut AppState, action: Action) -> Vec<Command> {
+    let Some(Popup::SignPin(entry)) = s.popup.as_mut() else {
+        return Vec::new();
+    };
+    match action {
+        Action::Cancel | Action::Abort => s.popup = None,
+        Action::DeleteChar => entry.backspace(),
+        Action::Submit => {
+            if let Some(pin) = entry.submit() {
+                s.popup = None;
+                return sign_with(s, pin);
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
+    let Some(key) = signing_keys(s).get(s.sign.key).map(|k| k.label.clone()) else {
+        return Vec::new();
+    };
+    let (format, padding) = format_named(format_name(s));
+    let input = PathBuf::from(s.sign.input.input.value.trim());
+    let output = PathBuf::from(s.sign.output.input.value.trim());
+    // Checked before the PIN was asked; read again here, never guessed.
+    let Ok(options) = checked_options(s) else {
+        return Vec::new();
+    };
+    let req = Request::SignFile {
+        key,
+        format,
+        padding,
+        options,
+        pin,
+        input,
+        output,
+        transcript: s.out_root.join(SIGNING_TRANSCRIPT),
+    };
+    s.sign.result = None;
+    app::start(s, req)
+}
+
+/// Keys while a sign-screen field has the keyboard.
+pub fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
+    let f = s.sign.focused();
+    let Some(e) = s.sign.entry_mut(f) else {
+        s.sign.editing = false;
+        return Vec::new();
+    };
+    match action {
+        Action::Submit | Action::Cancel | Action::Abort => {
+            e.choices.clear();
+            s.sign.editing = false;
+        }
+        // Options are flags, not a path.
+        Action::Complete if f != SignField::Options => {
+            e.complete();
+            edited(s, f);
+        }
+        Action::DeleteChar => {
+            e.input.backspace();
+            e.choices.clear();
+            edited(s, f);
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub fn type_char(s: &mut AppState, c: char) {
+    let f = s.sign.focused();
+    if let Some(e) = s.sign.entry_mut(f) {
+        e.input.push(c);
+        e.choices.clear();
+        edited(s, f);
+    }
+}
+
+/// A field changed: results of the old input are stale, and the output follows.
+fn edited(s: &mut AppState, f: SignField) {
+    match f {
+        SignField::Output => {
+            s.sign.output_edited = !s.sign.output.input.value.trim().is_empty();
+        }
+        SignField::Input => {
+            s.sign.result = None;
+            follow_output(s);
+        }
+        _ => s.sign.result = None,
+    }
+}
