@@ -180,21 +180,39 @@ def main():
     try:
         wait_for("Rehearsal: firmware sign")
         keys("Enter"); wait_for("Press Enter to begin")
-        keys("Enter"); wait_for("administrator signs off")
-        text("Alice Admin"); keys("Enter"); wait_for("witness signs off")
-        text("Walter Witness"); keys("Enter")
-        wait_for("It cannot be undone"); keys("y")
+        keys("Enter"); wait_for("Who is present")
+        # The roll call: each person once, with their roles (Space ticks, Enter adds).
+        for name, down in [("Alice Admin", 0), ("Walter Witness", 1), ("Wanda Witness", 1)]:
+            text(name); keys("Enter"); wait_for("Roles of " + name)
+            for _ in range(down):
+                keys("Down")
+            keys("Space")
+            if name == "Wanda Witness":
+                shot("console-rollcall")
+            keys("Enter"); wait_for("✓ " + name)
+        keys("Enter")
+        # Sign-offs are picked from the roll call.
+        wait_for('administrator signs off "init"'); keys("Enter")
+        wait_for('witness signs off "init"'); keys("Enter")
+        # The destructive step names the token; its label is typed to go ahead.
+        wait_for('Type "officiant-rehearsal"')
+        shot("console-confirm")
+        text("officiant-rehearsal"); keys("Enter")
         for pin in ["97310", "97310", "246810", "246810"]:
-            time.sleep(0.2)
+            time.sleep(0.3)
             text(pin); keys("Enter")
         wait_for("✓ done    login", 60)
-        wait_for("witness signs off"); text("Walter Witness"); keys("Enter")
-        wait_for("✓ done    gen-p256", 60)
-        wait_for("witness signs off"); text("Walter Witness"); keys("Enter")
+        wait_for('witness signs off "gen-p256"'); keys("Enter")
+        # The result waits for the witness: read aloud, hex and PGP words.
+        wait_for("confirms it", 60)
+        shot("console-review")
+        keys("Enter")
+        wait_for('witness signs off "gen-rsa"'); keys("Enter")
         wait_for("elapsed")
-        time.sleep(2.2)
-        shot("console-ceremony-progress")
-        wait_for("Ceremony complete", 300)
+        wait_for("confirms it", 300); keys("Enter")
+        wait_for("confirms it", 30); keys("Enter")
+        wait_for("Ceremony complete", 60)
+        wait_for("Transcript head")
         shot("console-ceremony")
         keys("1"); keys("Tab"); wait_for("SHA-256 of public key")
         shot("console-home")

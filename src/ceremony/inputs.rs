@@ -27,6 +27,8 @@ pub enum Progress<'a> {
     Busy(&'a str),
     /// The token operation ended.
     Idle,
+    /// The token as it is now (at the start, and after it was initialized).
+    Token(&'a crate::hsm::TokenInfo),
 }
 
 /// What a destructive step will destroy, for the person who confirms it.

@@ -590,6 +590,7 @@ impl Driver<'_> {
             .info()
             .map_err(|e| Error::Run(format!("{}: {e}", self.uri)))?;
         self.tr.append("token", token_json(&info))?;
+        self.inputs.progress(self.script, Progress::Token(&info));
         Ok(())
     }
 

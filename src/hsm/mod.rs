@@ -484,6 +484,38 @@ pub fn check_plan_anywhere(
     yubihsm::steps::check_lockout(steps)
 }
 
+/// A token a backend could open, for an operator to choose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSummary {
+    pub label: String,
+    pub serial: String,
+    pub model: String,
+    pub initialized: bool,
+}
+
+/// The tokens to choose from when a URI leaves the choice open: a PKCS#11 URI that names
+/// no token, with a module that shows several. Empty otherwise (the URI names one device).
+pub fn tokens_to_choose(uri: &BackendUri) -> Result<Vec<TokenSummary>> {
+    match uri {
+        BackendUri::Pkcs11(rest) => {
+            let named = pkcs11::uri::Pkcs11Uri::parse(rest)
+                .map(|u| u.names_token())
+                .unwrap_or(true);
+            if named {
+                return Ok(Vec::new());
+            }
+            let mut found: Vec<TokenSummary> = pkcs11::tokens(rest)?
+                .into_iter()
+                .filter(|t| t.initialized)
+                .collect();
+            // Slot numbers move (SoftHSM renumbers after C_InitToken); labels read well.
+            found.sort_by(|a, b| (&a.label, &a.serial).cmp(&(&b.label, &b.serial)));
+            Ok(if found.len() > 1 { found } else { Vec::new() })
+        }
+        BackendUri::Sim(_) | BackendUri::YubiHsm(_) => Ok(Vec::new()),
+    }
+}
+
 /// Open the backend a URI names. `token_label` selects a token where the URI names none.
 pub fn open(uri: &BackendUri, token_label: Option<&str>) -> Result<Box<dyn Token>> {
     match uri {

@@ -57,6 +57,33 @@ pub fn redact(s: &str) -> String {
     out
 }
 
+impl BackendUri {
+    /// The same PKCS#11 URI naming the token with this serial (what a token picker
+    /// chose); `None` for other backends.
+    pub fn with_serial(&self, serial: &str) -> Option<BackendUri> {
+        let BackendUri::Pkcs11(rest) = self else {
+            return None;
+        };
+        let enc: String = serial
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        Some(BackendUri::Pkcs11(
+            if rest.is_empty() || rest.starts_with('?') {
+                format!("serial={enc}{rest}")
+            } else {
+                format!("serial={enc};{rest}")
+            },
+        ))
+    }
+}
+
 impl fmt::Display for BackendUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -69,6 +96,24 @@ impl fmt::Display for BackendUri {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_chosen_serial_goes_into_the_uri() {
+        let u = super::BackendUri::parse("pkcs11:?module-path=/m.so").unwrap();
+        assert_eq!(
+            u.with_serial("a1 b").unwrap().to_string(),
+            "pkcs11:serial=a1%20b?module-path=/m.so"
+        );
+        let u = super::BackendUri::parse("pkcs11:model=X?module-path=/m.so").unwrap();
+        assert_eq!(
+            u.with_serial("7").unwrap().to_string(),
+            "pkcs11:serial=7;model=X?module-path=/m.so"
+        );
+        assert!(super::BackendUri::parse("sim:d")
+            .unwrap()
+            .with_serial("7")
+            .is_none());
+    }
+
     use super::*;
 
     #[test]

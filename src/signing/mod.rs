@@ -372,6 +372,26 @@ pub fn sign_file(
     }
 }
 
+/// Everything about signing `input` into `output` that can be checked without the token:
+/// the options fit the format, the input is a file (and, for an STM32 format, an image or
+/// a payload with the fields it needs), the output does not exist. A face runs this
+/// before it asks for a PIN.
+pub fn precheck(format: Format, opts: &Options, input: &Path, output: &Path) -> Result<(), Error> {
+    check_options(format, opts)?;
+    let meta = std::fs::metadata(input).map_err(|e| Error::input(input, e))?;
+    if !meta.is_file() {
+        return Err(Error::input(input, "not a regular file"));
+    }
+    if output.symlink_metadata().is_ok() {
+        return Err(output::Error::Exists(output.to_path_buf()).into());
+    }
+    match format {
+        Format::Stm32Mp15 => stm32::check_input(stm32_image::Layout::V1, opts, input),
+        Format::Stm32Mp13 => stm32::check_input(stm32_image::Layout::V2, opts, input),
+        Format::Raw | Format::Esp32Sbv2 => Ok(()),
+    }
+}
+
 /// Refuse options that do not fit the format (before any token is touched).
 pub fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
     if opts.padding.is_some() && format != Format::Raw {

@@ -26,6 +26,15 @@ fn format_of(layout: Layout) -> Format {
     }
 }
 
+/// Check, without signing, that `input` can be signed in `layout` with `opts` (a raw
+/// payload needs its addresses; an image must be unsigned and whole).
+pub(super) fn check_input(layout: Layout, opts: &Options, input: &Path) -> Result<(), Error> {
+    let len = std::fs::metadata(input)
+        .map_err(|e| Error::input(input, e))?
+        .len();
+    plan(layout, opts, input, len).map(|_| ())
+}
+
 /// Where the payload lies in the input, and the header to sign.
 struct Plan {
     header: Header,

@@ -72,6 +72,11 @@ pub enum Popup {
     SignPin(SecretEntry),
     /// The user PIN to list the token's private objects.
     LoginPin(SecretEntry),
+    /// The backend's module shows several tokens: which one.
+    PickToken {
+        tokens: Vec<crate::hsm::TokenSummary>,
+        at: usize,
+    },
 }
 
 /// A token operation under way. `seq` tells the run loop a new one started (its elapsed
@@ -116,6 +121,8 @@ pub struct AppState {
 #[derive(Debug)]
 pub enum Command {
     Worker(Request),
+    /// Open the console's backend again, as this URI (a token was chosen).
+    Reopen(String),
     /// Write the answers file of the ceremony in `out` (from its transcript) under a new
     /// name beside `base` (`base`, then `…-2`, `…-3`).
     SaveAnswers {
@@ -154,6 +161,7 @@ impl AppState {
             Some(Popup::Help) => return vec![Context::Dismiss, Context::Scroll],
             Some(Popup::Error { .. }) => return vec![Context::Dismiss],
             Some(Popup::Confirm { .. }) => return vec![Context::Confirm],
+            Some(Popup::PickToken { .. }) => return vec![Context::Picker],
             Some(Popup::SignPin(_) | Popup::LoginPin(_) | Popup::Destroy(_)) => {
                 return vec![Context::Entry]
             }
@@ -169,6 +177,14 @@ impl AppState {
                     vec![Context::Sign, Context::Global]
                 }
             }
+        }
+    }
+
+    /// Whether `action` does something on this screen now (the footer offers only those).
+    pub fn available(&self, action: Action) -> bool {
+        match (self.screen, self.popup.is_some()) {
+            (Screen::Ceremony, false) => ceremony::available(self.run.as_ref(), action),
+            _ => true,
         }
     }
 
@@ -243,6 +259,10 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             Vec::new()
         }
         WorkerMsg::Signed { .. } | WorkerMsg::Verified { .. } => sign::on_worker(s, msg),
+        WorkerMsg::Tokens(tokens) => {
+            s.popup = Some(Popup::PickToken { tokens, at: 0 });
+            Vec::new()
+        }
         WorkerMsg::Failed { what, cause } => {
             let next = next_for(&cause, false);
             s.error(&format!("{what} failed"), cause, next);
@@ -395,6 +415,32 @@ fn on_popup(s: &mut AppState, action: Action) -> Option<Vec<Command>> {
             }
         }
         Popup::Destroy(_) => Some(ceremony::on_destroy(s, action)),
+        Popup::PickToken { tokens, at } => {
+            match action {
+                Action::Up | Action::Down => {
+                    *at = step_sel(*at, tokens.len(), action == Action::Down);
+                }
+                Action::Submit => {
+                    let chosen = tokens.get(*at).map(|t| t.serial.clone());
+                    s.popup = None;
+                    let uri = crate::hsm::BackendUri::parse(&s.backend)
+                        .ok()
+                        .zip(chosen)
+                        .and_then(|(u, serial)| u.with_serial(&serial));
+                    if let Some(u) = uri {
+                        s.backend = u.to_string();
+                        s.token = TokenStatus::Opening;
+                        s.objects.clear();
+                        s.set_busy("Opening the token".into());
+                        return Some(vec![Command::Reopen(u.to_string())]);
+                    }
+                }
+                // Keep the console on the backend as given (no token chosen).
+                Action::Abort => s.popup = None,
+                _ => {}
+            }
+            Some(Vec::new())
+        }
         Popup::SignPin(_) => Some(sign::on_pin(s, action)),
         Popup::LoginPin(_) => Some(home::on_pin(s, action)),
     }

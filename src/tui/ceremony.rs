@@ -243,11 +243,28 @@ pub fn contexts(run: Option<&CeremonyRun>) -> Vec<Context> {
     }
 }
 
+/// Whether a ceremony-screen key does something now.
+pub fn available(run: Option<&CeremonyRun>, action: Action) -> bool {
+    let Some(run) = run else {
+        return !matches!(action, Action::Select | Action::Abort | Action::SaveAnswers);
+    };
+    let failed = run.closed.as_ref().is_some_and(|c| !c.complete);
+    match action {
+        Action::Select => !run.started() || failed,
+        Action::Abort => run.asking.is_some() || !run.started() || run.in_progress(),
+        Action::SaveAnswers => run.started(),
+        _ => true,
+    }
+}
+
 /// Worker messages that belong to a run (they set their own progress indicator).
 pub fn of_run(msg: &WorkerMsg) -> bool {
     matches!(
         msg,
-        WorkerMsg::CeremonyState(_) | WorkerMsg::Ask(_) | WorkerMsg::Rejected { .. }
+        WorkerMsg::CeremonyState(_)
+            | WorkerMsg::Ask(_)
+            | WorkerMsg::Rejected { .. }
+            | WorkerMsg::TokenInfo(_)
     )
 }
 
@@ -271,6 +288,7 @@ pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             }
         }
         WorkerMsg::Ask(q) => ask(s, q),
+        WorkerMsg::TokenInfo(info) => s.token = super::app::TokenStatus::Ready(info),
         WorkerMsg::Rejected { reason, .. } => {
             if let Some(run) = s.run.as_mut() {
                 run.rejected = Some(reason);

@@ -57,9 +57,9 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path) -> Result<(), Error> {
     );
     state.out_root = out_root.to_path_buf();
     let (tx, rx) = channel::<Event>();
-    let worker = worker::spawn(backend.to_string(), tx.clone());
+    let mut worker = worker::spawn(backend.to_string(), tx.clone());
     let (mut term, _guard) = terminal::setup()?;
-    event::spawn_input(tx);
+    event::spawn_input(tx.clone());
     // The opening snapshot is an operation too: show progress until it arrives.
     state.set_busy("Opening the token".into());
     // The operation under way (its number) and when it started: the elapsed time restarts
@@ -89,6 +89,8 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path) -> Result<(), Error> {
                 Command::Worker(req) => {
                     worker.send(req).map_err(|_| Error::WorkerGone)?;
                 }
+                // The old worker ends (and lets go of the token) when its sender drops.
+                Command::Reopen(uri) => worker = worker::spawn(uri, tx.clone()),
                 Command::SaveAnswers { script, out, base } => {
                     state.notice = Some(match save_answers(&script, &out, &base) {
                         Ok(p) => format!("answers saved to {}", p.display()),

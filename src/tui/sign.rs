@@ -253,8 +253,8 @@ pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
-/// What can be checked before the PIN is asked: the input is a file, the output does
-/// not exist, the options parse and fit the format.
+/// What can be checked before the PIN is asked: `signing::precheck`, with the field
+/// each problem belongs to.
 fn precheck_sign(s: &mut AppState) -> Option<String> {
     let input = s.sign.input.input.value.trim().to_string();
     if input.is_empty() {
@@ -269,22 +269,24 @@ fn precheck_sign(s: &mut AppState) -> Option<String> {
     if output.is_empty() {
         return Some("Output: give where to write the signed file".into());
     }
-    if Path::new(&output).symlink_metadata().is_ok() {
-        return Some(format!(
-            "Output: {output} exists; Officiant never writes over a file"
-        ));
-    }
     let (format, padding) = format_named(format_name(s));
     let opts = match checked_options(s) {
         Ok(o) => o,
         Err(e) => return Some(e),
     };
-    match opts.to_options(padding) {
-        Err(e) => Some(format!("Options: {e}")),
-        Ok(o) => signing::check_options(format, &o)
-            .err()
-            .map(|e| format!("Options: {e}")),
-    }
+    let opts = match opts.to_options(padding) {
+        Ok(o) => o,
+        Err(e) => return Some(format!("Options: {e}")),
+    };
+    signing::precheck(format, &opts, Path::new(&input), Path::new(&output))
+        .err()
+        .map(|e| match e {
+            signing::Error::Input { .. } | signing::Error::Format { .. } => format!("Input: {e}"),
+            signing::Error::Output(_) => {
+                format!("Output: {output} exists; Officiant never writes over a file")
+            }
+            other => format!("Options: {other}"),
+        })
 }
 
 /// The Options field as `officiant sign`'s flags.

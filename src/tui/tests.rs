@@ -1104,6 +1104,12 @@ fn sign_checks_come_before_the_pin() {
     s.sign.output.input.value = input.display().to_string();
     expect_error(&mut s, "exists");
     s.sign.output.input.value = dir.path().join("tf-a.stm32").display().to_string();
+    // A raw payload for STM32 needs its addresses: said before the PIN.
+    s.sign.format = super::sign::formats(&s)
+        .iter()
+        .position(|f| *f == "stm32mp15")
+        .unwrap();
+    expect_error(&mut s, "needs --load-address and --entry-point");
     s.sign.format = super::sign::formats(&s)
         .iter()
         .position(|f| *f == "stm32mp15")
@@ -1150,4 +1156,38 @@ fn larger_terminals_draw_too() {
         t.draw(|f| views::draw(f, &s)).unwrap();
         assert!(text(t.backend().buffer()).contains("gen-p256"));
     }
+}
+
+#[test]
+fn a_module_with_several_tokens_asks_which_one() {
+    let mut s = AppState::new(
+        "pkcs11:?module-path=/usr/lib/softhsm/libsofthsm2.so",
+        vec![],
+        true,
+    );
+    let tok = |label: &str, serial: &str| crate::hsm::TokenSummary {
+        label: label.into(),
+        serial: serial.into(),
+        model: "SoftHSM v2".into(),
+        initialized: true,
+    };
+    update(
+        &mut s,
+        Event::Worker(WorkerMsg::Tokens(vec![
+            tok("root-ca", "1a2b"),
+            tok("signing", "3c4d"),
+        ])),
+    );
+    let buf = snap("token_picker", &s);
+    assert!(text(&buf).contains("\"signing\""));
+    press(&mut s, KeyCode::Down);
+    let cmds = press(&mut s, KeyCode::Enter);
+    match &cmds[..] {
+        [Command::Reopen(uri)] => assert_eq!(
+            uri,
+            "pkcs11:serial=3c4d?module-path=/usr/lib/softhsm/libsofthsm2.so"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(s.popup.is_none());
 }

@@ -131,6 +131,10 @@ pub enum WorkerMsg {
         objects: Vec<ObjectInfo>,
     },
     OpenFailed(String),
+    /// The token as a run sees it now (after init-token, its new label).
+    TokenInfo(TokenInfo),
+    /// The URI leaves the token open and the module shows several: choose one.
+    Tokens(Vec<crate::hsm::TokenSummary>),
     Signed {
         /// The digest the token signed.
         digest: Vec<u8>,
@@ -206,6 +210,11 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                 return;
             }
         };
+        if let Ok(list) = BackendUri::parse(&uri).and_then(|u| hsm::tokens_to_choose(&u)) {
+            if !list.is_empty() && !send(WorkerMsg::Tokens(list)) {
+                return;
+            }
+        }
         if !send(snapshot(token.as_mut())) {
             return;
         }
@@ -405,6 +414,7 @@ impl Inputs for ConsoleInputs<'_> {
             Progress::State(st) => WorkerMsg::CeremonyState(Box::new(st.clone())),
             Progress::Busy(what) => WorkerMsg::CeremonyBusy(Some(what.to_string())),
             Progress::Idle => WorkerMsg::CeremonyBusy(None),
+            Progress::Token(info) => WorkerMsg::TokenInfo(info.clone()),
         };
         (self.send)(m);
     }

@@ -833,3 +833,37 @@ fn slot_id_in_the_uri_re_initializes_that_token() {
     assert_eq!(t.info().unwrap().label, "new-label");
     assert!(t.list_objects().unwrap().is_empty());
 }
+
+/// A URI that names no token, on a module with several: the console offers them all
+/// (initialized ones, as pkcs11-tool lists them) and a chosen serial opens exactly that one.
+#[test]
+fn several_tokens_are_offered_and_a_serial_opens_one() {
+    let Some(env) = Env::new() else { return };
+    drop(env.token("first-token"));
+    drop(env.token("second-token"));
+    let uri = hsm::BackendUri::parse(&env.hsm.uri()).unwrap();
+    let offered = hsm::tokens_to_choose(&uri).unwrap();
+    let labels: Vec<&str> = offered.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["first-token", "second-token"]);
+    let mut c = env.tool("pkcs11-tool").unwrap();
+    c.arg("--module").arg(&env.hsm.module).arg("--list-slots");
+    let slots = run_ok(&mut c);
+    for t in &offered {
+        assert!(
+            slots.contains(&t.serial),
+            "pkcs11-tool lists {}:\n{slots}",
+            t.serial
+        );
+    }
+    let chosen = uri.with_serial(&offered[1].serial).unwrap();
+    let mut t = hsm::open(&chosen, None).unwrap();
+    assert_eq!(t.info().unwrap().label, "second-token");
+    // A URI that names its token offers nothing to choose.
+    let named = hsm::BackendUri::parse(&format!(
+        "pkcs11:token=first-token?module-path={}",
+        env.hsm.module.display()
+    ))
+    .unwrap();
+    drop(t);
+    assert!(hsm::tokens_to_choose(&named).unwrap().is_empty());
+}

@@ -51,6 +51,20 @@ pub fn open(uri_rest: &str, token_label: Option<&str>) -> Result<Box<dyn Token>>
     Ok(Box::new(Pkcs11Token::open(uri_rest, token_label)?))
 }
 
+/// Every token the URI's module shows, for an operator to choose one.
+pub fn tokens(uri_rest: &str) -> Result<Vec<super::TokenSummary>> {
+    let t = Pkcs11Token::open(uri_rest, None)?;
+    Ok(t.scan()?
+        .into_iter()
+        .map(|f| super::TokenSummary {
+            label: f.label,
+            serial: f.serial,
+            model: f.model,
+            initialized: f.initialized,
+        })
+        .collect())
+}
+
 /// The user PIN a URI carries in `pin-source` (or `pin-value`, tests only), if any.
 pub fn uri_pin(uri_rest: &str) -> Result<Option<Secret>> {
     let uri = Pkcs11Uri::parse(uri_rest).map_err(uri_err)?;

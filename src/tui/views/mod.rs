@@ -170,6 +170,9 @@ fn footer(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         {
             continue;
         }
+        if !s.available(b.action) {
+            continue;
+        }
         spans.push(Span::styled(b.shown, t.key()));
         spans.push(Span::raw(format!(" {}  ", b.hint)));
     }

@@ -83,6 +83,32 @@ pub fn draw(f: &mut Frame, s: &AppState, t: &Theme) {
             widgets::draw_secret(f, r, entry, t);
         }
         Popup::Destroy(d) => destroy(f, area, d, t),
+        Popup::PickToken { tokens, at } => {
+            let r = centered(area, 64, tokens.len() as u16 + 6);
+            f.render_widget(Clear, r);
+            let mut lines = vec![
+                Line::styled("The module shows several tokens. Which one?", t.title()),
+                Line::default(),
+            ];
+            for (k, tok) in tokens.iter().enumerate() {
+                let (mark, style) = if k == *at {
+                    ("▶ ", t.selected())
+                } else {
+                    ("  ", t.base())
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(mark, t.focus()),
+                    Span::styled(format!("{:?}", tok.label), style),
+                    Span::styled(format!("  serial {} · {}", tok.serial, tok.model), t.dim()),
+                ]));
+            }
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(Block::bordered().title(" Token ").border_style(t.focus())),
+                r,
+            );
+        }
     }
 }
 
