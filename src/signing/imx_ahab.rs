@@ -77,12 +77,15 @@ fn check_images(input: &Path, base: u64, n: usize, c: &Container) -> Result<(), 
     Ok(())
 }
 
-pub(super) fn sign(
-    key: &mut SigningKey<'_>,
-    opts: &Options,
-    input: &Path,
-    output: &Path,
-) -> Result<SignRecord, Error> {
+/// What [`super::precheck`] can check without the key: the SRK table and index are
+/// given and the input holds containers.
+pub(super) fn check_input(opts: &Options, input: &Path) -> Result<(), Error> {
+    required(opts)?;
+    containers(input).map(|_| ())
+}
+
+/// The SRK table (parsed) and the index of the signing SRK in it.
+fn required(opts: &Options) -> Result<(SrkTable, usize), Error> {
     let h = &opts.hab4;
     let usage = |m: &str| Error::Usage(format!("--format imx-ahab: {m}"));
     let table_bytes = h
@@ -94,6 +97,16 @@ pub(super) fn sign(
         .ok_or_else(|| usage("--srk-index N is missing"))?;
     let table =
         SrkTable::parse(table_bytes).map_err(|e| Error::Usage(format!("--srk-table: {e}")))?;
+    Ok((table, srk_index))
+}
+
+pub(super) fn sign(
+    key: &mut SigningKey<'_>,
+    opts: &Options,
+    input: &Path,
+    output: &Path,
+) -> Result<SignRecord, Error> {
+    let (table, srk_index) = required(opts)?;
     let file_len = std::fs::metadata(input)
         .map_err(|e| Error::input(input, e))?
         .len();

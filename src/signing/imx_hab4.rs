@@ -80,15 +80,9 @@ pub struct Hab4Job {
     approval: Option<Authority>,
 }
 
-/// Check the options, the image, the keys' public halves against the certificates, plan
-/// the CSF and hash what the image signature will cover. `csf` and `img` are the keys'
-/// labels and public halves (fast authentication: no `img`, the CSF key is the SRK).
-pub fn prepare(
-    opts: &Options,
-    input: &Path,
-    csf: (&str, &PublicKey),
-    img: Option<(&str, &PublicKey)>,
-) -> Result<Hab4Job, Error> {
+/// The options every imx-hab4 signature needs: the SRK table, the SRK's index and the
+/// CSF key's certificate.
+fn required(opts: &Options) -> Result<(&[u8], usize, &[u8]), Error> {
     super::check_options(Format::ImxHab4, opts)?;
     let h = &opts.hab4;
     let usage = |m: &str| Error::Usage(format!("--format imx-hab4: {m}"));
@@ -102,6 +96,34 @@ pub fn prepare(
     let csf_cert = h.csf_cert.as_deref().ok_or_else(|| {
         usage("--csf-cert FILE is missing (Officiant cannot read certificates back from a token)")
     })?;
+    Ok((srk_table, srk_index, csf_cert))
+}
+
+/// What [`super::precheck`] can check without the keys: the options are there and the
+/// input is an image with an IVT and boot data.
+pub(super) fn check_input(opts: &Options, input: &Path) -> Result<(), Error> {
+    required(opts)?;
+    let h = &opts.hab4;
+    if !h.fast_auth && (h.img_key.is_none() || h.img_cert.is_none()) {
+        return Err(Error::Usage(
+            "--format imx-hab4 needs --img-key LABEL and --img-cert FILE (or --fast-auth)".into(),
+        ));
+    }
+    layout(input).map(|_| ())
+}
+
+/// Check the options, the image, the keys' public halves against the certificates, plan
+/// the CSF and hash what the image signature will cover. `csf` and `img` are the keys'
+/// labels and public halves (fast authentication: no `img`, the CSF key is the SRK).
+pub fn prepare(
+    opts: &Options,
+    input: &Path,
+    csf: (&str, &PublicKey),
+    img: Option<(&str, &PublicKey)>,
+) -> Result<Hab4Job, Error> {
+    let (srk_table, srk_index, csf_cert) = required(opts)?;
+    let h = &opts.hab4;
+    let usage = |m: &str| Error::Usage(format!("--format imx-hab4: {m}"));
     if let Some(l) = &h.csf_key {
         if l != csf.0 {
             return Err(usage(&format!(

@@ -388,6 +388,8 @@ pub fn precheck(format: Format, opts: &Options, input: &Path, output: &Path) -> 
     match format {
         Format::Stm32Mp15 => stm32::check_input(stm32_image::Layout::V1, opts, input),
         Format::Stm32Mp13 => stm32::check_input(stm32_image::Layout::V2, opts, input),
+        Format::ImxHab4 => imx_hab4::check_input(opts, input),
+        Format::ImxAhab => imx_ahab::check_input(opts, input),
         Format::Raw | Format::Esp32Sbv2 => Ok(()),
     }
 }

@@ -1035,3 +1035,36 @@ fn both_keys_answer_to_the_approval_policy() {
         assert!(!out.exists());
     }
 }
+
+/// What the console checks before it asks for a PIN (`signing::precheck`): the options
+/// imx-hab4 needs, and an image with an IVT.
+#[test]
+fn precheck_needs_the_options_and_an_image() {
+    use officiant::signing::{precheck, Format, Hab4Options, Options};
+    let p = pki();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("signed.bin");
+    let mut opts = Options {
+        hab4: Box::new(Hab4Options {
+            srk_table: Some(std::fs::read(p.table("rsa")).unwrap()),
+            srk_index: Some(0),
+            csf_cert: Some(std::fs::read(p.cert("rsa", "CSF1")).unwrap()),
+            img_key: Some("rsa-IMG1".into()),
+            img_cert: Some(std::fs::read(p.cert("rsa", "IMG1")).unwrap()),
+            ..Hab4Options::default()
+        }),
+        ..Options::default()
+    };
+    precheck(Format::ImxHab4, &opts, &sample(), &out).unwrap();
+    let not_an_image = d.path().join("payload.bin");
+    std::fs::write(&not_an_image, [0u8; 4096]).unwrap();
+    let e = precheck(Format::ImxHab4, &opts, &not_an_image, &out).unwrap_err();
+    assert!(e.to_string().contains("payload.bin"), "{e}");
+    opts.hab4.img_cert = None;
+    let e = precheck(Format::ImxHab4, &opts, &sample(), &out).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--format imx-hab4 needs --img-key LABEL and --img-cert FILE (or --fast-auth)"
+    );
+    assert!(!out.exists());
+}
