@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod ceremony;
 pub mod cli;
+pub mod coredump;
 pub mod custody;
 pub mod formats;
 pub mod hsm;

@@ -42,6 +42,31 @@ pub fn crash_point() {
     }
 }
 
+/// Test hook (debug builds only): `OFFICIANT_TEST_FAIL_WRITE_AT=N` makes the Nth output
+/// write of the process fail with ENOSPC once its bytes are in the temporary file (before
+/// it is synced and linked), as a full disk would, so tests can fail a step between its
+/// output files and check the retry.
+fn fail_write_point() -> io::Result<()> {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(v) = std::env::var("OFFICIANT_TEST_FAIL_WRITE_AT") {
+            if v.parse::<usize>().ok() == Some(n) {
+                return Err(io::Error::from(rustix::io::Errno::NOSPC));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `fill`, then the test hook's failure (if this write is the one it names).
+fn fill_checked(f: &mut File, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    fill(f)?;
+    fail_write_point()
+}
+
 /// Write `bytes` to `path` atomically; refuses if `path` exists.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_new_with(path, |f| f.write_all(bytes))
@@ -78,7 +103,7 @@ fn write_atomic(
         #[cfg(not(unix))]
         let _ = mode;
         let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
-        fill(&mut f).map_err(io_err(path))?;
+        fill_checked(&mut f, fill).map_err(io_err(path))?;
         f.sync_all().map_err(io_err(path))?;
         drop(f);
         crash_point();
@@ -94,6 +119,41 @@ fn write_atomic(
         Ok(())
     })();
     let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// Replace an output file this run wrote with new bytes: the caller proved it is ours
+/// (the journal recorded its SHA-256 before writing it, and it still holds `was`). The
+/// new bytes are written beside it and renamed over it, so the name holds the old file
+/// or the new one, never a mix; refused if it no longer holds `was` or is not a regular
+/// file.
+pub fn replace_own(path: &Path, was: &[u8; 32], bytes: &[u8]) -> Result<(), Error> {
+    let not_ours = || Error::Exists(path.to_path_buf());
+    match path.symlink_metadata() {
+        Ok(m) if m.file_type().is_file() => {}
+        _ => return Err(not_ours()),
+    }
+    if &sha256_file(path).map_err(io_err(path))? != was {
+        return Err(not_ours());
+    }
+    let (dir, tmp) = (dir_of(path), temp_beside(path, None));
+    let result = (|| {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o666);
+        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
+        fill_checked(&mut f, |f| f.write_all(bytes)).map_err(io_err(path))?;
+        f.sync_all().map_err(io_err(path))?;
+        drop(f);
+        crash_point();
+        fs::rename(&tmp, path).map_err(io_err(path))?;
+        sync_dir(&dir);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
     result
 }
 

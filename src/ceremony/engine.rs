@@ -392,15 +392,36 @@ impl State {
     }
 
     fn apply_session(&mut self, i: usize) {
-        match &self.steps[i].plan.session {
-            SessionEffect::None => {}
-            SessionEffect::Reset => self.session = None,
-            SessionEffect::Login { user, pin } => self.session = Some((*user, pin.clone())),
-            SessionEffect::ChangePin { user, new } => match &self.session {
-                Some((u, _)) if u != user => {}
-                _ => self.session = Some((*user, new.clone())),
-            },
+        self.session = session_after(self.session.take(), &self.steps[i].plan.session);
+    }
+
+    /// For each secret name, the last step of this run that needs its value: the steps
+    /// that read it, and the step before which a resumed run logs in again with the
+    /// session's PIN. Once that step is done the face can drop the value. Call after
+    /// `Event::Start` (which says what is already done and how the session stands).
+    pub fn secret_last_uses(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut last = std::collections::BTreeMap::new();
+        let mut session = self.session.clone();
+        let mut relogin = self.relogin_pending;
+        for (i, st) in self.steps.iter().enumerate() {
+            if !matches!(st.status, StepStatus::Pending | StepStatus::Running) {
+                continue;
+            }
+            // As `advance`: the first step that needs the session logs in again.
+            let logs_in = matches!(st.plan.kind, "init-token" | "login" | "change-pin");
+            if relogin && !logs_in && st.plan.kind != "instruction" {
+                if let Some((_, pin)) = &session {
+                    last.insert(pin.clone(), i);
+                }
+                relogin = false;
+            }
+            relogin &= !logs_in;
+            for n in &st.plan.secrets {
+                last.insert(n.clone(), i);
+            }
+            session = session_after(session, &st.plan.session);
         }
+        last
     }
 
     /// A done step whose result still waits for its reviewer.
@@ -514,6 +535,22 @@ impl State {
 
     fn sign_off_needs(&self) -> Vec<Vec<(String, usize)>> {
         self.steps.iter().map(|s| s.plan.sign_off.clone()).collect()
+    }
+}
+
+/// Who is logged in (and with which secret) after a step with this session effect.
+fn session_after(
+    session: Option<(UserType, String)>,
+    effect: &SessionEffect,
+) -> Option<(UserType, String)> {
+    match effect {
+        SessionEffect::None => session,
+        SessionEffect::Reset => None,
+        SessionEffect::Login { user, pin } => Some((*user, pin.clone())),
+        SessionEffect::ChangePin { user, new } => match session {
+            Some((u, pin)) if u != *user => Some((u, pin)),
+            _ => Some((*user, new.clone())),
+        },
     }
 }
 

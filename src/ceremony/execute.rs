@@ -1,11 +1,17 @@
-//! Step executors: one step on one token, nothing else (no journal, no transcript, no
-//! face). `reconcile` means the step started in an interrupted earlier run: look for its
-//! work on the token and in the out dir, adopt it when it is provably ours, else do it.
+//! Step executors: one step on one token, nothing else (no transcript, no face).
+//! `reconcile` means the step started in an interrupted earlier run: look for its work on
+//! the token and in the out dir, adopt it when it is provably ours, else do it.
+//!
+//! Provably ours means the journal says so ([`StepLog`]): a step that creates objects
+//! records its token call just before making it ([`before_token_call`]), and a step
+//! records each output file's name and SHA-256 just before writing it ([`write_output`]).
+//! Whatever is found without such a record was not made by this run and stops it.
 
 use std::path::Path;
 
 use super::engine::{CreatedObject, OutputFile, StepResult};
-use super::script::{Action, ObjectType, Step};
+use super::journal::{self, StepLog};
+use super::script::{Action, GenerateKey, ObjectType, Step};
 use crate::hsm::admin::{AuthKeySpec, Rotation};
 use crate::hsm::{self, NewObject, ObjectClass, ObjectInfo, Selector, Token, UserType};
 use crate::keys::{KeyAlgorithm, PrivateKey, PublicKey};
@@ -21,6 +27,9 @@ pub struct StepContext<'a> {
     pub script_token_label: &'a str,
     pub out_dir: &'a Path,
     pub vault: &'a Vault,
+    /// The journal as this step sees it: what its interrupted attempts recorded, and the
+    /// records it writes before its token call and each output file.
+    pub log: &'a StepLog<'a>,
 }
 
 /// Errors of one step (the caller adds the step's place).
@@ -28,6 +37,8 @@ pub struct StepContext<'a> {
 pub enum StepError {
     #[error("{0}")]
     Token(#[from] hsm::Error),
+    #[error(transparent)]
+    Journal(#[from] journal::Error),
     #[error("{0}")]
     Other(String),
 }
@@ -78,20 +89,23 @@ fn execute_action(
         Action::PutAuthKey(p) => {
             let password = ctx.secret(&p.password)?;
             let created = auth_key_object(&p.spec, p.spec.id, "authentication key");
-            if reconcile {
-                if let Some(existing) = token.auth_key(p.spec.id)? {
-                    if existing != p.spec {
-                        return Err(StepError::Other(format!(
-                            "the device already has a different authentication key {:04x}",
-                            p.spec.id
-                        )));
-                    }
-                    return Ok(StepResult {
-                        objects: vec![created],
-                        adopted: true,
-                        ..StepResult::default()
-                    });
+            let (label, id) = (&p.spec.label, p.spec.id.to_be_bytes());
+            let classes = [ObjectClass::AuthKey];
+            if let Some(found) = before_token_call(token, ctx, reconcile, &classes, label, &id)? {
+                named(&found, label, &id).map_err(|why| {
+                    cannot_adopt(&format!("authentication key {:04x}", p.spec.id), &why)
+                })?;
+                if token.auth_key(p.spec.id)?.as_ref() != Some(&p.spec) {
+                    return Err(StepError::Other(format!(
+                        "the device already has a different authentication key {:04x}",
+                        p.spec.id
+                    )));
                 }
+                return Ok(StepResult {
+                    objects: vec![created],
+                    adopted: true,
+                    ..StepResult::default()
+                });
             }
             token.put_auth_key(&p.spec, password)?;
             Ok(StepResult {
@@ -152,11 +166,18 @@ fn execute_action(
             })
         }
         Action::InitToken(s) => {
-            token.init_token(
-                ctx.script_token_label,
-                ctx.secret(&s.so_pin)?,
-                ctx.secret(&s.user_pin)?,
-            )?;
+            let (so, user) = (ctx.secret(&s.so_pin)?, ctx.secret(&s.user_pin)?);
+            if reconcile {
+                // Killed inside the token's initialization: what it left may be ours.
+                if let Some(note) = token.resume_init_token(ctx.script_token_label, so, user)? {
+                    return Ok(StepResult {
+                        adopted: true,
+                        notes: vec![note],
+                        ..StepResult::default()
+                    });
+                }
+            }
+            token.init_token(ctx.script_token_label, so, user)?;
             Ok(StepResult::default())
         }
         Action::Login(s) => {
@@ -171,17 +192,12 @@ fn execute_action(
             reconcile,
         ),
         Action::GenerateKey(g) => {
-            if reconcile {
-                if let Some(pk) = existing_key(token, &g.label)? {
-                    if KeyAlgorithm::of(&pk) != Some(g.algorithm) {
-                        return Err(StepError::Other(format!(
-                            "the token already has a key labelled {:?} of another type ({})",
-                            g.label,
-                            pk.describe()
-                        )));
-                    }
-                    return Ok(key_result(&g.label, &g.key_id, &pk, true));
-                }
+            if let Some(found) =
+                before_token_call(token, ctx, reconcile, &KEY_CLASSES, &g.label, &g.key_id)?
+            {
+                let pk = generated_by(token, &found, g)
+                    .map_err(|why| cannot_adopt(&format!("a key labelled {:?}", g.label), &why))?;
+                return Ok(key_result(&g.label, &g.key_id, &pk, true));
             }
             let opts = hsm::KeyOptions {
                 exportable_under_wrap: g.exportable_under_wrap,
@@ -195,16 +211,12 @@ fn execute_action(
                 None => None,
             };
             let key = read_private_key(&k.key_file, passphrase)?;
-            if reconcile {
-                if let Some(pk) = existing_key(token, &k.label)? {
-                    if pk.fingerprint() != key.public_key().fingerprint() {
-                        return Err(StepError::Other(format!(
-                            "the token already has a different key labelled {:?}",
-                            k.label
-                        )));
-                    }
-                    return Ok(key_result(&k.label, &k.key_id, &pk, true));
-                }
+            if let Some(found) =
+                before_token_call(token, ctx, reconcile, &KEY_CLASSES, &k.label, &k.key_id)?
+            {
+                let pk = imported_by(token, &found, &k.label, &k.key_id, key.public_key())
+                    .map_err(|why| cannot_adopt(&format!("a key labelled {:?}", k.label), &why))?;
+                return Ok(key_result(&k.label, &k.key_id, &pk, true));
             }
             let pk = token.import_key(&key, &k.label, &k.key_id)?;
             Ok(key_result(&k.label, &k.key_id, &pk, false))
@@ -226,15 +238,20 @@ fn execute_action(
                     ObjectClass::Data,
                 ),
             };
-            let mut adopted = false;
-            if reconcile {
-                adopted = token
-                    .list_objects()?
-                    .iter()
-                    .any(|o| o.label == w.label && o.class == class);
-            }
-            if !adopted {
-                token.put_object(&w.label, &w.object_id, &object)?;
+            // A YubiHSM keeps data as opaque objects.
+            let classes = match class {
+                ObjectClass::Data => vec![ObjectClass::Data, ObjectClass::Opaque],
+                _ => vec![class.clone()],
+            };
+            let found = before_token_call(token, ctx, reconcile, &classes, &w.label, &w.object_id)?;
+            let adopted = found.is_some();
+            match found {
+                Some(found) => {
+                    written_by(token, &found, &w.label, &w.object_id, &object).map_err(|why| {
+                        cannot_adopt(&format!("an object labelled {:?}", w.label), &why)
+                    })?
+                }
+                None => token.put_object(&w.label, &w.object_id, &object)?,
             }
             let pk = match &object {
                 NewObject::Certificate(der) => PublicKey::from_certificate_der(der).ok(),
@@ -278,7 +295,7 @@ fn execute_action(
             .into_iter()
             .flatten()
             .collect();
-            outputs.extend(write_outputs(ctx.out_dir, files, reconcile)?);
+            outputs.extend(write_outputs(ctx, files)?);
             Ok(StepResult {
                 outputs,
                 ..StepResult::default()
@@ -314,18 +331,180 @@ fn change_pin(
     }
 }
 
-fn existing_key(token: &mut dyn Token, label: &str) -> Result<Option<PublicKey>, StepError> {
-    let objects: Vec<ObjectInfo> = token.list_objects()?;
-    let key = objects.into_iter().find(|o| {
-        o.label == label && matches!(o.class, ObjectClass::PrivateKey | ObjectClass::PublicKey)
-    });
-    Ok(match key {
-        Some(o) => Some(match o.public_key {
-            Some(pk) => pk,
-            None => token.public_key(label)?,
-        }),
-        None => None,
-    })
+/// The classes a key pair's objects have.
+const KEY_CLASSES: [ObjectClass; 2] = [ObjectClass::PrivateKey, ObjectClass::PublicKey];
+
+/// One id: equal bytes, or the same number (a YubiHSM id is a 16-bit number, so the
+/// script's `01` is listed as `0001`).
+fn same_id(a: &[u8], b: &[u8]) -> bool {
+    let trim = |x: &[u8]| -> Vec<u8> { x.iter().copied().skip_while(|&v| v == 0).collect() };
+    a == b || (!a.is_empty() && !b.is_empty() && trim(a) == trim(b))
+}
+
+fn describe(o: &ObjectInfo) -> String {
+    if o.id.is_empty() {
+        format!("{} {:?}", o.class, o.label)
+    } else {
+        format!("{} {:?} (id {})", o.class, o.label, hex::encode(&o.id))
+    }
+}
+
+/// "the token holds WHAT that this step cannot adopt: WHY; …" (one line).
+fn cannot_adopt(what: &str, why: &str) -> StepError {
+    StepError::Other(format!(
+        "the token holds {what} that this step cannot adopt: {why}; remove it or use another label, then rerun"
+    ))
+}
+
+/// Before a step's token call that creates objects of `classes` named `label` and `id`
+/// (an empty id names nothing). With nothing of that name on the token, the call is
+/// recorded in the journal and the step goes ahead: `Ok(None)`. A first attempt also goes
+/// ahead when something is there, unrecorded (the token refuses the name). A reconciled
+/// step finds its own work only if an interrupted attempt recorded the call: then
+/// `Ok(Some(found))`, and the caller checks it is what the step makes; without the record
+/// the call never happened, and what is there is someone else's: the run stops.
+pub(crate) fn before_token_call(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    reconcile: bool,
+    classes: &[ObjectClass],
+    label: &str,
+    id: &[u8],
+) -> Result<Option<Vec<ObjectInfo>>, StepError> {
+    let mut found: Vec<ObjectInfo> = token
+        .list_objects()?
+        .into_iter()
+        .filter(|o| classes.contains(&o.class))
+        .filter(|o| o.label == label || (!id.is_empty() && same_id(&o.id, id)))
+        .collect();
+    // In class order (a key pair's private half first), whatever order the token lists.
+    found.sort_by_key(|o| classes.iter().position(|c| c == &o.class));
+    if found.is_empty() {
+        ctx.log.record_token_call()?;
+        return Ok(None);
+    }
+    if !reconcile {
+        return Ok(None);
+    }
+    if !ctx.log.token_call_recorded() {
+        return Err(StepError::Other(format!(
+            "the token holds {} that this run did not make (its interrupted attempt stopped before the token call); remove it or use another label, then rerun",
+            describe(&found[0])
+        )));
+    }
+    Ok(Some(found))
+}
+
+/// Every object found must carry the step's label and id.
+fn named(found: &[ObjectInfo], label: &str, id: &[u8]) -> Result<(), String> {
+    for o in found {
+        let id_ok = same_id(&o.id, id) || (o.id.is_empty() && o.class == ObjectClass::Data);
+        if o.label != label || !id_ok {
+            return Err(format!(
+                "{} is not labelled {label:?} with id {}",
+                describe(o),
+                hex::encode(id)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The public key of a key pair found on the token (both halves must agree).
+fn found_public_key(
+    token: &mut dyn Token,
+    found: &[ObjectInfo],
+    label: &str,
+) -> Result<PublicKey, String> {
+    let pk = match found.iter().find_map(|o| o.public_key.clone()) {
+        Some(pk) => pk,
+        None => token.public_key(label).map_err(|e| e.to_string())?,
+    };
+    if found
+        .iter()
+        .any(|o| o.public_key.as_ref().is_some_and(|k| k != &pk))
+    {
+        return Err("its two halves hold different public keys".into());
+    }
+    Ok(pk)
+}
+
+/// What generate-key makes: a private key generated on the token (CKA_LOCAL; YubiHSM
+/// origin generated), never extractable (or, asked exportable under wrap: sensitive and
+/// exportable), of the algorithm asked for, under the step's label and id.
+fn generated_by(
+    token: &mut dyn Token,
+    found: &[ObjectInfo],
+    g: &GenerateKey,
+) -> Result<PublicKey, String> {
+    named(found, &g.label, &g.key_id)?;
+    let private = found
+        .iter()
+        .find(|o| o.class == ObjectClass::PrivateKey)
+        .ok_or("it has no private key")?;
+    let f = &private.flags;
+    if f.local != Some(true) {
+        return Err("it was not generated on the token (imported or restored)".into());
+    }
+    if g.exportable_under_wrap {
+        if f.sensitive != Some(true) || f.never_extractable != Some(false) {
+            return Err(
+                "it is not the sensitive, exportable-under-wrap key this step generates".into(),
+            );
+        }
+    } else if f.never_extractable != Some(true) {
+        return Err("it is not marked never-extractable".into());
+    }
+    let pk = found_public_key(token, found, &g.label)?;
+    if KeyAlgorithm::of(&pk) != Some(g.algorithm) {
+        return Err(format!("it is {}, not {}", pk.describe(), g.algorithm));
+    }
+    Ok(pk)
+}
+
+/// What import-key makes: the key file's key under the step's label and id.
+fn imported_by(
+    token: &mut dyn Token,
+    found: &[ObjectInfo],
+    label: &str,
+    id: &[u8],
+    want: &PublicKey,
+) -> Result<PublicKey, String> {
+    named(found, label, id)?;
+    let pk = found_public_key(token, found, label)?;
+    if &pk != want {
+        return Err(format!(
+            "it is not the key in the key file ({})",
+            pk.describe()
+        ));
+    }
+    Ok(pk)
+}
+
+/// What write-object writes: these bytes under the step's label (and id).
+fn written_by(
+    token: &mut dyn Token,
+    found: &[ObjectInfo],
+    label: &str,
+    id: &[u8],
+    object: &NewObject,
+) -> Result<(), String> {
+    named(found, label, id)?;
+    let have = match object {
+        NewObject::Certificate(_) => token.read_certificate(label),
+        NewObject::Data { .. } => token
+            .read_data(label)
+            .map(|d| d.into_iter().find(|d| d.label == label).map(|d| d.value)),
+    }
+    .map_err(|e| e.to_string())?;
+    let want = match object {
+        NewObject::Certificate(der) => der,
+        NewObject::Data { value, .. } => value,
+    };
+    if have.as_ref() != Some(want) {
+        return Err("its value differs from the file's".into());
+    }
+    Ok(())
 }
 
 fn key_result(label: &str, id: &[u8], pk: &PublicKey, adopted: bool) -> StepResult {
@@ -371,48 +550,72 @@ fn cert_der(bytes: &[u8]) -> Result<Vec<u8>, StepError> {
 /// Write a step's output files in order, with a crash point between them (so resume is
 /// tested with only some of them written).
 pub(crate) fn write_outputs(
-    out: &Path,
+    ctx: &StepContext<'_>,
     files: Vec<(&String, Vec<u8>)>,
-    reconcile: bool,
 ) -> Result<Vec<OutputFile>, StepError> {
     let mut outputs = Vec::with_capacity(files.len());
     for (k, (name, bytes)) in files.into_iter().enumerate() {
         if k > 0 {
             crash_point();
         }
-        outputs.push(write_output(out, name, &bytes, reconcile)?);
+        outputs.push(write_output(ctx, name, &bytes)?);
     }
     Ok(outputs)
 }
 
-/// Write an output file; on reconcile an identical existing file is adopted.
+/// Write an output file, recording its name and SHA-256 in the journal first. A file
+/// already there is this step's only if the journal recorded it (an earlier attempt that
+/// was killed, or failed on a later file): then it is adopted when it holds these bytes
+/// and replaced when it does not (a re-issued certificate). Any other file stops the run.
 pub(crate) fn write_output(
-    out: &Path,
+    ctx: &StepContext<'_>,
     name: &str,
     bytes: &[u8],
-    reconcile: bool,
 ) -> Result<OutputFile, StepError> {
-    let path = out.join(name);
-    let sha = hex::encode(crate::output::sha256(bytes));
-    if reconcile && path.exists() {
-        let have = std::fs::read(&path)
-            .map_err(|e| StepError::Other(format!("{}: {e}", path.display())))?;
-        if have == bytes {
-            return Ok(OutputFile {
-                path: name.to_string(),
-                sha256: sha,
-                adopted: true,
-            });
-        }
-        return Err(StepError::Other(format!(
-            "{} exists from an interrupted run and differs from what this step writes; move it away and rerun",
-            path.display()
-        )));
-    }
-    crate::output::write_new(&path, bytes).map_err(|e| StepError::Other(e.to_string()))?;
-    Ok(OutputFile {
+    let path = ctx.out_dir.join(name);
+    let sha = crate::output::sha256(bytes);
+    let done = |adopted: bool| OutputFile {
         path: name.to_string(),
-        sha256: sha,
-        adopted: false,
-    })
+        sha256: hex::encode(sha),
+        adopted,
+    };
+    if let Some(have) = existing_output(ctx, name)? {
+        if have == sha {
+            return Ok(done(true));
+        }
+        ctx.log.record_output(name, &sha)?;
+        crate::output::replace_own(&path, &have, bytes)
+            .map_err(|e| StepError::Other(e.to_string()))?;
+        return Ok(done(false));
+    }
+    ctx.log.record_output(name, &sha)?;
+    crate::output::write_new(&path, bytes).map_err(|e| StepError::Other(e.to_string()))?;
+    Ok(done(false))
+}
+
+/// The SHA-256 of output `name` if it exists and this step wrote it (the journal says
+/// so); an error naming the file if it exists and the step did not write it.
+pub(crate) fn existing_output(
+    ctx: &StepContext<'_>,
+    name: &str,
+) -> Result<Option<[u8; 32]>, StepError> {
+    let path = ctx.out_dir.join(name);
+    let meta = match path.symlink_metadata() {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StepError::Other(format!("{}: {e}", path.display()))),
+    };
+    let have = meta
+        .file_type()
+        .is_file()
+        .then(|| crate::output::sha256_file(&path))
+        .transpose()
+        .map_err(|e| StepError::Other(format!("{}: {e}", path.display())))?;
+    match have {
+        Some(h) if ctx.log.wrote(name, &h) => Ok(Some(h)),
+        _ => Err(StepError::Other(format!(
+            "{} exists and this run did not write it (the journal records no such file); move it away and rerun",
+            path.display()
+        ))),
+    }
 }

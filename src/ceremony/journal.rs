@@ -1,7 +1,16 @@
 //! The run journal (`OUT/journal.jsonl`): one JSON record per line, appended and fsynced
 //! before the run goes on, so a run killed at any moment can resume: completed steps are
 //! skipped, the one step that started but did not complete is reconciled.
+//!
+//! A step also records, before it acts, what lets a rerun tell its own work from
+//! anything else ([`Memo`]): `token-call` just before the token call that creates an
+//! object (nothing with its label or id was on the token then), and `output` with a
+//! file's name and SHA-256 just before the file is written. Without the first, whatever
+//! a rerun finds under the step's label was not made by this run; without the second, a
+//! file in the out dir was not written by it.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +37,21 @@ pub enum Record {
     Started {
         step: usize,
         id: String,
+    },
+    /// The step is about to make its token call, and no object with its label or id was
+    /// on the token (written before the call: a rerun that finds no such record knows
+    /// the call never happened).
+    TokenCall {
+        step: usize,
+        id: String,
+    },
+    /// The step is about to write output file `name` holding bytes with this SHA-256
+    /// (written before the file is linked under its name).
+    Output {
+        step: usize,
+        id: String,
+        name: String,
+        sha256: String,
     },
     Completed {
         step: usize,
@@ -60,6 +84,117 @@ pub struct Loaded {
     /// Results the reviewer acknowledged.
     pub acknowledged: Vec<(usize, SignOff)>,
     pub complete: bool,
+    /// What the steps recorded before their token calls and output files.
+    pub memo: Memo,
+}
+
+/// What the journal proves a step did before it was interrupted or failed: whether it
+/// reached its token call (since it last completed or failed), and which output files
+/// it wrote, by name and SHA-256.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memo {
+    token_calls: BTreeSet<usize>,
+    /// (step, file name, SHA-256 hex).
+    outputs: BTreeSet<(usize, String, String)>,
+}
+
+impl Memo {
+    /// Take one record into account, in journal order.
+    pub fn note(&mut self, r: &Record) {
+        match r {
+            Record::TokenCall { step, .. } => {
+                self.token_calls.insert(*step);
+            }
+            // A completed step is never run again; a failed one is done afresh and must
+            // not adopt what it finds on the token.
+            Record::Completed { step, .. } | Record::Failed { step, .. } => {
+                self.token_calls.remove(step);
+            }
+            Record::Output {
+                step, name, sha256, ..
+            } => {
+                self.outputs.insert((*step, name.clone(), sha256.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// An interrupted attempt of `step` recorded its token call.
+    pub fn token_call_recorded(&self, step: usize) -> bool {
+        self.token_calls.contains(&step)
+    }
+
+    /// `step` recorded writing `name` with these bytes (SHA-256).
+    pub fn wrote(&self, step: usize, name: &str, sha256: &[u8; 32]) -> bool {
+        self.outputs
+            .contains(&(step, name.to_string(), hex::encode(sha256)))
+    }
+}
+
+/// One step's view of the journal while it runs: what its earlier attempts recorded,
+/// and the records it writes before it acts. A run without a journal (a one-step
+/// command) keeps them in memory only.
+pub struct StepLog<'a> {
+    step: usize,
+    id: String,
+    journal: RefCell<Option<&'a mut Journal>>,
+    memo: RefCell<&'a mut Memo>,
+}
+
+impl<'a> StepLog<'a> {
+    pub fn new(
+        step: usize,
+        id: &str,
+        journal: Option<&'a mut Journal>,
+        memo: &'a mut Memo,
+    ) -> Self {
+        StepLog {
+            step,
+            id: id.to_string(),
+            journal: RefCell::new(journal),
+            memo: RefCell::new(memo),
+        }
+    }
+
+    fn append(&self, r: Record) -> Result<(), Error> {
+        if let Some(j) = self.journal.borrow_mut().as_deref_mut() {
+            j.append(&r)?;
+        }
+        self.memo.borrow_mut().note(&r);
+        Ok(())
+    }
+
+    /// An interrupted attempt of this step recorded its token call: what the token holds
+    /// under the step's label and id may be its work (still to be checked).
+    pub fn token_call_recorded(&self) -> bool {
+        self.memo.borrow().token_call_recorded(self.step)
+    }
+
+    /// Record that the step is about to make its token call (the caller saw nothing with
+    /// its label or id on the token).
+    pub fn record_token_call(&self) -> Result<(), Error> {
+        self.append(Record::TokenCall {
+            step: self.step,
+            id: self.id.clone(),
+        })?;
+        crate::output::crash_point();
+        Ok(())
+    }
+
+    /// This step wrote `name` with bytes of this SHA-256 (in this run or an earlier one).
+    pub fn wrote(&self, name: &str, sha256: &[u8; 32]) -> bool {
+        self.memo.borrow().wrote(self.step, name, sha256)
+    }
+
+    /// Record that the step is about to write `name` with bytes of this SHA-256.
+    pub fn record_output(&self, name: &str, sha256: &[u8; 32]) -> Result<(), Error> {
+        self.append(Record::Output {
+            step: self.step,
+            id: self.id.clone(),
+            name: name.to_string(),
+            sha256: hex::encode(sha256),
+        })
+    }
 }
 
 pub struct Journal {
@@ -91,6 +226,7 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
             line: n + 1,
         };
         let r: Record = serde_json::from_str(line).map_err(|_| bad())?;
+        l.memo.note(&r);
         match r {
             Record::Run { script_sha256, .. } => {
                 if n != 0 {
@@ -112,6 +248,7 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
                 l.acknowledged.push((step, SignOff { role, name }));
             }
             Record::Complete => l.complete = true,
+            Record::TokenCall { .. } | Record::Output { .. } => {}
         }
     }
     if l.script_sha256.is_empty() {

@@ -22,10 +22,12 @@
 //!    confirmation) and `Action::outputs` (file names it writes into the out dir).
 //! 2. `plan.rs`: its checks in `check_script` (labels it creates or uses) and
 //!    `check_capabilities` (what the backend must support).
-//! 3. `runner.rs`: an arm in `execute_step` that does the work and returns a
+//! 3. `execute.rs`: an arm in `execute_step` that does the work and returns a
 //!    [`engine::StepResult`] (objects created, output files). Make it idempotent under
-//!    `reconcile = true`: look for its work on the token / in the out dir and adopt it.
-//!    Write outputs with `write_output` (atomic, never overwrites).
+//!    `reconcile = true`: look for its work on the token / in the out dir and adopt it
+//!    only when the journal proves it is this run's: call `execute::before_token_call`
+//!    before a token call that creates objects, and write outputs with
+//!    `execute::write_output(ctx, …)` (it journals name and SHA-256 first; atomic).
 //! 4. A case in tests/it/ceremony_scripts.rs for each new error message, and a step in a
 //!    shipped ceremony that exercises it.
 //!

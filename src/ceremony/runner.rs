@@ -8,15 +8,15 @@
 //! headless `officiant run` ([`run`]) answers from the answers file; the console's worker
 //! answers from the screen; the one-step commands ([`run_single`]) from their flags.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
 use super::answers::{self, Answers};
-use super::engine::{self, Effect, Event, Record, State, StepResult};
+use super::engine::{self, Effect, Event, Record, State, StepResult, StepStatus};
 use super::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
-use super::journal::{self, Journal};
+use super::journal::{self, Journal, Memo, StepLog};
 use super::lock::{self, OutLock};
 use super::plan;
 use super::script::{self, Action, Script, ScriptError};
@@ -192,10 +192,16 @@ impl Session {
             }
             Some(_) => {}
             None => {
+                // A run that died writing its first journal record (a full disk) leaves
+                // a journal with no whole line: that is no run, and nothing else.
+                let torn_first_record = |e: &std::fs::DirEntry| {
+                    e.file_name() == JOURNAL
+                        && std::fs::read(e.path()).is_ok_and(|b| !b.contains(&b'\n'))
+                };
                 let busy = std::fs::read_dir(out)
                     .map_err(|e| Error::Run(format!("{}: {e}", out.display())))?
-                    .next()
-                    .is_some();
+                    .flatten()
+                    .any(|e| !torn_first_record(&e));
                 if busy {
                     return Err(Error::Run(format!(
                         "out dir {} is not empty and holds no journal of this run; use a new --out",
@@ -293,14 +299,21 @@ impl Session {
         merge(&mut open, extra);
         tr.append("open", open)?;
         let start = self.start_event();
+        let memo = self
+            .earlier
+            .as_ref()
+            .map(|l| l.memo.clone())
+            .unwrap_or_default();
         let mut driver = Driver {
             script: &self.script,
             token,
             uri: backend,
             out: &out,
             journal: Some(&mut journal),
+            memo,
             tr: &mut tr,
             vault: Vault::new(),
+            last_use: BTreeMap::new(),
             inputs,
         };
         let failure = driver.drive(start)?;
@@ -339,8 +352,10 @@ pub fn run_single(
         uri: backend,
         out,
         journal: None,
+        memo: Memo::default(),
         tr: &mut tr,
         vault: Vault::new(),
+        last_use: BTreeMap::new(),
         inputs,
     };
     let mut state = State::new(script);
@@ -412,9 +427,14 @@ struct Driver<'r> {
     uri: &'r str,
     out: &'r Path,
     journal: Option<&'r mut Journal>,
+    /// What the journal proves so far (earlier runs' records and this run's).
+    memo: Memo,
     tr: &'r mut Writer,
     /// Secret values by name; the engine only ever sees the names.
     vault: Vault,
+    /// Per secret name, the last step of this run that needs its value: once that step
+    /// is done the value leaves the vault (and is zeroized).
+    last_use: BTreeMap<String, usize>,
     inputs: &'r mut dyn Inputs,
 }
 
@@ -426,7 +446,7 @@ impl Driver<'_> {
     }
 
     fn drive_state(&mut self, state: &mut State, start: Event) -> Result<Option<String>, Error> {
-        let mut queue: VecDeque<Effect> = engine::update(state, start).into();
+        let mut queue: VecDeque<Effect> = self.update(state, start).into();
         self.inputs.progress(self.script, Progress::State(state));
         let mut failure: Option<String> = None;
         while let Some(effect) = queue.pop_front() {
@@ -469,13 +489,42 @@ impl Driver<'_> {
                 other => self.perform(other)?,
             };
             if let Some(ev) = event {
-                queue.extend(engine::update(state, ev));
+                queue.extend(self.update(state, ev));
                 self.inputs.progress(self.script, Progress::State(state));
             }
         }
         // Secrets are not needed after the run.
         self.vault.clear();
         Ok(failure)
+    }
+
+    /// Feed the engine one event. After the start, work out when each secret is last
+    /// needed; after a step is done, drop the secrets no later step needs.
+    fn update(&mut self, state: &mut State, ev: Event) -> Vec<Effect> {
+        let start = matches!(ev, Event::Start { .. });
+        let done = match &ev {
+            Event::StepDone { step, .. } => Some(*step),
+            _ => None,
+        };
+        let fx = engine::update(state, ev);
+        if start {
+            self.last_use = state.secret_last_uses();
+        }
+        if let Some(step) = done.filter(|&i| state.steps[i].status == StepStatus::Done) {
+            let last = &self.last_use;
+            self.vault
+                .retain(|name, _| last.get(name).is_some_and(|&l| l > step));
+        }
+        fx
+    }
+
+    /// Append a record to the journal (if the run keeps one) and take it into the memo.
+    fn journal(&mut self, r: journal::Record) -> Result<(), Error> {
+        if let Some(j) = self.journal.as_deref_mut() {
+            j.append(&r)?;
+        }
+        self.memo.note(&r);
+        Ok(())
     }
 
     fn place(&self, step: usize) -> String {
@@ -628,10 +677,12 @@ impl Driver<'_> {
         let st = &self.script.steps[step];
         let busy = busy_text(self.script, step);
         self.inputs.progress(self.script, Progress::Busy(&busy));
+        let log = StepLog::new(step, &st.id, self.journal.as_deref_mut(), &mut self.memo);
         let ctx = StepContext {
             script_token_label: &self.script.ceremony.token,
             out_dir: self.out,
             vault: &self.vault,
+            log: &log,
         };
         let res = execute_step(self.token, &ctx, st, reconcile);
         self.inputs.progress(self.script, Progress::Idle);
@@ -671,10 +722,6 @@ impl Driver<'_> {
                 s.title.clone().unwrap_or_default(),
             )
         };
-        let journal = |j: &mut Option<&mut Journal>, r: journal::Record| match j {
-            Some(j) => j.append(&r),
-            None => Ok(()),
-        };
         match r {
             Record::Resumed { step, result } => {
                 let (id, kind, _) = step_info(step);
@@ -696,13 +743,10 @@ impl Driver<'_> {
             }
             Record::StepStarted { step, reconcile } => {
                 let (id, kind, title) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Started {
-                        step,
-                        id: id.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Started {
+                    step,
+                    id: id.clone(),
+                })?;
                 let mut d = json!({"step": step, "id": id, "kind": kind, "title": title, "reconcile": reconcile});
                 if let Action::Instruction(ins) = &script.steps[step].action {
                     d["text"] = Value::String(ins.text.clone());
@@ -711,14 +755,11 @@ impl Driver<'_> {
             }
             Record::StepCompleted { step, result } => {
                 let (id, kind, _) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Completed {
-                        step,
-                        id: id.clone(),
-                        result: result.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Completed {
+                    step,
+                    id: id.clone(),
+                    result: result.clone(),
+                })?;
                 crash_point();
                 self.tr.append(
                     "step-done",
@@ -727,13 +768,10 @@ impl Driver<'_> {
             }
             Record::StepFailed { step, error } => {
                 let (id, ..) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Failed {
-                        step,
-                        id: id.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Failed {
+                    step,
+                    id: id.clone(),
+                })?;
                 self.tr.append(
                     "step-failed",
                     json!({"step": step, "id": id, "error": error}),
@@ -744,15 +782,12 @@ impl Driver<'_> {
             }
             Record::Acknowledged { step, role, name } => {
                 let (id, ..) = step_info(step);
-                journal(
-                    &mut self.journal,
-                    journal::Record::Acknowledged {
-                        step,
-                        id: id.clone(),
-                        role: role.clone(),
-                        name: name.clone(),
-                    },
-                )?;
+                self.journal(journal::Record::Acknowledged {
+                    step,
+                    id: id.clone(),
+                    role: role.clone(),
+                    name: name.clone(),
+                })?;
                 self.tr.append(
                     "acknowledge",
                     json!({"step": step, "id": id, "role": role, "name": name, "statement": "read aloud and matched"}),
@@ -836,4 +871,212 @@ pub fn result_json(r: &StepResult) -> Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::people::Participant;
+    use crate::secret::Secret;
+
+    const SCRIPT: &str = r#"
+[ceremony]
+id = "t"
+title = "T"
+version = 1
+token = "tok"
+[[step]]
+id = "init"
+kind = "init-token"
+so-pin = "so"
+user-pin = "u0"
+[[step]]
+id = "login"
+kind = "login"
+user = "user"
+pin = "u0"
+[[step]]
+id = "pin"
+kind = "change-pin"
+user = "user"
+old-pin = "u0"
+new-pin = "u1"
+[[step]]
+id = "gen"
+kind = "generate-key"
+algorithm = "ec-p256"
+label = "k"
+key-id = "01"
+[[step]]
+id = "export"
+kind = "export-public-key"
+key = "k"
+pem = "k.pem"
+"#;
+
+    fn value(name: &str) -> Secret {
+        Secret::new(format!("canary-{name}-2718").into_bytes())
+    }
+
+    /// Answers every secret by name; nothing else is asked of a script without roles.
+    struct Given;
+
+    impl Inputs for Given {
+        fn roster(&mut self, _: &Script) -> Answer<Vec<Participant>> {
+            Answer::Abort("no roll call".into())
+        }
+        fn sign_off(
+            &mut self,
+            _: &Script,
+            _: usize,
+            _: &str,
+            _: usize,
+            _: usize,
+        ) -> Answer<String> {
+            Answer::Abort("no sign-off".into())
+        }
+        fn confirm(&mut self, _: &Script, _: usize, _: &Danger) -> Answer<()> {
+            Answer::Given(())
+        }
+        fn secret(
+            &mut self,
+            _: &Script,
+            _: usize,
+            name: &str,
+            _: bool,
+            _: Option<&str>,
+        ) -> Answer<Secret> {
+            Answer::Given(value(name))
+        }
+        fn acknowledge(&mut self, _: &Script, _: usize, _: &str, _: &StepResult) -> Answer<String> {
+            Answer::Abort("no review".into())
+        }
+        fn rejected(&mut self, _: &Script, _: usize, reason: &str) -> Answer<()> {
+            Answer::Abort(reason.into())
+        }
+    }
+
+    /// Drive the script on `token` from `start` as `Driver::drive_state` does, and list
+    /// the secret names the vault holds when each step starts and after it is done.
+    fn watch(
+        script: &Script,
+        token: &mut dyn Token,
+        out: &Path,
+        start: Event,
+    ) -> Vec<(String, usize, Vec<String>)> {
+        let mut tr = Writer::open(&out.join(TRANSCRIPT)).unwrap();
+        let mut inputs = Given;
+        let mut driver = Driver {
+            script,
+            token,
+            uri: "sim",
+            out,
+            journal: None,
+            memo: Memo::default(),
+            tr: &mut tr,
+            vault: Vault::new(),
+            last_use: BTreeMap::new(),
+            inputs: &mut inputs,
+        };
+        let mut state = State::new(script);
+        let mut seen = Vec::new();
+        let mut queue: VecDeque<Effect> = driver.update(&mut state, start).into();
+        while let Some(effect) = queue.pop_front() {
+            let held = |d: &Driver| d.vault.keys().cloned().collect::<Vec<_>>();
+            let event = match effect {
+                Effect::Finish => break,
+                Effect::Fail { error, .. } => panic!("{error}"),
+                Effect::RunStep { step, .. } => {
+                    seen.push(("running".to_string(), step, held(&driver)));
+                    driver.perform(effect).unwrap()
+                }
+                other => driver.perform(other).unwrap(),
+            };
+            if let Some(ev) = event {
+                let done = match &ev {
+                    Event::StepDone { step, .. } => Some(*step),
+                    _ => None,
+                };
+                queue.extend(driver.update(&mut state, ev));
+                if let Some(step) = done {
+                    seen.push(("done".to_string(), step, held(&driver)));
+                }
+            }
+        }
+        seen
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_vault_drops_each_secret_after_its_last_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script::parse("t.toml", dir.path(), SCRIPT.as_bytes()).unwrap();
+        let mut token = hsm::sim::open(&dir.path().join("tok")).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let seen = watch(
+            &s,
+            token.as_mut(),
+            &out,
+            Event::Start {
+                completed: vec![],
+                interrupted: None,
+                acknowledged: vec![],
+            },
+        );
+        let want = [
+            ("running", 0, names(&["so", "u0"])),
+            // The SO PIN's only use is init-token; the first user PIN goes with the step
+            // that changes it.
+            ("done", 0, names(&["u0"])),
+            ("running", 1, names(&["u0"])),
+            ("done", 1, names(&["u0"])),
+            ("running", 2, names(&["u0", "u1"])),
+            ("done", 2, names(&[])),
+            ("running", 3, names(&[])),
+            ("done", 3, names(&[])),
+            ("running", 4, names(&[])),
+            ("done", 4, names(&[])),
+        ];
+        let want: Vec<(String, usize, Vec<String>)> = want
+            .into_iter()
+            .map(|(a, b, c)| (a.to_string(), b, c))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_the_session_pin_until_it_has_logged_in_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script::parse("t.toml", dir.path(), SCRIPT.as_bytes()).unwrap();
+        let mut token = hsm::sim::open(&dir.path().join("tok")).unwrap();
+        token.init_token("tok", &value("so"), &value("u0")).unwrap();
+        token
+            .change_pin(hsm::UserType::User, &value("u0"), &value("u1"))
+            .unwrap();
+        token.logout().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let seen = watch(
+            &s,
+            token.as_mut(),
+            &out,
+            Event::Start {
+                completed: (0..3).map(|i| (i, StepResult::default())).collect(),
+                interrupted: None,
+                acknowledged: vec![],
+            },
+        );
+        let want: Vec<(String, usize, Vec<String>)> = vec![
+            // Asked for the log-in again before gen, dropped once gen is done.
+            ("running".into(), 3, names(&["u1"])),
+            ("done".into(), 3, names(&[])),
+            ("running".into(), 4, names(&[])),
+            ("done".into(), 4, names(&[])),
+        ];
+        assert_eq!(seen, want);
+    }
 }

@@ -1,13 +1,16 @@
 //! The root-of-trust step kinds: `issue-certificate`, `export-fuses`, `sign`, `verify`.
 //!
 //! Plan checks (`keys_used`, `check_step`) run before any token is opened; `execute` runs
-//! one step. Every step is idempotent under reconcile (journal resume):
-//! - fuse files and hashes are deterministic: an identical existing file is adopted, a
-//!   different one is refused;
+//! one step. Every step is idempotent under reconcile (journal resume), and an output
+//! file is only ever adopted or replaced when the journal says this step wrote it
+//! (`execute::write_output`); any other file stops the run:
+//! - fuse files and hashes are deterministic: an identical existing file is adopted;
 //! - certificates and ECDSA signatures are not deterministic (random serials, random
 //!   nonces), so an existing output is adopted only if it verifies with the issuer's /
 //!   signer's public key on the token and (certificates) carries the step's subject name
-//!   and subject key; anything else is refused, never overwritten.
+//!   and subject key; a certificate issued again replaces the earlier attempt's file;
+//! - a certificate written to the token is adopted only if the journal recorded the
+//!   token call and it certifies the step's subject key under the same issuer.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +19,9 @@ use serde_json::{json, Value};
 use x509_cert::Certificate;
 
 use super::engine::{CreatedObject, OutputFile, StepResult};
-use super::execute::{write_output, write_outputs, StepContext, StepError};
+use super::execute::{
+    before_token_call, existing_output, write_output, write_outputs, StepContext, StepError,
+};
 use super::script::{
     Action, ExportFuses, FileRef, FuseExport, IssueCertificate, Script, Serial, SignStep,
     VerifyStep,
@@ -264,7 +269,7 @@ pub fn execute(
 ) -> Result<StepResult, StepError> {
     match action {
         Action::IssueCertificate(s) => issue_certificate(token, ctx, s, reconcile),
-        Action::ExportFuses(x) => export_fuses(token, ctx, x, reconcile),
+        Action::ExportFuses(x) => export_fuses(token, ctx, x),
         Action::Sign(s) => sign(token, ctx, s, reconcile),
         Action::Verify(v) => verify(token, ctx, v),
         Action::IssueTbbr(t) => issue_tbbr(token, ctx, t, reconcile),
@@ -350,12 +355,13 @@ fn adoptable(
     subject_key: &PublicKey,
     issuer_key: &PublicKey,
 ) -> Result<Option<Vec<u8>>, StepError> {
-    let files: Vec<PathBuf> = [&s.der, &s.pem]
-        .into_iter()
-        .flatten()
-        .map(|n| ctx.out_dir.join(n))
-        .filter(|p| p.exists())
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for n in [&s.der, &s.pem].into_iter().flatten() {
+        // Only a file this step wrote is looked at; any other stops the run.
+        if existing_output(ctx, n)?.is_some() {
+            files.push(ctx.out_dir.join(n));
+        }
+    }
     let mut found: Option<Vec<u8>> = None;
     for p in files {
         let der = cert_from_file(&p)?;
@@ -440,7 +446,7 @@ fn issue_certificate(
     .into_iter()
     .flatten()
     .collect();
-    outputs.extend(write_outputs(ctx.out_dir, files, reconcile)?);
+    outputs.extend(write_outputs(ctx, files)?);
     let mut objects = Vec::new();
     if s.write_to_token {
         crash_point();
@@ -455,16 +461,16 @@ fn issue_certificate(
             })
             .map(|o| o.id.clone())
             .ok_or_else(|| other(format!("no key labelled {:?} to take the id from", s.key)))?;
-        let existing = listed
-            .iter()
-            .find(|o| o.label == s.key && o.class == ObjectClass::Certificate);
-        match existing {
-            Some(o) if reconcile && o.public_key.as_ref() == Some(&subject_key) => adopted = true,
-            Some(_) => {
-                return Err(other(format!(
-                    "the token already has a certificate labelled {:?}",
-                    s.key
-                )))
+        let certs = [ObjectClass::Certificate];
+        match before_token_call(token, ctx, reconcile, &certs, &s.key, &id)? {
+            Some(found) => {
+                certifies_same(token, &found, &s.key, &id, &der).map_err(|why| {
+                    other(format!(
+                        "the token holds a certificate labelled {:?} that this step cannot adopt: {why}; remove it, then rerun",
+                        s.key
+                    ))
+                })?;
+                adopted = true;
             }
             None => token.put_object(&s.key, &id, &NewObject::Certificate(der.clone()))?,
         }
@@ -485,18 +491,54 @@ fn issue_certificate(
     })
 }
 
+/// A certificate found on the token under the step's label and id is this step's when
+/// it certifies the same subject key under the same issuer as `der` (an interrupted
+/// attempt may have issued another serial).
+fn certifies_same(
+    token: &mut dyn Token,
+    found: &[crate::hsm::ObjectInfo],
+    label: &str,
+    id: &[u8],
+    der: &[u8],
+) -> Result<(), String> {
+    if let Some(o) = found.iter().find(|o| o.label != label || o.id != id) {
+        return Err(format!(
+            "its {} {:?} (id {}) is not labelled {label:?} with id {}",
+            o.class,
+            o.label,
+            hex::encode(&o.id),
+            hex::encode(id)
+        ));
+    }
+    let have = token
+        .read_certificate(label)
+        .map_err(|e| e.to_string())?
+        .ok_or("it cannot be read back")?;
+    let parse = |d: &[u8]| Certificate::from_der(d).map_err(|e| format!("it does not parse: {e}"));
+    let (have_cert, want_cert) = (parse(&have)?, parse(der)?);
+    if PublicKey::from_certificate_der(&have).ok() != PublicKey::from_certificate_der(der).ok() {
+        return Err("it certifies another key".into());
+    }
+    if have_cert.tbs_certificate.issuer != want_cert.tbs_certificate.issuer {
+        return Err(format!(
+            "its issuer is {}, not {}",
+            have_cert.tbs_certificate.issuer, want_cert.tbs_certificate.issuer
+        ));
+    }
+    Ok(())
+}
+
 fn export_fuses(
     token: &mut dyn Token,
     ctx: &StepContext<'_>,
     x: &ExportFuses,
-    reconcile: bool,
 ) -> Result<StepResult, StepError> {
     let mut outputs = Vec::new();
     let write = |outputs: &mut Vec<OutputFile>, name: &str, bytes: &[u8]| {
         if !outputs.is_empty() {
             crash_point();
         }
-        outputs.push(write_output(ctx.out_dir, name, bytes, reconcile)?);
+        outputs.push(write_output(ctx, name, bytes)?);
         Ok::<(), StepError>(())
     };
     let details = match &x.export {
@@ -852,22 +894,22 @@ fn issue_tbbr(
         }
         let path = ctx.out_dir.join(name);
         let mut der = issued.der.clone();
-        let out = if reconcile && path.exists() {
-            let have = read(&path)?;
-            if !tbbr_adoptable(&have, &issued.der) {
-                return Err(other(format!(
-                    "{} exists from an interrupted run but does not match this chain; move it away and rerun",
-                    path.display()
-                )));
+        // An interrupted attempt's certificate (the journal says this step wrote it) is
+        // adopted when it matches this chain, else replaced; any other file stops the run.
+        let earlier = match existing_output(ctx, name)? {
+            Some(_) if reconcile => Some(read(&path)?).filter(|h| tbbr_adoptable(h, &issued.der)),
+            _ => None,
+        };
+        let out = match earlier {
+            Some(have) => {
+                der = have;
+                OutputFile {
+                    path: name.clone(),
+                    sha256: hex::encode(crate::output::sha256(&der)),
+                    adopted: true,
+                }
             }
-            der = have;
-            OutputFile {
-                path: name.clone(),
-                sha256: hex::encode(crate::output::sha256(&der)),
-                adopted: true,
-            }
-        } else {
-            write_output(ctx.out_dir, name, &der, false)?
+            None => write_output(ctx, name, &der)?,
         };
         outputs.push(out);
         certs.push(json!({

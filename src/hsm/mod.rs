@@ -274,6 +274,20 @@ pub trait Token: Send {
 
     /// Initialize (or re-initialize) the token: sets its label, SO PIN and user PIN.
     fn init_token(&mut self, label: &str, so_pin: &Secret, user_pin: &Secret) -> Result<()>;
+    /// An init-token interrupted by a crash, run again: the token labelled `label` that
+    /// the interrupted call left is accepted when the SO PIN opens it and it holds no
+    /// objects, and its user PIN is set (again). `Ok(Some(note))` says what was found;
+    /// `Ok(None)`: nothing to resume here, initialize as usual. Backends whose
+    /// [`Token::init_token`] is one atomic change need nothing else.
+    fn resume_init_token(
+        &mut self,
+        label: &str,
+        so_pin: &Secret,
+        user_pin: &Secret,
+    ) -> Result<Option<String>> {
+        let _ = (label, so_pin, user_pin);
+        Ok(None)
+    }
     fn login(&mut self, user: UserType, pin: &Secret) -> Result<()>;
     fn logout(&mut self) -> Result<()>;
     /// Change the PIN of `user` (who must be the one logged in, or will be logged in with
@@ -302,6 +316,11 @@ pub trait Token: Send {
     fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey>;
     fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()>;
     fn list_objects(&mut self) -> Result<Vec<ObjectInfo>>;
+    /// The DER value of the certificate labelled `label`, if the token has one.
+    fn read_certificate(&mut self, label: &str) -> Result<Option<Vec<u8>>> {
+        let _ = label;
+        Err(Error::Unsupported("reading certificates".into()))
+    }
     /// The public key of the key pair labelled `label`.
     fn public_key(&mut self, label: &str) -> Result<PublicKey>;
     /// Sign a digest (already hashed with `scheme.hash()`). ECDSA returns fixed r‖s.

@@ -380,6 +380,34 @@ impl Pkcs11Token {
         }
     }
 
+    /// From now on the token is the one labelled `label` (after C_InitToken, which
+    /// SoftHSM follows by moving the token to a new slot id).
+    fn select_label(&mut self, label: &str) {
+        self.uri.token = None;
+        self.uri.serial = None;
+        self.uri.slot_id = None;
+        self.token_label = Some(label.to_string());
+    }
+
+    /// Log in as the SO on the bound token, set the user PIN (C_InitPIN), log out.
+    fn set_user_pin(&mut self, so_pin: &Secret, user_pin: &Secret) -> Result<()> {
+        self.login_inner(UserType::So, so_pin)?;
+        let user = pin(user_pin, "user PIN")?;
+        let res = self
+            .session()?
+            .init_pin(&user)
+            .map_err(|e| match rv_of(&e) {
+                Some(RvError::PinLenRange) => Error::Refused(format!(
+                    "user PIN length is outside what the token accepts ({})",
+                    ckr_name(RvError::PinLenRange)
+                )),
+                _ => ck("setting the user PIN (C_InitPIN)", e),
+            });
+        crate::output::crash_point();
+        let _ = self.logout();
+        res
+    }
+
     fn missing_token(&self) -> Error {
         let found = match self.scan() {
             Ok(f) if f.is_empty() => "no tokens".to_string(),
@@ -1004,27 +1032,85 @@ impl Token for Pkcs11Token {
                 _ => ck(&format!("initializing token {label:?}"), e),
             });
         }
+        // A kill from here on leaves a token with the label: see `resume_init_token`.
+        crate::output::crash_point();
         // SoftHSM moves the token to a new slot id: find it again by its new label.
-        self.uri.token = None;
-        self.uri.serial = None;
-        self.uri.slot_id = None;
-        self.token_label = Some(label.to_string());
+        self.select_label(label);
         let slot = self.find()?.ok_or_else(|| self.missing_token())?;
         self.bind(slot)?;
-        self.login_inner(UserType::So, so_pin)?;
-        let user = pin(user_pin, "user PIN")?;
-        let res = self
-            .session()?
-            .init_pin(&user)
-            .map_err(|e| match rv_of(&e) {
-                Some(RvError::PinLenRange) => Error::Refused(format!(
-                    "user PIN length is outside what the token accepts ({})",
-                    ckr_name(RvError::PinLenRange)
-                )),
-                _ => ck("setting the user PIN (C_InitPIN)", e),
-            });
-        let _ = self.logout();
-        res
+        self.set_user_pin(so_pin, user_pin)
+    }
+
+    fn resume_init_token(
+        &mut self,
+        label: &str,
+        so_pin: &Secret,
+        user_pin: &Secret,
+    ) -> Result<Option<String>> {
+        // A URI that names the slot re-initializes whatever is there, as confirmed.
+        if self.uri.slot_id.is_some() {
+            return Ok(None);
+        }
+        let found = self.scan()?;
+        let hits: Vec<&Found> = found
+            .iter()
+            .filter(|f| f.initialized && f.label == label)
+            .collect();
+        let (slot, serial) = match hits.as_slice() {
+            [] => return Ok(None),
+            [one] => (one.slot, one.serial.clone()),
+            _ => {
+                return Err(Error::Refused(format!(
+                    "{} tokens are labelled {label:?}; labels must be unique",
+                    hits.len()
+                )))
+            }
+        };
+        let foreign = |why: String| {
+            Error::Refused(format!(
+                "a token labelled {label:?} already exists (serial {serial}) and {why}: it is not what an interrupted init-token of this run left; labels must be unique"
+            ))
+        };
+        let user_pin_set = self
+            .ctx
+            .get_token_info(slot)
+            .map_err(|e| ck("reading token info", e))?
+            .user_pin_initialized();
+        self.bind(slot)?;
+        match self.login_inner(UserType::So, so_pin) {
+            Ok(()) => {}
+            Err(Error::WrongPin { .. } | Error::PinLocked { .. }) => {
+                self.bound = None;
+                return Err(foreign("the script's SO PIN does not open it".into()));
+            }
+            Err(e) => return Err(e),
+        }
+        let mut objects = self.list_objects()?.len();
+        if user_pin_set {
+            // Private objects show only to the user: log in as the user to count them.
+            let _ = self.logout();
+            match self.login_inner(UserType::User, user_pin) {
+                Ok(()) => objects = objects.max(self.list_objects()?.len()),
+                Err(Error::WrongPin { .. } | Error::PinLocked { .. }) => {
+                    self.bound = None;
+                    return Err(foreign(
+                        "its user PIN is set and is not the script's initial user PIN".into(),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+            let _ = self.logout();
+        }
+        if objects > 0 {
+            let _ = self.logout();
+            self.bound = None;
+            return Err(foreign(format!("it holds {objects} objects")));
+        }
+        self.select_label(label);
+        self.set_user_pin(so_pin, user_pin)?;
+        Ok(Some(format!(
+            "token {label:?} (serial {serial}) was initialized by the interrupted run: its SO PIN opens it and it holds no objects; its user PIN is set again"
+        )))
     }
 
     fn login(&mut self, user: UserType, pin: &Secret) -> Result<()> {
@@ -1294,6 +1380,20 @@ impl Token for Pkcs11Token {
                 .and_then(|(.., k)| k.clone());
         }
         Ok(raw)
+    }
+
+    fn read_certificate(&mut self, label: &str) -> Result<Option<Vec<u8>>> {
+        let Some(h) = self.one(CkClass::CERTIFICATE, label)? else {
+            return Ok(None);
+        };
+        let attrs = self
+            .session()?
+            .get_attributes(h, &[AttributeType::Value])
+            .map_err(|e| ck(&format!("reading certificate {label:?}"), e))?;
+        Ok(attrs.into_iter().find_map(|a| match a {
+            Attribute::Value(v) => Some(v),
+            _ => None,
+        }))
     }
 
     fn public_key(&mut self, label: &str) -> Result<PublicKey> {

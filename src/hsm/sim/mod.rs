@@ -472,6 +472,15 @@ impl Token for SimToken {
             .collect())
     }
 
+    fn read_certificate(&mut self, label: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .state
+            .objects
+            .iter()
+            .find(|o| o.class == ObjectClass::Certificate && o.label == label && self.visible(o))
+            .map(|o| o.value.to_vec()))
+    }
+
     fn public_key(&mut self, label: &str) -> Result<PublicKey> {
         let o = self
             .state

@@ -670,14 +670,21 @@ impl YubiHsm {
                 }
                 _ => {}
             }
+            // PKCS#11's names for what the device says: a key never leaves the device in
+            // the clear; "local" is origin generated (not imported, not restored from a
+            // wrapped backup); "never extractable" is generated and not exportable under
+            // wrap (Yubico's PKCS#11 module reads them the same way).
+            let key = info.object_type == Type::AsymmetricKey;
+            let generated = info.origin == object::Origin::Generated;
+            let exportable = info
+                .capabilities
+                .contains(Capability::EXPORTABLE_UNDER_WRAP);
             let flags = super::KeyFlags {
-                sensitive: (info.object_type == Type::AsymmetricKey).then_some(true),
-                extractable: (info.object_type == Type::AsymmetricKey).then(|| {
-                    info.capabilities
-                        .contains(Capability::EXPORTABLE_UNDER_WRAP)
-                }),
-                local: (info.object_type == Type::AsymmetricKey)
-                    .then(|| info.origin == object::Origin::Generated),
+                sensitive: key.then_some(true),
+                always_sensitive: key.then_some(generated),
+                extractable: key.then_some(exportable),
+                never_extractable: key.then_some(generated && !exportable),
+                local: key.then_some(generated),
                 ..Default::default()
             };
             out.push((
@@ -1070,6 +1077,25 @@ impl Token for YubiHsm {
 
     fn list_objects(&mut self) -> super::Result<Vec<ObjectInfo>> {
         Ok(self.objects()?.into_iter().map(|(_, o)| o).collect())
+    }
+
+    fn read_certificate(&mut self, label: &str) -> super::Result<Option<Vec<u8>>> {
+        caps::check_label("label", label)?;
+        let found = self.find(&[
+            Filter::Label(label_of(label)?),
+            Filter::Type(Type::Opaque),
+            Filter::Algorithm(yubihsm::Algorithm::Opaque(
+                yubihsm::opaque::Algorithm::X509Certificate,
+            )),
+        ])?;
+        let Some(e) = found.first() else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.client()?
+                .get_opaque(e.object_id)
+                .map_err(device("get opaque"))?,
+        ))
     }
 
     fn public_key(&mut self, label: &str) -> super::Result<PublicKey> {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use officiant::hsm::{self, BackendUri, ObjectClass, UserType};
+
+use crate::support::{oracle, pkcs11_tool_blocks, run, run_ok, SoftHsm};
 use officiant::keys::PublicKey;
 use officiant::secret::Secret;
 
@@ -70,17 +72,53 @@ impl Demo {
     }
 
     pub fn command(&self) -> Command {
+        self.command_on(&format!("sim:{}", self.token.display()))
+    }
+
+    /// `officiant run` of this copy on `backend` (SoftHSM: add its `env` to the command).
+    pub fn command_on(&self, backend: &str) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_officiant"));
         c.arg("run")
             .arg(&self.script)
             .arg("--answers")
             .arg(&self.answers)
             .arg("--backend")
-            .arg(format!("sim:{}", self.token.display()))
+            .arg(backend)
             .arg("--out")
             .arg(&self.out)
-            .env_remove("OFFICIANT_TEST_CRASH_AT");
+            .env_remove("OFFICIANT_TEST_CRASH_AT")
+            .env_remove("OFFICIANT_TEST_FAIL_WRITE_AT");
         c
+    }
+
+    /// A secret of the rehearsal, as the answers file gives it (`user`, `so`, …).
+    pub fn secret(&self, file: &str) -> String {
+        std::fs::read_to_string(
+            self.script
+                .parent()
+                .unwrap()
+                .join("rehearsal-secrets")
+                .join(file),
+        )
+        .unwrap()
+        .trim_end()
+        .to_string()
+    }
+
+    /// The journal's records, one JSON value a line (empty when there is none).
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.out.join("journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The journal holds a `record` of kind `kind` for step `step`.
+    pub fn journal_has(&self, kind: &str, step: usize) -> bool {
+        self.journal()
+            .iter()
+            .any(|r| r["record"] == kind && r["step"] == step)
     }
 
     pub fn run(&self) -> Output {
@@ -173,4 +211,69 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     v
+}
+
+/// The demo in a fresh copy, on the rehearsal token or a private SoftHSM.
+pub struct DemoOn {
+    pub d: Demo,
+    pub hsm: Option<SoftHsm>,
+}
+
+impl DemoOn {
+    /// None: SoftHSM asked for and missing (skip allowed).
+    pub fn new(softhsm: bool) -> Option<DemoOn> {
+        let hsm = if softhsm { Some(SoftHsm::new()?) } else { None };
+        Some(DemoOn {
+            d: Demo::new(true),
+            hsm,
+        })
+    }
+
+    pub fn command(&self) -> Command {
+        match &self.hsm {
+            Some(h) => {
+                let mut c = self.d.command_on(&h.uri());
+                h.env(&mut c);
+                c
+            }
+            None => self.d.command(),
+        }
+    }
+
+    pub fn crash_at(&self, k: usize) -> Output {
+        run(self.command().env("OFFICIANT_TEST_CRASH_AT", k.to_string()))
+    }
+
+    pub fn pkcs11_tool(&self) -> Option<Command> {
+        let h = self.hsm.as_ref()?;
+        let mut c = Command::new(oracle("pkcs11-tool")?);
+        h.env(&mut c).arg("--module").arg(&h.module).args([
+            "--token-label",
+            "officiant-demo",
+            "--login",
+            "--pin",
+            &self.d.secret("user.pin"),
+        ]);
+        Some(c)
+    }
+
+    /// A completed run: each key once (pkcs11-tool on SoftHSM), a transcript that verifies.
+    pub fn check_complete(&self, context: &str) {
+        let Some(mut c) = self.pkcs11_tool() else {
+            self.d.check_complete(context);
+            return;
+        };
+        let list = run_ok(c.arg("--list-objects"));
+        for k in KEYS {
+            for kind in ["Private Key Object", "Public Key Object"] {
+                let n = pkcs11_tool_blocks(&list)
+                    .iter()
+                    .filter(|b| b.starts_with(kind) && b.contains(&format!("label:      {k}\n")))
+                    .count();
+                assert_eq!(n, 1, "{context}: {k} {kind} appears {n} times:\n{list}");
+            }
+        }
+        officiant::ceremony::transcript::verify(&self.d.out.join("transcript.jsonl"))
+            .unwrap_or_else(|e| panic!("{context}: {e}"));
+    }
 }
