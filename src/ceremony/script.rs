@@ -351,8 +351,8 @@ pub struct ImxSign {
     pub srk_table: FileRef,
     /// 0-based index of the SRK in the table.
     pub srk_index: u32,
-    /// imx-hab4: the IMG key (none with fast-auth) and the certificates, which cannot be
-    /// read back from a token.
+    /// imx-hab4: the IMG key (none with fast-auth) and the certificates as files (none:
+    /// the token's certificates under the keys' labels).
     pub img_key: Option<String>,
     pub csf_cert: Option<FileRef>,
     pub img_cert: Option<FileRef>,
@@ -1369,15 +1369,10 @@ fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
         }
     }
     let fast_auth = fast_auth.unwrap_or(false);
+    // The certificates default to the token's, under the keys' labels.
     if format == Format::ImxHab4 {
-        if csf_cert.is_none() {
-            return Err(f.fail(
-                "csf-cert",
-                "missing: the CSF key's certificate (Officiant cannot read certificates back from a token)".into(),
-            ));
-        }
         match (fast_auth, &img_key, &img_cert) {
-            (true, None, None) | (false, Some(_), Some(_)) => {}
+            (true, None, None) | (false, Some(_), _) => {}
             (true, _, _) => return Err(f.fail(
                 "fast-auth",
                 "with fast-auth the SRK (csf-key) signs everything: give no img-key or img-cert"
@@ -1385,9 +1380,6 @@ fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
             )),
             (false, None, _) => {
                 return Err(f.fail("img-key", "missing: the key that signs the image".into()))
-            }
-            (false, _, None) => {
-                return Err(f.fail("img-cert", "missing: the IMG key's certificate".into()))
             }
         }
     }

@@ -761,6 +761,14 @@ fn sign(
             version: None,
         }),
     };
+    // Certificates not named in the script are the token's, under the keys' labels.
+    let opts = match s.format {
+        signing::Format::ImxHab4 => {
+            signing::imx_hab4::certificates_from_token(token, &opts, &s.key)
+                .map_err(|e| other(e.to_string()))?
+        }
+        _ => opts,
+    };
     let img_key = imx
         .filter(|x| !x.fast_auth)
         .and_then(|x| x.img_key.as_deref());

@@ -94,19 +94,59 @@ fn required(opts: &Options) -> Result<(&[u8], usize, &[u8]), Error> {
         .srk_index
         .ok_or_else(|| usage("--srk-index N is missing"))?;
     let csf_cert = h.csf_cert.as_deref().ok_or_else(|| {
-        usage("--csf-cert FILE is missing (Officiant cannot read certificates back from a token)")
+        usage("--csf-cert FILE is missing (and the CSF key's certificate was not read from its token)")
     })?;
     Ok((srk_table, srk_index, csf_cert))
 }
 
-/// What [`super::precheck`] can check without the keys: the options are there and the
-/// input is an image with an IVT and boot data.
+/// Fill in the certificates not given as files with the token's certificate objects
+/// under the keys' labels (where the ceremonies' `write-to-token` puts them): the CSF
+/// key's (with fast authentication, the SRK's) and, unless fast authentication, the IMG
+/// key's. A missing one is refused in one line naming the flag and the label.
+pub fn certificates_from_token(
+    token: &mut dyn Token,
+    opts: &Options,
+    csf: &str,
+) -> Result<Options, Error> {
+    let mut opts = opts.clone();
+    let read = |token: &mut dyn Token, flag: &str, label: &str| -> Result<Vec<u8>, Error> {
+        match token.read_certificate(label) {
+            Ok(Some(der)) => Ok(der),
+            Ok(None) => Err(Error::Usage(format!(
+                "--format imx-hab4: give {flag} FILE: the token holds no certificate labelled {label:?}"
+            ))),
+            Err(e) => Err(Error::Usage(format!(
+                "--format imx-hab4: give {flag} FILE: the certificate labelled {label:?} cannot be read from the token ({e})"
+            ))),
+        }
+    };
+    if opts.hab4.csf_cert.is_none() {
+        opts.hab4.csf_cert = Some(read(token, "--csf-cert", csf)?);
+    }
+    if !opts.hab4.fast_auth && opts.hab4.img_cert.is_none() {
+        if let Some(img) = opts.hab4.img_key.clone() {
+            opts.hab4.img_cert = Some(read(token, "--img-cert", &img)?);
+        }
+    }
+    Ok(opts)
+}
+
+/// What [`super::precheck`] can check without the token: the options are there (the
+/// certificates may come from the token) and the input is an image with an IVT and boot
+/// data.
 pub(super) fn check_input(opts: &Options, input: &Path) -> Result<(), Error> {
-    required(opts)?;
+    super::check_options(Format::ImxHab4, opts)?;
     let h = &opts.hab4;
-    if !h.fast_auth && (h.img_key.is_none() || h.img_cert.is_none()) {
+    let usage = |m: &str| Error::Usage(format!("--format imx-hab4: {m}"));
+    if h.srk_table.is_none() {
+        return Err(usage("--srk-table FILE is missing"));
+    }
+    if h.srk_index.is_none() {
+        return Err(usage("--srk-index N is missing"));
+    }
+    if !h.fast_auth && h.img_key.is_none() {
         return Err(Error::Usage(
-            "--format imx-hab4 needs --img-key LABEL and --img-cert FILE (or --fast-auth)".into(),
+            "--format imx-hab4 needs --img-key LABEL (or --fast-auth)".into(),
         ));
     }
     layout(input).map(|_| ())
@@ -490,6 +530,7 @@ impl<'t> TokenPair<'t> {
         if output.symlink_metadata().is_ok() {
             return Err(output::Error::Exists(output.to_path_buf()).into());
         }
+        let opts = &certificates_from_token(&mut *self.token, opts, &self.csf.0)?;
         if opts.hab4.fast_auth {
             return Err(Error::Usage(
                 "--format imx-hab4 --fast-auth signs with the SRK alone: give no --img-key".into(),

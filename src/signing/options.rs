@@ -52,13 +52,15 @@ pub struct NxpOptions {
     /// imx-hab4: label of the CSF key on the token (with --fast-auth: the SRK's key).
     #[arg(long)]
     pub csf_key: Option<String>,
-    /// imx-hab4: the CSF key's certificate, issued by the SRK (PEM or DER).
+    /// imx-hab4: the CSF key's certificate, issued by the SRK (PEM or DER; default: the
+    /// token's certificate labelled as --csf-key).
     #[arg(long)]
     pub csf_cert: Option<PathBuf>,
     /// imx-hab4: label of the IMG key on the token.
     #[arg(long)]
     pub img_key: Option<String>,
-    /// imx-hab4: the IMG key's certificate, issued by the SRK (PEM or DER).
+    /// imx-hab4: the IMG key's certificate, issued by the SRK (PEM or DER; default: the
+    /// token's certificate labelled as --img-key).
     #[arg(long)]
     pub img_cert: Option<PathBuf>,
     /// imx-hab4: fast authentication: a non-CA SRK signs the CSF and the image itself.

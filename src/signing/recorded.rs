@@ -98,6 +98,15 @@ pub fn sign_recorded(
         }
     }
     let info = token.info()?;
+    // imx-hab4's certificates not given as files are the token's, under the keys' labels.
+    let filled;
+    let opts = match job.format {
+        Format::ImxHab4 => {
+            filled = super::imx_hab4::certificates_from_token(token, job.opts, job.key)?;
+            &filled
+        }
+        _ => job.opts,
+    };
     let mut approvals = Vec::new();
     let mut approved = |g: &Grant, used: u64| {
         note(Note::Approved {
@@ -110,7 +119,7 @@ pub fn sign_recorded(
     };
     // imx-hab4 signs with a CSF and an IMG key (unless --fast-auth): a pair, opened in
     // turn; every other format with the one key.
-    let img_key = match (job.format, &job.opts.hab4) {
+    let img_key = match (job.format, &opts.hab4) {
         (Format::ImxHab4, h) if !h.fast_auth => h.img_key.as_deref(),
         _ => None,
     };
@@ -159,19 +168,19 @@ pub fn sign_recorded(
     };
     let result = match (job.outputs, job.inputs, &mut key) {
         (Outputs::File(out), [input], SessionKey::One(key)) => {
-            sign_file(key, job.format, job.opts, input, out).and_then(|r| record(&[r]))
+            sign_file(key, job.format, opts, input, out).and_then(|r| record(&[r]))
         }
-        (Outputs::File(out), [input], SessionKey::Pair(pair)) => pair
-            .sign_file(job.opts, input, out)
-            .and_then(|r| record(&[r])),
+        (Outputs::File(out), [input], SessionKey::Pair(pair)) => {
+            pair.sign_file(opts, input, out).and_then(|r| record(&[r]))
+        }
         // The batch's own message says how many were signed before it stopped.
         (Outputs::Dir(dir), inputs, SessionKey::One(key)) => {
-            sign_batch_with(key, job.format, job.opts, inputs, dir, &mut record)
+            sign_batch_with(key, job.format, opts, inputs, dir, &mut record)
                 .map(|_| ())
                 .map_err(|e| Error::Usage(e.to_string()))
         }
         (Outputs::Dir(dir), inputs, SessionKey::Pair(pair)) => pair
-            .sign_batch_with(job.opts, inputs, dir, &mut record)
+            .sign_batch_with(opts, inputs, dir, &mut record)
             .map(|_| ())
             .map_err(|e| Error::Usage(e.to_string())),
         // Checked above.

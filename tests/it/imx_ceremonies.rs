@@ -226,9 +226,9 @@ fn bad_sign_fields_are_named() {
     std::os::unix::fs::symlink(&samples, dir.path().join("samples")).unwrap();
     let cases: [(&str, &str, &str); 6] = [
         (
-            "csf-cert = \"CSF1_1_sha256_prime256v1_v3_usr_crt.pem\"\n",
-            "",
-            "csf-cert: missing",
+            "srk-index = 0\n",
+            "srk-index = 0\ncsf-cert = \"nope.pem\"\n",
+            "csf-cert",
         ),
         ("srk-index = 0\n", "srk-index = 4\n", "srk-index: 4"),
         (

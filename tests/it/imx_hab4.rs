@@ -1037,7 +1037,8 @@ fn both_keys_answer_to_the_approval_policy() {
 }
 
 /// What the console checks before it asks for a PIN (`signing::precheck`): the options
-/// imx-hab4 needs, and an image with an IVT.
+/// imx-hab4 needs (not the certificates, which the token may hold), and an image with an
+/// IVT.
 #[test]
 fn precheck_needs_the_options_and_an_image() {
     use officiant::signing::{precheck, Format, Hab4Options, Options};
@@ -1060,11 +1061,84 @@ fn precheck_needs_the_options_and_an_image() {
     std::fs::write(&not_an_image, [0u8; 4096]).unwrap();
     let e = precheck(Format::ImxHab4, &opts, &not_an_image, &out).unwrap_err();
     assert!(e.to_string().contains("payload.bin"), "{e}");
+    // The certificates may come from the token: not needed before it is opened.
     opts.hab4.img_cert = None;
+    opts.hab4.csf_cert = None;
+    precheck(Format::ImxHab4, &opts, &sample(), &out).unwrap();
+    opts.hab4.img_key = None;
     let e = precheck(Format::ImxHab4, &opts, &sample(), &out).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "--format imx-hab4 needs --img-key LABEL and --img-cert FILE (or --fast-auth)"
+        "--format imx-hab4 needs --img-key LABEL (or --fast-auth)"
     );
     assert!(!out.exists());
+}
+
+/// Without --csf-cert and --img-cert the certificates are the token's, under the keys'
+/// labels (where the ceremonies' write-to-token puts them); nxpimage and openssl judge the
+/// image as with certificate files. A token without them is refused in one line naming
+/// the flag and the label, and nothing is written.
+#[test]
+fn certificates_default_to_the_tokens() {
+    let p = pki();
+    let tok = p.token();
+    let backend = format!("sim:{}", tok.path().display());
+    let sign_without_certs = |out: &Path| {
+        let mut cmd = support::officiant();
+        cmd.args(["sign", "--backend", &backend])
+            .args(["--pin-source", "env:PIN", "--format", "imx-hab4"])
+            .arg("--transcript")
+            .arg(tok.path().join("transcript.jsonl"))
+            .arg("--srk-table")
+            .arg(p.table("p256"))
+            .args([
+                "--srk-index",
+                "0",
+                "--csf-key",
+                "p256-CSF1",
+                "--img-key",
+                "p256-IMG1",
+            ])
+            .arg(sample())
+            .arg("-o")
+            .arg(out)
+            .env("PIN", PIN);
+        support::run(&mut cmd)
+    };
+    let refused = tok.path().join("refused.bin");
+    let o = sign_without_certs(&refused);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("give --csf-cert FILE: the token holds no certificate labelled \"p256-CSF1\""),
+        "{err}"
+    );
+    assert!(!refused.exists());
+
+    for who in ["CSF1", "IMG1"] {
+        support::run_ok(
+            support::officiant()
+                .args(["write-object", "--backend", &backend, "--label"])
+                .arg(format!("p256-{who}"))
+                .args(["--type", "cert", "--file"])
+                .arg(p.cert("p256", who))
+                .args(["--pin-source", "env:PIN", "--transcript"])
+                .arg(tok.path().join("objects.jsonl"))
+                .env("PIN", PIN),
+        );
+    }
+    let out = tok.path().join("signed.bin");
+    let o = sign_without_certs(&out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    nxpimage_checks(
+        &out,
+        &p.table("p256"),
+        &[&p.cert("p256", "CSF1"), &p.cert("p256", "IMG1")],
+    );
+    openssl_checks(
+        &out,
+        &[(1, p.cert("p256", "CSF1")), (2, p.cert("p256", "IMG1"))],
+    );
+    verify_ok(&out, &p.table("p256"));
 }
