@@ -44,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("imx_ivt", imx_ivt),
     ("imx_csf", imx_csf),
     ("ahab_container", ahab_container),
+    ("signoff_transcript", signoff_transcript),
 ];
 
 fn msg(e: impl std::fmt::Display) -> String {
@@ -120,6 +121,14 @@ pub fn transcript_verify(data: &[u8]) -> Result<(), String> {
     let v = transcript::verify_bytes("fuzz.jsonl", data).map_err(msg)?;
     let _ = transcript::render_markdown(&v);
     Ok(())
+}
+
+/// `transcript verify`'s check of signed sign-offs, on transcript lines whose hash chain
+/// is not checked (so that mutations reach the check).
+pub fn signoff_transcript(data: &[u8]) -> Result<(), String> {
+    let f = TempFile::new(data, "signoffs.jsonl")?;
+    let entries = officiant::approvals::signoff::read_entries(f.path())?;
+    officiant::approvals::signoff::check_transcript(&entries).map(|_| ())
 }
 
 /// Everything the fuse and verify commands do with a `--pubkey`/`--key` file's key.

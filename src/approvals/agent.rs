@@ -37,6 +37,24 @@ pub fn socket_from_env() -> Result<std::path::PathBuf, Error> {
         .ok_or(Error::NoAgent)
 }
 
+/// The public keys the agent at `socket` holds (certificates left out).
+pub fn identities(socket: &Path) -> Result<Vec<PublicKey>, Error> {
+    let agent_err = |source| Error::Agent {
+        socket: socket.display().to_string(),
+        source,
+    };
+    let mut client = Client::connect(socket).map_err(agent_err)?;
+    Ok(client
+        .list_all_identities()
+        .map_err(agent_err)?
+        .into_iter()
+        .filter_map(|i| match i {
+            Identity::PublicKey(k) => Some(k.into_owned()),
+            Identity::Certificate(_) => None,
+        })
+        .collect())
+}
+
 /// Sign `message` in `namespace` with the agent at `socket`, using `which` (its public
 /// key), or the agent's only key when `which` is `None`.
 pub fn sign(

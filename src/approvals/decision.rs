@@ -162,7 +162,7 @@ pub fn decide(
 
 /// The distinct approvers of `rule` whose approvals are valid over the request, and why
 /// each other approval does not count.
-fn count(
+pub fn count(
     policy: &Policy,
     rule: &KeyRule,
     p: &Presented,

@@ -8,6 +8,9 @@
 //! - [`decision`]: may this key sign, with this request and these approvals (pure).
 //! - [`store`]: the policy and the use counters on the token.
 //! - [`agent`]: approving through ssh-agent.
+//! - [`pending`]: requests waiting in a directory, as an approver reviews them.
+//! - [`signoff`]: signed ceremony sign-offs (the message, whose key counts, the
+//!   transcript check).
 //!
 //! [`authorize`] puts them together for a signing session; `crate::signing::SigningKey`
 //! calls it, so every way of signing with a token key (the CLI, batches, ceremony steps,
@@ -15,9 +18,11 @@
 
 pub mod agent;
 pub mod decision;
+pub mod pending;
 pub mod policy;
 pub mod request;
 pub mod signers;
+pub mod signoff;
 pub mod store;
 pub mod time;
 
@@ -35,7 +40,7 @@ pub const APPROVAL_NAMESPACE: &str = "officiant-approval";
 pub const SIGNOFF_NAMESPACE: &str = "officiant-signoff";
 
 /// Largest request or approval file read.
-const MAX_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

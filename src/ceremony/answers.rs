@@ -16,6 +16,8 @@
 //! step = "gen-p256"
 //! role = "witness"
 //! name = "Alice Example"
+//! # signature = "sigs/alice-gen-p256.sig"   # a role with signed = true: her SSHSIG over
+//! #                                         # the sign-off message (see approvals::signoff)
 //!
 //! [[acknowledge]]                 # the reviewer read the result aloud; it matched
 //! step = "gen-p256"
@@ -50,6 +52,8 @@ pub struct SignOffAnswer {
     pub step: String,
     pub role: String,
     pub name: String,
+    /// A signed role's SSHSIG file (relative paths resolved against the answers file).
+    pub signature: Option<PathBuf>,
 }
 
 impl Answers {
@@ -60,6 +64,14 @@ impl Answers {
             .filter(|s| s.step == step && s.role == role)
             .map(|s| s.name.as_str())
             .collect()
+    }
+
+    /// The `n`-th sign-off (0-based, in file order) of `step` in `role`.
+    pub fn sign_off_for(&self, step: &str, role: &str, n: usize) -> Option<&SignOffAnswer> {
+        self.sign_offs
+            .iter()
+            .filter(|s| s.step == step && s.role == role)
+            .nth(n)
     }
 
     /// Who acknowledged `step`'s result.
@@ -157,6 +169,10 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
             step: f.string("step").map_err(err)?,
             role: f.string("role").map_err(err)?,
             name: f.string("name").map_err(err)?,
+            signature: f
+                .opt_string("signature")
+                .map_err(err)?
+                .map(|p| base.join(p)),
         };
         f.finish().map_err(err)?;
         if s.name.trim().is_empty() || s.name.chars().any(|c| c.is_control()) {
@@ -217,8 +233,9 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
     let mut session = 0usize;
     let mut roster: Vec<Participant> = Vec::new();
     let mut confirms: BTreeSet<String> = BTreeSet::new();
-    // Step id → (session, sign-offs as (role, name)).
-    let mut signs: BTreeMap<String, (usize, Vec<(String, String)>)> = BTreeMap::new();
+    // Step id → (session, sign-offs as (role, name, signed)).
+    type SignOffs = Vec<(String, String, bool)>;
+    let mut signs: BTreeMap<String, (usize, SignOffs)> = BTreeMap::new();
     let mut acks: BTreeMap<String, String> = BTreeMap::new();
     let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     for e in entries {
@@ -252,7 +269,11 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
                 if entry.0 != session {
                     *entry = (session, Vec::new());
                 }
-                entry.1.push((text(&e.data, "role"), text(&e.data, "name")));
+                entry.1.push((
+                    text(&e.data, "role"),
+                    text(&e.data, "name"),
+                    e.data.get("signature").is_some(),
+                ));
             }
             "acknowledge" => {
                 acks.insert(text(&e.data, "id"), text(&e.data, "name"));
@@ -288,13 +309,21 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
             out.push_str(&format!("\n[[confirm]]\nstep = {}\n", q(&s.id)));
         }
         if let Some((_, list)) = signs.get(&s.id) {
-            for (role, name) in list {
+            for (k, (role, name, signed)) in list.iter().enumerate() {
                 out.push_str(&format!(
                     "\n[[sign-off]]\nstep = {}\nrole = {}\nname = {}\n",
                     q(&s.id),
                     q(role),
                     q(name)
                 ));
+                if *signed {
+                    // Signed at the console over that run's transcript; a replay signs
+                    // the message its own run writes.
+                    out.push_str(&format!(
+                        "signature = {}\n",
+                        q(&format!("{}.{role}.{}.sig", s.id, k + 1))
+                    ));
+                }
             }
         }
         if let Some(name) = acks.get(&s.id) {

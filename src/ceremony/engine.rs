@@ -325,6 +325,14 @@ impl StepPlan {
                 user: UserType::User,
                 new: c.new_password.clone(),
             },
+            // set-policy with an SO PIN leaves the SO logged in.
+            Action::SetPolicy(p) => match &p.so_pin {
+                Some(pin) => SessionEffect::Login {
+                    user: UserType::So,
+                    pin: pin.clone(),
+                },
+                None => SessionEffect::None,
+            },
             _ => SessionEffect::None,
         };
         StepPlan {
@@ -409,7 +417,7 @@ impl State {
             }
             // As `advance`: the first step that needs the session logs in again.
             let logs_in = matches!(st.plan.kind, "init-token" | "login" | "change-pin");
-            if relogin && !logs_in && st.plan.kind != "instruction" {
+            if relogin && needs_session(st.plan.kind) {
                 if let Some((_, pin)) = &session {
                     last.insert(pin.clone(), i);
                 }
@@ -464,11 +472,7 @@ impl State {
         }
         // A step that logs in (change-pin logs in with the old PIN) or wipes the token
         // makes the old session moot.
-        let relogin = self.relogin_pending
-            && !matches!(
-                st.plan.kind,
-                "init-token" | "login" | "change-pin" | "instruction"
-            );
+        let relogin = self.relogin_pending && needs_session(st.plan.kind);
         if relogin {
             if let Some((user, pin)) = self.session.clone() {
                 if !self.secrets_ready.contains(&pin) {
@@ -536,6 +540,16 @@ impl State {
     fn sign_off_needs(&self) -> Vec<Vec<(String, usize)>> {
         self.steps.iter().map(|s| s.plan.sign_off.clone()).collect()
     }
+}
+
+/// Whether a step of this kind needs the session a resumed run lost: a step that logs in
+/// (change-pin with the old PIN) or wipes the token makes the old session moot, and an
+/// instruction or a co-sign never touches the token.
+fn needs_session(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "init-token" | "login" | "change-pin" | "instruction" | "co-sign"
+    )
 }
 
 /// Who is logged in (and with which secret) after a step with this session effect.

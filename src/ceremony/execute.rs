@@ -302,6 +302,8 @@ fn execute_action(
             })
         }
         Action::Instruction(_) => Ok(StepResult::default()),
+        Action::SetPolicy(p) => set_policy(token, ctx, p, reconcile),
+        Action::CoSign(_) => co_sign(ctx),
         a @ (Action::IssueCertificate(_)
         | Action::ExportFuses(_)
         | Action::Sign(_)
@@ -618,4 +620,106 @@ pub(crate) fn existing_output(
             path.display()
         ))),
     }
+}
+
+/// Store the policy on the token (as the SO with the step's PIN, else with the session's
+/// key) and read it back; its SHA-256 is the result the witnesses read aloud. On
+/// reconcile, a token whose policy is already this one adopts it.
+fn set_policy(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    p: &super::script::SetPolicy,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    use crate::approvals::{store, Policy};
+    let policy = Policy::load(&p.policy).map_err(|e| StepError::Other(e.to_string()))?;
+    if let Some(name) = &p.so_pin {
+        token.login(UserType::So, ctx.secret(name)?)?;
+    }
+    let store_err = |e: store::Error| match e {
+        store::Error::Token(t) => StepError::Token(t),
+        other => StepError::Other(other.to_string()),
+    };
+    let want = crate::output::sha256(&policy.to_stored());
+    let existing = if reconcile {
+        store::read_policy(token)
+            .map_err(store_err)?
+            .filter(|s| s.sha256 == want)
+    } else {
+        None
+    };
+    // As `before_token_call`: only a write this run recorded is adopted.
+    if existing.is_some() && !ctx.log.token_call_recorded() {
+        return Err(StepError::Other(
+            "the token holds this policy but this run did not store it (its interrupted attempt stopped before the token call); remove it, then rerun".into(),
+        ));
+    }
+    let adopted = existing.is_some();
+    let stored = match existing {
+        Some(s) => s,
+        None => {
+            ctx.log.record_token_call()?;
+            store::write_policy(token, &policy).map_err(store_err)?
+        }
+    };
+    let keys: serde_json::Map<String, serde_json::Value> = stored
+        .policy
+        .keys
+        .iter()
+        .map(|(k, r)| (k.clone(), serde_json::Value::String(r.describe())))
+        .collect();
+    let approvers: Vec<String> = stored
+        .policy
+        .signers
+        .entries
+        .iter()
+        .map(|e| format!("{} {}", e.principals, e.fingerprint()))
+        .collect();
+    let note = if stored.immutable {
+        "the token keeps this policy from being modified or destroyed".to_string()
+    } else {
+        "this token cannot keep the policy object from deletion: any key or session allowed to delete data objects can replace it".to_string()
+    };
+    let stored_note = format!(
+        "policy object {:?} (version {}) on the token{}",
+        stored.label,
+        stored.version,
+        if adopted {
+            ", written by the interrupted run"
+        } else {
+            ""
+        }
+    );
+    Ok(StepResult {
+        adopted,
+        details: serde_json::json!({
+            "policy": {
+                "label": stored.label,
+                "version": stored.version,
+                "sha256": crate::formats::words::Fingerprint::of(&stored.sha256),
+                "immutable": stored.immutable,
+                "keys": keys,
+                "approvers": approvers,
+            }
+        }),
+        notes: vec![stored_note, note],
+        ..StepResult::default()
+    })
+}
+
+/// The transcript head the step's sign-offs signed (they are its work), for the
+/// witnesses to read aloud.
+fn co_sign(ctx: &StepContext<'_>) -> Result<StepResult, StepError> {
+    use crate::approvals::signoff;
+    let path = ctx.out_dir.join(super::runner::TRANSCRIPT);
+    let entries = signoff::read_entries(&path).map_err(StepError::Other)?;
+    let head = signoff::anchor(&entries).unwrap_or_default();
+    let bytes =
+        hex::decode(&head).map_err(|e| StepError::Other(format!("transcript head: {e}")))?;
+    Ok(StepResult {
+        details: serde_json::json!({
+            "co_signed_head": crate::formats::words::Fingerprint::of(&bytes),
+        }),
+        ..StepResult::default()
+    })
 }

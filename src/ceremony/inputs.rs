@@ -9,6 +9,7 @@ use super::answers::Answers;
 use super::engine::{State, StepResult};
 use super::people::Participant;
 use super::script::Script;
+use crate::approvals::signoff;
 use crate::secret::Secret;
 
 /// An input given, or the run to stop (with the reason for the transcript).
@@ -57,6 +58,26 @@ pub trait Inputs {
         have: usize,
         need: usize,
     ) -> Answer<String>;
+
+    /// The `have + 1`-th of `need` people in role `role`, which signs with SSH keys,
+    /// signs off step `step`: their name and their SSHSIG over `ask.message` (namespace
+    /// `officiant-signoff`). The runner verifies it against the allowed signers; a
+    /// refused one is reported through [`Inputs::rejected`] and asked again. A face that
+    /// cannot make or read signatures stops the run.
+    fn signed_sign_off(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        _have: usize,
+        _need: usize,
+        _ask: &signoff::Ask,
+    ) -> Answer<signoff::Signed> {
+        Answer::Abort(format!(
+            "{}: role {role} signs off with SSH keys, which this face cannot ask for",
+            script.steps[step].place(step)
+        ))
+    }
 
     /// Go ahead with destructive step `step`, which destroys what `danger` says.
     fn confirm(&mut self, script: &Script, step: usize, danger: &Danger) -> Answer<()>;
@@ -114,6 +135,49 @@ impl Inputs for AnswersFile<'_> {
                 "{}: missing sign-off by {role} in the answers file",
                 s.place(step)
             )),
+        }
+    }
+
+    /// The signature file the answers name. One that is not there yet stops the run with
+    /// the message to sign (a signer away from the console signs it; the run is then run
+    /// again and resumes here).
+    fn signed_sign_off(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        _need: usize,
+        ask: &signoff::Ask,
+    ) -> Answer<signoff::Signed> {
+        let s = &script.steps[step];
+        let place = s.place(step);
+        let Some(a) = self.answers.sign_off_for(&s.id, role, have) else {
+            return Answer::Abort(format!(
+                "{place}: missing sign-off by {role} in the answers file"
+            ));
+        };
+        let Some(file) = &a.signature else {
+            return Answer::Abort(format!(
+                "{place}: {}'s sign-off as {role} needs signature = \"FILE\" in the answers file",
+                a.name
+            ));
+        };
+        if !file.exists() {
+            return Answer::Abort(format!(
+                "{place}: no signature file {} for {}'s sign-off as {role}: sign {} with ssh-keygen -Y sign -f KEY -n {} < MESSAGE > SIGFILE, then run again",
+                file.display(),
+                a.name,
+                ask.message_file.display(),
+                crate::approvals::SIGNOFF_NAMESPACE
+            ));
+        }
+        match crate::approvals::read_signature(file) {
+            Ok(signature) => Answer::Given(signoff::Signed {
+                name: a.name.clone(),
+                signature,
+            }),
+            Err(e) => Answer::Abort(format!("{place}: {e}")),
         }
     }
 

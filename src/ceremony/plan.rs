@@ -46,6 +46,13 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
     let mut wiped: Option<usize> = None;
     let mut auth_keys: BTreeMap<u16, usize> = BTreeMap::new();
     let place = |j: usize| script.steps[j].place(j);
+    if let Some(so) = &script.signoffs {
+        crate::approvals::signoff::load_signers(&so.allowed_signers).map_err(|m| ScriptError {
+            file: script.path.display().to_string(),
+            place: "ceremony.allowed-signers: ".into(),
+            message: m,
+        })?;
+    }
 
     for (i, step) in script.steps.iter().enumerate() {
         if let Some(&j) = ids.get(step.id.as_str()) {
@@ -244,6 +251,30 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                 }
                 auth_keys.insert(p.spec.id, i);
             }
+            Action::SetPolicy(p) => {
+                crate::approvals::Policy::load(&p.policy)
+                    .map_err(|e| err(script, i, "policy", e.to_string()))?;
+            }
+            Action::CoSign(_) => {
+                if step.sign_off.is_empty() {
+                    return Err(err(
+                        script,
+                        i,
+                        "sign-off",
+                        "a co-sign step needs at least one role to sign (a role with signed = true)".into(),
+                    ));
+                }
+                for (k, role) in step.sign_off.iter().enumerate() {
+                    if !script.is_signed(role) {
+                        return Err(err(
+                            script,
+                            i,
+                            &format!("sign-off[{k}]"),
+                            format!("role {role:?} does not sign with SSH keys; a co-sign step takes roles with signed = true"),
+                        ));
+                    }
+                }
+            }
             Action::Login(_)
             | Action::ChangePin(_)
             | Action::ChangeAuthKey(_)
@@ -310,6 +341,7 @@ pub fn planned_steps(script: &Script) -> Vec<PlannedStep> {
                     capabilities: c.replacement.as_ref().map(|r| r.capabilities.clone()),
                 },
                 Action::SetAudit(_) => PlannedOp::SetAudit,
+                Action::SetPolicy(_) => PlannedOp::PutData,
                 _ => PlannedOp::None,
             };
             PlannedStep {
@@ -415,6 +447,25 @@ pub fn check_capabilities(
             Action::SetAudit(_) if !caps.device_audit => {
                 return refuse("kind", "a device audit log".into())
             }
+            Action::SetPolicy(_) if !caps.data_objects => {
+                return refuse("kind", "storing a policy (a data object)".into())
+            }
+            Action::SetPolicy(p) if caps.auth_keys && p.so_pin.is_some() => {
+                return Err(err(
+                    script,
+                    i,
+                    "so-pin",
+                    format!("{backend} has no SO: a YubiHSM 2 stores the policy with the session's administrative authentication key (log in with it in an earlier step); leave so-pin out"),
+                ))
+            }
+            Action::SetPolicy(p) if !caps.auth_keys && p.so_pin.is_none() => {
+                return Err(err(
+                    script,
+                    i,
+                    "so-pin",
+                    "missing: the policy is stored as the SO; name the SO PIN's secret (so-pin = \"so\")".into(),
+                ))
+            }
             _ => {}
         }
     }
@@ -456,6 +507,25 @@ pub fn check_answers(script: &Script, answers: &Answers) -> Result<(), ScriptErr
                     s.role
                 ),
             ));
+        }
+        match (&s.signature, script.is_signed(&s.role)) {
+            (None, true) => {
+                return Err(aerr(
+                    format!("sign-off[{k}]: "),
+                    format!(
+                        "role {:?} signs with SSH keys: add signature = \"FILE\" (ssh-keygen -Y sign -n {} over the sign-off message the run writes)",
+                        s.role,
+                        crate::approvals::SIGNOFF_NAMESPACE
+                    ),
+                ))
+            }
+            (Some(_), false) => {
+                return Err(aerr(
+                    format!("sign-off[{k}].signature: "),
+                    format!("role {:?} does not sign with SSH keys; leave signature out", s.role),
+                ))
+            }
+            _ => {}
         }
     }
     for c in &answers.confirms {

@@ -18,6 +18,7 @@ use super::engine::{self, Effect, Event, Record, State, StepResult, StepStatus};
 use super::inputs::{Answer, AnswersFile, Danger, Inputs, Progress};
 use super::journal::{self, Journal, Memo, StepLog};
 use super::lock::{self, OutLock};
+use super::people;
 use super::plan;
 use super::script::{self, Action, Script, ScriptError};
 use super::transcript::{self, Writer};
@@ -298,6 +299,21 @@ impl Session {
         let mut open = open_entry(&self.script, backend, resumed, &tr);
         merge(&mut open, extra);
         tr.append("open", open)?;
+        // Signed sign-offs are verified against the allowed signers as recorded here.
+        if let Some(so) = &self.script.signoffs {
+            let (_, text) = crate::approvals::signoff::load_signers(&so.allowed_signers)
+                .map_err(|m| Error::Run(format!("ceremony.allowed-signers: {m}")))?;
+            tr.append(
+                "allowed-signers",
+                json!({
+                    "file": so.allowed_signers.display().to_string(),
+                    "sha256": hex::encode(crate::output::sha256(text.as_bytes())),
+                    "roles": so.roles,
+                    "namespace": crate::approvals::SIGNOFF_NAMESPACE,
+                    "text": text,
+                }),
+            )?;
+        }
         let start = self.start_event();
         let memo = self
             .earlier
@@ -315,6 +331,7 @@ impl Session {
             vault: Vault::new(),
             last_use: BTreeMap::new(),
             inputs,
+            signed_pending: None,
         };
         let failure = driver.drive(start)?;
         if let Some(e) = failure {
@@ -357,6 +374,7 @@ pub fn run_single(
         vault: Vault::new(),
         last_use: BTreeMap::new(),
         inputs,
+        signed_pending: None,
     };
     let mut state = State::new(script);
     if let Some(e) = driver.drive_state(
@@ -436,6 +454,9 @@ struct Driver<'r> {
     /// is done the value leaves the vault (and is zeroized).
     last_use: BTreeMap<String, usize>,
     inputs: &'r mut dyn Inputs,
+    /// A verified signed sign-off the engine has yet to record: (step, role, name, what
+    /// the transcript entry adds).
+    signed_pending: Option<(usize, String, String, Value)>,
 }
 
 impl Driver<'_> {
@@ -476,6 +497,14 @@ impl Driver<'_> {
                     self.tr.close("stopped")?;
                     failure = Some(error);
                     None
+                }
+                Effect::NeedSignOff {
+                    step,
+                    role,
+                    have,
+                    need,
+                } if self.script.is_signed(&role) => {
+                    Some(self.signed_sign_off(state, step, role, have, need)?)
                 }
                 Effect::NeedAck { step, role } => {
                     let result = state.steps[step].result.clone().unwrap_or_default();
@@ -529,6 +558,93 @@ impl Driver<'_> {
 
     fn place(&self, step: usize) -> String {
         self.script.steps[step].place(step)
+    }
+
+    /// A sign-off in a role that signs with SSH keys: write the message, have the face
+    /// give a name and a signature, verify it against the allowed signers the transcript
+    /// recorded; a refused one is asked again (or stops a face that cannot ask again).
+    fn signed_sign_off(
+        &mut self,
+        state: &State,
+        step: usize,
+        role: String,
+        have: usize,
+        need: usize,
+    ) -> Result<Event, Error> {
+        use crate::approvals::signoff;
+        let id = &self.script.steps[step].id;
+        let place = self.place(step);
+        let entries = signoff::read_entries(self.tr.path()).map_err(Error::Run)?;
+        let ctx =
+            signoff::Context::of(&entries).map_err(|m| Error::Run(format!("{place}: {m}")))?;
+        let message = signoff::message(&ctx.script_sha256, id, &ctx.head);
+        let message_file = self.out.join(signoff::message_file_name(id, &ctx.head));
+        match crate::output::write_new(&message_file, &message) {
+            Ok(()) => {}
+            Err(crate::output::Error::Exists(_))
+                if std::fs::read(&message_file).is_ok_and(|b| b == message) => {}
+            Err(e) => return Err(Error::Run(format!("{place}: {e}"))),
+        }
+        let ask = signoff::Ask {
+            message,
+            message_file,
+            head: ctx.head.clone(),
+            signers: ctx.signers.clone(),
+        };
+        loop {
+            let given =
+                match self
+                    .inputs
+                    .signed_sign_off(self.script, step, &role, have, need, &ask)
+                {
+                    Answer::Given(g) => g,
+                    Answer::Abort(reason) => return Ok(Event::Abort { reason }),
+                };
+            // The roll call's spelling is the principal.
+            let name = people::find(&state.roster, &given.name)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| given.name.trim().to_string());
+            let checked = signoff::verify(
+                &ctx.signers,
+                &name,
+                &ask.message,
+                &given.signature,
+                crate::approvals::time::now(),
+            )
+            .and_then(|v| {
+                if ctx.signed_with(id, &v.key) {
+                    Err(format!(
+                        "key {} already signed off step {id}; each person signs with their own key",
+                        v.key
+                    ))
+                } else {
+                    Ok(v)
+                }
+            });
+            match checked {
+                Ok(v) => {
+                    let armored = crate::approvals::agent::armor(&given.signature)
+                        .map_err(|e| Error::Run(format!("{place}: {e}")))?;
+                    self.signed_pending = Some((
+                        step,
+                        role.clone(),
+                        name.clone(),
+                        json!({
+                            "principal": v.principal,
+                            "key": v.key,
+                            "namespace": crate::approvals::SIGNOFF_NAMESPACE,
+                            "head": ctx.head,
+                            "signature": armored,
+                        }),
+                    ));
+                    return Ok(Event::SignedOff { step, role, name });
+                }
+                Err(reason) => match self.inputs.rejected(self.script, step, &reason) {
+                    Answer::Given(()) => continue,
+                    Answer::Abort(r) => return Ok(Event::Abort { reason: r }),
+                },
+            }
+        }
     }
 
     /// One effect; the engine event it answers with, if any.
@@ -732,10 +848,14 @@ impl Driver<'_> {
             }
             Record::SignedOff { step, role, name } => {
                 let (id, ..) = step_info(step);
-                self.tr.append(
-                    "sign-off",
-                    json!({"step": step, "id": id, "role": role, "name": name}),
-                )?;
+                let mut d = json!({"step": step, "id": id, "role": role, "name": name});
+                match self.signed_pending.take() {
+                    Some((s, r, n, extra)) if s == step && r == role && n == name => {
+                        merge(&mut d, extra)
+                    }
+                    _ => {}
+                }
+                self.tr.append("sign-off", d)?;
             }
             Record::Confirmed { step } => {
                 let (id, ..) = step_info(step);
@@ -977,6 +1097,7 @@ pem = "k.pem"
             vault: Vault::new(),
             last_use: BTreeMap::new(),
             inputs: &mut inputs,
+            signed_pending: None,
         };
         let mut state = State::new(script);
         let mut seen = Vec::new();

@@ -31,6 +31,27 @@ pub struct Script {
     /// Role name → how many distinct people must sign off in that role.
     pub roles: BTreeMap<String, u32>,
     pub steps: Vec<Step>,
+    /// Roles whose sign-offs are SSH signatures (`[roles.NAME] signed = true`), and the
+    /// allowed signers file that names their keys; `None` when no role is signed.
+    pub signoffs: Option<SignedRoles>,
+}
+
+/// Signed sign-offs: which roles sign with an SSH key, and whose keys count
+/// (see [`crate::approvals::signoff`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRoles {
+    /// `[ceremony] allowed-signers`, resolved against the script's directory.
+    pub allowed_signers: PathBuf,
+    pub roles: std::collections::BTreeSet<String>,
+}
+
+impl Script {
+    /// Whether sign-offs in `role` are SSH signatures.
+    pub fn is_signed(&self, role: &str) -> bool {
+        self.signoffs
+            .as_ref()
+            .is_some_and(|s| s.roles.contains(role))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +100,8 @@ pub enum Action {
     ChangeAuthKey(ChangeAuthKey),
     PutAuthKey(PutAuthKey),
     SetAudit(SetAudit),
+    SetPolicy(SetPolicy),
+    CoSign(CoSign),
 }
 
 pub const KINDS: &[&str] = &[
@@ -99,6 +122,8 @@ pub const KINDS: &[&str] = &[
     "change-auth-key",
     "put-auth-key",
     "set-audit",
+    "set-policy",
+    "co-sign",
 ];
 
 #[derive(Debug, Clone)]
@@ -410,6 +435,24 @@ pub struct SetAudit {
     pub force: bool,
 }
 
+/// Store an approval policy on the token (see [`crate::approvals::store`]): as the SO
+/// with `so-pin` on a token that has one, with the session's administrative
+/// authentication key on a YubiHSM 2.
+#[derive(Debug, Clone)]
+pub struct SetPolicy {
+    /// The policy file (it names its allowed signers file), beside the script.
+    pub policy: PathBuf,
+    /// Secret name of the SO PIN (PKCS#11 and sim).
+    pub so_pin: Option<String>,
+}
+
+/// The people of the step's (signed) roles sign the transcript head: the ceremony as
+/// recorded so far. Touches no token.
+#[derive(Debug, Clone)]
+pub struct CoSign {
+    pub text: Option<String>,
+}
+
 impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -430,6 +473,8 @@ impl Action {
             Action::ChangeAuthKey(_) => "change-auth-key",
             Action::PutAuthKey(_) => "put-auth-key",
             Action::SetAudit(_) => "set-audit",
+            Action::SetPolicy(_) => "set-policy",
+            Action::CoSign(_) => "co-sign",
         }
     }
 
@@ -449,6 +494,11 @@ impl Action {
                 ("new-password", &c.new_password),
             ],
             Action::PutAuthKey(p) => vec![("password", &p.password)],
+            Action::SetPolicy(p) => p
+                .so_pin
+                .as_deref()
+                .map(|n| vec![("so-pin", n)])
+                .unwrap_or_default(),
             _ => vec![],
         }
     }
@@ -464,6 +514,10 @@ impl Action {
 
     /// Whether secret `name` is one this step sets.
     pub fn sets_secret(&self, name: &str) -> bool {
+        // set-policy logs in with the SO PIN; it sets none.
+        if matches!(self, Action::SetPolicy(_)) {
+            return false;
+        }
         self.secrets()
             .into_iter()
             .any(|(field, n)| n == name && Self::is_new_secret(field))
@@ -480,6 +534,7 @@ impl Action {
                 | Action::ChangePin(_)
                 | Action::Instruction(_)
                 | Action::SetAudit(_)
+                | Action::CoSign(_)
         )
     }
 
@@ -607,29 +662,53 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
             token: c.string("token")?,
             reviewer: c.opt_string("reviewer")?,
         };
+        let signers = c.opt_string("allowed-signers")?;
+        if let Some(f) = &signers {
+            c.check_plain("allowed-signers", f)?;
+        }
         c.finish()?;
-        Ok(h)
+        Ok((h, signers))
     })()
     .map_err(|m: Fail| err(m.0, m.1))?;
+    let (header, allowed_signers) = header;
     if header.token.is_empty() {
         return Err(err("ceremony.token: ".into(), "must not be empty".into()));
     }
 
     let mut roles = BTreeMap::new();
+    let mut signed_roles = std::collections::BTreeSet::new();
     if let Some(t) = roles_table {
         for (name, v) in t {
-            let n = v
-                .as_integer()
-                .filter(|n| (1..=16).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        format!("roles.{name}: "),
-                        "expected how many people sign off in this role (1 to 16)".into(),
-                    )
-                })?;
-            roles.insert(name, n as u32);
+            let (n, signed) = parse_role(&name, v).map_err(|m| err(m.0, m.1))?;
+            if signed {
+                signed_roles.insert(name.clone());
+            }
+            roles.insert(name, n);
         }
     }
+    let signoffs = match (allowed_signers, signed_roles.is_empty()) {
+        (Some(f), false) => Some(SignedRoles {
+            allowed_signers: base.join(f),
+            roles: signed_roles,
+        }),
+        (None, true) => None,
+        (None, false) => {
+            let r: Vec<&str> = signed_roles.iter().map(String::as_str).collect();
+            return Err(err(
+                "ceremony: ".into(),
+                format!(
+                    "missing field allowed-signers: role {} signs with SSH keys; name the OpenSSH allowed_signers file that holds them",
+                    r.join(", ")
+                ),
+            ));
+        }
+        (Some(_), true) => {
+            return Err(err(
+                "ceremony.allowed-signers: ".into(),
+                "no role signs with an SSH key: mark one [roles.NAME] signed = true, or leave allowed-signers out".into(),
+            ))
+        }
+    };
 
     let mut header = header;
     match &header.reviewer {
@@ -672,7 +751,45 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
         ceremony: header,
         roles,
         steps,
+        signoffs,
     })
+}
+
+/// One `[roles]` entry: `witness = 2`, or `[roles.witness] count = 2, signed = true`.
+fn parse_role(name: &str, v: toml::Value) -> Result<(u32, bool), Fail> {
+    let count = |n: i64, place: String| {
+        if (1..=16).contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(Fail(
+                place,
+                "expected how many people sign off in this role (1 to 16)".into(),
+            ))
+        }
+    };
+    match v {
+        toml::Value::Integer(n) => Ok((count(n, format!("roles.{name}: "))?, false)),
+        toml::Value::Table(t) => {
+            let mut f = Fields::new(t, format!("roles.{name}."));
+            let n = match f.take("count") {
+                None => 1,
+                Some(toml::Value::Integer(n)) => count(n, format!("roles.{name}.count: "))?,
+                Some(_) => {
+                    return Err(f.fail(
+                        "count",
+                        "expected how many people sign off in this role (1 to 16)".into(),
+                    ))
+                }
+            };
+            let signed = f.opt_bool("signed")?.unwrap_or(false);
+            f.finish()?;
+            Ok((n, signed))
+        }
+        _ => Err(Fail(
+            format!("roles.{name}: "),
+            "expected how many people sign off in this role (1 to 16), or a table with count and signed".into(),
+        )),
+    }
 }
 
 /// Parse TOML into a table; syntax errors carry `LINE:COL`.
@@ -899,6 +1016,17 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
                     ))
                 }
             },
+        }),
+        "set-policy" => {
+            let policy = f.string("policy")?;
+            f.check_plain("policy", &policy)?;
+            Action::SetPolicy(SetPolicy {
+                policy: base.join(policy),
+                so_pin: f.opt_string("so-pin")?,
+            })
+        }
+        "co-sign" => Action::CoSign(CoSign {
+            text: f.opt_string("text")?,
         }),
         other => {
             return Err(f.fail(
@@ -1448,12 +1576,12 @@ impl Fields {
         self.seen.push(field.to_string());
     }
 
-    fn take(&mut self, field: &str) -> Option<toml::Value> {
+    pub(crate) fn take(&mut self, field: &str) -> Option<toml::Value> {
         self.seen(field);
         self.table.get(field).cloned()
     }
 
-    fn opt_bool(&mut self, field: &str) -> Result<Option<bool>, Fail> {
+    pub(crate) fn opt_bool(&mut self, field: &str) -> Result<Option<bool>, Fail> {
         match self.take(field) {
             None => Ok(None),
             Some(toml::Value::Boolean(b)) => Ok(Some(b)),
@@ -1517,7 +1645,7 @@ impl Fields {
         })
     }
 
-    fn check_plain(&self, field: &str, s: &str) -> Result<(), Fail> {
+    pub(crate) fn check_plain(&self, field: &str, s: &str) -> Result<(), Fail> {
         // A relative path below the script's directory (or an out-dir file name).
         let ok = !s.is_empty()
             && !s.starts_with(['/', '.'])

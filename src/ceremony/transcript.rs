@@ -413,13 +413,24 @@ pub fn render_markdown(v: &Verified) -> String {
                     }
                 ));
             }
-            "sign-off" => pending.push_str(&format!(
-                "- {} signed off as **{}** for step `{}` at {}\n",
-                s(d, "name"),
-                s(d, "role"),
-                s(d, "id"),
-                e.time
-            )),
+            "sign-off" => {
+                pending.push_str(&format!(
+                    "- {} signed off as **{}** for step `{}` at {}\n",
+                    s(d, "name"),
+                    s(d, "role"),
+                    s(d, "id"),
+                    e.time
+                ));
+                // A signed sign-off (approvals::signoff): whose key, over which head.
+                if d.get("signature").is_some() {
+                    pending.push_str(&format!(
+                        "  - SSH signature by principal `{}`, key `{}`, over transcript head `{}`\n",
+                        s(d, "principal"),
+                        s(d, "key"),
+                        s(d, "head")
+                    ));
+                }
+            }
             "confirm" => pending.push_str(&format!(
                 "- destructive step `{}` confirmed at {}\n",
                 s(d, "id"),

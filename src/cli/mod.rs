@@ -42,6 +42,9 @@ pub struct Cli {
     /// Console: where the ceremony scripts are listed from.
     #[arg(long, global = false, default_value = "ceremonies")]
     pub ceremonies: PathBuf,
+    /// Console: where the Approvals screen reads signing requests from.
+    #[arg(long, global = false, default_value = "requests")]
+    pub requests: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -118,8 +121,13 @@ pub enum Command {
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
-        None => crate::tui::run_console(cli.backend.as_deref(), &cli.ceremonies, &cli.out)
-            .map_err(Failure::from),
+        None => crate::tui::run_console_with(
+            cli.backend.as_deref(),
+            &cli.ceremonies,
+            &cli.out,
+            &cli.requests,
+        )
+        .map_err(Failure::from),
         Some(Command::Run(a)) => run::run(a),
         Some(Command::Check(a)) => run::check(a),
         Some(Command::Transcript(c)) => run::transcript(c),

@@ -109,6 +109,18 @@ impl Inputs for Printed<'_> {
     ) -> Answer<String> {
         self.inner.sign_off(script, step, role, have, need)
     }
+    fn signed_sign_off(
+        &mut self,
+        script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        need: usize,
+        ask: &crate::approvals::signoff::Ask,
+    ) -> Answer<crate::approvals::signoff::Signed> {
+        self.inner
+            .signed_sign_off(script, step, role, have, need, ask)
+    }
     fn confirm(&mut self, script: &Script, step: usize, danger: &Danger) -> Answer<()> {
         self.inner.confirm(script, step, danger)
     }
@@ -199,6 +211,8 @@ pub fn result_lines(r: &StepResult) -> Vec<String> {
         ("ROTPK hash", &r.details["rotpk"]),
         ("PKH", &r.details["pkh"]),
         ("PKHTH", &r.details["pkhth"]),
+        ("policy SHA-256", &r.details["policy"]["sha256"]),
+        ("co-signed transcript head", &r.details["co_signed_head"]),
     ] {
         if let Some(b) = v["hex"].as_str().and_then(|h| hex::decode(h).ok()) {
             fp_lines(&mut out, name, &b);
@@ -245,16 +259,32 @@ pub fn check(a: CheckArgs) -> Outcome {
     Ok(())
 }
 
+/// `transcript verify`'s check of the signed sign-offs (see
+/// [`crate::approvals::signoff::check_transcript`]).
+fn signed_sign_offs(
+    file: &std::path::Path,
+    v: &transcript::Verified,
+) -> Result<crate::approvals::signoff::Checked, Failure> {
+    crate::approvals::signoff::check_transcript(&v.entries)
+        .map_err(|m| Failure(format!("{}: {m}", file.display())))
+}
+
 pub fn transcript(c: TranscriptCommand) -> Outcome {
     match c {
         TranscriptCommand::Verify { file } => {
             let v = transcript::verify(&file).map_err(|e| Failure(e.to_string()))?;
+            let signed = signed_sign_offs(&file, &v)?;
             println!(
                 "{}: OK, {} entries, head {}",
                 file.display(),
                 v.entries.len(),
                 v.head
             );
+            for (step, name, principal) in &signed.verified {
+                println!(
+                    "signed sign-off of {step} by {name} (principal {principal:?}): good signature"
+                );
+            }
             Ok(())
         }
     }

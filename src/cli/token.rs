@@ -232,6 +232,7 @@ pub(super) fn one_step_in(
         },
         roles: Default::default(),
         steps: vec![step],
+        signoffs: None,
     };
     let open = json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")});
     let mut inputs = Given { vault };

@@ -1,7 +1,8 @@
 //! The console's one state and its one pure `update`, which is a dispatcher: keys become
 //! keymap actions ([`super::keymap`], the single source of what keys do, the footer and
 //! the help), global actions are handled here, the rest go to the screen's component
-//! ([`super::home`], [`super::ceremony`], [`super::sign`]), each with its own state and
+//! ([`super::home`], [`super::ceremony`], [`super::sign`], [`super::approvals`]), each
+//! with its own state and
 //! its own `on_action`. Views read `&AppState`; the run loop carries out the
 //! [`Command`]s that come back. Nothing here touches the terminal or the token.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
+use super::approvals::{self, ApprovalsState};
 use super::ceremony::{self, CeremonyRun};
 use super::event::Event;
 use super::home::{self, HomeState, ObjectRow};
@@ -26,6 +28,7 @@ pub enum Screen {
     Home,
     Ceremony,
     Sign,
+    Approvals,
 }
 
 #[derive(Debug)]
@@ -39,6 +42,8 @@ pub enum TokenStatus {
 pub enum ConfirmAction {
     Abort,
     Quit,
+    /// Approve the request on the Approvals screen with the chosen agent key.
+    Approve,
 }
 
 /// The typed confirmation of a destructive step: the officer types `word` (the token's
@@ -101,6 +106,9 @@ pub struct AppState {
     pub home: HomeState,
     pub run: Option<CeremonyRun>,
     pub sign: SignState,
+    pub approvals: ApprovalsState,
+    /// Where the Approvals screen reads signing requests from.
+    pub requests_dir: PathBuf,
     pub popup: Option<Popup>,
     /// Lines the help overlay is scrolled.
     pub help_scroll: u16,
@@ -143,6 +151,8 @@ impl AppState {
             home: HomeState::default(),
             run: None,
             sign: SignState::default(),
+            approvals: ApprovalsState::default(),
+            requests_dir: super::approvals::default_dir(),
             popup: None,
             help_scroll: 0,
             busy: None,
@@ -177,6 +187,7 @@ impl AppState {
                     vec![Context::Sign, Context::Global]
                 }
             }
+            Screen::Approvals => vec![Context::Approvals, Context::Scroll, Context::Global],
         }
     }
 
@@ -263,6 +274,7 @@ fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
             s.popup = Some(Popup::PickToken { tokens, at: 0 });
             Vec::new()
         }
+        WorkerMsg::Requests(_) | WorkerMsg::Approved { .. } => approvals::on_worker(s, msg),
         WorkerMsg::Failed { what, cause } => {
             let next = next_for(&cause, false);
             s.error(&format!("{what} failed"), cause, next);
@@ -319,7 +331,7 @@ fn on_key(s: &mut AppState, k: KeyEvent) -> Vec<Command> {
         return match s.screen {
             Screen::Ceremony => ceremony::on_entry(s, action),
             Screen::Sign => sign::on_entry(s, action),
-            Screen::Home => Vec::new(),
+            Screen::Home | Screen::Approvals => Vec::new(),
         };
     }
     match action {
@@ -359,10 +371,12 @@ fn on_key(s: &mut AppState, k: KeyEvent) -> Vec<Command> {
             s.screen = Screen::Sign;
             Vec::new()
         }
+        Action::GoApprovals => approvals::open(s),
         _ => match s.screen {
             Screen::Home => home::on_action(s, action),
             Screen::Ceremony => ceremony::on_action(s, action),
             Screen::Sign => sign::on_action(s, action),
+            Screen::Approvals => approvals::on_action(s, action),
         },
     }
 }
@@ -403,6 +417,7 @@ fn on_popup(s: &mut AppState, action: Action) -> Option<Vec<Command>> {
                             s.notice = Some("ceremony aborted".into());
                             ceremony::abort_run(s, "aborted at the console by the operator")
                         }
+                        ConfirmAction::Approve => approvals::approve_confirmed(s),
                     })
                 }
                 Action::No => {
@@ -455,7 +470,7 @@ fn type_char(s: &mut AppState, c: char) {
     match s.screen {
         Screen::Ceremony => ceremony::type_char(s, c),
         Screen::Sign => sign::type_char(s, c),
-        Screen::Home => {}
+        Screen::Home | Screen::Approvals => {}
     }
 }
 

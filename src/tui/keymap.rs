@@ -18,6 +18,8 @@ pub enum Context {
     /// A long text on screen scrolls (the ceremony's step text and results).
     Scroll,
     Sign,
+    /// The Approvals screen: signing requests to review and approve.
+    Approvals,
     /// A text field has the keyboard: printable keys are text, only these are actions.
     Entry,
     /// A path field (Entry plus completion).
@@ -38,6 +40,7 @@ impl Context {
             Context::Roles => "Roll call: roles",
             Context::Scroll => "Reading",
             Context::Sign => "Sign and verify",
+            Context::Approvals => "Approvals",
             Context::Entry => "Typing in a field",
             Context::Path => "Typing a path",
             Context::Confirm => "Confirmation",
@@ -65,6 +68,11 @@ pub enum Action {
     GoHome,
     GoCeremony,
     GoSign,
+    GoApprovals,
+    /// Approve the request on view with the chosen ssh-agent key.
+    Approve,
+    /// Take the request on view and its approvals to the sign screen.
+    SignUnder,
     Refresh,
     /// Log in to list the token's private objects.
     Login,
@@ -369,6 +377,26 @@ pub const KEYMAP: &[Binding] = &[
     ),
     b(X::Sign, &[c('g')], "g", A::DoSign, "sign", true),
     b(X::Sign, &[c('v')], "v", A::DoVerify, "verify", true),
+    // Approvals.
+    b(
+        X::Approvals,
+        &[Key::Code(KeyCode::Left), c('h')],
+        "←/h",
+        A::Left,
+        "previous key",
+        false,
+    ),
+    b(
+        X::Approvals,
+        &[Key::Code(KeyCode::Right), c('l')],
+        "→/l",
+        A::Right,
+        "key",
+        true,
+    ),
+    b(X::Approvals, &[c('a')], "a", A::Approve, "approve", true),
+    b(X::Approvals, &[c('s')], "s", A::SignUnder, "sign", true),
+    b(X::Approvals, &[c('r')], "r", A::Refresh, "refresh", false),
     // Everywhere.
     b(
         X::Global,
@@ -389,6 +417,14 @@ pub const KEYMAP: &[Binding] = &[
     b(X::Global, &[c('1')], "1", A::GoHome, "home", false),
     b(X::Global, &[c('2')], "2", A::GoCeremony, "ceremony", false),
     b(X::Global, &[c('3')], "3", A::GoSign, "sign/verify", false),
+    b(
+        X::Global,
+        &[c('4')],
+        "4",
+        A::GoApprovals,
+        "approvals",
+        false,
+    ),
     b(
         X::Global,
         &[Key::Code(KeyCode::Esc)],

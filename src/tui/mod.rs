@@ -5,6 +5,7 @@
 //! only while an operation runs), so an idle console uses no CPU.
 
 pub mod app;
+pub mod approvals;
 pub mod ceremony;
 pub mod event;
 pub mod home;
@@ -42,11 +43,21 @@ pub fn run_console(
     ceremonies: &Path,
     out_root: &Path,
 ) -> Result<(), String> {
-    let backend = backend.unwrap_or(crate::hsm::uri::DEFAULT_BACKEND);
-    run(backend, ceremonies, out_root).map_err(|e| e.to_string())
+    run_console_with(backend, ceremonies, out_root, &approvals::default_dir())
 }
 
-fn run(backend: &str, ceremonies: &Path, out_root: &Path) -> Result<(), Error> {
+/// [`run_console`], with the Approvals screen reading signing requests from `requests`.
+pub fn run_console_with(
+    backend: Option<&str>,
+    ceremonies: &Path,
+    out_root: &Path,
+    requests: &Path,
+) -> Result<(), String> {
+    let backend = backend.unwrap_or(crate::hsm::uri::DEFAULT_BACKEND);
+    run(backend, ceremonies, out_root, requests).map_err(|e| e.to_string())
+}
+
+fn run(backend: &str, ceremonies: &Path, out_root: &Path, requests: &Path) -> Result<(), Error> {
     let ceremonies = plan::scan(ceremonies);
     let mut state = AppState::new(
         &crate::hsm::uri::BackendUri::parse(backend)
@@ -56,6 +67,7 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path) -> Result<(), Error> {
         color_enabled(),
     );
     state.out_root = out_root.to_path_buf();
+    state.requests_dir = requests.to_path_buf();
     let (tx, rx) = channel::<Event>();
     let mut worker = worker::spawn(backend.to_string(), tx.clone());
     let (mut term, _guard) = terminal::setup()?;
@@ -130,3 +142,5 @@ fn save_answers(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_approvals;

@@ -190,6 +190,20 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
             "Turns the device's force-audit option {}: with it on, the device refuses to work once its audit log is full until the log is read.",
             if a.force { "on" } else { "off" }
         )),
+        Action::SetPolicy(p) => {
+            what.push(format!(
+                "Stores the approval policy {} on the token{}: which keys need approvals, from whom, how many. Its SHA-256 is read aloud.",
+                p.policy.display(),
+                if p.so_pin.is_some() { " as the SO" } else { "" }
+            ));
+            creates.push("data object officiant-policy.N (the next version)".into());
+        }
+        Action::CoSign(c) => {
+            if let Some(t) = &c.text {
+                what.push(t.clone());
+            }
+            what.push("Each person signs the transcript head (the ceremony as recorded so far) with their SSH key.".into());
+        }
         #[allow(unreachable_patterns)]
         _ => what.push(format!("A {} step.", st.action.kind())),
     }
@@ -210,8 +224,9 @@ pub fn secret_prompt(script: &Script, i: usize, name: &str) -> (String, bool, bo
         .find(|(_, n)| *n == name)
         .map(|(f, _)| f)
         .unwrap_or("pin");
-    let twice = crate::ceremony::script::Action::is_new_secret(field);
+    let twice = script.steps[i].action.sets_secret(name);
     let (what, pin) = match field {
+        "so-pin" if !twice => ("SO PIN", true),
         "so-pin" => ("New SO PIN", true),
         "user-pin" => ("New user PIN", true),
         "new-pin" => ("New PIN", true),

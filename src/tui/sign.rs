@@ -24,16 +24,23 @@ pub enum SignField {
     /// `officiant sign`'s format flags (`--load-address 0x… --entry-point 0x…`,
     /// `--append`, `--key-table F`…), parsed by the command line's own definition.
     Options,
+    /// A signing request (`--request REQ.json`), for a key under an approval policy.
+    Request,
+    /// Its approvals (`--approval SIG…`), separated by spaces; empty: the `.sig` files
+    /// beside the request.
+    Approvals,
     PublicKey,
     Signature,
 }
 
-pub const SIGN_FIELDS: [SignField; 7] = [
+pub const SIGN_FIELDS: [SignField; 9] = [
     SignField::Key,
     SignField::Format,
     SignField::Input,
     SignField::Output,
     SignField::Options,
+    SignField::Request,
+    SignField::Approvals,
     SignField::PublicKey,
     SignField::Signature,
 ];
@@ -83,6 +90,8 @@ pub struct SignState {
     /// The officer typed the output path: it no longer follows the input.
     pub output_edited: bool,
     pub options: PathEntry,
+    pub request: PathEntry,
+    pub approvals: PathEntry,
     pub pubkey: PathEntry,
     pub signature: PathEntry,
     pub editing: bool,
@@ -95,6 +104,8 @@ impl SignState {
             SignField::Input => Some(&mut self.input),
             SignField::Output => Some(&mut self.output),
             SignField::Options => Some(&mut self.options),
+            SignField::Request => Some(&mut self.request),
+            SignField::Approvals => Some(&mut self.approvals),
             SignField::PublicKey => Some(&mut self.pubkey),
             SignField::Signature => Some(&mut self.signature),
             _ => None,
@@ -269,6 +280,20 @@ fn precheck_sign(s: &mut AppState) -> Option<String> {
     if output.is_empty() {
         return Some("Output: give where to write the signed file".into());
     }
+    let request = s.sign.request.input.value.trim().to_string();
+    if request.is_empty() && !s.sign.approvals.input.value.trim().is_empty() {
+        return Some("Request: approvals are for a request; give its file".into());
+    }
+    if !request.is_empty() {
+        if !Path::new(&request).is_file() {
+            return Some(format!("Request: {request} is not a file"));
+        }
+        for a in approval_paths(s) {
+            if !a.is_file() {
+                return Some(format!("Approvals: {} is not a file", a.display()));
+            }
+        }
+    }
     let (format, padding) = format_named(format_name(s));
     let opts = match checked_options(s) {
         Ok(o) => o,
@@ -287,6 +312,17 @@ fn precheck_sign(s: &mut AppState) -> Option<String> {
             }
             other => format!("Options: {other}"),
         })
+}
+
+/// The Approvals field's files.
+fn approval_paths(s: &AppState) -> Vec<PathBuf> {
+    s.sign
+        .approvals
+        .input
+        .value
+        .split_whitespace()
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// The Options field as `officiant sign`'s flags.
@@ -369,7 +405,7 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
     let Ok(options) = checked_options(s) else {
         return Vec::new();
     };
-    let req = Request::SignFile {
+    let sign = Request::SignFile {
         key,
         format,
         padding,
@@ -378,6 +414,16 @@ fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
         input,
         output,
         transcript: s.out_root.join(SIGNING_TRANSCRIPT),
+    };
+    let request = s.sign.request.input.value.trim().to_string();
+    let req = if request.is_empty() {
+        sign
+    } else {
+        Request::SignApproved {
+            sign: Box::new(sign),
+            request: PathBuf::from(request),
+            approvals: approval_paths(s),
+        }
     };
     s.sign.result = None;
     app::start(s, req)
@@ -395,8 +441,8 @@ pub fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
             e.choices.clear();
             s.sign.editing = false;
         }
-        // Options are flags, not a path.
-        Action::Complete if f != SignField::Options => {
+        // Options are flags, Approvals a list: neither is one path.
+        Action::Complete if !matches!(f, SignField::Options | SignField::Approvals) => {
             e.complete();
             edited(s, f);
         }

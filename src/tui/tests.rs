@@ -78,7 +78,7 @@ fn objects() -> Vec<ObjectInfo> {
 }
 
 /// A console with the token opened and the fixture ceremony listed.
-fn ready(color: bool) -> AppState {
+pub(super) fn ready(color: bool) -> AppState {
     let mut s = AppState::new("sim:./rehearsal", vec![plan::summarize(&fixture())], color);
     update(
         &mut s,
@@ -94,23 +94,23 @@ fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn press(s: &mut AppState, code: KeyCode) -> Vec<Command> {
+pub(super) fn press(s: &mut AppState, code: KeyCode) -> Vec<Command> {
     update(s, key(code))
 }
 
-fn typed(s: &mut AppState, text: &str) {
+pub(super) fn typed(s: &mut AppState, text: &str) {
     for c in text.chars() {
         assert!(press(s, KeyCode::Char(c)).is_empty());
     }
 }
 
-fn render(s: &AppState) -> Terminal<TestBackend> {
+pub(super) fn render(s: &AppState) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(W, H)).unwrap();
     t.draw(|f| views::draw(f, s)).unwrap();
     t
 }
 
-fn text(buf: &Buffer) -> String {
+pub(super) fn text(buf: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..buf.area.height {
         for x in 0..buf.area.width {
@@ -122,7 +122,7 @@ fn text(buf: &Buffer) -> String {
 }
 
 /// The foreground colour of the first cell of `needle` on screen.
-fn fg_of(buf: &Buffer, needle: &str) -> Color {
+pub(super) fn fg_of(buf: &Buffer, needle: &str) -> Color {
     let t = text(buf);
     let (row, line) = t
         .lines()
@@ -133,13 +133,13 @@ fn fg_of(buf: &Buffer, needle: &str) -> Color {
     buf[(col as u16, row as u16)].fg
 }
 
-fn snap(name: &str, s: &AppState) -> Buffer {
+pub(super) fn snap(name: &str, s: &AppState) -> Buffer {
     let t = render(s);
     insta::assert_snapshot!(name, t.backend());
     t.backend().buffer().clone()
 }
 
-fn worker_req(cmds: Vec<Command>) -> Request {
+pub(super) fn worker_req(cmds: Vec<Command>) -> Request {
     match cmds.into_iter().next() {
         Some(Command::Worker(r)) => r,
         other => panic!("expected a worker request, got {other:?}"),
@@ -189,7 +189,7 @@ fn opened_with(
     }))
 }
 
-fn worker(s: &mut AppState, m: WorkerMsg) -> Vec<Command> {
+pub(super) fn worker(s: &mut AppState, m: WorkerMsg) -> Vec<Command> {
     update(s, Event::Worker(m))
 }
 

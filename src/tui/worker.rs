@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
+use crate::approvals::{pending, signoff};
 use crate::ceremony::engine::{self, StepResult};
 use crate::ceremony::inputs::{Answer, Danger, Inputs, Progress};
 use crate::ceremony::people::Participant;
@@ -64,6 +65,25 @@ pub enum Request {
     CloseCeremony,
     /// The answer to the runner's last question.
     Reply(Reply),
+    /// Read the signing requests in `dir`, each reviewed against the token's policy, and
+    /// the keys in the ssh-agent.
+    ListRequests {
+        dir: PathBuf,
+    },
+    /// Approve the request file `path` with the ssh-agent's key `key` (its OpenSSH public
+    /// key line) as approver `principal`: writes `REQ.PRINCIPAL.sig` beside it.
+    ApproveRequest {
+        path: PathBuf,
+        key: String,
+        principal: String,
+    },
+    /// What [`Request::SignFile`] does, under a signing request and its approvals (none
+    /// given: the approval files beside the request).
+    SignApproved {
+        sign: Box<Request>,
+        request: PathBuf,
+        approvals: Vec<PathBuf>,
+    },
 }
 
 /// What the person at the console answered.
@@ -90,6 +110,11 @@ impl Request {
             Request::OpenCeremony { script, .. } => format!("Checking {}", script.display()),
             Request::StartCeremony => "Opening the token".into(),
             Request::CloseCeremony | Request::Reply(_) => "Recording".into(),
+            Request::ListRequests { dir } => format!("Reading the requests in {}", dir.display()),
+            Request::ApproveRequest { principal, .. } => {
+                format!("Approving as {principal} with the ssh-agent (touch the key if it blinks)")
+            }
+            Request::SignApproved { sign, .. } => sign.describe(),
         }
     }
 }
@@ -153,6 +178,14 @@ pub enum WorkerMsg {
         what: String,
         cause: String,
     },
+    /// The signing requests of a directory, reviewed.
+    Requests(Box<RequestList>),
+    /// An approval was written.
+    Approved {
+        request: PathBuf,
+        signature: PathBuf,
+        principal: String,
+    },
     /// A ceremony is ready to start (or resume).
     CeremonyOpened(Box<Opened>),
     /// The runner's engine state changed.
@@ -177,6 +210,19 @@ pub enum WorkerMsg {
     },
 }
 
+/// The requests an approver reviews, and the keys they may approve with.
+#[derive(Debug)]
+pub struct RequestList {
+    pub dir: PathBuf,
+    pub pending: Vec<pending::Pending>,
+    /// The ssh-agent's keys, or why there are none.
+    pub agent: Result<Vec<pending::AgentKey>, String>,
+    /// The token's policy (label, SHA-256), if it holds one.
+    pub policy: Option<(String, [u8; 32])>,
+    /// When it was reviewed (seconds since 1970): expiry is shown relative to it.
+    pub now: u64,
+}
+
 #[derive(Debug)]
 pub struct Opened {
     pub script: Script,
@@ -188,8 +234,14 @@ pub struct Opened {
     pub state: engine::State,
 }
 
-/// Open `uri` on a new thread and serve requests until the sender is dropped.
+/// Open `uri` on a new thread and serve requests until the sender is dropped. Signed
+/// sign-offs and approvals use the ssh-agent `SSH_AUTH_SOCK` names now.
 pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
+    spawn_with(uri, events, crate::approvals::agent::socket_from_env().ok())
+}
+
+/// [`spawn`] with the ssh-agent at `agent` (its socket), or none.
+pub fn spawn_with(uri: String, events: Sender<Event>, agent: Option<PathBuf>) -> Sender<Request> {
     let (tx, rx) = channel::<Request>();
     std::thread::spawn(move || {
         let send = |m: WorkerMsg| events.send(Event::Worker(m)).is_ok();
@@ -236,7 +288,14 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                     }
                 }
                 Request::StartCeremony => match opened.take() {
-                    Some(sess) => Some(run_ceremony(sess, token.as_mut(), &uri, &rx, &send)),
+                    Some(sess) => Some(run_ceremony(
+                        sess,
+                        token.as_mut(),
+                        &uri,
+                        &rx,
+                        &send,
+                        agent.as_deref(),
+                    )),
                     None => Some(WorkerMsg::Failed {
                         what: "The ceremony".into(),
                         cause: "no ceremony is open".into(),
@@ -248,6 +307,9 @@ pub fn spawn(uri: String, events: Sender<Event>) -> Sender<Request> {
                 }
                 // No run is asking: a stray answer (the screen raced the run's end).
                 Request::Reply(_) => None,
+                r @ (Request::ListRequests { .. } | Request::ApproveRequest { .. }) => {
+                    Some(serve_approvals(token.as_mut(), agent.as_deref(), r))
+                }
                 other => Some(serve(token.as_mut(), &uri, other)),
             };
             if let Some(m) = reply {
@@ -267,9 +329,10 @@ fn run_ceremony(
     uri: &str,
     rx: &Receiver<Request>,
     send: &dyn Fn(WorkerMsg) -> bool,
+    agent: Option<&std::path::Path>,
 ) -> WorkerMsg {
     let out = sess.out.clone();
-    let mut inputs = ConsoleInputs { rx, send };
+    let mut inputs = ConsoleInputs { rx, send, agent };
     let res = sess.run(
         token,
         uri,
@@ -297,6 +360,8 @@ fn run_ceremony(
 struct ConsoleInputs<'a> {
     rx: &'a Receiver<Request>,
     send: &'a dyn Fn(WorkerMsg) -> bool,
+    /// The ssh-agent signed sign-offs are made with.
+    agent: Option<&'a std::path::Path>,
 }
 
 impl ConsoleInputs<'_> {
@@ -369,6 +434,56 @@ impl Inputs for ConsoleInputs<'_> {
         }) {
             Reply::SignOff(name) => Answer::Given(name),
             other => unexpected(other),
+        }
+    }
+
+    /// The person is picked from the roll call, as for any sign-off; then their key in
+    /// the ssh-agent signs (the one the allowed signers let them sign off with). A person
+    /// with no such key is told so and asked again.
+    fn signed_sign_off(
+        &mut self,
+        _script: &Script,
+        step: usize,
+        role: &str,
+        have: usize,
+        need: usize,
+        ask: &signoff::Ask,
+    ) -> Answer<signoff::Signed> {
+        loop {
+            let name = match self.ask(Question::SignOff {
+                step,
+                role: role.to_string(),
+                have,
+                need,
+            }) {
+                Reply::SignOff(name) => name,
+                other => return unexpected(other),
+            };
+            let signed = match self.agent {
+                None => Err(crate::approvals::agent::Error::NoAgent.to_string()),
+                Some(socket) => {
+                    (self.send)(WorkerMsg::CeremonyBusy(Some(format!(
+                        "{name} signs off with their ssh-agent key (touch it if it blinks)"
+                    ))));
+                    let r = signoff::sign_with_agent(
+                        socket,
+                        &ask.signers,
+                        &name,
+                        &ask.message,
+                        crate::approvals::time::now(),
+                    );
+                    (self.send)(WorkerMsg::CeremonyBusy(None));
+                    r
+                }
+            };
+            match signed {
+                Ok(signature) => return Answer::Given(signoff::Signed { name, signature }),
+                Err(reason) => {
+                    if !(self.send)(WorkerMsg::Rejected { step, reason }) {
+                        return Answer::Abort("the console closed".into());
+                    }
+                }
+            }
         }
     }
 
@@ -503,10 +618,60 @@ pub fn serve(token: &mut dyn Token, uri: &str, req: Request) -> WorkerMsg {
                 }
             }
         }
+        Request::SignApproved {
+            sign,
+            request,
+            approvals,
+        } => match *sign {
+            Request::SignFile {
+                key,
+                format,
+                padding,
+                options,
+                pin,
+                input,
+                output,
+                transcript,
+            } => {
+                let approvals = if approvals.is_empty() {
+                    pending::approval_files(&request)
+                } else {
+                    approvals
+                };
+                let signed = crate::approvals::Presented::load(&request, &approvals)
+                    .map_err(|e| e.to_string())
+                    .and_then(|presented| {
+                        let opts = options.to_options(padding)?;
+                        let job = SignJob {
+                            key: &key,
+                            format,
+                            opts: &opts,
+                            input: &input,
+                            output: &output,
+                            transcript: &transcript,
+                        };
+                        sign_file_under(token, uri, &job, &pin, Some(&presented))
+                    });
+                match signed {
+                    Ok(rec) => WorkerMsg::Signed {
+                        digest: hex::decode(&rec.signed_digest).unwrap_or_default(),
+                        output: rec.output,
+                        notes: rec.notes,
+                        transcript,
+                    },
+                    Err(cause) => failed(cause),
+                }
+            }
+            _ => failed("only a file signing can be approved".into()),
+        },
         Request::OpenCeremony { .. }
         | Request::StartCeremony
         | Request::CloseCeremony
-        | Request::Reply(_) => failed("the ceremony requests are served by the worker loop".into()),
+        | Request::Reply(_)
+        | Request::ListRequests { .. }
+        | Request::ApproveRequest { .. } => {
+            failed("the ceremony and approval requests are served by the worker loop".into())
+        }
     }
 }
 
@@ -557,6 +722,18 @@ fn sign_file(
     j: &SignJob<'_>,
     pin: &Secret,
 ) -> Result<signing::SignRecord, String> {
+    sign_file_under(token, uri, j, pin, None)
+}
+
+/// [`sign_file`] under a signing request and its approvals (the approval gate decides);
+/// the grant is added to the record's notes.
+fn sign_file_under(
+    token: &mut dyn Token,
+    uri: &str,
+    j: &SignJob<'_>,
+    pin: &Secret,
+    request: Option<&crate::approvals::Presented>,
+) -> Result<signing::SignRecord, String> {
     token
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
@@ -567,15 +744,147 @@ fn sign_file(
     let job = signing::recorded::Job {
         backend: uri,
         key: j.key,
-        request: None,
+        request,
         format: j.format,
         opts: j.opts,
         inputs: &inputs,
         outputs: signing::recorded::Outputs::File(j.output),
         transcript: j.transcript,
     };
-    let mut done =
-        signing::recorded::sign_recorded(token, &job, &mut |_| {}).map_err(|e| e.to_string())?;
-    done.pop()
-        .ok_or_else(|| "the signing session recorded no signature".to_string())
+    let mut granted = Vec::new();
+    let mut done = signing::recorded::sign_recorded(token, &job, &mut |n| {
+        if let signing::recorded::Note::Approved { grant, used } = n {
+            granted.push(format!("{grant}; {used} use(s) before this one"));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let mut rec = done
+        .pop()
+        .ok_or_else(|| "the signing session recorded no signature".to_string())?;
+    rec.notes.extend(granted);
+    Ok(rec)
+}
+
+/// The Approvals screen's requests: review a directory, or approve one request through
+/// the ssh-agent. The token's policy says who the approvers are.
+fn serve_approvals(
+    token: &mut dyn Token,
+    agent: Option<&std::path::Path>,
+    req: Request,
+) -> WorkerMsg {
+    let what = req.describe();
+    let failed = |cause: String| WorkerMsg::Failed {
+        what: what.clone(),
+        cause,
+    };
+    let now = pending::now();
+    let info = match token.info() {
+        Ok(i) => i,
+        Err(e) => return failed(e.to_string()),
+    };
+    let policy = match crate::approvals::store::read_policy(token) {
+        Ok(p) => p,
+        Err(e) => return failed(e.to_string()),
+    };
+    match req {
+        Request::ListRequests { dir } => {
+            let side = pending::TokenSide {
+                serial: &info.serial,
+                policy: policy.as_ref(),
+            };
+            let list = match pending::scan(&dir, &side, now) {
+                Ok(l) => l,
+                Err(e) => return failed(e),
+            };
+            let agent = match agent {
+                None => Err(crate::approvals::agent::Error::NoAgent.to_string()),
+                Some(sock) => crate::approvals::agent::identities(sock)
+                    .map(|k| pending::agent_keys(&k, policy.as_ref(), now))
+                    .map_err(|e| e.to_string()),
+            };
+            WorkerMsg::Requests(Box::new(RequestList {
+                dir,
+                pending: list,
+                agent,
+                policy: policy.map(|p| (p.label, p.sha256)),
+                now,
+            }))
+        }
+        Request::ApproveRequest {
+            path,
+            key,
+            principal,
+        } => {
+            let Some(sock) = agent else {
+                return failed(crate::approvals::agent::Error::NoAgent.to_string());
+            };
+            let side = pending::TokenSide {
+                serial: &info.serial,
+                policy: policy.as_ref(),
+            };
+            // Reviewed again now: the file as it is, not as it was listed.
+            let p = pending::review(&path, &side, now);
+            let req = match &p.request {
+                Ok(r) => r.clone(),
+                Err(e) => return failed(format!("{}: {e}", path.display())),
+            };
+            if p.expired {
+                return failed(format!(
+                    "request {} expired at {}; nothing to approve",
+                    req.id, req.not_after
+                ));
+            }
+            if let Some(why) = &p.unusable {
+                return failed(format!("request {}: {why}", req.id));
+            }
+            let public = match ssh_key::PublicKey::from_openssh(&key) {
+                Ok(k) => k,
+                Err(e) => return failed(format!("the chosen key: {e}")),
+            };
+            let allowed = pending::agent_keys(std::slice::from_ref(&public), policy.as_ref(), now);
+            if !allowed
+                .first()
+                .is_some_and(|k| k.approver.contains(&principal))
+            {
+                return failed(format!(
+                    "the token's policy does not let key {} approve as {principal}",
+                    crate::approvals::signers::fingerprint(public.key_data())
+                ));
+            }
+            let out = pending::approval_path(&path, &principal);
+            if out.symlink_metadata().is_ok() {
+                return failed(format!(
+                    "{} exists: {principal} approved this request already",
+                    out.display()
+                ));
+            }
+            let bytes = match std::fs::read(&path) {
+                Ok(b) if crate::output::sha256(&b) == p.sha256 => b,
+                Ok(_) => {
+                    return failed(format!("{} changed while it was reviewed", path.display()))
+                }
+                Err(e) => return failed(format!("{}: {e}", path.display())),
+            };
+            let signed = crate::approvals::agent::sign(
+                sock,
+                Some(&public),
+                crate::approvals::APPROVAL_NAMESPACE,
+                &bytes,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|sig| crate::approvals::agent::armor(&sig).map_err(|e| e.to_string()))
+            .and_then(|text| {
+                crate::output::write_new(&out, text.as_bytes()).map_err(|e| e.to_string())
+            });
+            match signed {
+                Ok(()) => WorkerMsg::Approved {
+                    request: path,
+                    signature: out,
+                    principal,
+                },
+                Err(e) => failed(e),
+            }
+        }
+        _ => failed("not an approval request".into()),
+    }
 }

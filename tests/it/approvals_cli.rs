@@ -632,38 +632,13 @@ fn approve_through_ssh_agent() {
     let Some(p) = Pipeline::new(false) else {
         return;
     };
-    let (Some(agent), Some(add)) = (oracle("ssh-agent"), oracle("ssh-add")) else {
+    let Some(agent) = crate::support::agent::Agent::start(p.dir.path()) else {
         return;
     };
-    let sock = p.path("agent.sock");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _agent = Kill(
-        Command::new(agent)
-            .args(["-D", "-a"])
-            .arg(&sock)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..100 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     for who in ["alice", "carol"] {
-        run_ok(
-            Command::new(&add)
-                .env("SSH_AUTH_SOCK", &sock)
-                .arg(p.path(who)),
-        );
+        agent.add(&p.path(who));
     }
+    let sock = agent.sock.clone();
     let req = p.request(&["fw"], 1, "10m");
     let approve = |who: &str, out: &str| {
         let mut c = p.cmd();

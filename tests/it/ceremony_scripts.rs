@@ -203,7 +203,7 @@ fn bad_scripts_each_have_their_exact_message() {
     let expected = "\
 malformed TOML: DIR/x.toml:28:12: malformed TOML: invalid basic string
 unknown field: DIR/x.toml: step[2] (gen-p256).exportable: unknown field
-unknown step kind: DIR/x.toml: step[1] (login).kind: unknown step kind \"log-in\" (expected one of init-token, login, change-pin, generate-key, import-key, write-object, delete-object, export-public-key, instruction, issue-certificate, export-fuses, sign, verify, issue-tbbr, change-auth-key, put-auth-key, set-audit)
+unknown step kind: DIR/x.toml: step[1] (login).kind: unknown step kind \"log-in\" (expected one of init-token, login, change-pin, generate-key, import-key, write-object, delete-object, export-public-key, instruction, issue-certificate, export-fuses, sign, verify, issue-tbbr, change-auth-key, put-auth-key, set-audit, set-policy, co-sign)
 bad algorithm: DIR/x.toml: step[2] (gen-p256).algorithm: unknown algorithm \"rsa-1024\" (expected ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096)
 duplicate label: DIR/x.toml: step[3] (gen-again).label: key label \"k1\" is already created by step[2] (gen-p256)
 duplicate step id: DIR/x.toml: step[1] (init).id: duplicate step id (already used by step[0] (init))

@@ -19,7 +19,9 @@
 
 mod support;
 
+mod approvals_ceremony;
 mod approvals_cli;
+mod approvals_console;
 mod approvals_gate;
 mod approvals_overhead;
 mod approvals_signers;
@@ -36,6 +38,7 @@ mod ceremony_resume_softhsm;
 mod ceremony_retry;
 mod ceremony_scripts;
 mod ceremony_sign_steps;
+mod ceremony_signoffs;
 mod cli_auth_key;
 mod cli_core_dump;
 mod cli_prompt;

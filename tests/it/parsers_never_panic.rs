@@ -405,6 +405,73 @@ fn transcript() {
     );
 }
 
+/// A transcript with one signed sign-off that verifies: an Ed25519 key made from a fixed
+/// seed signs the message (ssh-key's SSHSIG).
+fn signoff_seed() -> Vec<u8> {
+    use officiant::approvals::signoff;
+    let pair = ssh_key::private::Ed25519Keypair::from_seed(&[7u8; 32]);
+    let key = ssh_key::PrivateKey::from(pair);
+    let allowed = format!(
+        "\"Walt Witness\" {}\n",
+        key.public_key().to_openssh().unwrap()
+    );
+    let script = "ab".repeat(32);
+    let msg = signoff::message(&script, "gen", "h0");
+    let sig = key
+        .sign("officiant-signoff", ssh_key::HashAlg::Sha512, &msg)
+        .unwrap();
+    let entry = |seq: u64, kind: &str, data: serde_json::Value, hash: &str| {
+        serde_json::json!({"seq": seq, "time": "2026-11-22T02:00:00Z", "prev": "", "type": kind, "data": data, "hash": hash})
+            .to_string()
+    };
+    let lines = [
+        entry(
+            0,
+            "open",
+            serde_json::json!({"script_sha256": script}),
+            "h0",
+        ),
+        entry(
+            1,
+            "allowed-signers",
+            serde_json::json!({
+                "text": allowed,
+                "sha256": hex::encode(officiant::output::sha256(allowed.as_bytes())),
+                "roles": ["witness"],
+            }),
+            "h1",
+        ),
+        entry(
+            2,
+            "sign-off",
+            serde_json::json!({
+                "id": "gen",
+                "name": "Walt Witness",
+                "role": "witness",
+                "principal": "Walt Witness",
+                "key": officiant::approvals::signers::fingerprint(key.public_key().key_data()),
+                "head": "h0",
+                "signature": officiant::approvals::agent::armor(&sig).unwrap(),
+            }),
+            "h2",
+        ),
+    ];
+    format!("{}\n", lines.join("\n")).into_bytes()
+}
+
+#[test]
+fn signoff_transcript() {
+    let seeds = vec![("signed sign-off".to_string(), signoff_seed())];
+    assert_valid("signoff_transcript", entry::signoff_transcript, &seeds);
+    check(
+        "signoff_transcript",
+        entry::signoff_transcript,
+        &bytes(&seeds),
+        0,
+        600,
+    );
+}
+
 #[test]
 fn public_key() {
     let mut seeds = files("tests/fixtures/keys", |n| n.ends_with(".pub.pem"));
@@ -790,7 +857,7 @@ fn harness_catches_a_panic() {
     );
     assert!(failures[0].contains("input hex: 61"), "{}", failures[0]);
     // And every real target is reachable by name.
-    assert_eq!(entry::TARGETS.len(), 18);
+    assert_eq!(entry::TARGETS.len(), 19);
     for (n, _) in entry::TARGETS {
         let _ = target(n);
     }

@@ -230,8 +230,8 @@ fn rehearsal_ceremony_in_a_real_terminal() {
     assert!(s.contains("✓ signature checked"), "{s}");
 
     // Verify it at the console against the public key the ceremony exported (past
-    // Output and Options).
-    t.keys(&["Down", "Down", "Down", "Enter"]);
+    // Output, Options, Request and Approvals).
+    t.keys(&["Down", "Down", "Down", "Down", "Down", "Enter"]);
     t.text("records/rehearsal/fw-signing-p256.pub.pem");
     t.keys(&["Enter", "Down", "Enter"]);
     t.text("fw.bin.sig");
@@ -406,6 +406,8 @@ fn hab4_ec_ceremony_killed_resumed_saved_and_replayed() {
             &format!("{bin} --out records; echo CONSOLE-EXIT=$?; sleep 600"),
         );
         t.wait_for("HAB4", 20);
+        // The token is open (until then Enter does nothing): its state line is drawn.
+        t.wait_for(" objects", 20);
         t
     };
 

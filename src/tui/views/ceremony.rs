@@ -346,6 +346,15 @@ fn result_text(
         x.add(2, &name, t.title());
         x.fingerprint(4, &fp, t);
     }
+    for (name, v) in [
+        ("policy SHA-256", &r.details["policy"]["sha256"]),
+        ("co-signed transcript head", &r.details["co_signed_head"]),
+    ] {
+        if let Some(b) = v["hex"].as_str().and_then(|h| hex::decode(h).ok()) {
+            x.add(2, name, t.title());
+            x.fingerprint(4, &Fingerprint::of(&b), t);
+        }
+    }
     let fuse_words: Vec<&str> = r.details["fuse_words"]
         .as_array()
         .into_iter()
@@ -419,10 +428,15 @@ fn ask_pane(f: &mut Frame, area: Rect, s: &AppState, run: &CeremonyRun, t: &Them
             } else {
                 role.clone()
             };
+            let how = if run.script.is_signed(role) {
+                "; your ssh-agent key signs it"
+            } else {
+                ""
+            };
             x.add(
                 0,
                 &format!(
-                    "The {who} signs off {:?}: choose your name (↑/↓, Enter).",
+                    "The {who} signs off {:?}: choose your name (↑/↓, Enter){how}.",
                     run.script.steps[*step].id
                 ),
                 t.title(),

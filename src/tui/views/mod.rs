@@ -1,5 +1,6 @@
 //! Drawing: one function per region, each reading `&AppState` only.
 
+pub mod approvals;
 pub mod ceremony;
 pub mod home;
 pub mod popups;
@@ -119,6 +120,7 @@ pub fn draw(f: &mut Frame, s: &AppState) {
         Screen::Home => home::draw(f, body, s, &t),
         Screen::Ceremony => ceremony::draw(f, body, s, &t),
         Screen::Sign => sign::draw(f, body, s, &t),
+        Screen::Approvals => approvals::draw(f, body, s, &t),
     }
     status_line(f, status, s, &t);
     footer(f, foot, s, &t);
@@ -135,7 +137,8 @@ fn header(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         tab("Home", "1", s.screen == Screen::Home),
         tab("Ceremony", "2", s.screen == Screen::Ceremony),
         tab("Sign", "3", s.screen == Screen::Sign),
-        Span::raw("  "),
+        tab("Approvals", "4", s.screen == Screen::Approvals),
+        // No gap: the rehearsal warning must fit in 80 columns.
     ];
     if let TokenStatus::Ready(i) = &s.token {
         if i.rehearsal {

@@ -180,6 +180,7 @@ fn help(f: &mut Frame, area: Rect, scroll: u16, t: &Theme) {
         Context::Picker,
         Context::Roles,
         Context::Sign,
+        Context::Approvals,
         Context::Entry,
         Context::Path,
         Context::Confirm,

@@ -12,7 +12,24 @@ use crate::tui::sign::{self as component, SignField, SignResult, SIGN_FIELDS};
 
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let sg = &s.sign;
-    let [form, result] = Layout::vertical([Constraint::Length(11), Constraint::Min(5)]).areas(area);
+    // Nine fields, the borders, and a line for a field's error or completion choices
+    // when there is one.
+    let focused_entry = match sg.focused() {
+        SignField::Input => Some(&sg.input),
+        SignField::Output => Some(&sg.output),
+        SignField::Options => Some(&sg.options),
+        SignField::Request => Some(&sg.request),
+        SignField::Approvals => Some(&sg.approvals),
+        SignField::PublicKey => Some(&sg.pubkey),
+        SignField::Signature => Some(&sg.signature),
+        _ => None,
+    };
+    let extra = focused_entry.is_some_and(|e| e.input.error.is_some() || !e.choices.is_empty());
+    let [form, result] = Layout::vertical([
+        Constraint::Length(11 + u16::from(extra)),
+        Constraint::Min(5),
+    ])
+    .areas(area);
     let keys = component::signing_keys(s);
     let key = keys
         .get(sg.key)
@@ -29,11 +46,26 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             SignField::Input => ("Input", &sg.input.input.value),
             SignField::Output => ("Output", &sg.output.input.value),
             SignField::Options => ("Options", &sg.options.input.value),
+            SignField::Request => ("Request", &sg.request.input.value),
+            SignField::Approvals => ("Approvals", &sg.approvals.input.value),
             SignField::PublicKey => ("Public key", &sg.pubkey.input.value),
             SignField::Signature => ("Signature", &sg.signature.input.value),
         };
-        if *field == SignField::PublicKey {
-            lines.push(Line::styled("  — verify a detached signature —", t.dim()));
+        // An empty field says what it takes.
+        let hint = match field {
+            SignField::Request => "(a key under an approval policy: REQ.json, or s on screen 4)",
+            SignField::Approvals if !sg.request.input.value.trim().is_empty() => {
+                "(empty: the .sig files beside the request)"
+            }
+            SignField::PublicKey => "(verify: the signer's public key, PEM)",
+            SignField::Signature => "(verify raw: the detached signature)",
+            _ => "",
+        };
+        if !hint.is_empty() && value.is_empty() && !editing {
+            let mut l = text_line(label, "", focused, false, t);
+            l.spans.push(Span::styled(hint, t.dim()));
+            lines.push(l);
+            continue;
         }
         if *field == SignField::Options && value.is_empty() && !editing {
             let hint = options_hint(component::format_name(s));
@@ -45,15 +77,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         lines.push(text_line(label, value, focused, editing, t));
     }
     // Completion choices or a field error under the form.
-    let focused = sg.focused();
-    let entry = match focused {
-        SignField::Input => Some(&sg.input),
-        SignField::Output => Some(&sg.output),
-        SignField::Options => Some(&sg.options),
-        SignField::PublicKey => Some(&sg.pubkey),
-        SignField::Signature => Some(&sg.signature),
-        _ => None,
-    };
+    let entry = focused_entry;
     if let Some(e) = entry {
         if let Some(err) = &e.input.error {
             lines.push(Line::styled(format!("  ✗ {err}"), t.fail()));
@@ -77,11 +101,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             notes,
             transcript,
         }) => {
-            let mut l = digest_lines("Digest the token signed", digest, result.width, t);
-            l.push(Line::styled(
+            // The verdict and where it went first: they must fit at 80×24.
+            let mut l = vec![Line::styled(
                 "✓ signature checked against the token's public key before writing",
                 t.ok(),
-            ));
+            )];
             l.push(Line::from(vec![
                 Span::styled("Written ", t.title()),
                 Span::raw(output.display().to_string()),
@@ -93,10 +117,16 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             for n in notes {
                 l.push(Line::styled(format!("· {n}"), t.dim()));
             }
+            l.extend(digest_lines(
+                "Digest",
+                digest,
+                result.width,
+                t,
+            ));
             l
         }
         Some(SignResult::Verified { digest, ok, lines }) => {
-            let mut l = digest_lines("SHA-256 of the input", digest, result.width, t);
+            let mut l = Vec::new();
             if *ok {
                 l.push(Line::styled("✓ GOOD SIGNATURE", t.ok()));
                 for x in lines {
@@ -107,6 +137,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
                     l.push(Line::styled(format!("✗ BAD SIGNATURE: {x}"), t.fail()));
                 }
             }
+            l.extend(digest_lines("SHA-256 of the input", digest, result.width, t));
             l
         }
     };
@@ -126,8 +157,17 @@ fn digest_lines(
     t: &Theme,
 ) -> Vec<Line<'static>> {
     let w = width.saturating_sub(2) as usize;
-    let mut l = vec![Line::styled(title, t.title())];
-    l.extend(super::wrap_words(&d.groups, w).into_iter().map(Line::raw));
+    // The title beside the hex groups when both fit on one line.
+    let mut l = if title.chars().count() + 1 + d.groups.chars().count() <= w {
+        vec![Line::from(vec![
+            Span::styled(title, t.title()),
+            Span::raw(format!(" {}", d.groups)),
+        ])]
+    } else {
+        let mut l = vec![Line::styled(title, t.title())];
+        l.extend(super::wrap_words(&d.groups, w).into_iter().map(Line::raw));
+        l
+    };
     l.extend(
         super::wrap_words(&d.words, w)
             .into_iter()

@@ -1,8 +1,9 @@
 //! Shared helpers for the integration tests: finding the vendor tools that judge them
 //! ([`oracles`]: a missing one fails the test unless `OFFICIANT_ALLOW_SKIP=1`), private
 //! SoftHSM token directories, running the officiant binary; and one submodule per
-//! family of tests (demo, replay, certs, sign, rehearsal, tmux).
+//! family of tests (demo, replay, certs, sign, rehearsal, tmux, agent).
 
+pub mod agent;
 pub mod certs;
 pub mod demo;
 pub mod oracles;
