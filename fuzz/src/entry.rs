@@ -41,6 +41,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("allowed_signers", allowed_signers),
     ("approval_request", approval_request),
     ("approval_policy", approval_policy),
+    ("imx_ivt", imx_ivt),
+    ("imx_csf", imx_csf),
+    ("ahab_container", ahab_container),
     ("signoff_transcript", signoff_transcript),
 ];
 
@@ -401,4 +404,168 @@ pub fn approval_policy(data: &[u8]) -> Result<(), String> {
         assert!(back.is_ok(), "a parsed policy does not read back: {back:?}");
     });
     parsed.map_err(msg).or(stored.map(|_| ()).map_err(msg))
+}
+
+/// The spsdk-signed HAB4 fixture (tests/fixtures/imx/make.sh) and its SRK table.
+pub const HAB4_SIGNED: &[u8] = include_bytes!("../../tests/fixtures/imx/hab4-signed.bin");
+pub const HAB4_TABLE: &[u8] = include_bytes!("../../tests/fixtures/imx/hab4-table.bin");
+
+/// The IVT layout of an image held in memory.
+fn hab4_layout(data: &[u8]) -> Result<officiant::formats::imx::ivt::Layout, String> {
+    use officiant::formats::imx::ivt::{Layout, IVT_OFFSETS};
+    let candidates: Vec<(u64, &[u8])> = IVT_OFFSETS
+        .iter()
+        .filter_map(|&o| data.get(o as usize..).map(|b| (o, b)))
+        .collect();
+    Layout::find(&candidates, data.len() as u64, |o| {
+        data.get(o as usize..(o as usize).checked_add(12)?)
+            .map(<[u8]>::to_vec)
+    })
+    .map_err(msg)
+}
+
+/// The CSF and IMG certificates (DER) inside the signed fixture.
+fn hab4_fixture_certs() -> Result<(Vec<u8>, Vec<u8>), String> {
+    use officiant::formats::imx::{csf, hab4_image};
+    let layout = hab4_layout(HAB4_SIGNED)?;
+    let at = hab4_image::csf_offset(&layout).map_err(msg)? as usize;
+    let region = &HAB4_SIGNED[at..];
+    let c = csf::Csf::parse(region).map_err(msg)?;
+    let certs: Vec<Vec<u8>> = c
+        .commands
+        .iter()
+        .filter_map(|cmd| match cmd {
+            csf::Command::InstallKey(k) if k.cert_format == csf::FMT_X509 => {
+                csf::blob(region, k.location, csf::CERT_TAG)
+                    .ok()
+                    .map(|(_, d)| d.to_vec())
+            }
+            _ => None,
+        })
+        .collect();
+    match certs.as_slice() {
+        [a, b] => Ok((a.clone(), b.clone())),
+        _ => Err("fixture has no CSF and IMG certificates".into()),
+    }
+}
+
+/// `sign`/`verify --format imx-hab4` on an image: the IVT and boot data, the signing
+/// plan against the fixture's SRK table and certificates, and the whole verification.
+pub fn imx_ivt(data: &[u8]) -> Result<(), String> {
+    use officiant::formats::imx::hab4_image::{KeyRef, Plan, SignSpec};
+    if let Ok(layout) = hab4_layout(data) {
+        let _ = (
+            layout.boot_end_offset(),
+            layout.address(0),
+            layout.boot_data_offset(),
+        );
+        let (csf_der, img_der) = hab4_fixture_certs()?;
+        let csf_key = PublicKey::from_certificate_der(&csf_der).map_err(msg)?;
+        let img_key = PublicKey::from_certificate_der(&img_der).map_err(msg)?;
+        let at_csf = layout
+            .file_offset(layout.ivt.csf)
+            .and_then(|o| data.get(o as usize..))
+            .map(|b| &b[..b.len().min(4096)])
+            .unwrap_or_default();
+        let spec = SignSpec {
+            srk_table: HAB4_TABLE,
+            srk_index: 0,
+            csf_cert: &csf_der,
+            img_cert: Some(&img_der),
+            fast_auth: false,
+            unlock: vec![],
+            version: None,
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        };
+        let csf_ref = KeyRef {
+            label: "csf",
+            public: &csf_key,
+        };
+        let img_ref = KeyRef {
+            label: "img",
+            public: &img_key,
+        };
+        if let Ok(plan) = Plan::new(&layout, at_csf, &spec, csf_ref, Some(img_ref)) {
+            let mut copy = data[..data.len().min(1 << 16)].to_vec();
+            plan.patch(0, &mut copy);
+            let _ = (
+                plan.covered(),
+                plan.block(),
+                plan.output_len(),
+                plan.reserved(),
+            );
+            let _ = Plan::check_blank(0, data);
+        }
+    }
+    let f = TempFile::new(data, "hab4.bin")?;
+    signing::imx_hab4::verify(f.path(), HAB4_TABLE).map_err(msg)?;
+    Ok(())
+}
+
+/// A CSF region (header, commands, SRK table, certificates, CMS signatures) as
+/// `verify --format imx-hab4` walks it, behind the fixture image's IVT.
+pub fn imx_csf(data: &[u8]) -> Result<(), String> {
+    use officiant::formats::imx::{cms, csf, hab4_image};
+    let layout = hab4_layout(HAB4_SIGNED)?;
+    if let Ok(c) = csf::Csf::parse(data) {
+        let _ = (c.to_bytes(), c.len());
+        for cmd in &c.commands {
+            let _ = (cmd.name(), cmd.to_bytes());
+            let loc = match cmd {
+                csf::Command::InstallKey(k) => Some(k.location),
+                csf::Command::AuthData(a) => Some(a.location),
+                _ => None,
+            };
+            if let Some(loc) = loc {
+                for tag in [csf::CERT_TAG, csf::SIG_TAG] {
+                    if let Ok((_, body)) = csf::blob(data, loc, tag) {
+                        let _ = cms::verify_detached(body, &fixture_p256(), None, &[0; 32]);
+                        let _ = PublicKey::from_certificate_der(body);
+                        let _ = hab4::SrkTable::parse(body);
+                    }
+                }
+            }
+        }
+    }
+    let v = hab4_image::verify_csf(&layout, data, HAB4_TABLE).map_err(msg)?;
+    for d in &v.data {
+        let _ = d.check(&[0; 32]);
+    }
+    Ok(())
+}
+
+/// The spsdk-signed AHAB fixture (tests/fixtures/imx/make.sh) and its SRK table.
+pub const AHAB_SIGNED: &[u8] = include_bytes!("../../tests/fixtures/imx/ahab-signed.bin");
+pub const AHAB_TABLE: &[u8] = include_bytes!("../../tests/fixtures/imx/ahab-table.bin");
+
+/// `verify --format imx-ahab` (and the first half of signing) on an AHAB image: the
+/// container header, image array, signature block, SRK table and signature.
+pub fn ahab_container(data: &[u8]) -> Result<(), String> {
+    use officiant::formats::imx::{ahab, ahab_srk};
+    if let Ok(c) = ahab::Container::parse(data) {
+        let _ = (c.srk_set(), c.used_srk(), c.revoke_mask(), c.to_bytes());
+        let _ = (
+            c.signature(),
+            c.signed_data(),
+            c.has_certificate(),
+            c.has_blob(),
+        );
+        if let Some(t) = c.srk_table() {
+            if let Ok(t) = ahab_srk::SrkTable::parse(t) {
+                let _ = (t.sha256(), t.sha512(), t.is_ca());
+                for srk in t.srks() {
+                    let _ = (ahab::scheme_for(srk), srk.describe());
+                }
+            }
+        }
+        for img in &c.images {
+            let _ = (img.hash_alg(), img.encrypted(), img.hash_matches(&[0; 32]));
+        }
+        if let Ok(t) = ahab_srk::SrkTable::parse(AHAB_TABLE) {
+            let _ = ahab::verify(&c, &t);
+        }
+    }
+    let f = TempFile::new(data, "ahab.bin")?;
+    signing::imx_ahab::verify(f.path(), AHAB_TABLE).map_err(msg)?;
+    Ok(())
 }

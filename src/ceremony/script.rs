@@ -232,11 +232,21 @@ impl Action {
     fn file_refs_mut(&mut self) -> Vec<&mut FileRef> {
         match self {
             Action::ExportFuses(x) => match &mut x.export {
-                FuseExport::Hab4 { certs, .. } => certs.iter_mut().collect(),
+                FuseExport::Hab4 { certs, .. } | FuseExport::Ahab { certs, .. } => {
+                    certs.iter_mut().collect()
+                }
                 FuseExport::TfaRotpk { key_file, .. } => key_file.iter_mut().collect(),
                 _ => vec![],
             },
-            Action::Sign(s) => vec![&mut s.input],
+            Action::Sign(s) => {
+                let mut r = vec![&mut s.input];
+                if let Some(x) = s.imx.as_deref_mut() {
+                    r.push(&mut x.srk_table);
+                    r.extend(x.csf_cert.iter_mut());
+                    r.extend(x.img_cert.iter_mut());
+                }
+                r
+            }
             Action::IssueTbbr(t) => {
                 let mut r = vec![&mut t.tb_fw, &mut t.soc_fw, &mut t.nt_fw];
                 r.extend(t.tos_fw.iter_mut());
@@ -301,6 +311,17 @@ pub enum FuseExport {
         table: String,
         fuse: String,
     },
+    /// AHAB SRK table and SRK hash from exactly 4 SRK certificates.
+    Ahab {
+        certs: Vec<FileRef>,
+        /// RSA records as RSA-PSS (spsdk, i.MX 9) instead of PKCS#1 v1.5 (srktool).
+        rsa_pss: bool,
+        /// srktool -a's fuse file: SHA-512 of the table (i.MX 8QXP/8QM).
+        srktool: bool,
+        family: Option<crate::formats::imx::ahab_srk::Family>,
+        table: String,
+        fuse: String,
+    },
     /// SHA-256 of the ROT public key's DER SPKI (`rotpk_sha256.bin`).
     TfaRotpk {
         key: Option<String>,
@@ -324,6 +345,7 @@ impl FuseExport {
     pub fn format_name(&self) -> &'static str {
         match self {
             FuseExport::Hab4 { .. } => "hab4",
+            FuseExport::Ahab { .. } => "ahab",
             FuseExport::TfaRotpk { .. } => "tfa-rotpk",
             FuseExport::Esp32Sbv2 { .. } => "esp32-sbv2",
             FuseExport::Stm32mp15 { .. } => "stm32mp15",
@@ -349,6 +371,23 @@ pub struct SignStep {
     pub entry_point: Option<u32>,
     /// stm32mp13: the key set in OTP order (labels), and the index of `key` in it.
     pub key_table: Vec<String>,
+    /// imx-hab4, imx-ahab (boxed: the other formats carry none).
+    pub imx: Option<Box<ImxSign>>,
+}
+
+/// The NXP formats' fields of a sign step. For imx-hab4 the step's `key` is the CSF key
+/// (`csf-key`); for imx-ahab it is the SRK.
+#[derive(Debug, Clone)]
+pub struct ImxSign {
+    pub srk_table: FileRef,
+    /// 0-based index of the SRK in the table.
+    pub srk_index: u32,
+    /// imx-hab4: the IMG key (none with fast-auth) and the certificates as files (none:
+    /// the token's certificates under the keys' labels).
+    pub img_key: Option<String>,
+    pub csf_cert: Option<FileRef>,
+    pub img_cert: Option<FileRef>,
+    pub fast_auth: bool,
 }
 
 /// The TF-A TBBR certificate chain (cert_create's), every key on the token.
@@ -615,7 +654,7 @@ impl ExportFuses {
     /// Output files, with the field that names each.
     pub fn outputs(&self) -> Vec<(&'static str, &str)> {
         match &self.export {
-            FuseExport::Hab4 { table, fuse, .. } => {
+            FuseExport::Hab4 { table, fuse, .. } | FuseExport::Ahab { table, fuse, .. } => {
                 vec![("certs", table.as_str()), ("certs", fuse.as_str())]
             }
             FuseExport::TfaRotpk { file, .. }
@@ -1241,6 +1280,55 @@ fn parse_fuses(f: &mut Fields, base: &Path) -> Result<ExportFuses, Fail> {
                 soc,
             }
         }
+        "ahab" => {
+            use crate::formats::imx::ahab_srk;
+            let names = f.opt_string_list("certs")?.unwrap_or_default();
+            if names.len() != ahab_srk::SRK_COUNT {
+                return Err(f.fail(
+                    "certs",
+                    format!("ahab takes exactly 4 SRK certificates, got {}", names.len()),
+                ));
+            }
+            let certs = names
+                .iter()
+                .map(|n| f.check_ref("certs", n, base))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rsa_pss = f.opt_bool("rsa-pss")?.unwrap_or(false);
+            let srktool = f.opt_bool("srktool")?.unwrap_or(false);
+            if rsa_pss && srktool {
+                return Err(f.fail(
+                    "rsa-pss",
+                    "srktool writes RSA records as PKCS#1 v1.5: choose rsa-pss or srktool".into(),
+                ));
+            }
+            let family = match f.opt_string("family")? {
+                None => None,
+                Some(s) => {
+                    let fam = s
+                        .parse::<ahab_srk::Family>()
+                        .map_err(|e| f.fail("family", e.to_string()))?;
+                    if (fam.hash_bits() == 512) != srktool {
+                        return Err(f.fail(
+                            "family",
+                            format!(
+                                "{fam} burns a {}-bit SRK hash: {}",
+                                fam.hash_bits(),
+                                if srktool { "drop srktool" } else { "set srktool = true" }
+                            ),
+                        ));
+                    }
+                    Some(fam)
+                }
+            };
+            FuseExport::Ahab {
+                certs,
+                rsa_pss,
+                srktool,
+                family,
+                table: "SRK_1_2_3_4_table.bin".into(),
+                fuse: "SRK_1_2_3_4_fuse.bin".into(),
+            }
+        }
         "tfa-rotpk" => {
             let key = match f.opt_string("key")? {
                 Some(_) => Some(f.relabel("key")?),
@@ -1302,7 +1390,7 @@ fn parse_fuses(f: &mut Fields, base: &Path) -> Result<ExportFuses, Fail> {
         other => {
             return Err(f.fail(
                 "format",
-                format!("unknown fuse format {other:?} (expected hab4, tfa-rotpk, esp32-sbv2, stm32mp15 or stm32mp-pkhth)"),
+                format!("unknown fuse format {other:?} (expected hab4, ahab, tfa-rotpk, esp32-sbv2, stm32mp15 or stm32mp-pkhth)"),
             ))
         }
     };
@@ -1500,7 +1588,17 @@ fn parse_tbbr(f: &mut Fields, base: &Path) -> Result<IssueTbbr, Fail> {
 fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
     use crate::signing::Format;
     let format = f.sign_format("format")?;
-    let key = f.label("key")?;
+    let key = if format == Format::ImxHab4 {
+        if f.opt_string("key")?.is_some() {
+            return Err(f.fail(
+                "key",
+                "imx-hab4 signs with csf-key and img-key (or csf-key alone with fast-auth)".into(),
+            ));
+        }
+        f.label("csf-key")?
+    } else {
+        f.label("key")?
+    };
     let input = f.file_ref("input", base)?;
     let output = match f.opt_file_name("output")? {
         Some(o) => o,
@@ -1539,6 +1637,87 @@ fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
             f.labels("key-table", crate::formats::stm32::MAX_KEYS)?
         }
     };
+    let srk_table = f.opt_file_ref("srk-table", base)?;
+    let srk_index = f.opt_u32("srk-index")?;
+    let img_key = match f.opt_string("img-key")? {
+        Some(_) => Some(f.relabel("img-key")?),
+        None => None,
+    };
+    let csf_cert = f.opt_file_ref("csf-cert", base)?;
+    let img_cert = f.opt_file_ref("img-cert", base)?;
+    let fast_auth = f.opt_bool("fast-auth")?;
+    let nxp = matches!(format, Format::ImxHab4 | Format::ImxAhab);
+    if nxp {
+        if srk_table.is_none() {
+            return Err(f.fail(
+                "srk-table",
+                format!("missing: {format} needs the SRK table (an export-fuses output or a file)"),
+            ));
+        }
+        match srk_index {
+            None => {
+                return Err(f.fail(
+                    "srk-index",
+                    format!("missing: {format} needs the SRK's index (0 to 3)"),
+                ))
+            }
+            Some(i) if i > 3 => {
+                return Err(f.fail(
+                    "srk-index",
+                    format!("{i}: an SRK table holds at most 4 SRKs (0 to 3)"),
+                ))
+            }
+            Some(_) => {}
+        }
+    } else if srk_table.is_some() || srk_index.is_some() {
+        return Err(f.fail(
+            "srk-table",
+            format!("srk-table and srk-index are for imx-hab4 and imx-ahab, not {format}"),
+        ));
+    }
+    let hab4_only = [
+        ("img-key", img_key.is_some()),
+        ("csf-cert", csf_cert.is_some()),
+        ("img-cert", img_cert.is_some()),
+        ("fast-auth", fast_auth.is_some()),
+    ];
+    if format != Format::ImxHab4 {
+        if let Some((field, _)) = hab4_only.iter().find(|(_, set)| *set) {
+            return Err(f.fail(field, format!("is for imx-hab4, not {format}")));
+        }
+    }
+    let fast_auth = fast_auth.unwrap_or(false);
+    // The certificates default to the token's, under the keys' labels.
+    if format == Format::ImxHab4 {
+        match (fast_auth, &img_key, &img_cert) {
+            (true, None, None) | (false, Some(_), _) => {}
+            (true, _, _) => return Err(f.fail(
+                "fast-auth",
+                "with fast-auth the SRK (csf-key) signs everything: give no img-key or img-cert"
+                    .into(),
+            )),
+            (false, None, _) => {
+                return Err(f.fail("img-key", "missing: the key that signs the image".into()))
+            }
+        }
+    }
+    let imx = match (nxp, srk_table) {
+        (true, Some(srk_table)) => Some(Box::new(ImxSign {
+            srk_table,
+            srk_index: srk_index.unwrap_or(0),
+            img_key,
+            csf_cert,
+            img_cert,
+            fast_auth,
+        })),
+        (true, None) => {
+            return Err(f.fail(
+                "srk-table",
+                format!("missing: {format} needs the SRK table (an export-fuses output or a file)"),
+            ))
+        }
+        (false, _) => None,
+    };
     Ok(SignStep {
         format,
         key,
@@ -1548,6 +1727,7 @@ fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
         load_address,
         entry_point,
         key_table,
+        imx,
     })
 }
 
@@ -1647,7 +1827,10 @@ impl Fields {
         crate::signing::Format::parse(&s).map_err(|_| {
             self.fail(
                 field,
-                format!("unknown format {s:?} (expected raw, esp32-sbv2, stm32mp15 or stm32mp13)"),
+                format!(
+                    "unknown format {s:?} (expected {})",
+                    crate::signing::Format::names()
+                ),
             )
         })
     }

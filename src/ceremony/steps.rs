@@ -46,13 +46,20 @@ pub fn keys_used(action: &Action) -> Vec<(&'static str, &str)> {
             v
         }
         Action::ExportFuses(x) => match &x.export {
-            FuseExport::Hab4 { .. } => vec![],
+            FuseExport::Hab4 { .. } | FuseExport::Ahab { .. } => vec![],
             FuseExport::TfaRotpk { key, .. } => key.iter().map(|k| ("key", k.as_str())).collect(),
             FuseExport::Esp32Sbv2 { keys, .. } | FuseExport::Stm32mpPkhth { keys, .. } => {
                 keys.iter().map(|k| ("keys", k.as_str())).collect()
             }
             FuseExport::Stm32mp15 { key, .. } => vec![("key", key.as_str())],
         },
+        Action::Sign(s) if s.format == signing::Format::ImxHab4 => {
+            let mut v = vec![("csf-key", s.key.as_str())];
+            if let Some(x) = &s.imx {
+                v.extend(x.img_key.iter().map(|k| ("img-key", k.as_str())));
+            }
+            v
+        }
         Action::Sign(s) => {
             let mut v = vec![("key", s.key.as_str())];
             v.extend(s.key_table.iter().map(|k| ("key-table", k.as_str())));
@@ -84,6 +91,14 @@ pub fn check_step(script: &Script, i: usize) -> Check {
         Action::ExportFuses(x) => check_fuses(script, x),
         Action::Sign(s) => {
             check_ref(script, "input", &s.input)?;
+            if let Some(x) = &s.imx {
+                check_ref(script, "srk-table", &x.srk_table)?;
+                for (field, r) in [("csf-cert", &x.csf_cert), ("img-cert", &x.img_cert)] {
+                    if let Some(r) = r {
+                        check_ref(script, field, r)?;
+                    }
+                }
+            }
             if !s.key_table.is_empty() && !s.key_table.contains(&s.key) {
                 return Err((
                     "key-table",
@@ -229,6 +244,12 @@ fn check_fuses(script: &Script, x: &ExportFuses) -> Check {
                         non.join(", ")
                     ),
                 ));
+            }
+            Ok(())
+        }
+        FuseExport::Ahab { certs, .. } => {
+            for r in certs {
+                check_ref(script, "certs", r)?;
             }
             Ok(())
         }
@@ -556,6 +577,56 @@ fn export_fuses(
             }
             d
         }
+        FuseExport::Ahab {
+            certs,
+            rsa_pss,
+            srktool,
+            family,
+            table,
+            fuse,
+        } => {
+            use crate::formats::imx::ahab_srk::{self, RsaRecord};
+            let bytes = certs
+                .iter()
+                .map(|r| read(&r.path(ctx.out_dir)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rsa = if *rsa_pss {
+                RsaRecord::Pss
+            } else {
+                RsaRecord::Pkcs1
+            };
+            let t = ahab_srk::srk_table(&bytes, rsa).map_err(|e| match e.cert_index() {
+                Some(k) => other(format!("certs[{k}] {}: {e}", certs[k].name)),
+                None => other(e.to_string()),
+            })?;
+            let hash: Vec<u8> = if *srktool {
+                t.sha512().to_vec()
+            } else {
+                t.sha256().to_vec()
+            };
+            write(&mut outputs, table, t.table_bytes())?;
+            write(&mut outputs, fuse, &hash)?;
+            let words: Vec<String> = ahab_srk::fuse_words(&hash)
+                .iter()
+                .map(|w| format!("0x{w:08X}"))
+                .collect();
+            let mut d = json!({
+                "format": "ahab",
+                "srks": certs.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                "key_type": t.srks()[0].describe(),
+                "ca": t.is_ca(),
+                "hash": if *srktool { "SHA-512" } else { "SHA-256" },
+                "srk_table_sha256": hex::encode(t.sha256()),
+                "fuse": Fingerprint::of(&hash),
+                "fuse_words": words,
+            });
+            if let Some(fam) = family {
+                d["family"] = json!(fam.name());
+                d["uboot"] =
+                    json!(ahab_srk::fuse_commands(&hash, *fam).map_err(|e| other(e.to_string()))?);
+            }
+            d
+        }
         FuseExport::TfaRotpk {
             key,
             key_file,
@@ -638,12 +709,17 @@ fn sign(
         .iter()
         .map(|l| token.public_key(l))
         .collect::<Result<Vec<_>, _>>()?;
+    let imx = s.imx.as_deref();
+    let read_ref = |r: Option<&FileRef>| r.map(|r| read(&r.path(ctx.out_dir))).transpose();
+    let srk_table = read_ref(imx.map(|x| &x.srk_table))?;
     if reconcile && output.exists() {
         // A signature from an interrupted run is adopted only if it verifies.
         let pk = token.public_key(&s.key)?;
-        let report = match s.format {
-            signing::Format::Raw => signing::verify_file(s.format, &pk, &input, Some(&output), s.padding),
-            f => signing::verify_file(f, &pk, &output, None, None),
+        let report = match (s.format, &srk_table) {
+            (signing::Format::Raw, _) => signing::verify_file(s.format, &pk, &input, Some(&output), s.padding),
+            (signing::Format::ImxHab4, Some(t)) => signing::imx_hab4::verify(&output, t),
+            (signing::Format::ImxAhab, Some(t)) => signing::imx_ahab::verify(&output, t),
+            (f, _) => signing::verify_file(f, &pk, &output, None, None),
         }
         .map_err(|e| {
             other(format!(
@@ -673,11 +749,41 @@ fn sign(
             key_table,
             ..signing::Stm32Options::default()
         },
+        hab4: Box::new(signing::Hab4Options {
+            srk_table,
+            srk_index: imx.map(|x| x.srk_index as usize),
+            csf_key: None,
+            csf_cert: read_ref(imx.and_then(|x| x.csf_cert.as_ref()))?,
+            img_key: imx.and_then(|x| x.img_key.clone()),
+            img_cert: read_ref(imx.and_then(|x| x.img_cert.as_ref()))?,
+            fast_auth: imx.is_some_and(|x| x.fast_auth),
+            unlock: Vec::new(),
+            version: None,
+        }),
     };
-    let key = TokenSigner::open(token, &s.key, None).map_err(|e| other(e.to_string()))?;
-    let mut key = signing::SigningKey::new(key);
-    let rec = signing::sign_file(&mut key, s.format, &opts, &input, &output)
-        .map_err(|e| other(e.to_string()))?;
+    // Certificates not named in the script are the token's, under the keys' labels.
+    let opts = match s.format {
+        signing::Format::ImxHab4 => {
+            signing::imx_hab4::certificates_from_token(token, &opts, &s.key)
+                .map_err(|e| other(e.to_string()))?
+        }
+        _ => opts,
+    };
+    let img_key = imx
+        .filter(|x| !x.fast_auth)
+        .and_then(|x| x.img_key.as_deref());
+    let rec = match (s.format, img_key) {
+        // imx-hab4's CSF and IMG keys sign in turn.
+        (signing::Format::ImxHab4, Some(img)) => {
+            signing::imx_hab4::TokenPair::open(token, &s.key, img, None)
+                .and_then(|(mut pair, _)| pair.sign_file(&opts, &input, &output))
+        }
+        _ => TokenSigner::open(token, &s.key, None).and_then(|key| {
+            let mut key = signing::SigningKey::new(key);
+            signing::sign_file(&mut key, s.format, &opts, &input, &output)
+        }),
+    }
+    .map_err(|e| other(e.to_string()))?;
     Ok(StepResult {
         outputs: vec![OutputFile {
             path: s.output.clone(),
@@ -687,6 +793,7 @@ fn sign(
         details: json!({
             "format": s.format.name(),
             "key": s.key,
+            "img_key": imx.and_then(|x| x.img_key.clone()),
             "key_sha256": rec.key_fingerprint,
             "scheme": rec.scheme,
             "input": s.input.name,

@@ -16,6 +16,8 @@ use crate::keys::PublicKey;
 pub enum FusesCommand {
     /// NXP HAB4: SRK table and fuse hash from 1–4 SRK certificates.
     Hab4(Hab4Args),
+    /// NXP AHAB (i.MX 8QXP/8QM, 8ULP, 9x): SRK table and SRK hash from 4 SRK certificates.
+    Ahab(AhabArgs),
     /// Arm TF-A: SHA-256 of the ROT public key's DER SubjectPublicKeyInfo.
     TfaRotpk(KeyOutArgs),
     /// Espressif Secure Boot V2: the eFuse key digest.
@@ -40,6 +42,32 @@ pub struct Hab4Args {
     /// SoC family for the U-Boot `fuse prog` lines: imx6, imx7, imx8m, imx7ulp.
     #[arg(long)]
     pub soc: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AhabArgs {
+    /// SRK certificates (PEM or DER), in SRK order; exactly 4, all of one key type.
+    #[arg(long = "cert", required = true)]
+    pub certs: Vec<PathBuf>,
+    /// RSA records as RSA-PSS (0x22), as spsdk writes them for i.MX 9 (default: PKCS#1
+    /// v1.5, 0x21, as srktool writes them).
+    #[arg(long)]
+    pub rsa_pss: bool,
+    /// srktool -a's files: the fuse file is SHA-512 of the table (64 bytes), the value
+    /// i.MX 8QXP/8QM burn (default: SHA-256 of the table, as nxpcrypto and i.MX 8ULP/9x).
+    #[arg(long)]
+    pub srktool: bool,
+    /// Output SRK table (SRK_1_2_3_4_table.bin).
+    #[arg(long)]
+    pub table: PathBuf,
+    /// Output fuse file (SRK_1_2_3_4_fuse.bin).
+    #[arg(long)]
+    pub fuse: PathBuf,
+    /// SoC family for the U-Boot `fuse prog` lines: imx8qxp, imx8qm, imx8ulp, imx93, imx95.
+    #[arg(long)]
+    pub family: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -71,6 +99,7 @@ pub struct KeysOutArgs {
 pub fn run(c: FusesCommand) -> Outcome {
     match c {
         FusesCommand::Hab4(a) => hab4(a),
+        FusesCommand::Ahab(a) => ahab(a),
         FusesCommand::TfaRotpk(a) => tfa_rotpk(a),
         FusesCommand::Esp32Sbv2(a) => esp32_sbv2(a),
         FusesCommand::Stm32mp15(a) => stm32mp15(a),
@@ -211,6 +240,115 @@ fn hab4(a: Hab4Args) -> Outcome {
         out += &format!("U-Boot ({s}):\n");
         for l in lines {
             out += &format!("  {l}\n");
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn ahab(a: AhabArgs) -> Outcome {
+    use crate::formats::imx::ahab_srk::{self, Family, RsaRecord};
+    // Validate everything (inputs, --family against the hash width, outputs) before
+    // writing anything.
+    let family = a.family.as_deref().map(str::parse::<Family>).transpose()?;
+    if a.rsa_pss && a.srktool {
+        return Err(Failure(
+            "--rsa-pss and --srktool: srktool writes RSA records as PKCS#1 v1.5; choose one".into(),
+        ));
+    }
+    let hash_bits = if a.srktool { 512 } else { 256 };
+    if let Some(f) = family {
+        if f.hash_bits() != hash_bits {
+            return Err(Failure(if f.hash_bits() == 512 {
+                format!("--family {f} burns a 512-bit SRK hash (SHA-512 of the table, srktool -a's efuse file): add --srktool")
+            } else {
+                format!("--family {f} burns a 256-bit SRK hash (SHA-256 of the table): drop --srktool, whose 64-byte file is for i.MX 8QXP/8QM")
+            }));
+        }
+    }
+    check_new(&[&a.table, &a.fuse])?;
+    let certs = a
+        .certs
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rsa = if a.rsa_pss {
+        RsaRecord::Pss
+    } else {
+        RsaRecord::Pkcs1
+    };
+    let table = ahab_srk::srk_table(&certs, rsa).map_err(|e| match e.cert_index() {
+        Some(i) => Failure(format!("{}: {e}", a.certs[i].display())),
+        None => Failure(e.to_string()),
+    })?;
+    let bytes = table.table_bytes();
+    let hash: Vec<u8> = if a.srktool {
+        table.sha512().to_vec()
+    } else {
+        table.sha256().to_vec()
+    };
+    let uboot = family
+        .map(|f| ahab_srk::fuse_commands(&hash, f))
+        .transpose()?;
+    write(&a.table, bytes)?;
+    if let Err(e) = write(&a.fuse, &hash) {
+        // Both or neither: take back the table this run just wrote.
+        let _ = std::fs::remove_file(&a.table);
+        return Err(e);
+    }
+    let words = ahab_srk::fuse_words(&hash);
+    let hash_name = if a.srktool { "SHA-512" } else { "SHA-256" };
+    let first = &table.srks()[0];
+    if a.json {
+        let srks: Vec<_> = a
+            .certs
+            .iter()
+            .zip(table.srks())
+            .map(|(p, s)| json!({"cert": p.display().to_string(), "key": s.describe(), "ca": s.ca}))
+            .collect();
+        print_json(json!({
+            "format": "ahab",
+            "table": {"path": a.table.display().to_string(), "bytes": bytes.len(),
+                      "sha256": hex::encode(crate::output::sha256(bytes))},
+            "fuse": {"path": a.fuse.display().to_string(), "hash": hash_name},
+            "srks": srks,
+            "ca": table.is_ca(),
+            "hash": Fingerprint::of(&hash),
+            "fuse_words": words.iter().map(|w| format!("0x{w:08X}")).collect::<Vec<_>>(),
+            "family": family.map(|f| f.name()),
+            "uboot": uboot,
+        }));
+        return Ok(());
+    }
+    let mut out = format!(
+        "AHAB SRK table: {} ({} bytes, 4 SRKs, {}, {})\n",
+        a.table.display(),
+        bytes.len(),
+        first.describe(),
+        if table.is_ca() { "CA" } else { "non-CA" }
+    );
+    for (p, s) in a.certs.iter().zip(table.srks()) {
+        out += &format!("  SRK: {} ({})\n", p.display(), s.key.describe());
+    }
+    out += &format!("SRK fuse file: {}\n", a.fuse.display());
+    out += &show(&format!("SRK hash ({hash_name} of the table):"), &hash);
+    out += "Fuse words:\n";
+    for (i, w) in words.iter().enumerate() {
+        out += &format!("  SRK_HASH[{i}] = 0x{w:08X}\n");
+    }
+    match (family, uboot) {
+        (Some(f), Some(lines)) => {
+            out += &format!("U-Boot ({f}, SRK_HASH[{}:0]):\n", f.hash_bits() - 1);
+            for l in lines {
+                out += &format!("  {l}\n");
+            }
+        }
+        _ => {
+            out += if a.srktool {
+                "No --family: the 512-bit hash is what i.MX 8QXP/8QM burn (--family imx8qxp|imx8qm for the fuse lines)\n"
+            } else {
+                "No --family: the 256-bit hash is what i.MX 8ULP/93/95 burn (--family imx8ulp|imx93|imx95 for the fuse lines)\n"
+            }
         }
     }
     print!("{out}");

@@ -18,10 +18,10 @@ use crate::signing::{self, Format, FormatOptions, SignRecord};
 pub struct SignArgs {
     #[command(flatten)]
     pub b: BackendArgs,
-    /// Label of the key pair on the token.
+    /// Label of the key pair on the token (imx-hab4: --csf-key and --img-key instead).
     #[arg(long)]
-    pub key: String,
-    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13
+    pub key: Option<String>,
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4 | imx-ahab
     #[arg(long)]
     pub format: String,
     /// Payloads (or unsigned STM32 images, or signed ESP32 images with --append).
@@ -53,12 +53,15 @@ pub struct SignArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13
+    /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4 | imx-ahab
     #[arg(long)]
     pub format: String,
     /// Public key (PEM/DER SPKI or certificate).
     #[arg(long)]
-    pub pubkey: PathBuf,
+    pub pubkey: Option<PathBuf>,
+    /// imx-hab4, imx-ahab: the SRK table file whose hash is in the fuses.
+    #[arg(long)]
+    pub srk_table: Option<PathBuf>,
     /// The signed image, or the payload of a raw signature.
     pub input: PathBuf,
     /// raw: the detached signature file.
@@ -111,8 +114,25 @@ fn print_record(r: &SignRecord, json: bool) {
     }
 }
 
+/// The key that signs: `--key`, or for imx-hab4 the CSF key (`--csf-key`; the IMG key
+/// comes with the options).
+fn key_label(a: &SignArgs, format: Format) -> Result<String, Failure> {
+    match (format, &a.key, &a.fmt.nxp.csf_key) {
+        (Format::ImxHab4, Some(_), _) => Err(Failure(
+            "--format imx-hab4 signs with --csf-key and --img-key, not --key".into(),
+        )),
+        (Format::ImxHab4, None, Some(k)) => Ok(k.clone()),
+        (Format::ImxHab4, None, None) => Err(Failure(
+            "--format imx-hab4 needs --csf-key LABEL (and --img-key LABEL, or --fast-auth)".into(),
+        )),
+        (_, Some(k), _) => Ok(k.clone()),
+        (f, None, _) => Err(Failure(format!("--format {f} needs --key LABEL"))),
+    }
+}
+
 pub fn sign(a: SignArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
+    let label = key_label(&a, format)?;
     let opts = a
         .fmt
         .to_options(padding(a.padding.as_deref())?)
@@ -161,7 +181,7 @@ pub fn sign(a: SignArgs) -> Outcome {
     let backend = uri.to_string();
     let job = Job {
         backend: &backend,
-        key: &a.key,
+        key: &label,
         request: presented.as_ref(),
         format,
         opts: &opts,
@@ -180,14 +200,44 @@ pub fn sign(a: SignArgs) -> Outcome {
 
 pub fn verify(a: VerifyArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
-    let key = load_public_key(&a.pubkey).map_err(|e| Failure(format!("--pubkey {e}")))?;
-    let report = signing::verify_file(
-        format,
-        &key,
-        &a.input,
-        a.signature.as_deref(),
-        padding(a.padding.as_deref())?,
-    )?;
+    let nxp = matches!(format, Format::ImxHab4 | Format::ImxAhab);
+    let report = match (format, &a.pubkey, &a.srk_table) {
+        (f, None, Some(t)) if nxp => {
+            if a.signature.is_some() || a.padding.is_some() {
+                return Err(Failure(format!(
+                    "{f} images carry their signatures: give no SIG file or --padding"
+                )));
+            }
+            let table = std::fs::read(t)
+                .map_err(|e| Failure(format!("--srk-table {}: {e}", t.display())))?;
+            if f == Format::ImxHab4 {
+                signing::imx_hab4::verify(&a.input, &table)?
+            } else {
+                signing::imx_ahab::verify(&a.input, &table)?
+            }
+        }
+        (f, _, _) if nxp => {
+            return Err(Failure(format!(
+                "--format {f} checks the image against --srk-table FILE (the SRK table whose hash is fused), not --pubkey"
+            )))
+        }
+        (_, _, Some(_)) => {
+            return Err(Failure(format!(
+                "--srk-table is for imx-hab4 and imx-ahab, not {format}"
+            )))
+        }
+        (_, None, None) => return Err(Failure(format!("--format {format} needs --pubkey FILE"))),
+        (_, Some(p), None) => {
+            let key = load_public_key(p).map_err(|e| Failure(format!("--pubkey {e}")))?;
+            signing::verify_file(
+                format,
+                &key,
+                &a.input,
+                a.signature.as_deref(),
+                padding(a.padding.as_deref())?,
+            )?
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {

@@ -38,6 +38,8 @@ pub enum Error {
     CaMix { ca: Vec<usize>, non_ca: Vec<usize> },
     #[error("unknown SoC family {0:?} (imx6, imx7, imx8m or imx7ulp)")]
     Soc(String),
+    #[error("SRK table: {0}")]
+    Malformed(String),
 }
 
 impl Error {
@@ -200,6 +202,78 @@ impl SrkTable {
         Ok(SrkTable { srks, records })
     }
 
+    /// Parse a table file (or the copy a signed image's CSF carries). Every record must
+    /// be exactly what [`srk_record`] writes for its key, and the whole must re-encode to
+    /// the same bytes; bytes past the table's own length are not read.
+    pub fn parse(data: &[u8]) -> Result<Self, Error> {
+        let bad = |m: String| Error::Malformed(m);
+        if data.len() < 4 || data[0] != TABLE_TAG || data[3] != TABLE_VERSION {
+            return Err(bad("no D7 .. 40 table header".into()));
+        }
+        let total = usize::from(u16::from_be_bytes([data[1], data[2]]));
+        if total < 4 || total > data.len() {
+            return Err(bad(format!(
+                "its length field says {total} bytes, {} are there",
+                data.len()
+            )));
+        }
+        let mut srks = Vec::new();
+        let mut at = 4;
+        while at < total {
+            let n = srks.len() + 1;
+            if srks.len() == MAX_SRKS {
+                return Err(bad(format!("more than {MAX_SRKS} records")));
+            }
+            let rest = &data[at..total];
+            if rest.len() < 12 || rest[0] != KEY_TAG {
+                return Err(bad(format!(
+                    "record {n} at offset {at}: no E1 record header"
+                )));
+            }
+            let len = usize::from(u16::from_be_bytes([rest[1], rest[2]]));
+            if len < 12 || len > rest.len() {
+                return Err(bad(format!("record {n}: length {len} outside the table")));
+            }
+            let r = &rest[..len];
+            let ca = r[7] & FLAG_CA != 0;
+            let key = match r[3] {
+                ALG_RSA_PKCS1 => {
+                    let nl = usize::from(u16::from_be_bytes([r[8], r[9]]));
+                    let el = usize::from(u16::from_be_bytes([r[10], r[11]]));
+                    if 12 + nl + el != len {
+                        return Err(bad(format!(
+                            "record {n}: modulus and exponent lengths do not fill it"
+                        )));
+                    }
+                    PublicKey::rsa(&r[12..12 + nl], &r[12 + nl..])
+                        .map_err(|e| bad(format!("record {n}: {e}")))?
+                }
+                ALG_ECDSA => {
+                    let curve = match r[8] {
+                        0x4B => Curve::P256,
+                        0x4D => Curve::P384,
+                        0x4E => Curve::P521,
+                        c => return Err(bad(format!("record {n}: unknown curve code {c:#04x}"))),
+                    };
+                    let mut point = vec![0x04];
+                    point.extend_from_slice(&r[12..]);
+                    PublicKey::ec(curve, &point).map_err(|e| bad(format!("record {n}: {e}")))?
+                }
+                a => return Err(bad(format!("record {n}: unknown key algorithm {a:#04x}"))),
+            };
+            if srk_record(&key, ca).map_err(|m| bad(format!("record {n}: {m}")))? != r {
+                return Err(bad(format!("record {n}: fields inconsistent with its key")));
+            }
+            srks.push(Srk { key, ca });
+            at += len;
+        }
+        let table = Self::from_srks(srks).map_err(|e| bad(e.to_string()))?;
+        if table.table_bytes() != data[..total] {
+            return Err(bad("does not re-encode to the same bytes".into()));
+        }
+        Ok(table)
+    }
+
     pub fn srks(&self) -> &[Srk] {
         &self.srks
     }
@@ -359,6 +433,26 @@ mod tests {
     fn count_is_checked() {
         assert_eq!(srk_table(&[]).unwrap_err(), Error::Count(0));
         assert_eq!(srk_table(&vec![vec![]; 5]).unwrap_err(), Error::Count(5));
+    }
+
+    #[test]
+    fn tables_parse_back() {
+        let k = PublicKey::rsa(&[0xC1; 256], &[1, 0, 1]).unwrap();
+        let t = SrkTable::from_srks(vec![
+            Srk {
+                key: k.clone(),
+                ca: true,
+            },
+            Srk { key: k, ca: true },
+        ])
+        .unwrap();
+        let mut b = t.table_bytes();
+        assert_eq!(SrkTable::parse(&b).unwrap(), t);
+        b.push(0); // trailing bytes are not the table's
+        assert_eq!(SrkTable::parse(&b).unwrap(), t);
+        b[11] = 0; // the CA flag of the first record only
+        assert!(SrkTable::parse(&b).is_err());
+        assert!(SrkTable::parse(&b[..100]).is_err());
     }
 
     #[test]

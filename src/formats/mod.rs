@@ -3,6 +3,7 @@
 
 pub mod esp32;
 pub mod hab4;
+pub mod imx;
 pub mod raw;
 pub mod stm32;
 pub mod stm32_image;

@@ -11,6 +11,8 @@
 //! it over as a [`SigningKey`].
 
 mod esp32;
+pub mod imx_ahab;
+pub mod imx_hab4;
 pub mod options;
 pub mod recorded;
 mod stm32;
@@ -87,14 +89,20 @@ pub enum Format {
     Stm32Mp15,
     #[serde(rename = "stm32mp13")]
     Stm32Mp13,
+    #[serde(rename = "imx-hab4")]
+    ImxHab4,
+    #[serde(rename = "imx-ahab")]
+    ImxAhab,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 6] = [
         Format::Raw,
         Format::Esp32Sbv2,
         Format::Stm32Mp15,
         Format::Stm32Mp13,
+        Format::ImxHab4,
+        Format::ImxAhab,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,7 +111,14 @@ impl Format {
             Format::Esp32Sbv2 => "esp32-sbv2",
             Format::Stm32Mp15 => "stm32mp15",
             Format::Stm32Mp13 => "stm32mp13",
+            Format::ImxHab4 => "imx-hab4",
+            Format::ImxAhab => "imx-ahab",
         }
+    }
+
+    /// The names, for messages: "raw, esp32-sbv2, …".
+    pub fn names() -> String {
+        Self::ALL.map(Format::name).join(", ")
     }
 
     pub fn parse(s: &str) -> Result<Self, Error> {
@@ -111,9 +126,7 @@ impl Format {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                Error::Usage(format!(
-                    "--format {s:?}: expected raw, esp32-sbv2, stm32mp15 or stm32mp13"
-                ))
+                Error::Usage(format!("--format {s:?}: expected one of {}", Self::names()))
             })
     }
 }
@@ -148,6 +161,31 @@ impl Stm32Options {
     }
 }
 
+/// NXP HAB4 (`imx-hab4`): the SRK table and index, the certificates, and the IMG key
+/// (the signing key itself is the CSF key).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hab4Options {
+    /// The SRK table file's bytes.
+    pub srk_table: Option<Vec<u8>>,
+    /// 0-based index of the SRK in the table.
+    pub srk_index: Option<usize>,
+    /// When given, must name the signing key (the CSF key).
+    pub csf_key: Option<String>,
+    pub csf_cert: Option<Vec<u8>>,
+    pub img_key: Option<String>,
+    pub img_cert: Option<Vec<u8>>,
+    pub fast_auth: bool,
+    pub unlock: Vec<crate::formats::imx::csf::Unlock>,
+    /// CSF header version (0x40–0x45).
+    pub version: Option<u8>,
+}
+
+impl Hab4Options {
+    fn any(&self) -> bool {
+        *self != Hab4Options::default()
+    }
+}
+
 /// What to sign and how, beyond the key and the format.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -156,6 +194,8 @@ pub struct Options {
     /// ESP32: add a block to an already signed image instead of signing a plain one.
     pub append: bool,
     pub stm32: Stm32Options,
+    /// Boxed: most signing requests carry none, and requests travel by value.
+    pub hab4: Box<Hab4Options>,
 }
 
 /// One signed payload, for the transcript.
@@ -327,6 +367,8 @@ pub fn sign_file(
         Format::Stm32Mp15 => stm32::sign(key, stm32_image::Layout::V1, opts, input, output),
         Format::Stm32Mp13 => stm32::sign(key, stm32_image::Layout::V2, opts, input, output),
         Format::Esp32Sbv2 => esp32::sign(key, opts, input, output),
+        Format::ImxHab4 => imx_hab4::sign_one_key(key, opts, input, output),
+        Format::ImxAhab => imx_ahab::sign(key, opts, input, output),
     }
 }
 
@@ -346,6 +388,8 @@ pub fn precheck(format: Format, opts: &Options, input: &Path, output: &Path) -> 
     match format {
         Format::Stm32Mp15 => stm32::check_input(stm32_image::Layout::V1, opts, input),
         Format::Stm32Mp13 => stm32::check_input(stm32_image::Layout::V2, opts, input),
+        Format::ImxHab4 => imx_hab4::check_input(opts, input),
+        Format::ImxAhab => imx_ahab::check_input(opts, input),
         Format::Raw | Format::Esp32Sbv2 => Ok(()),
     }
 }
@@ -367,6 +411,25 @@ pub fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
     if !is_stm32 && (s.has_payload_fields() || s.key_index.is_some() || !s.key_table.is_empty()) {
         return Err(Error::Usage(format!(
             "--load-address, --entry-point, --version, --binary-type, --key-index and --key-table are for stm32mp15/stm32mp13, not {format}"
+        )));
+    }
+    let h = &opts.hab4;
+    if format == Format::ImxAhab
+        && (h.csf_key.is_some()
+            || h.csf_cert.is_some()
+            || h.img_key.is_some()
+            || h.img_cert.is_some()
+            || h.fast_auth
+            || !h.unlock.is_empty()
+            || h.version.is_some())
+    {
+        return Err(Error::Usage(
+            "imx-ahab signs with --key (an SRK on the token), --srk-table and --srk-index; --csf-key, --csf-cert, --img-key, --img-cert, --fast-auth, --unlock and --hab-version are for imx-hab4".into(),
+        ));
+    }
+    if !matches!(format, Format::ImxHab4 | Format::ImxAhab) && opts.hab4.any() {
+        return Err(Error::Usage(format!(
+            "--srk-table, --srk-index, --csf-key, --csf-cert, --img-key, --img-cert, --fast-auth, --unlock and --hab-version are for imx-hab4, not {format}"
         )));
     }
     if format == Format::Stm32Mp15 && (s.key_index.is_some() || !s.key_table.is_empty()) {
@@ -392,6 +455,10 @@ pub fn output_path(format: Format, input: &Path, out_dir: &Path) -> PathBuf {
         Format::Raw => format!("{name}.sig"),
         Format::Esp32Sbv2 => format!("{stem}-signed.bin"),
         Format::Stm32Mp15 | Format::Stm32Mp13 => format!("{stem}_Signed.stm32"),
+        Format::ImxHab4 | Format::ImxAhab => match input.extension() {
+            Some(ext) => format!("{stem}-signed.{}", ext.to_string_lossy()),
+            None => format!("{stem}-signed.bin"),
+        },
     })
 }
 
@@ -448,33 +515,7 @@ pub fn sign_batch_with(
         done: Vec::new(),
         error,
     };
-    check_options(format, opts).map_err(early)?;
-    if !out_dir.is_dir() {
-        return Err(early(Error::Usage(format!(
-            "--out-dir {}: not a directory",
-            out_dir.display()
-        ))));
-    }
-    let mut seen = HashSet::new();
-    let mut plan = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        match std::fs::metadata(input) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(early(Error::input(input, "not a regular file"))),
-            Err(e) => return Err(early(Error::input(input, e))),
-        }
-        let out = output_path(format, input, out_dir);
-        if !seen.insert(out.clone()) {
-            return Err(early(Error::Usage(format!(
-                "two inputs would both be written to {}; rename one",
-                out.display()
-            ))));
-        }
-        if out.symlink_metadata().is_ok() {
-            return Err(early(output::Error::Exists(out).into()));
-        }
-        plan.push((input.as_path(), out));
-    }
+    let plan = batch_plan(format, opts, inputs, out_dir).map_err(early)?;
     // Under an approved request, the whole batch's uses are taken before its first
     // signature: a batch that has not enough left signs nothing.
     key.reserve(plan.len() as u64).map_err(early)?;
@@ -495,6 +536,44 @@ pub fn sign_batch_with(
         }
     }
     Ok(done)
+}
+
+/// Each input with its output in `out_dir`, checked before anything is signed: the
+/// options fit the format, every input is a file, no two outputs collide and none exists.
+pub(crate) fn batch_plan<'a>(
+    format: Format,
+    opts: &Options,
+    inputs: &'a [PathBuf],
+    out_dir: &Path,
+) -> Result<Vec<(&'a Path, PathBuf)>, Error> {
+    check_options(format, opts)?;
+    if !out_dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out-dir {}: not a directory",
+            out_dir.display()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut plan = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        match std::fs::metadata(input) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(Error::input(input, "not a regular file")),
+            Err(e) => return Err(Error::input(input, e)),
+        }
+        let out = output_path(format, input, out_dir);
+        if !seen.insert(out.clone()) {
+            return Err(Error::Usage(format!(
+                "two inputs would both be written to {}; rename one",
+                out.display()
+            )));
+        }
+        if out.symlink_metadata().is_ok() {
+            return Err(output::Error::Exists(out).into());
+        }
+        plan.push((input.as_path(), out));
+    }
+    Ok(plan)
 }
 
 /// Signatures per group in a raw batch: written side by side, so the disk syncs of a
@@ -741,6 +820,9 @@ pub fn verify_file(
         Format::Stm32Mp15 => stm32::verify(stm32_image::Layout::V1, key, input),
         Format::Stm32Mp13 => stm32::verify(stm32_image::Layout::V2, key, input),
         Format::Esp32Sbv2 => esp32::verify(key, input),
+        Format::ImxHab4 | Format::ImxAhab => Err(Error::Usage(format!(
+            "{format} images are checked against their SRK table: verify --format {format} --srk-table FILE IMAGE"
+        ))),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Options, Stm32Options};
+use super::{Hab4Options, Options, Stm32Options};
 use crate::formats::raw::Padding;
 use crate::keys::load_public_key;
 
@@ -35,6 +35,44 @@ pub struct FormatOptions {
     /// stm32mp13: every public key of the set, in OTP table order (repeat the option).
     #[arg(long = "key-table")]
     pub key_table: Vec<PathBuf>,
+    /// The NXP formats' flags (boxed: a console request carries these by value).
+    #[command(flatten)]
+    pub nxp: Box<NxpOptions>,
+}
+
+/// The flags of `imx-hab4` and `imx-ahab`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NxpOptions {
+    /// imx-hab4, imx-ahab: the SRK table file (SRK_1_2_3_4_table.bin).
+    #[arg(long)]
+    pub srk_table: Option<PathBuf>,
+    /// imx-hab4, imx-ahab: index of the SRK in the table (0 to 3).
+    #[arg(long)]
+    pub srk_index: Option<usize>,
+    /// imx-hab4: label of the CSF key on the token (with --fast-auth: the SRK's key).
+    #[arg(long)]
+    pub csf_key: Option<String>,
+    /// imx-hab4: the CSF key's certificate, issued by the SRK (PEM or DER; default: the
+    /// token's certificate labelled as --csf-key).
+    #[arg(long)]
+    pub csf_cert: Option<PathBuf>,
+    /// imx-hab4: label of the IMG key on the token.
+    #[arg(long)]
+    pub img_key: Option<String>,
+    /// imx-hab4: the IMG key's certificate, issued by the SRK (PEM or DER; default: the
+    /// token's certificate labelled as --img-key).
+    #[arg(long)]
+    pub img_cert: Option<PathBuf>,
+    /// imx-hab4: fast authentication: a non-CA SRK signs the CSF and the image itself.
+    #[arg(long)]
+    pub fast_auth: bool,
+    /// imx-hab4: an Unlock command, ENGINE:FEATURE,… (caam:rng, snvs:lp-swr,
+    /// ocotp:srk-revoke); repeat for more.
+    #[arg(long)]
+    pub unlock: Vec<String>,
+    /// imx-hab4: CSF header version, 4.0 to 4.5 (default 4.3; 4.5 with EC keys).
+    #[arg(long)]
+    pub hab_version: Option<String>,
 }
 
 impl FormatOptions {
@@ -62,6 +100,7 @@ impl FormatOptions {
             key_table.push(load_public_key(p).map_err(|e| format!("--key-table {e}"))?);
         }
         Ok(Options {
+            hab4: Box::new(self.nxp.to_hab4()?),
             padding,
             append: self.append,
             stm32: Stm32Options {
@@ -73,6 +112,52 @@ impl FormatOptions {
                 key_table,
             },
         })
+    }
+}
+
+impl NxpOptions {
+    /// The HAB4/AHAB options, with the SRK table and certificates read from their files.
+    fn to_hab4(&self) -> Result<Hab4Options, String> {
+        let read = |flag: &str, p: &Option<PathBuf>| -> Result<Option<Vec<u8>>, String> {
+            p.as_ref()
+                .map(|p| std::fs::read(p).map_err(|e| format!("{flag} {}: {e}", p.display())))
+                .transpose()
+        };
+        let unlock = self
+            .unlock
+            .iter()
+            .map(|u| crate::formats::imx::csf::Unlock::parse(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        let version = self
+            .hab_version
+            .as_deref()
+            .map(parse_hab_version)
+            .transpose()?;
+        Ok(Hab4Options {
+            srk_table: read("--srk-table", &self.srk_table)?,
+            srk_index: self.srk_index,
+            csf_key: self.csf_key.clone(),
+            csf_cert: read("--csf-cert", &self.csf_cert)?,
+            img_key: self.img_key.clone(),
+            img_cert: read("--img-cert", &self.img_cert)?,
+            fast_auth: self.fast_auth,
+            unlock,
+            version,
+        })
+    }
+}
+
+/// "4.3" → 0x43 (the CSF header's version byte).
+fn parse_hab_version(v: &str) -> Result<u8, String> {
+    let bad = || format!("--hab-version {v:?}: expected 4.0 to 4.5");
+    match v.trim().split_once('.') {
+        Some(("4", m)) => m
+            .parse::<u8>()
+            .ok()
+            .filter(|&m| m <= 5)
+            .map(|m| 0x40 | m)
+            .ok_or_else(bad),
+        _ => Err(bad()),
     }
 }
 
@@ -106,5 +191,14 @@ mod tests {
         assert!(parse_u32("0x1_0000_0000").is_err());
         assert!(parse_u8("0x100").is_err());
         assert!(parse_u32("twelve").is_err());
+    }
+
+    #[test]
+    fn hab_versions_are_4_0_to_4_5() {
+        assert_eq!(parse_hab_version("4.3"), Ok(0x43));
+        assert_eq!(parse_hab_version("4.5"), Ok(0x45));
+        assert!(parse_hab_version("4.6").is_err());
+        assert!(parse_hab_version("3.0").is_err());
+        assert!(parse_hab_version("43").is_err());
     }
 }

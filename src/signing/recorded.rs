@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::imx_hab4::TokenPair;
 use super::{
     sign_batch_with, sign_file, Error, Format, Options, SignRecord, SigningKey, TokenSigner,
 };
-use crate::approvals::Presented;
+use crate::approvals::{Grant, Presented};
 use crate::ceremony::transcript;
 use crate::hsm::Token;
 
@@ -56,6 +57,31 @@ pub enum RecordedError {
     Token(#[from] crate::hsm::Error),
 }
 
+/// The session's key: one key, or imx-hab4's CSF and IMG keys.
+enum SessionKey<'t> {
+    One(SigningKey<'t>),
+    Pair(TokenPair<'t>),
+}
+
+impl SessionKey<'_> {
+    /// The transcript's `sign-start` entry.
+    fn start_entry(&self, job: &Job<'_>) -> serde_json::Value {
+        let mut v =
+            json!({"format": job.format.name(), "key": job.key, "inputs": job.inputs.len()});
+        match self {
+            SessionKey::One(k) => {
+                v["key_fingerprint"] = hex::encode(k.public_key().fingerprint()).into();
+            }
+            SessionKey::Pair(p) => {
+                v["key_fingerprint"] = hex::encode(p.csf().1.fingerprint()).into();
+                v["img_key"] = p.img().0.into();
+                v["img_key_fingerprint"] = hex::encode(p.img().1.fingerprint()).into();
+            }
+        }
+        v
+    }
+}
+
 /// Sign `job.inputs` with the key on `token` (already logged in) and record the session.
 pub fn sign_recorded(
     token: &mut dyn Token,
@@ -72,21 +98,48 @@ pub fn sign_recorded(
         }
     }
     let info = token.info()?;
-    let mut signer = TokenSigner::open(token, job.key, job.request)?;
-    let approval = match signer.grant().cloned() {
-        Some(g) => {
-            let used = signer.uses_so_far()?.unwrap_or(0);
-            note(Note::Approved {
-                grant: g.to_string(),
-                used,
-            });
-            Some(
-                json!({"request": g.request, "key": g.key, "approvers": g.approvers, "limit": g.limit, "used_before": used, "policy_sha256": g.policy_sha256, "counter": g.counter}),
-            )
+    // imx-hab4's certificates not given as files are the token's, under the keys' labels.
+    let filled;
+    let opts = match job.format {
+        Format::ImxHab4 => {
+            filled = super::imx_hab4::certificates_from_token(token, job.opts, job.key)?;
+            &filled
         }
-        None => None,
+        _ => job.opts,
     };
-    let mut key = SigningKey::new(signer);
+    let mut approvals = Vec::new();
+    let mut approved = |g: &Grant, used: u64| {
+        note(Note::Approved {
+            grant: g.to_string(),
+            used,
+        });
+        approvals.push(
+            json!({"request": g.request, "key": g.key, "approvers": g.approvers, "limit": g.limit, "used_before": used, "policy_sha256": g.policy_sha256, "counter": g.counter}),
+        );
+    };
+    // imx-hab4 signs with a CSF and an IMG key (unless --fast-auth): a pair, opened in
+    // turn; every other format with the one key.
+    let img_key = match (job.format, &opts.hab4) {
+        (Format::ImxHab4, h) if !h.fast_auth => h.img_key.as_deref(),
+        _ => None,
+    };
+    let mut key = match img_key {
+        Some(img) => {
+            let (pair, grants) = TokenPair::open(token, job.key, img, job.request)?;
+            for (g, used) in &grants {
+                approved(g, *used);
+            }
+            SessionKey::Pair(pair)
+        }
+        None => {
+            let mut signer = TokenSigner::open(token, job.key, job.request)?;
+            if let Some(g) = signer.grant().cloned() {
+                let used = signer.uses_so_far()?.unwrap_or(0);
+                approved(&g, used);
+            }
+            SessionKey::One(SigningKey::new(signer))
+        }
+    };
     let mut tr = transcript::Writer::open(job.transcript)?;
     // The session's opening entries share one disk sync.
     let mut opening = vec![
@@ -95,14 +148,9 @@ pub fn sign_recorded(
             json!({"command": "sign", "backend": job.backend, "officiant": env!("CARGO_PKG_VERSION")}),
         ),
         ("token", crate::ceremony::runner::token_json(&info)),
-        (
-            "sign-start",
-            json!({"format": job.format.name(), "key": job.key, "key_fingerprint": hex::encode(key.public_key().fingerprint()), "inputs": job.inputs.len()}),
-        ),
+        ("sign-start", key.start_entry(job)),
     ];
-    if let Some(v) = approval {
-        opening.push(("approval", v));
-    }
+    opening.extend(approvals.into_iter().map(|v| ("approval", v)));
     tr.append_all(opening)?;
 
     let mut done = Vec::new();
@@ -118,18 +166,25 @@ pub fn sign_recorded(
         tr.append_all(entries)
             .map_err(|e| Error::Usage(format!("transcript: {e}")))
     };
-    let result = match (job.outputs, job.inputs) {
-        (Outputs::File(out), [input]) => {
-            sign_file(&mut key, job.format, job.opts, input, out).and_then(|r| record(&[r]))
+    let result = match (job.outputs, job.inputs, &mut key) {
+        (Outputs::File(out), [input], SessionKey::One(key)) => {
+            sign_file(key, job.format, opts, input, out).and_then(|r| record(&[r]))
         }
-        (Outputs::Dir(dir), inputs) => {
-            // The batch's own message says how many were signed before it stopped.
-            sign_batch_with(&mut key, job.format, job.opts, inputs, dir, &mut record)
+        (Outputs::File(out), [input], SessionKey::Pair(pair)) => {
+            pair.sign_file(opts, input, out).and_then(|r| record(&[r]))
+        }
+        // The batch's own message says how many were signed before it stopped.
+        (Outputs::Dir(dir), inputs, SessionKey::One(key)) => {
+            sign_batch_with(key, job.format, opts, inputs, dir, &mut record)
                 .map(|_| ())
                 .map_err(|e| Error::Usage(e.to_string()))
         }
+        (Outputs::Dir(dir), inputs, SessionKey::Pair(pair)) => pair
+            .sign_batch_with(opts, inputs, dir, &mut record)
+            .map(|_| ())
+            .map_err(|e| Error::Usage(e.to_string())),
         // Checked above.
-        (Outputs::File(_), _) => Ok(()),
+        (Outputs::File(_), _, _) => Ok(()),
     };
     match result {
         Ok(()) => {

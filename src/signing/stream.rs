@@ -46,6 +46,48 @@ pub fn read_prefix(path: &Path, n: usize) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Read up to `n` bytes at file offset `at` (fewer at the end of the file).
+pub fn read_at(path: &Path, at: u64, n: usize) -> io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(at))?;
+    let mut v = Vec::with_capacity(n);
+    f.take(n as u64).read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// Feed `len` bytes from file offset `at` to `f`, chunk by chunk; an error if the file
+/// ends first.
+pub fn for_each_chunk_in(
+    path: &Path,
+    at: u64,
+    len: u64,
+    mut f: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(at))?;
+    let mut file = file.take(len);
+    let mut buf = vec![0u8; CHUNK.min(len.max(1) as usize)];
+    let mut left = len;
+    while left > 0 {
+        let n = match file.read(&mut buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file ends early",
+                ))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        f(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::within;

@@ -268,12 +268,12 @@ issued profile without an issuer: DIR/x.toml: step[8] (cert-srk2).profile: profi
 issuer-key without issuer-cert: DIR/x.toml: step[8] (cert-srk2).issuer-cert: missing: with issuer-key, name the issuer's certificate (an output of an earlier issue-certificate step)
 bad serial: DIR/x.toml: step[6] (cert-srk1).serial: \"12345678\" is not a positive serial (an integer or \"0x…\" hex, at most 64 bits)
 no output file: DIR/x.toml: step[10] (cert-csf1): issue-certificate needs pem = \"FILE\" or der = \"FILE\" (or both)
-unknown fuse format: DIR/x.toml: step[12] (pkh).format: unknown fuse format \"esp32-sbv1\" (expected hab4, tfa-rotpk, esp32-sbv2, stm32mp15 or stm32mp-pkhth)
+unknown fuse format: DIR/x.toml: step[12] (pkh).format: unknown fuse format \"esp32-sbv1\" (expected hab4, ahab, tfa-rotpk, esp32-sbv2, stm32mp15 or stm32mp-pkhth)
 four ESP32 keys: DIR/x.toml: step[12] (pkh).keys: expected 1 to 3 key labels, got 4
 key no step creates after init-token: DIR/x.toml: step[12] (pkh).keys: no key labelled \"srk7\": no step after init-token step[0] (init) creates it
 sign input missing: DIR/x.toml: step[13] (sign).input: \"fw.bin\" is neither written by an earlier step nor a file next to DIR/x.toml
 sign input escapes the script dir: DIR/x.toml: step[13] (sign).input: \"../x.toml\" must be an earlier step's output or a relative path below the script's directory
-unknown sign format: DIR/x.toml: step[13] (sign).format: unknown format \"tfa\" (expected raw, esp32-sbv2, stm32mp15 or stm32mp13)
+unknown sign format: DIR/x.toml: step[13] (sign).format: unknown format \"tfa\" (expected raw, esp32-sbv2, stm32mp15, stm32mp13, imx-hab4, imx-ahab)
 padding on a non-raw format: DIR/x.toml: step[13] (sign).padding: is for format raw, not esp32-sbv2
 tbbr: good: OK
 tbbr: tos-fw-key without tos-fw: DIR/x.toml: step[14] (tbbr).tos-fw: give both tos-fw-key and tos-fw (the BL32 image), or neither

@@ -382,6 +382,13 @@ fn hab4_ec_ceremony_killed_resumed_saved_and_replayed() {
         d.join("ceremonies/hab4-pki-ec.toml"),
     )
     .unwrap();
+    // The script ends by signing this sample image.
+    std::fs::create_dir(d.join("ceremonies/samples")).unwrap();
+    std::fs::copy(
+        root.join("ceremonies/samples/rt1060-hab4-unsigned.bin"),
+        d.join("ceremonies/samples/rt1060-hab4-unsigned.bin"),
+    )
+    .unwrap();
     let label = "hab4-pki-ec";
     assert!(
         std::fs::read_to_string(d.join("ceremonies/hab4-pki-ec.toml"))
