@@ -115,6 +115,19 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                         format!("cannot read {}", g.key_file.display()),
                     ));
                 }
+                // A key readable without its passphrase is judged now, before any token.
+                let bytes = zeroize::Zeroizing::new(std::fs::read(&g.key_file).unwrap_or_default());
+                if let Ok(k) = crate::keys::PrivateKey::from_bytes(&bytes, None) {
+                    crate::keys::fitness::check(k.public_key(), crate::keys::fitness::Use::General)
+                        .map_err(|e| {
+                            err(
+                                script,
+                                i,
+                                "key-file",
+                                format!("{}: {e}", g.key_file.display()),
+                            )
+                        })?;
+                }
                 new_key(script, i, &g.label, &g.key_id, &mut keys, &mut key_ids)?
             }
             Action::WriteObject(w) => {

@@ -228,6 +228,8 @@ pub fn sign(a: SignArgs) -> Outcome {
 pub fn verify(a: VerifyArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
     let key = load_public_key(&a.pubkey).map_err(|e| Failure(format!("--pubkey {e}")))?;
+    crate::keys::fitness::check(&key, format.key_use())
+        .map_err(|e| Failure(format!("--pubkey {}: {e}", a.pubkey.display())))?;
     let report = signing::verify_file(
         format,
         &key,
