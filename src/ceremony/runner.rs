@@ -113,7 +113,7 @@ pub fn check_against(
         .capabilities()
         .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
     plan::check_capabilities(script, &caps, uri)?;
-    if !plan.external_keys.is_empty() {
+    if !plan.external_keys.is_empty() || plan.evidence_key_external.is_some() {
         let objects = token
             .list_objects()
             .map_err(|e| Error::Run(format!("{uri}: {e}")))?;

@@ -229,6 +229,7 @@ pub(super) fn one_step_in(
             version: 1,
             token: token_label.unwrap_or("").to_string(),
             reviewer: None,
+            evidence_key: None,
         },
         roles: Default::default(),
         steps: vec![step],
