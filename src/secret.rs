@@ -12,8 +12,10 @@ use zeroize::{Zeroize, Zeroizing};
 /// Errors reading a secret. Messages name the source, never the value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("secret source {0:?} is not env:NAME, file:PATH or prompt")]
-    BadSource(String),
+    /// The value given is not repeated: where a source was expected, someone may have
+    /// typed the secret itself.
+    #[error("a secret source is env:NAME, file:PATH or prompt (the value given is not shown: it may be the secret itself)")]
+    BadSource,
     #[error("environment variable {0} (secret source) is not set or not UTF-8")]
     MissingEnv(String),
     #[error("cannot read secret file {path}: {cause}")]
@@ -89,7 +91,7 @@ impl SecretSource {
                 return Ok(SecretSource::File(PathBuf::from(path)));
             }
         }
-        Err(Error::BadSource(s.to_string()))
+        Err(Error::BadSource)
     }
 
     /// Read the secret. `what` names it in prompts and errors ("user PIN for step 3").
@@ -116,6 +118,7 @@ impl SecretSource {
                     path: path.display().to_string(),
                     cause: e.kind().to_string(),
                 })?);
+                warn_if_readable_by_others(path);
                 let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
                 let mut line = &raw[..end];
                 if let Some(stripped) = line.strip_suffix(b"\r") {
@@ -130,6 +133,35 @@ impl SecretSource {
         }
         Ok(secret)
     }
+}
+
+/// A secret file others can read is warned about (once per file, one line on stderr):
+/// the secret is still used, since refusing would only move it somewhere worse.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o044 == 0 {
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|p| p == path) {
+        return;
+    }
+    warned.push(path.to_path_buf());
+    eprintln!(
+        "officiant: warning: secret file {} is readable by {} (mode {:o}); chmod 600 it",
+        path.display(),
+        if mode & 0o004 != 0 {
+            "everyone"
+        } else {
+            "its group"
+        },
+        mode & 0o777
+    );
 }
 
 impl fmt::Display for SecretSource {

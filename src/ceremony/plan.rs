@@ -683,9 +683,7 @@ pub fn check_token(
             return Err(ScriptError {
                 file: script.path.display().to_string(),
                 place: "ceremony.evidence-key: ".into(),
-                message: format!(
-                    "no key labelled {label:?} on the token, and no step creates it"
-                ),
+                message: format!("no key labelled {label:?} on the token, and no step creates it"),
             });
         }
     }

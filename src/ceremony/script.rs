@@ -1246,7 +1246,9 @@ fn check_ceremony_id(id: &str) -> Result<(), String> {
         || id == ".."
         || id.len() > 128
         || id.contains(['/', '\\'])
-        || id.chars().any(|c| c.is_control() || super::people::deceptive(c));
+        || id
+            .chars()
+            .any(|c| c.is_control() || super::people::deceptive(c));
     if bad {
         return Err(format!(
             "{id:?} must be one plain directory name (not empty, no '/', '\\', \"..\", control, bidi or zero-width characters, at most 128 bytes)"
