@@ -83,7 +83,9 @@ pub struct Writer {
 
 impl Writer {
     /// Open for appending, creating it if needed. An existing transcript must verify
-    /// (its last session need not be closed: that is the run being resumed).
+    /// (its last session need not be closed: that is the run being resumed). A file that
+    /// is not a transcript is refused untouched; only a torn last entry of our own (a
+    /// crash mid-write) is cut off.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let shown = path.display().to_string();
         let ferr = |message: String| Error::File {
@@ -92,10 +94,9 @@ impl Writer {
         };
         let mut torn = false;
         let (seq, prev, closed) = match std::fs::read(path) {
-            Ok(mut bytes) => {
-                if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-                    bytes.truncate(keep);
+            Ok(bytes) => {
+                let (keep, entries) = examine(&shown, &bytes)?;
+                if keep < bytes.len() {
                     let f = OpenOptions::new()
                         .write(true)
                         .open(path)
@@ -104,7 +105,6 @@ impl Writer {
                     f.sync_all().map_err(|e| ferr(e.to_string()))?;
                     torn = true;
                 }
-                let entries = parse_chain(&shown, &bytes)?;
                 match entries.last() {
                     Some(e) => (e.seq + 1, e.hash.clone(), e.kind == "close"),
                     None => (0, GENESIS.to_string(), false),
@@ -113,11 +113,14 @@ impl Writer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, GENESIS.to_string(), false),
             Err(e) => return Err(ferr(e.to_string())),
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| ferr(e.to_string()))?;
+        // Evidence: readable by the group, writable by its owner only, whatever the umask.
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new().create(true).append(true),
+            0o640,
+        )
+        .open(path)
+        .map_err(|e| ferr(e.to_string()))?;
+        tighten(&file).map_err(|e| ferr(e.to_string()))?;
         Ok(Writer {
             path: path.to_path_buf(),
             file,
@@ -214,6 +217,55 @@ impl Writer {
             serde_json::json!({ "status": status, "entries": entries }),
         )
     }
+}
+
+/// Refuse, touching nothing, a file [`Writer::open`] would refuse: a command checks its
+/// `--transcript` before it opens a token.
+pub fn check_appendable(path: &Path) -> Result<(), Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => examine(&path.display().to_string(), &bytes).map(|_| ()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// An existing file to append to: how many bytes of it are whole entries of a good
+/// chain, and those entries. Anything else than a transcript with perhaps a torn last
+/// entry of ours is refused.
+fn examine(shown: &str, bytes: &[u8]) -> Result<(usize, Vec<Entry>), Error> {
+    let not_ours = |why: String| Error::File {
+        path: shown.to_string(),
+        message: format!(
+            "not an officiant transcript ({why}); refusing to append to it: name a new file"
+        ),
+    };
+    let keep = if bytes.ends_with(b"\n") || bytes.is_empty() {
+        bytes.len()
+    } else {
+        bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
+    };
+    let entries = parse_chain(shown, &bytes[..keep]).map_err(|e| match e {
+        Error::Bad { line, message, .. } => not_ours(format!("line {line}: {message}")),
+        other => other,
+    })?;
+    // Only the beginning of an entry as we write them is a torn write of ours.
+    if keep < bytes.len() && !bytes[keep..].starts_with(br#"{"seq":"#) {
+        return Err(not_ours("its last line is not a transcript entry".into()));
+    }
+    Ok((keep, entries))
+}
+
+/// Take write access from group and others on an existing transcript.
+fn tighten(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o022 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o755))?;
+    }
+    Ok(())
 }
 
 /// Parse and check the chain (not the closing entry).
