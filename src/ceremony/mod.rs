@@ -34,6 +34,7 @@
 
 pub mod answers;
 pub mod engine;
+pub mod evidence;
 pub mod execute;
 pub mod inputs;
 pub mod journal;
