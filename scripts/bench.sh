@@ -13,6 +13,9 @@
 #   (d) what approvals add to one signing call: one small payload signed without a
 #       policy, then with an approved request (best of BENCH_RUNS_ONE runs, 20), on
 #       SoftHSM and on the sim.                                        Target: < 2 ms.
+#   (e) `officiant transcript verify --head` of a 100,000-entry transcript (written by
+#       the bench), and its peak memory against a 10,000-entry one.
+#                                                  Target: < 1 s, memory not growing.
 #
 # Prints a Markdown table for docs/PERFORMANCE.md. Release build; wall time is the best
 # of BENCH_RUNS runs (page cache warm); memory is the peak RSS from /usr/bin/time.
@@ -90,6 +93,27 @@ log "importing the key into the sim"
 SIM=(--backend "sim:$W/token" --pin-source "file:$W/pin")
 
 ROWS=()
+
+# (e) transcript verify: 100,000 entries against 10,000 (constant memory).
+log "(e) transcript verify, ${BENCH_TRANSCRIPT_N:-100000} entries"
+long_transcript() { # file entries -> prints the head
+    (cd "$ROOT" && BENCH_TRANSCRIPT="$1" BENCH_TRANSCRIPT_N="$2" \
+        cargo test --quiet --test it -- --ignored --exact sign_bench_setup::bench_setup_long_transcript --nocapture 2>/dev/null |
+        grep -E '^[0-9a-f]{64}$')
+}
+rm -f "$W/long.jsonl" "$W/short.jsonl"
+E_N=${BENCH_TRANSCRIPT_N:-100000}
+E_HEAD=$(long_transcript "$W/long.jsonl" "$E_N")
+S_HEAD=$(long_transcript "$W/short.jsonl" $((E_N / 10)))
+PRE=
+measure "$BIN" transcript verify "$W/long.jsonl" --head "$E_HEAD"
+grep -q "head matches" "$W/out.txt" || { log "(e) verify did not match the head"; exit 1; }
+E_WALL=$WALL E_PEAK=$PEAK
+measure "$BIN" transcript verify "$W/short.jsonl" --head "$S_HEAD"
+S_WALL=$WALL S_PEAK=$PEAK
+E_MIB=$(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$W/long.jsonl") / 1048576}")
+ROWS+=("| (e) \`transcript verify --head\`, $E_N entries ($E_MIB MiB) | ${E_WALL} s, $(mib "$E_PEAK") ($((E_N / 10)) entries: ${S_WALL} s, $(mib "$S_PEAK")) | | | < 1 s, memory not growing |")
+rm -f "$W/long.jsonl" "$W/short.jsonl"
 
 # (a) 1 GiB raw.
 log "(a) ${SIZE_MIB} MiB payload"
