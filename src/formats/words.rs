@@ -57,11 +57,13 @@ pub fn parse(text: &str) -> Result<Vec<u8>, String> {
         let odd = i % 2 == 1;
         match byte_of(w, odd) {
             Some(b) => out.push(b),
-            None if byte_of(w, !odd).is_some() => return Err(format!(
+            None if byte_of(w, !odd).is_some() => {
+                return Err(format!(
                 "word {} {w:?} belongs at an {} position: a word is missing or repeated before it",
                 i + 1,
                 if odd { "even" } else { "odd" }
-            )),
+            ))
+            }
             None => return Err(format!("word {} {w:?} is not a PGP word", i + 1)),
         }
     }

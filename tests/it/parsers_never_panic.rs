@@ -381,10 +381,9 @@ fn ulong(v: cryptoki_sys::CK_ULONG) -> Vec<u8> {
 fn pkcs11_seeds() -> Vec<(String, Vec<u8>)> {
     use cryptoki_sys::*;
     use der::Encode;
-    let ec = officiant::keys::PublicKey::from_bytes(include_bytes!(
-        "../fixtures/keys/p256.pub.pem"
-    ))
-    .unwrap();
+    let ec =
+        officiant::keys::PublicKey::from_bytes(include_bytes!("../fixtures/keys/p256.pub.pem"))
+            .unwrap();
     let officiant::keys::PublicKey::Ec { curve, point } = &ec else {
         unreachable!()
     };
@@ -395,12 +394,14 @@ fn pkcs11_seeds() -> Vec<(String, Vec<u8>)> {
     ec_obj.extend(attr(CKA_EC_PARAMS, &curve.oid().to_der().unwrap()));
     ec_obj.extend(attr(
         CKA_EC_POINT,
-        &der::asn1::OctetStringRef::new(point).unwrap().to_der().unwrap(),
+        &der::asn1::OctetStringRef::new(point)
+            .unwrap()
+            .to_der()
+            .unwrap(),
     ));
-    let rsa = officiant::keys::PublicKey::from_bytes(include_bytes!(
-        "../fixtures/keys/rsa2048.pub.pem"
-    ))
-    .unwrap();
+    let rsa =
+        officiant::keys::PublicKey::from_bytes(include_bytes!("../fixtures/keys/rsa2048.pub.pem"))
+            .unwrap();
     let officiant::keys::PublicKey::Rsa { n, e } = &rsa else {
         unreachable!()
     };

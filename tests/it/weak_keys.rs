@@ -354,3 +354,42 @@ fn certificates_are_not_issued_for_weak_keys() {
         assert!(e.to_string().contains("exponent"), "{profile:?}: {e}");
     }
 }
+
+#[test]
+fn a_tbbr_chain_is_not_prepared_around_a_weak_key() {
+    use officiant::pki::tbbr::{prepare_chain, ChainRequest, ImageHashes, KeyLabels};
+    let Some(k) = keys() else { return };
+    let (_, good) = k.rsa("rsa2048", 2048);
+    let weak = PublicKey::Rsa {
+        n: modulus(&good),
+        e: vec![1],
+    };
+    let labels = KeyLabels {
+        rot: "rot".into(),
+        trusted_world: "tw".into(),
+        non_trusted_world: "ntw".into(),
+        soc_fw: "soc".into(),
+        tos_fw: None,
+        nt_fw: "nt".into(),
+    };
+    let images = ImageHashes {
+        tb_fw: Some(vec![1; 32]),
+        soc_fw: Some(vec![2; 32]),
+        nt_fw: Some(vec![3; 32]),
+        ..ImageHashes::default()
+    };
+    let req = ChainRequest::new(labels, images);
+    prepare_chain(&req, |_| Ok::<_, std::io::Error>(good.clone())).unwrap();
+    let e = prepare_chain(&req, |l| {
+        Ok::<_, std::io::Error>(if l == "soc" {
+            weak.clone()
+        } else {
+            good.clone()
+        })
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("exponent") && e.to_string().contains("SoC firmware"),
+        "{e}"
+    );
+}
