@@ -311,6 +311,7 @@ fn import_key_refuses_a_tiny_rsa_key_before_the_token() {
     drop(support::rehearsal::ready_token(&token));
     let pin = k.p("user.pin");
     std::fs::write(&pin, support::rehearsal::USER_PIN).unwrap();
+    std::fs::set_permissions(&pin, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = support::run(support::officiant().args([
         "import-key",
         "--backend",
