@@ -16,13 +16,16 @@
 #   (e) NXP HAB4, 16 MiB i.MX RT1060 image, RSA-2048 CSF and IMG keys: officiant (sim)
 #       signs nxpimage's unsigned image vs `nxpimage hab export` building the signed one
 #       with the same keys as files.                  Target: ≥ 10×, peak RSS < 32 MiB.
+#   (f) `officiant transcript verify --head` of a 100,000-entry transcript (written by
+#       the bench), and its peak memory against a 10,000-entry one.
+#                                                  Target: < 1 s, memory not growing.
 #
 # Prints a Markdown table for docs/PERFORMANCE.md. Release build; wall time is the best
 # of BENCH_RUNS runs (page cache warm); memory is the peak RSS from /usr/bin/time.
 # Environment: BENCH_DIR (scratch, default a new temp dir), BENCH_SIZE_MIB (1024),
 # BENCH_N (1000), BENCH_RUNS (3).
-# BENCH_HAB4_MIB (16), BENCH_ONLY (row groups to run: a, b (b, b′ and d), c, e; e.g.
-# "a,e"; default all).
+# BENCH_HAB4_MIB (16), BENCH_TRANSCRIPT_N (100000), BENCH_ONLY (row groups to run: a,
+# b (b, b′ and d), c, e, f; e.g. "a,e"; default all).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -362,6 +365,29 @@ E_NXP=$P_WALL E_NXP_M=$P_PEAK E_OFF=$O_WALL E_OFF_M=$O_PEAK
 "$VENV/nxpimage" hab verify -f mimxrt1060 -b "$W/hab-ours.bin" | grep -q "Overall  result: Succeeded"
 "$BIN" verify --format imx-hab4 --srk-table "$W/srk_table.bin" "$W/hab-ours.bin" >/dev/null
 ROWS+=("| (e) HAB4, ${HAB4_MIB} MiB i.MX RT1060 image, RSA-2048 CSF and IMG keys | officiant (sim) ${E_OFF} s, $(mib "$E_OFF_M") | \`nxpimage hab export\` (file keys) ${E_NXP} s, $(mib "$E_NXP_M") | $(ratio "$E_NXP" "$E_OFF")× faster | ≥ 10×, < 32 MiB |")
+fi
+
+if want f; then
+# (f) transcript verify: 100,000 entries against 10,000 (constant memory).
+log "(f) transcript verify, ${BENCH_TRANSCRIPT_N:-100000} entries"
+long_transcript() { # file entries -> prints the head
+    (cd "$ROOT" && BENCH_TRANSCRIPT="$1" BENCH_TRANSCRIPT_N="$2" \
+        cargo test --quiet --test it -- --ignored --exact sign_bench_setup::bench_setup_long_transcript --nocapture 2>/dev/null |
+        grep -E '^[0-9a-f]{64}$')
+}
+rm -f "$W/long.jsonl" "$W/short.jsonl"
+F_N=${BENCH_TRANSCRIPT_N:-100000}
+F_HEAD=$(long_transcript "$W/long.jsonl" "$F_N")
+FS_HEAD=$(long_transcript "$W/short.jsonl" $((F_N / 10)))
+PRE=
+measure "$BIN" transcript verify "$W/long.jsonl" --head "$F_HEAD"
+grep -q "head matches" "$W/out.txt" || { log "(f) verify did not match the head"; exit 1; }
+F_WALL=$WALL F_PEAK=$PEAK
+measure "$BIN" transcript verify "$W/short.jsonl" --head "$FS_HEAD"
+FS_WALL=$WALL FS_PEAK=$PEAK
+F_MIB=$(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$W/long.jsonl") / 1048576}")
+ROWS+=("| (f) \`transcript verify --head\`, $F_N entries ($F_MIB MiB) | ${F_WALL} s, $(mib "$F_PEAK") ($((F_N / 10)) entries: ${FS_WALL} s, $(mib "$FS_PEAK")) | | | < 1 s, memory not growing |")
+rm -f "$W/long.jsonl" "$W/short.jsonl"
 fi
 
 echo

@@ -77,7 +77,9 @@ pub fn write_new_with(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<(), Error> {
-    write_atomic(path, 0o666, fill)
+    // Evidence and outputs are for everyone to read and for nobody else to change,
+    // whatever the umask.
+    write_atomic(path, 0o644, fill)
 }
 
 /// Like [`write_new`] for a file only its owner may read (mode 0600 from the moment it
@@ -173,11 +175,12 @@ pub fn write_new_all(items: &[(&Path, &[u8])]) -> Vec<Result<(), Error>> {
                 return Err(Error::Exists(path.to_path_buf()));
             }
             let tmp = temp_beside(path, Some(i));
-            let r = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .and_then(|mut f| f.write_all(bytes).map(|()| f));
+            let r = std::os::unix::fs::OpenOptionsExt::mode(
+                OpenOptions::new().write(true).create_new(true),
+                0o644,
+            )
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(bytes).map(|()| f));
             match r {
                 Ok(f) => Ok((tmp, f)),
                 Err(e) => {
@@ -253,11 +256,15 @@ fn publish(tmp: &Path, path: &Path) -> Result<(), Error> {
 }
 
 /// Replace `path` atomically (temp file, fsync, rename). For state the program owns
-/// (the rehearsal token's store, the journal), never for ceremony outputs.
+/// (the rehearsal token's store, the journal), never for ceremony outputs: the file is
+/// its owner's only (0600, whatever the umask).
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let (dir, tmp) = (dir_of(path), temp_beside(path, None));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
         f.write_all(bytes).map_err(io_err(path))?;
         f.sync_all().map_err(io_err(path))?;
         drop(f);

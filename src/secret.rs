@@ -12,8 +12,10 @@ use zeroize::{Zeroize, Zeroizing};
 /// Errors reading a secret. Messages name the source, never the value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("secret source {0:?} is not env:NAME, file:PATH or prompt")]
-    BadSource(String),
+    /// The value given is not repeated: where a source was expected, someone may have
+    /// typed the secret itself.
+    #[error("a secret source is env:NAME, file:PATH or prompt (the value given is not shown: it may be the secret itself)")]
+    BadSource,
     #[error("environment variable {0} (secret source) is not set or not UTF-8")]
     MissingEnv(String),
     #[error("cannot read secret file {path}: {cause}")]
@@ -89,7 +91,7 @@ impl SecretSource {
                 return Ok(SecretSource::File(PathBuf::from(path)));
             }
         }
-        Err(Error::BadSource(s.to_string()))
+        Err(Error::BadSource)
     }
 
     /// Read the secret. `what` names it in prompts and errors ("user PIN for step 3").
@@ -116,6 +118,7 @@ impl SecretSource {
                     path: path.display().to_string(),
                     cause: e.kind().to_string(),
                 })?);
+                warn_if_readable_by_others(path);
                 let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
                 let mut line = &raw[..end];
                 if let Some(stripped) = line.strip_suffix(b"\r") {
@@ -129,6 +132,70 @@ impl SecretSource {
             return Err(Error::Empty(self.to_string()));
         }
         Ok(secret)
+    }
+}
+
+/// Set once a process works on the rehearsal token: its PINs protect nothing (the shipped
+/// ones are world-readable files in git), so their files are not warned about.
+static REHEARSAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set by the console, whose screen stderr would scribble over: warnings wait in
+/// [`WARNINGS`] for [`take_warnings`].
+static COLLECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// This process works on the rehearsal token (`sim:`): see [`REHEARSAL`].
+pub fn on_rehearsal_token() {
+    REHEARSAL.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Keep warnings for [`take_warnings`] instead of printing them (the console).
+pub fn collect_warnings() {
+    COLLECT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The warnings kept since the last call.
+pub fn take_warnings() -> Vec<String> {
+    std::mem::take(&mut *WARNINGS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// A secret file others can read is warned about (once per file, one line on stderr):
+/// the secret is still used, since refusing would only move it somewhere worse.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::Ordering;
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    if REHEARSAL.load(Ordering::Relaxed) {
+        return;
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o044 == 0 {
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|p| p == path) {
+        return;
+    }
+    warned.push(path.to_path_buf());
+    let line = format!(
+        "warning: secret file {} is readable by {} (mode {:o}); chmod 600 it",
+        path.display(),
+        if mode & 0o004 != 0 {
+            "everyone"
+        } else {
+            "its group"
+        },
+        mode & 0o777
+    );
+    if COLLECT.load(Ordering::Relaxed) {
+        WARNINGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
+    } else {
+        eprintln!("officiant: {line}");
     }
 }
 

@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("imx_csf", imx_csf),
     ("ahab_container", ahab_container),
     ("signoff_transcript", signoff_transcript),
+    ("pkcs11_attributes", pkcs11_attributes),
 ];
 
 fn msg(e: impl std::fmt::Display) -> String {
@@ -116,8 +117,18 @@ pub fn journal_load(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// `officiant transcript verify FILE`, and its Markdown rendering when it verifies.
+/// `officiant transcript verify FILE` (the streaming check with everything it reads:
+/// sessions, outputs, evidence, device audit logs), and the Markdown rendering when the
+/// chain verifies.
 pub fn transcript_verify(data: &[u8]) -> Result<(), String> {
+    let f = TempFile::new(data, "transcript.jsonl")?;
+    let opts = officiant::ceremony::evidence::Options {
+        head: Some(vec![0; 32]),
+        out: Some(std::env::temp_dir()),
+        pubkey: Some(fixture_p256()),
+        allow_incomplete: true,
+    };
+    let _ = officiant::ceremony::evidence::verify(f.path(), &opts);
     let v = transcript::verify_bytes("fuzz.jsonl", data).map_err(msg)?;
     let _ = transcript::render_markdown(&v);
     Ok(())
@@ -129,6 +140,17 @@ pub fn signoff_transcript(data: &[u8]) -> Result<(), String> {
     let f = TempFile::new(data, "signoffs.jsonl")?;
     let entries = officiant::approvals::signoff::read_entries(f.path())?;
     officiant::approvals::signoff::check_transcript(&entries).map(|_| ())
+}
+
+/// The bytes a PKCS#11 module returns for an object's attributes (records: 4-byte type,
+/// 2-byte length, value), decoded as `objects` and `public_key` decode a live module's.
+pub fn pkcs11_attributes(data: &[u8]) -> Result<(), String> {
+    let d = officiant::hsm::pkcs11::attrs::decode_raw(data)?;
+    let _ = (&d.class, &d.label, &d.id, &d.flags);
+    if let Ok(k) = &d.public_key {
+        use_public_key(k);
+    }
+    Ok(())
 }
 
 /// Everything the fuse and verify commands do with a `--pubkey`/`--key` file's key.

@@ -539,8 +539,11 @@ pub fn read_private_key(path: &Path, passphrase: Option<&Secret>) -> Result<Priv
             e.kind()
         ))
     })?);
-    PrivateKey::from_bytes(&bytes, passphrase)
-        .map_err(|e| StepError::Other(format!("key file {}: {e}", path.display())))
+    let key = PrivateKey::from_bytes(&bytes, passphrase)
+        .map_err(|e| StepError::Other(format!("key file {}: {e}", path.display())))?;
+    crate::keys::fitness::check(key.public_key(), crate::keys::fitness::Use::General)
+        .map_err(|e| StepError::Other(format!("key file {}: {e}", path.display())))?;
+    Ok(key)
 }
 
 /// A certificate file as DER (PEM accepted).

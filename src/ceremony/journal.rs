@@ -271,11 +271,13 @@ impl Journal {
                 f.sync_all().map_err(io(path))?;
             }
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io(path))?;
+        // The run's own state: its owner's only, whatever the umask.
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(path)
+        .map_err(io(path))?;
         Ok(Journal {
             path: path.to_path_buf(),
             file,

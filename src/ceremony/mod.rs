@@ -40,6 +40,7 @@ pub mod answers;
 pub mod custodians;
 pub mod custody;
 pub mod engine;
+pub mod evidence;
 pub mod execute;
 pub mod inputs;
 pub mod journal;

@@ -17,6 +17,8 @@ pub struct Plan {
     /// Keys used (step index, label) that no earlier step creates and no init-token
     /// wiped: they must already be on the token.
     pub external_keys: Vec<(usize, String)>,
+    /// The evidence key, when no step makes it: it must already be on the token.
+    pub evidence_key_external: Option<String>,
 }
 
 fn err(script: &Script, i: usize, field: &str, message: String) -> ScriptError {
@@ -97,6 +99,7 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
             }
         }
         for (field, name) in step.action.outputs() {
+            check_output_name(name).map_err(|m| err(script, i, field, m))?;
             if let Some(&j) = outputs.get(name) {
                 return Err(err(
                     script,
@@ -226,6 +229,19 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                         "key-file",
                         format!("cannot read {}", g.key_file.display()),
                     ));
+                }
+                // A key readable without its passphrase is judged now, before any token.
+                let bytes = zeroize::Zeroizing::new(std::fs::read(&g.key_file).unwrap_or_default());
+                if let Ok(k) = crate::keys::PrivateKey::from_bytes(&bytes, None) {
+                    crate::keys::fitness::check(k.public_key(), crate::keys::fitness::Use::General)
+                        .map_err(|e| {
+                            err(
+                                script,
+                                i,
+                                "key-file",
+                                format!("{}: {e}", g.key_file.display()),
+                            )
+                        })?;
                 }
                 new_key(script, i, &g.label, &g.key_id, &mut keys, &mut key_ids)?
             }
@@ -386,8 +402,49 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
             | Action::SetAudit(_) => {}
         }
     }
+    if let Some(label) = &script.ceremony.evidence_key {
+        let header_err = |message: String| ScriptError {
+            file: script.path.display().to_string(),
+            place: "ceremony.evidence-key: ".into(),
+            message,
+        };
+        if !keys.contains_key(label) {
+            // Made by no step: it must be on the token already, unless the token is wiped.
+            if let Some(w) = wiped {
+                return Err(header_err(format!(
+                    "no key labelled {label:?}: no step after init-token {} creates it",
+                    place(w)
+                )));
+            }
+            plan.evidence_key_external = Some(label.clone());
+        }
+    }
     crate::hsm::check_plan_anywhere(&planned_steps(script)).map_err(|r| refusal(script, r))?;
     Ok(plan)
+}
+
+/// Names the out dir keeps for the evidence and the run's own state.
+const RESERVED: [&str; 3] = [
+    super::runner::TRANSCRIPT,
+    super::runner::TRANSCRIPT_MD,
+    super::runner::JOURNAL,
+];
+
+/// An output file name: not one of the evidence files, and one the filesystem takes
+/// (NAME_MAX, 255 bytes), so a run never fails at its last step for a name.
+fn check_output_name(name: &str) -> Result<(), String> {
+    if RESERVED.contains(&name) {
+        return Err(format!(
+            "output file {name:?} is where the run keeps its transcript or journal; choose another name"
+        ));
+    }
+    if name.len() > 255 {
+        return Err(format!(
+            "output file name of {} bytes: file names are at most 255 bytes",
+            name.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Each step as a backend's rules see it: what it does on the token, and the labels and
@@ -961,6 +1018,18 @@ pub fn check_token(
                 "key",
                 format!("no key labelled {label:?} on the token, and no earlier step creates it"),
             ));
+        }
+    }
+    if let Some(label) = &plan.evidence_key_external {
+        let found = objects.iter().any(|o| {
+            &o.label == label && matches!(o.class, ObjectClass::PrivateKey | ObjectClass::PublicKey)
+        });
+        if !found {
+            return Err(ScriptError {
+                file: script.path.display().to_string(),
+                place: "ceremony.evidence-key: ".into(),
+                message: format!("no key labelled {label:?} on the token, and no step creates it"),
+            });
         }
     }
     Ok(())

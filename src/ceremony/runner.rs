@@ -117,7 +117,7 @@ pub fn check_against(
         .capabilities()
         .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
     plan::check_capabilities(script, &caps, uri)?;
-    if !plan.external_keys.is_empty() {
+    if !plan.external_keys.is_empty() || plan.evidence_key_external.is_some() {
         let objects = token
             .list_objects()
             .map_err(|e| Error::Run(format!("{uri}: {e}")))?;
@@ -860,12 +860,32 @@ impl Driver<'_> {
     /// Close a run that went to the end. Transcript first: a journal marked complete
     /// promises a closed transcript.
     fn close_complete(&mut self) -> Result<(), Error> {
+        self.sign_evidence()?;
         self.tr.close("complete")?;
         if let Some(j) = self.journal.as_deref_mut() {
             crash_point();
             j.append(&journal::Record::Complete)?;
         }
         Ok(())
+    }
+
+    /// With `[ceremony] evidence-key`, the key signs the head of everything recorded so
+    /// far: an `evidence` entry right before the closing one (see `ceremony::evidence`).
+    /// A failure stops the run (its steps stay done; a rerun signs again).
+    fn sign_evidence(&mut self) -> Result<(), Error> {
+        let Some(label) = &self.script.ceremony.evidence_key else {
+            return Ok(());
+        };
+        let head = self.tr.head().to_string();
+        match super::evidence::sign_head(self.token, label, &head) {
+            Ok(data) => Ok(self.tr.append(super::evidence::KIND, data)?),
+            Err(e) => {
+                let error = format!("ceremony.evidence-key: {e}");
+                self.tr.append("stopped", json!({ "error": error }))?;
+                self.tr.close("stopped")?;
+                Err(Error::Run(error))
+            }
+        }
     }
 
     /// Journal first (so a resume knows), then the transcript.
@@ -911,6 +931,9 @@ impl Driver<'_> {
                 let mut d = json!({"step": step, "id": id, "kind": kind, "title": title, "reconcile": reconcile});
                 if let Action::Instruction(ins) = &script.steps[step].action {
                     d["text"] = Value::String(ins.text.clone());
+                }
+                if let Some(desc) = &script.steps[step].description {
+                    d["description"] = Value::String(desc.clone());
                 }
                 self.tr.append("step-start", d)?;
             }

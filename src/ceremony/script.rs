@@ -65,6 +65,9 @@ pub struct Header {
     /// The role that reads each result aloud and acknowledges it (`[ceremony] reviewer`;
     /// default `witness` when the script has that role; none: no review pauses).
     pub reviewer: Option<String>,
+    /// Label of the key on the token that signs the transcript head at the end
+    /// (`[ceremony] evidence-key`); see `ceremony::evidence`.
+    pub evidence_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -732,21 +735,23 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Script, ScriptErro
             title: c.string("title")?,
             purpose: c.opt_string("purpose")?,
             version: c.integer("version")?,
-            token: c.string("token")?,
+            token: c.label("token")?,
             reviewer: c.opt_string("reviewer")?,
+            evidence_key: match c.opt_string("evidence-key")? {
+                Some(_) => Some(c.label("evidence-key")?),
+                None => None,
+            },
         };
         let signers = c.opt_string("allowed-signers")?;
         if let Some(f) = &signers {
             c.check_plain("allowed-signers", f)?;
         }
+        check_ceremony_id(&h.id).map_err(|m| c.fail("id", m))?;
         c.finish()?;
         Ok((h, signers))
     })()
     .map_err(|m: Fail| err(m.0, m.1))?;
     let (header, allowed_signers) = header;
-    if header.token.is_empty() {
-        return Err(err("ceremony.token: ".into(), "must not be empty".into()));
-    }
 
     let mut roles = BTreeMap::new();
     let mut signed_roles = std::collections::BTreeSet::new();
@@ -949,7 +954,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
         "import-key" => Action::ImportKey(ImportKey {
             label: f.label("label")?,
             key_id: f.hex_id("key-id")?,
-            key_file: base.join(f.string("key-file")?),
+            key_file: f.file_inside("key-file", base)?,
             passphrase: f.opt_string("passphrase")?,
         }),
         "write-object" => Action::WriteObject(WriteObject {
@@ -965,7 +970,7 @@ fn parse_step(i: usize, t: toml::Table, base: &Path) -> Result<Step, Fail> {
                     ))
                 }
             },
-            file: base.join(f.string("file")?),
+            file: f.file_inside("file", base)?,
             application: f.opt_string("application")?,
         }),
         "delete-object" => Action::DeleteObject(DeleteObject {
@@ -1731,11 +1736,45 @@ fn parse_sign(f: &mut Fields, base: &Path) -> Result<SignStep, Fail> {
     })
 }
 
+/// A ceremony id names the console's out directory (`OUT/<id>`): one plain directory
+/// name, nothing that climbs out or hides.
+fn check_ceremony_id(id: &str) -> Result<(), String> {
+    let bad = id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.len() > 128
+        || id.contains(['/', '\\'])
+        || id
+            .chars()
+            .any(|c| c.is_control() || super::people::deceptive(c));
+    if bad {
+        return Err(format!(
+            "{id:?} must be one plain directory name (not empty, no '/', '\\', \"..\", control, bidi or zero-width characters, at most 128 bytes)"
+        ));
+    }
+    Ok(())
+}
+
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A label as the token and the witnesses see it: 1 to 128 bytes, no control, bidi or
+/// zero-width characters (they make a label read as another).
+fn check_label(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_control()) {
+        return Err("must be 1 to 128 printable characters".into());
+    }
+    if let Some(c) = s.chars().find(|&c| super::people::deceptive(c)) {
+        return Err(format!(
+            "has the invisible character U+{:04X} (bidi control or zero-width): a label must read as what it is",
+            c as u32
+        ));
+    }
+    Ok(())
 }
 
 /// (place, message) before the file name is attached.
@@ -1812,12 +1851,7 @@ impl Fields {
             ));
         }
         for (k, s) in v.iter().enumerate() {
-            if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_control()) {
-                return Err(self.fail(
-                    &format!("{field}[{k}]"),
-                    "must be 1 to 128 printable characters".into(),
-                ));
-            }
+            check_label(s).map_err(|m| self.fail(&format!("{field}[{k}]"), m))?;
         }
         Ok(v)
     }
@@ -1850,6 +1884,38 @@ impl Fields {
                 format!("{s:?} must be an earlier step's output or a relative path below the script's directory"),
             ))
         }
+    }
+
+    /// A file next to the script: a relative path below the script's directory that
+    /// stays there once symlinks are followed (a script must not read `/etc/…` or a
+    /// link out of its directory onto a token).
+    fn file_inside(&mut self, field: &str, base: &Path) -> Result<PathBuf, Fail> {
+        let s = self.string(field)?;
+        let plain = !s.is_empty()
+            && !s.starts_with(['/', '.'])
+            && !s.contains('\\')
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && !s.chars().any(|c| c.is_control());
+        if !plain {
+            return Err(self.fail(
+                field,
+                format!("{s:?} must be a relative path below the script's directory"),
+            ));
+        }
+        let path = base.join(&s);
+        // A file that does not exist yet is reported by `check` when it reads it.
+        if let (Ok(real), Ok(dir)) = (path.canonicalize(), base.canonicalize()) {
+            if !real.starts_with(&dir) {
+                return Err(self.fail(
+                    field,
+                    format!(
+                        "{s:?} leads out of the script's directory (to {}) through a symbolic link",
+                        real.display()
+                    ),
+                ));
+            }
+        }
+        Ok(path)
     }
 
     fn check_ref(&self, field: &str, s: &str, base: &Path) -> Result<FileRef, Fail> {
@@ -1974,9 +2040,7 @@ impl Fields {
 
     fn label(&mut self, field: &str) -> Result<String, Fail> {
         let s = self.string(field)?;
-        if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_control()) {
-            return Err(self.fail(field, "must be 1 to 128 printable characters".into()));
-        }
+        check_label(&s).map_err(|m| self.fail(field, m))?;
         Ok(s)
     }
 

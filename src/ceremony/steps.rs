@@ -147,6 +147,10 @@ fn check_ref(script: &Script, field: &'static str, r: &FileRef) -> Check {
 }
 
 fn check_issue(script: &Script, i: usize, s: &IssueCertificate) -> Check {
+    subject_name(&s.subject).map_err(|e| {
+        let m = e.to_string();
+        ("subject", m.trim_start_matches("subject: ").to_string())
+    })?;
     let Some(name) = &s.issuer_cert else {
         return Ok(());
     };
@@ -642,7 +646,7 @@ fn export_fuses(
                 }
                 (None, None) => return Err(other("tfa-rotpk needs key or key-file")),
             };
-            let v = tfa::rotpk_sha256(&pk, *digest_info);
+            let v = tfa::rotpk_sha256(&pk, *digest_info).map_err(|e| other(e.to_string()))?;
             write(&mut outputs, file, &v)?;
             json!({
                 "format": "tfa-rotpk",

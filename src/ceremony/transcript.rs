@@ -83,7 +83,9 @@ pub struct Writer {
 
 impl Writer {
     /// Open for appending, creating it if needed. An existing transcript must verify
-    /// (its last session need not be closed: that is the run being resumed).
+    /// (its last session need not be closed: that is the run being resumed). A file that
+    /// is not a transcript is refused untouched; only a torn last entry of our own (a
+    /// crash mid-write) is cut off.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let shown = path.display().to_string();
         let ferr = |message: String| Error::File {
@@ -92,10 +94,9 @@ impl Writer {
         };
         let mut torn = false;
         let (seq, prev, closed) = match std::fs::read(path) {
-            Ok(mut bytes) => {
-                if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-                    bytes.truncate(keep);
+            Ok(bytes) => {
+                let (keep, entries) = examine(&shown, &bytes)?;
+                if keep < bytes.len() {
                     let f = OpenOptions::new()
                         .write(true)
                         .open(path)
@@ -104,7 +105,6 @@ impl Writer {
                     f.sync_all().map_err(|e| ferr(e.to_string()))?;
                     torn = true;
                 }
-                let entries = parse_chain(&shown, &bytes)?;
                 match entries.last() {
                     Some(e) => (e.seq + 1, e.hash.clone(), e.kind == "close"),
                     None => (0, GENESIS.to_string(), false),
@@ -113,11 +113,14 @@ impl Writer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, GENESIS.to_string(), false),
             Err(e) => return Err(ferr(e.to_string())),
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| ferr(e.to_string()))?;
+        // Evidence: readable by the group, writable by its owner only, whatever the umask.
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new().create(true).append(true),
+            0o640,
+        )
+        .open(path)
+        .map_err(|e| ferr(e.to_string()))?;
+        tighten(&file).map_err(|e| ferr(e.to_string()))?;
         Ok(Writer {
             path: path.to_path_buf(),
             file,
@@ -216,57 +219,194 @@ impl Writer {
     }
 }
 
-/// Parse and check the chain (not the closing entry).
-fn parse_chain(path: &str, bytes: &[u8]) -> Result<Vec<Entry>, Error> {
-    let bad = |line: usize, message: String| Error::Bad {
+/// Refuse, touching nothing, a file [`Writer::open`] would refuse: a command checks its
+/// `--transcript` before it opens a token.
+pub fn check_appendable(path: &Path) -> Result<(), Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => examine(&path.display().to_string(), &bytes).map(|_| ()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// An existing file to append to: how many bytes of it are whole entries of a good
+/// chain, and those entries. Anything else than a transcript with perhaps a torn last
+/// entry of ours is refused.
+fn examine(shown: &str, bytes: &[u8]) -> Result<(usize, Vec<Entry>), Error> {
+    let not_ours = |why: String| Error::File {
+        path: shown.to_string(),
+        message: format!(
+            "not an officiant transcript ({why}); refusing to append to it: name a new file"
+        ),
+    };
+    let keep = if bytes.ends_with(b"\n") || bytes.is_empty() {
+        bytes.len()
+    } else {
+        bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
+    };
+    let entries = parse_chain(shown, &bytes[..keep]).map_err(|e| match e {
+        Error::Bad { line, message, .. } => not_ours(format!("line {line}: {message}")),
+        other => other,
+    })?;
+    // Only the beginning of an entry as we write them is a torn write of ours.
+    if keep < bytes.len() && !bytes[keep..].starts_with(br#"{"seq":"#) {
+        return Err(not_ours("its last line is not a transcript entry".into()));
+    }
+    Ok((keep, entries))
+}
+
+/// Take write access from group and others on an existing transcript.
+fn tighten(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o022 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o755))?;
+    }
+    Ok(())
+}
+
+/// Check one line (`ln`, 1-based) against the chain so far: canonical form, sequence,
+/// link and hash. The body hash is taken over the canonical line itself (without its
+/// `hash` field), so each line is parsed once and serialized once.
+fn check_line(path: &str, ln: usize, line: &str, prev: &str) -> Result<Entry, Error> {
+    let bad = |message: String| Error::Bad {
         path: path.to_string(),
-        line,
+        line: ln,
         message,
     };
+    let e: Entry =
+        serde_json::from_str(line).map_err(|err| bad(format!("not a transcript entry ({err})")))?;
+    let canonical = serde_json::to_string(&e).unwrap_or_default();
+    if canonical != line {
+        return Err(bad("entry was altered (not in canonical form)".into()));
+    }
+    let n = (ln - 1) as u64;
+    if e.seq != n {
+        return Err(bad(format!(
+            "sequence number {} where {n} was expected (entry deleted, inserted or moved)",
+            e.seq
+        )));
+    }
+    if e.prev != prev {
+        return Err(bad(
+            "does not chain to the previous entry (entry deleted, inserted, moved or altered)"
+                .into(),
+        ));
+    }
+    // The canonical line is the body's JSON with `,"hash":"<64 hex>"` before its last
+    // brace: hash the body as it was hashed when written.
+    let suffix = r#","hash":""#.len() + e.hash.len() + 2;
+    let body_end = canonical.len().checked_sub(suffix);
+    let hash = match body_end {
+        Some(end) if e.hash.len() == 64 && canonical.ends_with(&format!("\"{}\"}}", e.hash)) => {
+            let mut h = <sha2::Sha256 as sha2::Digest>::new();
+            sha2::Digest::update(&mut h, &canonical.as_bytes()[..end]);
+            sha2::Digest::update(&mut h, b"}");
+            hex::encode(sha2::Digest::finalize(h))
+        }
+        _ => body_hash(e.seq, &e.time, &e.prev, &e.kind, &e.data),
+    };
+    if hash != e.hash {
+        return Err(bad("entry was altered (hash mismatch)".into()));
+    }
+    if e.kind == "close" && e.data.get("entries").and_then(Value::as_u64) != Some(e.seq + 1) {
+        return Err(bad("closing entry has the wrong entry count".into()));
+    }
+    Ok(e)
+}
+
+/// Parse and check the chain (not the closing entry).
+fn parse_chain(path: &str, bytes: &[u8]) -> Result<Vec<Entry>, Error> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()]
             .iter()
             .filter(|&&b| b == b'\n')
             .count()
             + 1;
-        bad(line, "not UTF-8".into())
+        Error::Bad {
+            path: path.to_string(),
+            line,
+            message: "not UTF-8".into(),
+        }
     })?;
     let mut entries: Vec<Entry> = Vec::new();
     let mut prev = GENESIS.to_string();
     for (n, line) in text.split_terminator('\n').enumerate() {
-        let ln = n + 1;
-        let e: Entry = serde_json::from_str(line)
-            .map_err(|err| bad(ln, format!("not a transcript entry ({err})")))?;
-        let canonical = serde_json::to_string(&e).unwrap_or_default();
-        if canonical != line {
-            return Err(bad(ln, "entry was altered (not in canonical form)".into()));
-        }
-        if e.seq != n as u64 {
-            return Err(bad(
-                ln,
-                format!(
-                    "sequence number {} where {n} was expected (entry deleted, inserted or moved)",
-                    e.seq
-                ),
-            ));
-        }
-        if e.prev != prev {
-            return Err(bad(
-                ln,
-                "does not chain to the previous entry (entry deleted, inserted, moved or altered)"
-                    .into(),
-            ));
-        }
-        if body_hash(e.seq, &e.time, &e.prev, &e.kind, &e.data) != e.hash {
-            return Err(bad(ln, "entry was altered (hash mismatch)".into()));
-        }
-        if e.kind == "close" && e.data.get("entries").and_then(Value::as_u64) != Some(e.seq + 1) {
-            return Err(bad(ln, "closing entry has the wrong entry count".into()));
-        }
-        prev = e.hash.clone();
+        let e = check_line(path, n + 1, line, &prev)?;
+        prev.clone_from(&e.hash);
         entries.push(e);
     }
     Ok(entries)
+}
+
+/// What streaming a transcript found: how many entries, the head, and the last entry's
+/// kind (a finished session ends with `close`).
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    pub entries: u64,
+    pub head: String,
+    pub last_kind: String,
+}
+
+/// Check a transcript entry by entry, handing each good entry to `visit`, in constant
+/// memory (one line at a time): for `transcript verify` of transcripts of any length.
+/// Unlike [`verify`] it does not require a closing entry; `visit` may stop the walk with
+/// an error of its own.
+pub fn stream(
+    path: &Path,
+    mut visit: impl FnMut(&Entry) -> Result<(), Error>,
+) -> Result<Streamed, Error> {
+    use std::io::BufRead;
+    let shown = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::File {
+        path: shown.clone(),
+        message: format!("cannot read: {}", e.kind()),
+    })?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    let mut prev = GENESIS.to_string();
+    let mut last_kind = String::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let got = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::File {
+                path: shown.clone(),
+                message: format!("cannot read: {e}"),
+            })?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let bad = |message: &str| Error::Bad {
+            path: shown.clone(),
+            line: n,
+            message: message.into(),
+        };
+        let Some(body) = line.strip_suffix(b"\n") else {
+            return Err(bad("incomplete last line (truncated)"));
+        };
+        let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
+        let e = check_line(&shown, n, text, &prev)?;
+        visit(&e)?;
+        prev = e.hash;
+        last_kind = e.kind;
+    }
+    if n == 0 {
+        return Err(Error::File {
+            path: shown,
+            message: "empty transcript".into(),
+        });
+    }
+    Ok(Streamed {
+        entries: n as u64,
+        head: prev,
+        last_kind,
+    })
 }
 
 /// What a good transcript holds.
@@ -346,20 +486,116 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
-/// The Markdown rendering: what the witnesses read, compare aloud and sign.
+/// Text from a script, an answers file or a token as one line of Markdown: control
+/// characters (a newline among them) become spaces, and every character Markdown or
+/// HTML would act on is escaped, so nothing a script says can start a heading, a link
+/// or a forged section.
+fn inline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            c if c.is_control() => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '&' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text Officiant itself wrote (a key type, an object class) on one line: only control
+/// characters are replaced.
+fn plain(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A value as a Markdown code span, whatever backticks or newlines it holds.
+fn code(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut run = 0;
+    let mut longest = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if longest > 0 || s.starts_with(' ') || s.ends_with(' ') {
+        format!("{fence} {s} {fence}")
+    } else {
+        format!("{fence}{s}{fence}")
+    }
+}
+
+/// Multi-line text (an instruction, a description) as a block quote, each line escaped.
+fn quote(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let l = inline(line);
+        // A line that would be a list item or a numbered one inside the quote.
+        let l = match l.chars().next() {
+            Some('-' | '+' | '=') => format!("\\{l}"),
+            Some(c) if c.is_ascii_digit() => l.replacen(". ", "\\. ", 1),
+            _ => l,
+        };
+        out.push_str(&format!("> {l}\n"));
+    }
+    out
+}
+
+/// The session fields shown under a session's heading, in order.
+const SESSION_FIELDS: [(&str, &str); 7] = [
+    ("command", "Command"),
+    ("script", "Script"),
+    ("script_sha256", "Script SHA-256"),
+    ("answers", "Answers"),
+    ("answers_sha256", "Answers SHA-256"),
+    ("backend", "Backend"),
+    ("officiant", "Officiant version"),
+];
+
+fn roster_lines(people: &Value) -> String {
+    let mut md = String::new();
+    for p in people.as_array().into_iter().flatten() {
+        let roles: Vec<String> = p["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(inline)
+            .collect();
+        md.push_str(&format!(
+            "- {} — {}\n",
+            inline(p["name"].as_str().unwrap_or("")),
+            roles.join(", ")
+        ));
+    }
+    md
+}
+
+/// The Markdown rendering: what the witnesses read, compare aloud and sign. The roster
+/// heads it; each session is a heading, and a resumed session is a marker that names
+/// the steps done before, not the ceremony printed again.
 pub fn render_markdown(v: &Verified) -> String {
     let mut md = String::new();
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut roles: Vec<(String, u64)> = Vec::new();
     let mut title = String::from("Officiant transcript");
+    let mut first_roster: Option<Value> = None;
     for e in &v.entries {
         let d = &e.data;
-        if e.kind == "open" {
+        if e.kind == "open" && roles.is_empty() {
             if let Some(c) = d.get("ceremony") {
                 title = format!(
                     "{} ({} v{})",
-                    s(c, "title"),
-                    s(c, "id"),
+                    inline(&s(c, "title")),
+                    inline(&s(c, "id")),
                     c.get("version").and_then(Value::as_i64).unwrap_or(0)
                 );
             }
@@ -370,42 +606,98 @@ pub fn render_markdown(v: &Verified) -> String {
                     .collect();
             }
         }
+        if e.kind == "roster" && first_roster.is_none() {
+            first_roster = Some(d["participants"].clone());
+        }
     }
     md.push_str(&format!("# {title}\n\n"));
     md.push_str("Rendered from the hash-chained transcript; `officiant transcript verify` checks the original.\n\n");
+    if let Some(people) = first_roster
+        .as_ref()
+        .filter(|p| p.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        md.push_str("## Participants (roll call)\n\n");
+        md.push_str(&roster_lines(people));
+        md.push('\n');
+    }
     // Sign-offs come before their step starts; show them under the step's heading.
     let mut pending = String::new();
+    let mut sessions = 0;
+    let mut first_open: Option<&Value> = None;
+    let mut done_before: Vec<String> = Vec::new();
+    let flush_done = |md: &mut String, done: &mut Vec<String>| {
+        if !done.is_empty() {
+            md.push_str(&format!(
+                "Steps done in an earlier session (shown there, not repeated): {}\n\n",
+                done.join(", ")
+            ));
+            done.clear();
+        }
+    };
     for e in &v.entries {
         let d = &e.data;
+        if e.kind != "resumed" {
+            flush_done(&mut md, &mut done_before);
+        }
         match e.kind.as_str() {
             "open" => {
-                md.push_str(&format!("## Session opened {}\n\n", e.time));
-                for (k, label) in [
-                    ("command", "Command"),
-                    ("script", "Script"),
-                    ("script_sha256", "Script SHA-256"),
-                    ("answers", "Answers"),
-                    ("answers_sha256", "Answers SHA-256"),
-                    ("backend", "Backend"),
-                    ("officiant", "Officiant version"),
-                ] {
-                    let val = s(d, k);
-                    if !val.is_empty() {
-                        md.push_str(&format!("- {label}: `{val}`\n"));
+                sessions += 1;
+                let resumed = d.get("resumed").and_then(Value::as_bool) == Some(true);
+                match first_open {
+                    None => {
+                        md.push_str(&format!("## Session {sessions} opened {}\n\n", e.time));
+                        for (k, label) in SESSION_FIELDS {
+                            let val = s(d, k);
+                            if !val.is_empty() {
+                                md.push_str(&format!("- {label}: {}\n", code(&val)));
+                            }
+                        }
+                        first_open = Some(d);
                     }
-                }
-                if d.get("resumed").and_then(Value::as_bool) == Some(true) {
-                    md.push_str("- **Resumed** after an interrupted run\n");
+                    Some(first) => {
+                        md.push_str(&format!(
+                            "\n## Session {sessions} opened {}{}\n\n",
+                            e.time,
+                            if resumed {
+                                " — resumed after an interrupted run"
+                            } else {
+                                ""
+                            }
+                        ));
+                        let mut same = true;
+                        for (k, label) in SESSION_FIELDS {
+                            let val = s(d, k);
+                            if val != s(first, k) {
+                                same = false;
+                                if !val.is_empty() {
+                                    md.push_str(&format!("- {label}: {}\n", code(&val)));
+                                }
+                            }
+                        }
+                        if same {
+                            md.push_str(
+                                "- Same script, answers, backend and version as session 1\n",
+                            );
+                        }
+                    }
                 }
                 md.push('\n');
             }
+            "roster" => {
+                let same = first_roster.as_ref() == Some(&d["participants"]);
+                if !same {
+                    md.push_str("Roll call for this session:\n\n");
+                    md.push_str(&roster_lines(&d["participants"]));
+                    md.push('\n');
+                }
+            }
             "token" => {
                 md.push_str(&format!(
-                    "Token: label `{}`, serial `{}`, {} {}{}\n\n",
-                    s(d, "label"),
-                    s(d, "serial"),
-                    s(d, "manufacturer"),
-                    s(d, "model"),
+                    "Token: label {}, serial {}, {} {}{}\n\n",
+                    code(&s(d, "label")),
+                    code(&s(d, "serial")),
+                    inline(&s(d, "manufacturer")),
+                    inline(&s(d, "model")),
                     if d.get("rehearsal").and_then(Value::as_bool) == Some(true) {
                         " — **REHEARSAL TOKEN, NOT SECURE**"
                     } else {
@@ -415,38 +707,46 @@ pub fn render_markdown(v: &Verified) -> String {
             }
             "sign-off" => {
                 pending.push_str(&format!(
-                    "- {} signed off as **{}** for step `{}` at {}\n",
-                    s(d, "name"),
-                    s(d, "role"),
-                    s(d, "id"),
+                    "- {} signed off as **{}** for step {} at {}\n",
+                    inline(&s(d, "name")),
+                    inline(&s(d, "role")),
+                    code(&s(d, "id")),
                     e.time
                 ));
                 // A signed sign-off (approvals::signoff): whose key, over which head.
                 if d.get("signature").is_some() {
                     pending.push_str(&format!(
-                        "  - SSH signature by principal `{}`, key `{}`, over transcript head `{}`\n",
-                        s(d, "principal"),
-                        s(d, "key"),
-                        s(d, "head")
+                        "  - SSH signature by principal {}, key {}, over transcript head {}\n",
+                        code(&s(d, "principal")),
+                        code(&s(d, "key")),
+                        code(&s(d, "head"))
                     ));
                 }
             }
             "confirm" => pending.push_str(&format!(
-                "- destructive step `{}` confirmed at {}\n",
-                s(d, "id"),
+                "- destructive step {} confirmed at {}\n",
+                code(&s(d, "id")),
                 e.time
             )),
             "step-start" => {
+                let title = s(d, "title");
                 md.push_str(&format!(
-                    "\n### Step {} `{}` ({}) — {}\n\n",
+                    "\n### Step {} {} ({}){}\n\n",
                     d.get("step").and_then(Value::as_u64).unwrap_or(0),
-                    s(d, "id"),
-                    s(d, "kind"),
-                    s(d, "title"),
+                    code(&s(d, "id")),
+                    inline(&s(d, "kind")),
+                    if title.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {}", inline(&title))
+                    },
                 ));
-                let text = s(d, "text");
-                if !text.is_empty() {
-                    md.push_str(&format!("> {text}\n\n"));
+                for k in ["description", "text"] {
+                    let text = s(d, k);
+                    if !text.is_empty() {
+                        md.push_str(&quote(&text));
+                        md.push('\n');
+                    }
                 }
                 if !pending.is_empty() {
                     md.push_str(&pending);
@@ -463,32 +763,43 @@ pub fn render_markdown(v: &Verified) -> String {
                     }
                 ));
             }
-            "step-done" | "resumed" => {
-                if e.kind == "resumed" {
-                    md.push_str(&format!(
-                        "\n### Step {} `{}` — completed in an earlier session\n\n",
-                        d.get("step").and_then(Value::as_u64).unwrap_or(0),
-                        s(d, "id")
-                    ));
-                } else {
-                    md.push_str(&format!("Completed {}\n\n", e.time));
-                }
+            "step-done" => {
+                md.push_str(&format!("Completed {}\n\n", e.time));
                 render_result(&mut md, d.get("result").unwrap_or(&Value::Null));
             }
-            "step-failed" => md.push_str(&format!(
-                "**Step `{}` failed:** {}\n\n",
-                s(d, "id"),
-                s(d, "error")
+            "resumed" => done_before.push(code(&s(d, "id"))),
+            "acknowledge" => md.push_str(&format!(
+                "- **{}** {} acknowledged the result: {} ({})\n\n",
+                inline(&s(d, "role")),
+                inline(&s(d, "name")),
+                inline(&s(d, "statement")),
+                e.time
             )),
+            "step-failed" => md.push_str(&format!(
+                "**Step {} failed:** {}\n\n",
+                code(&s(d, "id")),
+                inline(&s(d, "error"))
+            )),
+            "stopped" => md.push_str(&format!("**Run stopped:** {}\n\n", inline(&s(d, "error")))),
+            "evidence" => {
+                let fp = hex::decode(s(d, "public_key_sha256")).unwrap_or_default();
+                md.push_str(&format!(
+                    "Evidence signature: key {} (public key SHA-256 {}) signed the transcript head {} (the entries above); `officiant transcript verify --pubkey` checks it\n\n",
+                    code(&s(d, "key")),
+                    code(&Fingerprint::of(&fp).groups),
+                    code(&s(d, "head"))
+                ));
+            }
             "close" => md.push_str(&format!(
                 "\nSession closed {}: {} ({} entries)\n\n",
                 e.time,
-                s(d, "status"),
+                inline(&s(d, "status")),
                 d.get("entries").and_then(Value::as_u64).unwrap_or(0)
             )),
             _ => {}
         }
     }
+    flush_done(&mut md, &mut done_before);
     let head = hex::decode(&v.head).unwrap_or_default();
     let fp = Fingerprint::of(&head);
     md.push_str("## Transcript head (SHA-256 of the last entry)\n\n");
@@ -502,7 +813,8 @@ pub fn render_markdown(v: &Verified) -> String {
                 String::new()
             };
             md.push_str(&format!(
-                "**{role}{which}**\n\nName: ______________________  Signature: ______________________  Date: ____________\n\n"
+                "**{}{which}**\n\nName: ______________________  Signature: ______________________  Date: ____________\n\n",
+                inline(role)
             ));
         }
     }
@@ -514,18 +826,18 @@ fn render_result(md: &mut String, r: &Value) {
         for o in objs {
             let g = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
             md.push_str(&format!(
-                "- object `{}` id `{}` {} {}\n",
-                g("label"),
-                g("id"),
-                g("class"),
-                g("key_type")
+                "- object {} id {} {} {}\n",
+                code(g("label")),
+                code(g("id")),
+                plain(g("class")),
+                plain(g("key_type"))
             ));
             if let Some(fp) = o.get("fingerprint") {
                 let f = |k: &str| fp.get(k).and_then(Value::as_str).unwrap_or("");
                 md.push_str(&format!(
-                    "  - public key SHA-256: `{}`\n  - words: {}\n",
-                    f("groups"),
-                    f("words")
+                    "  - public key SHA-256: {}\n  - words: {}\n",
+                    code(f("groups")),
+                    inline(f("words"))
                 ));
             }
         }
@@ -534,9 +846,9 @@ fn render_result(md: &mut String, r: &Value) {
         for o in outs {
             let g = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
             md.push_str(&format!(
-                "- output `{}` SHA-256 `{}`\n",
-                g("path"),
-                g("sha256")
+                "- output {} SHA-256 {}\n",
+                code(g("path")),
+                code(g("sha256"))
             ));
         }
     }
@@ -545,22 +857,23 @@ fn render_result(md: &mut String, r: &Value) {
             let ok = sub.get("ok").and_then(Value::as_bool) == Some(true);
             md.push_str(&format!(
                 "- {} (key {:04x}): {}\n",
-                sub.get("step").and_then(Value::as_str).unwrap_or(""),
+                inline(sub.get("step").and_then(Value::as_str).unwrap_or("")),
                 sub.get("key_id").and_then(Value::as_u64).unwrap_or(0),
                 if ok {
                     "ok".to_string()
                 } else {
-                    sub.get("detail")
-                        .and_then(Value::as_str)
-                        .unwrap_or("failed")
-                        .to_string()
+                    inline(
+                        sub.get("detail")
+                            .and_then(Value::as_str)
+                            .unwrap_or("failed"),
+                    )
                 }
             ));
         }
     }
     if let Some(notes) = r.get("notes").and_then(Value::as_array) {
         for n in notes {
-            md.push_str(&format!("- {}\n", n.as_str().unwrap_or("")));
+            md.push_str(&format!("- {}\n", inline(n.as_str().unwrap_or(""))));
         }
     }
     if let Some(log) = r.get("device_audit") {
@@ -574,7 +887,7 @@ fn render_result(md: &mut String, r: &Value) {
             if n == 1 { "y" } else { "ies" }
         ));
         if let Some(note) = log.get("note").and_then(Value::as_str) {
-            md.push_str(&format!(" ({note})"));
+            md.push_str(&format!(" ({})", inline(note)));
         }
         md.push('\n');
     }
@@ -600,14 +913,15 @@ fn render_details(md: &mut String, v: &Value, depth: usize) {
         return;
     };
     for (k, val) in map {
+        // Keys are the step code's own field names; values may come from a script.
         let is_fp = val.get("groups").is_some() && val.get("words").is_some();
         match val {
             _ if is_fp => {
                 let f = |x: &str| val.get(x).and_then(Value::as_str).unwrap_or("");
                 md.push_str(&format!(
-                    "{pad}- {k}: `{}`\n{pad}  - words: {}\n",
-                    f("groups"),
-                    f("words")
+                    "{pad}- {k}: {}\n{pad}  - words: {}\n",
+                    code(f("groups")),
+                    inline(f("words"))
                 ));
             }
             Value::Object(_) => {
@@ -622,14 +936,14 @@ fn render_details(md: &mut String, v: &Value, depth: usize) {
                             md.push_str(&format!("{pad}  -\n"));
                             render_details(md, it, depth + 2);
                         }
-                        Value::String(t) => md.push_str(&format!("{pad}  - `{t}`\n")),
-                        other => md.push_str(&format!("{pad}  - {other}\n")),
+                        Value::String(t) => md.push_str(&format!("{pad}  - {}\n", code(t))),
+                        other => md.push_str(&format!("{pad}  - {}\n", inline(&other.to_string()))),
                     }
                 }
             }
-            Value::String(t) => md.push_str(&format!("{pad}- {k}: `{t}`\n")),
+            Value::String(t) => md.push_str(&format!("{pad}- {k}: {}\n", code(t))),
             Value::Null => {}
-            other => md.push_str(&format!("{pad}- {k}: {other}\n")),
+            other => md.push_str(&format!("{pad}- {k}: {}\n", inline(&other.to_string()))),
         }
     }
 }

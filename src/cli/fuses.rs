@@ -395,7 +395,8 @@ fn refuse_digest_info(a: &KeyOutArgs, cmd: &str) -> Outcome {
 fn tfa_rotpk(a: KeyOutArgs) -> Outcome {
     check_new(&[&a.output])?;
     let key = load_key(&a.key)?;
-    let value = tfa::rotpk_sha256(&key, a.digest_info);
+    let value = tfa::rotpk_sha256(&key, a.digest_info)
+        .map_err(|e| Failure(format!("{}: {e}", a.key.display())))?;
     let title = if a.digest_info {
         "ROTPK hash (DigestInfo ‖ SHA-256)"
     } else {

@@ -7,11 +7,11 @@ use clap::{Args, Subcommand};
 use super::{Failure, Outcome};
 use crate::ceremony::custody::CustodyTurn;
 use crate::ceremony::engine::{self, StepResult};
+use crate::ceremony::evidence;
 use crate::ceremony::inputs::{Answer, AnswersFile, Danger, Delivery, Inputs, Progress};
 use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, RunOptions};
 use crate::ceremony::script::Script;
-use crate::ceremony::transcript;
 use crate::formats::words::Fingerprint;
 use crate::secret::Secret;
 
@@ -42,8 +42,26 @@ pub struct CheckArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum TranscriptCommand {
-    /// Check a transcript's hash chain.
-    Verify { file: PathBuf },
+    /// Check a transcript: its hash chain, and what anchors it (the head from paper, the
+    /// output files, the evidence key's signature, the run's status).
+    Verify(VerifyTranscriptArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyTranscriptArgs {
+    pub file: PathBuf,
+    /// The transcript head as read from paper: hex (in groups or not) or PGP words.
+    #[arg(long)]
+    pub head: Option<String>,
+    /// Re-hash every output file the transcript records, in this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The evidence key's public key: check the signature over the head.
+    #[arg(long)]
+    pub pubkey: Option<PathBuf>,
+    /// Accept a run that stopped or was interrupted (its status is still shown).
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 pub fn run(a: RunArgs) -> Outcome {
@@ -302,33 +320,40 @@ pub fn check(a: CheckArgs) -> Outcome {
     Ok(())
 }
 
-/// `transcript verify`'s check of the signed sign-offs (see
-/// [`crate::approvals::signoff::check_transcript`]).
-fn signed_sign_offs(
-    file: &std::path::Path,
-    v: &transcript::Verified,
-) -> Result<crate::approvals::signoff::Checked, Failure> {
-    crate::approvals::signoff::check_transcript(&v.entries)
-        .map_err(|m| Failure(format!("{}: {m}", file.display())))
-}
-
 pub fn transcript(c: TranscriptCommand) -> Outcome {
     match c {
-        TranscriptCommand::Verify { file } => {
-            let v = transcript::verify(&file).map_err(|e| Failure(e.to_string()))?;
-            let signed = signed_sign_offs(&file, &v)?;
-            println!(
-                "{}: OK, {} entries, head {}",
-                file.display(),
-                v.entries.len(),
-                v.head
-            );
-            for (step, name, principal) in &signed.verified {
-                println!(
-                    "signed sign-off of {step} by {name} (principal {principal:?}): good signature"
-                );
+        TranscriptCommand::Verify(a) => {
+            let head = a
+                .head
+                .as_deref()
+                .map(crate::formats::words::parse)
+                .transpose()
+                .map_err(|e| Failure(format!("--head: {e}")))?;
+            let pubkey = a
+                .pubkey
+                .as_deref()
+                .map(crate::keys::load_public_key)
+                .transpose()
+                .map_err(|e| Failure(format!("--pubkey {e}")))?;
+            let opts = evidence::Options {
+                head,
+                out: a.out,
+                pubkey,
+                allow_incomplete: a.allow_incomplete,
+            };
+            let report = evidence::verify(&a.file, &opts).map_err(|e| Failure(e.to_string()))?;
+            for l in &report.lines {
+                println!("{l}");
             }
-            Ok(())
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure(format!(
+                    "{}: {}",
+                    a.file.display(),
+                    report.problems.join("; ")
+                )))
+            }
         }
     }
 }

@@ -229,6 +229,8 @@ pub fn verify(a: VerifyArgs) -> Outcome {
         (_, None, None) => return Err(Failure(format!("--format {format} needs --pubkey FILE"))),
         (_, Some(p), None) => {
             let key = load_public_key(p).map_err(|e| Failure(format!("--pubkey {e}")))?;
+            crate::keys::fitness::check(&key, format.key_use())
+                .map_err(|e| Failure(format!("--pubkey {}: {e}", p.display())))?;
             signing::verify_file(
                 format,
                 &key,

@@ -218,6 +218,9 @@ pub(super) fn one_step_in(
     token_label: Option<&str>,
     out_dir: &std::path::Path,
 ) -> Result<StepResult, Failure> {
+    // A --transcript that is not one is refused before the token is touched.
+    crate::ceremony::transcript::check_appendable(&transcript_path(b))
+        .map_err(|e| Failure(e.to_string()))?;
     let (uri, mut token) = open(b, token_label, login)?;
     let script = Script {
         path: PathBuf::from(format!("officiant {command}")),
@@ -229,6 +232,7 @@ pub(super) fn one_step_in(
             version: 1,
             token: token_label.unwrap_or("").to_string(),
             reviewer: None,
+            evidence_key: None,
         },
         roles: Default::default(),
         steps: vec![step],

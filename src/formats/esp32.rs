@@ -79,6 +79,8 @@ pub fn scheme_for(key: &PublicKey) -> Result<SignScheme> {
 /// at 36..812; for ECDSA curve id ‖ X_le ‖ Y_le.
 pub fn key_material(key: &PublicKey) -> Result<Vec<u8>> {
     scheme_for(key)?;
+    crate::keys::fitness::check(key, crate::keys::fitness::Use::Esp32)
+        .map_err(|e| Error::Key(e.to_string()))?;
     match key {
         PublicKey::Rsa { n, e } => rsa_material(n, e),
         PublicKey::Ec { curve, .. } => {

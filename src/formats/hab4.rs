@@ -123,6 +123,7 @@ pub fn is_ca(cert: &Certificate) -> Result<bool, String> {
 
 /// One SRK record (`E1 …`) for `key`.
 pub fn srk_record(key: &PublicKey, ca: bool) -> Result<Vec<u8>, String> {
+    crate::keys::fitness::check(key, crate::keys::fitness::Use::Hab4).map_err(|e| e.to_string())?;
     let flags = if ca { FLAG_CA } else { 0 };
     match key {
         PublicKey::Rsa { n, e } => {

@@ -33,6 +33,43 @@ pub fn pgp_words(bytes: &[u8]) -> String {
         .join(" ")
 }
 
+/// The byte whose even (`odd == false`) or odd word is `word`, ignoring case.
+fn byte_of(word: &str, odd: bool) -> Option<u8> {
+    (0..=255u8).find(|&b| {
+        let (even, o) = words(b);
+        (if odd { o } else { even }).eq_ignore_ascii_case(word)
+    })
+}
+
+/// A fingerprint as a person reads it back from paper: hex (any case, in groups or
+/// not) or PGP words as [`pgp_words`] prints them (any case). A word from the wrong
+/// list says where a word was skipped or repeated.
+pub fn parse(text: &str) -> Result<Vec<u8>, String> {
+    let compact: String = text.split_whitespace().collect();
+    if compact.is_empty() {
+        return Err("empty: give hex or PGP words".into());
+    }
+    if compact.chars().all(|c| c.is_ascii_hexdigit()) {
+        return hex::decode(&compact).map_err(|_| "hex with an odd number of digits".into());
+    }
+    let mut out = Vec::new();
+    for (i, w) in text.split_whitespace().enumerate() {
+        let odd = i % 2 == 1;
+        match byte_of(w, odd) {
+            Some(b) => out.push(b),
+            None if byte_of(w, !odd).is_some() => {
+                return Err(format!(
+                "word {} {w:?} belongs at an {} position: a word is missing or repeated before it",
+                i + 1,
+                if odd { "even" } else { "odd" }
+            ))
+            }
+            None => return Err(format!("word {} {w:?} is not a PGP word", i + 1)),
+        }
+    }
+    Ok(out)
+}
+
 /// Upper-case hex in groups of four bytes: `E58294F2 E9A22748 …`.
 pub fn hex_groups(bytes: &[u8]) -> String {
     bytes
@@ -72,6 +109,21 @@ mod tests {
             assert!(l.starts_with(&format!("{i:02X} ")), "line {i}: {l}");
             assert_eq!(l.split_whitespace().count(), 3, "line {i}: {l}");
         }
+    }
+
+    #[test]
+    fn parse_reads_back_both_renderings() {
+        let b: Vec<u8> = (0..=255u8).collect();
+        let f = Fingerprint::of(&b);
+        assert_eq!(parse(&f.words).unwrap(), b);
+        assert_eq!(parse(&f.words.to_uppercase()).unwrap(), b);
+        assert_eq!(parse(&f.groups).unwrap(), b);
+        assert_eq!(parse(&f.hex).unwrap(), b);
+        let skipped: Vec<&str> = f.words.split_whitespace().skip(1).collect();
+        assert!(parse(&skipped.join(" "))
+            .unwrap_err()
+            .contains("missing or repeated"));
+        assert!(parse("topmost nonsense").unwrap_err().contains("word 2"));
     }
 
     #[test]

@@ -265,6 +265,58 @@ pub struct AuditEntry {
     pub tick: u32,
     /// Truncated SHA-256 chaining this entry to the one before (hex).
     pub digest: String,
+    /// The 32 bytes as the device sent them (hex): what the digest chain is checked
+    /// over. Empty in transcripts written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub raw: String,
+}
+
+/// Length of a YubiHSM log entry and of its truncated digest.
+pub const LOG_ENTRY_LEN: usize = 32;
+pub const LOG_DIGEST_LEN: usize = 16;
+
+/// A YubiHSM log entry's digest: the first 16 bytes of SHA-256 over the entry's first 16
+/// bytes (item, command, length, session key, target key, second key, result, tick, all
+/// big-endian) and the previous entry's digest (Yubico's `yh_verify_logs`).
+pub fn log_digest(fields: &[u8], prev: &[u8]) -> [u8; LOG_DIGEST_LEN] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(fields);
+    h.update(prev);
+    let mut out = [0u8; LOG_DIGEST_LEN];
+    out.copy_from_slice(&h.finalize()[..LOG_DIGEST_LEN]);
+    out
+}
+
+impl AuditEntry {
+    /// The device's bytes of this entry, checked against the fields shown beside them.
+    pub fn raw_bytes(&self) -> Result<[u8; LOG_ENTRY_LEN], String> {
+        let raw: [u8; LOG_ENTRY_LEN] = hex::decode(&self.raw)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                format!(
+                    "item {}: raw entry is not {LOG_ENTRY_LEN} bytes of hex",
+                    self.item
+                )
+            })?;
+        let be16 = |at: usize| u16::from_be_bytes([raw[at], raw[at + 1]]);
+        let tick = u32::from_be_bytes([raw[12], raw[13], raw[14], raw[15]]);
+        let same = be16(0) == self.item
+            && be16(3) == self.length
+            && be16(5) == self.session_key
+            && be16(7) == self.target_key
+            && be16(9) == self.second_key
+            && tick == self.tick
+            && hex::encode(&raw[16..]) == self.digest.to_ascii_lowercase();
+        if !same {
+            return Err(format!(
+                "item {}: the fields shown differ from the device's bytes",
+                self.item
+            ));
+        }
+        Ok(raw)
+    }
 }
 
 /// The device audit log as read after a step.

@@ -27,6 +27,7 @@ impl BackendUri {
                     "sim: URI needs a directory (sim:DIR)".into(),
                 ));
             }
+            crate::secret::on_rehearsal_token();
             return Ok(BackendUri::Sim(PathBuf::from(dir)));
         }
         if let Some(rest) = s.strip_prefix("pkcs11:") {
@@ -42,19 +43,76 @@ impl BackendUri {
     }
 }
 
-/// Remove `pin-value=…` (and any other attribute that names a value-bearing secret).
+/// Attributes whose values a message may show: what names a token, a slot, an object
+/// or a module, and where a PIN comes from. Every other attribute's value is hidden:
+/// `pin-value`, `password` and whatever spelling of them a user tries.
+const SHOWN: [&str; 17] = [
+    "token",
+    "serial",
+    "manufacturer",
+    "model",
+    "slot-id",
+    "slot-description",
+    "slot-manufacturer",
+    "object",
+    "id",
+    "type",
+    "module-path",
+    "module-name",
+    "pin-source",
+    "library-manufacturer",
+    "library-description",
+    "library-version",
+    "auth-key",
+];
+
+/// A URI as messages may show it: the value of every attribute not known to be
+/// harmless (see [`SHOWN`]) becomes `[redacted]`, whatever its case or percent-encoding.
 pub fn redact(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(i) = rest.find("pin-value=") {
-        out.push_str(&rest[..i + "pin-value=".len()]);
-        out.push_str("[redacted]");
-        rest = &rest[i + "pin-value=".len()..];
+    loop {
         let end = rest.find([';', '&', '?']).unwrap_or(rest.len());
-        rest = &rest[end..];
+        let (attr, tail) = rest.split_at(end);
+        match attr.split_once('=') {
+            Some((name, _)) if !shown(name) => {
+                out.push_str(name);
+                out.push_str("=[redacted]");
+            }
+            _ => out.push_str(attr),
+        }
+        let Some(sep) = tail.chars().next() else {
+            break;
+        };
+        out.push(sep);
+        rest = &tail[sep.len_utf8()..];
     }
-    out.push_str(rest);
     out
+}
+
+/// Whether an attribute name (perhaps after a scheme, `pkcs11:token`) is in [`SHOWN`].
+fn shown(name: &str) -> bool {
+    let bare = name.rsplit(':').next().unwrap_or(name);
+    let mut decoded = Vec::with_capacity(bare.len());
+    let b = bare.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                decoded.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                decoded.push(c);
+                i += 1;
+            }
+        }
+    }
+    let name = String::from_utf8_lossy(&decoded).to_ascii_lowercase();
+    SHOWN.contains(&name.as_str())
 }
 
 impl BackendUri {
@@ -122,5 +180,29 @@ mod tests {
         let shown = u.to_string();
         assert!(!shown.contains("1234"), "{shown}");
         assert!(shown.contains("module-path=/x.so"), "{shown}");
+    }
+
+    #[test]
+    fn every_spelling_of_a_secret_is_hidden() {
+        for name in [
+            "pin-value",
+            "PIN-VALUE",
+            "Pin-Value",
+            "pin%2Dvalue",
+            "password",
+            "Passwd",
+        ] {
+            let shown = redact(&format!(
+                "token=A;{name}=c4n4ry?module-path=/x.so&{name}=c4n4ry"
+            ));
+            assert!(!shown.contains("c4n4ry"), "{shown}");
+            assert!(
+                shown.contains("token=A") && shown.contains("module-path=/x.so"),
+                "{shown}"
+            );
+        }
+        let y = redact("http://127.0.0.1:12345?auth-key=2&PASSWORD=c4n4ry");
+        assert_eq!(y, "http://127.0.0.1:12345?auth-key=2&PASSWORD=[redacted]");
+        assert_eq!(redact("pkcs11:token=A"), "pkcs11:token=A");
     }
 }

@@ -4,6 +4,7 @@
 //! Pure: bytes in, bytes out. Must not touch `hsm` or files beyond reading a key file.
 
 pub mod ecdsa_tables;
+pub mod fitness;
 pub mod private;
 pub mod public;
 pub mod signer;
@@ -35,6 +36,9 @@ pub enum Error {
     /// The cryptography library refused to sign (its message).
     #[error("signing failed: {0}")]
     Sign(String),
+    /// A well-formed key that must not be used here (see [`fitness`]).
+    #[error("key refused: {0}")]
+    Unfit(String),
 }
 
 /// Key algorithm as scripts and the CLI name it.
@@ -397,8 +401,10 @@ pub(crate) fn pem_text(bytes: &[u8]) -> Option<&str> {
 }
 
 /// Decode the first PEM block in `text` (text before it, such as OpenSSL's
-/// "Bag Attributes" or a certificate's `-text` dump, is skipped).
+/// "Bag Attributes" or a certificate's `-text` dump, is skipped). A text holding more
+/// than one key or certificate is refused: which one is meant would be a guess.
 pub(crate) fn pem_decode(text: &str) -> Result<(String, Vec<u8>), Error> {
+    fitness::one_pem_key(text)?;
     let start = text
         .find("-----BEGIN ")
         .ok_or_else(|| Error::Malformed("no PEM block".into()))?;

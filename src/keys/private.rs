@@ -253,6 +253,7 @@ struct PemBlock {
 /// The first private-key PEM block in `text`, and the curve of any `EC PARAMETERS` block
 /// before it.
 fn private_pem_block(text: &str) -> Result<PemBlock, Error> {
+    super::fitness::one_pem_key(text)?;
     let mut rest = text;
     let mut curve = None;
     let mut seen = Vec::new();

@@ -174,7 +174,9 @@ pub(crate) fn name_with_tag(
         let set = SetOfVec::try_from(vec![atv]).map_err(|e| field("subject", &e.to_string()))?;
         rdns.push(RelativeDistinguishedName(set));
     }
-    Ok(RdnSequence(rdns))
+    let name = RdnSequence(rdns);
+    check_name_bounds(&name)?;
+    Ok(name)
 }
 
 /// Parse an RFC 4514 string into a Name. RFC 4514 lists the most specific RDN first:
@@ -182,7 +184,58 @@ pub(crate) fn name_with_tag(
 pub fn parse_name(s: &str) -> Result<Name> {
     use std::str::FromStr;
     check_oid_arcs(s)?;
-    Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))
+    let name = Name::from_str(s).map_err(|e| field("subject", &format!("{s:?}: {e}")))?;
+    check_name_bounds(&name)?;
+    Ok(name)
+}
+
+/// RFC 5280's upper bounds (Appendix A.1) for the attributes a subject names, in
+/// characters; the country is two letters. Anything else gets ub-name.
+fn upper_bound(oid: &const_oid::ObjectIdentifier) -> (&'static str, usize) {
+    use const_oid::db::{rfc3280, rfc4519};
+    match *oid {
+        o if o == rfc4519::CN => ("CN", 64),
+        o if o == rfc4519::O => ("O", 64),
+        o if o == rfc4519::OU => ("OU", 64),
+        o if o == rfc4519::L => ("L", 128),
+        o if o == rfc4519::ST => ("ST", 128),
+        o if o == rfc4519::TITLE => ("title", 64),
+        o if o == rfc4519::SERIAL_NUMBER => ("serialNumber", 64),
+        o if o == rfc3280::EMAIL_ADDRESS => ("emailAddress", 255),
+        o if o == rfc3280::PSEUDONYM => ("pseudonym", 128),
+        o if o == rfc4519::C => ("C", 2),
+        _ => ("attribute", 32_768),
+    }
+}
+
+/// Refuse a Name whose values exceed RFC 5280's bounds (CN ≤ 64, O ≤ 64, OU ≤ 64,
+/// L ≤ 128, ST ≤ 128, C = two letters, …): verifiers may reject such a certificate.
+pub fn check_name_bounds(name: &Name) -> Result<()> {
+    for rdn in name.0.iter() {
+        for atv in rdn.0.iter() {
+            let (short, bound) = upper_bound(&atv.oid);
+            let bytes = atv.value.value();
+            let chars = if der::Tagged::tag(&atv.value) == Tag::BmpString {
+                bytes.len() / 2
+            } else {
+                std::str::from_utf8(bytes).map_or(bytes.len(), |t| t.chars().count())
+            };
+            if short == "C" {
+                if chars != 2 || !bytes.iter().all(u8::is_ascii_alphabetic) {
+                    return Err(field(
+                        "subject",
+                        "C (country) must be two letters (ISO 3166, RFC 5280)",
+                    ));
+                }
+            } else if chars > bound {
+                return Err(field(
+                    "subject",
+                    &format!("{short} has {chars} characters; RFC 5280 allows at most {bound}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A dotted attribute type (`2.5.4.3=…`) whose arcs do not fit 32 bits would overflow
@@ -315,6 +368,17 @@ fn issuer_info(bytes: &[u8]) -> Result<IssuerInfo> {
 /// Issue one certificate signed by `signer`, the issuer's key (the subject's own key when
 /// self-signed). Returns DER.
 pub fn issue(signer: &mut dyn Signer, req: &IssueRequest<'_>) -> Result<Vec<u8>> {
+    // The keys and the name first: a certificate for a weak key is a weak root.
+    let key_use = if req.profile.is_hab4() {
+        crate::keys::fitness::Use::Hab4
+    } else {
+        crate::keys::fitness::Use::General
+    };
+    crate::keys::fitness::check(&req.subject_key, key_use)
+        .map_err(|e| field("subject key", &e.to_string()))?;
+    crate::keys::fitness::check(signer.public_key(), key_use)
+        .map_err(|e| field("issuer key", &e.to_string()))?;
+    check_name_bounds(&req.subject)?;
     let serial = SerialNumber::new(&req.serial).map_err(|e| field("serial", &e.to_string()))?;
     if req.serial.iter().all(|&b| b == 0) {
         return Err(field("serial", "must be positive"));

@@ -315,11 +315,19 @@ where
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
 {
     let k = &req.keys;
+    // Every key of the chain is one TF-A trusts: it must be fit for it.
     let mut pk = |label: &str, role: &str| {
-        public_key(label).map_err(|e| Error::Key {
+        let key = public_key(label).map_err(|e| Error::Key {
             role: role.to_string(),
             source: SignError::key(label, e),
-        })
+        })?;
+        crate::keys::fitness::check(&key, crate::keys::fitness::Use::TfaRotpk).map_err(|e| {
+            Error::Key {
+                role: role.to_string(),
+                source: SignError::key(label, e),
+            }
+        })?;
+        Ok::<_, Error>(key)
     };
     let tw = pk(&k.trusted_world, "trusted-world")?;
     let ntw = pk(&k.non_trusted_world, "non-trusted-world")?;

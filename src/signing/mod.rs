@@ -96,6 +96,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// What a key verifying or signing this format must be fit for.
+    pub fn key_use(self) -> crate::keys::fitness::Use {
+        match self {
+            Format::Esp32Sbv2 => crate::keys::fitness::Use::Esp32,
+            _ => crate::keys::fitness::Use::General,
+        }
+    }
+
     pub const ALL: [Format; 6] = [
         Format::Raw,
         Format::Esp32Sbv2,
@@ -798,6 +806,9 @@ pub fn verify_file(
     signature: Option<&Path>,
     padding: Option<raw::Padding>,
 ) -> Result<VerifyReport, Error> {
+    // A weak key "verifies" whatever its holder (or anyone, for e = 1) wants.
+    crate::keys::fitness::check(key, format.key_use())
+        .map_err(|e| Error::Usage(format!("public key: {e}")))?;
     if format != Format::Raw {
         if signature.is_some() {
             return Err(Error::Usage(format!(

@@ -277,6 +277,17 @@ pub(super) fn verify(layout: Layout, key: &PublicKey, input: &Path) -> Result<Ve
             ),
         ));
     }
+    if file_len > hl + len {
+        // The ROM loads the image length only; whatever follows is not signed and must
+        // not pass for part of a verified image.
+        return Err(Error::verify(
+            input,
+            format!(
+                "{name}: {} bytes after the signed payload (header {hl} + image length {len}, file {file_len}): they are not covered by the signature",
+                file_len - hl - len
+            ),
+        ));
+    }
     if !header.is_signed() {
         return Err(Error::verify(
             input,

@@ -68,6 +68,7 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path, requests: &Path) -> Re
     );
     state.out_root = out_root.to_path_buf();
     state.requests_dir = requests.to_path_buf();
+    crate::secret::collect_warnings();
     let (tx, rx) = channel::<Event>();
     let mut worker = worker::spawn(backend.to_string(), tx.clone());
     let (mut term, _guard) = terminal::setup()?;
@@ -96,6 +97,10 @@ fn run(backend: &str, ceremonies: &Path, out_root: &Path, requests: &Path) -> Re
             },
             None => rx.recv().map_err(|_| Error::WorkerGone)?,
         };
+        let warned = crate::secret::take_warnings();
+        if let Some(w) = warned.last() {
+            state.notice = Some(w.clone());
+        }
         for cmd in app::update(&mut state, ev) {
             match cmd {
                 Command::Worker(req) => {

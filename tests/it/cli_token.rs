@@ -305,12 +305,22 @@ fn one_step_commands_make_keys_openssl_reads() {
     ]);
     assert!(err.contains("no object labelled \"k1\""), "{err}");
 
-    let v = support::run_ok(
+    // The last command failed, so its session closed "stopped": verify says so and
+    // accepts it only when told to (issue 11, item 6).
+    let r = support::run(
         support::officiant()
             .args(["transcript", "verify"])
             .arg(e.transcript()),
     );
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("status stopped"));
+    let v = support::run_ok(
+        support::officiant()
+            .args(["transcript", "verify", "--allow-incomplete"])
+            .arg(e.transcript()),
+    );
     assert!(v.contains("OK"), "{v}");
+    assert!(v.contains("status: stopped"), "{v}");
     canary(&e);
 }
 

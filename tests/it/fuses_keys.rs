@@ -102,7 +102,8 @@ fn rotpk_matches_openssl_pipeline() {
         ]);
         let want = openssl(&["dgst", "-sha256", "-binary", s(&der)]);
         let public = public_pem(d, key);
-        let ours = tfa::rotpk_sha256(&officiant::keys::load_public_key(&public).unwrap(), false);
+        let ours =
+            tfa::rotpk_sha256(&officiant::keys::load_public_key(&public).unwrap(), false).unwrap();
         assert_eq!(ours, want, "{key:?}");
         // The CLI, from the public key and from the private key file.
         for (i, input) in [&public, key].into_iter().enumerate() {

@@ -52,9 +52,12 @@ mod custody_softhsm;
 #[cfg(feature = "mock-hsm")]
 mod custody_yubihsm;
 mod esp32_sbv2;
+mod evidence;
+mod file_modes;
 mod fuses_cli;
 mod fuses_hab4;
 mod fuses_keys;
+mod hostile_scripts;
 mod imx_ahab_fuses;
 mod imx_ahab_sign;
 mod imx_ceremonies;
@@ -66,6 +69,7 @@ mod pkcs11_softhsm;
 mod pki_generic;
 mod pki_hab4;
 mod pki_softhsm;
+mod secret_echo;
 mod sign_bench_setup;
 mod sign_cli;
 mod sign_esp32;
@@ -78,6 +82,7 @@ mod sim_token;
 mod tbbr_chain;
 mod token_data_storage;
 mod tui_e2e;
+mod weak_keys;
 #[cfg(feature = "mock-hsm")]
 mod yubihsm_ceremony;
 #[cfg(feature = "mock-hsm")]

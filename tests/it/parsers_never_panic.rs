@@ -364,7 +364,97 @@ const OTHER_TEXT: &[&str] = &[
     "hab4-srk",
 ];
 
+/// One attribute record as `entry::pkcs11_attributes` reads it.
+fn attr(kind: cryptoki_sys::CK_ATTRIBUTE_TYPE, value: &[u8]) -> Vec<u8> {
+    let mut r = (kind as u32).to_be_bytes().to_vec();
+    r.extend_from_slice(&(value.len() as u16).to_be_bytes());
+    r.extend_from_slice(value);
+    r
+}
+
+fn ulong(v: cryptoki_sys::CK_ULONG) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+/// Objects as SoftHSM returns them: an EC and an RSA public key, a certificate, and a
+/// private key's flags.
+fn pkcs11_seeds() -> Vec<(String, Vec<u8>)> {
+    use cryptoki_sys::*;
+    use der::Encode;
+    let ec =
+        officiant::keys::PublicKey::from_bytes(include_bytes!("../fixtures/keys/p256.pub.pem"))
+            .unwrap();
+    let officiant::keys::PublicKey::Ec { curve, point } = &ec else {
+        unreachable!()
+    };
+    let mut ec_obj = attr(CKA_CLASS, &ulong(CKO_PUBLIC_KEY));
+    ec_obj.extend(attr(CKA_KEY_TYPE, &ulong(CKK_EC)));
+    ec_obj.extend(attr(CKA_LABEL, b"fw-signing-p256"));
+    ec_obj.extend(attr(CKA_ID, &[0x10, 0x01]));
+    ec_obj.extend(attr(CKA_EC_PARAMS, &curve.oid().to_der().unwrap()));
+    ec_obj.extend(attr(
+        CKA_EC_POINT,
+        &der::asn1::OctetStringRef::new(point)
+            .unwrap()
+            .to_der()
+            .unwrap(),
+    ));
+    let rsa =
+        officiant::keys::PublicKey::from_bytes(include_bytes!("../fixtures/keys/rsa2048.pub.pem"))
+            .unwrap();
+    let officiant::keys::PublicKey::Rsa { n, e } = &rsa else {
+        unreachable!()
+    };
+    let mut rsa_obj = attr(CKA_CLASS, &ulong(CKO_PUBLIC_KEY));
+    rsa_obj.extend(attr(CKA_LABEL, "SRK1_sha256_2048_65537_v3_ca".as_bytes()));
+    rsa_obj.extend(attr(CKA_MODULUS, n));
+    rsa_obj.extend(attr(CKA_PUBLIC_EXPONENT, e));
+    let cert = std::fs::read(
+        root().join("ceremonies/hab4-rehearsal-pki/crts/SRK1_sha256_4096_65537_v3_ca_crt.der"),
+    )
+    .unwrap();
+    let mut cert_obj = attr(CKA_CLASS, &ulong(CKO_CERTIFICATE));
+    cert_obj.extend(attr(CKA_LABEL, b"SRK1"));
+    cert_obj.extend(attr(CKA_VALUE, &cert));
+    let mut private = attr(CKA_CLASS, &ulong(CKO_PRIVATE_KEY));
+    for (a, v) in [
+        (CKA_SENSITIVE, 1u8),
+        (CKA_ALWAYS_SENSITIVE, 1),
+        (CKA_EXTRACTABLE, 0),
+        (CKA_NEVER_EXTRACTABLE, 1),
+        (CKA_LOCAL, 1),
+        (CKA_PRIVATE, 1),
+    ] {
+        private.extend(attr(a, &[v]));
+    }
+    private.extend(attr(CKA_LABEL, &[0xff, 0xfe, b'k']));
+    vec![
+        ("EC public key".into(), ec_obj),
+        ("RSA public key".into(), rsa_obj),
+        ("certificate".into(), cert_obj),
+        ("private key flags".into(), private),
+    ]
+}
+
 // ---- the targets ---------------------------------------------------------------------
+
+#[test]
+fn pkcs11_attributes() {
+    let seeds = pkcs11_seeds();
+    // Each seed decodes to what it describes (the private key has no public half).
+    for (what, s) in &seeds {
+        let d = officiant::hsm::pkcs11::attrs::decode_raw(s).unwrap();
+        assert_eq!(d.public_key.is_ok(), what != "private key flags", "{what}");
+    }
+    assert_valid("pkcs11_attributes", entry::pkcs11_attributes, &seeds);
+    check(
+        "pkcs11_attributes",
+        entry::pkcs11_attributes,
+        &bytes(&seeds),
+        400,
+        600,
+    );
+}
 
 #[test]
 fn script() {
@@ -857,7 +947,7 @@ fn harness_catches_a_panic() {
     );
     assert!(failures[0].contains("input hex: 61"), "{}", failures[0]);
     // And every real target is reachable by name.
-    assert_eq!(entry::TARGETS.len(), 19);
+    assert_eq!(entry::TARGETS.len(), 20);
     for (n, _) in entry::TARGETS {
         let _ = target(n);
     }

@@ -214,10 +214,16 @@ fn v1_fills_an_unsigned_image_keeping_its_fields() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("already carries a signature"), "{e}");
-    // The trailer is outside the signed range: flipping it still verifies.
+    // The trailer is outside the signed range: openssl still verifies the signature, and
+    // verify refuses the image, naming the unsigned bytes (issue 11, item 10).
     let t = flipped(&out, b.len() - 1, "trailer.stm32");
+    assert!(openssl_verifies(d, &files, &t, 256));
     let pubkey = load_public_key(&files.public).unwrap();
-    signing::verify_file(Format::Stm32Mp15, &pubkey, &t, None, None).unwrap();
+    let e = signing::verify_file(Format::Stm32Mp15, &pubkey, &t, None, None).unwrap_err();
+    assert!(
+        e.to_string().contains("7 bytes after the signed payload"),
+        "{e}"
+    );
 }
 
 /// `mkimage -l`'s description of an STM32 image (U-Boot's own header check).

@@ -20,6 +20,7 @@
 //! the key's PKCS#8; the token computes and keeps the wrap key's CKA_CHECK_VALUE, and
 //! refuses ours at creation if it differs.
 
+pub mod attrs;
 pub mod mech;
 pub mod uri;
 
@@ -1320,7 +1321,7 @@ impl Token for Pkcs11Token {
             for a in &attrs {
                 match a {
                     Attribute::Class(c) => class = Some(*c),
-                    Attribute::Label(l) => label = String::from_utf8_lossy(l).into_owned(),
+                    Attribute::Label(l) => label = attrs::label(l),
                     Attribute::Id(i) => id = i.clone(),
                     _ => {}
                 }

@@ -11,6 +11,11 @@ use crate::secret::{Secret, SecretSource};
 /// The environment switch that lets tests put `pin-value` in a URI.
 pub const ALLOW_PIN_VALUE_ENV: &str = "OFFICIANT_ALLOW_PIN_VALUE";
 
+/// `pin-value` is for tests only: the switch works in debug builds, never in a release.
+fn pin_value_allowed() -> bool {
+    cfg!(debug_assertions) && std::env::var(ALLOW_PIN_VALUE_ENV).as_deref() == Ok("1")
+}
+
 /// Where `module-name` is looked up, in this order.
 pub const MODULE_DIRS: [&str; 4] = [
     "/usr/lib/x86_64-linux-gnu/pkcs11",
@@ -38,8 +43,9 @@ pub enum UriError {
          use pin-source=file:PATH or pin-source=env:NAME"
     )]
     PinValueRefused,
-    #[error("PKCS#11 URI pin-source {0:?} is not file:PATH, env:NAME or an absolute path")]
-    BadPinSource(String),
+    /// Shows the value only when it is a source (`prompt`), never what may be a PIN.
+    #[error("PKCS#11 URI pin-source {} is not file:PATH, env:NAME or an absolute path", .0.as_ref().map_or("(value not shown: it may be the PIN itself)".to_string(), |s| format!("{s:?}")))]
+    BadPinSource(Option<String>),
     #[error(
         "PKCS#11 URI names no module: add ?module-path=/path/to/module.so or ?module-name=NAME"
     )]
@@ -104,7 +110,7 @@ impl Pkcs11Uri {
                 continue;
             }
             if name == "pin-value" {
-                if std::env::var(ALLOW_PIN_VALUE_ENV).as_deref() != Ok("1") {
+                if !pin_value_allowed() {
                     return Err(UriError::PinValueRefused);
                 }
                 set(&mut uri.pin_value, name, Secret::new(bytes))?;
@@ -205,7 +211,8 @@ fn parse_pin_source(text: &str) -> Result<SecretSource, UriError> {
     }
     match SecretSource::parse(text) {
         Ok(s @ (SecretSource::Env(_) | SecretSource::File(_))) => Ok(s),
-        _ => Err(UriError::BadPinSource(text.to_string())),
+        Ok(SecretSource::Prompt) => Err(UriError::BadPinSource(Some(text.to_string()))),
+        Err(_) => Err(UriError::BadPinSource(None)),
     }
 }
 
@@ -284,6 +291,15 @@ mod tests {
         let e = Pkcs11Uri::parse("token=A;pin-value=canary-1234").unwrap_err();
         assert_eq!(e, UriError::PinValueRefused);
         assert!(!e.to_string().contains("canary-1234"));
+    }
+
+    /// `cargo test --release`: the test switch does nothing in a release build.
+    #[cfg(not(debug_assertions))]
+    #[test]
+    fn pin_value_switch_does_nothing_in_release() {
+        std::env::set_var(ALLOW_PIN_VALUE_ENV, "1");
+        let e = Pkcs11Uri::parse("token=A;pin-value=canary-1234").unwrap_err();
+        assert_eq!(e, UriError::PinValueRefused);
     }
 
     #[test]

@@ -179,13 +179,29 @@ fn remove_stale_temp_files(dir: &Path) {
 }
 
 /// Create `dir` (and parents) readable by its owner only: the keys inside are in the
-/// clear, so at least other local users should not read them.
+/// clear, so at least other local users should not read them. A directory that exists
+/// already is made 0700 too, whatever it was.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
-    #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
+    b.create(dir)?;
+    if fs::metadata(dir)?.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Make a file of the store 0600 (one an older version or a umask left open).
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -201,12 +217,12 @@ impl Store {
             dir.display()
         )))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(format!("cannot open lock file {}", lock_path.display())))?;
+        let lock = std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new().create(true).truncate(false).write(true),
+            0o600,
+        )
+        .open(&lock_path)
+        .map_err(io(format!("cannot open lock file {}", lock_path.display())))?;
         // A lock can be held for a moment by a process that is just closing the token,
         // or by a forked child of a sibling that has not reached exec yet (the lock's
         // file description is shared until then): wait briefly before calling it busy.
@@ -236,6 +252,10 @@ impl Store {
             }
         }
         remove_stale_temp_files(dir);
+        for f in [LOCK_FILE, MARKER_FILE, STORE_FILE] {
+            make_private(&dir.join(f))
+                .map_err(io(format!("cannot make {} private", dir.join(f).display())))?;
+        }
         let marker = dir.join(MARKER_FILE);
         if !marker.exists() {
             crate::output::replace(&marker, MARKER_TEXT.as_bytes())

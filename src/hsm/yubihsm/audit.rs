@@ -44,6 +44,22 @@ impl YubiHsm {
             .entries
             .iter()
             .map(|e| AuditEntry {
+                // The entry's wire form (the crate's log entry type cannot be named
+                // here): the bytes the digests chain over.
+                raw: hex::encode(
+                    [
+                        &e.item.to_be_bytes()[..],
+                        &[e.cmd.to_u8()],
+                        &e.length.to_be_bytes(),
+                        &e.session_key.to_be_bytes(),
+                        &e.target_key.to_be_bytes(),
+                        &e.second_key.to_be_bytes(),
+                        &[e.result.to_u8()],
+                        &e.tick.to_be_bytes(),
+                        e.digest.as_ref(),
+                    ]
+                    .concat(),
+                ),
                 item: e.item,
                 command: format!("{:?}", e.cmd),
                 length: e.length,

@@ -184,8 +184,15 @@ impl Demo {
     }
 }
 
+/// Copy a directory tree. Secret files (under a `*-secrets` or `keys` directory) become
+/// 0600 as an operator keeps them (git checks them out 0644, and a PIN file others can
+/// read is warned about).
 pub fn copy_dir(src: &Path, dst: &Path) {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dst).unwrap();
+    let secret_dir = dst
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with("-secrets") || n == "keys");
     for e in std::fs::read_dir(src).unwrap() {
         let e = e.unwrap();
         let to = dst.join(e.file_name());
@@ -193,6 +200,9 @@ pub fn copy_dir(src: &Path, dst: &Path) {
             copy_dir(&e.path(), &to);
         } else {
             std::fs::copy(e.path(), &to).unwrap();
+            if secret_dir {
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
         }
     }
 }
