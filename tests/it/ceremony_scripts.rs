@@ -7,75 +7,7 @@ use officiant::ceremony::runner;
 
 use crate::support;
 
-const GOOD: &str = r#"
-[ceremony]
-id = "t"
-title = "Test"
-version = 1
-token = "tok"
-
-[roles]
-administrator = 1
-witness = 1
-
-[[step]]
-id = "init"
-kind = "init-token"
-so-pin = "so"
-user-pin = "user"
-sign-off = ["administrator"]
-
-[[step]]
-id = "login"
-kind = "login"
-pin = "user"
-
-[[step]]
-id = "gen-p256"
-kind = "generate-key"
-algorithm = "ec-p256"
-label = "k1"
-key-id = "01"
-sign-off = ["administrator", "witness"]
-
-[[step]]
-id = "export"
-kind = "export-public-key"
-key = "k1"
-pem = "k1.pem"
-"#;
-
-const ANSWERS: &str = r#"
-[secrets]
-so = "file:so.pin"
-user = "file:user.pin"
-
-[[confirm]]
-step = "init"
-
-[[sign-off]]
-step = "init"
-role = "administrator"
-name = "Ada"
-
-[[sign-off]]
-step = "gen-p256"
-role = "administrator"
-name = "Ada"
-
-[[sign-off]]
-step = "gen-p256"
-role = "witness"
-name = "Walt"
-
-[[acknowledge]]
-step = "gen-p256"
-name = "Walt"
-
-[[acknowledge]]
-step = "export"
-name = "Walt"
-"#;
+use crate::support::good_script::{ANSWERS, GOOD};
 
 /// Write script and answers into `dir`; return the error line of `prepare`.
 fn error_of(dir: &Path, script: &str, answers: &str) -> String {

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod certs;
 pub mod demo;
+pub mod good_script;
 pub mod oracles;
 pub mod rehearsal;
 pub mod replay;
