@@ -12,6 +12,7 @@ use super::keymap::Action;
 use super::worker::{Request, RequestList, WorkerMsg};
 use crate::approvals::pending;
 
+/// The Approvals screen's own state.
 #[derive(Debug, Default)]
 pub struct ApprovalsState {
     /// The last listing (none before the screen was first opened).
@@ -27,6 +28,7 @@ pub struct ApprovalsState {
 }
 
 impl ApprovalsState {
+    /// The request on view, if the listing has one.
     pub fn selected(&self) -> Option<&pending::Pending> {
         self.list.as_ref().and_then(|l| l.pending.get(self.sel))
     }
@@ -60,6 +62,9 @@ pub fn open(s: &mut AppState) -> Vec<Command> {
     refresh(s)
 }
 
+/// The worker's listing of the requests directory (keeping the request on view and the
+/// chosen agent key where they still exist), or its report of an approval written (the
+/// listing is read again).
 pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
     match msg {
         WorkerMsg::Requests(list) => {
@@ -93,6 +98,9 @@ pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
     }
 }
 
+/// Keys on the Approvals screen: ↑/↓ choose the request, PgUp/PgDn scroll it, ←/→
+/// choose the agent key, `r` reads the directory again, `a` asks to approve (after
+/// checking it can be), `s` takes the request to the sign screen.
 pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
     let n = s
         .approvals
