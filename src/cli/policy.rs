@@ -1,5 +1,7 @@
 //! `officiant policy set|show`: the approval policy on the token (see
-//! [`crate::approvals`]).
+//! [`crate::approvals`]). Parsing, storing and reading the policy are
+//! `approvals::policy` and `approvals::store`; this module logs in, records `set` in the
+//! transcript and prints.
 
 use std::path::PathBuf;
 

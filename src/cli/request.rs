@@ -1,5 +1,7 @@
 //! `officiant request create|approve`: signing requests for keys under an approval
-//! policy (see [`crate::approvals`]).
+//! policy (see [`crate::approvals`]). The request format, its checks and the ssh-agent
+//! signature are `approvals`'; this module checks the flags against the token's policy,
+//! writes the file (never over one) and prints.
 
 use std::path::PathBuf;
 

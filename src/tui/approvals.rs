@@ -3,7 +3,9 @@
 //! description, keys, limits, expiry, what the token's policy asks and the approvals it
 //! has; an approver reviews one and approves it with their key in the ssh-agent (the
 //! worker signs and writes `REQ.json.NAME.sig` beside it), or takes it to the sign screen
-//! with its approvals.
+//! with its approvals. Reading the directory, checking it against the token's policy and
+//! signing are the worker's (`crate::approvals`); this component only decides what may
+//! be asked.
 
 use std::path::PathBuf;
 

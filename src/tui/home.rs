@@ -1,5 +1,6 @@
 //! The home screen: the token, the ceremonies found, and the token's objects (with a
-//! login that lists private keys and their flags).
+//! login that lists private keys and their flags). It shows the worker's last snapshot;
+//! refreshing, logging in and opening a ceremony are requests to the worker.
 
 use super::app::{self, AppState, Command, Popup, Screen};
 use super::keymap::Action;

@@ -1,7 +1,9 @@
 //! The sign screen as a component: choose a key and a format, pick files, sign (after the
 //! user PIN) or verify, and read the digest and the check. The output path follows the
 //! input and the format until the officer edits it; everything that can be checked
-//! without the token is checked before the PIN is asked.
+//! without the token is checked before the PIN is asked. The signing itself is the
+//! worker's, through the same recorded session as `officiant sign`
+//! (`signing::recorded`); nothing here opens a key or writes a file.
 
 use std::path::{Path, PathBuf};
 
