@@ -17,16 +17,20 @@ use crate::formats::words::Fingerprint;
 use crate::hsm::Token;
 use crate::secret::{Secret, SecretSource};
 
+/// `officiant wrap-key …`.
 #[derive(Subcommand, Debug)]
 pub enum WrapKeyCommand {
     /// Put a new AES-256 wrap key on the token and split it T-of-N into share files.
     Generate(WrapKeyGenerateArgs),
 }
 
+/// `officiant wrap-key generate`.
 #[derive(Args, Debug)]
 pub struct WrapKeyGenerateArgs {
+    /// The backend; with `--pin-source` it logs in as the user (a YubiHSM: its auth key).
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the new wrap key (also names the share files).
     #[arg(long)]
     pub label: String,
     /// Object id, 4 hex digits (default: derived from the label).
@@ -46,8 +50,10 @@ pub struct WrapKeyGenerateArgs {
     pub so_pin_source: Option<String>,
 }
 
+/// `officiant backup`.
 #[derive(Args, Debug)]
 pub struct BackupArgs {
+    /// The backend and the user PIN's source (required).
     #[command(flatten)]
     pub b: BackendArgs,
     /// Label of the wrap key to export under.
@@ -56,12 +62,15 @@ pub struct BackupArgs {
     /// Label of a key to back up (repeat for several).
     #[arg(long = "key", required = true)]
     pub keys: Vec<String>,
+    /// The backup directory (created): manifest.json and one wrapped file per key.
     #[arg(long)]
     pub out_dir: PathBuf,
 }
 
+/// `officiant restore`.
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
+    /// The backend; its `--pin-source` is the user PIN the restore logs in with.
     #[command(flatten)]
     pub b: BackendArgs,
     /// Where a custodian's share comes from: env:NAME, file:PATH or prompt (repeat, at
@@ -143,6 +152,9 @@ fn wrap_key_id(id: &Option<String>, label: &str) -> Result<u16, Failure> {
     }
 }
 
+/// `officiant wrap-key generate`. Checks the flags and that no share file is in the
+/// way, writes the share files, then puts the key on the token (a failure there removes
+/// the share files again). Prints the key's id and check value and each share file.
 pub fn wrap_key(c: WrapKeyCommand) -> Outcome {
     match c {
         WrapKeyCommand::Generate(a) => wrap_key_generate(a),
@@ -246,6 +258,9 @@ fn wrap_key_generate(a: WrapKeyGenerateArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant backup`. Prints how many keys were backed up under which wrap key (its
+/// check value) and each file written; a rerun after an interruption adopts the files
+/// already written, and says so.
 pub fn backup(a: BackupArgs) -> Outcome {
     let mut report = None;
     recorded(&a.b, "backup", "backup", Login::Required, |token| {
@@ -305,6 +320,10 @@ fn fingerprint(hex_sha: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// `officiant restore`. Reads every share first, rebuilds the wrap key and checks it
+/// against the backup before anything is created, then restores each key and proves it
+/// against its recorded public key. Prints the shares used, each key restored (or
+/// already there) with its proof, and whether the wrap key was deleted.
 pub fn restore(a: RestoreArgs) -> Outcome {
     // Secrets first: a custodian at a prompt should not wait on a token.
     let mut shares = Vec::new();

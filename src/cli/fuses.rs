@@ -1,5 +1,9 @@
 //! `officiant fuses …`: fuse/OTP values from public keys or certificates; needs no token.
 //! Every command prints the value in hex groups and PGP words; `--json` for machines.
+//!
+//! The values themselves are computed in `formats` (hab4, imx::ahab_srk, tfa, esp32,
+//! stm32); this module reads the files, refuses an existing output before computing
+//! anything, writes atomically and prints. It never opens a token.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,7 @@ use crate::formats::words::Fingerprint;
 use crate::formats::{esp32, hab4, stm32, tfa};
 use crate::keys::PublicKey;
 
+/// `officiant fuses …`: one subcommand per fuse/OTP format.
 #[derive(Subcommand, Debug)]
 pub enum FusesCommand {
     /// NXP HAB4: SRK table and fuse hash from 1–4 SRK certificates.
@@ -28,6 +33,7 @@ pub enum FusesCommand {
     Stm32mpPkhth(KeysOutArgs),
 }
 
+/// `officiant fuses hab4`.
 #[derive(Args, Debug)]
 pub struct Hab4Args {
     /// SRK certificates (PEM or DER), in SRK order; 1 to 4.
@@ -42,10 +48,12 @@ pub struct Hab4Args {
     /// SoC family for the U-Boot `fuse prog` lines: imx6, imx7, imx8m, imx7ulp.
     #[arg(long)]
     pub soc: Option<String>,
+    /// Print one JSON object (table, fuse hash, fuse words, U-Boot lines).
     #[arg(long)]
     pub json: bool,
 }
 
+/// `officiant fuses ahab`.
 #[derive(Args, Debug)]
 pub struct AhabArgs {
     /// SRK certificates (PEM or DER), in SRK order; exactly 4, all of one key type.
@@ -68,34 +76,46 @@ pub struct AhabArgs {
     /// SoC family for the U-Boot `fuse prog` lines: imx8qxp, imx8qm, imx8ulp, imx93, imx95.
     #[arg(long)]
     pub family: Option<String>,
+    /// Print one JSON object (table, SRK hash, fuse words, U-Boot lines).
     #[arg(long)]
     pub json: bool,
 }
 
+/// The flags of the one-key commands: `fuses tfa-rotpk`, `esp32-sbv2`, `stm32mp15`.
 #[derive(Args, Debug)]
 pub struct KeyOutArgs {
     /// Public key, certificate or private key (PEM or DER).
     #[arg(long)]
     pub key: PathBuf,
+    /// The value's file to write (binary; never over an existing file).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// TF-A only: prefix the hash with the SHA-256 DigestInfo header.
     #[arg(long)]
     pub digest_info: bool,
+    /// Print one JSON object (the value, and the burn commands for esp32-sbv2).
     #[arg(long)]
     pub json: bool,
 }
 
+/// `officiant fuses stm32mp-pkhth`.
 #[derive(Args, Debug)]
 pub struct KeysOutArgs {
+    /// Public key, certificate or private key (PEM or DER), in table order; 1 to 8.
     #[arg(long = "key", required = true)]
     pub keys: Vec<PathBuf>,
+    /// The PKHTH file to write (32 bytes; never over an existing file).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Print one JSON object (each key's hash and the PKHTH).
     #[arg(long)]
     pub json: bool,
 }
 
+/// `officiant fuses FORMAT`. Prints the value in hex groups and PGP words (and, where
+/// the format has them, the fuse words and burn commands), or JSON with `--json`. An
+/// existing output or a key the format cannot take is the error (exit 1), before
+/// anything is written; hab4 and ahab write both files or neither.
 pub fn run(c: FusesCommand) -> Outcome {
     match c {
         FusesCommand::Hab4(a) => hab4(a),

@@ -1,5 +1,12 @@
 //! The command line (DESIGN.md's contract). Parsing here; each family of commands has its
 //! own handler module. Handlers return a one-line error; `main` prints it and exits 1.
+//!
+//! What it owns: the flags, reading each secret from its source (`env:`, `file:`,
+//! `prompt`; never from argv), and what a command prints. What it must not do: the
+//! work itself. A token step runs in the ceremony runner (one-step commands build a
+//! one-step script, [`token`]), signing in `signing::recorded`, fuse values in
+//! `formats`, backups in `custody`, requests in `approvals`; the console (no
+//! subcommand) is `tui`'s.
 
 pub mod custody;
 pub mod fuses;
@@ -24,8 +31,12 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// What every command handler returns. `Ok`: exit status 0. `Err`: `main` prints
+/// `officiant: CAUSE` on stderr and exits 1.
 pub type Outcome = Result<(), Failure>;
 
+/// The whole command line: the console's flags, or a subcommand.
+// One paragraph only: a second one would become the long `--help` text instead of `about`.
 #[derive(Parser, Debug)]
 #[command(
     name = "officiant",
@@ -36,7 +47,7 @@ pub struct Cli {
     /// Backend for the console (default: sim:./rehearsal).
     #[arg(long, global = false)]
     pub backend: Option<String>,
-    /// Console: where each ceremony's journal, transcript and outputs go (DIR/<id>).
+    /// Console: where each ceremony's journal, transcript and outputs go (`DIR/<id>`).
     #[arg(long, global = false, default_value = "out")]
     pub out: PathBuf,
     /// Console: where the ceremony scripts are listed from.
@@ -45,10 +56,13 @@ pub struct Cli {
     /// Console: where the Approvals screen reads signing requests from.
     #[arg(long, global = false, default_value = "requests")]
     pub requests: PathBuf,
+    /// The subcommand; none opens the console.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// The flags every token command shares (flattened into each): which backend and token,
+/// how to log in, and which transcript the command appends to.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
     /// Backend URI: sim:DIR, pkcs11:…, yubihsm:…
@@ -68,6 +82,8 @@ pub struct BackendArgs {
     pub transcript: Option<PathBuf>,
 }
 
+/// Every subcommand; each variant's doc is its line in `officiant --help`, and
+/// [`dispatch`] sends it to its handler.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a ceremony script headless.

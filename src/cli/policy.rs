@@ -1,5 +1,7 @@
 //! `officiant policy set|show`: the approval policy on the token (see
-//! [`crate::approvals`]).
+//! [`crate::approvals`]). Parsing, storing and reading the policy are
+//! `approvals::policy` and `approvals::store`; this module logs in, records `set` in the
+//! transcript and prints.
 
 use std::path::PathBuf;
 
@@ -14,6 +16,7 @@ use crate::formats::words::Fingerprint;
 use crate::hsm::{self, BackendUri, Token, UserType};
 use crate::secret::SecretSource;
 
+/// `officiant policy …`.
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Store a policy on the token (as the SO; on a YubiHSM, an admin authentication key).
@@ -22,8 +25,10 @@ pub enum PolicyCommand {
     Show(ShowArgs),
 }
 
+/// `officiant policy set`.
 #[derive(Args, Debug)]
 pub struct SetArgs {
+    /// The backend; on a YubiHSM, `--auth-key` and `--pin-source` of an admin key.
     #[command(flatten)]
     pub b: BackendArgs,
     /// The policy file (TOML; it names its allowed signers file).
@@ -34,13 +39,16 @@ pub struct SetArgs {
     pub so_pin_source: Option<String>,
 }
 
+/// `officiant policy show`.
 #[derive(Args, Debug)]
 pub struct ShowArgs {
+    /// The backend; with `--pin-source` it logs in first.
     #[command(flatten)]
     pub b: BackendArgs,
     /// Also write the approvers' keys as an allowed signers file (for ssh-keygen -Y verify).
     #[arg(long)]
     pub export_signers: Option<PathBuf>,
+    /// Print one JSON object (version, SHA-256, rules, allowed signers, token).
     #[arg(long)]
     pub json: bool,
 }
@@ -79,6 +87,11 @@ fn print_policy(s: &StoredPolicy, token_label: &str, serial: &str) {
     }
 }
 
+/// `officiant policy set|show`. `set` checks the policy file before touching the token,
+/// logs in as the SO (a YubiHSM: an admin auth key), stores the next version, records
+/// it in the transcript and prints it (label, SHA-256 in hex groups and PGP words, each
+/// rule and approver); it warns on stderr when the token cannot protect the object.
+/// `show` prints the same, or fails (exit 1) when the token holds no policy.
 pub fn run(c: PolicyCommand) -> Outcome {
     match c {
         PolicyCommand::Set(a) => set(a),

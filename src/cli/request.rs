@@ -1,5 +1,7 @@
 //! `officiant request create|approve`: signing requests for keys under an approval
-//! policy (see [`crate::approvals`]).
+//! policy (see [`crate::approvals`]). The request format, its checks and the ssh-agent
+//! signature are `approvals`'; this module checks the flags against the token's policy,
+//! writes the file (never over one) and prints.
 
 use std::path::PathBuf;
 
@@ -12,6 +14,7 @@ use crate::formats::words::Fingerprint;
 use crate::hsm::{self, BackendUri, UserType};
 use crate::secret::SecretSource;
 
+/// `officiant request …`.
 #[derive(Subcommand, Debug)]
 pub enum RequestCommand {
     /// Write a signing request for approvers to sign.
@@ -20,8 +23,10 @@ pub enum RequestCommand {
     Approve(ApproveArgs),
 }
 
+/// `officiant request create`.
 #[derive(Args, Debug)]
 pub struct CreateArgs {
+    /// The backend whose policy the request is checked against (and bound to).
     #[command(flatten)]
     pub b: BackendArgs,
     /// Label of a key to sign with (repeat for more keys).
@@ -41,6 +46,7 @@ pub struct CreateArgs {
     pub output: PathBuf,
 }
 
+/// `officiant request approve REQUEST`: needs no token, only an ssh-agent.
 #[derive(Args, Debug)]
 pub struct ApproveArgs {
     /// The request file.
@@ -53,6 +59,11 @@ pub struct ApproveArgs {
     pub output: Option<PathBuf>,
 }
 
+/// `officiant request create|approve`. `create` checks each key against the token's
+/// policy, writes the request, and prints it, its SHA-256 (hex groups and PGP words),
+/// who must approve each key and the `ssh-keygen -Y sign` line that approves it.
+/// `approve` refuses an expired request, signs it with the agent's key and prints which
+/// key wrote which file. Neither writes over an existing file.
 pub fn run(c: RequestCommand) -> Outcome {
     match c {
         RequestCommand::Create(a) => create(a),

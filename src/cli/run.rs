@@ -1,4 +1,9 @@
 //! `run`, `check` and `transcript verify`.
+//!
+//! `run` is the headless face of the one ceremony runner (`ceremony::runner`): the same
+//! runner the console's worker drives, with an answers file for its questions and a
+//! line printed per step. Nothing here carries out a step, parses a script or checks a
+//! transcript itself.
 
 use std::path::PathBuf;
 
@@ -15,13 +20,18 @@ use crate::ceremony::script::Script;
 use crate::formats::words::Fingerprint;
 use crate::secret::Secret;
 
+/// `officiant run SCRIPT`: the ceremony, headless.
 #[derive(Args, Debug)]
 pub struct RunArgs {
+    /// The ceremony script (TOML).
     pub script: PathBuf,
+    /// Backend URI: sim:DIR, pkcs11:…, yubihsm:…
     #[arg(long, default_value = crate::hsm::uri::DEFAULT_BACKEND)]
     pub backend: String,
+    /// The answers file: what people would type at the console (sign-offs, secrets' sources, …).
     #[arg(long)]
     pub answers: Option<PathBuf>,
+    /// Where the journal, transcript and output files go (a rerun resumes from its journal).
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
     /// Print only the end (transcript and head), not a line per step.
@@ -29,8 +39,10 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// `officiant check SCRIPT`: parse and plan a script; open the backend only if given.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// The ceremony script (TOML).
     pub script: PathBuf,
     /// Also check against this backend's capabilities (opens it; changes nothing).
     #[arg(long)]
@@ -40,6 +52,7 @@ pub struct CheckArgs {
     pub answers: Option<PathBuf>,
 }
 
+/// `officiant transcript …`.
 #[derive(Subcommand, Debug)]
 pub enum TranscriptCommand {
     /// Check a transcript: its hash chain, and what anchors it (the head from paper, the
@@ -47,8 +60,10 @@ pub enum TranscriptCommand {
     Verify(VerifyTranscriptArgs),
 }
 
+/// `officiant transcript verify FILE`.
 #[derive(Args, Debug)]
 pub struct VerifyTranscriptArgs {
+    /// The transcript (transcript.jsonl).
     pub file: PathBuf,
     /// The transcript head as read from paper: hex (in groups or not) or PGP words.
     #[arg(long)]
@@ -64,6 +79,11 @@ pub struct VerifyTranscriptArgs {
     pub allow_incomplete: bool,
 }
 
+/// `officiant run`. Prints a line per step (unless `--quiet`), then whether the ceremony
+/// completed (or resumed, or was already complete), each output file, the transcript
+/// and its head in hex, hex groups and PGP words, and the `transcript verify` command
+/// that checks it. A step that fails or an answer missing stops the run (exit 1); the
+/// journal lets the same command resume it.
 pub fn run(a: RunArgs) -> Outcome {
     let opts = RunOptions {
         script: a.script,
@@ -303,6 +323,10 @@ pub fn result_lines(r: &StepResult) -> Vec<String> {
     out
 }
 
+/// `officiant check`. Parses the script and plans every step (with `--answers`, also
+/// that every answer is there; with `--backend`, also the backend's capabilities). On
+/// success prints `SCRIPT: N steps, OK [for BACKEND]`; the first problem, naming its
+/// field or step, is the error (exit 1). Writes nothing.
 pub fn check(a: CheckArgs) -> Outcome {
     let (script, plan, _) = runner::prepare(&a.script, a.answers.as_deref())?;
     if let Some(b) = &a.backend {
@@ -320,6 +344,9 @@ pub fn check(a: CheckArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant transcript verify`. Prints the evidence report line by line; exits 1 with
+/// the problems joined on one line if the hash chain, the head, an output file, the
+/// evidence signature or the run's status does not hold.
 pub fn transcript(c: TranscriptCommand) -> Outcome {
     match c {
         TranscriptCommand::Verify(a) => {

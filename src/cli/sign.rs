@@ -14,8 +14,10 @@ use crate::secret::SecretSource;
 use crate::signing::recorded::{sign_recorded, Job, Note, Outputs};
 use crate::signing::{self, Format, FormatOptions, SignRecord};
 
+/// `officiant sign`: sign payloads with a key on the token, one login for the batch.
 #[derive(Args, Debug)]
 pub struct SignArgs {
+    /// The backend; with `--pin-source` it logs in once for every input.
     #[command(flatten)]
     pub b: BackendArgs,
     /// Label of the key pair on the token (imx-hab4: --csf-key and --img-key instead).
@@ -36,6 +38,7 @@ pub struct SignArgs {
     /// raw, RSA keys: pss (default; salt = hash length) or pkcs1 (PKCS#1 v1.5).
     #[arg(long)]
     pub padding: Option<String>,
+    /// The format's own flags (load address, key table, --append, the i.MX keys, …).
     #[command(flatten)]
     pub fmt: FormatOptions,
     /// Print the per-input records as JSON lines.
@@ -51,6 +54,7 @@ pub struct SignArgs {
     pub approvals: Vec<PathBuf>,
 }
 
+/// `officiant verify`: check a signed image or a detached signature; needs no token.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// raw | esp32-sbv2 | stm32mp15 | stm32mp13 | imx-hab4 | imx-ahab
@@ -69,6 +73,7 @@ pub struct VerifyArgs {
     /// raw, RSA: pss or pkcs1 (default: accept either and say which).
     #[arg(long)]
     pub padding: Option<String>,
+    /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -130,6 +135,12 @@ fn key_label(a: &SignArgs, format: Format) -> Result<String, Failure> {
     }
 }
 
+/// `officiant sign`. Checks the flags, opens the token, logs in once, then signs each
+/// input (the signing service checks every signature before it writes, and records each
+/// in the transcript: `--transcript`, else `OUT_DIR/transcript.jsonl` or
+/// `./officiant-transcript.jsonl`). Prints a record per input (JSON lines with
+/// `--json`); the first failure stops the batch (exit 1; what was signed before it stays,
+/// recorded).
 pub fn sign(a: SignArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
     let label = key_label(&a, format)?;
@@ -198,6 +209,8 @@ pub fn sign(a: SignArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant verify`. Prints the verifier's report (JSON with `--json`); a bad
+/// signature, a wrong key or an unreadable file is the error (exit 1).
 pub fn verify(a: VerifyArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
     let nxp = matches!(format, Format::ImxHab4 | Format::ImxAhab);

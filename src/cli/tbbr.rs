@@ -13,15 +13,19 @@ use crate::ceremony::script::{Action, FileRef, IssueTbbr};
 use crate::keys::HashAlg;
 use crate::pki::tbbr::{CertKind, KeyLabels};
 
+/// `officiant tfa-tbbr`.
 #[derive(Args, Debug)]
 pub struct TfaTbbrArgs {
+    /// The backend and the user PIN's source (required).
     #[command(flatten)]
     pub b: BackendArgs,
     /// Label of the root-of-trust key (signs the trusted key certificate).
     #[arg(long)]
     pub rot_key: String,
+    /// Label of the trusted-world key (signs the BL31 and BL32 key certificates).
     #[arg(long)]
     pub trusted_world_key: String,
+    /// Label of the non-trusted-world key (signs the BL33 key certificate).
     #[arg(long)]
     pub non_trusted_world_key: String,
     /// Label of the BL31 key.
@@ -67,6 +71,9 @@ fn file(p: &std::path::Path) -> FileRef {
     }
 }
 
+/// `officiant tfa-tbbr`. Checks the flags, the images and that no certificate file
+/// exists, then runs the issue-tbbr step through the ceremony runner. Prints each
+/// certificate as `--OPTION FILE`, cert_create's and fiptool's option for it.
 pub fn tfa_tbbr(a: TfaTbbrArgs) -> Outcome {
     let hash = match a.hash.as_str() {
         "sha256" => HashAlg::Sha256,

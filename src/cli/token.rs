@@ -1,4 +1,10 @@
 //! One-step token commands: each runs the same step the engine runs in a ceremony.
+//!
+//! Each command reads its secrets first, then runs its step through the ceremony runner
+//! on a one-step script (`one_step_in`), so it checks, records (the transcript's entries
+//! are a ceremony's) and refuses exactly as a ceremony would. The only token calls made
+//! here directly are opening, logging in, and the reads of `objects` and
+//! `export-pubkey`, which change nothing and record nothing.
 
 use std::path::PathBuf;
 
@@ -20,38 +26,50 @@ use crate::hsm::{self, BackendUri, ObjectClass, Token, UserType};
 use crate::keys::KeyAlgorithm;
 use crate::secret::{Secret, SecretSource};
 
+/// `officiant init-token`: erase the token and set its label, SO PIN and user PIN.
 #[derive(Args, Debug)]
 pub struct InitTokenArgs {
+    /// The backend; `--pin-source` here is the new user PIN (required).
     #[command(flatten)]
     pub b: BackendArgs,
+    /// The label the token gets.
     #[arg(long)]
     pub label: String,
+    /// Where the new SO PIN comes from: env:NAME, file:PATH or prompt (typed twice).
     #[arg(long)]
     pub so_pin_source: String,
 }
 
+/// `officiant change-pin`: replace the user or SO PIN (logs in with the old one).
 #[derive(Args, Debug)]
 pub struct ChangePinArgs {
+    /// The backend (its `--pin-source` is not used: the old PIN has its own flag).
     #[command(flatten)]
     pub b: BackendArgs,
     /// user or so
     #[arg(long, default_value = "user")]
     pub user: String,
+    /// Where the current PIN comes from: env:NAME, file:PATH or prompt.
     #[arg(long)]
     pub old_pin_source: String,
+    /// Where the new PIN comes from: env:NAME, file:PATH or prompt (typed twice).
     #[arg(long)]
     pub new_pin_source: String,
 }
 
+/// `officiant generate-key`: a key pair made on the token (logs in as the user).
 #[derive(Args, Debug)]
 pub struct GenerateKeyArgs {
+    /// The backend and the user PIN's source (required).
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the new key pair (both halves).
     #[arg(long)]
     pub label: String,
     /// Object id in hex.
     #[arg(long)]
     pub id: Option<String>,
+    /// ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072 or rsa-4096.
     #[arg(long)]
     pub algorithm: String,
     /// Let the key be backed up under a wrap key (officiant backup); still never
@@ -60,39 +78,56 @@ pub struct GenerateKeyArgs {
     pub exportable_under_wrap: bool,
 }
 
+/// `officiant import-key`: a private key from a file onto the token (logs in as the
+/// user).
 #[derive(Args, Debug)]
 pub struct ImportKeyArgs {
+    /// The backend and the user PIN's source (required).
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the imported key pair.
     #[arg(long)]
     pub label: String,
+    /// Object id in hex (default: derived from the label).
     #[arg(long)]
     pub id: Option<String>,
+    /// The private key: PKCS#8 (encrypted or not), PKCS#1 or SEC1, PEM or DER.
     #[arg(long)]
     pub key_file: PathBuf,
+    /// Where the key file's passphrase comes from: env:NAME, file:PATH or prompt.
     #[arg(long)]
     pub passphrase_source: Option<String>,
 }
 
+/// `officiant write-object`: a certificate or data file stored as an object (logs in as
+/// the user).
 #[derive(Args, Debug)]
 pub struct WriteObjectArgs {
+    /// The backend and the user PIN's source (required).
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the new object.
     #[arg(long)]
     pub label: String,
+    /// Object id in hex (default: derived from the label).
     #[arg(long)]
     pub id: Option<String>,
     /// cert or data
     #[arg(long = "type")]
     pub kind: String,
+    /// The file whose bytes become the object's value.
     #[arg(long)]
     pub file: PathBuf,
 }
 
+/// `officiant delete-object`: delete every object with a label (of one type with
+/// `--type`); logs in as the user.
 #[derive(Args, Debug)]
 pub struct DeleteObjectArgs {
+    /// The backend and the user PIN's source (required).
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the objects to delete.
     #[arg(long)]
     pub label: String,
     /// private, public, cert, data (default: every object with the label)
@@ -100,22 +135,30 @@ pub struct DeleteObjectArgs {
     pub kind: Option<String>,
 }
 
+/// `officiant objects`: list the token's objects (private ones only with a PIN source).
 #[derive(Args, Debug)]
 pub struct ObjectsArgs {
+    /// The backend; with `--pin-source` it logs in first.
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Print a JSON array (class, label, id, key type, bits, flags, public key SHA-256).
     #[arg(long)]
     pub json: bool,
 }
 
+/// `officiant export-pubkey`: a key's public half, as PEM on stdout or into a file.
 #[derive(Args, Debug)]
 pub struct ExportPubkeyArgs {
+    /// The backend; with `--pin-source` it logs in first.
     #[command(flatten)]
     pub b: BackendArgs,
+    /// Label of the key.
     #[arg(long)]
     pub key: String,
+    /// Write DER SubjectPublicKeyInfo instead of PEM (needs -o).
     #[arg(long)]
     pub der: bool,
+    /// The file to write (never over an existing one); default: PEM on stdout.
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
 }
@@ -320,6 +363,8 @@ fn print_objects(r: &StepResult) {
     }
 }
 
+/// `officiant init-token`. Reads both PINs, then runs the init-token step (the command
+/// is the confirmation of its destruction). Prints `token initialized: LABEL`.
 pub fn init_token(a: InitTokenArgs) -> Outcome {
     let so = read_new_secret("so-pin-source", &a.so_pin_source, "new SO PIN")?;
     let user_src =
@@ -350,6 +395,7 @@ pub fn init_token(a: InitTokenArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant change-pin`. Prints `user PIN changed` or `SO PIN changed`.
 pub fn change_pin(a: ChangePinArgs) -> Outcome {
     let user = match a.user.as_str() {
         "user" => UserType::User,
@@ -384,6 +430,8 @@ pub fn change_pin(a: ChangePinArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant generate-key`. Prints each object made (class, label, id, key type) and
+/// its public key's SHA-256 in hex groups and PGP words.
 pub fn generate_key(a: GenerateKeyArgs) -> Outcome {
     let algorithm = KeyAlgorithm::parse(&a.algorithm).ok_or_else(|| {
         let all: Vec<&str> = KeyAlgorithm::ALL.iter().map(|k| k.name()).collect();
@@ -414,6 +462,7 @@ pub fn generate_key(a: GenerateKeyArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant import-key`. Prints the objects made, as generate-key does.
 pub fn import_key(a: ImportKeyArgs) -> Outcome {
     let key_id = hex_id(&a.id, &a.label)?;
     let mut vault = Vault::new();
@@ -446,6 +495,7 @@ pub fn import_key(a: ImportKeyArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant write-object`. Prints the object made.
 pub fn write_object(a: WriteObjectArgs) -> Outcome {
     let object_type = match a.kind.as_str() {
         "cert" => ObjectType::Cert,
@@ -474,6 +524,8 @@ pub fn write_object(a: WriteObjectArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant delete-object`. Prints `deleted N object(s) labelled LABEL` (0 is not an
+/// error).
 pub fn delete_object(a: DeleteObjectArgs) -> Outcome {
     let class = match a.kind.as_deref() {
         None => None,
@@ -509,6 +561,8 @@ pub fn delete_object(a: DeleteObjectArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant objects`. Prints one line per object (class, label, id, key type, public
+/// key SHA-256 in hex groups), or JSON with `--json`. Records nothing.
 pub fn objects(a: ObjectsArgs) -> Outcome {
     let (_, mut token) = open(&a.b, None, Login::IfGiven)?;
     let list = token.list_objects()?;
@@ -546,6 +600,8 @@ pub fn objects(a: ObjectsArgs) -> Outcome {
     Ok(())
 }
 
+/// `officiant export-pubkey`. With `-o`, writes the file and says so on stderr with the
+/// key's SHA-256; without, PEM on stdout. Records nothing.
 pub fn export_pubkey(a: ExportPubkeyArgs) -> Outcome {
     let (_, mut token) = open(&a.b, None, Login::IfGiven)?;
     let pk = token.public_key(&a.key)?;

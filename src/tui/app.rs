@@ -23,24 +23,36 @@ use super::worker::{Request, WorkerMsg};
 use crate::ceremony::inputs::Danger;
 use crate::hsm::TokenInfo;
 
+/// The screen in the body (the header's tabs; keys 1–4 switch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
+    /// The token, the ceremonies found and the token's objects ([`super::home`]).
     Home,
+    /// The open ceremony run ([`super::ceremony`]); reachable once one is opened.
     Ceremony,
+    /// Sign and verify files with a key on the token ([`super::sign`]).
     Sign,
+    /// Signing requests to review and approve ([`super::approvals`]).
     Approvals,
 }
 
+/// The console's token, as the header and the home screen show it.
 #[derive(Debug)]
 pub enum TokenStatus {
+    /// The worker is opening the backend; nothing is known yet.
     Opening,
+    /// Open: what the token reported about itself (label, serial, PIN rules, rehearsal).
     Ready(TokenInfo),
+    /// The backend did not open: the cause, shown until `r` tries again.
     Failed(String),
 }
 
+/// What a yes/no [`Popup::Confirm`] does on `y`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfirmAction {
+    /// Abort the ceremony run (the runner records the abort and closes its transcript).
     Abort,
+    /// Leave the console in the middle of a run (aborting it first).
     Quit,
     /// Approve the request on the Approvals screen with the chosen agent key.
     Approve,
@@ -50,25 +62,41 @@ pub enum ConfirmAction {
 /// label) to go ahead; Esc asks whether to abort instead.
 #[derive(Debug)]
 pub struct TypedConfirm {
+    /// The step that asks (index into the script's steps).
     pub step: usize,
+    /// What the runner says the step destroys, and on which token.
     pub danger: Danger,
+    /// What must be typed to go ahead: the token's label (the script's, if the token
+    /// reports none).
     pub word: String,
+    /// What has been typed so far.
     pub input: TextInput,
 }
 
+/// The overlay that has the keyboard, drawn over the screen by [`super::views::popups`].
+/// Only one at a time; `None` in [`AppState::popup`] gives the keys back to the screen.
 #[derive(Debug)]
 pub enum Popup {
+    /// Every key binding, generated from the keymap (`?`); scrolls with PgUp/PgDn.
     Help,
+    /// Something failed: what, why, and what to do next. Enter or Esc closes it.
     Error {
+        /// What failed, in a few words (`Step "gen-srk1" failed`).
         title: String,
+        /// The error as the runner, the token or the check reported it.
         cause: String,
+        /// What the operator should do now (from the cause: `next_for`).
         next: String,
     },
     /// A yes/no question (abort, quit).
     Confirm {
+        /// The question, shown first.
         question: String,
+        /// What happens on yes.
         detail: String,
+        /// Drawn in the destructive style (red, ⚠).
         destructive: bool,
+        /// What `y` does.
         action: ConfirmAction,
     },
     /// A destructive step, confirmed by typing the token's label.
@@ -79,7 +107,9 @@ pub enum Popup {
     LoginPin(SecretEntry),
     /// The backend's module shows several tokens: which one.
     PickToken {
+        /// The tokens the module lists, in its order.
         tokens: Vec<crate::hsm::TokenSummary>,
+        /// The one under the cursor.
         at: usize,
     },
 }
@@ -88,30 +118,46 @@ pub enum Popup {
 /// time restarts).
 #[derive(Debug)]
 pub struct Busy {
+    /// What the status line says is under way ("Opening the token").
     pub what: String,
+    /// Time since it started, from the last [`Event::Tick`].
     pub elapsed: Duration,
+    /// Which operation this is: one more for each operation started.
     pub seq: u64,
 }
 
 /// The smallest terminal the console draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
+/// Everything the console shows, in one place: `update` changes it, the views read it.
+/// It holds no token and no file handle; the worker thread has those.
 #[derive(Debug)]
 pub struct AppState {
+    /// The screen in the body.
     pub screen: Screen,
+    /// The backend URI, as shown in the header (a PIN in it is redacted).
     pub backend: String,
+    /// Whether the token is open, and what it said about itself.
     pub token: TokenStatus,
+    /// The token's objects from the last snapshot (private ones only after a login).
     pub objects: Vec<ObjectRow>,
+    /// The ceremony scripts found at start-up (`--ceremonies DIR`).
     pub ceremonies: Vec<CeremonySummary>,
+    /// The home screen's panes and selections.
     pub home: HomeState,
+    /// The ceremony opened on the ceremony screen, if any (one at a time).
     pub run: Option<CeremonyRun>,
+    /// The sign screen's fields and last result.
     pub sign: SignState,
+    /// The Approvals screen's listing and choices.
     pub approvals: ApprovalsState,
     /// Where the Approvals screen reads signing requests from.
     pub requests_dir: PathBuf,
+    /// The overlay that has the keyboard, if any.
     pub popup: Option<Popup>,
     /// Lines the help overlay is scrolled.
     pub help_scroll: u16,
+    /// The token operation under way (the status line shows it; most keys wait).
     pub busy: Option<Busy>,
     busy_seq: u64,
     /// One line of news at the bottom ("answers saved to …").
@@ -120,6 +166,7 @@ pub struct AppState {
     pub color: bool,
     /// Where ceremony runs write (one directory per ceremony id).
     pub out_root: PathBuf,
+    /// The run loop leaves after drawing this frame.
     pub quit: bool,
     /// Quit once the run has recorded its abort and closed its transcript.
     pub quit_after_close: bool,
@@ -128,14 +175,18 @@ pub struct AppState {
 /// What the run loop must do for `update`.
 #[derive(Debug)]
 pub enum Command {
+    /// Send this request to the worker thread (token work, the ceremony runner).
     Worker(Request),
     /// Open the console's backend again, as this URI (a token was chosen).
     Reopen(String),
     /// Write the answers file of the ceremony in `out` (from its transcript) under a new
     /// name beside `base` (`base`, then `…-2`, `…-3`).
     SaveAnswers {
+        /// The ceremony's script (the answers are keyed by its steps).
         script: Box<crate::ceremony::script::Script>,
+        /// The run's out directory, whose transcript holds the answers given.
         out: PathBuf,
+        /// The first name tried (`<ceremony id>.answers.toml`).
         base: PathBuf,
     },
     /// Clear the terminal before the next frame (a share appears or goes: nothing of it
@@ -144,6 +195,8 @@ pub enum Command {
 }
 
 impl AppState {
+    /// The console at start-up: home screen, token opening, nothing selected. `backend`
+    /// is shown as given (already redacted by the caller).
     pub fn new(backend: &str, ceremonies: Vec<CeremonySummary>, color: bool) -> Self {
         AppState {
             screen: Screen::Home,

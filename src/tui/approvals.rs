@@ -3,7 +3,9 @@
 //! description, keys, limits, expiry, what the token's policy asks and the approvals it
 //! has; an approver reviews one and approves it with their key in the ssh-agent (the
 //! worker signs and writes `REQ.json.NAME.sig` beside it), or takes it to the sign screen
-//! with its approvals.
+//! with its approvals. Reading the directory, checking it against the token's policy and
+//! signing are the worker's (`crate::approvals`); this component only decides what may
+//! be asked.
 
 use std::path::PathBuf;
 
@@ -12,6 +14,7 @@ use super::keymap::Action;
 use super::worker::{Request, RequestList, WorkerMsg};
 use crate::approvals::pending;
 
+/// The Approvals screen's own state.
 #[derive(Debug, Default)]
 pub struct ApprovalsState {
     /// The last listing (none before the screen was first opened).
@@ -27,6 +30,7 @@ pub struct ApprovalsState {
 }
 
 impl ApprovalsState {
+    /// The request on view, if the listing has one.
     pub fn selected(&self) -> Option<&pending::Pending> {
         self.list.as_ref().and_then(|l| l.pending.get(self.sel))
     }
@@ -60,6 +64,9 @@ pub fn open(s: &mut AppState) -> Vec<Command> {
     refresh(s)
 }
 
+/// The worker's listing of the requests directory (keeping the request on view and the
+/// chosen agent key where they still exist), or its report of an approval written (the
+/// listing is read again).
 pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
     match msg {
         WorkerMsg::Requests(list) => {
@@ -93,6 +100,9 @@ pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
     }
 }
 
+/// Keys on the Approvals screen: ↑/↓ choose the request, PgUp/PgDn scroll it, ←/→
+/// choose the agent key, `r` reads the directory again, `a` asks to approve (after
+/// checking it can be), `s` takes the request to the sign screen.
 pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
     let n = s
         .approvals

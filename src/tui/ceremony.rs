@@ -22,14 +22,21 @@ use crate::ceremony::script::Script;
 use crate::custody::shamir::Share;
 use crate::secret::Secret;
 
+/// A step's state as the step list shows it: the engine's status, plus `Skipped` for a
+/// step that will not run because the run ended before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepStatus {
+    /// Not reached yet.
     Pending,
+    /// The runner is carrying it out (or asking about it).
     Running,
+    /// Done in this run.
     Done,
     /// Done in an earlier, interrupted run (read from the journal).
     Resumed,
+    /// It failed; the run stopped there.
     Failed,
+    /// The run ended (finished, failed or aborted) before it.
     Skipped,
 }
 
@@ -45,6 +52,7 @@ impl StepStatus {
             StepStatus::Skipped => "–",
         }
     }
+    /// The status in a word, beside the symbol (`FAILED` in capitals, to stand out).
     pub fn word(self) -> &'static str {
         match self {
             StepStatus::Pending => "pending",
@@ -60,71 +68,111 @@ impl StepStatus {
 /// The person being added to the roll call: their name, and the roles ticked so far.
 #[derive(Debug)]
 pub struct RoleChoice {
+    /// The name as typed (already cleaned and checked against the roll call).
     pub name: String,
+    /// Every role the script has, and whether it is ticked for this person (Space).
     pub roles: Vec<(String, bool)>,
+    /// The role under the cursor.
     pub at: usize,
 }
 
 /// The roll call being taken.
 #[derive(Debug, Default)]
 pub struct RollCall {
+    /// Who has been added so far, with their roles.
     pub people: Vec<Participant>,
+    /// The name field (Enter on an empty name ends the roll call).
     pub name: TextInput,
+    /// The roles of the person being added, once their name is entered.
     pub choosing: Option<RoleChoice>,
 }
 
 /// The runner's question on screen, with what the screen needs to answer it.
+/// Each variant answers one runner question (the worker's `Question`) and the field
+/// `step` in each is the step asked about (index into the script's steps).
 #[derive(Debug)]
 pub enum Ask {
+    /// Who is present and in which roles, before the first step.
     Roster(RollCall),
     /// Pick the person (`pick` indexes [`CeremonyRun::candidates`]).
     SignOff {
+        /// The step to sign off.
         step: usize,
+        /// The role that signs.
         role: String,
+        /// Sign-offs of this role the step has.
         have: usize,
+        /// Sign-offs of this role the step needs.
         need: usize,
+        /// The candidate under the cursor.
         pick: usize,
     },
+    /// The reviewer checks a step's result and says so (`pick` indexes
+    /// [`CeremonyRun::candidates`]).
     Acknowledge {
+        /// The step whose result is reviewed.
         step: usize,
+        /// The reviewer's role (`[ceremony] reviewer`).
         role: String,
+        /// The candidate under the cursor.
         pick: usize,
     },
+    /// A secret the step needs, typed masked (twice when it sets a new one).
     Secret {
+        /// The step that needs it.
         step: usize,
+        /// The secret's name in the script (the runner's vault key, never its value).
         name: String,
+        /// The masked field.
         entry: SecretEntry,
+        /// Why it is asked again (a wrong PIN), if it is.
         retry: Option<String>,
     },
     /// Answered in the typed-confirmation popup.
     Confirm {
+        /// The destructive step.
         step: usize,
+        /// What it destroys, on which token.
         danger: Danger,
     },
     /// Pick the custodian who receives or gives a share (`pick` indexes
     /// [`CeremonyRun::candidates`]).
     Custodian {
+        /// The custody step.
         step: usize,
+        /// The custodians' role.
         role: String,
+        /// Which share, of how many, and whether it is handed out or typed in.
         turn: CustodyTurn,
+        /// Custodians who already had their turn (not offered again).
         taken: Vec<String>,
+        /// The candidate under the cursor.
         pick: usize,
     },
     /// A share on screen for its custodian alone, until they press Enter.
     Share(ShownShare),
     /// The share hidden again; its custodian types it back from their copy.
     Retype {
+        /// The custody step.
         step: usize,
+        /// Whose share it is.
         custodian: String,
+        /// The share's index (1-based).
         index: u8,
+        /// How many shares there are.
         of: u8,
+        /// The masked field the copy is typed into.
         entry: SecretEntry,
     },
     /// A custodian types their share (restore).
     ShareEntry {
+        /// The restore step.
         step: usize,
+        /// Whose share it is.
         custodian: String,
+        /// Which turn this is, of how many.
         turn: CustodyTurn,
+        /// The masked field; its form is checked here, the share set by the runner.
         entry: SecretEntry,
     },
 }
@@ -133,18 +181,26 @@ pub enum Ask {
 /// moves on, redacted in `Debug`.
 #[derive(Debug)]
 pub struct ShownShare {
+    /// The custody step.
     pub step: usize,
+    /// The one custodian who may look.
     pub custodian: String,
+    /// The share's index (1-based).
     pub index: u8,
+    /// How many shares there are.
     pub of: u8,
+    /// How many shares rebuild the key.
     pub threshold: u8,
+    /// The share as the custodian copies it.
     pub text: Secret,
 }
 
 /// How the run ended.
 #[derive(Debug, Clone)]
 pub struct Closed {
+    /// The run's transcript file.
     pub transcript: PathBuf,
+    /// Every step done (else it failed or was aborted; the journal can resume it).
     pub complete: bool,
     /// The transcript head (hex), when complete.
     pub head: Option<String>,
@@ -153,27 +209,34 @@ pub struct Closed {
 /// A ceremony at the console.
 #[derive(Debug)]
 pub struct CeremonyRun {
+    /// The script as the runner parsed it.
     pub script: Script,
     /// The runner's engine state, as it last reported it.
     pub engine: engine::State,
+    /// The run's out directory (journal, transcript, outputs).
     pub out: PathBuf,
+    /// The runner found an interrupted run's journal there and resumes it.
     pub resumed: bool,
     /// Steps done in earlier, interrupted runs.
     pub done_before: usize,
     /// The operator started the run (the worker's runner drives it from then on).
     pub started: bool,
+    /// The runner's question on screen, waiting for an answer.
     pub asking: Option<Ask>,
     /// Why the runner refused the last answer (shown with the question asked again).
     pub rejected: Option<String>,
+    /// How the run ended, once the runner has closed its transcript.
     pub closed: Option<Closed>,
-    /// The step shown in the detail pane, and whether it follows the run.
+    /// The step shown in the detail pane.
     pub view: usize,
+    /// The detail pane follows the run (off once the operator moves it with ↑/↓).
     pub follow: bool,
     /// Lines scrolled in the detail pane.
     pub scroll: u16,
 }
 
 impl CeremonyRun {
+    /// A ceremony the worker opened (plan checked, journal read), not yet started.
     pub fn new(o: Opened) -> Self {
         let mut run = CeremonyRun {
             done_before: o.completed.len(),
@@ -192,12 +255,15 @@ impl CeremonyRun {
         run.view = run.focus();
         run
     }
+    /// The operator pressed Enter to start it.
     pub fn started(&self) -> bool {
         self.started
     }
+    /// Over: every step done, failed, aborted, or the transcript closed.
     pub fn finished(&self) -> bool {
         self.engine.is_over() || self.closed.is_some()
     }
+    /// Started and not over: quitting or leaving now asks first.
     pub fn in_progress(&self) -> bool {
         self.started() && !self.finished()
     }
@@ -213,6 +279,8 @@ impl CeremonyRun {
             .or_else(|| self.engine.current())
             .unwrap_or(st.len().saturating_sub(1))
     }
+    /// Step `i`'s status for the step list (a step never reached in an ended run is
+    /// `Skipped`). `i` must be a step of the script.
     pub fn status(&self, i: usize) -> StepStatus {
         match &self.engine.steps[i].status {
             engine::StepStatus::Pending if self.finished() && self.started => StepStatus::Skipped,
@@ -271,6 +339,7 @@ impl CeremonyRun {
 }
 
 impl Ask {
+    /// The step the question is about (`None` for the roll call).
     pub fn step(&self) -> Option<usize> {
         match self {
             Ask::Roster(_) => None,
@@ -326,6 +395,10 @@ pub fn of_run(msg: &WorkerMsg) -> bool {
     )
 }
 
+/// What the worker reports of a ceremony: opened (the screen switches to it), the
+/// engine's new state, a question to put on screen, a refused answer, the token busy
+/// or idle, and the end of the run (a failure opens the error popup; the object list
+/// is read again).
 pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
     match msg {
         WorkerMsg::CeremonyOpened(opened) => {
@@ -853,6 +926,8 @@ pub fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
+/// A printable key while a ceremony text field has the keyboard (the roll call's name,
+/// a secret, a share).
 pub fn type_char(s: &mut AppState, c: char) {
     match s.run.as_mut().and_then(|r| r.asking.as_mut()) {
         Some(Ask::Roster(rc)) => rc.name.push(c),

@@ -9,12 +9,16 @@ use ratatui::crossterm::event::{self as ct, KeyEvent, KeyEventKind};
 
 use super::worker::WorkerMsg;
 
+/// One input to [`super::app::update`].
 #[derive(Debug)]
 pub enum Event {
+    /// A key pressed (or repeated; releases are dropped), looked up in the keymap.
     Key(KeyEvent),
+    /// The terminal changed size: nothing to update, the next frame is drawn to fit.
     Resize,
     /// Time since the running operation started.
     Tick(Duration),
+    /// What the worker thread reports: a token snapshot, a runner question, a result.
     Worker(WorkerMsg),
 }
 

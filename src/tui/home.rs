@@ -1,5 +1,6 @@
 //! The home screen: the token, the ceremonies found, and the token's objects (with a
-//! login that lists private keys and their flags).
+//! login that lists private keys and their flags). It shows the worker's last snapshot;
+//! refreshing, logging in and opening a ceremony are requests to the worker.
 
 use super::app::{self, AppState, Command, Popup, Screen};
 use super::keymap::Action;
@@ -9,36 +10,51 @@ use crate::formats::words::Fingerprint;
 use crate::hsm::{ObjectClass, ObjectInfo};
 use crate::keys::SignScheme;
 
+/// The home screen's list that ↑/↓ move in (Tab switches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HomePane {
+    /// The ceremony scripts; Enter opens the one selected.
     #[default]
     Ceremonies,
+    /// The token's objects; the details pane shows the one selected.
     Objects,
 }
 
+/// The home screen's own state (what it shows is [`AppState`]'s).
 #[derive(Debug, Default)]
 pub struct HomeState {
+    /// The pane with the keyboard.
     pub pane: HomePane,
+    /// Selected ceremony (index into [`AppState::ceremonies`]).
     pub ceremony: usize,
+    /// Selected object (index into [`AppState::objects`]).
     pub object: usize,
 }
 
 /// One object, ready to show.
 #[derive(Debug, Clone)]
 pub struct ObjectRow {
+    /// The object's label on the token.
     pub label: String,
+    /// The object id in lower-case hex.
     pub id: String,
+    /// Private key, public key, certificate, data, …
     pub class: ObjectClass,
+    /// Algorithm and size as the object list shows it (`RSA 4096`, `EC P-256`), or empty.
     pub key_type: String,
     /// Each attribute an officer checks, as the token reports it (`None`: not reported).
     pub flags: Vec<(&'static str, Option<bool>)>,
+    /// SHA-256 of the public key (hex groups and PGP words), when the token shows it.
     pub fingerprint: Option<Fingerprint>,
+    /// How the key signs by default; `None`: not a key the sign screen can use.
     pub scheme: Option<SignScheme>,
     /// RSA: the key can also sign with PKCS#1 v1.5.
     pub rsa: bool,
 }
 
 impl ObjectRow {
+    /// The row for one object of a token snapshot. Key flags are listed for private
+    /// keys (and objects whose token reports `local`); other objects have none.
     pub fn of(o: &ObjectInfo) -> Self {
         let f = &o.flags;
         let flags = if matches!(o.class, ObjectClass::PrivateKey) || f.local.is_some() {
@@ -72,6 +88,10 @@ impl ObjectRow {
     }
 }
 
+/// Keys on the home screen: Tab switches pane, ↑/↓ move, `r` reads the token again,
+/// `L` asks the user PIN to list private objects, Enter opens the selected ceremony
+/// (the worker loads it; the ceremony screen opens when it reports). Token keys wait
+/// while an operation is under way.
 pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
     match action {
         Action::FocusNext => {
@@ -134,7 +154,8 @@ fn open_ceremony(s: &mut AppState) -> Vec<Command> {
     }
 }
 
-/// The login PIN popup.
+/// Keys in the login PIN popup ([`Popup::LoginPin`]): Enter sends the PIN to the
+/// worker (which logs in and takes a new snapshot), Esc closes it.
 pub fn on_pin(s: &mut AppState, action: Action) -> Vec<Command> {
     let Some(Popup::LoginPin(entry)) = s.popup.as_mut() else {
         return Vec::new();

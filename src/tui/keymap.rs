@@ -8,6 +8,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Context {
     /// Everywhere unless a text field or popup has the keyboard.
     Global,
+    /// The home screen (Tab, Enter, r, L).
     Home,
     /// The ceremony screen with nothing asked of the people at the keyboard.
     Ceremony,
@@ -19,6 +20,7 @@ pub enum Context {
     Roles,
     /// A long text on screen scrolls (the ceremony's step text and results).
     Scroll,
+    /// The sign screen with no field being edited.
     Sign,
     /// The Approvals screen: signing requests to review and approve.
     Approvals,
@@ -33,6 +35,7 @@ pub enum Context {
 }
 
 impl Context {
+    /// The group's heading in the help overlay.
     pub fn title(self) -> &'static str {
         match self {
             Context::Global => "Everywhere",
@@ -52,51 +55,83 @@ impl Context {
     }
 }
 
-/// What a key does.
+/// What a key does. The screen that has the keyboard decides what an action means
+/// there (`Up` moves in whichever list is shown).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// Leave the console (`q`, Ctrl-C); asks first while a ceremony runs.
     Quit,
+    /// Open the help overlay (`?`).
     Help,
+    /// Move up a list or to the previous field (↑, `k`).
     Up,
+    /// Move down a list or to the next field (↓, `j`).
     Down,
+    /// Scroll long text up eight lines.
     PageUp,
+    /// Scroll long text down eight lines.
     PageDown,
     /// Toggle a choice (a role in the roll call).
     Toggle,
+    /// The previous choice (key, format, agent key: ←, `h`).
     Left,
+    /// The next choice (→, `l`).
     Right,
+    /// Enter outside text fields: open the ceremony (home); start, resume or follow the
+    /// run (ceremony).
     Select,
+    /// Back to the home screen (Esc).
     Back,
+    /// The home screen's other pane (Tab).
     FocusNext,
+    /// Switch to the home screen (`1`).
     GoHome,
+    /// Switch to the ceremony screen (`2`), once a ceremony is open.
     GoCeremony,
+    /// Switch to the sign screen (`3`).
     GoSign,
+    /// Switch to the Approvals screen (`4`); its requests are read again.
     GoApprovals,
     /// Approve the request on view with the chosen ssh-agent key.
     Approve,
     /// Take the request on view and its approvals to the sign screen.
     SignUnder,
+    /// Read the token's objects (home) or the requests directory (Approvals) again.
     Refresh,
     /// Log in to list the token's private objects.
     Login,
+    /// Stop the ceremony (asks first) or close a popup without answering it.
     Abort,
+    /// Write the run's answers file (`w`), for replaying it headless.
     SaveAnswers,
+    /// Start editing the focused field of the sign screen.
     EditField,
+    /// Sign with the chosen key (`g`; asks the user PIN).
     DoSign,
+    /// Verify the input (`v`).
     DoVerify,
+    /// Enter in a field, picker or popup: accept what is there.
     Submit,
+    /// Esc in a field: clear it, stop editing it, or close its PIN popup.
     Cancel,
+    /// Tab in a path field: complete from the file system.
     Complete,
+    /// Backspace in a field.
     DeleteChar,
+    /// `y` in a confirmation.
     Yes,
+    /// `n` or Esc in a confirmation.
     No,
+    /// Close the error popup or the help overlay.
     Dismiss,
 }
 
 /// A key as the table spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Key {
+    /// The key without Ctrl or Alt.
     Code(KeyCode),
+    /// The letter with Ctrl.
     Ctrl(char),
 }
 
@@ -115,11 +150,15 @@ impl Key {
     }
 }
 
+/// One row of [`KEYMAP`]: in `context`, any of `keys` does `action`.
 pub struct Binding {
+    /// Where the binding applies.
     pub context: Context,
+    /// The keys that do it (all shown in the help overlay under `shown`).
     pub keys: &'static [Key],
     /// How the keys are shown ("↑/k").
     pub shown: &'static str,
+    /// What the keys do.
     pub action: Action,
     /// What the key does, in a few words.
     pub hint: &'static str,
@@ -152,6 +191,9 @@ const fn b(
 use Action as A;
 use Context as X;
 
+/// Every binding, grouped by context. Within a context the first binding of a key wins
+/// (a test checks none is shadowed); the footer shows a context's `footer` rows in
+/// this order.
 pub const KEYMAP: &[Binding] = &[
     // Text fields: printable keys are text; these are the only actions.
     b(

@@ -3,6 +3,13 @@
 //! Elm architecture: one [`app::AppState`], one pure [`app::update`], views that take
 //! `&AppState`. The run loop blocks on one channel (keys, worker results, and a 1 s tick
 //! only while an operation runs), so an idle console uses no CPU.
+//!
+//! What it owns: the screens (home, ceremony, sign, approvals; one component module
+//! each, drawn by [`views`]), the keymap, and the loop that carries out `update`'s
+//! [`app::Command`]s. What it must not do: open a token, run a step or sign a file
+//! itself. Token work is a [`worker::Request`] to the worker thread, which runs the
+//! ceremony runner (the same one `officiant run` uses) and answers with
+//! [`worker::WorkerMsg`]s; the screen never blocks on the token.
 
 pub mod app;
 pub mod approvals;
@@ -23,10 +30,14 @@ use std::time::{Duration, Instant};
 use app::{AppState, Command};
 use event::Event;
 
+/// Why the console stopped. [`run_console`] turns it into the one line `main` prints.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Drawing to or setting up the terminal failed.
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    /// The worker thread hung up (it panicked or dropped its channel): no token work
+    /// can finish, so the console closes rather than wait forever.
     #[error("the console's worker thread stopped")]
     WorkerGone,
 }

@@ -1,5 +1,6 @@
-//! What the console shows of a ceremony script (parsed by the engine's strict parser),
-//! and the answers file an interactive run records.
+//! What the console shows of a ceremony script: the home screen's list of scripts, what
+//! each step does and creates, and how each secret is asked for. Scripts are parsed by
+//! the engine's strict parser (`ceremony::script`); nothing here runs or checks a step.
 
 use std::path::{Path, PathBuf};
 
@@ -8,11 +9,18 @@ use crate::ceremony::script::{self, Action, Script};
 /// A ceremony as the home screen lists it.
 #[derive(Debug, Clone)]
 pub struct CeremonySummary {
+    /// The script file, opened again when the ceremony is chosen.
     pub path: PathBuf,
+    /// `[ceremony] id` (the file's stem when the script does not parse); names the run's
+    /// out directory.
     pub id: String,
+    /// `[ceremony] title`.
     pub title: String,
+    /// `[ceremony] purpose`, or empty.
     pub purpose: String,
+    /// How many steps the script has.
     pub steps: usize,
+    /// The roles it needs, `name ×N` where more than one person is needed.
     pub roles: Vec<String>,
     /// Why the script is not valid (shown instead of the details).
     pub error: Option<String>,
@@ -35,6 +43,8 @@ pub fn scan(dir: &Path) -> Vec<CeremonySummary> {
     paths.into_iter().map(|p| summarize(&p)).collect()
 }
 
+/// The summary of one script; a script that does not parse gives a summary with its
+/// error (the console lists it, and refuses to open it).
 pub fn summarize(path: &Path) -> CeremonySummary {
     match script::load(path) {
         Ok(s) => CeremonySummary {

@@ -1,7 +1,9 @@
 //! The sign screen as a component: choose a key and a format, pick files, sign (after the
 //! user PIN) or verify, and read the digest and the check. The output path follows the
 //! input and the format until the officer edits it; everything that can be checked
-//! without the token is checked before the PIN is asked.
+//! without the token is checked before the PIN is asked. The signing itself is the
+//! worker's, through the same recorded session as `officiant sign`
+//! (`signing::recorded`); nothing here opens a key or writes a file.
 
 use std::path::{Path, PathBuf};
 
@@ -15,11 +17,17 @@ use crate::formats::words::Fingerprint;
 use crate::hsm::ObjectClass;
 use crate::signing::{self, Format, FormatOptions};
 
+/// The sign screen's fields, top to bottom (↑/↓ move between them; Enter edits a text
+/// field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignField {
+    /// The key pair to sign with (←/→ choose among the token's).
     Key,
+    /// The format (←/→ choose among [`FORMATS`]).
     Format,
+    /// The file to sign or verify (Tab completes).
     Input,
+    /// Where the signed file goes; follows Input until typed.
     Output,
     /// `officiant sign`'s format flags (`--load-address 0x… --entry-point 0x…`,
     /// `--append`, `--key-table F`…), parsed by the command line's own definition.
@@ -29,10 +37,13 @@ pub enum SignField {
     /// Its approvals (`--approval SIG…`), separated by spaces; empty: the `.sig` files
     /// beside the request.
     Approvals,
+    /// Verify: the public key (PEM/DER SPKI or certificate) to check against.
     PublicKey,
+    /// Verify, raw format: the detached signature file.
     Signature,
 }
 
+/// Every field, in the order the screen shows them ([`SignState::field`] indexes it).
 pub const SIGN_FIELDS: [SignField; 9] = [
     SignField::Key,
     SignField::Format,
@@ -63,42 +74,64 @@ pub fn format_named(name: &str) -> (Format, Option<Padding>) {
     }
 }
 
+/// The last sign or verify, as the result pane shows it (cleared when a field changes).
 #[derive(Debug)]
 pub enum SignResult {
+    /// The worker signed, checked the signature and wrote the file.
     Signed {
+        /// SHA-256 of the input, for the witnesses to compare.
         digest: Fingerprint,
+        /// The file written.
         output: PathBuf,
+        /// What the signer noted (header fields set, blocks appended, the approval used).
         notes: Vec<String>,
         /// The signing transcript the session went into.
         transcript: PathBuf,
     },
+    /// The worker checked a signature.
     Verified {
+        /// SHA-256 of the input.
         digest: Fingerprint,
+        /// The signature is good.
         ok: bool,
+        /// The verifier's report, line by line.
         lines: Vec<String>,
     },
 }
 
+/// The sign screen's own state: the fields as typed and the last result.
 #[derive(Debug, Default)]
 pub struct SignState {
+    /// The focused field (index into [`SIGN_FIELDS`]).
     pub field: usize,
+    /// The chosen key (index into [`signing_keys`]).
     pub key: usize,
-    /// Index into [`SignState::formats`].
+    /// Index into [`formats`].
     pub format: usize,
+    /// The Input field.
     pub input: PathEntry,
+    /// The Output field.
     pub output: PathEntry,
     /// The officer typed the output path: it no longer follows the input.
     pub output_edited: bool,
+    /// The Options field (`officiant sign`'s format flags).
     pub options: PathEntry,
+    /// The Request field.
     pub request: PathEntry,
+    /// The Approvals field.
     pub approvals: PathEntry,
+    /// The Public key field.
     pub pubkey: PathEntry,
+    /// The Signature field.
     pub signature: PathEntry,
+    /// The focused text field has the keyboard (printable keys are text).
     pub editing: bool,
+    /// The last sign or verify.
     pub result: Option<SignResult>,
 }
 
 impl SignState {
+    /// The text field behind `f` (`None` for Key and Format, which are chosen with ←/→).
     pub fn entry_mut(&mut self, f: SignField) -> Option<&mut PathEntry> {
         match f {
             SignField::Input => Some(&mut self.input),
@@ -111,6 +144,7 @@ impl SignState {
             _ => None,
         }
     }
+    /// The focused field.
     pub fn focused(&self) -> SignField {
         SIGN_FIELDS[self.field.min(SIGN_FIELDS.len() - 1)]
     }
@@ -161,6 +195,7 @@ pub fn keys_changed(s: &mut AppState) {
     s.sign.format = s.sign.format.min(f.saturating_sub(1));
 }
 
+/// The worker's `Signed` or `Verified` report becomes the result pane.
 pub fn on_worker(s: &mut AppState, msg: WorkerMsg) -> Vec<Command> {
     s.sign.result = match msg {
         WorkerMsg::Signed {
@@ -206,6 +241,9 @@ fn follow_output(s: &mut AppState) {
     };
 }
 
+/// Keys on the sign screen: ↑/↓ move between fields, ←/→ choose the key or format,
+/// Enter edits a text field, `g` checks what it can and asks the user PIN (the worker
+/// signs), `v` verifies. Neither starts while an operation is under way.
 pub fn on_action(s: &mut AppState, action: Action) -> Vec<Command> {
     let nkeys = signing_keys(s).len();
     let nformats = formats(s).len();
@@ -456,6 +494,8 @@ pub fn on_entry(s: &mut AppState, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
+/// A printable key typed into the field being edited (the output stops or starts
+/// following the input; a stale result is cleared).
 pub fn type_char(s: &mut AppState, c: char) {
     let f = s.sign.focused();
     if let Some(e) = s.sign.entry_mut(f) {

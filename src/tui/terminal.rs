@@ -3,6 +3,7 @@
 
 use ratatui::DefaultTerminal;
 
+/// Restores the terminal (cooked mode, main screen) when dropped.
 pub struct Guard;
 
 impl Drop for Guard {

@@ -53,6 +53,7 @@ fn status(p: &Pending, t: &Theme) -> (&'static str, String, Style) {
     }
 }
 
+/// The Approvals screen's body: the request list, the request on view, the agent keys.
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let [main, agent] = Layout::vertical([Constraint::Min(8), Constraint::Length(3)]).areas(area);
     let [list, detail] =

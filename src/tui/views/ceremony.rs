@@ -21,6 +21,7 @@ use crate::tui::app::{AppState, TokenStatus};
 use crate::tui::ceremony::{Ask, CeremonyRun, RollCall, ShownShare, StepStatus};
 use crate::tui::plan;
 
+/// The style a step's status is drawn in (the symbol carries it without colour).
 pub fn status_style(st: StepStatus, t: &Theme) -> Style {
     match st {
         StepStatus::Pending => t.base(),
@@ -72,6 +73,8 @@ impl Text {
     }
 }
 
+/// The ceremony screen's body: the steps, the step on view and the question asked; or,
+/// for the roll call and a custodian's turn, that screen alone.
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let Some(run) = &s.run else {
         f.render_widget(
@@ -412,11 +415,13 @@ fn result_text(
 
 fn ask_height(run: &CeremonyRun) -> u16 {
     match &run.asking {
-        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. }) => {
-            (run.candidates().len() as u16 + 4).clamp(5, 9)
-        }
+        Some(Ask::SignOff { .. } | Ask::Acknowledge { .. }) => super::rows(run.candidates().len())
+            .saturating_add(4)
+            .clamp(5, 9),
         // Two lines of question.
-        Some(Ask::Custodian { .. }) => (run.candidates().len() as u16 + 5).clamp(6, 11),
+        Some(Ask::Custodian { .. }) => super::rows(run.candidates().len())
+            .saturating_add(5)
+            .clamp(6, 11),
         Some(Ask::Secret { entry, .. }) => 5 + u16::from(entry.error.is_some()),
         Some(_) | None => 0,
     }

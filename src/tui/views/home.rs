@@ -9,6 +9,8 @@ use super::Theme;
 use crate::tui::app::{AppState, TokenStatus};
 use crate::tui::home::HomePane;
 
+/// The home screen's body: the token, the ceremony and object lists, the details of the
+/// selection.
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let [tok, lists, detail] = Layout::vertical([
         Constraint::Length(5),

@@ -1,4 +1,6 @@
-//! Drawing: one function per region, each reading `&AppState` only.
+//! Drawing: one function per region, each reading `&AppState` only. A view never changes
+//! state, never reads a file and never talks to the worker; what it shows is what
+//! `update` put in the state.
 
 pub mod approvals;
 pub mod ceremony;
@@ -20,6 +22,7 @@ use super::keymap::{self, Action};
 /// the meaning either way.
 #[derive(Clone, Copy, Debug)]
 pub struct Theme {
+    /// Colours on (false under NO_COLOR: modifiers only).
     pub color: bool,
 }
 
@@ -31,24 +34,30 @@ impl Theme {
             plain
         }
     }
+    /// Plain text.
     pub fn base(&self) -> Style {
         Style::default()
     }
+    /// Headings and field labels.
     pub fn title(&self) -> Style {
         Style::default().add_modifier(Modifier::BOLD)
     }
+    /// Secondary text: PGP words, notices, what is not selected.
     pub fn dim(&self) -> Style {
         self.pick(
             Style::default().fg(Color::DarkGray),
             Style::default().add_modifier(Modifier::DIM),
         )
     }
+    /// What has the keyboard: the focused field's marker, the active popup's border.
     pub fn focus(&self) -> Style {
         self.pick(Style::default().fg(Color::Cyan), Style::default())
     }
+    /// The selected row or tab (reverse video, with or without colour).
     pub fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
     }
+    /// A step done, a signature good.
     pub fn ok(&self) -> Style {
         self.pick(
             Style::default()
@@ -57,6 +66,7 @@ impl Theme {
             Style::default().add_modifier(Modifier::BOLD),
         )
     }
+    /// Under way, or a warning (the rehearsal token banner).
     pub fn running(&self) -> Style {
         self.pick(
             Style::default()
@@ -65,6 +75,7 @@ impl Theme {
             Style::default().add_modifier(Modifier::BOLD),
         )
     }
+    /// Failures and errors (underlined without colour).
     pub fn fail(&self) -> Style {
         self.pick(
             Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
@@ -78,6 +89,7 @@ impl Theme {
             Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
         )
     }
+    /// Key names in the footer and the help overlay.
     pub fn key(&self) -> Style {
         self.pick(
             Style::default()
@@ -182,6 +194,13 @@ fn footer(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// A count of lines or rows as a terminal height or scroll offset. Saturates at
+/// `u16::MAX`, which no terminal reaches, so a long list never wraps around to a small
+/// height or panics on the additions made to it.
+pub fn rows(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// Break `text` at spaces into lines of at most `width` characters (a longer word stands
 /// alone), so fingerprints wrap between groups and words, never inside one.
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
@@ -201,4 +220,18 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows;
+
+    #[test]
+    fn a_count_past_any_terminal_saturates_instead_of_wrapping() {
+        assert_eq!(rows(7), 7);
+        assert_eq!(rows(usize::from(u16::MAX)), u16::MAX);
+        // 65_541 as u16 would be 5: a tiny popup for a huge list.
+        assert_eq!(rows(65_541), u16::MAX);
+        assert_eq!(rows(65_541).saturating_add(6), u16::MAX);
+    }
 }

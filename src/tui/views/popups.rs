@@ -1,4 +1,5 @@
-//! Popups drawn over the screen: help, error, confirmation, the PIN before signing.
+//! Popups drawn over the screen: help, error, confirmation, the typed confirmation of a
+//! destructive step, a PIN, the choice of token.
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -16,6 +17,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
+/// The popup in [`AppState::popup`], if any, centred over the whole frame.
 pub fn draw(f: &mut Frame, s: &AppState, t: &Theme) {
     let Some(p) = &s.popup else { return };
     let area = f.area();
@@ -84,7 +86,7 @@ pub fn draw(f: &mut Frame, s: &AppState, t: &Theme) {
         }
         Popup::Destroy(d) => destroy(f, area, d, t),
         Popup::PickToken { tokens, at } => {
-            let r = centered(area, 64, tokens.len() as u16 + 6);
+            let r = centered(area, 64, super::rows(tokens.len()).saturating_add(6));
             f.render_widget(Clear, r);
             let mut lines = vec![
                 Line::styled("The module shows several tokens. Which one?", t.title()),
@@ -215,7 +217,7 @@ fn help(f: &mut Frame, area: Rect, scroll: u16, t: &Theme) {
         f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), a);
         f.render_widget(Paragraph::new(right).scroll((scroll, 0)), b);
     } else {
-        let max = lines.len().saturating_sub(h) as u16;
+        let max = super::rows(lines.len().saturating_sub(h));
         f.render_widget(Paragraph::new(lines).scroll((scroll.min(max), 0)), inner);
     }
 }

@@ -10,6 +10,7 @@ use super::{widgets::text_line, Theme};
 use crate::tui::app::AppState;
 use crate::tui::sign::{self as component, SignField, SignResult, SIGN_FIELDS};
 
+/// The sign screen's body: the fields, then the last result.
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let sg = &s.sign;
     // Nine fields, the borders, and a line for a field's error or completion choices

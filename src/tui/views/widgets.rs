@@ -12,19 +12,24 @@ use zeroize::Zeroizing;
 use super::Theme;
 use crate::secret::Secret;
 
+/// A plain one-line text field (not for secrets: see [`SecretEntry`]).
 #[derive(Debug, Default, Clone)]
 pub struct TextInput {
+    /// What has been typed.
     pub value: String,
+    /// Why the value was refused, shown under the field until the next key.
     pub error: Option<String>,
 }
 
 impl TextInput {
+    /// Append a typed character (control characters are ignored) and clear the error.
     pub fn push(&mut self, c: char) {
         if !c.is_control() {
             self.value.push(c);
             self.error = None;
         }
     }
+    /// Delete the last character.
     pub fn backspace(&mut self) {
         self.value.pop();
     }
@@ -33,7 +38,9 @@ impl TextInput {
 /// A path field; `choices` lists what Tab found when it was ambiguous.
 #[derive(Debug, Default, Clone)]
 pub struct PathEntry {
+    /// The path as typed.
     pub input: TextInput,
+    /// The names that matched the last ambiguous Tab (cleared by the next key).
     pub choices: Vec<String>,
 }
 
@@ -96,6 +103,7 @@ impl PathEntry {
 /// Masked entry of one secret. The typed characters live in [`Zeroizing`] buffers with
 /// room reserved up front, so typing never reallocates and leaves copies behind.
 pub struct SecretEntry {
+    /// What is asked ("User PIN to sign").
     pub prompt: String,
     first: Zeroizing<String>,
     second: Zeroizing<String>,
@@ -103,8 +111,11 @@ pub struct SecretEntry {
     pub confirming: bool,
     /// A new secret is typed twice.
     pub twice: bool,
+    /// Fewest characters the token takes (0: no rule).
     pub min: usize,
+    /// Most characters the token takes (0: no rule).
     pub max: usize,
+    /// Why Enter was refused (too short, the two entries differ, a wrong PIN).
     pub error: Option<String>,
 }
 
@@ -142,6 +153,8 @@ impl SecretEntry {
         }
     }
 
+    /// Append a typed character to the entry shown now. Control characters and a
+    /// character past the reserved room are dropped (never a reallocation).
     pub fn push(&mut self, c: char) {
         let buf = self.current();
         if !c.is_control() && buf.len() + c.len_utf8() <= RESERVE {
@@ -150,6 +163,7 @@ impl SecretEntry {
         self.error = None;
     }
 
+    /// Delete the last character of the entry shown now.
     pub fn backspace(&mut self) {
         self.current().pop();
     }
