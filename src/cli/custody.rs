@@ -105,7 +105,7 @@ fn recorded(
     let info = token.info()?;
     tr.append(
         "token",
-        json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
+        crate::ceremony::runner::token_json(&info),
     )?;
     tr.append(
         "step-start",

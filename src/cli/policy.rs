@@ -149,7 +149,7 @@ fn set(a: SetArgs) -> Outcome {
         ),
         (
             "token",
-            json!({"label": info.label, "serial": info.serial, "manufacturer": info.manufacturer, "model": info.model, "rehearsal": info.rehearsal}),
+            crate::ceremony::runner::token_json(&info),
         ),
     ])?;
     match store::write_policy(token.as_mut(), &policy) {
