@@ -103,10 +103,7 @@ fn recorded(
         json!({"command": command, "backend": uri.to_string(), "officiant": env!("CARGO_PKG_VERSION")}),
     )?;
     let info = token.info()?;
-    tr.append(
-        "token",
-        crate::ceremony::runner::token_json(&info),
-    )?;
+    tr.append("token", crate::ceremony::runner::token_json(&info))?;
     tr.append(
         "step-start",
         json!({"step": 0, "id": kind, "kind": kind, "title": ""}),
