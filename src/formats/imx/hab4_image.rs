@@ -42,20 +42,27 @@ use crate::keys::{self, PublicKey};
 /// Room CST and spsdk give a CSF (U-Boot's `CSF 0x2000`), and the alignment of a CSF we
 /// place.
 pub const CSF_SPACE: u64 = 0x2000;
+/// Where Officiant places a CSF after the image: the next multiple of 4 KiB.
 pub const CSF_ALIGN: u64 = 0x1000;
 
+/// Why an image cannot be signed, or its CSF does not check.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// No usable IVT and boot data in the image.
     #[error(transparent)]
     Layout(#[from] super::ivt::Error),
+    /// A CSF could not be encoded or parsed.
     #[error(transparent)]
     Csf(#[from] csf::Error),
     /// A flag, file or key that does not fit; the message names it.
     #[error("{0}")]
     Input(String),
+    /// Making, sizing or checking a CMS signature failed.
     #[error("{what}: {source}")]
     Cms {
+        /// Which signature, and by which key label.
         what: String,
+        /// What the CMS layer said.
         #[source]
         source: cms::Error,
     },
@@ -88,16 +95,20 @@ pub struct SignSpec<'a> {
     pub img_cert: Option<&'a [u8]>,
     /// The SRK (non-CA) signs the CSF and the image itself (CST's Install NOCAK).
     pub fast_auth: bool,
+    /// Unlock commands to append after authentication (`--unlock`).
     pub unlock: Vec<Unlock>,
     /// CSF header version (0x40–0x45); default 0x43, 0x45 with EC keys.
     pub version: Option<u8>,
+    /// The CMS signingTime of both signatures.
     pub time: SystemTime,
 }
 
 /// A key by its label (for messages) and public half.
 #[derive(Clone, Copy)]
 pub struct KeyRef<'a> {
+    /// The key's token label.
     pub label: &'a str,
+    /// The key's public half, as read from the token.
     pub public: &'a PublicKey,
 }
 
@@ -132,6 +143,7 @@ pub struct Plan {
     version: u8,
     unlock: Vec<Unlock>,
     time: SystemTime,
+    /// What the operator should know: where the CSF went, boot data changes.
     pub notes: Vec<String>,
 }
 
@@ -405,6 +417,9 @@ impl Plan {
     }
 
     /// Overwrite the IVT and boot data inside `chunk`, which starts at file offset `off`.
+    // Each `as usize` is an offset inside `chunk` (s - off < e - off <= chunk.len()) or
+    // inside the 32- or 12-byte `new` (s - at < e - at <= new.len()), so none truncates.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn patch(&self, off: u64, chunk: &mut [u8]) {
         for (at, new) in [
             (self.layout.ivt_offset, &self.ivt[..]),
@@ -426,10 +441,12 @@ impl Plan {
         self.layout.ivt_offset..self.csf_offset
     }
 
+    /// File offset where the CSF is written.
     pub fn csf_offset(&self) -> u64 {
         self.csf_offset
     }
 
+    /// The CSF's address, as written into the IVT's CSF pointer.
     pub fn csf_address(&self) -> u32 {
         self.csf_address
     }
@@ -444,18 +461,23 @@ impl Plan {
         self.output_len
     }
 
+    /// The one block the image signature covers: from the IVT's address up to the CSF.
     pub fn block(&self) -> Block {
         Block {
             address: self.layout.ivt.self_addr,
-            // Plan::new checked that this fits.
+            // Plan::new refused a CSF more than u32::MAX bytes past the IVT, so this
+            // cannot truncate.
+            #[allow(clippy::cast_possible_truncation)]
             length: (self.csf_offset - self.layout.ivt_offset) as u32,
         }
     }
 
+    /// CSF header version byte (`0x43`, `0x45` with EC keys, or `--hab-version`).
     pub fn version(&self) -> u8 {
         self.version
     }
 
+    /// Whether the SRK signs the CSF and the image itself (no CSF or IMG certificate).
     pub fn fast_auth(&self) -> bool {
         self.img_cert.is_none()
     }
@@ -616,7 +638,13 @@ impl Plan {
                 d.end, self.reserved
             )));
         }
-        let mut out = vec![0u8; self.reserved as usize];
+        let room = usize::try_from(self.reserved).map_err(|_| {
+            input(format!(
+                "the CSF's room ({:#x} bytes) does not fit in memory here",
+                self.reserved
+            ))
+        })?;
+        let mut out = vec![0u8; room];
         let mut put = |at: usize, b: &[u8]| out[at..at + b.len()].copy_from_slice(b);
         put(0, &head);
         put(d.srk, &self.srk_table);

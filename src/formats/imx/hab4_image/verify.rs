@@ -22,8 +22,11 @@ use crate::keys::{self, PublicKey};
 /// file ranges it covers (which the caller reads).
 #[derive(Clone, Debug)]
 pub struct DataCheck {
+    /// 1-based number of the command in the CSF.
     pub command: usize,
+    /// Key slot that verifies the signature.
     pub key_index: u8,
+    /// The blocks the signature covers, as addresses.
     pub blocks: Vec<Block>,
     /// (file offset, length) per block, in order.
     pub ranges: Vec<(u64, u64)>,
@@ -66,7 +69,9 @@ impl DataCheck {
 /// What [`verify_csf`] found: report lines so far and the data signatures still to check.
 #[derive(Clone, Debug)]
 pub struct Verification {
+    /// One line per command checked so far, for the operator.
     pub lines: Vec<String>,
+    /// The data signatures the caller still has to check over the file.
     pub data: Vec<DataCheck>,
 }
 
