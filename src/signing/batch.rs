@@ -36,7 +36,9 @@ pub fn output_path(format: Format, input: &Path, out_dir: &Path) -> PathBuf {
 /// A batch stopped by one input; the records of the inputs signed before it.
 #[derive(Debug)]
 pub struct BatchError {
+    /// Records of the inputs signed (and written) before the error, in input order.
     pub done: Vec<SignRecord>,
+    /// What stopped the batch.
     pub error: Error,
 }
 

@@ -7,8 +7,15 @@
 //! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
 //!
-//! Must not touch: tokens (`hsm`): the caller opens the key (`TokenSigner`) and hands
-//! it over as a [`SigningKey`].
+//! Here: the options and records every format shares, [`SigningKey`] (every signature
+//! checked before use) and the dispatch to one file per format (`raw`, `esp32`, `stm32`,
+//! [`imx_hab4`], [`imx_ahab`]), which do the I/O around `formats`; `batch` signs many
+//! payloads under one login; [`stream`] reads them in fixed pieces.
+//!
+//! Must not touch: tokens (`hsm`), except in [`TokenSigner`] (a token key as a
+//! [`Signer`], behind the approval gate), [`recorded`] (a session with its transcript)
+//! and `imx_hab4::TokenPair` (HAB4's two keys in turn). Everywhere else the caller opens
+//! the key and hands it over as a [`SigningKey`]. Byte layouts belong in `formats`.
 
 mod batch;
 mod esp32;
@@ -36,26 +43,55 @@ use crate::keys::ecdsa_tables::Tables;
 use crate::keys::{Curve, PublicKey, SignError, SignScheme, Signer};
 use crate::output;
 
+/// Why a payload was not signed or did not verify. Every message names the file, flag or
+/// key at fault; nothing is written when signing fails.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An input file could not be read, or is not a regular file.
     #[error("{path}: {cause}")]
-    Input { path: PathBuf, cause: String },
+    Input {
+        /// The input, as given.
+        path: PathBuf,
+        /// What went wrong.
+        cause: String,
+    },
     /// The key refused or failed to sign; the source names it and keeps its own error.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// The token's signature does not verify with the key's own public half.
     #[error("key {label:?}: the token's signature does not verify with the key's own public key; nothing written")]
-    TokenSignatureBad { label: String },
+    TokenSignatureBad {
+        /// The key's label on the token.
+        label: String,
+    },
+    /// The input is not an image of this format, or does not fit the key or options.
     #[error("{path}: {cause}")]
-    Format { path: PathBuf, cause: String },
+    Format {
+        /// The input, as given.
+        path: PathBuf,
+        /// What the format module found.
+        cause: String,
+    },
+    /// The input's SHA-256 differed between the two reads a format makes.
     #[error("{path}: changed while it was being signed (its SHA-256 differs between reads); nothing written")]
-    Changed { path: PathBuf },
+    Changed {
+        /// The input, as given.
+        path: PathBuf,
+    },
+    /// The output could not be written (or already exists).
     #[error("{0}")]
     Output(#[from] output::Error),
+    /// Options that do not fit the format, or are missing; the message names the flag.
     #[error("{0}")]
     Usage(String),
     /// `verify` found the signature or image bad; the message says which part.
     #[error("{path}: {cause}")]
-    Verify { path: PathBuf, cause: String },
+    Verify {
+        /// The image or payload checked.
+        path: PathBuf,
+        /// Which check failed.
+        cause: String,
+    },
     /// The token's approval policy does not let this key sign (now, or this many times).
     #[error("{0}")]
     Approval(#[from] approvals::Error),
@@ -85,16 +121,27 @@ impl Error {
 /// Output formats of `sign`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
+    /// A detached signature over the whole file (`IN.sig`), as `openssl dgst -verify`
+    /// checks it.
     #[serde(rename = "raw")]
     Raw,
+    /// Espressif Secure Boot V2: the image padded to 4 KiB with a signature sector
+    /// appended.
     #[serde(rename = "esp32-sbv2")]
     Esp32Sbv2,
+    /// STM32MP15: header v1 (256 bytes) in front of the payload, ECDSA P-256 or
+    /// brainpoolP256t1.
     #[serde(rename = "stm32mp15")]
     Stm32Mp15,
+    /// STM32MP13/MP25: header v2 (0x200 bytes) with the authentication extension.
     #[serde(rename = "stm32mp13")]
     Stm32Mp13,
+    /// NXP HAB4 (i.MX 6/7/8M, RT): IVT and boot data patched, a CSF with CMS signatures
+    /// appended.
     #[serde(rename = "imx-hab4")]
     ImxHab4,
+    /// NXP AHAB (i.MX 8QXP/8QM, 8ULP, 9x): the container's signature block rebuilt and
+    /// signed by an SRK.
     #[serde(rename = "imx-ahab")]
     ImxAhab,
 }
@@ -108,6 +155,7 @@ impl Format {
         }
     }
 
+    /// Every format, in the order `--format` lists them.
     pub const ALL: [Format; 6] = [
         Format::Raw,
         Format::Esp32Sbv2,
@@ -117,6 +165,8 @@ impl Format {
         Format::ImxAhab,
     ];
 
+    /// The `--format` spelling: `raw`, `esp32-sbv2`, `stm32mp15`, `stm32mp13`, `imx-hab4`,
+    /// `imx-ahab`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Raw => "raw",
@@ -133,6 +183,7 @@ impl Format {
         Self::ALL.map(Format::name).join(", ")
     }
 
+    /// The format `--format` names, or a usage error that lists the names.
     pub fn parse(s: &str) -> Result<Self, Error> {
         Self::ALL
             .into_iter()
@@ -152,7 +203,9 @@ impl fmt::Display for Format {
 /// STM32MP header fields for a raw payload, and v2's key set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stm32Options {
+    /// Load address for a raw payload's new header (`--load-address`).
     pub load_address: Option<u32>,
+    /// Entry point for a raw payload's new header (`--entry-point`).
     pub entry_point: Option<u32>,
     /// Anti-rollback version (default 0).
     pub image_version: Option<u32>,
@@ -183,10 +236,17 @@ pub struct Hab4Options {
     pub srk_index: Option<usize>,
     /// When given, must name the signing key (the CSF key).
     pub csf_key: Option<String>,
+    /// The CSF key's certificate, PEM or DER (default: the token's certificate under the
+    /// CSF key's label).
     pub csf_cert: Option<Vec<u8>>,
+    /// Label of the IMG key on the token; none with fast authentication.
     pub img_key: Option<String>,
+    /// The IMG key's certificate, PEM or DER (default: the token's certificate under its
+    /// label).
     pub img_cert: Option<Vec<u8>>,
+    /// The SRK (non-CA) signs the CSF and the image itself, without CSF or IMG keys.
     pub fast_auth: bool,
+    /// Unlock commands to add to the CSF (`--unlock caam:rng`).
     pub unlock: Vec<crate::formats::imx::csf::Unlock>,
     /// CSF header version (0x40–0x45).
     pub version: Option<u8>,
@@ -205,6 +265,7 @@ pub struct Options {
     pub padding: Option<Padding>,
     /// ESP32: add a block to an already signed image instead of signing a plain one.
     pub append: bool,
+    /// STM32MP header fields and key set (stm32mp15, stm32mp13).
     pub stm32: Stm32Options,
     /// Boxed: most signing requests carry none, and requests travel by value.
     pub hab4: Box<Hab4Options>,
@@ -213,17 +274,25 @@ pub struct Options {
 /// One signed payload, for the transcript.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SignRecord {
+    /// The payload as given.
     pub input: PathBuf,
+    /// The file written.
     pub output: PathBuf,
+    /// The format signed.
     pub format: Format,
+    /// Label of the signing key on the token.
     pub key_label: String,
     /// SHA-256 of the key's DER SubjectPublicKeyInfo, hex.
     pub key_fingerprint: String,
+    /// The signature scheme, as [`SignScheme::name`] spells it (`ECDSA with SHA-256`).
     pub scheme: String,
     /// The digest the token signed, hex.
     pub signed_digest: String,
+    /// SHA-256 of the input file, hex.
     pub input_sha256: String,
+    /// SHA-256 of the output file, hex.
     pub output_sha256: String,
+    /// Input length in bytes.
     pub input_bytes: u64,
     /// What the operator should know (fields kept, flags changed, blocks present).
     pub notes: Vec<String>,
@@ -242,6 +311,7 @@ pub struct SigningKey<'s> {
 }
 
 impl<'s> SigningKey<'s> {
+    /// A signing key around `signer`, its public half read now, before any signature.
     pub fn new(signer: impl Signer + 's) -> Self {
         let public = signer.public_key().clone();
         SigningKey {
@@ -256,10 +326,12 @@ impl<'s> SigningKey<'s> {
         Ok(self.signer.reserve(n)?)
     }
 
+    /// The public half every signature is checked against.
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
+    /// The key's label, for messages and records.
     pub fn label(&self) -> &str {
         self.signer.label()
     }
@@ -456,6 +528,7 @@ pub fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
 /// What `verify` found, one line per check, for the operator.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
+    /// One line per check, in order.
     pub lines: Vec<String>,
 }
 
