@@ -23,7 +23,7 @@ pub struct Refusal(pub String);
 pub struct Presented {
     /// The request file's name, for messages.
     pub file: String,
-    /// The request, parsed.
+    /// The request as read from `bytes` (checked canonical).
     pub request: Request,
     /// The file's bytes: what the approvals are signatures over.
     pub bytes: Vec<u8>,

@@ -42,7 +42,7 @@ pub struct StoredPolicy {
     pub version: u32,
     /// The object's label on the token.
     pub label: String,
-    /// The policy, parsed.
+    /// The policy as read back from the object (what the decision applies).
     pub policy: Policy,
     /// SHA-256 of the object's bytes: what requests name as `policy-sha256`.
     pub sha256: [u8; 32],

@@ -244,7 +244,7 @@ impl Header {
         })
     }
 
-    /// v1 or v2.
+    /// Which header layout (and so which offsets) this is.
     pub fn layout(&self) -> Layout {
         self.layout
     }

@@ -211,7 +211,7 @@ pub fn hash_image(hash: HashAlg, mut reader: impl Read) -> std::io::Result<Vec<u
 /// One issued certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issued {
-    /// Which certificate.
+    /// Which certificate of the chain: its CN, file name and fiptool option follow.
     pub kind: CertKind,
     /// The signed certificate, DER.
     pub der: Vec<u8>,
@@ -269,7 +269,7 @@ fn encode_ext(arc: u32, ext: &Ext<'_>, hash: HashAlg) -> Result<x509_cert::ext::
 /// labelled [`Unsigned::signer`] signs it, and it certifies that same key.
 #[derive(Clone, Debug)]
 pub struct Unsigned {
-    /// Which certificate.
+    /// Which certificate of the chain: fixes its CN, extensions and signing key.
     pub kind: CertKind,
     /// Label of the key that signs this certificate.
     pub signer: String,

@@ -276,9 +276,9 @@ pub struct Options {
 pub struct SignRecord {
     /// The payload as given.
     pub input: PathBuf,
-    /// The file written.
+    /// The file written (atomically; it did not exist before).
     pub output: PathBuf,
-    /// The format signed.
+    /// The format signed (fixes how `output` is laid out).
     pub format: Format,
     /// Label of the signing key on the token.
     pub key_label: String,

@@ -32,9 +32,9 @@ pub struct Job<'a> {
     pub key: &'a str,
     /// The signing request and its approvals, for a key under a quorum.
     pub request: Option<&'a Presented>,
-    /// The format to sign.
+    /// The format every input is signed in.
     pub format: Format,
-    /// Format options.
+    /// The format's options; imx-hab4 certificates not given are read from the token.
     pub opts: &'a Options,
     /// The payloads, in order.
     pub inputs: &'a [PathBuf],

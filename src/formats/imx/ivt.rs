@@ -142,7 +142,7 @@ impl BootData {
 pub struct Layout {
     /// File offset of the IVT (one of [`IVT_OFFSETS`]).
     pub ivt_offset: u64,
-    /// The IVT as read.
+    /// The IVT found at `ivt_offset`, its pointers checked against the file.
     pub ivt: Ivt,
     /// The boot data the IVT points at.
     pub boot: BootData,
