@@ -10,12 +10,20 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// Why an output file was not written. Nothing half-written is left either way.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The output name exists already; nothing is overwritten.
     #[error("refusing to overwrite existing output file {0}")]
     Exists(PathBuf),
+    /// Writing, syncing or linking the file failed.
     #[error("cannot write output file {path}: {cause}")]
-    Io { path: PathBuf, cause: String },
+    Io {
+        /// The output file.
+        path: PathBuf,
+        /// The I/O error.
+        cause: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -308,6 +316,7 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// SHA-256 of `bytes`: what transcripts record for each output.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }

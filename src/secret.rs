@@ -16,14 +16,24 @@ pub enum Error {
     /// typed the secret itself.
     #[error("a secret source is env:NAME, file:PATH or prompt (the value given is not shown: it may be the secret itself)")]
     BadSource,
+    /// `env:NAME` names a variable that is not set (or not UTF-8); holds NAME.
     #[error("environment variable {0} (secret source) is not set or not UTF-8")]
     MissingEnv(String),
+    /// The secret file could not be read.
     #[error("cannot read secret file {path}: {cause}")]
-    File { path: String, cause: String },
+    File {
+        /// The file, as given.
+        path: String,
+        /// Why (the I/O error, never the contents).
+        cause: String,
+    },
+    /// The source gave an empty secret; holds the source.
     #[error("secret from {0} is empty")]
     Empty(String),
+    /// `prompt` with no terminal to ask on; holds what was to be asked for.
     #[error("no terminal to prompt for {0}; give env:NAME or file:PATH instead")]
     NoTerminal(String),
+    /// The secret typed twice (a new PIN) differed; holds what was asked for.
     #[error("the two entries for {0} do not match")]
     Mismatch(String),
 }
@@ -33,16 +43,19 @@ pub enum Error {
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {
+    /// A secret holding `bytes` (taken, not copied).
     pub fn new(bytes: Vec<u8>) -> Self {
         Secret(Zeroizing::new(bytes))
     }
 
+    /// A secret holding `s`'s bytes; `s` is zeroized.
     pub fn from_string(mut s: String) -> Self {
         let v = s.as_bytes().to_vec();
         s.zeroize();
         Secret::new(v)
     }
 
+    /// The secret's bytes, for the one call that needs them; never log or format them.
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
@@ -52,10 +65,12 @@ impl Secret {
         std::str::from_utf8(&self.0).ok()
     }
 
+    /// Length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// No bytes.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -71,12 +86,17 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(into = "String")]
 pub enum SecretSource {
+    /// `env:NAME`: read from environment variable NAME.
     Env(String),
+    /// `file:PATH`: the first line of the file at PATH.
     File(PathBuf),
+    /// `prompt`: typed at a masked prompt on the terminal.
     Prompt,
 }
 
 impl SecretSource {
+    /// Parse `env:NAME`, `file:PATH` or `prompt`. The error never repeats what was given
+    /// (it may be the secret itself).
     pub fn parse(s: &str) -> Result<Self, Error> {
         if s == "prompt" {
             return Ok(SecretSource::Prompt);
@@ -143,7 +163,8 @@ static REHEARSAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 static COLLECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// This process works on the rehearsal token (`sim:`): see [`REHEARSAL`].
+/// This process works on the rehearsal token (`sim:`), whose PINs protect nothing: a
+/// world-readable PIN file is no longer warned about.
 pub fn on_rehearsal_token() {
     REHEARSAL.store(true, std::sync::atomic::Ordering::Relaxed);
 }

@@ -11,20 +11,32 @@ use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use super::signers::fingerprint;
 
+/// Why the ssh-agent could not make an approval or sign-off signature.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `SSH_AUTH_SOCK` is not set: no agent to ask.
     #[error("ssh-agent: no agent: SSH_AUTH_SOCK is not set (start one with eval $(ssh-agent) and ssh-add your key)")]
     NoAgent,
+    /// The agent could not be reached, or refused (no such key, touch not given).
     #[error("ssh-agent at {socket}: {source}")]
     Agent {
+        /// The agent's socket path.
         socket: String,
+        /// The agent client's error.
         #[source]
         source: ssh_agent_client_rs::Error,
     },
+    /// The agent holds no key, not the key asked for, or several and `--signer` chose
+    /// none; the message says which (and lists the fingerprints).
     #[error("ssh-agent: {0}")]
     Choice(String),
+    /// The agent's signature does not verify with the key it came from.
     #[error("ssh-agent: the signature from {key} does not verify; nothing written")]
-    BadSignature { key: String },
+    BadSignature {
+        /// The agent key's fingerprint.
+        key: String,
+    },
+    /// The SSHSIG could not be encoded or decoded.
     #[error("ssh-agent: {0}")]
     Encoding(#[from] ssh_key::Error),
 }

@@ -23,6 +23,7 @@ pub struct Refusal(pub String);
 pub struct Presented {
     /// The request file's name, for messages.
     pub file: String,
+    /// The request as read from `bytes` (checked canonical).
     pub request: Request,
     /// The file's bytes: what the approvals are signatures over.
     pub bytes: Vec<u8>,
@@ -33,7 +34,9 @@ pub struct Presented {
 /// Leave to sign with a key under a request.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Grant {
+    /// The request's id (32 hex digits).
     pub request: String,
+    /// The label of the key allowed to sign.
     pub key: String,
     /// The distinct approvers whose valid approvals count, sorted.
     pub approvers: Vec<String>,
@@ -42,6 +45,7 @@ pub struct Grant {
     pub limit: u64,
     /// The use counter's label on the token.
     pub counter: String,
+    /// SHA-256 of the policy the decision was made under, hex.
     pub policy_sha256: String,
 }
 
@@ -56,7 +60,9 @@ pub enum Verdict {
 
 /// The token's policy as the decision needs it.
 pub struct TokenPolicy<'a> {
+    /// The policy as stored on the token.
     pub policy: &'a Policy,
+    /// SHA-256 of its canonical stored form: what requests name.
     pub sha256: [u8; 32],
 }
 

@@ -12,9 +12,14 @@
 //! - [`signoff`]: signed ceremony sign-offs (the message, whose key counts, the
 //!   transcript check).
 //!
-//! [`authorize`] puts them together for a signing session; `crate::signing::SigningKey`
-//! calls it, so every way of signing with a token key (the CLI, batches, ceremony steps,
-//! the console) is gated the same way.
+//! [`authorize`] puts them together for a signing session; `crate::signing::TokenSigner`
+//! calls it when it opens a key, so every way of signing with a token key (the CLI,
+//! batches, ceremony steps, the console) is gated the same way.
+//!
+//! Only [`store`] and [`authorize`] touch the token (its policy objects and use
+//! counters); the rest is pure or reads the request, approval and allowed-signers files
+//! it is pointed at. No key here ever signs firmware: approvals gate `signing`, they do
+//! not call it.
 
 pub mod agent;
 pub mod decision;
@@ -42,16 +47,28 @@ pub const SIGNOFF_NAMESPACE: &str = "officiant-signoff";
 /// Largest request or approval file read.
 pub(crate) const MAX_FILE: u64 = 64 * 1024;
 
+/// Why a signing session was not allowed, or its request or approvals could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The policy refuses this key now (no request, quorum not met, expired, spent); the
+    /// message names the reason.
     #[error("{0}")]
     Refused(#[from] Refusal),
+    /// The token's stored policy or use counters could not be read or updated.
     #[error("{0}")]
     Store(#[from] store::Error),
+    /// The request file is malformed or not canonical.
     #[error("{0}")]
     Request(#[from] request::Error),
+    /// A request or approval file could not be read (missing, too large).
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file, as given.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The token refused an operation the gate needed.
     #[error("{0}")]
     Token(#[from] crate::hsm::Error),
 }

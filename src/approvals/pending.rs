@@ -19,6 +19,7 @@ pub const MAX_REQUESTS: usize = 200;
 /// One request file as an approver sees it.
 #[derive(Clone, Debug)]
 pub struct Pending {
+    /// The request file.
     pub path: PathBuf,
     /// The request, or why the file is not one.
     pub request: Result<Request, String>,
@@ -34,12 +35,16 @@ pub struct Pending {
     pub approvals: Vec<(PathBuf, Result<String, String>)>,
 }
 
+/// One key of a request, as the review shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyStatus {
+    /// The key's label on the token.
     pub label: String,
+    /// Signatures the request asks for with this key.
     pub max_uses: u64,
     /// The policy's rule in words, or that the key has none.
     pub rule: String,
+    /// Distinct approvers the policy needs for this key (0: none).
     pub quorum: u32,
     /// Distinct approvers whose approvals count for this key.
     pub approved_by: Vec<String>,
@@ -110,7 +115,9 @@ pub fn approval_path(req: &Path, principal: &str) -> PathBuf {
 
 /// The token's side of a review: its serial and policy.
 pub struct TokenSide<'a> {
+    /// The token's serial number: a request for another token is unusable here.
     pub serial: &'a str,
+    /// The token's stored policy, if it has one.
     pub policy: Option<&'a StoredPolicy>,
 }
 
@@ -243,6 +250,7 @@ pub fn review(path: &Path, token: &TokenSide<'_>, now: u64) -> Pending {
 pub struct AgentKey {
     /// `SHA256:…`
     pub fingerprint: String,
+    /// The key's comment in the agent (often `user@host`).
     pub comment: String,
     /// The OpenSSH public key line (to pick it in the agent again).
     pub openssh: String,

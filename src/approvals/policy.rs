@@ -29,9 +29,11 @@ use super::{time, APPROVAL_NAMESPACE};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {place}{message}")]
 pub struct Error {
+    /// The policy file, as given.
     pub file: String,
     /// `keys.fw.quorum: ` or empty.
     pub place: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -43,11 +45,13 @@ pub struct KeyRule {
     pub approvers: Vec<String>,
     /// Distinct approvers needed per request (0: none).
     pub quorum: u32,
+    /// Most signatures one request may make with this key; none: the request's own count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_uses: Option<u64>,
     /// RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<String>,
+    /// RFC 3339 UTC; after it the key signs under no request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
 }
@@ -403,10 +407,10 @@ fn parse_rule(mut t: toml::Table, place: &str) -> Result<KeyRule, (String, Strin
         }
     };
     let quorum = match t.remove("quorum") {
-        Some(toml::Value::Integer(n)) if (0..=i64::from(u32::MAX)).contains(&n) => n as u32,
-        Some(toml::Value::Integer(n)) => {
-            return Err((at("quorum"), format!("{n} is not a count of approvers")))
-        }
+        Some(toml::Value::Integer(n)) => match u32::try_from(n) {
+            Ok(q) => q,
+            Err(_) => return Err((at("quorum"), format!("{n} is not a count of approvers"))),
+        },
         Some(x) => {
             return Err((
                 at("quorum"),
@@ -417,8 +421,10 @@ fn parse_rule(mut t: toml::Table, place: &str) -> Result<KeyRule, (String, Strin
     };
     let max_uses = match t.remove("max-uses") {
         None => None,
-        Some(toml::Value::Integer(n)) if n >= 1 => Some(n as u64),
-        Some(toml::Value::Integer(_)) => return Err((at("max-uses"), "must be at least 1".into())),
+        Some(toml::Value::Integer(n)) => match u64::try_from(n) {
+            Ok(m) if m >= 1 => Some(m),
+            _ => return Err((at("max-uses"), "must be at least 1".into())),
+        },
         Some(x) => {
             return Err((
                 at("max-uses"),

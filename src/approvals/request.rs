@@ -19,11 +19,15 @@ use super::time;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {message}")]
 pub struct Error {
+    /// The request file, as given.
     pub file: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
+/// The `type` field every request carries.
 pub const TYPE: &str = "officiant-approval-request";
+/// The request format's version; others are refused.
 pub const VERSION: u32 = 1;
 /// Keys one request may name.
 pub const MAX_KEYS: usize = 16;
@@ -34,26 +38,38 @@ pub const MAX_DESCRIPTION: usize = 1000;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct KeyUse {
+    /// The key's label on the token.
     pub label: String,
+    /// Signatures the request asks for with it (at least 1).
     pub max_uses: u64,
 }
 
+/// A signing request as approvers read and sign it; see the module doc for its one byte
+/// form.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Request {
+    /// Always [`TYPE`].
     #[serde(rename = "type")]
     pub kind: String,
+    /// Always [`VERSION`].
     pub version: u32,
     /// 16 random bytes, lower-case hex.
     pub id: String,
+    /// Serial number of the token the request is for.
     pub token_serial: String,
+    /// Label of that token (for people; the serial decides).
     pub token_label: String,
     /// SHA-256 of the token's stored policy when the request was made, hex.
     pub policy_sha256: String,
+    /// The keys the request asks to use, at most [`MAX_KEYS`], labels distinct.
     pub keys: Vec<KeyUse>,
     /// RFC 3339 UTC.
     pub created: String,
+    /// RFC 3339 UTC; the request is refused after it.
     pub not_after: String,
+    /// Why the signatures are wanted, for approvers (at most [`MAX_DESCRIPTION`]
+    /// characters).
     pub description: String,
 }
 

@@ -23,8 +23,11 @@ use ssh_key::{PublicKey, SshSig};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
 pub struct Error {
+    /// The file, as given.
     pub file: String,
+    /// 1-based line number.
     pub line: usize,
+    /// What is wrong on that line.
     pub message: String,
 }
 
@@ -39,7 +42,9 @@ pub struct Entry {
     pub namespaces: Option<String>,
     /// `valid-after=` / `valid-before=`, seconds since 1970 (UTC).
     pub valid_after: Option<u64>,
+    /// End of validity (`valid-before=`), inclusive.
     pub valid_before: Option<u64>,
+    /// The line's public key.
     pub key: KeyData,
 }
 
@@ -57,12 +62,15 @@ impl Entry {
         match_pattern_list(principal, &self.principals) == 1
     }
 
+    /// The line's `namespaces=` list (absent: any namespace) admits `namespace`.
     pub fn allows_namespace(&self, namespace: &str) -> bool {
         self.namespaces
             .as_deref()
             .is_none_or(|n| match_pattern_list(namespace, n) == 1)
     }
 
+    /// `time` (seconds since 1970, UTC) lies within the line's
+    /// `valid-after`/`valid-before`.
     pub fn valid_at(&self, time: u64) -> bool {
         self.valid_after.is_none_or(|a| time >= a) && self.valid_before.is_none_or(|b| time <= b)
     }
@@ -112,6 +120,7 @@ fn compact_time(secs: u64) -> String {
 /// A parsed allowed signers file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowedSigners {
+    /// The key lines, in file order (comments and blank lines dropped).
     pub entries: Vec<Entry>,
 }
 
@@ -151,11 +160,17 @@ impl AllowedSigners {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejected {
     /// Made for another namespace (the file signed with `ssh-keygen -Y sign -n OTHER`).
-    Namespace { found: String },
+    Namespace {
+        /// The namespace the signature names.
+        found: String,
+    },
     /// Does not verify over these bytes: made over other bytes, altered, or broken.
     BadSignature,
     /// Verifies, but no candidate principal may sign with this key now.
-    NotAllowed { key: String },
+    NotAllowed {
+        /// `SHA256:…` fingerprint of the signing key.
+        key: String,
+    },
 }
 
 impl fmt::Display for Rejected {

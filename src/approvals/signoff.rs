@@ -110,6 +110,7 @@ pub fn principals_for(signers: &AllowedSigners, name: &str) -> Vec<String> {
 /// A sign-off signature that counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
+    /// The allowed signers principal the signature counts for.
     pub principal: String,
     /// `SHA256:…` of the signing key.
     pub key: String,
@@ -166,8 +167,11 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>, String> {
 /// what was recorded is what counts.
 #[derive(Clone, Debug)]
 pub struct Context {
+    /// SHA-256 of the script file, hex, as recorded when the session opened.
     pub script_sha256: String,
+    /// The allowed signers file recorded for this session.
     pub signers: AllowedSigners,
+    /// The transcript head the next sign-off message names, hex.
     pub head: String,
     /// Keys that signed sign-offs in this session, by step id.
     pub signed: Vec<(String, String)>,
@@ -217,18 +221,22 @@ fn str_of(v: &Value, k: &str) -> String {
 /// What a face is given to sign off a step with an SSH key.
 #[derive(Clone, Debug)]
 pub struct Ask {
+    /// The exact bytes to sign (see the module doc).
     pub message: Vec<u8>,
     /// Where the run wrote the message (for ssh-keygen -Y sign).
     pub message_file: PathBuf,
     /// The transcript head the message names.
     pub head: String,
+    /// Who may sign: the session's allowed signers.
     pub signers: AllowedSigners,
 }
 
 /// A person's name and their sign-off signature.
 #[derive(Clone, Debug)]
 pub struct Signed {
+    /// The roll-call name the signature is for.
     pub name: String,
+    /// Their SSHSIG over the message, namespace `officiant-signoff`.
     pub signature: SshSig,
 }
 

@@ -18,10 +18,13 @@ use crate::hsm::{self, Capabilities, Token};
 /// Label prefix of policy objects; the version follows.
 pub const POLICY_PREFIX: &str = "officiant-policy.";
 
+/// Why the token's policy or counters could not be read, trusted or updated.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The token refused or failed.
     #[error("{0}")]
     Token(#[from] hsm::Error),
+    /// The stored policy object does not parse.
     #[error("{0}")]
     Policy(#[from] super::policy::Error),
     /// The token holds something that cannot be trusted as a policy.
@@ -35,9 +38,13 @@ pub enum Error {
 /// The policy a token holds.
 #[derive(Clone, Debug)]
 pub struct StoredPolicy {
+    /// N of its `officiant-policy.N` label.
     pub version: u32,
+    /// The object's label on the token.
     pub label: String,
+    /// The policy as read back from the object (what the decision applies).
     pub policy: Policy,
+    /// SHA-256 of the object's bytes: what requests name as `policy-sha256`.
     pub sha256: [u8; 32],
     /// The token keeps it from being modified or destroyed.
     pub immutable: bool,

@@ -1,6 +1,7 @@
 //! Time as approvals see it: seconds since 1970 in UTC. Requests and policies write
 //! RFC 3339 with a `Z` (`2026-11-22T02:18:53Z`); a policy may also give an offset, which
-//! is converted. Durations are `60s`, `15m`, `2h`, `7d`.
+//! is converted. Durations are `60s`, `15m`, `2h`, `7d`. Pure: no clock is read here
+//! except by [`now`].
 
 use std::fmt;
 
@@ -110,7 +111,9 @@ pub fn parse(s: &str) -> Result<u64, Error> {
             }
         }
     };
-    u64::try_from(local as i64 - offset).map_err(|_| bad())
+    // local is at most year 9999 in seconds, far inside i64.
+    let local = i64::try_from(local).map_err(|_| bad())?;
+    u64::try_from(local - offset).map_err(|_| bad())
 }
 
 /// Parse a duration: a whole number followed by `s`, `m`, `h` or `d`.

@@ -24,13 +24,17 @@ use crate::hsm::{ObjectClass, Token, WrapFormat};
 pub struct BackupFile {
     /// File name in the out dir.
     pub path: String,
+    /// SHA-256 of the file's bytes, hex.
     pub sha256: String,
+    /// Written by an interrupted earlier attempt and found intact, not written now.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
 }
 
+/// What a backup wrote: nothing secret (key files are wrapped).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackupReport {
+    /// The manifest written (or found).
     pub manifest: Manifest,
     /// The manifest first, then one file per key.
     pub files: Vec<BackupFile>,

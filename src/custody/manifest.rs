@@ -12,44 +12,65 @@ use serde::{Deserialize, Serialize};
 use crate::hsm::{CheckValue, WrapFormat, WrapKeySpec};
 use crate::keys::PublicKey;
 
+/// The manifest's file name in a backup directory.
 pub const FILE: &str = "manifest.json";
 /// The format this Officiant writes and reads.
 pub const VERSION: u32 = 1;
 /// How `check_value` was computed (see `crate::hsm::wrap`).
 pub const CHECK_VALUE_METHOD: &str = "first 3 bytes of AES-ECB(wrap key, 16 zero bytes)";
 
+/// Why a manifest cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file cannot be read, or a field is malformed; the message names the field.
     #[error("{path}: {message}")]
-    Bad { path: String, message: String },
+    Bad {
+        /// The manifest file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
+/// The whole manifest, as `manifest.json` holds it (pretty JSON, unknown fields refused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// Format version: [`VERSION`].
     pub officiant_backup: u32,
+    /// How every key file is wrapped.
     pub wrap_format: WrapFormat,
+    /// The wrap key the files are wrapped under.
     pub wrap_key: WrapKeyEntry,
+    /// One entry per backed-up key, labels and file names distinct.
     pub keys: Vec<KeyEntry>,
 }
 
+/// The wrap key as the manifest describes it (what the shares must rebuild).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WrapKeyEntry {
+    /// Its label on the token.
     pub label: String,
     /// Object id, 4 hex digits.
     pub id: String,
+    /// YubiHSM domains bitmask (domain n = bit n − 1); 0 on other backends.
     pub domains: u16,
+    /// YubiHSM capability bits as the device encodes them; 0 on other backends.
     pub capabilities: u64,
+    /// YubiHSM delegated capability bits; 0 on other backends.
     pub delegated_capabilities: u64,
     /// 6 hex digits.
     pub check_value: String,
+    /// How `check_value` was computed: [`CHECK_VALUE_METHOD`].
     pub check_value_method: String,
 }
 
+/// One backed-up key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
+    /// Its label on the token it came from (and goes back to).
     pub label: String,
     /// Object id, hex.
     pub id: String,
@@ -57,12 +78,14 @@ pub struct KeyEntry {
     pub algorithm: String,
     /// DER SubjectPublicKeyInfo, base64.
     pub public_key: String,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, hex: the fingerprint witnesses compare.
     pub public_key_sha256: String,
     /// The wrapped key's file name in the backup directory.
     pub file: String,
 }
 
 impl WrapKeyEntry {
+    /// The entry for the wrap key `spec` with check value `kcv`.
     pub fn new(spec: &WrapKeySpec, kcv: &CheckValue) -> Self {
         WrapKeyEntry {
             label: spec.label.clone(),
@@ -77,6 +100,8 @@ impl WrapKeyEntry {
 }
 
 impl KeyEntry {
+    /// The entry for a key with token label `label`, object id `id` (bytes, written as
+    /// hex), public half `public`, wrapped in `file`.
     pub fn new(label: &str, id: &[u8], public: &PublicKey, file: &str) -> Self {
         KeyEntry {
             label: label.to_string(),
@@ -92,6 +117,7 @@ impl KeyEntry {
 }
 
 impl Manifest {
+    /// The manifest as written: pretty JSON and a final newline.
     pub fn to_bytes(&self) -> Vec<u8> {
         // A struct of strings and numbers always serializes.
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
@@ -140,6 +166,7 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The wrap key's object id, from its 4 hex digits.
     pub fn wrap_key_id(&self) -> Result<u16, String> {
         u16::from_str_radix(&self.wrap_key.id, 16)
             .ok()
@@ -147,6 +174,7 @@ impl Manifest {
             .ok_or_else(|| format!("wrap_key.id {:?} is not 4 hex digits", self.wrap_key.id))
     }
 
+    /// The wrap key's 3-byte check value, from its 6 hex digits.
     pub fn check_value(&self) -> Result<CheckValue, String> {
         let mut kcv = CheckValue::default();
         hex::decode_to_slice(&self.wrap_key.check_value, &mut kcv).map_err(|_| {
@@ -182,6 +210,7 @@ impl KeyEntry {
         Ok(pk)
     }
 
+    /// The key's object id as bytes (checked to be hex when the manifest was read).
     pub fn id_bytes(&self) -> Vec<u8> {
         hex::decode(&self.id).unwrap_or_default()
     }

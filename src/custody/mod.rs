@@ -13,7 +13,12 @@
 //!
 //! Formats: [`shamir`] (shares as Yubico's tools write them), [`payload`] (what the
 //! shares carry), [`manifest`] (the backup's index). The wrap key's check value is
-//! defined in `crate::hsm::wrap`.
+//! defined in `crate::hsm::wrap`. Those three are pure; only the services touch the
+//! token and files.
+//!
+//! Must not touch: the terminal, the transcript (the caller records the report), and
+//! any secret in an error, a report or a log: shares and the wrap key live in zeroizing
+//! buffers and leave only as share files or to the face that hands them out.
 
 pub mod backup;
 pub mod manifest;
@@ -28,20 +33,28 @@ use crate::secret::Secret;
 /// Errors of the custody services. They name the key, file or share; never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Shares are malformed, too few, or do not fit together.
     #[error(transparent)]
     Shares(#[from] shamir::Error),
+    /// The shares' payload (wrap key and its description) does not decode.
     #[error(transparent)]
     Payload(#[from] payload::Error),
+    /// The backup's `manifest.json` is missing or malformed.
     #[error(transparent)]
     Manifest(#[from] manifest::Error),
+    /// The token refused or failed an operation.
     #[error("{0}")]
     Token(#[from] hsm::Error),
+    /// A share, key or manifest file could not be written (or already exists).
     #[error(transparent)]
     Output(#[from] crate::output::Error),
+    /// The service will not go on: wrong check value, an object already there, a restored
+    /// key that does not sign as its manifest says; the message names it.
     #[error("{0}")]
     Refused(String),
 }
 
+/// The custody services' result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The PINs a service may log in with when a step needs another user than the session
@@ -49,7 +62,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// caller has logged in already, and the service does not switch.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Logins<'a> {
+    /// The user PIN, to switch to the user (importing keys).
     pub user: Option<&'a Secret>,
+    /// The security officer PIN, to switch to the SO (putting a trusted wrap key).
     pub so: Option<&'a Secret>,
 }
 

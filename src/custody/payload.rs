@@ -16,8 +16,10 @@ use crate::secret::Secret;
 /// Bytes before the key.
 pub const PREFIX_LEN: usize = 2 + 2 + 8 + 8;
 
+/// Why rebuilt share data is not a wrap key.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The rebuilt secret has this many bytes: not the prefix plus an AES key.
     #[error(
         "the rebuilt secret has {0} bytes; a wrap key's has {PREFIX_LEN} bytes of object \
          id, domains and capabilities, then a 16-, 24- or 32-byte AES key"

@@ -23,11 +23,16 @@ use super::{payload, shamir, Error, Logins, Result};
 use crate::hsm::{wrap, ObjectClass, Selector, Token, UserType};
 use crate::keys::{HashAlg, PublicKey, SignScheme};
 
+/// One key restored onto the token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RestoredKey {
+    /// Its label on the token.
     pub label: String,
+    /// Its object id, hex.
     pub id: String,
+    /// `ec-p256`, `rsa-4096`, … as the manifest names it.
     pub algorithm: String,
+    /// SHA-256 of its DER SubjectPublicKeyInfo, hex: checked against the manifest.
     pub public_key_sha256: String,
     /// Found on the token already (an interrupted earlier attempt).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -36,23 +41,31 @@ pub struct RestoredKey {
     pub proof: String,
 }
 
+/// What a restore did: nothing secret (share indices, never share data).
 #[derive(Clone, Debug, Serialize)]
 pub struct RestoreReport {
+    /// The wrap key's label on the token.
     pub wrap_key_label: String,
+    /// The wrap key's object id, 4 hex digits.
     pub wrap_key_id: String,
+    /// The rebuilt wrap key's check value, 6 hex digits: equal to the manifest's.
     pub check_value: String,
     /// Share indices used (never their data).
     pub share_indices: Vec<u8>,
+    /// Shares the set needs (T of T-of-N).
     pub threshold: u8,
     /// The wrap key was found on the token already (an interrupted earlier attempt).
     pub wrap_key_adopted: bool,
+    /// The wrap key was deleted from the token once every key was restored.
     pub wrap_key_deleted: bool,
+    /// The keys restored, in manifest order.
     pub keys: Vec<RestoredKey>,
 }
 
 /// The checks before anything is created: the manifest, every key file (read and
 /// decoded), the shares and what they rebuild.
 pub struct Prepared {
+    /// The backup's manifest, checked.
     pub manifest: Manifest,
     blobs: Vec<Vec<u8>>,
     key: crate::secret::Secret,

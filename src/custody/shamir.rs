@@ -28,32 +28,70 @@ use crate::secret::Secret;
 /// never show its data.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// T and N do not satisfy 2 ≤ T ≤ N ≤ 255.
     #[error("threshold {threshold} of {shares} shares: need 2 ≤ threshold ≤ shares ≤ 255")]
-    BadParameters { threshold: u8, shares: u8 },
+    BadParameters {
+        /// T asked for.
+        threshold: u8,
+        /// N asked for.
+        shares: u8,
+    },
+    /// The secret to split is empty.
     #[error("nothing to split")]
     EmptySecret,
+    /// A share is not `T-I-DATA` with base64 data.
     #[error("{what}: not a share (expected T-I-DATA, DATA in base64: {why})")]
-    Malformed { what: String, why: String },
+    Malformed {
+        /// Which share (its source, never its data).
+        what: String,
+        /// Why it does not parse.
+        why: String,
+    },
+    /// Fewer shares than the threshold.
     #[error("{need} shares are needed, {have} given")]
-    NotEnough { need: u8, have: usize },
+    NotEnough {
+        /// The set's threshold T.
+        need: u8,
+        /// Shares given.
+        have: usize,
+    },
+    /// The shares name different thresholds: not one set.
     #[error("share {index} belongs to a {theirs}-of-N set, share {first} to a {ours}-of-N set")]
     MixedThreshold {
+        /// The share that differs.
         index: u8,
+        /// Its threshold.
         theirs: u8,
+        /// The first share given.
         first: u8,
+        /// The first share's threshold.
         ours: u8,
     },
+    /// The shares carry data of different lengths: not one set.
     #[error("share {index} has {theirs} bytes, share {first} has {ours}: not from one set")]
     MixedLength {
+        /// The share that differs.
         index: u8,
+        /// Its data length in bytes.
         theirs: usize,
+        /// The first share given.
         first: u8,
+        /// The first share's data length.
         ours: usize,
     },
+    /// A share's index is above the set's size N.
     #[error("share {index} is not one of {shares} shares")]
-    OutOfRange { index: u8, shares: u8 },
+    OutOfRange {
+        /// The share's index.
+        index: u8,
+        /// Shares in the set.
+        shares: u8,
+    },
+    /// The same share index was given twice.
     #[error("share {0} was given twice")]
     Duplicate(u8),
+    /// This share does not lie on the polynomial the others define: mistyped, corrupted, or
+    /// from another set.
     #[error("share {0} does not agree with the others: mistyped, corrupted or from another set")]
     Inconsistent(u8),
 }

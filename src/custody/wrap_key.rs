@@ -27,9 +27,13 @@ pub const KEY_LEN: usize = 32;
 /// shares. `Debug` shows no share data (shares redact themselves).
 #[derive(Debug)]
 pub struct NewWrapKey {
+    /// The wrap key as stored on the token (the shares carry it).
     pub spec: WrapKeySpec,
+    /// Its 3-byte check value, for custodians to compare.
     pub check_value: CheckValue,
+    /// Shares needed to rebuild it (T).
     pub threshold: u8,
+    /// Share 1 to N, in order, for the face to hand out.
     pub shares: Vec<shamir::Share>,
 }
 
@@ -37,7 +41,9 @@ pub struct NewWrapKey {
 pub struct Drawn {
     /// As the token will store it (the shares carry it).
     pub spec: WrapKeySpec,
+    /// Its 3-byte check value.
     pub check_value: CheckValue,
+    /// Shares needed to rebuild it (T).
     pub threshold: u8,
     /// Share 1 to N, in order.
     pub shares: Vec<shamir::Share>,

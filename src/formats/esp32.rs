@@ -29,28 +29,49 @@ const RSA_LEN: usize = 384;
 /// RSA key material in a block: n (384) ‖ e (4) ‖ R² mod n (384) ‖ m′ (4).
 const RSA_MATERIAL_LEN: usize = 2 * RSA_LEN + 8;
 
+/// Why a Secure Boot V2 key, block, sector or signed image is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// The key cannot be used for Secure Boot V2 (only RSA-3072 with e = 65537, P-256 and
+    /// P-384 can); the message says why.
     #[error("{0}")]
     Key(String),
+    /// The image digest handed in is not as long as the scheme's hash.
     #[error("image digest has {got} bytes, {alg} needs {want}")]
     DigestLen {
+        /// The hash's name (`SHA-256`, `SHA-384`).
         alg: &'static str,
+        /// Bytes given.
         got: usize,
+        /// Bytes the hash has.
         want: usize,
     },
+    /// The token's signature has the wrong shape for the key (length, encoding).
     #[error("signature: {0}")]
     Signature(String),
+    /// The block's signature does not verify over its image digest with its key.
     #[error("signature does not verify with the public key")]
     BadSignature,
+    /// One signature block in the sector is malformed or unfit.
     #[error("signature block {}: {msg}", index + 1)]
-    Block { index: usize, msg: String },
+    Block {
+        /// The block's 0-based slot in the sector (messages count from 1).
+        index: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// The 4 KiB signature sector is malformed: slot order, padding, CRC, or a fourth
+    /// block.
     #[error("signature sector: {0}")]
     Sector(String),
+    /// The image digest stored in the block is not the digest of the image it is appended
+    /// to (image altered after signing).
     #[error("the signature block's image digest does not match the image")]
     DigestMismatch,
+    /// The file is not a signed image (length not a multiple of 4096, or short read).
     #[error("signed image: {0}")]
     Image(String),
+    /// No block in the sector carries the given public key; holds the key's description.
     #[error("no signature block is signed by the given {0} key")]
     NoBlockForKey(String),
 }
@@ -169,6 +190,7 @@ impl ImageHasher {
         }
     }
 
+    /// Hash the next `data` bytes of the image.
     pub fn update(&mut self, data: &[u8]) {
         self.hasher.update(data);
         self.len += data.len() as u64;
@@ -179,6 +201,7 @@ impl ImageHasher {
         self.len
     }
 
+    /// No image bytes seen yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -193,7 +216,7 @@ impl ImageHasher {
         let mut pad = self.padding();
         let ff = [0xFFu8; 512];
         while pad > 0 {
-            let n = pad.min(ff.len() as u64) as usize;
+            let n = usize::try_from(pad).map_or(ff.len(), |p| p.min(ff.len()));
             self.hasher.update(&ff[..n]);
             pad -= n as u64;
         }
@@ -302,7 +325,11 @@ pub fn signature_block(
 /// A parsed signature block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
+    /// The public key stored in the block (RSA-3072 n and e, or the EC point), decoded from
+    /// its little-endian form.
     pub key: PublicKey,
+    /// RSA-PSS SHA-256, or ECDSA with SHA-256 (P-256) / SHA-384 (P-384), from the block's
+    /// version and hash-type bytes.
     pub scheme: SignScheme,
     /// The digest of the padded image the block claims to sign.
     pub image_digest: Vec<u8>,
@@ -315,6 +342,7 @@ pub struct Block {
 }
 
 impl Block {
+    /// An RSA-3072 block (version byte 0x02) rather than ECDSA (0x03).
     pub fn is_rsa(&self) -> bool {
         self.scheme.is_rsa()
     }
@@ -525,14 +553,19 @@ pub fn verify_block(block: &Block, image_digest: &[u8]) -> Result<()> {
 /// the signature sector (both hashes, so P-384 blocks and the others can be checked).
 #[derive(Clone, Debug)]
 pub struct SignedImage {
+    /// The signature blocks found in the sector, in slot order (1 to 3).
     pub blocks: Vec<Block>,
     /// Length of the (padded) image before the signature sector.
     pub image_len: u64,
+    /// SHA-256 of the padded image (what RSA and P-256 blocks sign).
     pub sha256: Vec<u8>,
+    /// SHA-384 of the padded image (what P-384 blocks sign).
     pub sha384: Vec<u8>,
 }
 
 impl SignedImage {
+    /// The image digest a block with `hash` should carry: SHA-384 for P-384, otherwise
+    /// SHA-256.
     pub fn digest(&self, hash: HashAlg) -> &[u8] {
         if hash == HashAlg::Sha384 {
             &self.sha384
@@ -557,7 +590,7 @@ pub fn read_signed_image(mut r: impl Read, total_len: u64) -> Result<SignedImage
     let mut buf = vec![0u8; 64 * 1024];
     let mut left = image_len;
     while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
         let n = read_some(&mut r, &mut buf[..want])?;
         h256.update(&buf[..n]);
         h384.update(&buf[..n]);

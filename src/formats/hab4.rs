@@ -2,6 +2,9 @@
 //! (`SRK_1_2_3_4_fuse.bin`) from one to four SRK certificates, and the fuse words and
 //! U-Boot `fuse prog` lines that burn the hash. Byte-identical to `srktool` and
 //! `nxpcrypto rot export/calculate-hash` (tests/it/fuses_hab4.rs runs both).
+//!
+//! Pure: certificates in, bytes and text out; no I/O, no token. The image side of HAB4
+//! (IVT, CSF) lives in `formats::imx`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,20 +27,38 @@ const ALG_RSA_PKCS1: u8 = 0x21;
 const ALG_ECDSA: u8 = 0x27;
 const FLAG_CA: u8 = 0x80;
 
+/// Why an SRK table cannot be built or read, or a SoC name is unknown.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// The number of certificates given, outside 1 to [`MAX_SRKS`] (also used when the
+    /// records would not fit the table's u16 length).
     #[error("an SRK table needs 1 to 4 certificates, got {0}")]
     Count(usize),
-    /// `index` is the certificate's position (0-based) in the caller's list.
+    /// One certificate cannot be an SRK (not X.509, or a key HAB4 cannot hold).
     #[error("SRK certificate {}: {msg}", index + 1)]
-    Cert { index: usize, msg: String },
+    Cert {
+        /// The certificate's 0-based position in the caller's list (messages count
+        /// from 1).
+        index: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// Some SRKs are CA keys and some are not; HAB4 needs one kind in a table.
     #[error(
         "SRK certificates mix CA and non-CA keys (CA: {ca:?}, non-CA: {non_ca:?}); \
          HAB4 needs all SRKs of one kind"
     )]
-    CaMix { ca: Vec<usize>, non_ca: Vec<usize> },
+    CaMix {
+        /// 1-based positions of the CA certificates.
+        ca: Vec<usize>,
+        /// 1-based positions of the non-CA certificates.
+        non_ca: Vec<usize>,
+    },
+    /// `--soc` named no family Officiant knows; holds the name given.
     #[error("unknown SoC family {0:?} (imx6, imx7, imx8m or imx7ulp)")]
     Soc(String),
+    /// Bytes read as an SRK table are not one (wrong tag, length, record or algorithm); the
+    /// message names the part.
     #[error("SRK table: {0}")]
     Malformed(String),
 }
@@ -55,7 +76,10 @@ impl Error {
 /// One SRK as it goes into the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Srk {
+    /// The SRK's public key (RSA or EC P-256/P-384/P-521).
     pub key: PublicKey,
+    /// Whether the record's flags byte says CA (`0x80`): srktool's rule, basicConstraints
+    /// CA:TRUE with keyUsage absent or holding keyCertSign.
     pub ca: bool,
 }
 
@@ -275,6 +299,7 @@ impl SrkTable {
         Ok(table)
     }
 
+    /// The SRKs in table order (SRK 1 first).
     pub fn srks(&self) -> &[Srk] {
         &self.srks
     }
@@ -289,8 +314,10 @@ impl SrkTable {
         let total = 4 + self.records.iter().map(Vec::len).sum::<usize>();
         let mut out = Vec::with_capacity(total);
         out.push(TABLE_TAG);
-        // from_srks checked that the total fits in u16.
-        out.extend_from_slice(&(total as u16).to_be_bytes());
+        // from_srks refused a table whose total exceeds u16::MAX, so this cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let total = total as u16;
+        out.extend_from_slice(&total.to_be_bytes());
         out.push(TABLE_VERSION);
         for r in &self.records {
             out.extend_from_slice(r);
@@ -329,15 +356,21 @@ fn srk_numbers(srks: usize) -> String {
 /// SoC families and where their SRK_HASH fuses live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Soc {
+    /// i.MX 6: bank 3, words 0–7.
     Imx6,
+    /// i.MX 7D/7S: bank 6 words 0–3, then bank 7 words 0–3.
     Imx7,
+    /// i.MX 8M, 8M Mini, 8M Nano, 8M Plus: banks 6 and 7, as i.MX 7.
     Imx8m,
+    /// i.MX 7ULP: bank 5, words 0–7.
     Imx7ulp,
 }
 
 impl Soc {
+    /// Every family, in the order `--soc` lists them.
     pub const ALL: [Soc; 4] = [Soc::Imx6, Soc::Imx7, Soc::Imx8m, Soc::Imx7ulp];
 
+    /// The `--soc` spelling: `imx6`, `imx7`, `imx8m` or `imx7ulp`.
     pub fn name(self) -> &'static str {
         match self {
             Soc::Imx6 => "imx6",
@@ -347,9 +380,8 @@ impl Soc {
         }
     }
 
-    /// (bank, word) of fuse word `i` (0..8).
-    pub fn location(self, i: usize) -> (u32, u32) {
-        let i = i as u32;
+    /// (bank, word) of fuse word `i` (0..8), as U-Boot's `fuse prog` numbers them.
+    pub fn location(self, i: u32) -> (u32, u32) {
         match self {
             Soc::Imx6 => (3, i),
             Soc::Imx7 | Soc::Imx8m => (6 + i / 4, i % 4),
@@ -387,8 +419,8 @@ pub fn fuse_words(hash: &[u8; 32]) -> [u32; 8] {
 pub fn fuse_commands(hash: &[u8; 32], soc: Soc) -> Vec<String> {
     fuse_words(hash)
         .iter()
-        .enumerate()
-        .map(|(i, w)| {
+        .zip(0u32..)
+        .map(|(w, i)| {
             let (bank, word) = soc.location(i);
             format!("fuse prog -y {bank} {word} 0x{w:08X}")
         })

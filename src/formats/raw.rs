@@ -1,29 +1,44 @@
 //! Raw detached signatures, as stock `openssl dgst -verify` reads them: ECDSA as DER,
 //! RSA-PSS (MGF1 with the same hash, salt = hash length) or RSA PKCS#1 v1.5 as the bare
 //! modulus-sized integer. The hash is SHA-256, SHA-384 for P-384 and SHA-512 for P-521.
+//!
+//! Pure: encodings and checks only; hashing the file and asking the key to sign are
+//! `signing`'s.
 
 use crate::keys::{self, Curve, HashAlg, PublicKey, SignScheme};
 
+/// Why a raw signature cannot be made or checked with this key and file.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// `--padding` was given for an ECDSA key; holds the padding's name.
     #[error("--padding {0} applies to RSA keys only; ECDSA keys have no padding")]
     PaddingOnEc(&'static str),
+    /// The key is not one raw signatures support (only P-256/P-384/P-521 and RSA); holds
+    /// the key's description.
     #[error("raw signatures with a {0} key are not supported")]
     UnsupportedKey(String),
+    /// The ECDSA signature file is not one canonical DER `Ecdsa-Sig-Value`; holds what is
+    /// wrong.
     #[error("signature file is not a DER ECDSA signature ({0}): signature altered or wrong file")]
     MalformedEcdsa(String),
+    /// The RSA signature file is not exactly as long as the modulus.
     #[error(
         "signature file has {got} bytes, an RSA-{bits} signature has {want}: signature altered or wrong file"
     )]
     RsaLength {
+        /// Bytes in the file.
         got: usize,
+        /// Bytes an RSA signature of this key has (modulus length, rounded up to bytes).
         want: usize,
+        /// Modulus length in bits.
         bits: usize,
     },
+    /// Well-formed, but the signature does not verify over the payload with this key.
     #[error(
         "signature does not verify over the payload: payload or signature altered (or another key)"
     )]
     BadSignature,
+    /// The token's fixed-width r‖s could not be converted to DER.
     #[error("{0}")]
     Key(keys::Error),
 }
@@ -31,11 +46,14 @@ pub enum Error {
 /// RSA padding for raw signatures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Padding {
+    /// RSASSA-PSS, MGF1 with the same hash, salt length = hash length (the default).
     Pss,
+    /// RSASSA-PKCS1-v1_5 (`--padding pkcs1`).
     Pkcs1,
 }
 
 impl Padding {
+    /// Parse `--padding`: `pss` or `pkcs1`; anything else is `None`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pss" => Some(Padding::Pss),
@@ -44,6 +62,7 @@ impl Padding {
         }
     }
 
+    /// The `--padding` spelling: `pss` or `pkcs1`.
     pub fn name(self) -> &'static str {
         match self {
             Padding::Pss => "pss",

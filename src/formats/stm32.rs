@@ -1,6 +1,6 @@
 //! STM32MP public key hashes burned into OTP: the MP15 PKH (SHA-256 of X‖Y) and the
 //! MP13/MP25 key hash table and its hash (PKHTH). The image headers that embed these
-//! live in `stm32_image.rs`.
+//! live in `stm32_image.rs`. Pure: public keys in, hashes out; no I/O.
 
 use sha2::{Digest, Sha256};
 
@@ -9,16 +9,24 @@ use crate::keys::{Curve, PublicKey};
 /// The MP13/MP25 authentication extension holds at most eight keys.
 pub const MAX_KEYS: usize = 8;
 
+/// Why a key cannot go into an STM32MP key hash (PKH or PKHTH).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    /// `index` is the key's 0-based position in the caller's list.
+    /// One key is unfit (not P-256 or brainpoolP256t1).
     #[error("key {}: {msg}", index + 1)]
-    Key { index: usize, msg: String },
+    Key {
+        /// The key's 0-based position in the caller's list (messages count from 1).
+        index: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// The table would hold this many keys, outside 1 to [`MAX_KEYS`].
     #[error("a key hash table holds 1 to 8 keys, got {0}")]
     Count(usize),
 }
 
 impl Error {
+    /// The 0-based position of the key at fault, for a caller that names its own file.
     pub fn key_index(&self) -> Option<usize> {
         match self {
             Error::Key { index, .. } => Some(*index),

@@ -8,25 +8,33 @@
 
 use crate::keys::{Curve, PublicKey};
 
+/// The header's first four bytes, `STM2`.
 pub const MAGIC: [u8; 4] = *b"STM2";
 /// First header byte the signature covers.
 pub const SIGNED_FROM: usize = 0x48;
+/// Header v1 length (STM32MP15).
 pub const V1_LEN: usize = 256;
+/// Header v2 length (STM32MP13, MP25), extensions included.
 pub const V2_LEN: usize = 0x200;
 /// Header version field values (u32 at 72): v1, v2 (MP13), v2.2 (MP25).
 pub const VERSION_V1: u32 = 0x0001_0000;
+/// v2.0, STM32MP13.
 pub const VERSION_V2: u32 = 0x0002_0000;
+/// v2.2, STM32MP25 (same layout as v2.0).
 pub const VERSION_V2_2: u32 = 0x0002_0200;
 /// Option flag (v1, u32 at 100) bit 0: the ROM skips the signature check.
 pub const NO_SIG_CHECK: u32 = 1;
 /// Algorithm ids (v1 u32 at 104; v2 in the authentication extension).
 pub const ALGO_P256: u32 = 1;
+/// brainpoolP256t1.
 pub const ALGO_BRAINPOOL_P256: u32 = 2;
 /// v2 extension flags (u32 at 100).
 pub const EXT_AUTH: u32 = 1;
+/// v2 extension flag bit 31: a padding extension fills the header to 0x200.
 pub const EXT_PADDING: u32 = 1 << 31;
 /// v2 extension header types, as the bytes appear in the file.
 pub const AUTH_EXT_TYPE: [u8; 4] = [b'S', b'T', 0x00, 0x02];
+/// Padding extension type (`53 54 FF FF`).
 pub const PADDING_EXT_TYPE: [u8; 4] = [b'S', b'T', 0xFF, 0xFF];
 /// The ROM's key hash table holds at most 8 keys.
 pub const MAX_KEYS: usize = 8;
@@ -50,27 +58,42 @@ const V2_EXT_START: usize = 0x80;
 /// Authentication extension: type, length, key index, key count, algorithm, X‖Y, table.
 const AUTH_FIXED: usize = 4 + 4 + 4 + 4 + 4 + 64;
 
+/// Why a header cannot be read, written or signed. The first field of most variants is the
+/// layout's `--format` name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// The input ends before the header does; holds its length in bytes.
     #[error("{0} header: input has {1} bytes, shorter than the header")]
     Short(&'static str, usize),
+    /// The first four bytes are not `STM2`: not an STM32 image.
     #[error("{0} header: no STM2 magic at offset 0")]
     NoMagic(&'static str),
+    /// The header is the other layout's: wrong `--format`.
     #[error(
         "{layout} header: header version {found:#010x} is not {expected} (use --format {other})"
     )]
     WrongVersion {
+        /// The `--format` name asked for.
         layout: &'static str,
+        /// The header version field (u32 at 72).
         found: u32,
+        /// The version that format expects (`v1`, `v2`).
         expected: &'static str,
+        /// The `--format` the header belongs to.
         other: &'static str,
     },
+    /// The header version field (u32 at 72) is none ST defines: altered, or not an STM32MP
+    /// image.
     #[error("{0} header: header version field {1:#010x} altered or unknown")]
     UnknownVersion(&'static str, u32),
+    /// The key is not P-256 or brainpoolP256t1; holds the key's description.
     #[error("{0}: a {1} key cannot sign an STM32MP header (P-256 or brainpoolP256t1 only)")]
     KeyType(&'static str, String),
+    /// A header field is out of place or altered; the message names the field and its
+    /// offset.
     #[error("{0} header: {1}")]
     Field(&'static str, String),
+    /// The v2 key hash table does not fit the signing key (count, or `--key-index` entry).
     #[error("stm32mp13 key table: {0}")]
     Table(String),
 }
@@ -78,11 +101,14 @@ pub enum Error {
 /// Which header: v1 (STM32MP15) or v2 (STM32MP13, MP25).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Layout {
+    /// STM32MP15: 256-byte header, one key.
     V1,
+    /// STM32MP13/MP25: 0x200-byte header with extensions, up to eight keys.
     V2,
 }
 
 impl Layout {
+    /// Header length in bytes: 256 (v1) or 0x200 (v2).
     pub fn header_len(self) -> usize {
         match self {
             Layout::V1 => V1_LEN,
@@ -102,18 +128,24 @@ impl Layout {
 /// The fields a new header takes from the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fields {
+    /// Where the ROM jumps after loading (u32 at 80).
     pub entry_point: u32,
+    /// Where the ROM loads the payload (u32 at 88).
     pub load_address: u32,
     /// Anti-rollback version, compared by the ROM with the monotonic counter in OTP.
     pub image_version: u32,
+    /// Binary type (v1: byte at 255; v2: u32 at 108), e.g. 0x10 for TF-A BL2.
     pub binary_type: u8,
 }
 
 /// What v2's authentication extension says about the signing key set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthExtension {
+    /// 0-based index of the signing key in `table` (the OTP key set).
     pub key_index: u32,
+    /// Algorithm id: [`ALGO_P256`] or [`ALGO_BRAINPOOL_P256`].
     pub algorithm: u32,
+    /// The signing key's X‖Y, big-endian, 32 bytes each.
     pub xy: [u8; 64],
     /// One SHA-256(u32le(algorithm) ‖ X ‖ Y) per key, in table order.
     pub table: Vec<[u8; 32]>,
@@ -212,9 +244,11 @@ impl Header {
         })
     }
 
+    /// Which header layout (and so which offsets) this is.
     pub fn layout(&self) -> Layout {
         self.layout
     }
+    /// The whole header as it will be written (256 or 0x200 bytes).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -222,33 +256,46 @@ impl Header {
     pub fn signed_part(&self) -> &[u8] {
         &self.bytes[SIGNED_FROM..]
     }
+    /// The signature field (64 bytes at 4): ECDSA r‖s, big-endian; all zeros when unsigned.
     pub fn signature(&self) -> &[u8] {
         &self.bytes[SIG..SIG + 64]
     }
+    /// Write ECDSA r‖s (big-endian) into the signature field.
     pub fn set_signature(&mut self, rs: &[u8; 64]) {
         self.bytes[SIG..SIG + 64].copy_from_slice(rs);
     }
+    /// Whether the signature field holds anything but zeros.
     pub fn is_signed(&self) -> bool {
         self.signature().iter().any(|&b| b != 0)
     }
+    /// The header version field (u32 at 72): [`VERSION_V1`], [`VERSION_V2`] or
+    /// [`VERSION_V2_2`].
     pub fn header_version(&self) -> u32 {
         rd(&self.bytes, HEADER_VERSION)
     }
+    /// The payload checksum field (u32 at 68): byte sum of the payload, outside the signed
+    /// range.
     pub fn checksum(&self) -> u32 {
         rd(&self.bytes, CHECKSUM)
     }
+    /// Write the payload checksum field (u32 at 68).
     pub fn set_checksum(&mut self, c: u32) {
         wr(&mut self.bytes, CHECKSUM, c)
     }
+    /// Payload length in bytes (u32 at 76): the signature covers this many bytes after the
+    /// header.
     pub fn image_length(&self) -> u32 {
         rd(&self.bytes, IMAGE_LENGTH)
     }
+    /// Entry point (u32 at 80).
     pub fn entry_point(&self) -> u32 {
         rd(&self.bytes, ENTRY_POINT)
     }
+    /// Load address (u32 at 88).
     pub fn load_address(&self) -> u32 {
         rd(&self.bytes, LOAD_ADDRESS)
     }
+    /// Anti-rollback version (u32 at 96).
     pub fn image_version(&self) -> u32 {
         rd(&self.bytes, IMAGE_VERSION)
     }
@@ -256,6 +303,7 @@ impl Header {
     pub fn flags(&self) -> u32 {
         rd(&self.bytes, OPTION_FLAGS)
     }
+    /// Binary type: v1 the byte at 255, v2 the u32 at 108.
     pub fn binary_type(&self) -> u32 {
         match self.layout {
             Layout::V1 => u32::from(self.bytes[V1_BINARY_TYPE]),
@@ -456,6 +504,10 @@ impl Header {
 
 /// Lay out v2's extension area (0x80..0x200): the authentication extension if given,
 /// then a padding extension to 0x200; set the flags and total length to match.
+// Every length written is at most V2_LEN (0x200): the authentication extension holds at
+// most MAX_KEYS keys (set_key refuses more), AUTH_FIXED + 32 * 8 = 376 bytes, so the
+// `as u32` casts cannot truncate.
+#[allow(clippy::cast_possible_truncation)]
 fn write_extensions(b: &mut [u8], auth: Option<&AuthExtension>) {
     b[V2_EXT_START..].fill(0);
     let mut at = V2_EXT_START;

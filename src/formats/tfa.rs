@@ -1,7 +1,7 @@
 //! Arm TF-A trusted board boot: the ROTPK hash (`rotpk_sha256.bin`), SHA-256 of the ROT
 //! key's DER SubjectPublicKeyInfo, exactly what
 //! `openssl pkey -pubout -outform DER | openssl dgst -sha256 -binary` gives.
-//! (TBBR certificates live in `pki/`.)
+//! (TBBR certificates live in `pki/`.) Pure: a public key in, bytes out; no I/O.
 
 use sha2::{Digest, Sha256};
 

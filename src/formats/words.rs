@@ -1,5 +1,6 @@
 //! How hashes are shown to people who compare them aloud: hex in groups of four bytes,
 //! and the PGP word list (even/odd words), as IANA's DNSSEC root ceremonies print them.
+//! Pure: bytes in, text out (the word list is compiled in from `assets/pgp-words.txt`).
 
 const LIST: &str = include_str!("../../assets/pgp-words.txt");
 
@@ -82,12 +83,16 @@ pub fn hex_groups(bytes: &[u8]) -> String {
 /// Both renderings, for witnesses: hex groups on one line, words on the next.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Fingerprint {
+    /// The bytes as plain lower-case hex, no spaces (what `sha256sum` prints).
     pub hex: String,
+    /// Upper-case hex in groups of four bytes, as [`hex_groups`] prints it.
     pub groups: String,
+    /// The PGP words, as [`pgp_words`] prints them.
     pub words: String,
 }
 
 impl Fingerprint {
+    /// All three renderings of `bytes` (usually a SHA-256).
     pub fn of(bytes: &[u8]) -> Self {
         Fingerprint {
             hex: hex::encode(bytes),

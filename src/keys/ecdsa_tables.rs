@@ -110,7 +110,9 @@ curve_tables!(P384Tables, p384, elliptic_curve::bigint::U384, 48);
 
 /// Tables for one public key, where its curve has them.
 pub enum Tables {
+    /// Tables for a P-256 key.
     P256(P256Tables),
+    /// Tables for a P-384 key.
     P384(P384Tables),
 }
 

@@ -19,20 +19,33 @@ pub use private::{FileSigner, PrivateKey};
 pub use public::PublicKey;
 pub use signer::{sign_checked, Authority, Encoding, SignError, Signer};
 
+/// Why a key, signature or digest was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// The bytes are not a key (DER, PEM, point or integer encoding wrong); the message
+    /// names what.
     #[error("malformed key: {0}")]
     Malformed(String),
+    /// A well-formed key of a type or curve Officiant cannot use here.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The signature does not verify over the digest with this public key.
     #[error("signature does not verify")]
     BadSignature,
+    /// An encrypted private key did not decrypt: wrong passphrase, or the file is corrupt.
     #[error("wrong passphrase or corrupt encrypted key")]
     Decrypt,
+    /// The private key file is encrypted and no passphrase was given.
     #[error("encrypted key needs a passphrase")]
     NeedPassphrase,
+    /// The digest handed in is not as long as its hash.
     #[error("digest has {got} bytes, {} needs {}", hash.name(), hash.len())]
-    DigestLength { got: usize, hash: HashAlg },
+    DigestLength {
+        /// Bytes given.
+        got: usize,
+        /// The hash the scheme names.
+        hash: HashAlg,
+    },
     /// The cryptography library refused to sign (its message).
     #[error("signing failed: {0}")]
     Sign(String),
@@ -44,21 +57,28 @@ pub enum Error {
 /// Key algorithm as scripts and the CLI name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum KeyAlgorithm {
+    /// ECDSA on NIST P-256 (secp256r1).
     #[serde(rename = "ec-p256")]
     EcP256,
+    /// ECDSA on NIST P-384 (secp384r1).
     #[serde(rename = "ec-p384")]
     EcP384,
+    /// ECDSA on NIST P-521 (secp521r1).
     #[serde(rename = "ec-p521")]
     EcP521,
+    /// RSA, 2048-bit modulus, e = 65537.
     #[serde(rename = "rsa-2048")]
     Rsa2048,
+    /// RSA, 3072-bit modulus, e = 65537.
     #[serde(rename = "rsa-3072")]
     Rsa3072,
+    /// RSA, 4096-bit modulus, e = 65537.
     #[serde(rename = "rsa-4096")]
     Rsa4096,
 }
 
 impl KeyAlgorithm {
+    /// Every algorithm, in the order messages list them.
     pub const ALL: [KeyAlgorithm; 6] = [
         KeyAlgorithm::EcP256,
         KeyAlgorithm::EcP384,
@@ -68,6 +88,7 @@ impl KeyAlgorithm {
         KeyAlgorithm::Rsa4096,
     ];
 
+    /// The name scripts and `--algorithm` use: `ec-p256` … `rsa-4096`.
     pub fn name(self) -> &'static str {
         match self {
             KeyAlgorithm::EcP256 => "ec-p256",
@@ -79,10 +100,12 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The algorithm a script or `--algorithm` names; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.name() == s)
     }
 
+    /// The curve of an EC algorithm; `None` for RSA.
     pub fn curve(self) -> Option<Curve> {
         match self {
             KeyAlgorithm::EcP256 => Some(Curve::P256),
@@ -92,6 +115,7 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The modulus size in bits of an RSA algorithm; `None` for EC.
     pub fn rsa_bits(self) -> Option<usize> {
         match self {
             KeyAlgorithm::Rsa2048 => Some(2048),
@@ -101,6 +125,7 @@ impl KeyAlgorithm {
         }
     }
 
+    /// An RSA algorithm.
     pub fn is_rsa(self) -> bool {
         self.rsa_bits().is_some()
     }
@@ -130,16 +155,24 @@ impl fmt::Display for KeyAlgorithm {
     }
 }
 
+/// Elliptic curves Officiant reads. Keys are generated only on the NIST curves; brainpool
+/// keys are read (STM32MP) but not yet checked in software.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Curve {
+    /// NIST P-256 (secp256r1, prime256v1).
     P256,
+    /// NIST P-384 (secp384r1).
     P384,
+    /// NIST P-521 (secp521r1).
     P521,
+    /// brainpoolP256r1 (RFC 5639).
     BrainpoolP256r1,
+    /// brainpoolP256t1 (RFC 5639, twisted): the STM32MP ROM's second algorithm.
     BrainpoolP256t1,
 }
 
 impl Curve {
+    /// The name messages use: `P-256`, `brainpoolP256t1`, ….
     pub fn name(self) -> &'static str {
         match self {
             Curve::P256 => "P-256",
@@ -150,6 +183,7 @@ impl Curve {
         }
     }
 
+    /// The named-curve OID in a SubjectPublicKeyInfo.
     pub fn oid(self) -> ObjectIdentifier {
         match self {
             Curve::P256 => rfc5912::SECP_256_R_1,
@@ -160,6 +194,7 @@ impl Curve {
         }
     }
 
+    /// The curve of a named-curve OID; `None` for curves Officiant does not read.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
         [
             Curve::P256,
@@ -181,6 +216,7 @@ impl Curve {
         }
     }
 
+    /// Order size in bits: 256, 384 or 521.
     pub fn bits(self) -> usize {
         match self {
             Curve::P256 | Curve::BrainpoolP256r1 | Curve::BrainpoolP256t1 => 256,
@@ -199,15 +235,20 @@ impl Curve {
     }
 }
 
+/// Hash algorithms of the SHA-2 family that signatures and fingerprints use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlg {
+    /// SHA-256 (32 bytes).
     Sha256,
+    /// SHA-384 (48 bytes).
     Sha384,
+    /// SHA-512 (64 bytes).
     Sha512,
 }
 
 impl HashAlg {
+    /// The name messages use: `SHA-256`, `SHA-384`, `SHA-512`.
     pub fn name(self) -> &'static str {
         match self {
             HashAlg::Sha256 => "SHA-256",
@@ -226,6 +267,7 @@ impl HashAlg {
         }
     }
 
+    /// The digest of `data`, [`HashAlg::len`] bytes.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
@@ -272,12 +314,16 @@ impl HashAlg {
 /// A streaming hash; feed it with `update`, read it with `finish`.
 #[derive(Clone)]
 pub enum Hasher {
+    /// SHA-256 state.
     Sha256(sha2::Sha256),
+    /// SHA-384 state.
     Sha384(sha2::Sha384),
+    /// SHA-512 state.
     Sha512(sha2::Sha512),
 }
 
 impl Hasher {
+    /// Hash the next `data` bytes.
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
@@ -286,6 +332,7 @@ impl Hasher {
         }
     }
 
+    /// The digest of everything fed so far.
     pub fn finish(self) -> Vec<u8> {
         match self {
             Hasher::Sha256(h) => h.finalize().to_vec(),
@@ -309,6 +356,8 @@ impl std::io::Write for Hasher {
 /// r‖s; [`ecdsa_fixed_to_der`] makes the DER that OpenSSL and X.509 want.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SignScheme {
+    /// ECDSA over a digest of this hash; r‖s fixed-width, big-endian, each
+    /// [`Curve::field_bytes`] long.
     Ecdsa(HashAlg),
     /// RSASSA-PSS, MGF1 with the same hash, salt length = hash length.
     RsaPss(HashAlg),
@@ -317,12 +366,15 @@ pub enum SignScheme {
 }
 
 impl SignScheme {
+    /// The hash the digest must be made with.
     pub fn hash(self) -> HashAlg {
         match self {
             SignScheme::Ecdsa(h) | SignScheme::RsaPss(h) | SignScheme::RsaPkcs1(h) => h,
         }
     }
 
+    /// How messages and transcripts name it: `ECDSA with SHA-256`, `RSA-PSS with SHA-256`,
+    /// ….
     pub fn name(self) -> String {
         match self {
             SignScheme::Ecdsa(h) => format!("ECDSA with {}", h.name()),
@@ -331,6 +383,7 @@ impl SignScheme {
         }
     }
 
+    /// An RSA scheme (PSS or PKCS#1 v1.5).
     pub fn is_rsa(self) -> bool {
         !matches!(self, SignScheme::Ecdsa(_))
     }

@@ -20,25 +20,41 @@ use crate::secret::Secret;
 /// RSA private components, big-endian, as PKCS#11 `C_CreateObject` and YubiHSM
 /// `put_asymmetric_key` want them.
 pub struct RsaPrivate {
+    /// Modulus.
     pub n: Vec<u8>,
+    /// Public exponent (65537 for every key Officiant generates).
     pub e: Vec<u8>,
+    /// Private exponent.
     pub d: Zeroizing<Vec<u8>>,
+    /// First prime factor.
     pub p: Zeroizing<Vec<u8>>,
+    /// Second prime factor.
     pub q: Zeroizing<Vec<u8>>,
+    /// d mod (p − 1), the CRT exponent for p.
     pub dp: Zeroizing<Vec<u8>>,
+    /// d mod (q − 1), the CRT exponent for q.
     pub dq: Zeroizing<Vec<u8>>,
+    /// q⁻¹ mod p, the CRT coefficient.
     pub qinv: Zeroizing<Vec<u8>>,
 }
 
+/// A private key in memory, read from a file to be imported (or signing as a
+/// [`FileSigner`]). Secret parts zeroize on drop; `Debug` prints only the key type.
 pub enum PrivateKey {
     /// `d` left-padded to the field size.
     Ec {
+        /// The key's curve.
         curve: Curve,
+        /// The private scalar, big-endian.
         d: Zeroizing<Vec<u8>>,
+        /// Its public half, derived from `d`.
         public: PublicKey,
     },
+    /// An RSA private key with its CRT components.
     Rsa {
+        /// The components, boxed so the enum stays small.
         key: Box<RsaPrivate>,
+        /// Its public half (n, e).
         public: PublicKey,
     },
 }
@@ -54,6 +70,7 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
+    /// The key's public half.
     pub fn public_key(&self) -> &PublicKey {
         match self {
             PrivateKey::Ec { public, .. } | PrivateKey::Rsa { public, .. } => public,

@@ -15,12 +15,25 @@ pub const BRAINPOOL_P256T1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3
 /// brainpoolP256r1 (RFC 5639).
 pub const BRAINPOOL_P256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.36.3.3.2.8.1.1.7");
 
+/// A public key as Officiant keeps it: the raw values, canonical, so that equal keys
+/// compare equal whatever encoding they came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKey {
-    /// `point` is the uncompressed SEC1 point `04 ‖ X ‖ Y`, coordinates left-padded.
-    Ec { curve: Curve, point: Vec<u8> },
-    /// Big-endian, no leading zero bytes.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// An EC key.
+    Ec {
+        /// The named curve.
+        curve: Curve,
+        /// The uncompressed SEC1 point `04 ‖ X ‖ Y`, each coordinate left-padded to
+        /// [`Curve::field_bytes`].
+        point: Vec<u8>,
+    },
+    /// An RSA key.
+    Rsa {
+        /// Modulus, big-endian, no leading zero bytes.
+        n: Vec<u8>,
+        /// Public exponent, big-endian, no leading zero bytes.
+        e: Vec<u8>,
+    },
 }
 
 fn strip_zeros(b: &[u8]) -> Vec<u8> {
@@ -29,6 +42,8 @@ fn strip_zeros(b: &[u8]) -> Vec<u8> {
 }
 
 impl PublicKey {
+    /// An RSA key from its big-endian modulus and exponent (leading zero bytes dropped);
+    /// refuses a zero modulus or exponent.
     pub fn rsa(n: &[u8], e: &[u8]) -> Result<Self, Error> {
         let n = strip_zeros(n);
         let e = strip_zeros(e);
@@ -60,12 +75,16 @@ impl PublicKey {
         Ok(PublicKey::Ec { curve, point })
     }
 
+    /// A key from DER SubjectPublicKeyInfo (`openssl pkey -pubout -outform DER`).
     pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
         let spki = SubjectPublicKeyInfoRef::from_der(der)
             .map_err(|e| Error::Malformed(format!("SubjectPublicKeyInfo: {e}")))?;
         Self::from_spki(&spki)
     }
 
+    /// A key from a parsed SubjectPublicKeyInfo: rsaEncryption or id-RSASSA-PSS, or
+    /// id-ecPublicKey on a named curve Officiant reads. NIST points are checked to lie on
+    /// their curve; brainpool points only for length.
     pub fn from_spki(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<Self, Error> {
         let bits = spki
             .subject_public_key
@@ -120,6 +139,7 @@ impl PublicKey {
             })
     }
 
+    /// The subject public key of a DER X.509 certificate.
     pub fn from_certificate_der(der: &[u8]) -> Result<Self, Error> {
         let cert = x509_cert::Certificate::from_der(der)
             .map_err(|e| Error::Malformed(format!("certificate: {e}")))?;
@@ -138,6 +158,8 @@ impl PublicKey {
         spki.to_der().unwrap_or_default()
     }
 
+    /// The key as an owned SubjectPublicKeyInfo (rsaEncryption with NULL parameters, or
+    /// id-ecPublicKey with the named curve and the uncompressed point).
     // ok: `BitString::from_bytes` fails only past DER's length limit (hundreds of
     // megabytes); a public key's bytes are at most a few hundred.
     #[allow(clippy::expect_used)]
@@ -165,6 +187,7 @@ impl PublicKey {
         }
     }
 
+    /// PEM `PUBLIC KEY` (SPKI), as `openssl pkey -pubout` writes it.
     pub fn to_pem(&self) -> String {
         super::pem_encode("PUBLIC KEY", &self.to_spki_der())
     }

@@ -10,7 +10,9 @@ pub enum SignError {
     /// The key refused or failed (token error, unsupported scheme, …).
     #[error("key {label:?}: {source}")]
     Key {
+        /// The key's label.
         label: String,
+        /// The key's own error (a token's, typed), kept as the source.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
@@ -20,7 +22,10 @@ pub enum SignError {
     Refused(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The key produced a signature that does not verify with its own public key.
     #[error("key {label:?}: its signature does not verify with its own public key")]
-    BadSignature { label: String },
+    BadSignature {
+        /// The key's label.
+        label: String,
+    },
 }
 
 impl SignError {
@@ -47,6 +52,7 @@ pub struct Authority {
     /// This signature's use number (1-based) of `of`.
     #[serde(rename = "use")]
     pub use_number: u64,
+    /// How many uses the request allows in all.
     pub of: u64,
 }
 
@@ -55,6 +61,8 @@ pub struct Authority {
 pub trait Signer {
     /// A name for messages and records: the token label, or a file name.
     fn label(&self) -> &str;
+    /// The key's public half, as read before the first signature: what every signature is
+    /// checked against.
     fn public_key(&self) -> &PublicKey;
     /// Sign `digest`, already hashed with `scheme.hash()`.
     fn sign_digest(&mut self, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>, SignError>;

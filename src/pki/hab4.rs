@@ -2,6 +2,9 @@
 //! its names (`SRK1_sha256_4096_65537_v3_ca`), file names (`…_crt.pem`/`.der`), the
 //! serial counter (0x12345678, in the order SRK1, CSF1_1, IMG1_1, SRK2, …) and the
 //! signature scheme (sha256WithRSAEncryption or ecdsa-with-SHA256).
+//!
+//! Names and plans only: issuing is `pki::issue`'s, opening keys and writing files the
+//! ceremony's.
 
 use super::{Error, Profile};
 use crate::keys::{Curve, HashAlg, KeyAlgorithm, PublicKey, SignScheme};
@@ -14,10 +17,12 @@ pub const FIRST_SERIAL: u64 = 0x1234_5678;
 pub enum KeyType {
     /// RSA with this modulus size (the script names every RSA key `_65537`).
     Rsa(usize),
+    /// EC on this curve (P-256, P-384 or P-521).
     Ec(Curve),
 }
 
 impl KeyType {
+    /// The tree's key type for a `generate-key` algorithm.
     pub fn of_algorithm(alg: KeyAlgorithm) -> Self {
         match (alg.rsa_bits(), alg.curve()) {
             (Some(bits), _) => KeyType::Rsa(bits),
@@ -27,6 +32,8 @@ impl KeyType {
         }
     }
 
+    /// The tree's key type for an existing key; refuses what HAB4 cannot hold (RSA other
+    /// than 1024–4096 bits in steps of 1024, other curves).
     pub fn of_key(key: &PublicKey) -> Result<Self, Error> {
         match key {
             PublicKey::Rsa { .. } => match key.bits() {
@@ -72,7 +79,9 @@ impl KeyType {
 /// One certificate of the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// CA1, the self-signed root of the tree.
     Ca,
+    /// SRK n (1–4), issued by CA1.
     Srk(u8),
     /// CSF key of SRK n.
     Csf(u8),
@@ -90,9 +99,11 @@ pub struct CertNames {
 }
 
 impl CertNames {
+    /// The PEM certificate's file name (`…_crt.pem`).
     pub fn pem(&self) -> String {
         format!("{}.pem", self.file_stem)
     }
+    /// The DER certificate's file name (`…_crt.der`).
     pub fn der(&self) -> String {
         format!("{}.der", self.file_stem)
     }
@@ -174,8 +185,11 @@ pub fn ca1_serial() -> Vec<u8> {
 /// One entry of the issuance plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Planned {
+    /// Which certificate of the tree.
     pub role: Role,
+    /// Its subject CN and file names.
     pub names: CertNames,
+    /// The extensions it gets.
     pub profile: Profile,
     /// `None` for CA1: `openssl req -x509` picks a random serial.
     pub serial: Option<u64>,

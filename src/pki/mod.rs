@@ -36,32 +36,58 @@ use crate::keys::{self, PublicKey, SignError, SignScheme, Signer};
 
 pub use profiles::Profile;
 
+/// Why a certificate could not be issued or checked. Every message names the field, key or
+/// certificate at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A field of the new certificate cannot be encoded as asked (validity, name, serial).
     #[error("certificate field {field}: {msg}")]
-    Field { field: &'static str, msg: String },
+    Field {
+        /// The field's name (`validity`, `subject`, `serial`).
+        field: &'static str,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// The issuer certificate (DER or PEM) cannot be read, or is not a CA that may sign
+    /// certificates.
     #[error("issuer certificate: {0}")]
     Issuer(String),
     /// A key could not be read or could not sign; `role` names what it is for ("issuer",
     /// "SoC firmware"), the source names the key and keeps its own error.
     #[error("{role} {source}")]
     Key {
+        /// What the key is for in the chain (`issuer`, `SoC firmware`).
         role: String,
+        /// The key's own error, naming it.
         #[source]
         source: SignError,
     },
+    /// The signing key is not the issuer's key, or a key is not the one a chain names.
     #[error("key mismatch: {0}")]
     Mismatch(String),
+    /// A key type, curve or signature algorithm this profile or Officiant cannot use.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// DER encoding or decoding failed (TBS, extension, signature); the message names the
+    /// part.
     #[error("encoding: {0}")]
     Encode(String),
+    /// The signature just made does not verify with the issuer's public key: nothing is
+    /// returned.
     #[error("the new certificate does not verify with the issuer's public key")]
     BadSignature,
+    /// A request that does not fit its profile (self-signed or not, SRK index, image hash
+    /// length).
     #[error("{what}: {msg}")]
-    Input { what: String, msg: String },
+    Input {
+        /// What was asked for (`profile hab4-srk`, `SRK index`, `BL31 hash`).
+        what: String,
+        /// Why it does not fit.
+        msg: String,
+    },
 }
 
+/// This module's result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Who signs the new certificate.
@@ -77,11 +103,14 @@ pub enum Issuer<'a> {
 /// When a certificate is valid: from `not_before` for `days` days (as `openssl -days`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Validity {
+    /// Start of validity, truncated to whole seconds (RFC 5280 notBefore).
     pub not_before: SystemTime,
+    /// Days of validity from `not_before`, as `openssl -days`.
     pub days: u32,
 }
 
 impl Validity {
+    /// Valid from now for `days` days.
     pub fn days_from_now(days: u32) -> Self {
         Validity {
             not_before: SystemTime::now(),
@@ -125,13 +154,20 @@ fn field(field: &'static str, msg: &str) -> Error {
 /// One certificate to issue.
 #[derive(Clone, Debug)]
 pub struct IssueRequest<'a> {
+    /// Extensions and rules: which vendor profile the certificate follows.
     pub profile: Profile,
+    /// The subject's distinguished name (see [`common_name`]).
     pub subject: Name,
+    /// The public key the certificate is for.
     pub subject_key: PublicKey,
+    /// Who signs: the subject itself, or the holder of an issuer certificate.
     pub issuer: Issuer<'a>,
+    /// Signature scheme (ECDSA or RSASSA-PSS / PKCS#1 v1.5 with its hash); see
+    /// [`default_scheme`].
     pub scheme: SignScheme,
     /// Big-endian positive integer (1–20 bytes).
     pub serial: Vec<u8>,
+    /// When the certificate is valid.
     pub validity: Validity,
 }
 

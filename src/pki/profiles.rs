@@ -1,6 +1,7 @@
 //! Certificate profiles: which extensions a certificate gets, in which order, and how
 //! critical. HAB4 profiles follow hab4_pki_tree.sh (its `v3_ca` and `v3_usr` extension
 //! files); the generic pair follows ST's Tiny HSM CA + signer flow.
+//! Pure: keys and names in, DER extensions out.
 
 use der::asn1::OctetString;
 use der::Encode;
@@ -23,7 +24,10 @@ pub enum Profile {
     Hab4Ca,
     /// HAB4 SRK issued by CA1. `ca: true` is `v3_ca` (basicConstraints critical CA:TRUE,
     /// keyUsage keyCertSign); `ca: false` is the "fast authentication" SRK with `v3_usr`.
-    Hab4Srk { ca: bool },
+    Hab4Srk {
+        /// `v3_ca` (true) or `v3_usr` (false, fast authentication).
+        ca: bool,
+    },
     /// HAB4 CSF key certificate issued by its SRK (`v3_usr`).
     Hab4Csf,
     /// HAB4 IMG key certificate issued by its SRK (`v3_usr`).
@@ -35,6 +39,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// Every profile name a script may use, in the order messages list them.
     pub const NAMES: [&'static str; 7] = [
         "hab4-ca",
         "hab4-srk",
@@ -45,6 +50,8 @@ impl Profile {
         "signer",
     ];
 
+    /// The name scripts use: `hab4-ca`, `hab4-srk`, `hab4-srk-usr`, `hab4-csf`, `hab4-img`,
+    /// `ca`, `signer`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::Hab4Ca => "hab4-ca",
@@ -57,6 +64,7 @@ impl Profile {
         }
     }
 
+    /// The profile a script names; `None` for a name not in [`Profile::NAMES`].
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "hab4-ca" => Profile::Hab4Ca,
@@ -70,6 +78,7 @@ impl Profile {
         })
     }
 
+    /// One of the four HAB4 profiles (their keys must be ones HAB4 can hold).
     pub fn is_hab4(self) -> bool {
         matches!(
             self,

@@ -1,7 +1,7 @@
 //! Signs a certificate's TBS bytes with a [`keys::Signer`]: we hash, the signer signs the
 //! digest (on a token, or a file key in tests), and the signature comes back checked and
 //! encoded the way X.509 wants it (ECDSA as DER). Also the signature AlgorithmIdentifiers
-//! we write, and their inverse.
+//! we write, and their inverse. No I/O: the signer is the only way to a private key.
 
 use const_oid::ObjectIdentifier;
 use spki::AlgorithmIdentifierOwned;

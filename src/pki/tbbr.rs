@@ -8,6 +8,9 @@
 //! CA:FALSE, a random 64-bit serial, 20 years of validity, and the TBBR extensions under
 //! 1.3.6.1.4.1.4128.2100, all critical. Hashes are DigestInfo; an optional image that
 //! is absent gets an all-zero hash, a mandatory one is an error (as cert_create).
+//!
+//! Pure apart from [`hash_image`], which reads a caller's `impl Read`: keys are read
+//! through the caller's `public_key` callback and sign through a `keys::Signer`.
 
 use std::io::Read;
 
@@ -31,17 +34,31 @@ fn tbbr_oid(arc: u32) -> ObjectIdentifier {
 /// The certificates of the chain, in the order cert_create writes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CertKind {
+    /// `trusted_key.crt`, signed by the ROT key: trusted NV counter, trusted-world (`.302`)
+    /// and non-trusted-world (`.303`) public keys.
     TrustedKey,
+    /// `tb_fw.crt`, signed by the ROT key: BL2 hash (`.201`) and its configs
+    /// (`.202`–`.204`).
     TbFw,
+    /// `soc_fw_key.crt`, signed by the trusted-world key: the BL31 content key (`.501`).
     SocFwKey,
+    /// `soc_fw_content.crt`, signed by the SoC firmware key: BL31 hash (`.603`) and config
+    /// (`.604`).
     SocFwContent,
+    /// `tos_fw_key.crt`, signed by the trusted-world key: the BL32 content key (`.901`).
     TosFwKey,
+    /// `tos_fw_content.crt`, signed by the Trusted OS key: BL32 hashes (`.1001`–`.1004`).
     TosFwContent,
+    /// `nt_fw_key.crt`, signed by the non-trusted-world key: the BL33 content key
+    /// (`.1101`).
     NtFwKey,
+    /// `nt_fw_content.crt`, signed by the non-trusted firmware key: BL33 hash (`.1201`) and
+    /// config (`.1202`).
     NtFwContent,
 }
 
 impl CertKind {
+    /// Every certificate, in cert_create's order.
     pub const ALL: [CertKind; 8] = [
         CertKind::TrustedKey,
         CertKind::TbFw,
@@ -101,11 +118,18 @@ impl CertKind {
 /// certificates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyLabels {
+    /// Root-of-trust key (its SPKI hash is the ROTPK in the fuses); signs trusted_key and
+    /// tb_fw.
     pub rot: String,
+    /// Trusted-world key; signs the SoC and Trusted OS firmware key certificates.
     pub trusted_world: String,
+    /// Non-trusted-world key; signs the non-trusted firmware key certificate.
     pub non_trusted_world: String,
+    /// SoC firmware (BL31) content key.
     pub soc_fw: String,
+    /// Trusted OS (BL32) content key; `None` leaves out the BL32 certificates.
     pub tos_fw: Option<String>,
+    /// Non-trusted firmware (BL33) content key.
     pub nt_fw: String,
 }
 
@@ -114,31 +138,45 @@ pub struct KeyLabels {
 pub struct ImageHashes {
     /// BL2 (mandatory).
     pub tb_fw: Option<Vec<u8>>,
+    /// TB_FW_CONFIG (`--tb-fw-config`); all-zero hash when absent.
     pub tb_fw_config: Option<Vec<u8>>,
+    /// HW_CONFIG (`--hw-config`); all-zero hash when absent.
     pub hw_config: Option<Vec<u8>>,
+    /// FW_CONFIG (`--fw-config`); all-zero hash when absent.
     pub fw_config: Option<Vec<u8>>,
     /// BL31 (mandatory).
     pub soc_fw: Option<Vec<u8>>,
+    /// SOC_FW_CONFIG (`--soc-fw-config`); all-zero hash when absent.
     pub soc_fw_config: Option<Vec<u8>>,
     /// BL32 (mandatory when a Trusted OS key is given).
     pub tos_fw: Option<Vec<u8>>,
+    /// BL32 extra image 1 (`--tos-fw-extra1`); all-zero hash when absent.
     pub tos_fw_extra1: Option<Vec<u8>>,
+    /// BL32 extra image 2 (`--tos-fw-extra2`); all-zero hash when absent.
     pub tos_fw_extra2: Option<Vec<u8>>,
+    /// TOS_FW_CONFIG (`--tos-fw-config`); all-zero hash when absent.
     pub tos_fw_config: Option<Vec<u8>>,
     /// BL33 (mandatory).
     pub nt_fw: Option<Vec<u8>>,
+    /// NT_FW_CONFIG (`--nt-fw-config`); all-zero hash when absent.
     pub nt_fw_config: Option<Vec<u8>>,
 }
 
 /// Everything the chain needs.
 #[derive(Clone, Debug)]
 pub struct ChainRequest {
+    /// Which key signs and is certified where.
     pub keys: KeyLabels,
+    /// The image hashes the content certificates carry.
     pub images: ImageHashes,
+    /// Trusted NV counter (`.1`, DER INTEGER) in every trusted-world certificate: the
+    /// anti-rollback value.
     pub trusted_nv_counter: u32,
+    /// Non-trusted NV counter (`.2`) in the non-trusted firmware certificates.
     pub non_trusted_nv_counter: u32,
     /// Image hashes and signatures (cert_create `-s`); SHA-256 by default.
     pub hash: HashAlg,
+    /// When the certificates are valid (cert_create: 20 years from now).
     pub validity: Validity,
 }
 
@@ -173,7 +211,9 @@ pub fn hash_image(hash: HashAlg, mut reader: impl Read) -> std::io::Result<Vec<u
 /// One issued certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issued {
+    /// Which certificate of the chain: its CN, file name and fiptool option follow.
     pub kind: CertKind,
+    /// The signed certificate, DER.
     pub der: Vec<u8>,
 }
 
@@ -229,6 +269,7 @@ fn encode_ext(arc: u32, ext: &Ext<'_>, hash: HashAlg) -> Result<x509_cert::ext::
 /// labelled [`Unsigned::signer`] signs it, and it certifies that same key.
 #[derive(Clone, Debug)]
 pub struct Unsigned {
+    /// Which certificate of the chain: fixes its CN, extensions and signing key.
     pub kind: CertKind,
     /// Label of the key that signs this certificate.
     pub signer: String,

@@ -135,7 +135,7 @@ pub(super) fn sign(
         let ff = [0xFFu8; SECTOR_LEN];
         let mut left = pad;
         while left > 0 {
-            let n = left.min(SECTOR_LEN as u64) as usize;
+            let n = stream::clamp_len(left, SECTOR_LEN);
             image_sha.update(&ff[..n]);
             w.write_all(&ff[..n])?;
             left -= n as u64;

@@ -24,7 +24,7 @@ fn containers(input: &Path) -> Result<(u64, Vec<(u64, Container)>), Error> {
     let head = stream::read_prefix(input, HEAD_REGION).map_err(|e| Error::input(input, e))?;
     let base = IMAGE_OFFSETS
         .into_iter()
-        .find(|&o| head.get(o as usize..).is_some_and(ahab::is_container))
+        .find(|&o| stream::from(&head, o).is_some_and(ahab::is_container))
         .ok_or_else(|| {
             Error::format(
                 input,
@@ -39,7 +39,7 @@ fn containers(input: &Path) -> Result<(u64, Vec<(u64, Container)>), Error> {
                 break;
             }
         }
-        let Some(b) = head.get(off as usize..).filter(|b| ahab::is_container(b)) else {
+        let Some(b) = stream::from(&head, off).filter(|b| ahab::is_container(b)) else {
             break;
         };
         let c = Container::parse(b).map_err(|e| {
@@ -141,7 +141,9 @@ pub(super) fn sign(
         }
         // Bytes past the old container that the new one takes must be free space.
         let old_end = off + u64::from(c.length);
-        if let Some(b) = head.get(old_end as usize..end.max(old_end) as usize) {
+        let grown = usize::try_from(end.saturating_sub(old_end)).ok();
+        let taken = stream::from(&head, old_end).and_then(|b| b.get(..grown?));
+        if let Some(b) = taken {
             if let Some(i) = b.iter().position(|&x| x != 0 && x != 0xFF) {
                 return Err(Error::format(
                     input,
@@ -176,14 +178,7 @@ pub(super) fn sign(
             buf.clear();
             buf.extend_from_slice(c);
             for (at, new) in &patches {
-                let (s, e) = (
-                    (*at).max(o),
-                    (at + new.len() as u64).min(o + c.len() as u64),
-                );
-                if s < e {
-                    buf[(s - o) as usize..(e - o) as usize]
-                        .copy_from_slice(&new[(s - at) as usize..(e - at) as usize]);
-                }
+                stream::overlay(&mut buf, o, new, *at);
             }
             out_sha.update(&buf);
             w.write_all(&buf)

@@ -40,11 +40,12 @@ pub(super) fn layout(input: &Path) -> Result<Layout, Error> {
     let len = std::fs::metadata(input)
         .map_err(|e| Error::input(input, e))?
         .len();
-    let prefix = stream::read_prefix(input, IVT_OFFSETS[2] as usize + IVT_LEN)
-        .map_err(|e| Error::input(input, e))?;
+    // Enough for an IVT at the last candidate offset.
+    let want = stream::clamp_len(IVT_OFFSETS[2] + IVT_LEN as u64, usize::MAX);
+    let prefix = stream::read_prefix(input, want).map_err(|e| Error::input(input, e))?;
     let candidates: Vec<(u64, &[u8])> = IVT_OFFSETS
         .iter()
-        .filter_map(|&o| prefix.get(o as usize..).map(|b| (o, b)))
+        .filter_map(|&o| stream::from(&prefix, o).map(|b| (o, b)))
         .collect();
     let mut read_err = None;
     let l = Layout::find(&candidates, len, |at| {
@@ -291,7 +292,7 @@ fn hash_pass(
     let zeros = [0u8; 4096];
     let mut left = csf_off.saturating_sub(layout.file_len);
     while left > 0 {
-        let k = left.min(zeros.len() as u64) as usize;
+        let k = stream::clamp_len(left, zeros.len());
         cov.update(&zeros[..k]);
         if let Some(w) = out.as_mut() {
             w.write_all(&zeros[..k])
@@ -313,6 +314,8 @@ impl Hab4Job {
         &self.img_label
     }
 
+    /// The label of the key [`Self::sign_csf`] wants: the CSF key (fast authentication:
+    /// the SRK).
     pub fn csf_key(&self) -> &str {
         &self.csf_label
     }
@@ -380,7 +383,7 @@ impl Hab4Job {
             let mut left = self.plan.output_len() - self.plan.csf_offset() - csf.len() as u64;
             let fill = [self.blank.unwrap_or(0); 4096];
             while left > 0 {
-                let k = left.min(fill.len() as u64) as usize;
+                let k = stream::clamp_len(left, fill.len());
                 w.write_all(&fill[..k])?;
                 left -= k as u64;
             }

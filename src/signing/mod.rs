@@ -7,51 +7,91 @@
 //! `officiant sign` and the ceremony engine's `sign` step both call [`sign_file`] /
 //! [`sign_batch`]; `officiant verify` and the `verify` step call [`verify_file`].
 //!
-//! Must not touch: tokens (`hsm`): the caller opens the key (`TokenSigner`) and hands
-//! it over as a [`SigningKey`].
+//! Here: the options and records every format shares, [`SigningKey`] (every signature
+//! checked before use) and the dispatch to one file per format (`raw`, `esp32`, `stm32`,
+//! [`imx_hab4`], [`imx_ahab`]), which do the I/O around `formats`; `batch` signs many
+//! payloads under one login; [`stream`] reads them in fixed pieces.
+//!
+//! Must not touch: tokens (`hsm`), except in [`TokenSigner`] (a token key as a
+//! [`Signer`], behind the approval gate), [`recorded`] (a session with its transcript)
+//! and `imx_hab4::TokenPair` (HAB4's two keys in turn). Everywhere else the caller opens
+//! the key and hands it over as a [`SigningKey`]. Byte layouts belong in `formats`.
 
+mod batch;
 mod esp32;
 pub mod imx_ahab;
 pub mod imx_hab4;
 pub mod options;
+mod raw;
 pub mod recorded;
 mod stm32;
 pub mod stream;
 mod token;
 
+pub(crate) use batch::batch_plan;
+pub use batch::{output_path, sign_batch, sign_batch_with, BatchError};
 pub use options::FormatOptions;
 pub use token::TokenSigner;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::approvals;
-use crate::formats::{raw, stm32_image};
+use crate::formats::raw::Padding;
+use crate::formats::stm32_image;
 use crate::keys::ecdsa_tables::Tables;
-use crate::keys::{Curve, HashAlg, PublicKey, SignError, SignScheme, Signer};
+use crate::keys::{Curve, PublicKey, SignError, SignScheme, Signer};
 use crate::output;
 
+/// Why a payload was not signed or did not verify. Every message names the file, flag or
+/// key at fault; nothing is written when signing fails.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An input file could not be read, or is not a regular file.
     #[error("{path}: {cause}")]
-    Input { path: PathBuf, cause: String },
+    Input {
+        /// The input, as given.
+        path: PathBuf,
+        /// What went wrong.
+        cause: String,
+    },
     /// The key refused or failed to sign; the source names it and keeps its own error.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// The token's signature does not verify with the key's own public half.
     #[error("key {label:?}: the token's signature does not verify with the key's own public key; nothing written")]
-    TokenSignatureBad { label: String },
+    TokenSignatureBad {
+        /// The key's label on the token.
+        label: String,
+    },
+    /// The input is not an image of this format, or does not fit the key or options.
     #[error("{path}: {cause}")]
-    Format { path: PathBuf, cause: String },
+    Format {
+        /// The input, as given.
+        path: PathBuf,
+        /// What the format module found.
+        cause: String,
+    },
+    /// The input's SHA-256 differed between the two reads a format makes.
     #[error("{path}: changed while it was being signed (its SHA-256 differs between reads); nothing written")]
-    Changed { path: PathBuf },
+    Changed {
+        /// The input, as given.
+        path: PathBuf,
+    },
+    /// The output could not be written (or already exists).
     #[error("{0}")]
     Output(#[from] output::Error),
+    /// Options that do not fit the format, or are missing; the message names the flag.
     #[error("{0}")]
     Usage(String),
     /// `verify` found the signature or image bad; the message says which part.
     #[error("{path}: {cause}")]
-    Verify { path: PathBuf, cause: String },
+    Verify {
+        /// The image or payload checked.
+        path: PathBuf,
+        /// Which check failed.
+        cause: String,
+    },
     /// The token's approval policy does not let this key sign (now, or this many times).
     #[error("{0}")]
     Approval(#[from] approvals::Error),
@@ -81,16 +121,27 @@ impl Error {
 /// Output formats of `sign`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
+    /// A detached signature over the whole file (`IN.sig`), as `openssl dgst -verify`
+    /// checks it.
     #[serde(rename = "raw")]
     Raw,
+    /// Espressif Secure Boot V2: the image padded to 4 KiB with a signature sector
+    /// appended.
     #[serde(rename = "esp32-sbv2")]
     Esp32Sbv2,
+    /// STM32MP15: header v1 (256 bytes) in front of the payload, ECDSA P-256 or
+    /// brainpoolP256t1.
     #[serde(rename = "stm32mp15")]
     Stm32Mp15,
+    /// STM32MP13/MP25: header v2 (0x200 bytes) with the authentication extension.
     #[serde(rename = "stm32mp13")]
     Stm32Mp13,
+    /// NXP HAB4 (i.MX 6/7/8M, RT): IVT and boot data patched, a CSF with CMS signatures
+    /// appended.
     #[serde(rename = "imx-hab4")]
     ImxHab4,
+    /// NXP AHAB (i.MX 8QXP/8QM, 8ULP, 9x): the container's signature block rebuilt and
+    /// signed by an SRK.
     #[serde(rename = "imx-ahab")]
     ImxAhab,
 }
@@ -104,6 +155,7 @@ impl Format {
         }
     }
 
+    /// Every format, in the order `--format` lists them.
     pub const ALL: [Format; 6] = [
         Format::Raw,
         Format::Esp32Sbv2,
@@ -113,6 +165,8 @@ impl Format {
         Format::ImxAhab,
     ];
 
+    /// The `--format` spelling: `raw`, `esp32-sbv2`, `stm32mp15`, `stm32mp13`, `imx-hab4`,
+    /// `imx-ahab`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Raw => "raw",
@@ -129,6 +183,7 @@ impl Format {
         Self::ALL.map(Format::name).join(", ")
     }
 
+    /// The format `--format` names, or a usage error that lists the names.
     pub fn parse(s: &str) -> Result<Self, Error> {
         Self::ALL
             .into_iter()
@@ -148,7 +203,9 @@ impl fmt::Display for Format {
 /// STM32MP header fields for a raw payload, and v2's key set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stm32Options {
+    /// Load address for a raw payload's new header (`--load-address`).
     pub load_address: Option<u32>,
+    /// Entry point for a raw payload's new header (`--entry-point`).
     pub entry_point: Option<u32>,
     /// Anti-rollback version (default 0).
     pub image_version: Option<u32>,
@@ -179,10 +236,17 @@ pub struct Hab4Options {
     pub srk_index: Option<usize>,
     /// When given, must name the signing key (the CSF key).
     pub csf_key: Option<String>,
+    /// The CSF key's certificate, PEM or DER (default: the token's certificate under the
+    /// CSF key's label).
     pub csf_cert: Option<Vec<u8>>,
+    /// Label of the IMG key on the token; none with fast authentication.
     pub img_key: Option<String>,
+    /// The IMG key's certificate, PEM or DER (default: the token's certificate under its
+    /// label).
     pub img_cert: Option<Vec<u8>>,
+    /// The SRK (non-CA) signs the CSF and the image itself, without CSF or IMG keys.
     pub fast_auth: bool,
+    /// Unlock commands to add to the CSF (`--unlock caam:rng`).
     pub unlock: Vec<crate::formats::imx::csf::Unlock>,
     /// CSF header version (0x40–0x45).
     pub version: Option<u8>,
@@ -198,9 +262,10 @@ impl Hab4Options {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     /// RSA padding for `raw` (default PSS).
-    pub padding: Option<raw::Padding>,
+    pub padding: Option<Padding>,
     /// ESP32: add a block to an already signed image instead of signing a plain one.
     pub append: bool,
+    /// STM32MP header fields and key set (stm32mp15, stm32mp13).
     pub stm32: Stm32Options,
     /// Boxed: most signing requests carry none, and requests travel by value.
     pub hab4: Box<Hab4Options>,
@@ -209,17 +274,25 @@ pub struct Options {
 /// One signed payload, for the transcript.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SignRecord {
+    /// The payload as given.
     pub input: PathBuf,
+    /// The file written (atomically; it did not exist before).
     pub output: PathBuf,
+    /// The format signed (fixes how `output` is laid out).
     pub format: Format,
+    /// Label of the signing key on the token.
     pub key_label: String,
     /// SHA-256 of the key's DER SubjectPublicKeyInfo, hex.
     pub key_fingerprint: String,
+    /// The signature scheme, as [`SignScheme::name`] spells it (`ECDSA with SHA-256`).
     pub scheme: String,
     /// The digest the token signed, hex.
     pub signed_digest: String,
+    /// SHA-256 of the input file, hex.
     pub input_sha256: String,
+    /// SHA-256 of the output file, hex.
     pub output_sha256: String,
+    /// Input length in bytes.
     pub input_bytes: u64,
     /// What the operator should know (fields kept, flags changed, blocks present).
     pub notes: Vec<String>,
@@ -238,6 +311,7 @@ pub struct SigningKey<'s> {
 }
 
 impl<'s> SigningKey<'s> {
+    /// A signing key around `signer`, its public half read now, before any signature.
     pub fn new(signer: impl Signer + 's) -> Self {
         let public = signer.public_key().clone();
         SigningKey {
@@ -252,10 +326,12 @@ impl<'s> SigningKey<'s> {
         Ok(self.signer.reserve(n)?)
     }
 
+    /// The public half every signature is checked against.
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
+    /// The key's label, for messages and records.
     pub fn label(&self) -> &str {
         self.signer.label()
     }
@@ -371,7 +447,7 @@ pub fn sign_file(
         return Err(output::Error::Exists(output.to_path_buf()).into());
     }
     match format {
-        Format::Raw => sign_raw(key, opts, input, output),
+        Format::Raw => raw::sign(key, opts, input, output),
         Format::Stm32Mp15 => stm32::sign(key, stm32_image::Layout::V1, opts, input, output),
         Format::Stm32Mp13 => stm32::sign(key, stm32_image::Layout::V2, opts, input, output),
         Format::Esp32Sbv2 => esp32::sign(key, opts, input, output),
@@ -449,351 +525,10 @@ pub fn check_options(format: Format, opts: &Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// Where [`sign_batch`] writes the output for `input`.
-pub fn output_path(format: Format, input: &Path, out_dir: &Path) -> PathBuf {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "payload".into());
-    let stem = input
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name.clone());
-    out_dir.join(match format {
-        Format::Raw => format!("{name}.sig"),
-        Format::Esp32Sbv2 => format!("{stem}-signed.bin"),
-        Format::Stm32Mp15 | Format::Stm32Mp13 => format!("{stem}_Signed.stm32"),
-        Format::ImxHab4 | Format::ImxAhab => match input.extension() {
-            Some(ext) => format!("{stem}-signed.{}", ext.to_string_lossy()),
-            None => format!("{stem}-signed.bin"),
-        },
-    })
-}
-
-/// A batch stopped by one input; the records of the inputs signed before it.
-#[derive(Debug)]
-pub struct BatchError {
-    pub done: Vec<SignRecord>,
-    pub error: Error,
-}
-
-impl fmt::Display for BatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.done.is_empty() {
-            write!(f, "{}", self.error)
-        } else {
-            write!(
-                f,
-                "{} (after {} signed output(s), which are kept)",
-                self.error,
-                self.done.len()
-            )
-        }
-    }
-}
-
-impl std::error::Error for BatchError {}
-
-/// Sign many inputs with one key (one login) into `out_dir`. Every input and output
-/// name is checked before the first signature, so a batch that cannot finish for a
-/// reason known up front signs nothing.
-pub fn sign_batch(
-    key: &mut SigningKey<'_>,
-    format: Format,
-    opts: &Options,
-    inputs: &[PathBuf],
-    out_dir: &Path,
-) -> Result<Vec<SignRecord>, BatchError> {
-    sign_batch_with(key, format, opts, inputs, out_dir, |_| Ok(()))
-}
-
-/// [`sign_batch`], calling `on_signed` with records as soon as their outputs are
-/// written (a transcript appends them there, so a batch killed midway still lists every
-/// output it left, give or take the last group). An error from `on_signed` stops the
-/// batch.
-pub fn sign_batch_with(
-    key: &mut SigningKey<'_>,
-    format: Format,
-    opts: &Options,
-    inputs: &[PathBuf],
-    out_dir: &Path,
-    mut on_signed: impl FnMut(&[SignRecord]) -> Result<(), Error>,
-) -> Result<Vec<SignRecord>, BatchError> {
-    let early = |error| BatchError {
-        done: Vec::new(),
-        error,
-    };
-    let plan = batch_plan(format, opts, inputs, out_dir).map_err(early)?;
-    // Under an approved request, the whole batch's uses are taken before its first
-    // signature: a batch that has not enough left signs nothing.
-    key.reserve(plan.len() as u64).map_err(early)?;
-    if format == Format::Raw {
-        return raw_batch(key, opts, &plan, on_signed);
-    }
-    let mut done = Vec::with_capacity(plan.len());
-    for (input, out) in plan {
-        match sign_file(key, format, opts, input, &out) {
-            Ok(r) => {
-                let noted = on_signed(std::slice::from_ref(&r));
-                done.push(r);
-                if let Err(error) = noted {
-                    return Err(BatchError { done, error });
-                }
-            }
-            Err(error) => return Err(BatchError { done, error }),
-        }
-    }
-    Ok(done)
-}
-
-/// Each input with its output in `out_dir`, checked before anything is signed: the
-/// options fit the format, every input is a file, no two outputs collide and none exists.
-pub(crate) fn batch_plan<'a>(
-    format: Format,
-    opts: &Options,
-    inputs: &'a [PathBuf],
-    out_dir: &Path,
-) -> Result<Vec<(&'a Path, PathBuf)>, Error> {
-    check_options(format, opts)?;
-    if !out_dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "--out-dir {}: not a directory",
-            out_dir.display()
-        )));
-    }
-    let mut seen = HashSet::new();
-    let mut plan = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        match std::fs::metadata(input) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(Error::input(input, "not a regular file")),
-            Err(e) => return Err(Error::input(input, e)),
-        }
-        let out = output_path(format, input, out_dir);
-        if !seen.insert(out.clone()) {
-            return Err(Error::Usage(format!(
-                "two inputs would both be written to {}; rename one",
-                out.display()
-            )));
-        }
-        if out.symlink_metadata().is_ok() {
-            return Err(output::Error::Exists(out).into());
-        }
-        plan.push((input.as_path(), out));
-    }
-    Ok(plan)
-}
-
-/// Signatures per group in a raw batch: written side by side, so the disk syncs of a
-/// group share one flush.
-const RAW_GROUP: usize = 64;
-
-/// Batches of at least this many payloads check ECDSA signatures with fixed-base tables
-/// of the key (see `keys::ecdsa_tables`): building them costs about as much as a few
-/// dozen ordinary checks.
-const TABLES_FROM: usize = 64;
-
-/// A raw batch as a two-stage pipeline. This thread hashes each payload and has the
-/// token sign it; a checker thread verifies each signature with the public key read
-/// before signing, encodes it and writes each group of checked signatures. Nothing
-/// reaches a file unchecked: the token's answer travels as [`Unchecked`]. The checker
-/// keeps input order, so `done` lists outputs in the order given.
-fn raw_batch(
-    key: &mut SigningKey<'_>,
-    opts: &Options,
-    plan: &[(&Path, PathBuf)],
-    mut on_signed: impl FnMut(&[SignRecord]) -> Result<(), Error>,
-) -> Result<Vec<SignRecord>, BatchError> {
-    use std::sync::mpsc;
-    let public = key.public_key().clone();
-    let (jobs, job_rx) = mpsc::sync_channel::<(SignRecord, Unchecked)>(2 * RAW_GROUP);
-    let (groups_tx, groups) = mpsc::channel::<(Vec<SignRecord>, Option<Error>)>();
-    std::thread::scope(|scope| {
-        let tables = plan.len() >= TABLES_FROM;
-        scope.spawn(move || {
-            // Built here, while the token makes the first signatures.
-            let tables = tables.then(|| Tables::for_key(&public)).flatten();
-            raw_checker(&public, tables.as_ref(), job_rx, groups_tx)
-        });
-        let mut done: Vec<SignRecord> = Vec::with_capacity(plan.len());
-        // The checker's error comes first in input order, then the signer's; a failed
-        // `on_signed` stops the signing but not the noting of what is already written.
-        let mut checker_error = None;
-        let mut sign_error = None;
-        let mut note_error = None;
-        let mut note = |(batch, e): (Vec<SignRecord>, Option<Error>),
-                        done: &mut Vec<SignRecord>,
-                        note_error: &mut Option<Error>| {
-            if !batch.is_empty() && note_error.is_none() {
-                if let Err(e) = on_signed(&batch) {
-                    *note_error = Some(e);
-                }
-            }
-            done.extend(batch);
-            if checker_error.is_none() {
-                checker_error = e;
-            }
-        };
-        for (input, out) in plan {
-            while let Ok(g) = groups.try_recv() {
-                note(g, &mut done, &mut note_error);
-            }
-            if note_error.is_some() {
-                break;
-            }
-            match raw_sign_one(key, opts, input, out) {
-                Ok(job) => {
-                    // A closed channel means the checker stopped on an error; it
-                    // reports it below.
-                    if jobs.send(job).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    sign_error = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(jobs);
-        while let Ok(g) = groups.recv() {
-            note(g, &mut done, &mut note_error);
-        }
-        match checker_error.or(sign_error).or(note_error) {
-            None => Ok(done),
-            Some(error) => Err(BatchError { done, error }),
-        }
-    })
-}
-
-/// The checking stage of [`raw_batch`]: verify, encode, write a group, report it.
-/// Stops at the first bad signature, after writing the checked ones before it.
-fn raw_checker(
-    public: &PublicKey,
-    tables: Option<&Tables>,
-    jobs: std::sync::mpsc::Receiver<(SignRecord, Unchecked)>,
-    groups: std::sync::mpsc::Sender<(Vec<SignRecord>, Option<Error>)>,
-) {
-    let mut open = true;
-    while open {
-        let mut checked: Vec<(SignRecord, Vec<u8>)> = Vec::with_capacity(RAW_GROUP);
-        let mut failed = None;
-        while checked.len() < RAW_GROUP {
-            let Ok((record, unchecked)) = jobs.recv() else {
-                open = false;
-                break;
-            };
-            match finish_raw(public, tables, record, unchecked) {
-                Ok(x) => checked.push(x),
-                Err(e) => {
-                    failed = Some(e);
-                    open = false;
-                    break;
-                }
-            }
-        }
-        let (written, error) = write_group(checked, failed);
-        if groups.send((written, error)).is_err() {
-            return;
-        }
-    }
-}
-
-/// Write checked signatures side by side; the records of those written, and the first
-/// error (`failed`, the one that ended the group, comes first).
-fn write_group(
-    checked: Vec<(SignRecord, Vec<u8>)>,
-    mut failed: Option<Error>,
-) -> (Vec<SignRecord>, Option<Error>) {
-    let items: Vec<(&Path, &[u8])> = checked
-        .iter()
-        .map(|(r, bytes)| (r.output.as_path(), bytes.as_slice()))
-        .collect();
-    let results = output::write_new_all(&items);
-    let mut written = Vec::with_capacity(checked.len());
-    for ((r, _), res) in checked.into_iter().zip(results) {
-        match res {
-            Ok(()) => written.push(r),
-            Err(e) => {
-                failed.get_or_insert(e.into());
-            }
-        }
-    }
-    (written, failed)
-}
-
-fn sign_raw(
-    key: &mut SigningKey<'_>,
-    opts: &Options,
-    input: &Path,
-    output: &Path,
-) -> Result<SignRecord, Error> {
-    let (record, unchecked) = raw_sign_one(key, opts, input, output)?;
-    let (r, bytes) = finish_raw(key.public_key(), None, record, unchecked)?;
-    output::write_new(output, &bytes)?;
-    Ok(r)
-}
-
-/// Hash `input` and have the token sign it: the record so far and the unchecked
-/// signature.
-fn raw_sign_one(
-    key: &mut SigningKey<'_>,
-    opts: &Options,
-    input: &Path,
-    output: &Path,
-) -> Result<(SignRecord, Unchecked), Error> {
-    use sha2::Digest;
-    let scheme =
-        raw::scheme(key.public_key(), opts.padding).map_err(|e| Error::format(input, e))?;
-    let hash = scheme.hash();
-    let mut h = hash.hasher();
-    // SHA-256 schemes hash once; others also keep the SHA-256 the transcript needs.
-    let mut s256 = (hash != HashAlg::Sha256).then(sha2::Sha256::new);
-    let n = stream::for_each_chunk(input, |_, c| {
-        h.update(c);
-        if let Some(s) = s256.as_mut() {
-            s.update(c);
-        }
-        Ok(())
-    })
-    .map_err(|e| Error::input(input, e))?;
-    let digest = h.finish();
-    let input_sha: Vec<u8> = match s256 {
-        Some(s) => s.finalize().to_vec(),
-        None => digest.clone(),
-    };
-    let unchecked = key.sign_unchecked(scheme, &digest)?;
-    let mut r = key.record(Format::Raw, input, output, scheme);
-    r.signed_digest = hex::encode(&digest);
-    r.input_sha256 = hex::encode(input_sha);
-    r.input_bytes = n;
-    Ok((r, unchecked))
-}
-
-/// Check the token's signature and encode it as the detached file's bytes.
-fn finish_raw(
-    public: &PublicKey,
-    tables: Option<&Tables>,
-    mut r: SignRecord,
-    unchecked: Unchecked,
-) -> Result<(SignRecord, Vec<u8>), Error> {
-    let bad = Error::TokenSignatureBad {
-        label: r.key_label.clone(),
-    };
-    let sig = unchecked.check_with(public, tables)?;
-    let bytes = raw::encode(public, &sig).map_err(|e| Error::format(&r.input, e))?;
-    // The file's own bytes (DER, not r‖s) must read back as exactly the signature just
-    // verified; a second curve check would add nothing but time.
-    if raw::decode(public, &bytes).ok().as_deref() != Some(sig.as_slice()) {
-        return Err(bad);
-    }
-    r.output_sha256 = hex::encode(output::sha256(&bytes));
-    Ok((r, bytes))
-}
-
 /// What `verify` found, one line per check, for the operator.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
+    /// One line per check, in order.
     pub lines: Vec<String>,
 }
 
@@ -804,7 +539,7 @@ pub fn verify_file(
     key: &PublicKey,
     input: &Path,
     signature: Option<&Path>,
-    padding: Option<raw::Padding>,
+    padding: Option<Padding>,
 ) -> Result<VerifyReport, Error> {
     // A weak key "verifies" whatever its holder (or anyone, for e = 1) wants.
     crate::keys::fitness::check(key, format.key_use())
@@ -826,7 +561,7 @@ pub fn verify_file(
                     "--format raw needs the detached signature file: verify … IN SIG".into(),
                 )
             })?;
-            verify_raw(key, input, sig_path, padding)
+            raw::verify(key, input, sig_path, padding)
         }
         Format::Stm32Mp15 => stm32::verify(stm32_image::Layout::V1, key, input),
         Format::Stm32Mp13 => stm32::verify(stm32_image::Layout::V2, key, input),
@@ -835,54 +570,6 @@ pub fn verify_file(
             "{format} images are checked against their SRK table: verify --format {format} --srk-table FILE IMAGE"
         ))),
     }
-}
-
-fn verify_raw(
-    key: &PublicKey,
-    input: &Path,
-    sig_path: &Path,
-    padding: Option<raw::Padding>,
-) -> Result<VerifyReport, Error> {
-    let sig = std::fs::read(sig_path).map_err(|e| Error::input(sig_path, e))?;
-    let candidates: Vec<SignScheme> = match (key, padding) {
-        (PublicKey::Rsa { .. }, None) => vec![
-            raw::scheme(key, Some(raw::Padding::Pss)).map_err(|e| Error::format(input, e))?,
-            raw::scheme(key, Some(raw::Padding::Pkcs1)).map_err(|e| Error::format(input, e))?,
-        ],
-        _ => vec![raw::scheme(key, padding).map_err(|e| Error::format(input, e))?],
-    };
-    let hash = candidates[0].hash();
-    let mut h = hash.hasher();
-    let n = stream::for_each_chunk(input, |_, c| {
-        h.update(c);
-        Ok(())
-    })
-    .map_err(|e| Error::input(input, e))?;
-    let digest = h.finish();
-    let mut last = None;
-    for scheme in candidates {
-        match raw::verify(key, scheme, &digest, &sig) {
-            Ok(()) => {
-                return Ok(VerifyReport {
-                    lines: vec![format!(
-                        "raw: {} signature {} verifies over {} ({n} bytes, {} {}) with {} key {}",
-                        scheme.name(),
-                        sig_path.display(),
-                        input.display(),
-                        hash.name(),
-                        hex::encode(&digest),
-                        key.describe(),
-                        hex::encode(key.fingerprint()),
-                    )],
-                })
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::verify(
-        input,
-        last.map(|e| e.to_string()).unwrap_or_default(),
-    ))
 }
 
 #[cfg(test)]

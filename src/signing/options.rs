@@ -1,6 +1,7 @@
 //! The format-specific options of `officiant sign`, one clap definition shared by both
 //! faces: the command line flattens it into `sign`, the console parses its Options field
-//! with it.
+//! with it. Reads the files its flags name (key table, SRK table, certificates); no
+//! token.
 
 use std::path::PathBuf;
 
@@ -170,11 +171,13 @@ fn parse_num(s: &str) -> Result<u64, String> {
     r.map_err(|_| format!("{s:?} is not a number (0x… hex or decimal)"))
 }
 
+/// A `--load-address`-style number: `0x…` hex or decimal, `_` allowed, up to 32 bits.
 pub fn parse_u32(s: &str) -> Result<u32, String> {
     let v = parse_num(s)?;
     u32::try_from(v).map_err(|_| format!("{s} does not fit in 32 bits"))
 }
 
+/// A `--binary-type`-style number: `0x…` hex or decimal, up to 8 bits.
 pub fn parse_u8(s: &str) -> Result<u8, String> {
     let v = parse_num(s)?;
     u8::try_from(v).map_err(|_| format!("{s} does not fit in 8 bits"))

@@ -28,12 +28,19 @@ pub enum Outputs<'a> {
 pub struct Job<'a> {
     /// The backend as shown (no secret in it).
     pub backend: &'a str,
+    /// Label of the signing key (for imx-hab4, the CSF key).
     pub key: &'a str,
+    /// The signing request and its approvals, for a key under a quorum.
     pub request: Option<&'a Presented>,
+    /// The format every input is signed in.
     pub format: Format,
+    /// The format's options; imx-hab4 certificates not given are read from the token.
     pub opts: &'a Options,
+    /// The payloads, in order.
     pub inputs: &'a [PathBuf],
+    /// Where the signed files go.
     pub outputs: Outputs<'a>,
+    /// The transcript file the session appends to.
     pub transcript: &'a Path,
 }
 
@@ -41,18 +48,25 @@ pub struct Job<'a> {
 pub enum Note<'a> {
     /// The key signs under this approved request (`used` uses before this session).
     Approved {
+        /// The approved request, described for the operator.
         grant: String,
+        /// Uses of it spent before this session.
         used: u64,
     },
+    /// One payload was signed and written.
     Signed(&'a SignRecord),
 }
 
+/// Why a recorded signing session stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordedError {
+    /// Signing or checking failed.
     #[error(transparent)]
     Sign(#[from] Error),
+    /// The transcript could not be appended to.
     #[error(transparent)]
     Transcript(#[from] transcript::Error),
+    /// The token refused (opening the key, the approval counter).
     #[error("token: {0}")]
     Token(#[from] crate::hsm::Error),
 }

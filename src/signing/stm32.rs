@@ -154,7 +154,13 @@ fn key_set(layout: Layout, key: &PublicKey, opts: &Options) -> Result<Option<Key
     let index =
         match (s.key_index, pos) {
             (Some(i), _) => i,
-            (None, Some(p)) => p as u32,
+            (None, Some(p)) => u32::try_from(p).map_err(|_| {
+                Error::Usage(format!(
+                    "--key-table: {} keys; the ROM takes 1 to {}",
+                    s.key_table.len(),
+                    stm32_image::MAX_KEYS
+                ))
+            })?,
             (None, None) => return Err(Error::Usage(
                 "the signing key is not in --key-table; add it (in OTP order) or give --key-index"
                     .into(),

@@ -1,5 +1,6 @@
 //! Reading payloads as a stream: one fixed buffer, so memory stays flat whatever the
-//! payload size.
+//! payload size; and the offset arithmetic that streamed patching needs, without a cast
+//! that could truncate. File reads only: no keys, no formats.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -32,10 +33,30 @@ pub fn for_each_chunk(
 
 /// The part of `chunk` (which starts at file offset `off`) inside `[start, end)`.
 pub fn within(off: u64, chunk: &[u8], start: u64, end: u64) -> &[u8] {
-    let c_end = off + chunk.len() as u64;
-    let s = start.max(off).min(c_end);
-    let e = end.min(c_end).max(s);
-    &chunk[(s - off) as usize..(e - off) as usize]
+    let s = clamp_len(start.saturating_sub(off), chunk.len());
+    let e = clamp_len(end.saturating_sub(off), chunk.len()).max(s);
+    &chunk[s..e]
+}
+
+/// Copy into `chunk` (which starts at file offset `off`) the part of `new` (which belongs
+/// at file offset `at`) that overlaps it: patching a few bytes into a streamed file.
+pub fn overlay(chunk: &mut [u8], off: u64, new: &[u8], at: u64) {
+    // Where `new` starts inside the chunk, and how much of `new` lies before the chunk.
+    let to = clamp_len(at.saturating_sub(off), chunk.len());
+    let from = clamp_len(off.saturating_sub(at), new.len());
+    let n = (chunk.len() - to).min(new.len() - from);
+    chunk[to..to + n].copy_from_slice(&new[from..from + n]);
+}
+
+/// `n` as a length, at most `max`: how much of a `max`-byte buffer a loop with `n` bytes
+/// left uses next.
+pub fn clamp_len(n: u64, max: usize) -> usize {
+    usize::try_from(n).map_or(max, |n| n.min(max))
+}
+
+/// `bytes` from offset `at` on, if `at` lies inside it (or at its end).
+pub fn from(bytes: &[u8], at: u64) -> Option<&[u8]> {
+    usize::try_from(at).ok().and_then(|a| bytes.get(a..))
 }
 
 /// Read the first `n` bytes of a file (or fewer, if it is shorter).
@@ -68,7 +89,7 @@ pub fn for_each_chunk_in(
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(at))?;
     let mut file = file.take(len);
-    let mut buf = vec![0u8; CHUNK.min(len.max(1) as usize)];
+    let mut buf = vec![0u8; clamp_len(len.max(1), CHUNK)];
     let mut left = len;
     while left > 0 {
         let n = match file.read(&mut buf) {
@@ -90,7 +111,7 @@ pub fn for_each_chunk_in(
 
 #[cfg(test)]
 mod tests {
-    use super::within;
+    use super::{overlay, within};
 
     #[test]
     fn within_clips_to_the_range() {
@@ -99,5 +120,22 @@ mod tests {
         assert_eq!(within(10, &c, 0, 100), &c);
         assert!(within(10, &c, 20, 30).is_empty());
         assert!(within(10, &c, 0, 5).is_empty());
+    }
+
+    #[test]
+    fn overlay_copies_only_the_overlap() {
+        let mut c = [0u8; 5];
+        overlay(&mut c, 10, &[1, 2, 3], 12);
+        assert_eq!(c, [0, 0, 1, 2, 3]);
+        let mut c = [0u8; 5];
+        overlay(&mut c, 10, &[1, 2, 3, 4], 8);
+        assert_eq!(c, [3, 4, 0, 0, 0]);
+        let mut c = [0u8; 5];
+        overlay(&mut c, 10, &[9; 20], 0);
+        assert_eq!(c, [9; 5]);
+        let mut c = [0u8; 5];
+        overlay(&mut c, 10, &[1, 2], 15);
+        overlay(&mut c, 10, &[1, 2], 6);
+        assert_eq!(c, [0; 5]);
     }
 }

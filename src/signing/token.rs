@@ -12,6 +12,8 @@ use crate::approvals;
 use crate::hsm::Token;
 use crate::keys::{Authority, PublicKey, SignError, SignScheme, Signer};
 
+/// A key pair on an opened, logged-in token that signs only as its approval policy allows;
+/// see the module doc.
 pub struct TokenSigner<'t> {
     token: &'t mut dyn Token,
     label: String,

@@ -10,40 +10,62 @@
 //! image array (so every image's hash) and the signature block's header and SRK table.
 //! ECDSA signatures are r‖s; RSA follows the SRK record (`22` PSS, `21` PKCS#1 v1.5),
 //! with the record's hash.
+//!
+//! Pure: container bytes and a `keys::Signer` in, bytes out; no I/O, no token (the caller,
+//! `signing::imx_ahab`, reads the image and writes the output).
 
 use crate::formats::imx::ahab_srk::{self, Srk, SrkTable, ALG_ECDSA, ALG_RSA_PKCS1, ALG_RSA_PSS};
 use crate::keys::{self, Encoding, HashAlg, PublicKey, SignScheme};
 
+/// Container header tag (byte 3).
 pub const CONTAINER_TAG: u8 = 0x87;
+/// Signature block tag (byte 3 of its header).
 pub const SIG_BLOCK_TAG: u8 = 0x90;
+/// Signature tag, inside the signature block.
 pub const SIGNATURE_TAG: u8 = 0xD8;
+/// Certificate (SGK) tag, inside the signature block; Officiant writes none.
 pub const CERT_TAG: u8 = 0xAF;
+/// Key blob tag (encrypted images), inside the signature block; Officiant writes none.
 pub const BLOB_TAG: u8 = 0x81;
+/// Container header length: version, length u16, tag, flags u32, software version u16, fuse
+/// version, image count, signature block offset u16, reserved u16.
 pub const HEADER_LEN: usize = 16;
+/// Image array entry length.
 pub const ENTRY_LEN: usize = 128;
 const BLOCK_HEADER_LEN: usize = 16;
 const SIGNATURE_HEADER_LEN: usize = 8;
 /// Containers of a boot image sit 1 KiB apart, at most four of them.
 pub const CONTAINER_STEP: u64 = 0x400;
+/// At most four containers in a boot image.
 pub const MAX_CONTAINERS: usize = 4;
 /// Where an AHAB image may start in a file: at its start, or behind a 4 KiB FlexSPI
 /// configuration block.
 pub const IMAGE_OFFSETS: [u64; 2] = [0, 0x1000];
 
+/// Container flags bits 0–1: no SRK set (unsigned).
 pub const SRK_SET_NONE: u8 = 0;
+/// Container flags bits 0–1: signed by NXP's SRKs.
 pub const SRK_SET_NXP: u8 = 1;
+/// Container flags bits 0–1: signed by the OEM's SRKs (what Officiant writes).
 pub const SRK_SET_OEM: u8 = 2;
 
 const IMAGE_ENCRYPTED: u32 = 1 << 11;
 
+/// Why a container cannot be read, signed or checked.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The container's header, image array or signature block is malformed; the message
+    /// names the part and offset.
     #[error("AHAB container: {0}")]
     Malformed(String),
+    /// The container or options do not fit signing (NXP-signed, encrypted, wrong SRK or
+    /// key); the message names the flag.
     #[error("{0}")]
     Input(String),
+    /// The key refused or failed to sign.
     #[error(transparent)]
     Key(#[from] keys::SignError),
+    /// The container's signature is missing or does not verify with its SRK.
     #[error("{0}")]
     Verify(String),
 }
@@ -80,10 +102,15 @@ fn align8(v: usize) -> usize {
 pub struct ImageEntry {
     /// Offset of the image from the start of the AHAB image (the first container).
     pub offset: u32,
+    /// Image size in bytes.
     pub size: u32,
+    /// Address the image is loaded to.
     pub load_address: u64,
+    /// Address execution starts at.
     pub entry_point: u64,
+    /// Image flags: type, core, hash algorithm (bits 8–10), encrypted (bit 11).
     pub flags: u32,
+    /// Metadata word (partition / memory region ids), kept as read.
     pub metadata: u32,
     /// The image's hash, zero-padded to 64 bytes.
     pub hash: [u8; 64],
@@ -114,6 +141,8 @@ impl ImageEntry {
         }
     }
 
+    /// Whether flag bit 11 marks the image as encrypted (Officiant signs only plain
+    /// images).
     pub fn encrypted(&self) -> bool {
         self.flags & IMAGE_ENCRYPTED != 0
     }
@@ -133,10 +162,16 @@ pub struct Container {
     head: Vec<u8>,
     /// The signature block as in the file.
     block: Vec<u8>,
+    /// The container's length in bytes, header through signature block (u16 at 1).
     pub length: u16,
+    /// Container flags (u32 at 4): SRK set (bits 0–1), SRK used (bits 4–5), revocation mask
+    /// (bits 8–11).
     pub flags: u32,
+    /// Software version (u16 at 8), checked against the anti-rollback fuses.
     pub sw_version: u16,
+    /// Fuse version (byte 10).
     pub fuse_version: u8,
+    /// The image array, in order.
     pub images: Vec<ImageEntry>,
 }
 
@@ -252,14 +287,18 @@ impl Container {
         self.block.get(o..o + len)
     }
 
+    /// Which SRK set signs: [`SRK_SET_NONE`], [`SRK_SET_NXP`] or [`SRK_SET_OEM`] (flags
+    /// bits 0–1).
     pub fn srk_set(&self) -> u8 {
         (self.flags & 0x3) as u8
     }
 
+    /// 0-based index of the SRK that signs (flags bits 4–5).
     pub fn used_srk(&self) -> u8 {
         ((self.flags >> 4) & 0x3) as u8
     }
 
+    /// SRKs to revoke once this container boots, one bit per SRK (flags bits 8–11).
     pub fn revoke_mask(&self) -> u8 {
         ((self.flags >> 8) & 0xF) as u8
     }
@@ -275,10 +314,13 @@ impl Container {
             .and_then(|s| s.get(SIGNATURE_HEADER_LEN..))
     }
 
+    /// Whether the signature block points at a certificate (an SGK signs instead of the
+    /// SRK).
     pub fn has_certificate(&self) -> bool {
         self.block_field(0) != 0
     }
 
+    /// Whether the signature block points at a key blob (encrypted images).
     pub fn has_blob(&self) -> bool {
         self.block_field(3) != 0
     }
@@ -381,7 +423,10 @@ pub fn sign(
     block[sig_off + 3] = SIGNATURE_TAG;
     let mut head = container.head.clone();
     head[1..3].copy_from_slice(&total.to_le_bytes());
-    let flags = (container.flags & !0x33) | u32::from(SRK_SET_OEM) | ((srk_index as u32) << 4);
+    // srk_index < 4: table.srks().get(srk_index) succeeded above, so the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation)]
+    let used = srk_index as u32;
+    let flags = (container.flags & !0x33) | u32::from(SRK_SET_OEM) | (used << 4);
     head[4..8].copy_from_slice(&flags.to_le_bytes());
     let mut tbs = head.clone();
     tbs.extend_from_slice(&block[..sig_off]);

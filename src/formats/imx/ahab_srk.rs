@@ -5,6 +5,7 @@
 //! as RSA-PSS, fuse = SHA-256 of the table) and to `srktool -a -s DIGEST` (RSA records as
 //! PKCS#1 v1.5, efuse file = SHA-512 of the table); tests/imx_ahab_fuses.rs runs both.
 //! The table also sits inside every signed AHAB container, so it is parsed back here.
+//! Pure: certificates in, bytes and text out; no I/O, no token.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +17,9 @@ use crate::keys::{Curve, HashAlg, PublicKey};
 /// AHAB tables always hold exactly four SRKs (srktool: "AHAB always expects 4 SRKs").
 pub const SRK_COUNT: usize = 4;
 
+/// Table header tag (the header is `D7 · length u16 LE · version`).
 pub const TABLE_TAG: u8 = 0xD7;
+/// Table header version byte.
 pub const TABLE_VERSION: u8 = 0x42;
 const RECORD_TAG: u8 = 0xE1;
 const RECORD_FIXED: usize = 12;
@@ -24,35 +27,62 @@ const FLAG_CA: u8 = 0x80;
 
 /// Signing algorithm byte of a record.
 pub const ALG_RSA_PKCS1: u8 = 0x21;
+/// Record algorithm: RSA-PSS (spsdk, i.MX 9 ELE).
 pub const ALG_RSA_PSS: u8 = 0x22;
+/// Record algorithm: ECDSA.
 pub const ALG_ECDSA: u8 = 0x27;
 
+/// Why an AHAB SRK table cannot be built or read, or a family or hash width is wrong.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// The number of certificates given (AHAB needs exactly [`SRK_COUNT`]).
     #[error("an AHAB SRK table needs exactly 4 certificates, got {0}")]
     Count(usize),
-    /// `index` is the certificate's position (0-based) in the caller's list.
+    /// One certificate cannot be an AHAB SRK (not X.509, or a key AHAB cannot hold).
     #[error("SRK certificate {}: {msg}", index + 1)]
-    Cert { index: usize, msg: String },
+    Cert {
+        /// The certificate's 0-based position in the caller's list (messages count
+        /// from 1).
+        index: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// The SRKs are not all one key type (algorithm and size).
     #[error("SRK {} is {other} but SRK 1 is {first}: all four AHAB SRKs must be the same key type", index + 1)]
     Mixed {
+        /// 0-based position of the first SRK that differs (messages count from 1).
         index: usize,
+        /// SRK 1's key type, described.
         first: String,
+        /// The differing SRK's key type, described.
         other: String,
     },
+    /// Some SRKs are CA keys and some are not; AHAB needs one kind in a table.
     #[error(
         "SRK certificates mix CA and non-CA keys (CA: {ca:?}, non-CA: {non_ca:?}); \
          AHAB needs all four of one kind"
     )]
-    CaMix { ca: Vec<usize>, non_ca: Vec<usize> },
+    CaMix {
+        /// 1-based positions of the CA certificates.
+        ca: Vec<usize>,
+        /// 1-based positions of the non-CA certificates.
+        non_ca: Vec<usize>,
+    },
+    /// Bytes read as an AHAB SRK table are not one (tag, length, record, algorithm,
+    /// re-encoding); the message names the part.
     #[error("SRK table: {0}")]
     Malformed(String),
+    /// `--family` named no AHAB family Officiant knows; holds the name given.
     #[error("unknown AHAB family {0:?} (imx8qxp, imx8qm, imx8ulp, imx93 or imx95)")]
     Family(String),
+    /// The fuse hash given is not the width the family's SRK_HASH fuses hold.
     #[error("{family} burns a {want}-bit SRK hash; the hash given has {got} bits")]
     HashWidth {
+        /// The family asked for.
         family: Family,
+        /// Bits its SRK_HASH fuses hold (256 or 512).
         want: usize,
+        /// Bits in the hash given.
         got: usize,
     },
 }
@@ -71,14 +101,18 @@ impl Error {
 /// (and i.MX 9 ELE) RSA-PSS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RsaRecord {
+    /// `21`: RSA PKCS#1 v1.5, as srktool writes it.
     Pkcs1,
+    /// `22`: RSA-PSS, as spsdk writes it (and i.MX 9's ELE expects).
     Pss,
 }
 
 /// One SRK, read from a certificate or a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Srk {
+    /// The SRK's public key.
     pub key: PublicKey,
+    /// Whether the record's flags byte says CA (`0x80`).
     pub ca: bool,
     /// The record's signing algorithm byte (`21`, `22`, `27`).
     pub algorithm: u8,
@@ -411,10 +445,12 @@ impl SrkTable {
         Ok(table)
     }
 
+    /// The four SRKs in table order (SRK 1 first).
     pub fn srks(&self) -> &[Srk] {
         &self.srks
     }
 
+    /// True when the SRKs are CA keys (they sign SGK certificates).
     pub fn is_ca(&self) -> bool {
         self.srks.first().is_some_and(|s| s.ca)
     }
@@ -439,14 +475,20 @@ impl SrkTable {
 /// doc/imx/ahab/guides: mx8_mx8x_secure_boot.txt and mx8ulp_9x_secure_boot.txt).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
+    /// i.MX 8QuadXPlus: 512-bit SRK_HASH at fuse bank 0, words 730–745.
     Imx8qxp,
+    /// i.MX 8QuadMax: 512-bit SRK_HASH at fuse bank 0, words 722–737.
     Imx8qm,
+    /// i.MX 8ULP: 256-bit SRK_HASH at bank 15, words 0–7.
     Imx8ulp,
+    /// i.MX 93: 256-bit SRK_HASH at bank 16, words 0–7.
     Imx93,
+    /// i.MX 95: as i.MX 93.
     Imx95,
 }
 
 impl Family {
+    /// Every family, in the order `--family` lists them.
     pub const ALL: [Family; 5] = [
         Family::Imx8qxp,
         Family::Imx8qm,
@@ -455,6 +497,7 @@ impl Family {
         Family::Imx95,
     ];
 
+    /// The `--family` spelling: `imx8qxp`, `imx8qm`, `imx8ulp`, `imx93` or `imx95`.
     pub fn name(self) -> &'static str {
         match self {
             Family::Imx8qxp => "imx8qxp",
@@ -473,9 +516,8 @@ impl Family {
         }
     }
 
-    /// (bank, word) of fuse word `i`.
-    pub fn location(self, i: usize) -> (u32, u32) {
-        let i = i as u32;
+    /// (bank, word) of fuse word `i` (0-based), as U-Boot's `fuse prog` numbers them.
+    pub fn location(self, i: u32) -> (u32, u32) {
         match self {
             Family::Imx8qxp => (0, 730 + i),
             Family::Imx8qm => (0, 722 + i),
@@ -520,8 +562,8 @@ pub fn fuse_commands(hash: &[u8], family: Family) -> Result<Vec<String>, Error> 
     }
     Ok(fuse_words(hash)
         .iter()
-        .enumerate()
-        .map(|(i, w)| {
+        .zip(0u32..)
+        .map(|(w, i)| {
             let (bank, word) = family.location(i);
             format!("fuse prog -y {bank} {word} 0x{w:08X}")
         })

@@ -7,7 +7,7 @@
 //!
 //! Built with RustCrypto's `cms` builder; a [`keys::Signer`] is adapted to the
 //! `signature::Keypair + Signer` shape it wants, so the private key stays wherever the
-//! signer keeps it (a token).
+//! signer keeps it (a token). Pure otherwise: no I/O.
 
 use std::cell::RefCell;
 use std::time::SystemTime;
@@ -29,14 +29,20 @@ use crate::keys::{self, Encoding, HashAlg, PublicKey, SignScheme};
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 
+/// Why a CMS signature could not be made or does not check.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The signer's certificate is not DER X.509 (or its issuer and serial cannot be read).
     #[error("certificate: {0}")]
     Certificate(String),
+    /// The `cms` builder or DER encoder refused the SignedData.
     #[error("CMS encoding: {0}")]
     Encode(String),
+    /// The key refused or failed to sign.
     #[error(transparent)]
     Key(#[from] keys::SignError),
+    /// The SignedData is malformed, has the wrong shape, or its signature does not verify;
+    /// the message says which.
     #[error("{0}")]
     Verify(String),
 }
@@ -224,6 +230,7 @@ pub fn max_len(key: &PublicKey, cert_der: &[u8], time: SystemTime) -> Result<usi
 /// What a verified SignedData says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
+    /// The signature scheme the SignerInfo uses (RSA PKCS#1 v1.5 or ECDSA, SHA-256).
     pub scheme: SignScheme,
     /// The signingTime attribute, if any (RFC 3339).
     pub signing_time: Option<String>,

@@ -2,30 +2,46 @@
 //! `tag · length u16 BE · parameter · …` (all big-endian), then the data the commands
 //! point at (SRK table, certificates `D7`, signatures `D8`) at offsets from the CSF's
 //! first byte. Command layouts from spsdk's `spsdk/image/hab/commands/`.
+//!
+//! Pure encoding and parsing: no keys, no signatures (those are `cms` and `hab4_image`).
 
+/// CSF header tag.
 pub const CSF_TAG: u8 = 0xD4;
 /// Certificate blob tag (and the SRK table's own tag).
 pub const CERT_TAG: u8 = 0xD7;
+/// Signature blob tag (the CMS SignedData of an Authenticate Data command).
 pub const SIG_TAG: u8 = 0xD8;
 
+/// Install Key command tag.
 pub const CMD_INSTALL_KEY: u8 = 0xBE;
+/// Authenticate Data command tag (also Authenticate CSF: no blocks).
 pub const CMD_AUTH_DATA: u8 = 0xCA;
+/// Unlock command tag.
 pub const CMD_UNLOCK: u8 = 0xB2;
 
 /// Install Key certificate formats and flags.
 pub const FMT_SRK: u8 = 0x03;
+/// Install Key certificate format: X.509 (DER, in a `D7` blob).
 pub const FMT_X509: u8 = 0x09;
 /// Authenticate Data signature format: CMS.
 pub const FMT_CMS: u8 = 0xC5;
+/// Install Key hash algorithm byte: SHA-256.
 pub const HASH_SHA256: u8 = 0x17;
+/// Install Key flag: the key installed is the CSF key (target slot 1).
 pub const FLAG_CSF: u8 = 0x02;
 
+/// Unlock engine: CAAM (crypto accelerator).
 pub const ENGINE_CAAM: u8 = 0x1D;
+/// Unlock engine: SNVS (secure non-volatile storage).
 pub const ENGINE_SNVS: u8 = 0x1E;
+/// Unlock engine: OCOTP (the fuse controller).
 pub const ENGINE_OCOTP: u8 = 0x21;
 
+/// Why bytes are not a CSF Officiant can read or write.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// The header, a command or a data blob is truncated, mis-tagged or too long; the
+    /// message names it and its offset.
     #[error("CSF: {0}")]
     Malformed(String),
 }
@@ -42,18 +58,28 @@ fn be32(b: &[u8], i: usize) -> u32 {
 /// or an image key (target 2–5) from data at `location` (an offset in the CSF).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstallKey {
+    /// Install flags (spsdk's `EnumInsKey`): [`FLAG_CSF`] for the CSF key, else 0.
     pub flags: u8,
+    /// What `location` holds: [`FMT_SRK`] (an SRK table) or [`FMT_X509`] (a certificate).
     pub cert_format: u8,
+    /// Hash algorithm of a certificate hash check ([`HASH_SHA256`] for the SRK table, 0 for
+    /// none).
     pub hash: u8,
+    /// Source: for the SRK the SRK's 0-based index in the table; otherwise the key slot
+    /// that vouches for the certificate.
     pub source: u8,
+    /// Target key slot: 0 SRK, 1 CSF key, 2–5 image keys.
     pub target: u8,
+    /// Offset of the data (SRK table or `D7` certificate blob) from the CSF's first byte.
     pub location: u32,
 }
 
 /// One block an Authenticate Data command signs: `length` bytes at `address`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Block {
+    /// Start address (the same address space as the IVT's pointers).
     pub address: u32,
+    /// Length in bytes.
     pub length: u32,
 }
 
@@ -61,36 +87,54 @@ pub struct Block {
 /// over the CSF's header and commands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthData {
+    /// Authenticate Data flags (0 in what Officiant writes).
     pub flags: u8,
+    /// Key slot that verifies the signature (1: the CSF key, for Authenticate CSF).
     pub key: u8,
+    /// Signature format: [`FMT_CMS`].
     pub sig_format: u8,
+    /// Engine that hashes the blocks (0: any).
     pub engine: u8,
+    /// Engine configuration (0: default).
     pub engine_cfg: u8,
+    /// Offset of the `D8` signature blob from the CSF's first byte.
     pub location: u32,
+    /// The signed blocks, in order; empty for Authenticate CSF.
     pub blocks: Vec<Block>,
 }
 
 /// Unlock (`B2`): leaves engine features unlocked after boot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unlock {
+    /// Engine: [`ENGINE_CAAM`], [`ENGINE_SNVS`] or [`ENGINE_OCOTP`].
     pub engine: u8,
+    /// Feature bits of that engine (see [`UNLOCK_FEATURES`]).
     pub features: u32,
+    /// The chip's unique ID, for OCOTP features bound to one chip; Officiant writes none.
     pub uid: Option<u64>,
 }
 
+/// One CSF command, decoded where Officiant writes or checks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// Install Key (`BE`).
     InstallKey(InstallKey),
+    /// Authenticate Data (`CA`).
     AuthData(AuthData),
+    /// Unlock (`B2`).
     Unlock(Unlock),
     /// Any other command (Set, NOP, Init, Write/Check Data), kept byte for byte.
     Other {
+        /// The command's tag byte.
         tag: u8,
+        /// The whole command as read, header included.
         raw: Vec<u8>,
     },
 }
 
 impl Command {
+    /// The command as written: tag, length u16 big-endian, then its parameter, all
+    /// big-endian.
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             Command::InstallKey(k) => {
@@ -103,7 +147,8 @@ impl Command {
                 let len = 12 + 8 * a.blocks.len();
                 let mut b = vec![CMD_AUTH_DATA];
                 // Callers keep blocks few (one per image region); u16 holds 8190 of them.
-                b.extend_from_slice(&(len.min(usize::from(u16::MAX)) as u16).to_be_bytes());
+                let len = u16::try_from(len).unwrap_or(u16::MAX);
+                b.extend_from_slice(&len.to_be_bytes());
                 b.push(a.flags);
                 b.extend_from_slice(&[a.key, a.sig_format, a.engine, a.engine_cfg]);
                 b.extend_from_slice(&a.location.to_be_bytes());
@@ -202,7 +247,9 @@ impl Command {
 /// A CSF's header and commands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Csf {
+    /// Header version byte: `0x40`–`0x45` for HAB 4.0–4.5.
     pub version: u8,
+    /// The commands, in order.
     pub commands: Vec<Command>,
 }
 
@@ -266,6 +313,7 @@ impl Csf {
             .sum::<usize>()
     }
 
+    /// No commands.
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
     }

@@ -5,32 +5,55 @@
 //!
 //! A file's offsets relate to the addresses by the IVT's self pointer: file offset =
 //! address − (self − the IVT's file offset).
+//!
+//! Pure: the caller reads the file and hands in the bytes at each candidate offset.
 
 /// Where an IVT is looked for in a file: at the start (U-Boot's `u-boot.imx`,
 /// `nxpimage hab export`), after a 1 KiB boot-medium header, after a 4 KiB FlexSPI
 /// configuration block.
 pub const IVT_OFFSETS: [u64; 3] = [0, 0x400, 0x1000];
+/// An IVT is 32 bytes: the 4-byte header and seven u32s.
 pub const IVT_LEN: usize = 32;
+/// Boot data is 12 bytes: start, length, plugin flag.
 pub const BOOT_DATA_LEN: usize = 12;
+/// The IVT header's tag byte.
 pub const IVT_TAG: u8 = 0xD1;
 
+/// Why a file holds no usable IVT.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
+    /// None of [`IVT_OFFSETS`] holds an IVT header.
     #[error("no IVT: none of file offsets 0x0, 0x400, 0x1000 holds an IVT header (D1 00 20 4x)")]
     NoIvt,
+    /// An IVT was found but its pointers or boot data do not fit the file.
     #[error("the IVT at file offset {ivt:#x}: {msg}")]
-    Bad { ivt: u64, msg: String },
+    Bad {
+        /// The IVT's file offset.
+        ivt: u64,
+        /// Which pointer or field is wrong, and why.
+        msg: String,
+    },
 }
 
+/// An Image Vector Table as the ROM reads it: header `D1 00 20 4x`, then seven
+/// little-endian u32 words (addresses, not file offsets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ivt {
+    /// Header version byte, `0x40`–`0x4F` (HAB 4.x).
     pub version: u8,
+    /// Address of the first instruction the ROM jumps to.
     pub entry: u32,
+    /// Word 2, reserved (kept as read).
     pub reserved1: u32,
+    /// Address of the Device Configuration Data, 0 when none.
     pub dcd: u32,
+    /// Address of the boot data.
     pub boot_data: u32,
+    /// The IVT's own address (`self`): ties addresses to file offsets.
     pub self_addr: u32,
+    /// Address of the CSF, 0 in an unsigned image.
     pub csf: u32,
+    /// Word 7, reserved (kept as read).
     pub reserved2: u32,
 }
 
@@ -56,6 +79,7 @@ impl Ivt {
         })
     }
 
+    /// The 32 bytes as written: header, then the seven words little-endian.
     pub fn to_bytes(&self) -> [u8; IVT_LEN] {
         let mut b = [0u8; IVT_LEN];
         b[..4].copy_from_slice(&[IVT_TAG, 0x00, 0x20, self.version]);
@@ -77,16 +101,19 @@ impl Ivt {
     }
 }
 
+/// The boot data the IVT points at: three little-endian u32s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BootData {
     /// Address of the start of the image (may lie before the file's first byte).
     pub start: u32,
     /// Bytes from `start` the ROM loads; covers the CSF.
     pub length: u32,
+    /// Plugin flag (non-zero: the image is a HAB plugin); kept as read.
     pub plugin: u32,
 }
 
 impl BootData {
+    /// The boot data in `b` (12 bytes at least); `None` when shorter.
     pub fn parse(b: &[u8]) -> Option<BootData> {
         (b.len() >= BOOT_DATA_LEN).then(|| BootData {
             start: le(b, 0),
@@ -95,6 +122,7 @@ impl BootData {
         })
     }
 
+    /// The 12 bytes as written, little-endian.
     pub fn to_bytes(&self) -> [u8; BOOT_DATA_LEN] {
         let mut b = [0u8; BOOT_DATA_LEN];
         b[..4].copy_from_slice(&self.start.to_le_bytes());
@@ -112,9 +140,13 @@ impl BootData {
 /// A checked IVT and boot data in a file of `file_len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// File offset of the IVT (one of [`IVT_OFFSETS`]).
     pub ivt_offset: u64,
+    /// The IVT found at `ivt_offset`, its pointers checked against the file.
     pub ivt: Ivt,
+    /// The boot data the IVT points at.
     pub boot: BootData,
+    /// The file's length in bytes.
     pub file_len: u64,
 }
 
