@@ -9,7 +9,6 @@ use super::{BackendArgs, Failure, Outcome};
 use crate::approvals::Presented;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, UserType};
-use crate::keys::load_public_key;
 use crate::secret::SecretSource;
 use crate::signing::recorded::{sign_recorded, Job, Note, Outputs};
 use crate::signing::{self, Format, FormatOptions, SignRecord};
@@ -213,46 +212,34 @@ pub fn sign(a: SignArgs) -> Outcome {
 /// signature, a wrong key or an unreadable file is the error (exit 1).
 pub fn verify(a: VerifyArgs) -> Outcome {
     let format = Format::parse(&a.format)?;
-    let nxp = matches!(format, Format::ImxHab4 | Format::ImxAhab);
-    let report = match (format, &a.pubkey, &a.srk_table) {
-        (f, None, Some(t)) if nxp => {
-            if a.signature.is_some() || a.padding.is_some() {
-                return Err(Failure(format!(
-                    "{f} images carry their signatures: give no SIG file or --padding"
-                )));
-            }
-            let table = std::fs::read(t)
-                .map_err(|e| Failure(format!("--srk-table {}: {e}", t.display())))?;
-            if f == Format::ImxHab4 {
-                signing::imx_hab4::verify(&a.input, &table)?
-            } else {
-                signing::imx_ahab::verify(&a.input, &table)?
-            }
+    // The flags name the anchor; signing::verify_against checks it suits the format.
+    let anchor = match (&a.pubkey, &a.srk_table) {
+        (Some(_), Some(_)) => {
+            return Err(Failure(
+                "give --pubkey (raw, esp32-sbv2, stm32mp15, stm32mp13) or --srk-table (imx-hab4, imx-ahab), not both".into(),
+            ))
         }
-        (f, _, _) if nxp => {
-            return Err(Failure(format!(
-                "--format {f} checks the image against --srk-table FILE (the SRK table whose hash is fused), not --pubkey"
-            )))
-        }
-        (_, _, Some(_)) => {
+        (Some(p), None) if !format.anchored_by_srk_table() => signing::TrustAnchor::PublicKey(p),
+        (None, Some(t)) if format.anchored_by_srk_table() => signing::TrustAnchor::SrkTable(t),
+        (_, Some(_)) => {
             return Err(Failure(format!(
                 "--srk-table is for imx-hab4 and imx-ahab, not {format}"
             )))
         }
-        (_, None, None) => return Err(Failure(format!("--format {format} needs --pubkey FILE"))),
-        (_, Some(p), None) => {
-            let key = load_public_key(p).map_err(|e| Failure(format!("--pubkey {e}")))?;
-            crate::keys::fitness::check(&key, format.key_use())
-                .map_err(|e| Failure(format!("--pubkey {}: {e}", p.display())))?;
-            signing::verify_file(
-                format,
-                &key,
-                &a.input,
-                a.signature.as_deref(),
-                padding(a.padding.as_deref())?,
-            )?
+        _ if format.anchored_by_srk_table() => {
+            return Err(Failure(format!(
+                "--format {format} checks the image against --srk-table FILE (the SRK table whose hash is fused), not --pubkey"
+            )))
         }
+        _ => return Err(Failure(format!("--format {format} needs --pubkey FILE"))),
     };
+    let report = signing::verify_against(
+        format,
+        anchor,
+        &a.input,
+        a.signature.as_deref(),
+        padding(a.padding.as_deref())?,
+    )?;
     if a.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {

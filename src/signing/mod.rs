@@ -532,6 +532,69 @@ pub struct VerifyReport {
     pub lines: Vec<String>,
 }
 
+/// What a format's signatures are checked against, as a file.
+#[derive(Debug, Clone, Copy)]
+pub enum TrustAnchor<'a> {
+    /// The signer's public key (PEM or DER; a certificate's key too): raw, esp32-sbv2,
+    /// stm32mp15, stm32mp13.
+    PublicKey(&'a Path),
+    /// The SRK table whose hash is fused (imx-hab4, imx-ahab): each image names the SRK
+    /// in it that signed.
+    SrkTable(&'a Path),
+}
+
+impl Format {
+    /// Whether this format's images are checked against an SRK table rather than a key.
+    pub fn anchored_by_srk_table(self) -> bool {
+        matches!(self, Format::ImxHab4 | Format::ImxAhab)
+    }
+}
+
+/// Verify `input` against the trust anchor its format takes: the one entry point for
+/// `officiant verify` and the console's verify. The anchor must suit the format (an
+/// SRK table for the i.MX formats, a public key for the others); an i.MX image carries
+/// its signatures, so it takes no `signature` file or `padding`.
+pub fn verify_against(
+    format: Format,
+    anchor: TrustAnchor<'_>,
+    input: &Path,
+    signature: Option<&Path>,
+    padding: Option<Padding>,
+) -> Result<VerifyReport, Error> {
+    match (anchor, format.anchored_by_srk_table()) {
+        (TrustAnchor::SrkTable(t), true) => {
+            if signature.is_some() || padding.is_some() {
+                return Err(Error::Usage(format!(
+                    "{format} images carry their signatures: give no SIG file or --padding"
+                )));
+            }
+            let table = std::fs::read(t).map_err(|e| Error::Input {
+                path: t.to_path_buf(),
+                cause: format!("SRK table: {}", e.kind()),
+            })?;
+            if format == Format::ImxHab4 {
+                imx_hab4::verify(input, &table)
+            } else {
+                imx_ahab::verify(input, &table)
+            }
+        }
+        (TrustAnchor::PublicKey(_), true) => Err(Error::Usage(format!(
+            "{format} checks the image against the SRK table whose hash is fused, not a public key"
+        ))),
+        (TrustAnchor::SrkTable(_), false) => Err(Error::Usage(format!(
+            "an SRK table is for imx-hab4 and imx-ahab, not {format}"
+        ))),
+        (TrustAnchor::PublicKey(p), false) => {
+            let key = crate::keys::load_public_key(p)
+                .map_err(|e| Error::Usage(format!("public key {e}")))?;
+            // Checked here too, so that the refusal names the file.
+            crate::keys::fitness::check(&key, format.key_use())
+                .map_err(|e| Error::Usage(format!("public key {}: {e}", p.display())))?;
+            verify_file(format, &key, input, signature, padding)
+        }
+    }
+}
+
 /// Verify a signed image (esp32-sbv2, stm32mp15, stm32mp13) or a detached raw signature
 /// against `key`. `padding` is for raw RSA signatures (default: PSS, then PKCS#1 v1.5).
 pub fn verify_file(

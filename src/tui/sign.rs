@@ -61,7 +61,15 @@ pub const SIGNING_TRANSCRIPT: &str = "signing-transcript.jsonl";
 
 /// Formats the console signs and verifies: the signing library's, with raw RSA in both
 /// paddings.
-pub const FORMATS: [&str; 5] = ["raw", "raw-pkcs1", "esp32-sbv2", "stm32mp15", "stm32mp13"];
+pub const FORMATS: [&str; 7] = [
+    "raw",
+    "raw-pkcs1",
+    "esp32-sbv2",
+    "stm32mp15",
+    "stm32mp13",
+    "imx-hab4",
+    "imx-ahab",
+];
 
 /// The signing library's format and RSA padding for a [`FORMATS`] name.
 pub fn format_named(name: &str) -> (Format, Option<Padding>) {
@@ -70,6 +78,8 @@ pub fn format_named(name: &str) -> (Format, Option<Padding>) {
         "esp32-sbv2" => (Format::Esp32Sbv2, None),
         "stm32mp15" => (Format::Stm32Mp15, None),
         "stm32mp13" => (Format::Stm32Mp13, None),
+        "imx-hab4" => (Format::ImxHab4, None),
+        "imx-ahab" => (Format::ImxAhab, None),
         _ => (Format::Raw, None),
     }
 }
@@ -367,15 +377,26 @@ fn approval_paths(s: &AppState) -> Vec<PathBuf> {
 fn checked_options(s: &mut AppState) -> Result<FormatOptions, String> {
     FormatOptions::parse_line(&s.sign.options.input.value).map_err(|e| {
         s.sign.options.input.error = Some(e.clone());
-        format!("Options: {e} (use officiant sign's flags: --load-address 0x… --entry-point 0x… for stm32, --key-table FILE --key-index N for stm32mp13, --append for esp32-sbv2)")
+        format!("Options: {e} (use officiant sign's flags: --load-address 0x… --entry-point 0x… for stm32, --key-table FILE --key-index N for stm32mp13, --append for esp32-sbv2, --srk-table FILE --srk-index N --img-key LABEL for imx-hab4 with Key as the CSF key)")
     })
+}
+
+/// What the Public key field holds for `format`: i.MX images are checked against the
+/// SRK table whose hash is fused, every other format against the signer's public key.
+pub fn anchor_name(format: Format) -> &'static str {
+    if format.anchored_by_srk_table() {
+        "SRK table"
+    } else {
+        "Public key"
+    }
 }
 
 fn verify(s: &mut AppState) -> Vec<Command> {
     let sg = &s.sign;
     let (format, padding) = format_named(format_name(s));
     // A signed image carries its signature; raw needs the detached file.
-    let mut needed = vec![("Input", &sg.input), ("Public key", &sg.pubkey)];
+    let anchor = anchor_name(format);
+    let mut needed = vec![("Input", &sg.input), (anchor, &sg.pubkey)];
     if format == Format::Raw {
         needed.push(("Signature", &sg.signature));
     }
@@ -392,7 +413,7 @@ fn verify(s: &mut AppState) -> Vec<Command> {
             s.error(
                 "Verify needs its files",
                 cause,
-                "Fill Input and Public key (and Signature for raw): Enter to type, Tab completes.",
+                "Fill Input and Public key (SRK table for i.MX; and Signature for raw): Enter to type, Tab completes.",
             );
             return Vec::new();
         }

@@ -19,7 +19,6 @@ use crate::ceremony::runner::{self, Session};
 use crate::ceremony::script::Script;
 use crate::formats::raw::Padding;
 use crate::hsm::{self, BackendUri, ObjectInfo, Token, TokenInfo, UserType};
-use crate::keys;
 use crate::secret::Secret;
 use crate::signing::{self, Format};
 
@@ -46,7 +45,9 @@ pub enum Request {
         /// The signing transcript the session is recorded in.
         transcript: PathBuf,
     },
-    /// Verify a signed image, or a detached signature, against the key in `pubkey`.
+    /// Verify a signed image, or a detached signature, against the file in `pubkey`:
+    /// the signer's public key, or for imx-hab4 and imx-ahab the SRK table whose hash is
+    /// fused (see [`signing::verify_against`]).
     VerifyFile {
         format: Format,
         padding: Option<Padding>,
@@ -685,23 +686,22 @@ pub fn serve(token: &mut dyn Token, uri: &str, req: Request) -> WorkerMsg {
             let digest = crate::output::sha256_file(&input)
                 .map(|d| d.to_vec())
                 .unwrap_or_default();
-            match keys::load_public_key(&pubkey) {
-                Err(cause) => failed(cause),
-                Ok(key) => {
-                    match signing::verify_file(format, &key, &input, signature.as_deref(), padding)
-                    {
-                        Ok(r) => WorkerMsg::Verified {
-                            digest,
-                            ok: true,
-                            lines: r.lines,
-                        },
-                        Err(e) => WorkerMsg::Verified {
-                            digest,
-                            ok: false,
-                            lines: vec![e.to_string()],
-                        },
-                    }
-                }
+            let anchor = if format.anchored_by_srk_table() {
+                signing::TrustAnchor::SrkTable(&pubkey)
+            } else {
+                signing::TrustAnchor::PublicKey(&pubkey)
+            };
+            match signing::verify_against(format, anchor, &input, signature.as_deref(), padding) {
+                Ok(r) => WorkerMsg::Verified {
+                    digest,
+                    ok: true,
+                    lines: r.lines,
+                },
+                Err(e) => WorkerMsg::Verified {
+                    digest,
+                    ok: false,
+                    lines: vec![e.to_string()],
+                },
             }
         }
         Request::SignApproved {

@@ -36,7 +36,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         .get(sg.key)
         .map(|k| format!("‹ {} ({}) ›", k.label, k.key_type))
         .unwrap_or_else(|| "(no private key on the token)".into());
-    let format = format!("‹ {} ›", component::format_name(s));
+    let fname = component::format_name(s);
+    let format = format!("‹ {fname} ›");
     let mut lines = Vec::new();
     for (i, field) in SIGN_FIELDS.iter().enumerate() {
         let focused = i == sg.field;
@@ -49,7 +50,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             SignField::Options => ("Options", &sg.options.input.value),
             SignField::Request => ("Request", &sg.request.input.value),
             SignField::Approvals => ("Approvals", &sg.approvals.input.value),
-            SignField::PublicKey => ("Public key", &sg.pubkey.input.value),
+            SignField::PublicKey => (
+                component::anchor_name(component::format_named(fname).0),
+                &sg.pubkey.input.value,
+            ),
             SignField::Signature => ("Signature", &sg.signature.input.value),
         };
         // An empty field says what it takes.
@@ -57,6 +61,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             SignField::Request => "(a key under an approval policy: REQ.json, or s on screen 4)",
             SignField::Approvals if !sg.request.input.value.trim().is_empty() => {
                 "(empty: the .sig files beside the request)"
+            }
+            SignField::PublicKey if fname.starts_with("imx-") => {
+                "(verify: the SRK table whose hash is fused)"
             }
             SignField::PublicKey => "(verify: the signer's public key, PEM)",
             SignField::Signature => "(verify raw: the detached signature)",
