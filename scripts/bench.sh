@@ -27,6 +27,8 @@
 # BENCH_HAB4_MIB (16), BENCH_TRANSCRIPT_N (100000), BENCH_ONLY (row groups to run: a,
 # b (b, b′ and d), c, e, f; e.g. "a,e"; default all).
 set -euo pipefail
+# PIN files the bench writes are for its own tokens: private, like an operator's.
+umask 077
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${BENCH_DIR:-$(mktemp -d /tmp/officiant-bench.XXXXXX)}
