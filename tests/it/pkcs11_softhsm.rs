@@ -603,7 +603,7 @@ fn pins_change_and_wrong_pins_are_named() {
 fn softhsm_never_locks_a_pin() {
     // SoftHSM 2.6 keeps no retry counter: after many wrong PINs the right one still works
     // and no CKF_USER_PIN_* flag is raised. The locked-PIN mapping is tested in the unit
-    // tests (hsm::pkcs11::tests::login_errors_map_with_flags).
+    // tests (hsm::pkcs11::errors::tests::login_errors_map_with_flags).
     let Some(env) = Env::new() else { return };
     let mut t = env.token("lock-token");
     t.logout().unwrap();
