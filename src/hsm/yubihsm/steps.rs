@@ -5,7 +5,8 @@
 use yubihsm::Capability;
 
 use super::caps::{self, DeviceOp};
-use super::{check_step, Error, NativeStep, YubiUri};
+use super::limits::{check_step, NativeStep};
+use super::{Error, YubiUri};
 use crate::hsm::admin::{PlannedOp, PlannedStep, Refusal};
 
 /// Refuse the first step this device (by its URI) cannot do, naming its field.
