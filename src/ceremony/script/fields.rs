@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::FileRef;
 use crate::hsm::UserType;
 use crate::keys::KeyAlgorithm;
+
 /// A label as the token and the witnesses see it: 1 to 128 bytes, no control, bidi or
 /// zero-width characters (they make a label read as another).
 pub(super) fn check_label(s: &str) -> Result<(), String> {

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use fields::{Fail, Fields};
 pub use kinds::*;
 pub use parse::{parse, parse_toml};
+
 /// A script error: one line, `FILE: PATH: message` or `FILE:LINE:COL: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {place}{message}")]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::fields::{Fail, Fields};
 use super::*;
+
 impl Action {
     /// Files the step reads, by field (for resolving against earlier outputs).
     fn file_refs_mut(&mut self) -> Vec<&mut FileRef> {

@@ -8,6 +8,7 @@ use crate::ceremony::engine::Record;
 use crate::ceremony::journal::{self};
 use crate::ceremony::runner::{crash_point, merge, result_json, Error};
 use crate::ceremony::script::Action;
+
 impl Driver<'_> {
     /// Journal first (so a resume knows), then the transcript.
     pub(super) fn record(&mut self, r: Record) -> Result<(), Error> {

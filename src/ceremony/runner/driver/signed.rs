@@ -9,6 +9,7 @@ use crate::ceremony::engine::{Event, State};
 use crate::ceremony::inputs::Answer;
 use crate::ceremony::people::{self};
 use crate::ceremony::runner::Error;
+
 impl Driver<'_> {
     /// A sign-off in a role that signs with SSH keys: write the message, have the face
     /// give a name and a signature, verify it against the allowed signers the transcript
