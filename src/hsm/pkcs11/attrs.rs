@@ -1,7 +1,7 @@
 //! The bytes a PKCS#11 module returns, decoded: attribute values into an object's class,
 //! label, id, flags and public key. A module is code we do not control (a vendor's, or a
 //! broken one), so its answers are input like any file: [`decode_raw`] is the pure entry
-//! point the fuzz target and `tests/it/parsers_never_panic.rs` drive, through cryptoki's
+//! point the fuzz target and `tests/it/parsers_never_panic/` drive, through cryptoki's
 //! own conversion from `CK_ATTRIBUTE` and then through ours, exactly as `list_objects`
 //! and `public_key` decode a live module's answers.
 
