@@ -3,7 +3,7 @@
 //! validated by `hsm::admin`; whether the chosen backend has them is the plan's check.
 
 use super::fields::{Fail, Fields};
-use super::parse::At;
+use super::reader::At;
 use super::*;
 
 /// The action of an administrative step, or `None` when `kind` is not one of this family.

@@ -2,7 +2,7 @@
 //! and the SO/user logins they need on a backend where only the SO puts a wrap key.
 
 use super::fields::{Fail, Fields};
-use super::parse::At;
+use super::reader::At;
 use super::*;
 
 /// The action of a custody step, or `None` when `kind` is not one of this family.

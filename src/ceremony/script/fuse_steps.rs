@@ -2,7 +2,7 @@
 //! stm32mp15, stm32mp-pkhth) and the file names each writes into the out dir.
 
 use super::fields::{Fail, Fields};
-use super::parse::At;
+use super::reader::At;
 use super::*;
 
 /// The action of an export-fuses step, or `None` when `kind` is another.

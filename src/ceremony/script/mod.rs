@@ -6,7 +6,7 @@
 //!
 //! This file owns the script's shape ([`Script`], [`Step`], [`Action`]) and what each
 //! action says about itself (secrets, outputs, whether it is destructive). The reading is
-//! elsewhere: [`parse`] (the file, the header, the roles, dispatch by kind), one module
+//! elsewhere: `reader` (the file, the header, the roles, dispatch by kind), one module
 //! per family of step kinds, and `fields` (typed field readers with exact paths). The
 //! data of each kind is in [`kinds`]. Nothing here touches a token or the out dir.
 
@@ -15,8 +15,8 @@ mod custody_steps;
 mod fields;
 mod fuse_steps;
 pub mod kinds;
-pub mod parse;
 mod pki_steps;
+mod reader;
 mod sign_steps;
 mod token_steps;
 
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use fields::{Fail, Fields};
 pub use kinds::*;
-pub use parse::{parse, parse_toml};
+pub use reader::{parse, parse_toml};
 
 /// A script error: one line, `FILE: PATH: message` or `FILE:LINE:COL: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! issue-tbbr (TF-A's chain). Parsing only: which keys exist is the plan's check.
 
 use super::fields::{Fail, Fields};
-use super::parse::At;
+use super::reader::At;
 use super::*;
 
 /// The action of a certificate step, or `None` when `kind` is not one of this family.

@@ -3,7 +3,7 @@
 //! SRK table and keys), refused on a format they do not belong to.
 
 use super::fields::{Fail, Fields};
-use super::parse::At;
+use super::reader::At;
 use super::*;
 
 /// The action of a sign or verify step, or `None` when `kind` is another.

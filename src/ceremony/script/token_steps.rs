@@ -3,7 +3,7 @@
 //! plan checks and execution are in `plan.rs` and `execute.rs`.
 
 use super::fields::{Fail, Fields};
-use super::parse::At;
+use super::reader::At;
 use super::*;
 use crate::hsm::ObjectClass;
 

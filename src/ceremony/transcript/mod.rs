@@ -9,7 +9,7 @@
 //! the entry count, so a cut-off tail is detected too. No secret is ever written here: the
 //! data written are labels, ids, names, hashes and public keys' fingerprints only.
 //!
-//! This file writes, reads and verifies the chain; [`markdown`] renders it for print.
+//! This file writes, reads and verifies the chain; `markdown` renders it for print.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

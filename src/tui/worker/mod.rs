@@ -4,7 +4,7 @@
 //! [`Secret`] and are dropped (zeroized) as soon as the call returns.
 //!
 //! A ceremony runs here in the one effect runner (`ceremony::runner`), the same one
-//! `officiant run` uses: the worker's [`ConsoleInputs`] forwards each question the runner
+//! `officiant run` uses: the worker's `ConsoleInputs` forwards each question the runner
 //! asks (sign-off, confirmation, secret) to the screen and waits for the [`Reply`].
 //!
 //! This file holds the messages and the thread; the ceremony's questions are in
