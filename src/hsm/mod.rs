@@ -41,8 +41,61 @@ pub enum Error {
     Refused(String),
     #[error("{0}")]
     Key(#[from] keys::Error),
+    /// A backend failure that is our own finding (no library error beneath it).
     #[error("backend: {0}")]
     Backend(String),
+    /// A PKCS#11 call failed: what we were doing, and cryptoki's error (the function and
+    /// its `CKR_*` code, or why the module could not be called).
+    #[error("backend: {what}: {}", pkcs11::describe(source))]
+    Pkcs11 {
+        what: String,
+        #[source]
+        source: Box<cryptoki::error::Error>,
+    },
+    /// A PKCS#11 URI that does not parse or names no module.
+    #[error("backend: {0}")]
+    Pkcs11Uri(#[source] pkcs11::UriError),
+    /// A YubiHSM 2 call failed (the device's or the crate's error is its source).
+    #[error("backend: {0}")]
+    YubiHsm(#[source] Box<yubihsm::Error>),
+    /// A DER value for a token could not be encoded or decoded.
+    #[error("backend: {what}: {source}")]
+    Der {
+        what: String,
+        #[source]
+        source: der::Error,
+    },
+    /// The rehearsal token's store: a file it could not read, write or lock.
+    #[error("backend: {what}: {source}")]
+    StoreIo {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The rehearsal token's store: written atomically, and that failed.
+    #[error("backend: {0}")]
+    StoreWrite(#[source] crate::output::Error),
+    /// The rehearsal token's store is not JSON of its format.
+    #[error("backend: rehearsal store {file} is corrupt ({source}); remove the directory to start afresh")]
+    StoreCorrupt {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The rehearsal token's store could not be encoded.
+    #[error("backend: encoding the rehearsal store: {0}")]
+    StoreEncode(#[source] serde_json::Error),
+    /// The rehearsal token's software crypto failed (key generation, encoding, signing).
+    #[error("backend: rehearsal token: {what}: {source}")]
+    SimCrypto {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The rehearsal token's RFC 5649 key wrap failed (aes-kw's error, kept as it is: the
+    /// crate implements `std::error::Error` only with its `std` feature).
+    #[error("backend: rehearsal token: key wrap: {0}")]
+    SimKeyWrap(aes_kw::Error),
     /// An operation of several device calls that failed part-way; the source says which
     /// call failed and what state the device was left in.
     #[error(transparent)]

@@ -121,7 +121,10 @@ pub(super) fn unwrap_ec_point(curve: Curve, v: &[u8]) -> crate::hsm::Result<Vec<
     }
     der::asn1::OctetString::from_der(v)
         .map(|o| o.as_bytes().to_vec())
-        .map_err(|e| Error::Backend(format!("CKA_EC_POINT is not a DER OCTET STRING: {e}")))
+        .map_err(|source| Error::Der {
+            what: "CKA_EC_POINT is not a DER OCTET STRING".into(),
+            source,
+        })
 }
 
 pub(super) fn curve_from_params(params: &[u8]) -> crate::hsm::Result<Curve> {

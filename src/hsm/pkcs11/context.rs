@@ -24,8 +24,10 @@ pub(super) fn acquire(module: &std::path::Path) -> Result<Pkcs11> {
         entry.2 += 1;
         return Ok(entry.1.clone());
     }
-    let ctx = Pkcs11::new(module)
-        .map_err(|e| Error::Backend(format!("cannot load PKCS#11 module {key}: {e}")))?;
+    let ctx = Pkcs11::new(module).map_err(|e| Error::Pkcs11 {
+        what: format!("cannot load PKCS#11 module {key}"),
+        source: Box::new(e),
+    })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(e) => return Err(ck(&format!("initializing {key}"), e)),

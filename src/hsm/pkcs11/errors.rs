@@ -8,7 +8,7 @@ use super::uri::UriError;
 use crate::hsm::{Error, UserType};
 
 pub(super) fn uri_err(e: UriError) -> Error {
-    Error::Backend(e.to_string())
+    Error::Pkcs11Uri(e)
 }
 
 /// "PinIncorrect" -> "CKR_PIN_INCORRECT".
@@ -27,19 +27,26 @@ pub fn ckr_name(rv: RvError) -> String {
 /// Map a cryptoki error to ours; `what` says what we were doing ("signing with \"K\"").
 pub(super) fn ck(what: &str, e: CkError) -> Error {
     match e {
-        CkError::Pkcs11(rv, func) => match rv {
-            RvError::UserNotLoggedIn => Error::NotLoggedIn(format!(
-                "{what}: log in first (C_{func:?} returned CKR_USER_NOT_LOGGED_IN)"
-            )),
-            RvError::TokenNotPresent | RvError::TokenNotRecognized | RvError::DeviceRemoved => {
-                Error::Backend(format!(
-                    "{what}: the token is gone (C_{func:?} returned {})",
-                    ckr_name(rv)
-                ))
-            }
-            _ => Error::Backend(format!("{what}: C_{func:?} returned {}", ckr_name(rv))),
+        CkError::Pkcs11(RvError::UserNotLoggedIn, func) => Error::NotLoggedIn(format!(
+            "{what}: log in first (C_{func:?} returned CKR_USER_NOT_LOGGED_IN)"
+        )),
+        source => Error::Pkcs11 {
+            what: what.to_string(),
+            source: Box::new(source),
         },
-        other => Error::Backend(format!("{what}: {other}")),
+    }
+}
+
+/// A cryptoki error as an operator reads it: the function and its `CKR_*` name (a token
+/// that is gone said so), or cryptoki's own words for a failure before the module.
+pub fn describe(e: &CkError) -> String {
+    match e {
+        CkError::Pkcs11(
+            rv @ (RvError::TokenNotPresent | RvError::TokenNotRecognized | RvError::DeviceRemoved),
+            func,
+        ) => format!("the token is gone (C_{func:?} returned {})", ckr_name(*rv)),
+        CkError::Pkcs11(rv, func) => format!("C_{func:?} returned {}", ckr_name(*rv)),
+        other => other.to_string(),
     }
 }
 

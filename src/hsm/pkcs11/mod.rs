@@ -59,7 +59,7 @@ use crate::keys::{KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 use context::{acquire, release};
 use errors::uri_err;
-pub use errors::{ckr_name, login_error};
+pub use errors::{ckr_name, describe, login_error};
 use mech::MechList;
 use session::Bound;
 pub use uri::{Pkcs11Uri, UriError};

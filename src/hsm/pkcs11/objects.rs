@@ -114,7 +114,10 @@ impl Pkcs11Token {
                     Error::Refused(format!("certificate for {label:?} is not DER X.509: {e}"))
                 })?;
                 let enc = |r: der::Result<Vec<u8>>| {
-                    r.map_err(|e| Error::Backend(format!("re-encoding certificate fields: {e}")))
+                    r.map_err(|source| Error::Der {
+                        what: "re-encoding certificate fields".into(),
+                        source,
+                    })
                 };
                 let tbs = &cert.tbs_certificate;
                 t.extend([

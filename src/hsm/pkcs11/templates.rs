@@ -9,16 +9,19 @@ use crate::hsm::{Error, Result};
 use crate::keys::{Curve, PublicKey};
 
 pub(super) fn ec_params(curve: Curve) -> Result<Vec<u8>> {
-    curve
-        .oid()
-        .to_der()
-        .map_err(|e| Error::Backend(format!("encoding curve OID: {e}")))
+    curve.oid().to_der().map_err(|source| Error::Der {
+        what: "encoding curve OID".into(),
+        source,
+    })
 }
 
 pub(super) fn ec_point_der(point: &[u8]) -> Result<Vec<u8>> {
     der::asn1::OctetStringRef::new(point)
         .and_then(|o| o.to_der())
-        .map_err(|e| Error::Backend(format!("encoding CKA_EC_POINT: {e}")))
+        .map_err(|source| Error::Der {
+            what: "encoding CKA_EC_POINT".into(),
+            source,
+        })
 }
 
 /// Attributes both halves of every key pair we make or import get.

@@ -730,7 +730,7 @@ impl Kek {
             Kek::Aes192(k) => k.wrap_with_padding_vec(data),
             Kek::Aes256(k) => k.wrap_with_padding_vec(data),
         };
-        r.map_err(|e| Error::Backend(format!("rehearsal token: key wrap: {e}")))
+        r.map_err(Error::SimKeyWrap)
     }
 
     fn unwrap(&self, blob: &[u8], wrap_label: &str) -> Result<Zeroizing<Vec<u8>>> {

@@ -80,9 +80,9 @@ impl YubiHsm {
                 .client()?
                 .get_opaque(info.object_id)
                 .map_err(device("get opaque"))?;
-            let v = crate::hsm::counter_value(label, &bytes).map_err(|e| Error::Device {
+            let v = crate::hsm::counter_value(label, &bytes).map_err(|e| Error::DeviceAnswer {
                 op: "read counter".into(),
-                cause: e.to_string(),
+                detail: e.to_string(),
             })?;
             out.push((info.object_id, v));
         }

@@ -98,9 +98,9 @@ impl YubiHsm {
             .map_err(device("put asymmetric key"))?;
         let pk = self.public_key_of(id)?;
         if &pk != key.public_key() {
-            return Err(Error::Device {
+            return Err(Error::DeviceAnswer {
                 op: "put asymmetric key".into(),
-                cause: format!(
+                detail: format!(
                     "the device reports a different public key for 0x{id:04x} than the file's"
                 ),
             });

@@ -66,9 +66,18 @@ pub enum Error {
     #[error("refused: {0}")]
     Refused(String),
     #[error(
-        "authentication key 0x{id:04x}: login failed (wrong password, or no such key): {cause}"
+        "authentication key 0x{id:04x}: login failed (wrong password, or no such key): {source}"
     )]
-    Login { id: u16, cause: String },
+    Login {
+        id: u16,
+        #[source]
+        source: yubihsm::client::Error,
+    },
+    /// A login refused before the device is asked (the MockHsm panics on a key it lacks).
+    #[error(
+        "authentication key 0x{id:04x}: login failed (wrong password, or no such key): no such authentication key"
+    )]
+    NoSuchAuthKey { id: u16 },
     #[error("not logged in: log in with an authentication key first")]
     NotLoggedIn,
     #[error("an object with id 0x{id:04x} already exists ({class})")]
@@ -77,8 +86,16 @@ pub enum Error {
     LabelExists { label: String, class: ObjectClass },
     #[error("no {0} on the device")]
     NotFound(String),
-    #[error("YubiHSM {op}: {cause}")]
-    Device { op: String, cause: String },
+    /// A device call failed: the operation, and the crate's error.
+    #[error("YubiHSM {op}: {source}")]
+    Device {
+        op: String,
+        #[source]
+        source: yubihsm::client::Error,
+    },
+    /// The device answered, but not as it must (a public key, a counter's bytes).
+    #[error("YubiHSM {op}: {detail}")]
+    DeviceAnswer { op: String, detail: String },
     #[error("{0}")]
     Rotation(Box<admin::RotationError>),
     #[error("{0}")]
@@ -103,7 +120,7 @@ impl From<Error> for super::Error {
             Error::Field { .. } | Error::Refused(_) | Error::Uri(_) => {
                 super::Error::Refused(e.to_string())
             }
-            other => super::Error::Backend(other.to_string()),
+            other => super::Error::YubiHsm(Box::new(other)),
         }
     }
 }
@@ -113,7 +130,7 @@ type Result<T> = std::result::Result<T, Error>;
 fn device(op: &str) -> impl Fn(yubihsm::client::Error) -> Error + '_ {
     move |e| Error::Device {
         op: op.to_string(),
-        cause: e.to_string(),
+        source: e,
     }
 }
 

@@ -115,15 +115,10 @@ impl YubiHsm {
         // The MockHsm panics on a login with a key it lacks (a device refuses): ask first.
         let fresh = self.fresh_mock && self.client.is_none() && id != 1;
         if fresh || self.mock_key_absent(&[], id) {
-            return Err(Error::Login {
-                id,
-                cause: "no such authentication key".into(),
-            });
+            return Err(Error::NoSuchAuthKey { id });
         }
-        Client::open(self.connector.clone(), creds, true).map_err(|e| Error::Login {
-            id,
-            cause: e.to_string(),
-        })
+        Client::open(self.connector.clone(), creds, true)
+            .map_err(|source| Error::Login { id, source })
     }
 
     /// On the mock: true unless a live session (ours or one of `others`) sees key `id`.
