@@ -321,7 +321,8 @@ fn run_backup(
     if reconcile {
         only_our_files(ctx, b, &dir)?;
     }
-    let r = backup::backup_recorded(token, &b.wrap_key, &b.keys, &dir, &mut |name, sha| {
+    let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
+    let r = backup::backup_recorded(token, &b.wrap_key, &keys, &dir, &mut |name, sha| {
         ctx.log
             .record_output(&format!("{}/{name}", b.dir), sha)
             .map_err(|e| e.to_string())
@@ -416,7 +417,7 @@ fn only_our_files(
 fn read_manifest(r: &RestoreStep) -> Result<Manifest, Halt> {
     let m = Manifest::read(&r.backup_dir).map_err(|e| fail(e.to_string()))?;
     if !r.keys.is_empty() {
-        let mut want: Vec<&str> = r.keys.iter().map(String::as_str).collect();
+        let mut want: Vec<&str> = r.keys.iter().map(|k| k.as_str()).collect();
         let mut have: Vec<&str> = m.keys.iter().map(|k| k.label.as_str()).collect();
         want.sort_unstable();
         have.sort_unstable();

@@ -325,7 +325,7 @@ fn write_object(
     };
     Ok(StepResult {
         objects: vec![CreatedObject {
-            label: w.label.clone(),
+            label: w.label.to_string(),
             id: hex::encode(&w.object_id),
             class: class.to_string(),
             key_type: pk.as_ref().map(PublicKey::describe).unwrap_or_default(),
@@ -343,7 +343,7 @@ fn delete_object(
     reconcile: bool,
 ) -> Result<StepResult, StepError> {
     let n = token.delete_object(&Selector {
-        label: d.label.clone(),
+        label: d.label.to_string(),
         class: d.class.clone(),
     })?;
     if n == 0 && !reconcile {

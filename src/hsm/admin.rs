@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use super::{Label, ObjectId};
 use crate::keys::{KeyAlgorithm, SignScheme};
 use crate::secret::Secret;
 
@@ -370,8 +371,8 @@ pub enum PlannedOp {
 /// What a planned step names on the token, with the field that names it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
-    pub labels: Vec<(&'static str, String)>,
-    pub ids: Vec<(&'static str, Vec<u8>)>,
+    pub labels: Vec<(&'static str, Label)>,
+    pub ids: Vec<(&'static str, ObjectId)>,
 }
 
 /// One step of a plan: its place in the script (`step[3] (gen-srk1)`), what it does and

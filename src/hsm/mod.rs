@@ -2,6 +2,7 @@
 //! ([`Capabilities`]); the planner refuses a step it cannot do before anything happens.
 
 pub mod admin;
+pub mod names;
 pub mod pkcs11;
 pub mod sim;
 pub mod uri;
@@ -13,6 +14,7 @@ use std::fmt;
 use crate::keys::{self, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
+pub use names::{Label, ObjectId};
 pub use uri::BackendUri;
 pub use wrap::{CheckValue, WrapFormat, WrapKeyInfo, WrapKeySpec};
 
@@ -321,6 +323,10 @@ pub struct Selector {
 /// One token opened through one backend. Objects are named by label; labels and ids are
 /// unique within a class, but a certificate may share its key's label and id (as CST and
 /// Yubico's PKCS#11 module expect).
+///
+/// What makes a named object takes a [`Label`] and an [`ObjectId`], checked when they were
+/// built ([`names`]); a backend checks only its own limits. What looks an object up
+/// takes its label as text: an object another tool made may carry any label.
 pub trait Token: Send {
     fn info(&mut self) -> Result<TokenInfo>;
     fn capabilities(&mut self) -> Result<Capabilities>;
@@ -348,15 +354,20 @@ pub trait Token: Send {
     fn change_pin(&mut self, user: UserType, old: &Secret, new: &Secret) -> Result<()>;
 
     /// Generate a signing key pair (private half sensitive and never extractable).
-    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey>;
+    fn generate_key(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &Label,
+        id: &ObjectId,
+    ) -> Result<PublicKey>;
     /// Generate a signing key pair with `opts` (sensitive always; exportable only under a
     /// wrap key, and only when `opts` says so). A backend without key backup refuses the
     /// option rather than ignore it.
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
-        label: &str,
-        id: &[u8],
+        label: &Label,
+        id: &ObjectId,
         opts: &KeyOptions,
     ) -> Result<PublicKey> {
         if opts.exportable_under_wrap {
@@ -366,8 +377,10 @@ pub trait Token: Send {
         }
         self.generate_key(alg, label, id)
     }
-    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey>;
-    fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()>;
+    /// Import a key pair from a file's private key (sensitive on the token from then on).
+    fn import_key(&mut self, key: &PrivateKey, label: &Label, id: &ObjectId) -> Result<PublicKey>;
+    /// Store a certificate or data object (see [`NewObject`]).
+    fn put_object(&mut self, label: &Label, id: &ObjectId, object: &NewObject) -> Result<()>;
     fn list_objects(&mut self) -> Result<Vec<ObjectInfo>>;
     /// The DER value of the certificate labelled `label`, if the token has one.
     fn read_certificate(&mut self, label: &str) -> Result<Option<Vec<u8>>> {

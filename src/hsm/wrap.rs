@@ -60,6 +60,13 @@ impl WrapFormat {
     }
 }
 
+/// A wrap key's id as a script's `key-id` and the CLI's `--id` write it: exactly 4 hex
+/// digits (`"0200"`). `None` for anything else; the caller's message names its field.
+pub fn parse_wrap_key_id(text: &str) -> Option<u16> {
+    let hex4 = text.len() == 4 && text.chars().all(|c| c.is_ascii_hexdigit());
+    hex4.then(|| u16::from_str_radix(text, 16).ok()).flatten()
+}
+
 /// A wrap key's public description: what the shares carry besides the key, and what a
 /// transcript or manifest records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

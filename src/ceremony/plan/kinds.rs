@@ -110,7 +110,7 @@ pub(super) fn check_backup(
                         ),
                     ));
                 }
-                plan.external_keys.push((i, label.clone()));
+                plan.external_keys.push((i, label.to_string()));
             }
         }
     }
@@ -283,7 +283,7 @@ pub(super) fn check_export(
                 ),
             ));
         }
-        plan.external_keys.push((i, x.key.clone()));
+        plan.external_keys.push((i, x.key.to_string()));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ mod kinds;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::script::{self, Action, ObjectType, Script, ScriptError};
-use crate::hsm::{ObjectClass, ObjectInfo};
+use crate::hsm::{Label, ObjectClass, ObjectId, ObjectInfo};
 
 pub use answers::check_answers;
 use backend::refusal;
@@ -81,7 +81,7 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
                     place(w)
                 )));
             }
-            plan.evidence_key_external = Some(label.clone());
+            plan.evidence_key_external = Some(label.to_string());
         }
     }
     crate::hsm::check_plan_anywhere(&planned_steps(script)).map_err(|r| refusal(script, r))?;
@@ -93,18 +93,18 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
 #[derive(Default)]
 pub(super) struct Made<'s> {
     ids: BTreeMap<&'s str, usize>,
-    keys: BTreeMap<String, usize>,
-    key_ids: BTreeMap<Vec<u8>, usize>,
-    objects: BTreeMap<(ObjectType, String), usize>,
-    object_ids: BTreeMap<(ObjectType, Vec<u8>), usize>,
+    keys: BTreeMap<Label, usize>,
+    key_ids: BTreeMap<ObjectId, usize>,
+    objects: BTreeMap<(ObjectType, Label), usize>,
+    object_ids: BTreeMap<(ObjectType, ObjectId), usize>,
     outputs: BTreeMap<&'s str, usize>,
     /// The last init-token: nothing from before it is on the token.
     wiped: Option<usize>,
     auth_keys: BTreeMap<u16, usize>,
-    wrap_keys: BTreeMap<String, usize>,
+    wrap_keys: BTreeMap<Label, usize>,
     wrap_ids: BTreeMap<u16, usize>,
     /// Keys made exportable under wrap, by label.
-    exportable: BTreeSet<String>,
+    exportable: BTreeSet<Label>,
 }
 
 /// What every step is checked for: a unique id, declared roles each asked once, and
@@ -284,10 +284,10 @@ pub(super) fn custodian_role(script: &Script, i: usize, role: &str) -> Result<()
 pub(super) fn new_key(
     script: &Script,
     i: usize,
-    label: &str,
-    id: &[u8],
-    keys: &mut BTreeMap<String, usize>,
-    key_ids: &mut BTreeMap<Vec<u8>, usize>,
+    label: &Label,
+    id: &ObjectId,
+    keys: &mut BTreeMap<Label, usize>,
+    key_ids: &mut BTreeMap<ObjectId, usize>,
 ) -> Result<(), ScriptError> {
     if let Some(&j) = keys.get(label) {
         return Err(err(
@@ -306,14 +306,13 @@ pub(super) fn new_key(
             i,
             "key-id",
             format!(
-                "key id {} is already created by {}",
-                hex::encode(id),
+                "key id {id} is already created by {}",
                 script.steps[j].place(j)
             ),
         ));
     }
-    keys.insert(label.to_string(), i);
-    key_ids.insert(id.to_vec(), i);
+    keys.insert(label.clone(), i);
+    key_ids.insert(id.clone(), i);
     Ok(())
 }
 

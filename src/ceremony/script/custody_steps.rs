@@ -69,15 +69,12 @@ fn custodian_role(f: &mut Fields) -> Result<String, Fail> {
 fn parse_generate_wrap_key(f: &mut Fields) -> Result<GenerateWrapKey, Fail> {
     let label = f.label("label")?;
     let id = f.string("key-id")?;
-    let key_id = match (id.len(), u16::from_str_radix(&id, 16)) {
-        (4, Ok(v)) if id.chars().all(|c| c.is_ascii_hexdigit()) => v,
-        _ => {
-            return Err(f.fail(
-                "key-id",
-                format!("{id:?} is not a wrap key id (4 hex digits, e.g. \"0200\")"),
-            ))
-        }
-    };
+    let key_id = crate::hsm::wrap::parse_wrap_key_id(&id).ok_or_else(|| {
+        f.fail(
+            "key-id",
+            format!("{id:?} is not a wrap key id (4 hex digits, e.g. \"0200\")"),
+        )
+    })?;
     let (threshold, shares) = threshold_and_shares(f, true)?;
     Ok(GenerateWrapKey {
         label,

@@ -5,23 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::FileRef;
+use crate::hsm::names::{Label, LabelError, ObjectId};
 use crate::hsm::UserType;
 use crate::keys::KeyAlgorithm;
-
-/// A label as the token and the witnesses see it: 1 to 128 bytes, no control, bidi or
-/// zero-width characters (they make a label read as another).
-pub(super) fn check_label(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_control()) {
-        return Err("must be 1 to 128 printable characters".into());
-    }
-    if let Some(c) = s.chars().find(|&c| crate::ceremony::people::deceptive(c)) {
-        return Err(format!(
-            "has the invisible character U+{:04X} (bidi control or zero-width): a label must read as what it is",
-            c as u32
-        ));
-    }
-    Ok(())
-}
 
 /// (place, message) before the file name is attached.
 #[derive(Debug)]
@@ -83,12 +69,12 @@ impl Fields {
     }
 
     /// A label read a second time (after `opt_string` saw it was there).
-    pub(super) fn relabel(&mut self, field: &str) -> Result<String, Fail> {
+    pub(super) fn relabel(&mut self, field: &str) -> Result<Label, Fail> {
         self.label(field)
     }
 
     /// 1 to `max` key labels.
-    pub(super) fn labels(&mut self, field: &str, max: usize) -> Result<Vec<String>, Fail> {
+    pub(super) fn labels(&mut self, field: &str, max: usize) -> Result<Vec<Label>, Fail> {
         let v = self.opt_string_list(field)?.unwrap_or_default();
         if v.is_empty() || v.len() > max {
             return Err(self.fail(
@@ -96,10 +82,13 @@ impl Fields {
                 format!("expected 1 to {max} key labels, got {}", v.len()),
             ));
         }
-        for (k, s) in v.iter().enumerate() {
-            check_label(s).map_err(|m| self.fail(&format!("{field}[{k}]"), m))?;
-        }
-        Ok(v)
+        v.iter()
+            .enumerate()
+            .map(|(k, s)| {
+                s.parse::<Label>()
+                    .map_err(|e| self.fail(&format!("{field}[{k}]"), e.to_string()))
+            })
+            .collect()
     }
 
     pub(super) fn sign_format(&mut self, field: &str) -> Result<crate::signing::Format, Fail> {
@@ -288,21 +277,20 @@ impl Fields {
         })
     }
 
-    pub(super) fn label(&mut self, field: &str) -> Result<String, Fail> {
+    pub(super) fn label(&mut self, field: &str) -> Result<Label, Fail> {
         let s = self.string(field)?;
-        check_label(&s).map_err(|m| self.fail(field, m))?;
-        Ok(s)
+        s.parse()
+            .map_err(|e: LabelError| self.fail(field, e.to_string()))
     }
 
-    pub(super) fn hex_id(&mut self, field: &str) -> Result<Vec<u8>, Fail> {
+    pub(super) fn hex_id(&mut self, field: &str) -> Result<ObjectId, Fail> {
         let s = self.string(field)?;
-        match hex::decode(&s) {
-            Ok(b) if !b.is_empty() && b.len() <= 32 => Ok(b),
-            _ => Err(self.fail(
+        s.parse().map_err(|_| {
+            self.fail(
                 field,
                 format!("{s:?} is not an object id in hex (1 to 32 bytes, e.g. \"1001\")"),
-            )),
-        }
+            )
+        })
     }
 
     pub(super) fn opt_file_name(&mut self, field: &str) -> Result<Option<String>, Fail> {

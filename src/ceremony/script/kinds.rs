@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::hsm::{ObjectClass, UserType};
+use crate::hsm::{Label, ObjectClass, ObjectId, UserType};
 use crate::keys::KeyAlgorithm;
 #[derive(Debug, Clone)]
 pub struct InitToken {
@@ -29,16 +29,16 @@ pub struct ChangePin {
 #[derive(Debug, Clone)]
 pub struct GenerateKey {
     pub algorithm: KeyAlgorithm,
-    pub label: String,
-    pub key_id: Vec<u8>,
+    pub label: Label,
+    pub key_id: ObjectId,
     /// The key may be backed up under a wrap key (never the default).
     pub exportable_under_wrap: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct ImportKey {
-    pub label: String,
-    pub key_id: Vec<u8>,
+    pub label: Label,
+    pub key_id: ObjectId,
     /// Resolved against the script's directory.
     pub key_file: PathBuf,
     /// Secret name of the passphrase (encrypted PKCS#8).
@@ -53,8 +53,8 @@ pub enum ObjectType {
 
 #[derive(Debug, Clone)]
 pub struct WriteObject {
-    pub label: String,
-    pub object_id: Vec<u8>,
+    pub label: Label,
+    pub object_id: ObjectId,
     pub object_type: ObjectType,
     pub file: PathBuf,
     /// CKA_APPLICATION for data objects.
@@ -63,13 +63,13 @@ pub struct WriteObject {
 
 #[derive(Debug, Clone)]
 pub struct DeleteObject {
-    pub label: String,
+    pub label: Label,
     pub class: Option<ObjectClass>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ExportPublicKey {
-    pub key: String,
+    pub key: Label,
     /// Plain file names in the out dir.
     pub pem: Option<String>,
     pub der: Option<String>,
@@ -113,9 +113,9 @@ pub enum Serial {
 pub struct IssueCertificate {
     pub profile: crate::pki::Profile,
     /// Label of the subject key on the token.
-    pub key: String,
+    pub key: Label,
     /// Label of the issuer's key; `None`: self-signed.
-    pub issuer_key: Option<String>,
+    pub issuer_key: Option<Label>,
     /// Output file of an earlier issue-certificate step (required with issuer-key).
     pub issuer_cert: Option<String>,
     /// A CN, or a DN string (`/C=DE/O=Acme/CN=Root` or `CN=Root,O=Acme`).
@@ -151,20 +151,20 @@ pub enum FuseExport {
     },
     /// SHA-256 of the ROT public key's DER SPKI (`rotpk_sha256.bin`).
     TfaRotpk {
-        key: Option<String>,
+        key: Option<Label>,
         key_file: Option<FileRef>,
         digest_info: bool,
         file: String,
     },
     /// One eFuse digest file per key.
     Esp32Sbv2 {
-        keys: Vec<String>,
+        keys: Vec<Label>,
         files: Vec<String>,
     },
     /// STM32MP15 PKH of one key.
-    Stm32mp15 { key: String, file: String },
+    Stm32mp15 { key: Label, file: String },
     /// STM32MP13/MP25 hash of the key hash table (up to 8 keys, in OTP order).
-    Stm32mpPkhth { keys: Vec<String>, file: String },
+    Stm32mpPkhth { keys: Vec<Label>, file: String },
 }
 
 impl FuseExport {
@@ -189,7 +189,7 @@ pub struct ExportFuses {
 #[derive(Debug, Clone)]
 pub struct SignStep {
     pub format: crate::signing::Format,
-    pub key: String,
+    pub key: Label,
     /// Resolved against the script's directory (or an earlier step's output).
     pub input: FileRef,
     pub output: String,
@@ -197,7 +197,7 @@ pub struct SignStep {
     pub load_address: Option<u32>,
     pub entry_point: Option<u32>,
     /// stm32mp13: the key set in OTP order (labels), and the index of `key` in it.
-    pub key_table: Vec<String>,
+    pub key_table: Vec<Label>,
     /// imx-hab4, imx-ahab (boxed: the other formats carry none).
     pub imx: Option<Box<ImxSign>>,
 }
@@ -211,7 +211,7 @@ pub struct ImxSign {
     pub srk_index: u32,
     /// imx-hab4: the IMG key (none with fast-auth) and the certificates as files (none:
     /// the token's certificates under the keys' labels).
-    pub img_key: Option<String>,
+    pub img_key: Option<Label>,
     pub csf_cert: Option<FileRef>,
     pub img_cert: Option<FileRef>,
     pub fast_auth: bool,
@@ -236,7 +236,7 @@ pub struct IssueTbbr {
 #[derive(Debug, Clone)]
 pub struct VerifyStep {
     pub format: crate::signing::Format,
-    pub key: String,
+    pub key: Label,
     pub input: FileRef,
     /// Detached signature (raw only).
     pub signature: Option<FileRef>,
@@ -298,7 +298,7 @@ pub struct CustodyLogins {
 /// `custodian_role` on the roll call), then put on the token.
 #[derive(Debug, Clone)]
 pub struct GenerateWrapKey {
-    pub label: String,
+    pub label: Label,
     pub key_id: u16,
     pub threshold: u8,
     pub shares: u8,
@@ -309,8 +309,8 @@ pub struct GenerateWrapKey {
 /// Keys exported under a wrap key into a directory of the out dir.
 #[derive(Debug, Clone)]
 pub struct BackupStep {
-    pub wrap_key: String,
-    pub keys: Vec<String>,
+    pub wrap_key: Label,
+    pub keys: Vec<Label>,
     /// A plain name: the backup goes into `OUT/<dir>/` (manifest.json and one file per
     /// key).
     pub dir: String,
@@ -327,7 +327,7 @@ pub struct RestoreStep {
     /// As written in the script.
     pub backup_dir_name: String,
     /// The labels the backup must hold, exactly (later steps may use them); empty: any.
-    pub keys: Vec<String>,
+    pub keys: Vec<Label>,
     /// The wrap key's check value as the backup ceremony's transcript recorded it.
     pub check_value: Option<[u8; 3]>,
     pub keep_wrap_key: bool,
@@ -360,6 +360,24 @@ impl ExportFuses {
             FuseExport::Esp32Sbv2 { files, .. } => {
                 files.iter().map(|f| ("files", f.as_str())).collect()
             }
+        }
+    }
+}
+
+/// A text that is not `cert` or `data`; it holds the text, for the caller's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not cert or data")]
+pub struct ObjectTypeError(pub String);
+
+/// `cert` or `data`, as a script's `type` and the CLI's `--type` name them.
+impl std::str::FromStr for ObjectType {
+    type Err = ObjectTypeError;
+
+    fn from_str(s: &str) -> Result<Self, ObjectTypeError> {
+        match s {
+            "cert" => Ok(ObjectType::Cert),
+            "data" => Ok(ObjectType::Data),
+            other => Err(ObjectTypeError(other.to_string())),
         }
     }
 }

@@ -23,6 +23,8 @@ mod token_steps;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::hsm::Label;
+
 pub(crate) use fields::{Fail, Fields};
 pub use kinds::*;
 pub use reader::{parse, parse_toml};
@@ -83,7 +85,7 @@ pub struct Header {
     pub reviewer: Option<String>,
     /// Label of the key on the token that signs the transcript head at the end
     /// (`[ceremony] evidence-key`); see `ceremony::evidence`.
-    pub evidence_key: Option<String>,
+    pub evidence_key: Option<Label>,
 }
 
 #[derive(Debug, Clone)]

@@ -138,15 +138,15 @@ fn parse_tbbr(f: &mut Fields, base: &Path) -> Result<IssueTbbr, Fail> {
     use crate::keys::HashAlg;
     use crate::pki::tbbr::{CertKind, KeyLabels};
     let keys = KeyLabels {
-        rot: f.label("rot-key")?,
-        trusted_world: f.label("trusted-world-key")?,
-        non_trusted_world: f.label("non-trusted-world-key")?,
-        soc_fw: f.label("soc-fw-key")?,
+        rot: f.label("rot-key")?.into(),
+        trusted_world: f.label("trusted-world-key")?.into(),
+        non_trusted_world: f.label("non-trusted-world-key")?.into(),
+        soc_fw: f.label("soc-fw-key")?.into(),
         tos_fw: match f.opt_string("tos-fw-key")? {
-            Some(_) => Some(f.relabel("tos-fw-key")?),
+            Some(_) => Some(f.relabel("tos-fw-key")?.into()),
             None => None,
         },
-        nt_fw: f.label("nt-fw-key")?,
+        nt_fw: f.label("nt-fw-key")?.into(),
     };
     let tb_fw = f.file_ref("tb-fw", base)?;
     let soc_fw = f.file_ref("soc-fw", base)?;

@@ -143,7 +143,7 @@ fn parse_header(c: &mut Fields) -> Result<(Header, Option<String>), Fail> {
         title: c.string("title")?,
         purpose: c.opt_string("purpose")?,
         version: c.integer("version")?,
-        token: c.label("token")?,
+        token: c.label("token")?.into(),
         reviewer: c.opt_string("reviewer")?,
         evidence_key: match c.opt_string("evidence-key")? {
             Some(_) => Some(c.label("evidence-key")?),
@@ -328,7 +328,7 @@ fn check_ceremony_id(id: &str) -> Result<(), String> {
         || id.contains(['/', '\\'])
         || id
             .chars()
-            .any(|c| c.is_control() || crate::ceremony::people::deceptive(c));
+            .any(|c| c.is_control() || crate::hsm::names::deceptive(c));
     if bad {
         return Err(format!(
             "{id:?} must be one plain directory name (not empty, no '/', '\\', \"..\", control, bidi or zero-width characters, at most 128 bytes)"

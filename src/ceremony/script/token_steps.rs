@@ -39,36 +39,31 @@ pub(super) fn parse(f: &mut Fields, kind: &str, at: &At<'_>) -> Result<Option<Ac
         "write-object" => Action::WriteObject(WriteObject {
             label: f.label("label")?,
             object_id: f.hex_id("object-id")?,
-            object_type: match f.string("type")?.as_str() {
-                "cert" => ObjectType::Cert,
-                "data" => ObjectType::Data,
-                other => {
-                    return Err(f.fail(
-                        "type",
-                        format!("unknown object type {other:?} (expected cert or data)"),
-                    ))
-                }
-            },
+            object_type: f.string("type")?.parse().map_err(|e: ObjectTypeError| {
+                f.fail(
+                    "type",
+                    format!("unknown object type {:?} (expected cert or data)", e.0),
+                )
+            })?,
             file: f.file_inside("file", base)?,
             application: f.opt_string("application")?,
         }),
         "delete-object" => Action::DeleteObject(DeleteObject {
             label: f.label("label")?,
-            class: match f.opt_string("type")?.as_deref() {
-                None => None,
-                Some("private") => Some(ObjectClass::PrivateKey),
-                Some("public") => Some(ObjectClass::PublicKey),
-                Some("cert") => Some(ObjectClass::Certificate),
-                Some("data") => Some(ObjectClass::Data),
-                Some(other) => {
-                    return Err(f.fail(
+            class: f
+                .opt_string("type")?
+                .as_deref()
+                .map(str::parse::<ObjectClass>)
+                .transpose()
+                .map_err(|e| {
+                    f.fail(
                         "type",
                         format!(
-                        "unknown object type {other:?} (expected private, public, cert or data)"
-                    ),
-                    ))
-                }
-            },
+                            "unknown object type {:?} (expected private, public, cert or data)",
+                            e.0
+                        ),
+                    )
+                })?,
         }),
         "export-public-key" => {
             let s = ExportPublicKey {

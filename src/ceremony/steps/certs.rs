@@ -15,7 +15,7 @@ use crate::ceremony::execute::{
 };
 use crate::ceremony::script::{IssueCertificate, IssueTbbr, Serial};
 use crate::formats::words::Fingerprint;
-use crate::hsm::{NewObject, ObjectClass, Token};
+use crate::hsm::{NewObject, ObjectClass, ObjectId, Token};
 use crate::keys::{HashAlg, PublicKey, SignScheme};
 use crate::output::crash_point;
 use crate::pki::{self, IssueRequest, Issuer, Profile, Validity};
@@ -180,6 +180,13 @@ pub(super) fn issue_certificate(
             })
             .map(|o| o.id.clone())
             .ok_or_else(|| other(format!("no key labelled {:?} to take the id from", s.key)))?;
+        // The certificate goes under its key's id; a key another tool made may have none.
+        let id = ObjectId::new(id).map_err(|e| {
+            other(format!(
+                "key {:?} has no id a certificate can take (1 to 32 bytes): {e}",
+                s.key
+            ))
+        })?;
         let certs = [ObjectClass::Certificate];
         match before_token_call(token, ctx, reconcile, &certs, &s.key, &id)? {
             Some(found) => {
@@ -194,7 +201,7 @@ pub(super) fn issue_certificate(
             None => token.put_object(&s.key, &id, &NewObject::Certificate(der.clone()))?,
         }
         objects.push(CreatedObject {
-            label: s.key.clone(),
+            label: s.key.to_string(),
             id: hex::encode(&id),
             class: ObjectClass::Certificate.to_string(),
             key_type: subject_key.describe(),

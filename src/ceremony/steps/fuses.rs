@@ -56,7 +56,10 @@ pub(super) fn export_fuses(
             out.write(file, &v)?;
             json!({
                 "format": "tfa-rotpk",
-                "key": key.clone().or_else(|| key_file.as_ref().map(|r| r.name.clone())),
+                "key": key
+                    .as_ref()
+                    .map(|k| k.to_string())
+                    .or_else(|| key_file.as_ref().map(|r| r.name.clone())),
                 "key_type": pk.describe(),
                 "digest_info": digest_info,
                 "rotpk": Fingerprint::of(&v),

@@ -68,7 +68,7 @@ pub(super) fn sign(
             srk_index: imx.map(|x| x.srk_index as usize),
             csf_key: None,
             csf_cert: read_ref(imx.and_then(|x| x.csf_cert.as_ref()))?,
-            img_key: imx.and_then(|x| x.img_key.clone()),
+            img_key: imx.and_then(|x| x.img_key.as_ref().map(|k| k.to_string())),
             img_cert: read_ref(imx.and_then(|x| x.img_cert.as_ref()))?,
             fast_auth: imx.is_some_and(|x| x.fast_auth),
             unlock: Vec::new(),

@@ -55,6 +55,7 @@ use super::{
     Capabilities, DataObject, Error, KeyOptions, NewObject, ObjectInfo, Result, Selector, Token,
     TokenInfo, UserType, WrapKeyInfo, WrapKeySpec,
 };
+use crate::hsm::{Label, ObjectId};
 use crate::keys::{KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 use context::{acquire, release};
@@ -189,25 +190,30 @@ impl Token for Pkcs11Token {
         self.set_pin(user, old, new)
     }
 
-    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+    fn generate_key(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &Label,
+        id: &ObjectId,
+    ) -> Result<PublicKey> {
         self.generate_key_with(alg, label, id, &KeyOptions::default())
     }
 
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
-        label: &str,
-        id: &[u8],
+        label: &Label,
+        id: &ObjectId,
         opts: &KeyOptions,
     ) -> Result<PublicKey> {
         self.generate_pair(alg, label, id, opts)
     }
 
-    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey> {
+    fn import_key(&mut self, key: &PrivateKey, label: &Label, id: &ObjectId) -> Result<PublicKey> {
         self.import_pair(key, label, id)
     }
 
-    fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()> {
+    fn put_object(&mut self, label: &Label, id: &ObjectId, object: &NewObject) -> Result<()> {
         self.store_object(label, id, object)
     }
 

@@ -41,6 +41,7 @@ use super::{
     Capabilities, DataObject, KeyOptions, NewObject, ObjectClass, ObjectInfo, Selector, Token,
     TokenInfo, UserType, WrapKeyInfo, WrapKeySpec,
 };
+use crate::hsm::{Label, ObjectId};
 use crate::keys::{self, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
@@ -202,8 +203,8 @@ impl Token for YubiHsm {
     fn generate_key(
         &mut self,
         alg: KeyAlgorithm,
-        label: &str,
-        id: &[u8],
+        label: &Label,
+        id: &ObjectId,
     ) -> super::Result<PublicKey> {
         self.generate_key_with(alg, label, id, &KeyOptions::default())
     }
@@ -211,8 +212,8 @@ impl Token for YubiHsm {
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
-        label: &str,
-        id: &[u8],
+        label: &Label,
+        id: &ObjectId,
         opts: &KeyOptions,
     ) -> super::Result<PublicKey> {
         let id = caps::id_from_bytes(id)?;
@@ -251,12 +252,22 @@ impl Token for YubiHsm {
         Ok(self.import_wrapped_key(wrap_label, blob, label, id, public)?)
     }
 
-    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> super::Result<PublicKey> {
+    fn import_key(
+        &mut self,
+        key: &PrivateKey,
+        label: &Label,
+        id: &ObjectId,
+    ) -> super::Result<PublicKey> {
         let id = caps::id_from_bytes(id)?;
         Ok(self.import_at(key, label, id)?)
     }
 
-    fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> super::Result<()> {
+    fn put_object(
+        &mut self,
+        label: &Label,
+        id: &ObjectId,
+        object: &NewObject,
+    ) -> super::Result<()> {
         let id = caps::id_from_bytes(id)?;
         Ok(self.put_object_at(label, id, object)?)
     }

@@ -193,12 +193,16 @@ mod tests {
                 algorithm: KeyAlgorithm::EcP256,
             },
         );
-        s.names.labels.push(("label", "x".repeat(41)));
+        s.names
+            .labels
+            .push(("label", "x".repeat(41).parse().unwrap()));
         let e = check_plan("mock", std::slice::from_ref(&s)).unwrap_err();
         assert_eq!(e.field, "label");
         assert!(e.message.contains("at most 40"), "{e}");
         s.names.labels.clear();
-        s.names.ids.push(("key-id", vec![1, 2, 3]));
+        s.names
+            .ids
+            .push(("key-id", crate::hsm::ObjectId::new(vec![1, 2, 3]).unwrap()));
         assert_eq!(check_plan("mock", &[s]).unwrap_err().field, "key-id");
     }
 }

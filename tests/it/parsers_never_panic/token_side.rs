@@ -145,10 +145,20 @@ fn sim_store_seed() -> Vec<u8> {
     let pin = Secret::new(entry::SIM_PIN.as_bytes().to_vec());
     t.init_token("fuzz", &so, &pin).unwrap();
     t.login(UserType::User, &pin).unwrap();
-    t.generate_key(KeyAlgorithm::EcP256, "ec", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("ec"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     let rsa = std::fs::read(root().join("tests/fixtures/keys/rsa2048.pkcs1.pem")).unwrap();
     let rsa = officiant::keys::PrivateKey::from_bytes(&rsa, None).unwrap();
-    t.import_key(&rsa, "rsa", &[2]).unwrap();
+    t.import_key(
+        &rsa,
+        &crate::support::label("rsa"),
+        &crate::support::object_id(&[2]),
+    )
+    .unwrap();
     drop(t);
     std::fs::read(d.join("store.json")).unwrap()
 }
