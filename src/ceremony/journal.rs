@@ -19,12 +19,38 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{SignOff, StepResult};
 
+/// A journal that cannot be read or written, or holds something else than its records.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("journal {path}: {message}")]
-    Io { path: String, message: String },
+    /// Reading, writing or syncing the file failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The journal file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record could not be encoded (it holds nothing JSON cannot, so never in practice).
+    #[error("journal {path}: {source}")]
+    Encode {
+        /// The journal file.
+        path: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A line that is not a record, or a run record that is not the first line.
     #[error("journal {path}: line {line} is not a journal record")]
-    Bad { path: String, line: usize },
+    Bad {
+        /// The journal file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// Why it does not parse, when that is the reason.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,9 +229,9 @@ pub struct Journal {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Io {
+    move |source| Error::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -221,16 +247,17 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
     let complete_lines = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
     let text = String::from_utf8_lossy(&bytes[..complete_lines]);
     for (n, line) in text.lines().enumerate() {
-        let bad = || Error::Bad {
+        let bad = |source| Error::Bad {
             path: path.display().to_string(),
             line: n + 1,
+            source,
         };
-        let r: Record = serde_json::from_str(line).map_err(|_| bad())?;
+        let r: Record = serde_json::from_str(line).map_err(|e| bad(Some(e)))?;
         l.memo.note(&r);
         match r {
             Record::Run { script_sha256, .. } => {
                 if n != 0 {
-                    return Err(bad());
+                    return Err(bad(None));
                 }
                 l.script_sha256 = script_sha256;
             }
@@ -286,9 +313,9 @@ impl Journal {
 
     /// Append one record and make it durable before returning.
     pub fn append(&mut self, r: &Record) -> Result<(), Error> {
-        let mut line = serde_json::to_vec(r).map_err(|e| Error::Io {
+        let mut line = serde_json::to_vec(r).map_err(|source| Error::Encode {
             path: self.path.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io(&self.path))?;

@@ -26,12 +26,17 @@ use crate::hsm::UserType;
 /// What one step is, as the machine needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepPlan {
+    /// The step's id in the script.
     pub id: String,
+    /// The step kind's name as a script writes it (`generate-key`).
     pub kind: &'static str,
+    /// The step's title, or empty.
     pub title: String,
     /// (role, how many distinct people).
     pub sign_off: Vec<(String, usize)>,
+    /// A destructive step: it waits for an explicit confirmation.
     pub confirm: bool,
+    /// The names of the secrets the step reads, in the order they are asked for.
     pub secrets: Vec<String>,
     /// The role that acknowledges the result after the step ran.
     pub review: Option<String>,
@@ -57,37 +62,53 @@ enum SessionEffect {
     },
 }
 
+/// Where a step is in the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum StepStatus {
+    /// Not run yet; its sign-offs, confirmation and secrets may be under way.
     Pending,
+    /// Handed to the runner (`Effect::RunStep`), no answer yet.
     Running,
+    /// Ran in this run; its result is recorded.
     Done,
     /// Done in an earlier, interrupted run (from the journal).
     Resumed,
+    /// Failed with this one-line error; the run ended with it.
     Failed(String),
 }
 
+/// One person's sign-off (or acknowledgement) in one role, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SignOff {
+    /// The role the person signed in.
     pub role: String,
+    /// The person's name as the roll call spells it.
     pub name: String,
 }
 
+/// One step of the run: what it is, where it stands, who signed off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepState {
+    /// What the step is.
     pub plan: StepPlan,
+    /// Where it stands.
     pub status: StepStatus,
+    /// The sign-offs given so far, in the order they came.
     pub sign_offs: Vec<SignOff>,
+    /// Its confirmation was given (destructive steps only).
     pub confirmed: bool,
+    /// Its result, once it ran (or the journal said it had).
     pub result: Option<StepResult>,
     /// The reviewer's acknowledgement of the result ("read aloud and matched").
     pub acknowledged: Option<SignOff>,
 }
 
+/// Where the whole run is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Phase {
     /// Waiting for `Event::Start`.
     Ready,
+    /// Waiting for the token to be opened (`Effect::OpenToken`).
     OpeningToken,
     /// Waiting for the roster (`Event::Roster`).
     RollCall,
@@ -95,16 +116,22 @@ pub enum Phase {
     Waiting,
     /// Logging in again after a resume.
     Relogin(usize),
+    /// Step `.0` is with the runner.
     Running(usize),
+    /// Every step is done; nothing more happens.
     Finished,
+    /// A step failed with this error; nothing more happens.
     Failed(String),
+    /// Someone stopped the run, for this reason; nothing more happens.
     Aborted(String),
 }
 
 /// The whole state a face renders. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct State {
+    /// Every step of the script, in order.
     pub steps: Vec<StepState>,
+    /// Where the run is.
     pub phase: Phase,
     /// Who is logged in, and under which secret name (never the value).
     pub session: Option<(UserType, String)>,
@@ -122,8 +149,10 @@ pub struct State {
 /// A finished step's results: recorded in the journal and the transcript.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResult {
+    /// Objects the step made on the token (or found made, when adopted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<CreatedObject>,
+    /// Files the step wrote into the out dir.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputFile>,
     /// delete-object: how many objects were deleted.
@@ -147,12 +176,16 @@ pub struct StepResult {
     pub notes: Vec<String>,
 }
 
+/// An object a step made on the token, as the transcript records it for the witnesses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedObject {
+    /// Its label on the token.
     pub label: String,
     /// Object id, hex.
     pub id: String,
+    /// Its class as people read it ("private key", "certificate").
     pub class: String,
+    /// "EC P-256", "RSA 4096": empty for objects that are not keys.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key_type: String,
     /// SHA-256 of the public key's DER SubjectPublicKeyInfo, hex.
@@ -160,114 +193,169 @@ pub struct CreatedObject {
     pub public_key_sha256: Option<String>,
 }
 
+/// A file a step wrote into the out dir.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputFile {
     /// File name in the out dir.
     pub path: String,
+    /// SHA-256 of the file's bytes, hex.
     pub sha256: String,
+    /// The file was already there from an interrupted attempt of this step and was kept.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
 }
 
+/// What a face tells the machine: an answer to an effect, or a step's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Begin. `completed`, `interrupted` and `acknowledged` (results already read aloud
     /// and acknowledged) come from the journal of an earlier run.
     Start {
+        /// Steps the journal says are done, with their results.
         completed: Vec<(usize, StepResult)>,
+        /// The step an earlier run started and did not finish, if any.
         interrupted: Option<usize>,
+        /// Results already read aloud and acknowledged, by step.
         acknowledged: Vec<(usize, SignOff)>,
     },
+    /// The token is open (answer to `Effect::OpenToken`).
     TokenOpened,
+    /// A person signed off step `step` in a role (answer to `Effect::NeedSignOff`).
     SignedOff {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The role they sign in.
         role: String,
+        /// Their name as typed; the roll call decides who it is.
         name: String,
     },
+    /// A destructive step was confirmed (answer to `Effect::NeedConfirm`).
     Confirmed {
+        /// Index of the step in the script (0-based).
         step: usize,
     },
     /// The face now holds the value of secret `name`.
     SecretProvided {
+        /// The secret's name in the script.
         name: String,
     },
     /// The token refused the value of secret `name` (a wrong PIN) before the step
     /// changed anything: ask for it again.
     SecretRefused {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The secret's name in the script.
         name: String,
+        /// Why the token refused it (one line, shown when it is asked again).
         reason: String,
     },
     /// The people present, in their roles.
     Roster(Vec<Participant>),
     /// The reviewer read step `step`'s result aloud and it matched.
     Acknowledged {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The reviewing role.
         role: String,
+        /// The reviewer's name as typed.
         name: String,
     },
+    /// Logged in again after a resume (answer to `Effect::Relogin`).
     ReloggedIn,
+    /// The runner ran step `step`.
     StepDone {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// What it made and wrote.
         result: StepResult,
     },
+    /// The runner could not run step `step`.
     StepFailed {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// One line naming the step and the cause.
         error: String,
     },
+    /// Someone stops the run.
     Abort {
+        /// Why, in one line (recorded in the transcript).
         reason: String,
     },
 }
 
+/// What the machine asks of a face: an input, a token call, a record to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Open the token and record what it is; answer `Event::TokenOpened`.
     OpenToken,
     /// Who is present, and in which roles (once, before the first step).
     NeedRoster,
+    /// Ask someone in `role` to sign off step `step`; answer `Event::SignedOff`.
     NeedSignOff {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The role that signs.
         role: String,
+        /// Sign-offs in that role so far.
         have: usize,
+        /// Sign-offs the role must give.
         need: usize,
     },
+    /// Ask for the confirmation of destructive step `step`; answer `Event::Confirmed`.
     NeedConfirm {
+        /// Index of the step in the script (0-based).
         step: usize,
     },
+    /// Ask for the value of secret `name`; answer `Event::SecretProvided` (the value stays
+    /// with the face).
     NeedSecret {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The secret's name in the script.
         name: String,
         /// Asked again: why the last value was refused (a wrong PIN).
         retry: Option<String>,
     },
     /// The reviewer (`role`) reads step `step`'s result aloud and acknowledges it.
     NeedAck {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The reviewing role.
         role: String,
     },
     /// After a resume: log in again as the session of the completed steps had it.
     Relogin {
+        /// The step the session is restored for.
         step: usize,
+        /// Who logs in.
         user: UserType,
+        /// The name of the secret that holds the PIN (never its value).
         pin: String,
     },
     /// Execute step `step`. `reconcile`: it started in an earlier run and did not
     /// complete; look on the token and in the out dir for its work before redoing it.
     RunStep {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The step started in an earlier run and did not finish.
         reconcile: bool,
     },
     /// An input was not accepted (e.g. one person in two roles); the need is asked again.
     Rejected {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// Why, in one line, for the person who gave it.
         reason: String,
     },
+    /// Write this to the journal, then the transcript.
     Record(Record),
     /// The run is complete.
     Finish,
     /// The run stopped.
     Fail {
+        /// The failed step, if a step failed.
         step: Option<usize>,
+        /// One line naming the cause.
         error: String,
     },
 }
@@ -275,43 +363,71 @@ pub enum Effect {
 /// What the runner writes to the journal and the transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
+    /// A step done in an earlier run, adopted with its result.
     Resumed {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// Its result as the journal recorded it.
         result: StepResult,
     },
+    /// The people present, in their roles (the roll call).
     Roster(Vec<Participant>),
+    /// A result read aloud and acknowledged.
     Acknowledged {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The reviewing role.
         role: String,
+        /// The reviewer's name as the roll call spells it.
         name: String,
     },
+    /// A sign-off, accepted.
     SignedOff {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// The role signed in.
         role: String,
+        /// The person's name as the roll call spells it.
         name: String,
     },
+    /// A destructive step confirmed.
     Confirmed {
+        /// Index of the step in the script (0-based).
         step: usize,
     },
+    /// A step handed to the runner (the journal's mark before it touches anything).
     StepStarted {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// It continues an interrupted attempt.
         reconcile: bool,
     },
+    /// A step done.
     StepCompleted {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// What it made and wrote.
         result: StepResult,
     },
+    /// A step failed (a wrong PIN among them: the attempt is evidence).
     StepFailed {
+        /// Index of the step in the script (0-based).
         step: usize,
+        /// One line naming the cause.
         error: String,
     },
+    /// Every step done: the journal is closed as complete.
     RunComplete,
+    /// The run stopped before its end.
     RunStopped {
+        /// Why, in one line.
         error: String,
     },
 }
 
 impl StepPlan {
+    /// Step `i` of `script` as the machine needs it: its sign-offs, secrets, review and the
+    /// session it leaves.
     pub fn of(script: &Script, i: usize) -> Self {
         let s = &script.steps[i];
         let session = match &s.action {
@@ -368,6 +484,7 @@ impl StepPlan {
 }
 
 impl State {
+    /// A run of `script` before `Event::Start`: every step pending.
     pub fn new(script: &Script) -> Self {
         State {
             steps: (0..script.steps.len())
@@ -397,6 +514,7 @@ impl State {
             .position(|s| matches!(s.status, StepStatus::Pending | StepStatus::Running))
     }
 
+    /// The run finished, failed or was stopped: no event changes it any more.
     pub fn is_over(&self) -> bool {
         matches!(
             self.phase,

@@ -33,9 +33,11 @@ pub use reader::{parse, parse_toml};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {place}{message}")]
 pub struct ScriptError {
+    /// The file as given (with `:LINE:COL` for a TOML syntax error).
     pub file: String,
     /// `step[3] (gen-srk1).algorithm: `, `ceremony.token: `, `12:5: ` or empty.
     pub place: String,
+    /// What is wrong, in one line.
     pub message: String,
 }
 
@@ -44,10 +46,13 @@ pub struct ScriptError {
 pub struct Script {
     /// The path as given (shown in messages and the transcript).
     pub path: PathBuf,
+    /// SHA-256 of the file's bytes, recorded in the transcript.
     pub sha256: [u8; 32],
+    /// The `[ceremony]` table.
     pub ceremony: Header,
     /// Role name → how many distinct people must sign off in that role.
     pub roles: BTreeMap<String, u32>,
+    /// The `[[step]]`s, in order.
     pub steps: Vec<Step>,
     /// Roles whose sign-offs are SSH signatures (`[roles.NAME] signed = true`), and the
     /// allowed signers file that names their keys; `None` when no role is signed.
@@ -60,6 +65,7 @@ pub struct Script {
 pub struct SignedRoles {
     /// `[ceremony] allowed-signers`, resolved against the script's directory.
     pub allowed_signers: PathBuf,
+    /// The roles marked `signed = true`.
     pub roles: std::collections::BTreeSet<String>,
 }
 
@@ -72,11 +78,16 @@ impl Script {
     }
 }
 
+/// The `[ceremony]` table: what the ceremony is and where it runs.
 #[derive(Debug, Clone)]
 pub struct Header {
+    /// A plain directory name (the console runs it in `OUT/<id>`).
     pub id: String,
+    /// Its title, shown at the console and in the transcript.
     pub title: String,
+    /// Why the ceremony is held, if the script says.
     pub purpose: Option<String>,
+    /// The script's own version number.
     pub version: i64,
     /// Label of the token the ceremony works on (init-token sets it).
     pub token: String,
@@ -88,15 +99,21 @@ pub struct Header {
     pub evidence_key: Option<Label>,
 }
 
+/// One `[[step]]`: who signs it off, who reviews its result, and what it does.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// Unique in the script (letters, digits, `-`, `_`, `.`).
     pub id: String,
+    /// A title for people, if given.
     pub title: Option<String>,
+    /// A longer text shown before the step and recorded with it.
     pub description: Option<String>,
+    /// The roles that sign the step off before it runs, each once.
     pub sign_off: Vec<String>,
     /// The role that acknowledges this step's result after it ran (`review = false`
     /// for none, `review = "role"` for another than the ceremony's reviewer).
     pub review: Option<String>,
+    /// What the step does.
     pub action: Action,
 }
 
@@ -105,30 +122,54 @@ pub struct Step {
 /// `execute.rs` (see `ceremony/mod.rs`).
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// init-token ([`InitToken`]).
     InitToken(InitToken),
+    /// login ([`Login`]).
     Login(Login),
+    /// change-pin ([`ChangePin`]).
     ChangePin(ChangePin),
+    /// generate-key ([`GenerateKey`]).
     GenerateKey(GenerateKey),
+    /// import-key ([`ImportKey`]).
     ImportKey(ImportKey),
+    /// write-object ([`WriteObject`]).
     WriteObject(WriteObject),
+    /// delete-object ([`DeleteObject`]).
     DeleteObject(DeleteObject),
+    /// export-public-key ([`ExportPublicKey`]).
     ExportPublicKey(ExportPublicKey),
+    /// instruction ([`Instruction`]).
     Instruction(Instruction),
+    /// issue-certificate ([`IssueCertificate`]).
     IssueCertificate(IssueCertificate),
+    /// export-fuses ([`ExportFuses`]).
     ExportFuses(ExportFuses),
+    /// sign ([`SignStep`]).
     Sign(SignStep),
+    /// verify ([`VerifyStep`]).
     Verify(VerifyStep),
+    /// issue-tbbr ([`IssueTbbr`]).
     IssueTbbr(Box<IssueTbbr>),
+    /// change-auth-key ([`ChangeAuthKey`]).
     ChangeAuthKey(ChangeAuthKey),
+    /// put-auth-key ([`PutAuthKey`]).
     PutAuthKey(PutAuthKey),
+    /// set-audit ([`SetAudit`]).
     SetAudit(SetAudit),
+    /// set-policy ([`SetPolicy`]).
     SetPolicy(SetPolicy),
+    /// co-sign ([`CoSign`]).
     CoSign(CoSign),
+    /// generate-wrap-key ([`GenerateWrapKey`]).
     GenerateWrapKey(GenerateWrapKey),
+    /// backup ([`BackupStep`]).
     Backup(BackupStep),
+    /// restore ([`RestoreStep`]).
     Restore(RestoreStep),
 }
 
+/// Every step kind's name, as a script writes `kind` (and as the error for an unknown one
+/// lists them).
 pub const KINDS: &[&str] = &[
     "init-token",
     "login",
@@ -155,6 +196,7 @@ pub const KINDS: &[&str] = &[
 ];
 
 impl Action {
+    /// The kind's name as a script writes it.
     pub fn kind(&self) -> &'static str {
         match self {
             Action::InitToken(_) => "init-token",

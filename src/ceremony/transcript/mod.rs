@@ -24,16 +24,63 @@ pub use markdown::render_markdown;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// A transcript that is not one, is broken, or cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A line of the chain is wrong: not JSON, not canonical, out of order, a broken hash.
     #[error("{path}: line {line}: {message}")]
     Bad {
+        /// The transcript file.
         path: String,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with it.
         message: String,
     },
+    /// The file as a whole: empty, or not a transcript to append to.
     #[error("{path}: {message}")]
-    File { path: String, message: String },
+    File {
+        /// The transcript file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Opening, writing, syncing or cutting the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The transcript file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file cannot be read at all (missing, not allowed).
+    #[error("{path}: cannot read: {}", source.kind())]
+    Unreadable {
+        /// The transcript file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading failed part-way.
+    #[error("{path}: cannot read: {source}")]
+    ReadFailed {
+        /// The transcript file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An entry could not be encoded (it holds nothing JSON cannot, so never in practice).
+    #[error("{path}: {source}")]
+    Encode {
+        /// The transcript file.
+        path: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Serialize)]
@@ -92,21 +139,18 @@ impl Writer {
     /// crash mid-write) is cut off.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let shown = path.display().to_string();
-        let ferr = |message: String| Error::File {
+        let ferr = |source: std::io::Error| Error::Io {
             path: shown.clone(),
-            message,
+            source,
         };
         let mut torn = false;
         let (seq, prev, closed) = match std::fs::read(path) {
             Ok(bytes) => {
                 let (keep, entries) = examine(&shown, &bytes)?;
                 if keep < bytes.len() {
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .map_err(|e| ferr(e.to_string()))?;
-                    f.set_len(keep as u64).map_err(|e| ferr(e.to_string()))?;
-                    f.sync_all().map_err(|e| ferr(e.to_string()))?;
+                    let f = OpenOptions::new().write(true).open(path).map_err(ferr)?;
+                    f.set_len(keep as u64).map_err(ferr)?;
+                    f.sync_all().map_err(ferr)?;
                     torn = true;
                 }
                 match entries.last() {
@@ -115,7 +159,7 @@ impl Writer {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, GENESIS.to_string(), false),
-            Err(e) => return Err(ferr(e.to_string())),
+            Err(e) => return Err(ferr(e)),
         };
         // Evidence: readable by the group, writable by its owner only, whatever the umask.
         let file = std::os::unix::fs::OpenOptionsExt::mode(
@@ -123,8 +167,8 @@ impl Writer {
             0o640,
         )
         .open(path)
-        .map_err(|e| ferr(e.to_string()))?;
-        tighten(&file).map_err(|e| ferr(e.to_string()))?;
+        .map_err(ferr)?;
+        tighten(&file).map_err(ferr)?;
         Ok(Writer {
             path: path.to_path_buf(),
             file,
@@ -161,14 +205,14 @@ impl Writer {
             data,
             hash,
         };
-        let mut line = serde_json::to_vec(&entry).map_err(|e| Error::File {
+        let mut line = serde_json::to_vec(&entry).map_err(|source| Error::Encode {
             path: self.path.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         line.push(b'\n');
-        let werr = |e: std::io::Error| Error::File {
+        let werr = |source: std::io::Error| Error::Io {
             path: self.path.display().to_string(),
-            message: e.to_string(),
+            source,
         };
         self.file.write_all(&line).map_err(werr)?;
         self.file.sync_data().map_err(werr)?;
@@ -194,18 +238,18 @@ impl Writer {
                 data,
                 hash,
             };
-            serde_json::to_writer(&mut buf, &entry).map_err(|e| Error::File {
+            serde_json::to_writer(&mut buf, &entry).map_err(|source| Error::Encode {
                 path: self.path.display().to_string(),
-                message: e.to_string(),
+                source,
             })?;
             buf.push(b'\n');
             seq += 1;
             prev = entry.hash;
             closed = kind == "close";
         }
-        let werr = |e: std::io::Error| Error::File {
+        let werr = |source: std::io::Error| Error::Io {
             path: self.path.display().to_string(),
-            message: e.to_string(),
+            source,
         };
         self.file.write_all(&buf).map_err(werr)?;
         self.file.sync_data().map_err(werr)?;
@@ -229,9 +273,9 @@ pub fn check_appendable(path: &Path) -> Result<(), Error> {
     match std::fs::read(path) {
         Ok(bytes) => examine(&path.display().to_string(), &bytes).map(|_| ()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::File {
+        Err(source) => Err(Error::Io {
             path: path.display().to_string(),
-            message: e.to_string(),
+            source,
         }),
     }
 }
@@ -365,9 +409,9 @@ pub fn stream(
 ) -> Result<Streamed, Error> {
     use std::io::BufRead;
     let shown = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::File {
+    let file = File::open(path).map_err(|source| Error::Unreadable {
         path: shown.clone(),
-        message: format!("cannot read: {}", e.kind()),
+        source,
     })?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut line = Vec::new();
@@ -378,9 +422,9 @@ pub fn stream(
         line.clear();
         let got = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| Error::File {
+            .map_err(|source| Error::ReadFailed {
                 path: shown.clone(),
-                message: format!("cannot read: {e}"),
+                source,
             })?;
         if got == 0 {
             break;
@@ -423,9 +467,9 @@ pub struct Verified {
 /// Check a whole transcript: chain, canonical form, and a closing entry at the end.
 pub fn verify(path: &Path) -> Result<Verified, Error> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::File {
+    let bytes = std::fs::read(path).map_err(|source| Error::Unreadable {
         path: shown.clone(),
-        message: format!("cannot read: {}", e.kind()),
+        source,
     })?;
     verify_bytes(&shown, &bytes)
 }
