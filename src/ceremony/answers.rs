@@ -44,14 +44,21 @@ use super::people::{self, Participant};
 use super::script::{parse_toml, Action, Fail, Fields, Script, ScriptError};
 use crate::secret::SecretSource;
 
+/// An answers file: what a headless run takes from people (sign-offs, confirmations,
+/// acknowledgements, custodians) and where it reads each secret.
 #[derive(Debug, Clone, Default)]
 pub struct Answers {
+    /// The file, when it was read from one.
     pub path: Option<PathBuf>,
+    /// SHA-256 of the file's bytes, recorded in the transcript.
     pub sha256: Option<[u8; 32]>,
+    /// Secret name → where its value comes from (`env:`, `file:`, `prompt`).
     pub secrets: BTreeMap<String, SecretSource>,
+    /// The ids of the destructive steps confirmed.
     pub confirms: BTreeSet<String>,
     /// The roll call, when the file gives it.
     pub participants: Vec<Participant>,
+    /// Every `[[sign-off]]`, in file order.
     pub sign_offs: Vec<SignOffAnswer>,
     /// Step id → who acknowledged its result.
     pub acknowledgements: BTreeMap<String, String>,
@@ -63,7 +70,9 @@ pub struct Answers {
 /// A custodian of a custody step, and where their share goes or comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustodianAnswer {
+    /// The custody step's id.
     pub step: String,
+    /// The custodian's name as the roll call spells it.
     pub name: String,
     /// generate-wrap-key: the file their share is written to (their medium).
     pub share_file: Option<PathBuf>,
@@ -71,10 +80,14 @@ pub struct CustodianAnswer {
     pub share: Option<SecretSource>,
 }
 
+/// One `[[sign-off]]`: a person signs a step off in a role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignOffAnswer {
+    /// The step's id.
     pub step: String,
+    /// The role they sign in.
     pub role: String,
+    /// Their name.
     pub name: String,
     /// A signed role's SSHSIG file (relative paths resolved against the answers file).
     pub signature: Option<PathBuf>,
@@ -157,6 +170,7 @@ impl Answers {
     }
 }
 
+/// Read and parse an answers file.
 pub fn load(path: &Path) -> Result<Answers, ScriptError> {
     let (file, base, bytes) = super::script::read_source(path)?;
     let mut a = parse(&file, &base, &bytes)?;
@@ -164,6 +178,7 @@ pub fn load(path: &Path) -> Result<Answers, ScriptError> {
     Ok(a)
 }
 
+/// Parse answers-file bytes: `file` names it in errors, `base` resolves its relative paths.
 pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptError> {
     let err = |f: Fail| ScriptError {
         file: file.into(),

@@ -29,9 +29,19 @@ use crate::hsm::{Token, WrapKeySpec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustodyTurn {
     /// Share `index` of `of` is handed to them.
-    Receive { index: u8, of: u8 },
+    Receive {
+        /// The share's index (1-based).
+        index: u8,
+        /// How many shares the step hands out.
+        of: u8,
+    },
     /// They give the `have + 1`-th of the `need` shares the step takes.
-    Give { have: usize, need: usize },
+    Give {
+        /// Shares given so far.
+        have: usize,
+        /// Shares the step takes (its threshold).
+        need: usize,
+    },
 }
 
 /// What a custody step needs from the custodians. Every method names the custodian it
@@ -60,7 +70,9 @@ pub trait Custodians {
 /// interrupted and resumes), or it failed.
 #[derive(Debug)]
 pub enum Halt {
+    /// A face stopped it, for this reason (the step resumes on the next run).
     Abort(String),
+    /// It failed (the error names the cause).
     Failed(StepError),
 }
 

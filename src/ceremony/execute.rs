@@ -25,7 +25,9 @@ pub type Vault = std::collections::BTreeMap<String, Secret>;
 pub struct StepContext<'a> {
     /// The label init-token gives the token.
     pub script_token_label: &'a str,
+    /// The out dir, where the step reads earlier outputs and writes its own.
     pub out_dir: &'a Path,
+    /// The secrets' values by name (only those the run was given).
     pub vault: &'a Vault,
     /// The journal as this step sees it: what its interrupted attempts recorded, and the
     /// records it writes before its token call and each output file.
@@ -35,10 +37,13 @@ pub struct StepContext<'a> {
 /// Errors of one step (the caller adds the step's place).
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
+    /// The token refused or failed.
     #[error("{0}")]
     Token(#[from] hsm::Error),
+    /// The journal could not be written (the step must not go on without its record).
     #[error(transparent)]
     Journal(#[from] journal::Error),
+    /// Anything else, in one line (a file, an adoption that does not fit).
     #[error("{0}")]
     Other(String),
 }

@@ -53,62 +53,89 @@ pub enum Error {
     },
 }
 
+/// One line of the journal (`{"record": "started", …}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Record {
+    /// The first line: which script this out dir runs.
     Run {
+        /// The script's path as given.
         script: String,
+        /// SHA-256 of the script's bytes, hex: a resume runs only the same script.
         script_sha256: String,
     },
+    /// The step is handed to the runner (before it touches anything).
     Started {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
     },
     /// The step is about to make its token call, and no object with its label or id was
     /// on the token (written before the call: a rerun that finds no such record knows
     /// the call never happened).
     TokenCall {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
     },
     /// The step is about to write output file `name` holding bytes with this SHA-256
     /// (written before the file is linked under its name).
     Output {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
+        /// The file's name in the out dir.
         name: String,
+        /// SHA-256 of the bytes about to be written, hex.
         sha256: String,
     },
+    /// The step is done, with its result.
     Completed {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
+        /// What it made and wrote.
         result: StepResult,
     },
     /// The step ended with an error the token or a file reported (not a crash): a rerun
     /// does it afresh and must not adopt what it finds (it was there before).
     Failed {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
     },
     /// The reviewer acknowledged the step's result.
     Acknowledged {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
+        /// The reviewing role.
         role: String,
+        /// The reviewer's name.
         name: String,
     },
+    /// Every step done and the transcript closed: the out dir holds a finished ceremony.
     Complete,
 }
 
 /// What an earlier run left.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Loaded {
+    /// The script the journal was written for (hex SHA-256).
     pub script_sha256: String,
+    /// Done steps with their results, in the order they completed.
     pub completed: Vec<(usize, StepResult)>,
     /// Started and not completed.
     pub interrupted: Option<usize>,
     /// Results the reviewer acknowledged.
     pub acknowledged: Vec<(usize, SignOff)>,
+    /// The run went to its end.
     pub complete: bool,
     /// What the steps recorded before their token calls and output files.
     pub memo: Memo,
@@ -168,6 +195,8 @@ pub struct StepLog<'a> {
 }
 
 impl<'a> StepLog<'a> {
+    /// The log of step `step` (id `id`): appends to `journal` (none: a run that keeps none)
+    /// and notes into `memo`.
     pub fn new(
         step: usize,
         id: &str,
@@ -223,6 +252,7 @@ impl<'a> StepLog<'a> {
     }
 }
 
+/// The journal file, open for appending; each record is synced before the run goes on.
 pub struct Journal {
     path: PathBuf,
     file: File,

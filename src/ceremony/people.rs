@@ -16,7 +16,9 @@ use crate::hsm::names::invisible;
 /// One person present, and the roles they may sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
+    /// Their name as they gave it, trimmed.
     pub name: String,
+    /// The roles they may sign in.
     pub roles: Vec<String>,
 }
 

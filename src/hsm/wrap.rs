@@ -52,6 +52,7 @@ pub enum WrapFormat {
 }
 
 impl WrapFormat {
+    /// The format's name in manifests and transcripts.
     pub fn name(self) -> &'static str {
         match self {
             WrapFormat::Pkcs8AesKwp => "pkcs8-aes-kwp",
@@ -71,6 +72,7 @@ pub fn parse_wrap_key_id(text: &str) -> Option<u16> {
 /// transcript or manifest records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrapKeySpec {
+    /// The wrap key's label.
     pub label: String,
     /// Object id (PKCS#11: CKA_ID, these two bytes big-endian).
     pub id: u16,
@@ -78,7 +80,9 @@ pub struct WrapKeySpec {
     /// object's domains, capabilities and delegated capabilities as the device encodes
     /// them.
     pub domains: u16,
+    /// YubiHSM: the key's capabilities, as the device encodes them.
     pub capabilities: u64,
+    /// YubiHSM: what the keys it imports may be given, as the device encodes them.
     pub delegated_capabilities: u64,
 }
 
@@ -98,6 +102,7 @@ impl WrapKeySpec {
 /// A wrap key found on a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrapKeyInfo {
+    /// Its label, id and (YubiHSM) domains and capabilities.
     pub spec: WrapKeySpec,
     /// The key's check value where the token keeps one (PKCS#11 CKA_CHECK_VALUE, the
     /// rehearsal token, the object Officiant stores beside a YubiHSM wrap key).

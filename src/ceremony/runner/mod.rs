@@ -35,42 +35,61 @@ mod driver;
 
 use driver::Driver;
 
+/// Why a run could not start or stopped; one line, naming the step, field or file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The script or answers file is refused (parse or plan).
     #[error(transparent)]
     Script(#[from] ScriptError),
     /// Already names the step: `step[3] (gen-p256): …`.
     #[error("{0}")]
     Step(String),
+    /// The run could not go on (the token, an input, the out dir); says why.
     #[error("{0}")]
     Run(String),
+    /// The transcript could not be read or written.
     #[error(transparent)]
     Transcript(#[from] transcript::Error),
+    /// The journal could not be read or written.
     #[error(transparent)]
     Journal(#[from] journal::Error),
+    /// The out dir could not be locked for this run.
     #[error(transparent)]
     Lock(#[from] lock::Error),
 }
 
+/// What `officiant run` is asked to run.
 pub struct RunOptions {
+    /// The ceremony script.
     pub script: PathBuf,
+    /// The answers file (sign-offs, confirmations, secret sources).
     pub answers: Option<PathBuf>,
+    /// The backend URI.
     pub backend: String,
+    /// The out dir (outputs, transcript, journal).
     pub out: PathBuf,
 }
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// The out dir held a finished run of this script: nothing ran.
     pub already_complete: bool,
+    /// The run continued an interrupted one.
     pub resumed: bool,
+    /// Every output file the script writes, in the out dir.
     pub outputs: Vec<PathBuf>,
+    /// The transcript file.
     pub transcript: PathBuf,
+    /// The transcript head (hex SHA-256 of the last entry): what the witnesses write down.
     pub head: String,
 }
 
+/// The transcript's file name in the out dir.
 pub const TRANSCRIPT: &str = "transcript.jsonl";
+/// The printable transcript's file name in the out dir.
 pub const TRANSCRIPT_MD: &str = "transcript.md";
+/// The journal's file name in the out dir.
 pub const JOURNAL: &str = "journal.jsonl";
 
 /// Parse and validate everything that needs no token: `officiant check` without a
@@ -176,8 +195,11 @@ pub fn run_with_inputs(
 /// A ceremony ready to run in its out dir: the out dir locked for this process (before
 /// the journal is read), and what an earlier run of the same script left.
 pub struct Session {
+    /// The checked script.
     pub script: Script,
+    /// The out dir, locked for this process while the session lives.
     pub out: PathBuf,
+    /// What an earlier run of the script in this out dir left, if any.
     pub earlier: Option<journal::Loaded>,
     _lock: OutLock,
 }
@@ -484,6 +506,8 @@ pub fn remove_stale_temps(script: &Script, out: &Path) {
     }
 }
 
+/// The token's entry in the transcript: label, serial, maker, model, initialized, rehearsal
+/// (the same for every face).
 pub fn token_json(info: &hsm::TokenInfo) -> Value {
     json!({
         "label": info.label,

@@ -97,12 +97,18 @@ struct Body<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// Its place in the chain, from 0.
     pub seq: u64,
+    /// When it was written (RFC 3339, UTC, seconds).
     pub time: String,
+    /// The previous entry's `hash` (64 zeros for the first).
     pub prev: String,
+    /// What it records (`open`, `step-done`, `close`, …; `type` in the JSON).
     #[serde(rename = "type")]
     pub kind: String,
+    /// What it records, as JSON: labels, ids, hashes, never a secret.
     pub data: Value,
+    /// SHA-256 of the entry without this field, hex.
     pub hash: String,
 }
 
@@ -185,6 +191,7 @@ impl Writer {
         self.closed
     }
 
+    /// The transcript file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -194,6 +201,7 @@ impl Writer {
         &self.prev
     }
 
+    /// Append one entry of kind `kind` and sync it before returning.
     pub fn append(&mut self, kind: &str, data: Value) -> Result<(), Error> {
         let time = now_rfc3339();
         let hash = body_hash(self.seq, &time, &self.prev, kind, &data);
@@ -394,8 +402,11 @@ fn parse_chain(path: &str, bytes: &[u8]) -> Result<Vec<Entry>, Error> {
 /// kind (a finished session ends with `close`).
 #[derive(Debug, Clone)]
 pub struct Streamed {
+    /// How many entries there are.
     pub entries: u64,
+    /// The last entry's hash.
     pub head: String,
+    /// The last entry's kind (`close` when the session was closed).
     pub last_kind: String,
 }
 
@@ -460,7 +471,9 @@ pub fn stream(
 /// What a good transcript holds.
 #[derive(Debug, Clone)]
 pub struct Verified {
+    /// Every entry, in order.
     pub entries: Vec<Entry>,
+    /// The last entry's hash: what the witnesses write down.
     pub head: String,
 }
 
@@ -474,6 +487,7 @@ pub fn verify(path: &Path) -> Result<Verified, Error> {
     verify_bytes(&shown, &bytes)
 }
 
+/// [`verify`] over bytes already read; `shown` names the file in errors.
 pub fn verify_bytes(shown: &str, bytes: &[u8]) -> Result<Verified, Error> {
     let lines = bytes.iter().filter(|&&b| b == b'\n').count();
     if bytes.is_empty() {

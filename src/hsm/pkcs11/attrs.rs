@@ -22,9 +22,13 @@ pub(super) fn label(bytes: &[u8]) -> String {
 /// What an object's attributes say.
 #[derive(Debug)]
 pub struct Decoded {
+    /// CKA_CLASS, when given.
     pub class: Option<ObjectClass>,
+    /// CKA_LABEL (bytes that are not UTF-8 shown replaced).
     pub label: String,
+    /// CKA_ID.
     pub id: Vec<u8>,
+    /// The key attributes given.
     pub flags: KeyFlags,
     /// The public key (or an error, as text): from CKA_MODULUS/CKA_PUBLIC_EXPONENT,
     /// CKA_EC_PARAMS/CKA_EC_POINT, or a certificate's CKA_VALUE.

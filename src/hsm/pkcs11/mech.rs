@@ -18,6 +18,7 @@ use crate::keys::{KeyAlgorithm, SignScheme};
 pub struct MechList(pub Vec<(MechanismType, MechanismInfo)>);
 
 impl MechList {
+    /// Whether the token offers mechanism `m`.
     pub fn has(&self, m: MechanismType) -> bool {
         self.0.iter().any(|(t, _)| *t == m)
     }
@@ -37,6 +38,7 @@ impl MechList {
         }
     }
 
+    /// What the token can do, from its mechanisms (key sizes checked against their ranges).
     pub fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities {
             init_token: true,

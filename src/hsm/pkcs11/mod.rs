@@ -92,6 +92,8 @@ pub fn uri_pin(uri_rest: &str) -> Result<Option<Secret>> {
     uri.pin().map_err(|e| Error::Refused(e.to_string()))
 }
 
+/// A PKCS#11 token opened through its module: the token the URI (or the script's label)
+/// names, looked up again whenever it is needed.
 pub struct Pkcs11Token {
     uri: Pkcs11Uri,
     shown: String,
@@ -112,6 +114,9 @@ impl Drop for Pkcs11Token {
 }
 
 impl Pkcs11Token {
+    /// Open the token `uri_rest` (the text after `pkcs11:`) names, or the one labelled
+    /// `token_label` where the URI names none; binds it now if it exists, and logs in when
+    /// the URI carries the PIN.
     pub fn open(uri_rest: &str, token_label: Option<&str>) -> Result<Self> {
         let uri = Pkcs11Uri::parse(uri_rest).map_err(uri_err)?;
         let shown = format!("pkcs11:{}", super::uri::redact(uri_rest));

@@ -49,6 +49,8 @@ pub fn open(dir: &Path) -> Result<Box<dyn Token>> {
     Ok(Box::new(SimToken::open(dir)?))
 }
 
+/// The built-in rehearsal token: real crypto, keys kept in the clear in a directory. Not a
+/// security boundary; every face says so.
 pub struct SimToken {
     store: Store,
     state: State,
@@ -56,6 +58,7 @@ pub struct SimToken {
 }
 
 impl SimToken {
+    /// Open (creating on first use) the token in `dir`, locked for this process.
     pub fn open(dir: &Path) -> Result<Self> {
         let (store, state) = Store::open(dir)?;
         Ok(SimToken {

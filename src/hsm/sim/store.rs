@@ -12,6 +12,7 @@ use crate::keys::KeyAlgorithm;
 
 use super::pin::PinRecord;
 
+/// Written beside the store and shown wherever the token is: its keys are not protected.
 pub const WARNING: &str = "REHEARSAL STORE: NOT SECURE, keys are stored in the clear";
 const STORE_FILE: &str = "store.json";
 const LOCK_FILE: &str = "store.lock";

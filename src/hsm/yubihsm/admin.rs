@@ -19,10 +19,15 @@ use crate::secret::Secret;
 /// An authentication key to put (no password: that is a [`Secret`] beside it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceAuthKey {
+    /// Its 16-bit object id.
     pub id: u16,
+    /// Its label (at most 40 bytes).
     pub label: String,
+    /// The domains it works in.
     pub domains: Domain,
+    /// What a session on it may do.
     pub capabilities: Capability,
+    /// What the objects it puts may be given.
     pub delegated: Capability,
 }
 
@@ -68,15 +73,22 @@ impl DeviceAuthKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RotationStep {
+    /// Put the temporary key, with the old key's domains and capabilities.
     PutTemporary,
+    /// Open a session on the temporary key.
     LoginTemporary,
+    /// Delete the old key (from the temporary key's session).
     DeleteOld,
+    /// Put the replacement at the old key's id.
     PutReplacement,
+    /// Open a session on the replacement with the new password.
     LoginReplacement,
+    /// Delete the temporary key (from the replacement's session).
     DeleteTemporary,
 }
 
 impl RotationStep {
+    /// Every sub-step, in the order a rotation runs them.
     pub const ALL: [RotationStep; 6] = [
         RotationStep::PutTemporary,
         RotationStep::LoginTemporary,
@@ -86,6 +98,7 @@ impl RotationStep {
         RotationStep::DeleteTemporary,
     ];
 
+    /// The sub-step as the transcript and errors name it ("put temporary key").
     pub fn name(self) -> &'static str {
         match self {
             RotationStep::PutTemporary => "put temporary key",
@@ -102,8 +115,11 @@ impl RotationStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PasswordRole {
+    /// The password the session logged in with before the rotation.
     Old,
+    /// The temporary key's password.
     Temporary,
+    /// The rotated key's new password.
     New,
 }
 
@@ -122,16 +138,23 @@ pub use crate::hsm::admin::SubStep;
 /// The administrative key that works after a failed rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WorkingKey {
+    /// Its object id.
     pub id: u16,
+    /// Which password opens it.
     pub password: PasswordRole,
 }
 
+/// A rotation that failed part-way: which sub-step, why, and which administrative key works
+/// now (proven by logging in).
 #[derive(Debug)]
 pub struct RotationError {
+    /// The sub-step that failed.
     pub failed: RotationStep,
+    /// Why, in one line (the device's error, or an injected failure in tests).
     pub cause: String,
     /// `None` only if no candidate key could be logged in with (the error says so loudly).
     pub working: Option<WorkingKey>,
+    /// Every sub-step attempted, with the clean-up after the failure.
     pub records: Vec<SubStep>,
     /// Keys left behind that the operator should delete once logged in.
     pub leftover: Vec<u16>,
@@ -168,7 +191,9 @@ impl fmt::Display for RotationError {
 pub struct Rotation<'a> {
     /// A free id for the temporary key.
     pub temp_id: u16,
+    /// The temporary key's password.
     pub temp_password: &'a Secret,
+    /// The rotated key's new password.
     pub new_password: &'a Secret,
     /// Label, domains and capabilities of the replacement; `None` keeps the old key's.
     pub replacement: Option<DeviceAuthKey>,

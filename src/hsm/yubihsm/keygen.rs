@@ -45,6 +45,8 @@ impl YubiHsm {
         self.public_key_of(id)
     }
 
+    /// Import `key` at object id `id` with signing capabilities for its kind; the public
+    /// key the device reports must be the file's.
     pub fn import_at(&mut self, key: &PrivateKey, label: &str, id: u16) -> Result<PublicKey> {
         caps::check_label("label", label)?;
         let alg = KeyAlgorithm::of(key.public_key()).ok_or_else(|| {

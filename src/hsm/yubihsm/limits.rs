@@ -5,30 +5,39 @@
 use super::{Error, Result, Target, YubiUri, ALTERNATIVE};
 use crate::keys::{HashAlg, KeyAlgorithm, SignScheme};
 
+/// RSA-PSS: the crate's signing is broken.
 pub fn rsa_pss() -> String {
     format!("RSA-PSS signing is broken in the yubihsm crate 0.42 (inverted length check, non-standard prehash); {ALTERNATIVE}")
 }
+/// RSA PKCS#1 v1.5 over a digest: the crate signs only messages it hashes itself.
 pub fn pkcs1_digest() -> String {
     format!("RSA PKCS#1 v1.5 signing of a digest: the yubihsm crate 0.42 signs only a message it hashes itself with SHA-256; {ALTERNATIVE}")
 }
+/// A key algorithm the MockHsm has not (it has only EC P-256).
 pub fn mock_algorithm(alg: KeyAlgorithm) -> String {
     format!("{alg} keys on yubihsm:mock: the MockHsm has only EC P-256 keys; run on a real YubiHSM 2 (yubihsm:usb or yubihsm:http://…) or {ALTERNATIVE}")
 }
+/// An ECDSA hash the MockHsm does not sign with (SHA-256 only).
 pub fn mock_hash() -> String {
     format!("ECDSA on yubihsm:mock signs SHA-256 digests only; run on a real YubiHSM 2 or {ALTERNATIVE}")
 }
+/// The audit log on the MockHsm: it keeps none.
 pub fn mock_audit_log() -> String {
     "audit log on yubihsm:mock: the MockHsm keeps no audit log (it is always empty); read it on a real YubiHSM 2 (yubihsm:usb or yubihsm:http://…)".to_string()
 }
+/// An algorithm this device does not list.
 pub fn device_algorithm(alg: KeyAlgorithm) -> String {
     format!("{alg}: this YubiHSM 2 does not list the algorithm; {ALTERNATIVE}")
 }
+/// init-token: a YubiHSM 2 has no token to initialize.
 pub fn init_token() -> String {
     "init-token: a YubiHSM 2 has no token to initialize; reset it with yubihsm-shell, then provision it with change-auth-key and put-auth-key steps".to_string()
 }
+/// change-pin: a YubiHSM 2 has authentication keys, not PINs.
 pub fn change_pin() -> String {
     "change-pin: a YubiHSM 2 has authentication keys, not PINs; use the change-auth-key step (a safe rotation through a temporary key)".to_string()
 }
+/// An SO login: a YubiHSM 2 has no security officer.
 pub fn so_login() -> String {
     "SO login: a YubiHSM 2 has no security officer; log in with an authentication key (yubihsm:…?auth-key=ID)".to_string()
 }
@@ -36,13 +45,19 @@ pub fn so_login() -> String {
 /// A step as the planner sees it, for [`check_step`] at `officiant check` time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NativeStep {
+    /// A key generated with this algorithm.
     Generate(KeyAlgorithm),
+    /// A key imported with this algorithm.
     Import(KeyAlgorithm),
+    /// A signature by a key of this algorithm in this scheme.
     Sign(KeyAlgorithm, SignScheme),
     /// A step that needs the device's audit log as evidence.
     ReadAuditLog,
+    /// init-token.
     InitToken,
+    /// change-pin.
     ChangePin,
+    /// A login as the SO.
     SoLogin,
 }
 

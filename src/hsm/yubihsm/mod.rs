@@ -58,19 +58,32 @@ pub const ALTERNATIVE: &str =
 /// Errors of the native backend. Messages name the field, key id or step; never a password.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A `yubihsm:` URI that does not parse.
     #[error("yubihsm: URI: {0}")]
     Uri(String),
+    /// A field (of a script step, a command) that does not hold a valid value.
     #[error("{path}: {message}")]
-    Field { path: String, message: String },
+    Field {
+        /// The field's path (`capabilities[2]`).
+        path: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// What the crate, the MockHsm or this device cannot do, with the way that works
+    /// ([`limits`]).
     #[error("{0}")]
     Unsupported(String),
+    /// Refused as asked: an empty password, a mismatch, a rule of the device.
     #[error("refused: {0}")]
     Refused(String),
     #[error(
         "authentication key 0x{id:04x}: login failed (wrong password, or no such key): {source}"
     )]
+    /// The device refused the login.
     Login {
+        /// The authentication key.
         id: u16,
+        /// The crate's error.
         #[source]
         source: yubihsm::client::Error,
     },
@@ -78,27 +91,53 @@ pub enum Error {
     #[error(
         "authentication key 0x{id:04x}: login failed (wrong password, or no such key): no such authentication key"
     )]
-    NoSuchAuthKey { id: u16 },
+    NoSuchAuthKey {
+        /// The authentication key.
+        id: u16,
+    },
+    /// The operation needs a session.
     #[error("not logged in: log in with an authentication key first")]
     NotLoggedIn,
+    /// An object of the type already has the id.
     #[error("an object with id 0x{id:04x} already exists ({class})")]
-    IdExists { id: u16, class: ObjectClass },
+    IdExists {
+        /// The object id.
+        id: u16,
+        /// The class of the object that has it.
+        class: ObjectClass,
+    },
+    /// An object of the type already has the label.
     #[error("an object labelled {label:?} already exists ({class})")]
-    LabelExists { label: String, class: ObjectClass },
+    LabelExists {
+        /// The label.
+        label: String,
+        /// The class of the object that has it.
+        class: ObjectClass,
+    },
+    /// The object asked for is not on the device; says what.
     #[error("no {0} on the device")]
     NotFound(String),
     /// A device call failed: the operation, and the crate's error.
     #[error("YubiHSM {op}: {source}")]
     Device {
+        /// The device operation ("put asymmetric key").
         op: String,
+        /// The crate's error.
         #[source]
         source: yubihsm::client::Error,
     },
     /// The device answered, but not as it must (a public key, a counter's bytes).
     #[error("YubiHSM {op}: {detail}")]
-    DeviceAnswer { op: String, detail: String },
+    DeviceAnswer {
+        /// The device operation.
+        op: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+    /// A rotation failed part-way: which sub-step, and the key that works now.
     #[error("{0}")]
     Rotation(Box<admin::RotationError>),
+    /// A key's bytes or parameters are not usable.
     #[error("{0}")]
     Key(#[from] keys::Error),
 }

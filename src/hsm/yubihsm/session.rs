@@ -22,6 +22,8 @@ pub(super) fn mock_connector() -> Result<Connector> {
 }
 
 impl YubiHsm {
+    /// Open the device `uri_rest` (the text after `yubihsm:`) names; no session until a
+    /// login.
     pub fn open(uri_rest: &str) -> Result<Self> {
         let uri = YubiUri::parse(uri_rest)?;
         let connector = match &uri.target {
@@ -64,6 +66,7 @@ impl YubiHsm {
         }
     }
 
+    /// The URI it was opened with.
     pub fn uri(&self) -> &YubiUri {
         &self.uri
     }
@@ -148,6 +151,7 @@ impl YubiHsm {
         }
     }
 
+    /// Whether a session is open.
     pub fn logged_in(&self) -> bool {
         self.client.is_some()
     }

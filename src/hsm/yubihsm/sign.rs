@@ -8,6 +8,8 @@ use super::{device, Error, Result, YubiHsm};
 use crate::keys::{self, KeyAlgorithm, SignScheme};
 
 impl YubiHsm {
+    /// Sign `digest` with the key labelled `label` in `scheme` (ECDSA only: see
+    /// [`super::limits`]); returns r‖s.
     pub fn sign_with(&mut self, label: &str, scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>> {
         let info = self.key_by_label(label)?;
         let alg = match info.algorithm {
