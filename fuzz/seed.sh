@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build fuzz/corpus/TARGET/ from the seeds tests/it/parsers_never_panic.rs uses (the shipped
+# Build fuzz/corpus/TARGET/ from the seeds tests/it/parsers_never_panic/ uses (the shipped
 # ceremonies and fixtures, and the signed ESP32/STM32 images, key and signature it makes).
 set -eu
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 //! The parsers' entry points, one function per fuzz target. Shared by the cargo-fuzz
-//! targets (fuzz/fuzz_targets/*.rs) and by tests/it/parsers_never_panic.rs, which includes
+//! targets (fuzz/fuzz_targets/*.rs) and by tests/it/parsers_never_panic/, which includes
 //! this file with `#[path]`; it uses nothing but `officiant` and std.
 //!
 //! Each function feeds `data` to the same public functions the CLI and the ceremony

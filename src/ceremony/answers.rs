@@ -44,14 +44,21 @@ use super::people::{self, Participant};
 use super::script::{parse_toml, Action, Fail, Fields, Script, ScriptError};
 use crate::secret::SecretSource;
 
+/// An answers file: what a headless run takes from people (sign-offs, confirmations,
+/// acknowledgements, custodians) and where it reads each secret.
 #[derive(Debug, Clone, Default)]
 pub struct Answers {
+    /// The file, when it was read from one.
     pub path: Option<PathBuf>,
+    /// SHA-256 of the file's bytes, recorded in the transcript.
     pub sha256: Option<[u8; 32]>,
+    /// Secret name → where its value comes from (`env:`, `file:`, `prompt`).
     pub secrets: BTreeMap<String, SecretSource>,
+    /// The ids of the destructive steps confirmed.
     pub confirms: BTreeSet<String>,
     /// The roll call, when the file gives it.
     pub participants: Vec<Participant>,
+    /// Every `[[sign-off]]`, in file order.
     pub sign_offs: Vec<SignOffAnswer>,
     /// Step id → who acknowledged its result.
     pub acknowledgements: BTreeMap<String, String>,
@@ -63,7 +70,9 @@ pub struct Answers {
 /// A custodian of a custody step, and where their share goes or comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustodianAnswer {
+    /// The custody step's id.
     pub step: String,
+    /// The custodian's name as the roll call spells it.
     pub name: String,
     /// generate-wrap-key: the file their share is written to (their medium).
     pub share_file: Option<PathBuf>,
@@ -71,10 +80,14 @@ pub struct CustodianAnswer {
     pub share: Option<SecretSource>,
 }
 
+/// One `[[sign-off]]`: a person signs a step off in a role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignOffAnswer {
+    /// The step's id.
     pub step: String,
+    /// The role they sign in.
     pub role: String,
+    /// Their name.
     pub name: String,
     /// A signed role's SSHSIG file (relative paths resolved against the answers file).
     pub signature: Option<PathBuf>,
@@ -157,6 +170,7 @@ impl Answers {
     }
 }
 
+/// Read and parse an answers file.
 pub fn load(path: &Path) -> Result<Answers, ScriptError> {
     let (file, base, bytes) = super::script::read_source(path)?;
     let mut a = parse(&file, &base, &bytes)?;
@@ -164,6 +178,7 @@ pub fn load(path: &Path) -> Result<Answers, ScriptError> {
     Ok(a)
 }
 
+/// Parse answers-file bytes: `file` names it in errors, `base` resolves its relative paths.
 pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptError> {
     let err = |f: Fail| ScriptError {
         file: file.into(),
@@ -186,7 +201,20 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
         sha256: Some(crate::output::sha256(bytes)),
         ..Answers::default()
     };
-    for (name, v) in secrets_t.unwrap_or_default() {
+    read_secrets(&mut a, secrets_t.unwrap_or_default(), base).map_err(err)?;
+    read_confirms(&mut a, confirms_t).map_err(err)?;
+    read_sign_offs(&mut a, signs_t, base).map_err(err)?;
+    read_participants(&mut a, people_t).map_err(err)?;
+    read_acknowledgements(&mut a, acks_t).map_err(err)?;
+    read_custodians(&mut a, custodians_t, base).map_err(err)?;
+    Ok(a)
+}
+
+/// `[secrets]`: name = source; a relative `file:` source is beside the answers file.
+fn read_secrets(a: &mut Answers, secrets_t: toml::Table, base: &Path) -> Result<(), Fail> {
+    // Errors are already in place: the caller adds the file.
+    let err = |f: Fail| f;
+    for (name, v) in secrets_t {
         let place = format!("secrets.{name}: ");
         let s = v.as_str().ok_or_else(|| {
             err(Fail(
@@ -201,12 +229,26 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
         };
         a.secrets.insert(name, src);
     }
+    Ok(())
+}
+
+/// `[[confirm]]`: the destructive steps confirmed.
+fn read_confirms(a: &mut Answers, confirms_t: Vec<toml::Table>) -> Result<(), Fail> {
+    // Errors are already in place: the caller adds the file.
+    let err = |f: Fail| f;
     for (i, t) in confirms_t.into_iter().enumerate() {
         let mut f = Fields::new(t, format!("confirm[{i}]."));
         let step = f.string("step").map_err(err)?;
         f.finish().map_err(err)?;
         a.confirms.insert(step);
     }
+    Ok(())
+}
+
+/// `[[sign-off]]`: step, role, name (and a signature file for a signed role).
+fn read_sign_offs(a: &mut Answers, signs_t: Vec<toml::Table>, base: &Path) -> Result<(), Fail> {
+    // Errors are already in place: the caller adds the file.
+    let err = |f: Fail| f;
     for (i, t) in signs_t.into_iter().enumerate() {
         let mut f = Fields::new(t, format!("sign-off[{i}]."));
         let s = SignOffAnswer {
@@ -233,6 +275,13 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
         }
         a.sign_offs.push(s);
     }
+    Ok(())
+}
+
+/// `[[participant]]`: the roll call; two spellings of one person are refused.
+fn read_participants(a: &mut Answers, people_t: Vec<toml::Table>) -> Result<(), Fail> {
+    // Errors are already in place: the caller adds the file.
+    let err = |f: Fail| f;
     for (i, t) in people_t.into_iter().enumerate() {
         let mut f = Fields::new(t, format!("participant[{i}]."));
         let name = f.string("name").map_err(err)?;
@@ -249,6 +298,13 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
         }
         a.participants.push(Participant { name, roles });
     }
+    Ok(())
+}
+
+/// `[[acknowledge]]`: who read each step's result aloud.
+fn read_acknowledgements(a: &mut Answers, acks_t: Vec<toml::Table>) -> Result<(), Fail> {
+    // Errors are already in place: the caller adds the file.
+    let err = |f: Fail| f;
     for (i, t) in acks_t.into_iter().enumerate() {
         let mut f = Fields::new(t, format!("acknowledge[{i}]."));
         let step = f.string("step").map_err(err)?;
@@ -261,6 +317,17 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
             ));
         }
     }
+    Ok(())
+}
+
+/// `[[custodian]]`: who holds a share of a custody step, and where it goes or comes from.
+fn read_custodians(
+    a: &mut Answers,
+    custodians_t: Vec<toml::Table>,
+    base: &Path,
+) -> Result<(), Fail> {
+    // Errors are already in place: the caller adds the file.
+    let err = |f: Fail| f;
     for (i, t) in custodians_t.into_iter().enumerate() {
         let mut f = Fields::new(t, format!("custodian[{i}]."));
         let step = f.string("step").map_err(err)?;
@@ -292,7 +359,7 @@ pub fn parse(file: &str, base: &Path, bytes: &[u8]) -> Result<Answers, ScriptErr
             share,
         });
     }
-    Ok(a)
+    Ok(())
 }
 
 fn q(s: &str) -> String {
@@ -305,70 +372,106 @@ fn q(s: &str) -> String {
 /// never written). `officiant check --answers` accepts it for a run that went to the end,
 /// and `officiant run` replays it.
 pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) -> String {
-    let mut session = 0usize;
-    let mut roster: Vec<Participant> = Vec::new();
-    let mut confirms: BTreeSet<String> = BTreeSet::new();
-    // Step id → (session, sign-offs as (role, name, signed)).
-    type SignOffs = Vec<(String, String, bool)>;
-    let mut signs: BTreeMap<String, (usize, SignOffs)> = BTreeMap::new();
-    let mut acks: BTreeMap<String, String> = BTreeMap::new();
-    // Step id → its custodians, in share order, as the step's result names them.
-    let mut custodians: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-    for e in entries {
-        match e.kind.as_str() {
-            "open" => session += 1,
-            "roster" => {
-                let people: Vec<Participant> =
-                    serde_json::from_value(e.data["participants"].clone()).unwrap_or_default();
-                for p in people {
-                    match roster
-                        .iter_mut()
-                        .find(|r| people::person_key(&r.name) == people::person_key(&p.name))
-                    {
-                        Some(r) => {
-                            for role in p.roles {
-                                if !r.roles.contains(&role) {
-                                    r.roles.push(role);
+    write_answers(script, &Recorded::of(entries))
+}
+
+/// A step's sign-offs in one session, as (role, name, signed).
+type SignOffs = Vec<(String, String, bool)>;
+
+/// What a transcript recorded that an answers file holds.
+struct Recorded {
+    roster: Vec<Participant>,
+    confirms: BTreeSet<String>,
+    /// Step id → (session, its sign-offs in that session): the last session's count.
+    signs: BTreeMap<String, (usize, SignOffs)>,
+    acks: BTreeMap<String, String>,
+    /// Step id → its custodians, in share order, as the step's result names them.
+    custodians: BTreeMap<String, Vec<String>>,
+}
+
+impl Recorded {
+    fn of(entries: &[super::transcript::Entry]) -> Self {
+        let mut session = 0usize;
+        let mut roster: Vec<Participant> = Vec::new();
+        let mut confirms: BTreeSet<String> = BTreeSet::new();
+        let mut signs: BTreeMap<String, (usize, SignOffs)> = BTreeMap::new();
+        let mut acks: BTreeMap<String, String> = BTreeMap::new();
+        // Step id → its custodians, in share order, as the step's result names them.
+        let mut custodians: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+        for e in entries {
+            match e.kind.as_str() {
+                "open" => session += 1,
+                "roster" => {
+                    let people: Vec<Participant> =
+                        serde_json::from_value(e.data["participants"].clone()).unwrap_or_default();
+                    for p in people {
+                        match roster
+                            .iter_mut()
+                            .find(|r| people::person_key(&r.name) == people::person_key(&p.name))
+                        {
+                            Some(r) => {
+                                for role in p.roles {
+                                    if !r.roles.contains(&role) {
+                                        r.roles.push(role);
+                                    }
                                 }
                             }
+                            None => roster.push(p),
                         }
-                        None => roster.push(p),
                     }
                 }
-            }
-            "confirm" => {
-                confirms.insert(text(&e.data, "id"));
-            }
-            "sign-off" => {
-                let id = text(&e.data, "id");
-                let entry = signs.entry(id).or_insert((session, Vec::new()));
-                if entry.0 != session {
-                    *entry = (session, Vec::new());
+                "confirm" => {
+                    confirms.insert(text(&e.data, "id"));
                 }
-                entry.1.push((
-                    text(&e.data, "role"),
-                    text(&e.data, "name"),
-                    e.data.get("signature").is_some(),
-                ));
-            }
-            "acknowledge" => {
-                acks.insert(text(&e.data, "id"), text(&e.data, "name"));
-            }
-            "step-done" => {
-                let list: Vec<String> = e.data["result"]["details"]["custodians"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c["custodian"].as_str().map(str::to_string))
-                    .collect();
-                if !list.is_empty() {
-                    custodians.insert(text(&e.data, "id"), list);
+                "sign-off" => {
+                    let id = text(&e.data, "id");
+                    let entry = signs.entry(id).or_insert((session, Vec::new()));
+                    if entry.0 != session {
+                        *entry = (session, Vec::new());
+                    }
+                    entry.1.push((
+                        text(&e.data, "role"),
+                        text(&e.data, "name"),
+                        e.data.get("signature").is_some(),
+                    ));
                 }
+                "acknowledge" => {
+                    acks.insert(text(&e.data, "id"), text(&e.data, "name"));
+                }
+                "step-done" => {
+                    let list: Vec<String> = e.data["result"]["details"]["custodians"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c["custodian"].as_str().map(str::to_string))
+                        .collect();
+                    if !list.is_empty() {
+                        custodians.insert(text(&e.data, "id"), list);
+                    }
+                }
+                _ => {}
             }
-            _ => {}
+        }
+        Recorded {
+            roster,
+            confirms,
+            signs,
+            acks,
+            custodians,
         }
     }
+}
+
+/// The answers file for `script` from what was recorded, in script order.
+fn write_answers(script: &Script, r: &Recorded) -> String {
+    let Recorded {
+        roster,
+        confirms,
+        signs,
+        acks,
+        custodians,
+    } = r;
     let mut out = format!(
         "# Answers recorded at the officiant console for ceremony {}.\n\
          # Secrets are `prompt`: replace each with env:NAME or file:PATH to replay unattended.\n\n[secrets]\n",
@@ -383,7 +486,7 @@ pub fn from_transcript(script: &Script, entries: &[super::transcript::Entry]) ->
     for n in names {
         out.push_str(&format!("{} = \"prompt\"\n", q(n)));
     }
-    for p in &roster {
+    for p in roster {
         let roles: Vec<String> = p.roles.iter().map(|r| q(r)).collect();
         out.push_str(&format!(
             "\n[[participant]]\nname = {}\nroles = [{}]\n",

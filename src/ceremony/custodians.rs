@@ -32,6 +32,10 @@ pub struct Desk<'a> {
 }
 
 impl<'a> Desk<'a> {
+    /// The desk of custody step `step` for one attempt: its custodians are people of the
+    /// step's custodian role on `roster`; shares are shown and asked for through `inputs`
+    /// (with `out_dir`, where no share file may be written); `busy` is the progress line
+    /// while the token works.
     pub fn new(
         inputs: &'a mut dyn Inputs,
         script: &'a Script,

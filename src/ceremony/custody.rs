@@ -29,9 +29,19 @@ use crate::hsm::{Token, WrapKeySpec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustodyTurn {
     /// Share `index` of `of` is handed to them.
-    Receive { index: u8, of: u8 },
+    Receive {
+        /// The share's index (1-based).
+        index: u8,
+        /// How many shares the step hands out.
+        of: u8,
+    },
     /// They give the `have + 1`-th of the `need` shares the step takes.
-    Give { have: usize, need: usize },
+    Give {
+        /// Shares given so far.
+        have: usize,
+        /// Shares the step takes (its threshold).
+        need: usize,
+    },
 }
 
 /// What a custody step needs from the custodians. Every method names the custodian it
@@ -60,7 +70,9 @@ pub trait Custodians {
 /// interrupted and resumes), or it failed.
 #[derive(Debug)]
 pub enum Halt {
+    /// A face stopped it, for this reason (the step resumes on the next run).
     Abort(String),
+    /// It failed (the error names the cause).
     Failed(StepError),
 }
 
@@ -321,7 +333,8 @@ fn run_backup(
     if reconcile {
         only_our_files(ctx, b, &dir)?;
     }
-    let r = backup::backup_recorded(token, &b.wrap_key, &b.keys, &dir, &mut |name, sha| {
+    let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
+    let r = backup::backup_recorded(token, &b.wrap_key, &keys, &dir, &mut |name, sha| {
         ctx.log
             .record_output(&format!("{}/{name}", b.dir), sha)
             .map_err(|e| e.to_string())
@@ -416,7 +429,7 @@ fn only_our_files(
 fn read_manifest(r: &RestoreStep) -> Result<Manifest, Halt> {
     let m = Manifest::read(&r.backup_dir).map_err(|e| fail(e.to_string()))?;
     if !r.keys.is_empty() {
-        let mut want: Vec<&str> = r.keys.iter().map(String::as_str).collect();
+        let mut want: Vec<&str> = r.keys.iter().map(|k| k.as_str()).collect();
         let mut have: Vec<&str> = m.keys.iter().map(|k| k.label.as_str()).collect();
         want.sort_unstable();
         have.sort_unstable();

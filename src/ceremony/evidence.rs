@@ -71,7 +71,9 @@ pub struct Options {
 /// What verification found: lines to print, and the problems that make it fail.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// What was checked and found, one line each, in order.
     pub lines: Vec<String>,
+    /// What makes the verification fail, one line each (empty: it passed).
     pub problems: Vec<String>,
 }
 

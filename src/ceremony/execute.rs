@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::engine::{CreatedObject, OutputFile, StepResult};
 use super::journal::{self, StepLog};
-use super::script::{Action, GenerateKey, ObjectType, Step};
+use super::script::{self, Action, GenerateKey, ObjectType, Step};
 use crate::hsm::admin::{AuthKeySpec, Rotation};
 use crate::hsm::{self, NewObject, ObjectClass, ObjectInfo, Selector, Token, UserType};
 use crate::keys::{KeyAlgorithm, PrivateKey, PublicKey};
@@ -25,7 +25,9 @@ pub type Vault = std::collections::BTreeMap<String, Secret>;
 pub struct StepContext<'a> {
     /// The label init-token gives the token.
     pub script_token_label: &'a str,
+    /// The out dir, where the step reads earlier outputs and writes its own.
     pub out_dir: &'a Path,
+    /// The secrets' values by name (only those the run was given).
     pub vault: &'a Vault,
     /// The journal as this step sees it: what its interrupted attempts recorded, and the
     /// records it writes before its token call and each output file.
@@ -35,10 +37,13 @@ pub struct StepContext<'a> {
 /// Errors of one step (the caller adds the step's place).
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
+    /// The token refused or failed.
     #[error("{0}")]
     Token(#[from] hsm::Error),
+    /// The journal could not be written (the step must not go on without its record).
     #[error(transparent)]
     Journal(#[from] journal::Error),
+    /// Anything else, in one line (a file, an adoption that does not fit).
     #[error("{0}")]
     Other(String),
 }
@@ -86,100 +91,10 @@ fn execute_action(
     reconcile: bool,
 ) -> Result<StepResult, StepError> {
     match &step.action {
-        Action::PutAuthKey(p) => {
-            let password = ctx.secret(&p.password)?;
-            let created = auth_key_object(&p.spec, p.spec.id, "authentication key");
-            let (label, id) = (&p.spec.label, p.spec.id.to_be_bytes());
-            let classes = [ObjectClass::AuthKey];
-            if let Some(found) = before_token_call(token, ctx, reconcile, &classes, label, &id)? {
-                named(&found, label, &id).map_err(|why| {
-                    cannot_adopt(&format!("authentication key {:04x}", p.spec.id), &why)
-                })?;
-                if token.auth_key(p.spec.id)?.as_ref() != Some(&p.spec) {
-                    return Err(StepError::Other(format!(
-                        "the device already has a different authentication key {:04x}",
-                        p.spec.id
-                    )));
-                }
-                return Ok(StepResult {
-                    objects: vec![created],
-                    adopted: true,
-                    ..StepResult::default()
-                });
-            }
-            token.put_auth_key(&p.spec, password)?;
-            Ok(StepResult {
-                objects: vec![created],
-                ..StepResult::default()
-            })
-        }
-        Action::ChangeAuthKey(c) => {
-            let temp = ctx.secret(&c.temporary_password)?;
-            let new = ctx.secret(&c.new_password)?;
-            let id = token.session_auth_key().ok_or_else(|| {
-                StepError::Token(hsm::Error::NotLoggedIn(
-                    "change-auth-key rotates the key the session logged in with".into(),
-                ))
-            })?;
-            let rotated = |token: &mut dyn Token| -> Result<CreatedObject, StepError> {
-                let spec = token.auth_key(id)?.ok_or_else(|| {
-                    StepError::Token(hsm::Error::NotFound {
-                        what: format!("authentication key {id:04x} after the rotation"),
-                    })
-                })?;
-                Ok(auth_key_object(&spec, id, "authentication key (rotated)"))
-            };
-            if reconcile && token.session_uses(new) {
-                return Ok(StepResult {
-                    objects: vec![rotated(token)?],
-                    adopted: true,
-                    ..StepResult::default()
-                });
-            }
-            let sub_steps = token.rotate_auth_key(&Rotation {
-                temp_id: c.temporary_key_id,
-                temp_password: temp,
-                new_password: new,
-                replacement: c.replacement.clone(),
-            })?;
-            Ok(StepResult {
-                objects: vec![rotated(token)?],
-                sub_steps,
-                ..StepResult::default()
-            })
-        }
-        Action::SetAudit(a) => {
-            let now = token.set_force_audit(a.force)?;
-            if now != a.force {
-                return Err(StepError::Other(format!(
-                    "force-audit reads back {} after setting it {}",
-                    if now { "on" } else { "off" },
-                    if a.force { "on" } else { "off" }
-                )));
-            }
-            Ok(StepResult {
-                notes: vec![format!(
-                    "force-audit is {} (read back from the device)",
-                    if now { "on" } else { "off" }
-                )],
-                ..StepResult::default()
-            })
-        }
-        Action::InitToken(s) => {
-            let (so, user) = (ctx.secret(&s.so_pin)?, ctx.secret(&s.user_pin)?);
-            if reconcile {
-                // Killed inside the token's initialization: what it left may be ours.
-                if let Some(note) = token.resume_init_token(ctx.script_token_label, so, user)? {
-                    return Ok(StepResult {
-                        adopted: true,
-                        notes: vec![note],
-                        ..StepResult::default()
-                    });
-                }
-            }
-            token.init_token(ctx.script_token_label, so, user)?;
-            Ok(StepResult::default())
-        }
+        Action::PutAuthKey(p) => put_auth_key(token, ctx, p, reconcile),
+        Action::ChangeAuthKey(c) => change_auth_key(token, ctx, c, reconcile),
+        Action::SetAudit(a) => set_audit(token, a),
+        Action::InitToken(s) => init_token(token, ctx, s, reconcile),
         Action::Login(s) => {
             token.login(s.user, ctx.secret(&s.pin)?)?;
             Ok(StepResult::default())
@@ -191,116 +106,11 @@ fn execute_action(
             ctx.secret(&s.new_pin)?,
             reconcile,
         ),
-        Action::GenerateKey(g) => {
-            if let Some(found) =
-                before_token_call(token, ctx, reconcile, &KEY_CLASSES, &g.label, &g.key_id)?
-            {
-                let pk = generated_by(token, &found, g)
-                    .map_err(|why| cannot_adopt(&format!("a key labelled {:?}", g.label), &why))?;
-                return Ok(key_result(&g.label, &g.key_id, &pk, true));
-            }
-            let opts = hsm::KeyOptions {
-                exportable_under_wrap: g.exportable_under_wrap,
-            };
-            let pk = token.generate_key_with(g.algorithm, &g.label, &g.key_id, &opts)?;
-            Ok(key_result(&g.label, &g.key_id, &pk, false))
-        }
-        Action::ImportKey(k) => {
-            let passphrase = match &k.passphrase {
-                Some(n) => Some(ctx.secret(n)?),
-                None => None,
-            };
-            let key = read_private_key(&k.key_file, passphrase)?;
-            if let Some(found) =
-                before_token_call(token, ctx, reconcile, &KEY_CLASSES, &k.label, &k.key_id)?
-            {
-                let pk = imported_by(token, &found, &k.label, &k.key_id, key.public_key())
-                    .map_err(|why| cannot_adopt(&format!("a key labelled {:?}", k.label), &why))?;
-                return Ok(key_result(&k.label, &k.key_id, &pk, true));
-            }
-            let pk = token.import_key(&key, &k.label, &k.key_id)?;
-            Ok(key_result(&k.label, &k.key_id, &pk, false))
-        }
-        Action::WriteObject(w) => {
-            let bytes = std::fs::read(&w.file).map_err(|e| {
-                StepError::Other(format!("cannot read {}: {}", w.file.display(), e.kind()))
-            })?;
-            let (object, class) = match w.object_type {
-                ObjectType::Cert => (
-                    NewObject::Certificate(cert_der(&bytes)?),
-                    ObjectClass::Certificate,
-                ),
-                ObjectType::Data => (
-                    NewObject::Data {
-                        application: w.application.clone().unwrap_or_else(|| "officiant".into()),
-                        value: bytes,
-                    },
-                    ObjectClass::Data,
-                ),
-            };
-            // A YubiHSM keeps data as opaque objects.
-            let classes = match class {
-                ObjectClass::Data => vec![ObjectClass::Data, ObjectClass::Opaque],
-                _ => vec![class.clone()],
-            };
-            let found = before_token_call(token, ctx, reconcile, &classes, &w.label, &w.object_id)?;
-            let adopted = found.is_some();
-            match found {
-                Some(found) => {
-                    written_by(token, &found, &w.label, &w.object_id, &object).map_err(|why| {
-                        cannot_adopt(&format!("an object labelled {:?}", w.label), &why)
-                    })?
-                }
-                None => token.put_object(&w.label, &w.object_id, &object)?,
-            }
-            let pk = match &object {
-                NewObject::Certificate(der) => PublicKey::from_certificate_der(der).ok(),
-                NewObject::Data { .. } => None,
-            };
-            Ok(StepResult {
-                objects: vec![CreatedObject {
-                    label: w.label.clone(),
-                    id: hex::encode(&w.object_id),
-                    class: class.to_string(),
-                    key_type: pk.as_ref().map(PublicKey::describe).unwrap_or_default(),
-                    public_key_sha256: pk.map(|p| hex::encode(p.fingerprint())),
-                }],
-                adopted,
-                ..StepResult::default()
-            })
-        }
-        Action::DeleteObject(d) => {
-            let n = token.delete_object(&Selector {
-                label: d.label.clone(),
-                class: d.class.clone(),
-            })?;
-            if n == 0 && !reconcile {
-                return Err(StepError::Token(hsm::Error::NotFound {
-                    what: format!("object labelled {:?}", d.label),
-                }));
-            }
-            Ok(StepResult {
-                deleted: Some(n),
-                adopted: n == 0,
-                ..StepResult::default()
-            })
-        }
-        Action::ExportPublicKey(x) => {
-            let pk = token.public_key(&x.key)?;
-            let mut outputs = Vec::new();
-            let files: Vec<(&String, Vec<u8>)> = [
-                x.pem.as_ref().map(|n| (n, pk.to_pem().into_bytes())),
-                x.der.as_ref().map(|n| (n, pk.to_spki_der())),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            outputs.extend(write_outputs(ctx, files)?);
-            Ok(StepResult {
-                outputs,
-                ..StepResult::default()
-            })
-        }
+        Action::GenerateKey(g) => generate_key(token, ctx, g, reconcile),
+        Action::ImportKey(k) => import_key(token, ctx, k, reconcile),
+        Action::WriteObject(w) => write_object(token, ctx, w, reconcile),
+        Action::DeleteObject(d) => delete_object(token, d, reconcile),
+        Action::ExportPublicKey(x) => export_public_key(token, ctx, x),
         Action::Instruction(_) => Ok(StepResult::default()),
         Action::SetPolicy(p) => set_policy(token, ctx, p, reconcile),
         Action::CoSign(_) => co_sign(ctx),
@@ -317,6 +127,262 @@ fn execute_action(
             )))
         }
     }
+}
+
+/// put-auth-key: a new authentication key, or under reconcile the same one already there.
+fn put_auth_key(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    p: &script::PutAuthKey,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let password = ctx.secret(&p.password)?;
+    let created = auth_key_object(&p.spec, p.spec.id, "authentication key");
+    let (label, id) = (&p.spec.label, p.spec.id.to_be_bytes());
+    let classes = [ObjectClass::AuthKey];
+    if let Some(found) = before_token_call(token, ctx, reconcile, &classes, label, &id)? {
+        named(&found, label, &id)
+            .map_err(|why| cannot_adopt(&format!("authentication key {:04x}", p.spec.id), &why))?;
+        if token.auth_key(p.spec.id)?.as_ref() != Some(&p.spec) {
+            return Err(StepError::Other(format!(
+                "the device already has a different authentication key {:04x}",
+                p.spec.id
+            )));
+        }
+        return Ok(StepResult {
+            objects: vec![created],
+            adopted: true,
+            ..StepResult::default()
+        });
+    }
+    token.put_auth_key(&p.spec, password)?;
+    Ok(StepResult {
+        objects: vec![created],
+        ..StepResult::default()
+    })
+}
+
+/// change-auth-key: rotate the session's key; under reconcile a session already on the
+/// new password means the rotation finished.
+fn change_auth_key(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    c: &script::ChangeAuthKey,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let temp = ctx.secret(&c.temporary_password)?;
+    let new = ctx.secret(&c.new_password)?;
+    let id = token.session_auth_key().ok_or_else(|| {
+        StepError::Token(hsm::Error::NotLoggedIn(
+            "change-auth-key rotates the key the session logged in with".into(),
+        ))
+    })?;
+    let rotated = |token: &mut dyn Token| -> Result<CreatedObject, StepError> {
+        let spec = token.auth_key(id)?.ok_or_else(|| {
+            StepError::Token(hsm::Error::NotFound {
+                what: format!("authentication key {id:04x} after the rotation"),
+            })
+        })?;
+        Ok(auth_key_object(&spec, id, "authentication key (rotated)"))
+    };
+    if reconcile && token.session_uses(new) {
+        return Ok(StepResult {
+            objects: vec![rotated(token)?],
+            adopted: true,
+            ..StepResult::default()
+        });
+    }
+    let sub_steps = token.rotate_auth_key(&Rotation {
+        temp_id: c.temporary_key_id,
+        temp_password: temp,
+        new_password: new,
+        replacement: c.replacement.clone(),
+    })?;
+    Ok(StepResult {
+        objects: vec![rotated(token)?],
+        sub_steps,
+        ..StepResult::default()
+    })
+}
+
+/// set-audit: the force-audit option, as read back from the device.
+fn set_audit(token: &mut dyn Token, a: &script::SetAudit) -> Result<StepResult, StepError> {
+    let now = token.set_force_audit(a.force)?;
+    if now != a.force {
+        return Err(StepError::Other(format!(
+            "force-audit reads back {} after setting it {}",
+            if now { "on" } else { "off" },
+            if a.force { "on" } else { "off" }
+        )));
+    }
+    Ok(StepResult {
+        notes: vec![format!(
+            "force-audit is {} (read back from the device)",
+            if now { "on" } else { "off" }
+        )],
+        ..StepResult::default()
+    })
+}
+
+/// init-token; under reconcile what an interrupted initialization left may be ours.
+fn init_token(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    s: &script::InitToken,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let (so, user) = (ctx.secret(&s.so_pin)?, ctx.secret(&s.user_pin)?);
+    if reconcile {
+        // Killed inside the token's initialization: what it left may be ours.
+        if let Some(note) = token.resume_init_token(ctx.script_token_label, so, user)? {
+            return Ok(StepResult {
+                adopted: true,
+                notes: vec![note],
+                ..StepResult::default()
+            });
+        }
+    }
+    token.init_token(ctx.script_token_label, so, user)?;
+    Ok(StepResult::default())
+}
+
+/// generate-key, or under reconcile the key the interrupted attempt made.
+fn generate_key(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    g: &GenerateKey,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    if let Some(found) =
+        before_token_call(token, ctx, reconcile, &KEY_CLASSES, &g.label, &g.key_id)?
+    {
+        let pk = generated_by(token, &found, g)
+            .map_err(|why| cannot_adopt(&format!("a key labelled {:?}", g.label), &why))?;
+        return Ok(key_result(&g.label, &g.key_id, &pk, true));
+    }
+    let opts = hsm::KeyOptions {
+        exportable_under_wrap: g.exportable_under_wrap,
+    };
+    let pk = token.generate_key_with(g.algorithm, &g.label, &g.key_id, &opts)?;
+    Ok(key_result(&g.label, &g.key_id, &pk, false))
+}
+
+/// import-key, or under reconcile the key the interrupted attempt imported.
+fn import_key(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    k: &script::ImportKey,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let passphrase = match &k.passphrase {
+        Some(n) => Some(ctx.secret(n)?),
+        None => None,
+    };
+    let key = read_private_key(&k.key_file, passphrase)?;
+    if let Some(found) =
+        before_token_call(token, ctx, reconcile, &KEY_CLASSES, &k.label, &k.key_id)?
+    {
+        let pk = imported_by(token, &found, &k.label, &k.key_id, key.public_key())
+            .map_err(|why| cannot_adopt(&format!("a key labelled {:?}", k.label), &why))?;
+        return Ok(key_result(&k.label, &k.key_id, &pk, true));
+    }
+    let pk = token.import_key(&key, &k.label, &k.key_id)?;
+    Ok(key_result(&k.label, &k.key_id, &pk, false))
+}
+
+/// write-object: a certificate or data object from a file beside the script.
+fn write_object(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    w: &script::WriteObject,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let bytes = std::fs::read(&w.file)
+        .map_err(|e| StepError::Other(format!("cannot read {}: {}", w.file.display(), e.kind())))?;
+    let (object, class) = match w.object_type {
+        ObjectType::Cert => (
+            NewObject::Certificate(cert_der(&bytes)?),
+            ObjectClass::Certificate,
+        ),
+        ObjectType::Data => (
+            NewObject::Data {
+                application: w.application.clone().unwrap_or_else(|| "officiant".into()),
+                value: bytes,
+            },
+            ObjectClass::Data,
+        ),
+    };
+    // A YubiHSM keeps data as opaque objects.
+    let classes = match class {
+        ObjectClass::Data => vec![ObjectClass::Data, ObjectClass::Opaque],
+        _ => vec![class.clone()],
+    };
+    let found = before_token_call(token, ctx, reconcile, &classes, &w.label, &w.object_id)?;
+    let adopted = found.is_some();
+    match found {
+        Some(found) => written_by(token, &found, &w.label, &w.object_id, &object)
+            .map_err(|why| cannot_adopt(&format!("an object labelled {:?}", w.label), &why))?,
+        None => token.put_object(&w.label, &w.object_id, &object)?,
+    }
+    let pk = match &object {
+        NewObject::Certificate(der) => PublicKey::from_certificate_der(der).ok(),
+        NewObject::Data { .. } => None,
+    };
+    Ok(StepResult {
+        objects: vec![CreatedObject {
+            label: w.label.to_string(),
+            id: hex::encode(&w.object_id),
+            class: class.to_string(),
+            key_type: pk.as_ref().map(PublicKey::describe).unwrap_or_default(),
+            public_key_sha256: pk.map(|p| hex::encode(p.fingerprint())),
+        }],
+        adopted,
+        ..StepResult::default()
+    })
+}
+
+/// delete-object; under reconcile nothing left to delete means it was done.
+fn delete_object(
+    token: &mut dyn Token,
+    d: &script::DeleteObject,
+    reconcile: bool,
+) -> Result<StepResult, StepError> {
+    let n = token.delete_object(&Selector {
+        label: d.label.to_string(),
+        class: d.class.clone(),
+    })?;
+    if n == 0 && !reconcile {
+        return Err(StepError::Token(hsm::Error::NotFound {
+            what: format!("object labelled {:?}", d.label),
+        }));
+    }
+    Ok(StepResult {
+        deleted: Some(n),
+        adopted: n == 0,
+        ..StepResult::default()
+    })
+}
+
+/// export-public-key: PEM and/or DER files in the out dir.
+fn export_public_key(
+    token: &mut dyn Token,
+    ctx: &StepContext<'_>,
+    x: &script::ExportPublicKey,
+) -> Result<StepResult, StepError> {
+    let pk = token.public_key(&x.key)?;
+    let mut outputs = Vec::new();
+    let files: Vec<(&String, Vec<u8>)> = [
+        x.pem.as_ref().map(|n| (n, pk.to_pem().into_bytes())),
+        x.der.as_ref().map(|n| (n, pk.to_spki_der())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    outputs.extend(write_outputs(ctx, files)?);
+    Ok(StepResult {
+        outputs,
+        ..StepResult::default()
+    })
 }
 
 fn change_pin(

@@ -24,7 +24,9 @@ use crate::secret::{Secret, SecretSource};
 /// An input given, or the run to stop (with the reason for the transcript).
 #[derive(Debug)]
 pub enum Answer<T> {
+    /// The input.
     Given(T),
+    /// Stop the run, for this reason.
     Abort(String),
 }
 
@@ -44,7 +46,9 @@ pub enum Progress<'a> {
 /// What a destructive step will destroy, for the person who confirms it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Danger {
+    /// The token's label as it reports it.
     pub token_label: String,
+    /// Its serial number as it reports it.
     pub serial: String,
     /// Objects on the token now (`None`: the token lists none without a login).
     pub objects: Option<usize>,
@@ -57,6 +61,7 @@ pub struct Danger {
 pub struct Delivery<'a> {
     /// Their name as the roll call spells it.
     pub custodian: &'a str,
+    /// The share (its text is shown once, on a cleared screen).
     pub share: &'a Share,
     /// How many shares the step hands out.
     pub of: u8,
@@ -193,6 +198,7 @@ pub trait Inputs {
 
 /// The headless face: every answer from the answers file, secrets from their sources.
 pub struct AnswersFile<'a> {
+    /// The parsed answers file.
     pub answers: &'a Answers,
 }
 

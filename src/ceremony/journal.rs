@@ -19,70 +19,123 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{SignOff, StepResult};
 
+/// A journal that cannot be read or written, or holds something else than its records.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("journal {path}: {message}")]
-    Io { path: String, message: String },
+    /// Reading, writing or syncing the file failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The journal file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record could not be encoded (it holds nothing JSON cannot, so never in practice).
+    #[error("journal {path}: {source}")]
+    Encode {
+        /// The journal file.
+        path: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A line that is not a record, or a run record that is not the first line.
     #[error("journal {path}: line {line} is not a journal record")]
-    Bad { path: String, line: usize },
+    Bad {
+        /// The journal file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// Why it does not parse, when that is the reason.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
 }
 
+/// One line of the journal (`{"record": "started", …}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Record {
+    /// The first line: which script this out dir runs.
     Run {
+        /// The script's path as given.
         script: String,
+        /// SHA-256 of the script's bytes, hex: a resume runs only the same script.
         script_sha256: String,
     },
+    /// The step is handed to the runner (before it touches anything).
     Started {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
     },
     /// The step is about to make its token call, and no object with its label or id was
     /// on the token (written before the call: a rerun that finds no such record knows
     /// the call never happened).
     TokenCall {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
     },
     /// The step is about to write output file `name` holding bytes with this SHA-256
     /// (written before the file is linked under its name).
     Output {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
+        /// The file's name in the out dir.
         name: String,
+        /// SHA-256 of the bytes about to be written, hex.
         sha256: String,
     },
+    /// The step is done, with its result.
     Completed {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
+        /// What it made and wrote.
         result: StepResult,
     },
     /// The step ended with an error the token or a file reported (not a crash): a rerun
     /// does it afresh and must not adopt what it finds (it was there before).
     Failed {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
     },
     /// The reviewer acknowledged the step's result.
     Acknowledged {
+        /// The step's index in the script.
         step: usize,
+        /// The step's id (checked against the script on resume).
         id: String,
+        /// The reviewing role.
         role: String,
+        /// The reviewer's name.
         name: String,
     },
+    /// Every step done and the transcript closed: the out dir holds a finished ceremony.
     Complete,
 }
 
 /// What an earlier run left.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Loaded {
+    /// The script the journal was written for (hex SHA-256).
     pub script_sha256: String,
+    /// Done steps with their results, in the order they completed.
     pub completed: Vec<(usize, StepResult)>,
     /// Started and not completed.
     pub interrupted: Option<usize>,
     /// Results the reviewer acknowledged.
     pub acknowledged: Vec<(usize, SignOff)>,
+    /// The run went to its end.
     pub complete: bool,
     /// What the steps recorded before their token calls and output files.
     pub memo: Memo,
@@ -142,6 +195,8 @@ pub struct StepLog<'a> {
 }
 
 impl<'a> StepLog<'a> {
+    /// The log of step `step` (id `id`): appends to `journal` (none: a run that keeps none)
+    /// and notes into `memo`.
     pub fn new(
         step: usize,
         id: &str,
@@ -197,15 +252,16 @@ impl<'a> StepLog<'a> {
     }
 }
 
+/// The journal file, open for appending; each record is synced before the run goes on.
 pub struct Journal {
     path: PathBuf,
     file: File,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Io {
+    move |source| Error::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -221,16 +277,17 @@ pub fn load(path: &Path) -> Result<Option<Loaded>, Error> {
     let complete_lines = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
     let text = String::from_utf8_lossy(&bytes[..complete_lines]);
     for (n, line) in text.lines().enumerate() {
-        let bad = || Error::Bad {
+        let bad = |source| Error::Bad {
             path: path.display().to_string(),
             line: n + 1,
+            source,
         };
-        let r: Record = serde_json::from_str(line).map_err(|_| bad())?;
+        let r: Record = serde_json::from_str(line).map_err(|e| bad(Some(e)))?;
         l.memo.note(&r);
         match r {
             Record::Run { script_sha256, .. } => {
                 if n != 0 {
-                    return Err(bad());
+                    return Err(bad(None));
                 }
                 l.script_sha256 = script_sha256;
             }
@@ -286,9 +343,9 @@ impl Journal {
 
     /// Append one record and make it durable before returning.
     pub fn append(&mut self, r: &Record) -> Result<(), Error> {
-        let mut line = serde_json::to_vec(r).map_err(|e| Error::Io {
+        let mut line = serde_json::to_vec(r).map_err(|source| Error::Encode {
             path: self.path.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io(&self.path))?;

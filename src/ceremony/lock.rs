@@ -10,16 +10,26 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
 
+/// Why the out dir could not be locked for this run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Creating, opening or locking it failed.
     #[error("out dir {path}: {cause}")]
     Io {
+        /// The out dir.
         path: String,
+        /// The I/O error.
         #[source]
         cause: std::io::Error,
     },
+    /// Another run holds it.
     #[error("out dir {path} is in use by another officiant run ({holder}); wait for it to end, or use another --out")]
-    Busy { path: String, holder: String },
+    Busy {
+        /// The out dir.
+        path: String,
+        /// Who holds it: the process and its command line, as /proc/locks and /proc tell.
+        holder: String,
+    },
 }
 
 /// Held while a run owns its out dir; dropping it releases the lock. An out dir this
@@ -74,6 +84,7 @@ impl OutLock {
         }
     }
 
+    /// The locked out dir.
     pub fn path(&self) -> &Path {
         &self.path
     }

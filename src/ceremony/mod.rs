@@ -17,14 +17,16 @@
 //! # Adding a step kind
 //!
 //! It is a local change in four places:
-//! 1. `script.rs`: a variant of [`script::Action`], its struct, its name in
-//!    [`script::KINDS`], a match arm in `parse_step` reading its fields with `Fields`
-//!    (unknown fields are rejected for you), and arms in `Action::kind`, and where they
-//!    apply `Action::secrets` (secret names it reads), `Action::destructive` (needs a
-//!    confirmation) and `Action::outputs` (file names it writes into the out dir).
-//! 2. `plan.rs`: its checks in `check_script` (labels it creates or uses) and
-//!    `check_capabilities` (what the backend must support).
-//! 3. `execute.rs`: an arm in `execute_step` that does the work and returns a
+//! 1. `script/`: a variant of [`script::Action`], its struct in [`script::kinds`], its
+//!    name in [`script::KINDS`], a match arm in the `parse` of its family's `*_steps.rs`
+//!    module reading its fields with `Fields` (unknown fields are rejected for you), and
+//!    arms in `Action::kind`, and where they apply `Action::secrets` (secret names it
+//!    reads), `Action::destructive` (needs a confirmation) and `Action::outputs` (file
+//!    names it writes into the out dir).
+//! 2. `plan/`: an arm in `check_action` (plan/mod.rs) with its check in plan/kinds.rs
+//!    (labels it creates or uses), what it asks of a backend in `planned_steps` and
+//!    `check_capabilities` (plan/backend.rs), and its answers in plan/answers.rs.
+//! 3. `execute.rs`: an arm in `execute_action` that does the work and returns a
 //!    [`engine::StepResult`] (objects created, output files). Make it idempotent under
 //!    `reconcile = true`: look for its work on the token / in the out dir and adopt it
 //!    only when the journal proves it is this run's: call `execute::before_token_call`

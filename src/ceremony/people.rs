@@ -11,31 +11,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::hsm::names::invisible;
+
 /// One person present, and the roles they may sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
+    /// Their name as they gave it, trimmed.
     pub name: String,
+    /// The roles they may sign in.
     pub roles: Vec<String>,
-}
-
-/// Invisible characters that make two spellings of one name look alike: zero-width and
-/// joiner characters, bidi controls, soft hyphen, variation selectors, BOM, tags.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}'
-        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E0FFF}')
-}
-
-/// Bidi controls and zero-width characters, refused in labels and names shown to
-/// witnesses (they make text read differently from what it is).
-pub fn deceptive(c: char) -> bool {
-    invisible(c) && c != '\u{00AD}'
 }
 
 /// The key two names are compared by: NFKC, invisible characters removed, whitespace

@@ -142,10 +142,8 @@ fn wrap_key_id(id: &Option<String>, label: &str) -> Result<u16, Failure> {
             let h = crate::output::sha256(label.as_bytes());
             Ok(u16::from_be_bytes([h[0], h[1]]))
         }
-        Some(h) => match (h.len(), u16::from_str_radix(h, 16)) {
-            (4, Ok(v)) => Ok(v),
-            _ => Err(Failure(format!("--id: {h:?} is not 4 hex digits"))),
-        },
+        Some(h) => crate::hsm::wrap::parse_wrap_key_id(h)
+            .ok_or_else(|| Failure(format!("--id: {h:?} is not 4 hex digits"))),
     }
 }
 

@@ -18,11 +18,12 @@ use crate::ceremony::inputs::{Answer, Danger, Inputs};
 use crate::ceremony::people::Participant;
 use crate::ceremony::runner::{self, Vault};
 use crate::ceremony::script::{
-    Action, ChangePin, DeleteObject, GenerateKey, Header, ImportKey, InitToken, ObjectType, Script,
-    Step, WriteObject,
+    Action, ChangePin, DeleteObject, GenerateKey, Header, ImportKey, InitToken, ObjectType,
+    ObjectTypeError, Script, Step, WriteObject,
 };
 use crate::formats::words::Fingerprint;
-use crate::hsm::{self, BackendUri, ObjectClass, Token, UserType};
+use crate::hsm::names::LabelError;
+use crate::hsm::{self, BackendUri, Label, ObjectClass, ObjectId, Token, UserType};
 use crate::keys::KeyAlgorithm;
 use crate::secret::{Secret, SecretSource};
 
@@ -188,15 +189,20 @@ fn read_new_secret(flag: &str, s: &str, what: &str) -> Result<Secret, Failure> {
         .map_err(|e| Failure(format!("--{flag}: {e}")))
 }
 
-fn hex_id(id: &Option<String>, label: &str) -> Result<Vec<u8>, Failure> {
+fn hex_id(id: &Option<String>, label: &str) -> Result<ObjectId, Failure> {
+    let bad = |h: &str| Failure(format!("--id: {h:?} is not 1 to 32 bytes of hex"));
     match id {
         // Without --id, the id is derived from the label so reruns name the same object.
-        None => Ok(crate::output::sha256(label.as_bytes())[..2].to_vec()),
-        Some(h) => match hex::decode(h) {
-            Ok(b) if !b.is_empty() && b.len() <= 32 => Ok(b),
-            _ => Err(Failure(format!("--id: {h:?} is not 1 to 32 bytes of hex"))),
-        },
+        None => ObjectId::new(crate::output::sha256(label.as_bytes())[..2].to_vec())
+            .map_err(|_| bad("")),
+        Some(h) => h.parse().map_err(|_| bad(h)),
     }
+}
+
+/// `--label`: a label as a ceremony's script takes it.
+fn label(text: &str) -> Result<Label, Failure> {
+    text.parse()
+        .map_err(|e: LabelError| Failure(format!("--label: {e}")))
 }
 
 pub(super) fn open(
@@ -449,7 +455,7 @@ pub fn generate_key(a: GenerateKeyArgs) -> Outcome {
             "generate-key",
             Action::GenerateKey(GenerateKey {
                 algorithm,
-                label: a.label.clone(),
+                label: label(&a.label)?,
                 key_id,
                 exportable_under_wrap: a.exportable_under_wrap,
             }),
@@ -478,7 +484,7 @@ pub fn import_key(a: ImportKeyArgs) -> Outcome {
         step(
             "import-key",
             Action::ImportKey(ImportKey {
-                label: a.label.clone(),
+                label: label(&a.label)?,
                 key_id,
                 key_file: a.key_file.clone(),
                 passphrase: a
@@ -497,11 +503,10 @@ pub fn import_key(a: ImportKeyArgs) -> Outcome {
 
 /// `officiant write-object`. Prints the object made.
 pub fn write_object(a: WriteObjectArgs) -> Outcome {
-    let object_type = match a.kind.as_str() {
-        "cert" => ObjectType::Cert,
-        "data" => ObjectType::Data,
-        other => return Err(Failure(format!("--type: {other:?} is not cert or data"))),
-    };
+    let object_type: ObjectType = a
+        .kind
+        .parse()
+        .map_err(|e: ObjectTypeError| Failure(format!("--type: {e}")))?;
     let object_id = hex_id(&a.id, &a.label)?;
     let r = one_step(
         &a.b,
@@ -509,7 +514,7 @@ pub fn write_object(a: WriteObjectArgs) -> Outcome {
         step(
             "write-object",
             Action::WriteObject(WriteObject {
-                label: a.label.clone(),
+                label: label(&a.label)?,
                 object_id,
                 object_type,
                 file: a.file.clone(),
@@ -527,25 +532,19 @@ pub fn write_object(a: WriteObjectArgs) -> Outcome {
 /// `officiant delete-object`. Prints `deleted N object(s) labelled LABEL` (0 is not an
 /// error).
 pub fn delete_object(a: DeleteObjectArgs) -> Outcome {
-    let class = match a.kind.as_deref() {
-        None => None,
-        Some("private") => Some(ObjectClass::PrivateKey),
-        Some("public") => Some(ObjectClass::PublicKey),
-        Some("cert") => Some(ObjectClass::Certificate),
-        Some("data") => Some(ObjectClass::Data),
-        Some(other) => {
-            return Err(Failure(format!(
-                "--type: {other:?} is not private, public, cert or data"
-            )))
-        }
-    };
+    let class = a
+        .kind
+        .as_deref()
+        .map(str::parse::<ObjectClass>)
+        .transpose()
+        .map_err(|e| Failure(format!("--type: {e}")))?;
     let r = one_step(
         &a.b,
         "delete-object",
         step(
             "delete-object",
             Action::DeleteObject(DeleteObject {
-                label: a.label.clone(),
+                label: label(&a.label)?,
                 class,
             }),
         ),

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use super::{Label, ObjectId};
 use crate::keys::{KeyAlgorithm, SignScheme};
 use crate::secret::Secret;
 
@@ -69,7 +70,9 @@ pub const CAPABILITIES: [&str; 47] = [
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct FieldError {
+    /// The field (`capabilities[2]`), relative to the step.
     pub path: String,
+    /// What is wrong with its value.
     pub message: String,
 }
 
@@ -171,22 +174,30 @@ pub fn parse_object_id(path: &str, text: &str) -> Result<u16, FieldError> {
 /// An authentication key: who may do what, in which domains.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthKeySpec {
+    /// Its 16-bit object id (1 to 0xffff).
     pub id: u16,
+    /// Its label (a YubiHSM holds 40 bytes).
     pub label: String,
     /// Domain numbers 1–16, sorted.
     pub domains: Vec<u8>,
     /// Capability names, in [`CAPABILITIES`] order.
     pub capabilities: Vec<String>,
+    /// The capabilities keys it puts may be given, in [`CAPABILITIES`] order.
     pub delegated: Vec<String>,
 }
 
 /// put-auth-key's fields as a script gives them (and change-auth-key's replacement).
 #[derive(Clone, Debug, Default)]
 pub struct AuthKeyFields {
+    /// `key-id`: hex, `0x` optional.
     pub key_id: String,
+    /// `label`.
     pub label: String,
+    /// `domains`: numbers 1-16, or `"all"`.
     pub domains: Vec<String>,
+    /// `capabilities`: names from [`CAPABILITIES`], or `"all"`.
     pub capabilities: Vec<String>,
+    /// `delegated-capabilities`: as `capabilities`.
     pub delegated: Vec<String>,
 }
 
@@ -228,6 +239,7 @@ impl AuthKeySpec {
         )
     }
 
+    /// Whether the key has `capability` (a name from [`CAPABILITIES`]).
     pub fn has(&self, capability: &str) -> bool {
         self.capabilities.iter().any(|c| c == capability)
     }
@@ -237,7 +249,9 @@ impl AuthKeySpec {
 pub struct Rotation<'a> {
     /// A free id for the temporary key.
     pub temp_id: u16,
+    /// The temporary key's password (it is deleted at the end).
     pub temp_password: &'a Secret,
+    /// The rotated key's new password.
     pub new_password: &'a Secret,
     /// Label, domains and capabilities of the replacement; `None` keeps the old key's.
     pub replacement: Option<AuthKeySpec>,
@@ -246,22 +260,34 @@ pub struct Rotation<'a> {
 /// One recorded sub-step of an operation made of several device calls (a rotation).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubStep {
+    /// What was done ("put temporary key").
     pub step: String,
+    /// The authentication key it concerned.
     pub key_id: u16,
+    /// It succeeded.
     pub ok: bool,
+    /// "ok", or the one-line cause.
     pub detail: String,
 }
 
 /// One entry of a device's own audit log. Each entry's digest chains the one before.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
+    /// The entry's number in the device's log (wraps at 65535).
     pub item: u16,
+    /// The command, by name.
     pub command: String,
+    /// The command's length in bytes.
     pub length: u16,
+    /// The authentication key of the session that sent it.
     pub session_key: u16,
+    /// The object it acted on.
     pub target_key: u16,
+    /// A second object it involved (a wrap key), or 0.
     pub second_key: u16,
+    /// The device's answer, by name.
     pub result: String,
+    /// The device's clock tick when it ran (not a time of day).
     pub tick: u32,
     /// Truncated SHA-256 chaining this entry to the one before (hex).
     pub digest: String,
@@ -271,8 +297,9 @@ pub struct AuditEntry {
     pub raw: String,
 }
 
-/// Length of a YubiHSM log entry and of its truncated digest.
+/// Length of a YubiHSM log entry, in bytes.
 pub const LOG_ENTRY_LEN: usize = 32;
+/// Length of a YubiHSM log entry's truncated digest, in bytes.
 pub const LOG_DIGEST_LEN: usize = 16;
 
 /// A YubiHSM log entry's digest: the first 16 bytes of SHA-256 over the entry's first 16
@@ -322,8 +349,11 @@ impl AuditEntry {
 /// The device audit log as read after a step.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditReport {
+    /// Boots the log could not record (it was full).
     pub unlogged_boot_events: u16,
+    /// Logins the log could not record (it was full).
     pub unlogged_auth_events: u16,
+    /// The entries, oldest first, each chained to the one before.
     pub entries: Vec<AuditEntry>,
     /// Set when the log cannot be evidence (a test double keeps none).
     pub note: Option<String>,
@@ -333,35 +363,55 @@ pub struct AuditReport {
 /// opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlannedOp {
+    /// init-token.
     InitToken,
+    /// change-pin.
     ChangePin,
+    /// A login.
     Login {
+        /// As the security officer.
         so: bool,
     },
+    /// A key pair generated.
     GenerateKey {
+        /// Its algorithm.
         algorithm: KeyAlgorithm,
     },
     /// `None`: the key file could not be read yet (the step reports that itself).
     ImportKey {
+        /// The file key's algorithm.
         algorithm: Option<KeyAlgorithm>,
     },
+    /// A certificate stored.
     PutCertificate,
+    /// A data object stored.
     PutData,
+    /// Objects deleted by label.
     DeleteObject {
+        /// Key objects among them.
         keys: bool,
+        /// Certificates or data among them.
         others: bool,
     },
+    /// A public key read.
     ExportPublicKey,
+    /// A signature made on the token.
     Sign {
+        /// The key's algorithm.
         algorithm: KeyAlgorithm,
+        /// The signature scheme.
         scheme: SignScheme,
     },
+    /// An authentication key put.
     PutAuthKey,
     /// `Some`: the rotated key gets these capabilities.
     ChangeAuthKey {
+        /// Capability names of the replacement, when it gets new ones.
         capabilities: Option<Vec<String>>,
     },
+    /// The force-audit option set.
     SetAudit,
+    /// The device's audit log read as evidence.
     ReadAuditLog,
     /// Touches no token.
     None,
@@ -370,26 +420,34 @@ pub enum PlannedOp {
 /// What a planned step names on the token, with the field that names it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
-    pub labels: Vec<(&'static str, String)>,
-    pub ids: Vec<(&'static str, Vec<u8>)>,
+    /// (field, label) of each object the step makes.
+    pub labels: Vec<(&'static str, Label)>,
+    /// (field, id) of each object the step makes.
+    pub ids: Vec<(&'static str, ObjectId)>,
 }
 
 /// One step of a plan: its place in the script (`step[3] (gen-srk1)`), what it does and
 /// what it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedStep {
+    /// The step's index in the script.
     pub index: usize,
+    /// `step[3] (gen-srk1)`, for messages.
     pub place: String,
+    /// What it does on the token.
     pub op: PlannedOp,
+    /// What it names there.
     pub names: Names,
 }
 
 /// A backend's refusal of a planned step, naming the step and the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    /// The step's index in the script.
     pub step: usize,
     /// The field within the step (`kind`, `label`, `key-id`, `capabilities` …).
     pub field: String,
+    /// Why, in one line (names the way that works where there is one).
     pub message: String,
 }
 

@@ -2,6 +2,7 @@
 //! ([`Capabilities`]); the planner refuses a step it cannot do before anything happens.
 
 pub mod admin;
+pub mod names;
 pub mod pkcs11;
 pub mod sim;
 pub mod uri;
@@ -13,36 +14,135 @@ use std::fmt;
 use crate::keys::{self, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
+pub use names::{Label, ObjectId};
 pub use uri::BackendUri;
 pub use wrap::{CheckValue, WrapFormat, WrapKeyInfo, WrapKeySpec};
 
+/// What a token operation can fail with, on any backend. Messages are one line; none holds
+/// a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The token refused the PIN.
     #[error("wrong {user} PIN{}", retries_note(*.retries_left))]
     WrongPin {
+        /// Whose PIN.
         user: UserType,
+        /// Tries left before the PIN locks, where the token says (PKCS#11 reports only
+        /// "last one").
         retries_left: Option<u32>,
     },
+    /// Too many wrong PINs: the token refuses every PIN of this user now.
     #[error("{user} PIN is locked (too many wrong attempts); {hint}")]
-    PinLocked { user: UserType, hint: String },
+    PinLocked {
+        /// Whose PIN.
+        user: UserType,
+        /// Who can unlock it, and at what cost.
+        hint: String,
+    },
+    /// The operation needs a login first; says which operation.
     #[error("not logged in: {0}")]
     NotLoggedIn(String),
+    /// The token has no label, SO PIN or user PIN yet (init-token first).
     #[error("token is not initialized: {0}")]
     NotInitialized(String),
+    /// An object of the class already has the label (labels are unique within a class).
     #[error("an object labelled {label:?} already exists on the token ({class})")]
-    LabelExists { label: String, class: ObjectClass },
+    LabelExists {
+        /// The label asked for.
+        label: String,
+        /// The class of the object that has it.
+        class: ObjectClass,
+    },
+    /// An object of the class already has the id.
     #[error("an object with id {id} already exists on the token ({class})")]
-    IdExists { id: String, class: ObjectClass },
+    IdExists {
+        /// The id asked for, hex.
+        id: String,
+        /// The class of the object that has it.
+        class: ObjectClass,
+    },
+    /// The object asked for is not on the token.
     #[error("no {what} on the token")]
-    NotFound { what: String },
+    NotFound {
+        /// What was looked for ("private key labelled \"k\"").
+        what: String,
+    },
+    /// The backend (or its library, or the token) cannot do this; says what, and where
+    /// possible what can.
     #[error("unsupported by this backend: {0}")]
     Unsupported(String),
+    /// The token or Officiant refused the request as asked (a bad length, a mismatch, a
+    /// rule).
     #[error("refused: {0}")]
     Refused(String),
+    /// A key's bytes or parameters are not usable ([`keys::Error`]).
     #[error("{0}")]
     Key(#[from] keys::Error),
+    /// A backend failure that is our own finding (no library error beneath it).
     #[error("backend: {0}")]
     Backend(String),
+    /// A PKCS#11 call failed: what we were doing, and cryptoki's error (the function and
+    /// its `CKR_*` code, or why the module could not be called).
+    #[error("backend: {what}: {}", pkcs11::describe(source))]
+    Pkcs11 {
+        /// What we were doing ("signing with \"k\"").
+        what: String,
+        /// cryptoki's error.
+        #[source]
+        source: Box<cryptoki::error::Error>,
+    },
+    /// A PKCS#11 URI that does not parse or names no module.
+    #[error("backend: {0}")]
+    Pkcs11Uri(#[source] pkcs11::UriError),
+    /// A YubiHSM 2 call failed (the device's or the crate's error is its source).
+    #[error("backend: {0}")]
+    YubiHsm(#[source] Box<yubihsm::Error>),
+    /// A DER value for a token could not be encoded or decoded.
+    #[error("backend: {what}: {source}")]
+    Der {
+        /// What was being encoded or decoded.
+        what: String,
+        /// The DER library's error.
+        #[source]
+        source: der::Error,
+    },
+    /// The rehearsal token's store: a file it could not read, write or lock.
+    #[error("backend: {what}: {source}")]
+    StoreIo {
+        /// Which file and what was done with it.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The rehearsal token's store: written atomically, and that failed.
+    #[error("backend: {0}")]
+    StoreWrite(#[source] crate::output::Error),
+    /// The rehearsal token's store is not JSON of its format.
+    #[error("backend: rehearsal store {file} is corrupt ({source}); remove the directory to start afresh")]
+    StoreCorrupt {
+        /// The store file.
+        file: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The rehearsal token's store could not be encoded.
+    #[error("backend: encoding the rehearsal store: {0}")]
+    StoreEncode(#[source] serde_json::Error),
+    /// The rehearsal token's software crypto failed (key generation, encoding, signing).
+    #[error("backend: rehearsal token: {what}: {source}")]
+    SimCrypto {
+        /// What the rehearsal token was doing.
+        what: String,
+        /// The crypto library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The rehearsal token's RFC 5649 key wrap failed (aes-kw's error, kept as it is: the
+    /// crate implements `std::error::Error` only with its `std` feature).
+    #[error("backend: rehearsal token: key wrap: {0}")]
+    SimKeyWrap(aes_kw::Error),
     /// An operation of several device calls that failed part-way; the source says which
     /// call failed and what state the device was left in.
     #[error(transparent)]
@@ -58,8 +158,10 @@ fn retries_note(r: Option<u32>) -> String {
     }
 }
 
+/// A token operation's result.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Who logs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UserType {
@@ -78,12 +180,17 @@ impl fmt::Display for UserType {
     }
 }
 
+/// What kind of object a token holds, in backend-neutral terms.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ObjectClass {
+    /// The private half of a key pair (PKCS#11 CKO_PRIVATE_KEY; YubiHSM asymmetric key).
     PrivateKey,
+    /// The public half of a key pair (PKCS#11 CKO_PUBLIC_KEY).
     PublicKey,
+    /// An X.509 certificate.
     Certificate,
+    /// A data object (PKCS#11 CKO_DATA).
     Data,
     /// YubiHSM opaque object (certificates are stored as opaque with the X.509 algorithm).
     Opaque,
@@ -92,6 +199,7 @@ pub enum ObjectClass {
     /// An AES key that wraps other keys for backup (PKCS#11: CKO_SECRET_KEY with
     /// CKA_WRAP; YubiHSM: a wrap key).
     WrapKey,
+    /// A class Officiant does not use, by the backend's name for it.
     Other(String),
 }
 
@@ -113,22 +221,32 @@ impl fmt::Display for ObjectClass {
 /// The attributes an officer checks on a key (PKCS#11 names; `None` = not reported).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyFlags {
+    /// The key's secret is never revealed in the clear (CKA_SENSITIVE).
     pub sensitive: Option<bool>,
+    /// It has been sensitive since it was made (CKA_ALWAYS_SENSITIVE).
     pub always_sensitive: Option<bool>,
+    /// It may leave the token, wrapped (CKA_EXTRACTABLE).
     pub extractable: Option<bool>,
+    /// It has never been extractable (CKA_NEVER_EXTRACTABLE).
     pub never_extractable: Option<bool>,
+    /// It was generated on the token, not imported (CKA_LOCAL).
     pub local: Option<bool>,
+    /// It is shown only after a login (CKA_PRIVATE).
     pub private: Option<bool>,
 }
 
+/// One object as a token lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// What kind of object.
     pub class: ObjectClass,
+    /// Its label (bytes that are not UTF-8 shown replaced).
     pub label: String,
     /// CKA_ID bytes (YubiHSM: the 16-bit object id, big-endian).
     pub id: Vec<u8>,
     /// For key objects (both halves) and certificates: the public key.
     pub public_key: Option<PublicKey>,
+    /// Its key attributes (keys), or only private and local (others).
     pub flags: KeyFlags,
 }
 
@@ -147,28 +265,40 @@ impl ObjectInfo {
 pub struct TokenInfo {
     /// The backend URI with any secret removed.
     pub backend: String,
+    /// The token's label; empty when it is not initialized.
     pub label: String,
+    /// The token's serial number as it reports it (may be empty).
     pub serial: String,
+    /// Who made it, as it reports.
     pub manufacturer: String,
+    /// Its model, as it reports.
     pub model: String,
+    /// It has a label and an SO PIN.
     pub initialized: bool,
     /// True for the built-in rehearsal token: not a security boundary.
     pub rehearsal: bool,
+    /// The shortest PIN it takes, in bytes.
     pub min_pin_len: usize,
+    /// The longest PIN it takes, in bytes (0: not said).
     pub max_pin_len: usize,
 }
 
 /// What a token can do, read before a ceremony starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {
+    /// Key algorithms `generate_key` makes.
     pub generate: Vec<KeyAlgorithm>,
     /// Key algorithms `import_key` accepts.
     pub import: Vec<KeyAlgorithm>,
     /// (key algorithm, scheme) pairs the token signs with.
     pub sign: Vec<(KeyAlgorithm, SignScheme)>,
+    /// `init_token` works (PKCS#11, the rehearsal token).
     pub init_token: bool,
+    /// There is a security officer to log in as.
     pub so_login: bool,
+    /// Certificates can be stored (`put_object`).
     pub certificates: bool,
+    /// Data objects can be stored (`put_object`, `put_data`).
     pub data_objects: bool,
     /// Authentication keys with capabilities and domains ([`admin`]).
     pub auth_keys: bool,
@@ -189,6 +319,7 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Whether the token signs with `alg` keys in `scheme`.
     pub fn can_sign(&self, alg: KeyAlgorithm, scheme: SignScheme) -> bool {
         self.sign.contains(&(alg, scheme))
     }
@@ -211,13 +342,20 @@ pub enum NewObject {
     /// YubiHSM: opaque with the X.509 algorithm).
     Certificate(Vec<u8>),
     /// PKCS#11 CKO_DATA with CKA_APPLICATION.
-    Data { application: String, value: Vec<u8> },
+    Data {
+        /// CKA_APPLICATION: who the data is for.
+        application: String,
+        /// The bytes, stored as they are.
+        value: Vec<u8>,
+    },
 }
 
 /// A data object as [`Token::read_data`] finds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataObject {
+    /// Its label.
     pub label: String,
+    /// Its bytes.
     pub value: Vec<u8>,
     /// The token reports that it keeps this object from being modified or destroyed
     /// (always false on a token without [`Capabilities::immutable_data`]).
@@ -260,6 +398,7 @@ pub(crate) fn check_counter_step(
 /// Which objects a `delete_object` or lookup means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selector {
+    /// The label of the objects meant.
     pub label: String,
     /// `None`: every object with the label (a key pair's two halves and its certificate).
     pub class: Option<ObjectClass>,
@@ -268,8 +407,14 @@ pub struct Selector {
 /// One token opened through one backend. Objects are named by label; labels and ids are
 /// unique within a class, but a certificate may share its key's label and id (as CST and
 /// Yubico's PKCS#11 module expect).
+///
+/// What makes a named object takes a [`Label`] and an [`ObjectId`], checked when they were
+/// built ([`names`]); a backend checks only its own limits. What looks an object up
+/// takes its label as text: an object another tool made may carry any label.
 pub trait Token: Send {
+    /// What the token says about itself (label, serial, model, PIN lengths).
     fn info(&mut self) -> Result<TokenInfo>;
+    /// What the token can do; a plan is checked against it before the first step.
     fn capabilities(&mut self) -> Result<Capabilities>;
 
     /// Initialize (or re-initialize) the token: sets its label, SO PIN and user PIN.
@@ -288,22 +433,29 @@ pub trait Token: Send {
         let _ = (label, so_pin, user_pin);
         Ok(None)
     }
+    /// Log in as `user`; a wrong PIN says how many tries are left where the token tells.
     fn login(&mut self, user: UserType, pin: &Secret) -> Result<()>;
+    /// End the login (nothing if none).
     fn logout(&mut self) -> Result<()>;
     /// Change the PIN of `user` (who must be the one logged in, or will be logged in with
     /// `old`).
     fn change_pin(&mut self, user: UserType, old: &Secret, new: &Secret) -> Result<()>;
 
     /// Generate a signing key pair (private half sensitive and never extractable).
-    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey>;
+    fn generate_key(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &Label,
+        id: &ObjectId,
+    ) -> Result<PublicKey>;
     /// Generate a signing key pair with `opts` (sensitive always; exportable only under a
     /// wrap key, and only when `opts` says so). A backend without key backup refuses the
     /// option rather than ignore it.
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
-        label: &str,
-        id: &[u8],
+        label: &Label,
+        id: &ObjectId,
         opts: &KeyOptions,
     ) -> Result<PublicKey> {
         if opts.exportable_under_wrap {
@@ -313,8 +465,11 @@ pub trait Token: Send {
         }
         self.generate_key(alg, label, id)
     }
-    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey>;
-    fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()>;
+    /// Import a key pair from a file's private key (sensitive on the token from then on).
+    fn import_key(&mut self, key: &PrivateKey, label: &Label, id: &ObjectId) -> Result<PublicKey>;
+    /// Store a certificate or data object (see [`NewObject`]).
+    fn put_object(&mut self, label: &Label, id: &ObjectId, object: &NewObject) -> Result<()>;
+    /// Every object the session can see, with public keys and key flags.
     fn list_objects(&mut self) -> Result<Vec<ObjectInfo>>;
     /// The DER value of the certificate labelled `label`, if the token has one.
     fn read_certificate(&mut self, label: &str) -> Result<Option<Vec<u8>>> {
@@ -408,6 +563,7 @@ pub trait Token: Send {
     fn session_uses(&mut self, _password: &Secret) -> bool {
         false
     }
+    /// Put an authentication key (backends with [`admin`] operations); the default refuses.
     fn put_auth_key(&mut self, spec: &admin::AuthKeySpec, _password: &Secret) -> Result<()> {
         Err(Error::Unsupported(format!(
             "put-auth-key {:04x}: this backend has no authentication keys",
@@ -513,9 +669,13 @@ pub fn check_plan_anywhere(
 /// A token a backend could open, for an operator to choose.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSummary {
+    /// The token's label.
     pub label: String,
+    /// Its serial number.
     pub serial: String,
+    /// Its model.
     pub model: String,
+    /// It has a label and an SO PIN.
     pub initialized: bool,
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{Error, Result};
 
+/// A backend as a URI names it (chosen at run time).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BackendUri {
     /// The built-in rehearsal token stored in a directory.
@@ -20,6 +21,7 @@ pub enum BackendUri {
 pub const DEFAULT_BACKEND: &str = "sim:./rehearsal";
 
 impl BackendUri {
+    /// `sim:DIR`, `pkcs11:…` or `yubihsm:…`; the backend parses the rest when it opens.
     pub fn parse(s: &str) -> Result<Self> {
         if let Some(dir) = s.strip_prefix("sim:") {
             if dir.is_empty() {

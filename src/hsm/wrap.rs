@@ -52,6 +52,7 @@ pub enum WrapFormat {
 }
 
 impl WrapFormat {
+    /// The format's name in manifests and transcripts.
     pub fn name(self) -> &'static str {
         match self {
             WrapFormat::Pkcs8AesKwp => "pkcs8-aes-kwp",
@@ -60,10 +61,18 @@ impl WrapFormat {
     }
 }
 
+/// A wrap key's id as a script's `key-id` and the CLI's `--id` write it: exactly 4 hex
+/// digits (`"0200"`). `None` for anything else; the caller's message names its field.
+pub fn parse_wrap_key_id(text: &str) -> Option<u16> {
+    let hex4 = text.len() == 4 && text.chars().all(|c| c.is_ascii_hexdigit());
+    hex4.then(|| u16::from_str_radix(text, 16).ok()).flatten()
+}
+
 /// A wrap key's public description: what the shares carry besides the key, and what a
 /// transcript or manifest records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrapKeySpec {
+    /// The wrap key's label.
     pub label: String,
     /// Object id (PKCS#11: CKA_ID, these two bytes big-endian).
     pub id: u16,
@@ -71,7 +80,9 @@ pub struct WrapKeySpec {
     /// object's domains, capabilities and delegated capabilities as the device encodes
     /// them.
     pub domains: u16,
+    /// YubiHSM: the key's capabilities, as the device encodes them.
     pub capabilities: u64,
+    /// YubiHSM: what the keys it imports may be given, as the device encodes them.
     pub delegated_capabilities: u64,
 }
 
@@ -91,6 +102,7 @@ impl WrapKeySpec {
 /// A wrap key found on a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrapKeyInfo {
+    /// Its label, id and (YubiHSM) domains and capabilities.
     pub spec: WrapKeySpec,
     /// The key's check value where the token keeps one (PKCS#11 CKA_CHECK_VALUE, the
     /// rehearsal token, the object Officiant stores beside a YubiHSM wrap key).

@@ -350,48 +350,20 @@ fn prepare_one(
 /// signs each [`Unsigned`] with the key it names.
 pub fn prepare_chain<E>(
     req: &ChainRequest,
-    mut public_key: impl FnMut(&str) -> std::result::Result<PublicKey, E>,
+    public_key: impl FnMut(&str) -> std::result::Result<PublicKey, E>,
 ) -> Result<Vec<Unsigned>, Error>
 where
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
 {
+    let ChainKeys {
+        rot,
+        tw,
+        ntw,
+        soc,
+        nt,
+        tos,
+    } = chain_keys(req, public_key)?;
     let k = &req.keys;
-    // Every key of the chain is one TF-A trusts: it must be fit for it.
-    let mut pk = |label: &str, role: &str| {
-        let key = public_key(label).map_err(|e| Error::Key {
-            role: role.to_string(),
-            source: SignError::key(label, e),
-        })?;
-        crate::keys::fitness::check(&key, crate::keys::fitness::Use::TfaRotpk).map_err(|e| {
-            Error::Key {
-                role: role.to_string(),
-                source: SignError::key(label, e),
-            }
-        })?;
-        Ok::<_, Error>(key)
-    };
-    let tw = pk(&k.trusted_world, "trusted-world")?;
-    let ntw = pk(&k.non_trusted_world, "non-trusted-world")?;
-    let soc = pk(&k.soc_fw, "SoC firmware")?;
-    let nt = pk(&k.nt_fw, "non-trusted firmware")?;
-    let tos = match &k.tos_fw {
-        Some(l) => Some(pk(l, "Trusted OS firmware")?),
-        None => None,
-    };
-    // cert_create signs RSA-PSS with a fixed 32-byte salt whatever `-s` says; a token
-    // signs PSS with salt = hash length. Both agree only with SHA-256.
-    let rot = pk(&k.rot, "root-of-trust")?;
-    let any_rsa = [&rot, &tw, &ntw, &soc, &nt]
-        .into_iter()
-        .chain(tos.as_ref())
-        .any(|k| matches!(k, PublicKey::Rsa { .. }));
-    if any_rsa && req.hash != HashAlg::Sha256 {
-        return Err(Error::Unsupported(format!(
-            "RSA TBBR keys with {}: cert_create's RSA-PSS uses a fixed 32-byte salt, which \
-             only matches the token's salt = hash length with SHA-256",
-            req.hash.name()
-        )));
-    }
     let im = &req.images;
     let tnv = Ext::NvCounter(req.trusted_nv_counter);
     let ntnv = || Ext::NvCounter(req.non_trusted_nv_counter);
@@ -499,6 +471,72 @@ where
         ],
     )?);
     Ok(out)
+}
+
+/// The public keys of a TBBR chain, each checked fit for a key TF-A trusts.
+struct ChainKeys {
+    rot: PublicKey,
+    tw: PublicKey,
+    ntw: PublicKey,
+    soc: PublicKey,
+    nt: PublicKey,
+    tos: Option<PublicKey>,
+}
+
+/// Read the chain's keys by label and check them: each fit for TF-A, and RSA only with
+/// SHA-256 (cert_create's PSS salt).
+fn chain_keys<E>(
+    req: &ChainRequest,
+    mut public_key: impl FnMut(&str) -> std::result::Result<PublicKey, E>,
+) -> Result<ChainKeys, Error>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    let k = &req.keys;
+    // Every key of the chain is one TF-A trusts: it must be fit for it.
+    let mut pk = |label: &str, role: &str| {
+        let key = public_key(label).map_err(|e| Error::Key {
+            role: role.to_string(),
+            source: SignError::key(label, e),
+        })?;
+        crate::keys::fitness::check(&key, crate::keys::fitness::Use::TfaRotpk).map_err(|e| {
+            Error::Key {
+                role: role.to_string(),
+                source: SignError::key(label, e),
+            }
+        })?;
+        Ok::<_, Error>(key)
+    };
+    let tw = pk(&k.trusted_world, "trusted-world")?;
+    let ntw = pk(&k.non_trusted_world, "non-trusted-world")?;
+    let soc = pk(&k.soc_fw, "SoC firmware")?;
+    let nt = pk(&k.nt_fw, "non-trusted firmware")?;
+    let tos = match &k.tos_fw {
+        Some(l) => Some(pk(l, "Trusted OS firmware")?),
+        None => None,
+    };
+    // cert_create signs RSA-PSS with a fixed 32-byte salt whatever `-s` says; a token
+    // signs PSS with salt = hash length. Both agree only with SHA-256.
+    let rot = pk(&k.rot, "root-of-trust")?;
+    let any_rsa = [&rot, &tw, &ntw, &soc, &nt]
+        .into_iter()
+        .chain(tos.as_ref())
+        .any(|k| matches!(k, PublicKey::Rsa { .. }));
+    if any_rsa && req.hash != HashAlg::Sha256 {
+        return Err(Error::Unsupported(format!(
+            "RSA TBBR keys with {}: cert_create's RSA-PSS uses a fixed 32-byte salt, which \
+             only matches the token's salt = hash length with SHA-256",
+            req.hash.name()
+        )));
+    }
+    Ok(ChainKeys {
+        rot,
+        tw,
+        ntw,
+        soc,
+        nt,
+        tos,
+    })
 }
 
 #[cfg(test)]

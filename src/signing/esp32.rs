@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{stream, Error, Format, Options, SignRecord, SigningKey, VerifyReport};
 use crate::formats::esp32::{self, ImageHasher, MAX_BLOCKS, SECTOR_LEN};
-use crate::keys::{HashAlg, PublicKey};
+use crate::keys::{HashAlg, PublicKey, SignScheme};
 use crate::output;
 
 const CHANGED: &str = "input changed while signing";
@@ -43,46 +43,9 @@ pub(super) fn sign(
     // With --append: the image is everything before the last 4 KiB, which must be a
     // sector with 1 or 2 blocks of the same kind as this key.
     let (image_len, old_sector) = if opts.append {
-        if file_len < SECTOR_LEN as u64 || file_len % SECTOR_LEN as u64 != 0 {
-            return Err(Error::format(
-                input,
-                format!("--append needs a signed image (a multiple of 4 KiB ending in a signature sector); this one has {file_len} bytes"),
-            ));
-        }
-        let image_len = file_len - SECTOR_LEN as u64;
-        let sector = read_sector(input, image_len)?;
-        let blocks = esp32::parse_sector(&sector).map_err(|e| Error::format(input, e))?;
-        if blocks.is_empty() {
-            return Err(Error::format(
-                input,
-                "the last 4 KiB hold no signature block: sign it without --append",
-            ));
-        }
-        if blocks.len() >= MAX_BLOCKS {
-            return Err(Error::format(
-                input,
-                format!("the signature sector already holds {MAX_BLOCKS} blocks"),
-            ));
-        }
-        if blocks[0].is_rsa() != scheme.is_rsa() {
-            return Err(Error::format(
-                input,
-                format!(
-                    "the sector holds {} blocks and key {:?} is {}: one sector may not mix RSA and ECDSA",
-                    kind(blocks[0].is_rsa()),
-                    key.label(),
-                    kind(scheme.is_rsa())
-                ),
-            ));
-        }
-        if let Some(i) = blocks.iter().position(|b| b.key == public) {
-            return Err(Error::format(
-                input,
-                format!("block {} is already signed by key {:?}", i + 1, key.label()),
-            ));
-        }
-        notes.push(format!("appended to {} existing block(s)", blocks.len()));
-        (image_len, Some((sector, blocks)))
+        let (image_len, old) =
+            old_sector(input, file_len, scheme, &public, key.label(), &mut notes)?;
+        (image_len, Some(old))
     } else {
         (file_len, None)
     };
@@ -93,7 +56,6 @@ pub(super) fn sign(
     // the output's hash.
     let pad = esp32::padding_for(image_len);
     let padded_len = image_len + pad;
-    let label = key.label().to_string();
     let mut stopped: Option<Error> = None;
     let mut done: Option<(Vec<u8>, [u8; 32], [u8; 32])> = None;
     let written = output::write_new_with(output, |f| {
@@ -145,27 +107,8 @@ pub(super) fn sign(
             None => image_sha.clone().finalize().to_vec(),
         };
 
-        if let Some((_, blocks)) = &old_sector {
-            for (i, b) in blocks.iter().enumerate() {
-                if b.scheme.hash() == scheme.hash() && b.image_digest != digest {
-                    return Err(stop(Error::format(
-                        input,
-                        format!("existing block {} signs a different image than the one before the sector: image altered since it was signed", i + 1),
-                    )));
-                }
-            }
-        }
-        let sig = key.sign_digest(scheme, &digest).map_err(&mut stop)?;
-        let block = esp32::signature_block(&public, &digest, &sig).map_err(|_| {
-            stop(Error::TokenSignatureBad {
-                label: label.clone(),
-            })
-        })?;
-        let sector = match &old_sector {
-            Some((old, _)) => esp32::append_block(old, &block),
-            None => esp32::build_sector(&[block]),
-        }
-        .map_err(|e| stop(Error::format(input, e)))?;
+        let sector = signed_sector(key, scheme, &public, &digest, old_sector.as_ref(), input)
+            .map_err(&mut stop)?;
         image_sha.update(sector);
         w.write_all(&sector)?;
         w.flush()?;
@@ -206,6 +149,94 @@ pub(super) fn sign(
     Ok(r)
 }
 
+/// A signature sector as read, and its blocks.
+type OldSector = (Vec<u8>, Vec<esp32::Block>);
+
+/// The signature sector `--append` adds a block to: the last 4 KiB of a signed image,
+/// holding fewer than the most blocks, of `scheme`'s kind, none by this key. Returns the
+/// image's length and the sector with its blocks.
+fn old_sector(
+    input: &Path,
+    file_len: u64,
+    scheme: SignScheme,
+    public: &PublicKey,
+    label: &str,
+    notes: &mut Vec<String>,
+) -> Result<(u64, OldSector), Error> {
+    if file_len < SECTOR_LEN as u64 || !file_len.is_multiple_of(SECTOR_LEN as u64) {
+        return Err(Error::format(
+            input,
+            format!("--append needs a signed image (a multiple of 4 KiB ending in a signature sector); this one has {file_len} bytes"),
+        ));
+    }
+    let image_len = file_len - SECTOR_LEN as u64;
+    let sector = read_sector(input, image_len)?;
+    let blocks = esp32::parse_sector(&sector).map_err(|e| Error::format(input, e))?;
+    if blocks.is_empty() {
+        return Err(Error::format(
+            input,
+            "the last 4 KiB hold no signature block: sign it without --append",
+        ));
+    }
+    if blocks.len() >= MAX_BLOCKS {
+        return Err(Error::format(
+            input,
+            format!("the signature sector already holds {MAX_BLOCKS} blocks"),
+        ));
+    }
+    if blocks[0].is_rsa() != scheme.is_rsa() {
+        return Err(Error::format(
+            input,
+            format!(
+                "the sector holds {} blocks and key {:?} is {}: one sector may not mix RSA and ECDSA",
+                kind(blocks[0].is_rsa()),
+                label,
+                kind(scheme.is_rsa())
+            ),
+        ));
+    }
+    if let Some(i) = blocks.iter().position(|b| b.key == *public) {
+        return Err(Error::format(
+            input,
+            format!("block {} is already signed by key {:?}", i + 1, label),
+        ));
+    }
+    notes.push(format!("appended to {} existing block(s)", blocks.len()));
+    Ok((image_len, (sector, blocks)))
+}
+
+/// The signature sector to write: a block signed over `digest` by the token, alone or
+/// appended to `old` (whose blocks of the same hash must sign the same image).
+fn signed_sector(
+    key: &mut SigningKey<'_>,
+    scheme: SignScheme,
+    public: &PublicKey,
+    digest: &[u8],
+    old: Option<&OldSector>,
+    input: &Path,
+) -> Result<[u8; SECTOR_LEN], Error> {
+    if let Some((_, blocks)) = old {
+        for (i, b) in blocks.iter().enumerate() {
+            if b.scheme.hash() == scheme.hash() && b.image_digest != digest {
+                return Err(Error::format(
+                    input,
+                    format!("existing block {} signs a different image than the one before the sector: image altered since it was signed", i + 1),
+                ));
+            }
+        }
+    }
+    let sig = key.sign_digest(scheme, digest)?;
+    let block =
+        esp32::signature_block(public, digest, &sig).map_err(|_| Error::TokenSignatureBad {
+            label: key.label().to_string(),
+        })?;
+    match old {
+        Some((old, _)) => esp32::append_block(old, &block),
+        None => esp32::build_sector(&[block]),
+    }
+    .map_err(|e| Error::format(input, e))
+}
+
 fn read_sector(input: &Path, at: u64) -> Result<Vec<u8>, Error> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(input).map_err(|e| Error::input(input, e))?;
@@ -220,7 +251,7 @@ pub(super) fn verify(key: &PublicKey, input: &Path) -> Result<VerifyReport, Erro
     let file_len = std::fs::metadata(input)
         .map_err(|e| Error::input(input, e))?
         .len();
-    if file_len < SECTOR_LEN as u64 || file_len % SECTOR_LEN as u64 != 0 {
+    if file_len < SECTOR_LEN as u64 || !file_len.is_multiple_of(SECTOR_LEN as u64) {
         return Err(Error::verify(
             input,
             format!("{file_len} bytes: a signed image is a multiple of 4 KiB ending in a signature sector (file truncated or not signed)"),

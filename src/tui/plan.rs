@@ -90,6 +90,40 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
     }
     let mut creates = Vec::new();
     match &st.action {
+        a @ (Action::InitToken(_)
+        | Action::Login(_)
+        | Action::ChangePin(_)
+        | Action::GenerateKey(_)
+        | Action::ImportKey(_)
+        | Action::WriteObject(_)
+        | Action::DeleteObject(_)
+        | Action::ExportPublicKey(_)
+        | Action::Instruction(_)) => token_step(script, a, &mut what, &mut creates),
+        a @ (Action::IssueCertificate(_)
+        | Action::ExportFuses(_)
+        | Action::Sign(_)
+        | Action::Verify(_)
+        | Action::IssueTbbr(_)) => root_of_trust_step(a, &mut what, &mut creates),
+        a @ (Action::ChangeAuthKey(_)
+        | Action::PutAuthKey(_)
+        | Action::SetAudit(_)
+        | Action::SetPolicy(_)
+        | Action::CoSign(_)) => admin_step(a, &mut what, &mut creates),
+        a @ (Action::GenerateWrapKey(_) | Action::Backup(_) | Action::Restore(_)) => {
+            custody_step(a, &mut what, &mut creates)
+        }
+        #[allow(unreachable_patterns)]
+        _ => what.push(format!("A {} step.", st.action.kind())),
+    }
+    for (_, name) in st.action.outputs() {
+        creates.push(format!("file {name}"));
+    }
+    (what, creates)
+}
+
+/// The token and its objects: what each step does, the key pairs and objects it makes.
+fn token_step(script: &Script, action: &Action, what: &mut Vec<String>, creates: &mut Vec<String>) {
+    match action {
         Action::InitToken(_) => {
             what.push(format!(
                 "Erases the token and labels it {:?}; sets a new SO PIN and user PIN.",
@@ -138,6 +172,13 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
         }
         Action::ExportPublicKey(e) => what.push(format!("Exports the public key of {:?}.", e.key)),
         Action::Instruction(ins) => what.push(ins.text.clone()),
+        _ => {}
+    }
+}
+
+/// Certificates, fuse values, signatures: what each step does.
+fn root_of_trust_step(action: &Action, what: &mut Vec<String>, creates: &mut Vec<String>) {
+    match action {
         Action::IssueCertificate(c) => {
             what.push(match &c.issuer_key {
                 Some(issuer) => format!(
@@ -175,6 +216,13 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
             "Issues the TF-A TBBR certificate chain (cert_create's) with the ROT key {:?} and the keys under it, over the firmware images' hashes.",
             t.keys.rot
         )),
+        _ => {}
+    }
+}
+
+/// Authentication keys, the audit option, the approval policy, co-signing.
+fn admin_step(action: &Action, what: &mut Vec<String>, creates: &mut Vec<String>) {
+    match action {
         Action::ChangeAuthKey(c) => {
             what.push(format!(
                 "Rotates the authentication key this session logged in with: puts a temporary key at {:04x}, deletes the old key, puts the replacement at its id, then deletes the temporary key.",
@@ -214,6 +262,13 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
             }
             what.push("Each person signs the transcript head (the ceremony as recorded so far) with their SSH key.".into());
         }
+        _ => {}
+    }
+}
+
+/// Wrap keys, backup and restore: the custodians' part, what is made.
+fn custody_step(action: &Action, what: &mut Vec<String>, creates: &mut Vec<String>) {
+    match action {
         Action::GenerateWrapKey(g) => {
             what.push(format!(
                 "Makes an AES-256 wrap key and splits it {} of {}: each of {} custodians ({}) is called in turn, sees only their own share on a cleared screen and types it back from their copy. The token gets the key only after every share is handed out.",
@@ -243,13 +298,8 @@ pub fn describe(script: &Script, i: usize) -> (Vec<String>, Vec<String>) {
                 creates.push(format!("key pair {k:?} (restored)"));
             }
         }
-        #[allow(unreachable_patterns)]
-        _ => what.push(format!("A {} step.", st.action.kind())),
+        _ => {}
     }
-    for (_, name) in st.action.outputs() {
-        creates.push(format!("file {name}"));
-    }
-    (what, creates)
 }
 
 /// How the console asks for secret `name` of step `i`: the prompt, whether it is a new

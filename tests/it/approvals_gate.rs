@@ -58,8 +58,12 @@ fn rehearsal_token_gates_every_signer() {
         .unwrap();
     t.login(UserType::User, &secret("user-pin-2222")).unwrap();
     for k in ["fw", "free", "open"] {
-        t.generate_key(KeyAlgorithm::EcP256, k, k.as_bytes())
-            .unwrap();
+        t.generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label(k),
+            &crate::support::object_id(k.as_bytes()),
+        )
+        .unwrap();
     }
     // No policy yet: everything signs.
     assert!(TokenSigner::open(t.as_mut(), "fw", None).is_ok());
@@ -73,8 +77,9 @@ fn rehearsal_token_gates_every_signer() {
     // A policy-labelled object the token lets anyone change (what write-object makes)
     // is not trusted, and nothing under a policy signs until an officer looks.
     t.put_object(
-        "officiant-policy.2",
-        &[],
+        &crate::support::label("officiant-policy.2"),
+        // write-object gives every object an id (a data object keeps none on PKCS#11).
+        &crate::support::object_id(&[0x09]),
         &NewObject::Data {
             application: "x".into(),
             value: policy(d.path()).to_stored(),
@@ -98,8 +103,12 @@ fn yubihsm_mock_stores_the_policy_as_an_opaque_object() {
     let mut t = hsm::open(&hsm::BackendUri::parse("yubihsm:mock").unwrap(), None).unwrap();
     t.login(UserType::User, &secret("password")).unwrap();
     for (i, k) in ["fw", "free", "open"].into_iter().enumerate() {
-        t.generate_key(KeyAlgorithm::EcP256, k, &[0, i as u8 + 1])
-            .unwrap();
+        t.generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label(k),
+            &crate::support::object_id(&[0, i as u8 + 1]),
+        )
+        .unwrap();
     }
     let p = policy(d.path());
     let stored = store::write_policy(t.as_mut(), &p).unwrap();

@@ -124,7 +124,12 @@ fn approvals_overhead() {
     t.init_token("o", &secret("so-pin-0000"), &secret("user-pin-1234"))
         .unwrap();
     t.login(UserType::User, &secret("user-pin-1234")).unwrap();
-    t.generate_key(KeyAlgorithm::EcP256, "fw", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("fw"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     measure("sim", t.as_mut(), d.path(), &keygen);
     drop(t);
 
@@ -135,6 +140,11 @@ fn approvals_overhead() {
     t.init_token("o", &secret("so-pin-0000"), &secret("user-pin-1234"))
         .unwrap();
     t.login(UserType::User, &secret("user-pin-1234")).unwrap();
-    t.generate_key(KeyAlgorithm::EcP256, "fw", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("fw"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     measure("softhsm", t.as_mut(), d.path(), &keygen);
 }

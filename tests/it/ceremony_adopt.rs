@@ -53,7 +53,12 @@ impl Probe for DemoOn {
                 )
                 .unwrap();
                 let k = PrivateKey::from_bytes(&std::fs::read(key).unwrap(), None).unwrap();
-                t.import_key(&k, LABEL, &[1]).unwrap();
+                t.import_key(
+                    &k,
+                    &crate::support::label(LABEL),
+                    &crate::support::object_id(&[1]),
+                )
+                .unwrap();
             }
         }
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use officiant::ceremony::runner::{self, RunOptions};
 use officiant::hsm::{
-    self, BackendUri, Capabilities, NewObject, ObjectClass, ObjectInfo, Selector, Token, TokenInfo,
-    UserType,
+    self, BackendUri, Capabilities, Label, NewObject, ObjectClass, ObjectId, ObjectInfo, Selector,
+    Token, TokenInfo, UserType,
 };
 use officiant::keys::{Curve, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
@@ -59,7 +59,12 @@ impl Token for Fake {
         self.call("change_pin");
         Ok(())
     }
-    fn generate_key(&mut self, _: KeyAlgorithm, label: &str, id: &[u8]) -> hsm::Result<PublicKey> {
+    fn generate_key(
+        &mut self,
+        _: KeyAlgorithm,
+        label: &Label,
+        id: &ObjectId,
+    ) -> hsm::Result<PublicKey> {
         self.call("generate_key");
         let sk = p256::SecretKey::random(&mut rand_core::OsRng);
         let point = sk.public_key().to_sec1_bytes();
@@ -67,12 +72,17 @@ impl Token for Fake {
         self.add(label, id, pk.clone());
         Ok(pk)
     }
-    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> hsm::Result<PublicKey> {
+    fn import_key(
+        &mut self,
+        key: &PrivateKey,
+        label: &Label,
+        id: &ObjectId,
+    ) -> hsm::Result<PublicKey> {
         self.call("import_key");
         self.add(label, id, key.public_key().clone());
         Ok(key.public_key().clone())
     }
-    fn put_object(&mut self, _: &str, _: &[u8], _: &NewObject) -> hsm::Result<()> {
+    fn put_object(&mut self, _: &Label, _: &ObjectId, _: &NewObject) -> hsm::Result<()> {
         Err(hsm::Error::Unsupported("objects".into()))
     }
     fn list_objects(&mut self) -> hsm::Result<Vec<ObjectInfo>> {
@@ -217,8 +227,12 @@ fn a_key_already_on_the_token_is_never_adopted_after_a_clean_failure() {
         let mut t = hsm::open(&BackendUri::Sim(d.token.clone()), None).unwrap();
         t.init_token("officiant-demo", &pin, &pin).unwrap();
         t.login(UserType::User, &pin).unwrap();
-        t.generate_key(KeyAlgorithm::EcP256, "demo-ecdsa-p256", &[9])
-            .unwrap();
+        t.generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("demo-ecdsa-p256"),
+            &crate::support::object_id(&[9]),
+        )
+        .unwrap();
     }
     let script = format!(
         "{}[[step]]\nid = \"login\"\nkind = \"login\"\npin = \"pre\"\n\n[[step]]\nid = \"gen\"\nkind = \"generate-key\"\nalgorithm = \"ec-p256\"\nlabel = \"demo-ecdsa-p256\"\nkey-id = \"01\"\n",

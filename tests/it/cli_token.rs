@@ -324,6 +324,64 @@ fn one_step_commands_make_keys_openssl_reads() {
     canary(&e);
 }
 
+/// The one-step commands read labels, ids and object types as a ceremony's script
+/// does (`hsm::names`): a label that would read as another, an empty one, an id that is
+/// not hex, a type that is none: one line naming the flag, and nothing on the token.
+#[test]
+fn names_are_read_as_a_script_reads_them() {
+    let mut e = Env::new();
+    e.ok(&[
+        "init-token",
+        "--label",
+        "cli",
+        "--so-pin-source",
+        "env:T_SO",
+        "--pin-source",
+        "env:T_USER",
+    ]);
+    let generate = |label: &str, id: &str| {
+        [
+            "generate-key",
+            "--label",
+            label,
+            "--id",
+            id,
+            "--algorithm",
+            "ec-p256",
+            "--pin-source",
+            "env:T_USER",
+        ]
+        .map(str::to_string)
+    };
+    let cases = [
+        (
+            generate("fw\u{202E}gpj.exe", "01"),
+            "officiant: --label: has the invisible character U+202E (bidi control or zero-width): a label must read as what it is",
+        ),
+        (
+            generate("", "01"),
+            "officiant: --label: must be 1 to 128 printable characters",
+        ),
+        (
+            generate("k", "0x01"),
+            "officiant: --id: \"0x01\" is not 1 to 32 bytes of hex",
+        ),
+    ];
+    for (a, want) in &cases {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        assert_eq!(e.fails(&a), *want);
+    }
+    let err = e.fails(&["delete-object", "--label", "k", "--type", "key"]);
+    assert_eq!(
+        err,
+        "officiant: --type: \"key\" is not private, public, cert or data"
+    );
+    let json = e.ok(&["objects", "--json", "--pin-source", "env:T_USER"]);
+    let objects: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(objects.as_array().map(Vec::len), Some(0), "{json}");
+    canary(&e);
+}
+
 /// No PIN the tests used appears in anything printed or in any file left.
 fn canary(e: &Env) {
     let mut hay: Vec<(String, Vec<u8>)> = Vec::new();

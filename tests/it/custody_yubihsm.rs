@@ -70,15 +70,19 @@ fn backup_on_one_mock_restores_on_another() {
     let root = a
         .generate_key_with(
             KeyAlgorithm::EcP256,
-            "root",
-            &[0x00, 0x21],
+            &crate::support::label("root"),
+            &crate::support::object_id(&[0x00, 0x21]),
             &KeyOptions {
                 exportable_under_wrap: true,
             },
         )
         .unwrap();
-    a.generate_key(KeyAlgorithm::EcP256, "pinned", &[0x00, 0x22])
-        .unwrap();
+    a.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("pinned"),
+        &crate::support::object_id(&[0x00, 0x22]),
+    )
+    .unwrap();
     let flags = |t: &mut dyn Token, l: &str| {
         t.list_objects()
             .unwrap()
@@ -239,8 +243,8 @@ fn shares_made_as_yubihsm_setup_makes_them_restore() {
     let pk = a
         .generate_key_with(
             KeyAlgorithm::EcP256,
-            "app",
-            &[0x00, 0x50],
+            &crate::support::label("app"),
+            &crate::support::object_id(&[0x00, 0x50]),
             &KeyOptions {
                 exportable_under_wrap: true,
             },

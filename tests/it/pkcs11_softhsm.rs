@@ -161,7 +161,13 @@ fn generated_keys_sign_every_scheme_and_look_right_to_pkcs11_tool_and_p11tool() 
         (KeyAlgorithm::Rsa2048, "rsa2048", &[0x10, 0x02]),
     ];
     for (alg, label, id) in keys {
-        let pk = t.generate_key(alg, label, id).unwrap();
+        let pk = t
+            .generate_key(
+                alg,
+                &crate::support::label(label),
+                &crate::support::object_id(id),
+            )
+            .unwrap();
         assert_eq!(KeyAlgorithm::of(&pk), Some(alg));
         assert_eq!(t.public_key(label).unwrap(), pk);
     }
@@ -245,10 +251,18 @@ fn openssl_engine_signs_with_an_officiant_key_and_we_verify() {
     }
     let mut t = env.token("engine-token");
     let ec = t
-        .generate_key(KeyAlgorithm::EcP256, "tfasign", &[0x00])
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("tfasign"),
+            &crate::support::object_id(&[0x00]),
+        )
         .unwrap();
     let rsa = t
-        .generate_key(KeyAlgorithm::Rsa2048, "rsasign", &[0x07])
+        .generate_key(
+            KeyAlgorithm::Rsa2048,
+            &crate::support::label("rsasign"),
+            &crate::support::object_id(&[0x07]),
+        )
         .unwrap();
     drop(t);
 
@@ -353,7 +367,12 @@ fn a_key_made_by_pkcs11_tool_is_used_by_label() {
 fn a_key_replaced_by_another_program_is_found_again() {
     let Some(env) = Env::new() else { return };
     let mut t = env.token("swap-token");
-    t.generate_key(KeyAlgorithm::EcP256, "K", &[0x01]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("K"),
+        &crate::support::object_id(&[0x01]),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scheme = SignScheme::Ecdsa(HashAlg::Sha256);
     sign_and_check(t.as_mut(), dir.path(), "K", scheme);
@@ -440,10 +459,20 @@ fn hab4_key_and_certificate_import_under_one_label_and_id() {
     let mut t = env.token("hab4");
     let label = "CSF1_1_sha256_4096_usr";
     let id = [0x10, 0x02];
-    let pk = t.import_key(&key, label, &id).unwrap();
-    assert_eq!(pk.bits(), 4096);
-    t.put_object(label, &id, &NewObject::Certificate(crt_der.clone()))
+    let pk = t
+        .import_key(
+            &key,
+            &crate::support::label(label),
+            &crate::support::object_id(&id),
+        )
         .unwrap();
+    assert_eq!(pk.bits(), 4096);
+    t.put_object(
+        &crate::support::label(label),
+        &crate::support::object_id(&id),
+        &NewObject::Certificate(crt_der.clone()),
+    )
+    .unwrap();
     assert_eq!(
         PublicKey::from_certificate_der(&crt_der).unwrap(),
         pk,
@@ -452,8 +481,8 @@ fn hab4_key_and_certificate_import_under_one_label_and_id() {
     // A second certificate under the same label is refused, naming it.
     let e = t
         .put_object(
-            label,
-            &[0x10, 0x09],
+            &crate::support::label(label),
+            &crate::support::object_id(&[0x10, 0x09]),
             &NewObject::Certificate(crt_der.clone()),
         )
         .unwrap_err();
@@ -511,10 +540,16 @@ fn hab4_key_and_certificate_import_under_one_label_and_id() {
 fn objects_are_deleted_by_label_and_class() {
     let Some(env) = Env::new() else { return };
     let mut t = env.token("del-token");
-    t.generate_key(KeyAlgorithm::EcP256, "k1", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("k1"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     t.put_object(
-        "notes",
-        &[],
+        &crate::support::label("notes"),
+        // A data object takes no id on PKCS#11 (CKO_DATA has no CKA_ID); any id is ignored.
+        &crate::support::object_id(&[9]),
         &NewObject::Data {
             application: "officiant".into(),
             value: b"ceremony 7".to_vec(),
@@ -522,14 +557,22 @@ fn objects_are_deleted_by_label_and_class() {
     )
     .unwrap();
     let e = t
-        .generate_key(KeyAlgorithm::EcP384, "k1", &[2])
+        .generate_key(
+            KeyAlgorithm::EcP384,
+            &crate::support::label("k1"),
+            &crate::support::object_id(&[2]),
+        )
         .unwrap_err();
     assert_eq!(
         e.to_string(),
         "an object labelled \"k1\" already exists on the token (private key)"
     );
     let e = t
-        .generate_key(KeyAlgorithm::EcP384, "k2", &[1])
+        .generate_key(
+            KeyAlgorithm::EcP384,
+            &crate::support::label("k2"),
+            &crate::support::object_id(&[1]),
+        )
         .unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -603,7 +646,7 @@ fn pins_change_and_wrong_pins_are_named() {
 fn softhsm_never_locks_a_pin() {
     // SoftHSM 2.6 keeps no retry counter: after many wrong PINs the right one still works
     // and no CKF_USER_PIN_* flag is raised. The locked-PIN mapping is tested in the unit
-    // tests (hsm::pkcs11::tests::login_errors_map_with_flags).
+    // tests (hsm::pkcs11::errors::tests::login_errors_map_with_flags).
     let Some(env) = Env::new() else { return };
     let mut t = env.token("lock-token");
     t.logout().unwrap();
@@ -622,7 +665,11 @@ fn softhsm_never_locks_a_pin() {
 fn missing_token_module_and_mechanism_give_one_clear_line() {
     let Some(env) = Env::new() else { return };
     let mut t = env.token("present");
-    drop(t.generate_key(KeyAlgorithm::EcP256, "k", &[1]));
+    drop(t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("k"),
+        &crate::support::object_id(&[1]),
+    ));
     let serial = t.info().unwrap().serial;
     drop(t);
 
@@ -677,7 +724,12 @@ fn a_token_without_raw_pss_says_which_mechanism_is_missing() {
     let caps = t.capabilities().unwrap();
     assert!(!caps.can_sign(KeyAlgorithm::Rsa2048, SignScheme::RsaPss(HashAlg::Sha256)));
     assert!(caps.can_sign(KeyAlgorithm::Rsa2048, SignScheme::RsaPkcs1(HashAlg::Sha256)));
-    t.generate_key(KeyAlgorithm::Rsa2048, "r", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::Rsa2048,
+        &crate::support::label("r"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     let e = t
         .sign("r", SignScheme::RsaPss(HashAlg::Sha256), &[0u8; 32])
         .unwrap_err();
@@ -726,8 +778,12 @@ fn init_token_refuses_a_duplicate_label_and_finds_renumbered_slots() {
     t.init_token("second", &secret(SO_PIN), &secret(USER_PIN))
         .unwrap();
     t.login(UserType::User, &secret(USER_PIN)).unwrap();
-    t.generate_key(KeyAlgorithm::EcP256, "on-second", &[9])
-        .unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("on-second"),
+        &crate::support::object_id(&[9]),
+    )
+    .unwrap();
     drop(t);
     let mut t = env.open(Some("first"));
     t.login(UserType::User, &secret(USER_PIN)).unwrap();
@@ -748,7 +804,12 @@ fn a_pin_in_the_uri_logs_in_and_is_never_shown() {
         pin_file.display()
     );
     let mut t = hsm::pkcs11::open(&rest, None).unwrap();
-    t.generate_key(KeyAlgorithm::EcP256, "k", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("k"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     drop(t);
 
     // pin-value only with the test switch, and never printed, not even when it is wrong.
@@ -782,10 +843,20 @@ fn two_tokens_open_at_once_share_the_module() {
     let Some(env) = Env::new() else { return };
     let mut a = env.token("token-a");
     let mut b = env.token("token-b");
-    a.generate_key(KeyAlgorithm::EcP256, "on-a", &[1]).unwrap();
+    a.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("on-a"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     // Closing one token must not finalize the module under the other.
     drop(a);
-    b.generate_key(KeyAlgorithm::EcP256, "on-b", &[1]).unwrap();
+    b.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("on-b"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     let labels: Vec<String> = b
         .list_objects()
         .unwrap()
@@ -799,8 +870,12 @@ fn two_tokens_open_at_once_share_the_module() {
 fn slot_id_in_the_uri_re_initializes_that_token() {
     let Some(env) = Env::new() else { return };
     let mut t = env.token("old-label");
-    t.generate_key(KeyAlgorithm::EcP256, "doomed", &[1])
-        .unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("doomed"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     drop(t);
     // The slot id as pkcs11-tool reports it now (SoftHSM chose it at C_InitToken).
     let Some(mut c) = env.tool("pkcs11-tool") else {

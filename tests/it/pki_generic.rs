@@ -16,8 +16,20 @@ fn ca_then_signer(ca_alg: KeyAlgorithm, scheme: SignScheme, signer_alg: KeyAlgor
     let sim = tempfile::tempdir().unwrap();
     let mut t = sim_token(sim.path());
     let t = t.as_mut();
-    let ca_key = t.generate_key(ca_alg, "ca", &[1]).unwrap();
-    let signer_key = t.generate_key(signer_alg, "signer", &[2]).unwrap();
+    let ca_key = t
+        .generate_key(
+            ca_alg,
+            &crate::support::label("ca"),
+            &crate::support::object_id(&[1]),
+        )
+        .unwrap();
+    let signer_key = t
+        .generate_key(
+            signer_alg,
+            &crate::support::label("signer"),
+            &crate::support::object_id(&[2]),
+        )
+        .unwrap();
     let ca = pki::issue(
         &mut crate::support::certs::key(t, "ca"),
         &IssueRequest {
@@ -181,7 +193,13 @@ fn a_scheme_that_does_not_fit_the_key_is_refused() {
     let sim = tempfile::tempdir().unwrap();
     let mut t = sim_token(sim.path());
     let t = t.as_mut();
-    let k = t.generate_key(KeyAlgorithm::EcP256, "ca", &[1]).unwrap();
+    let k = t
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("ca"),
+            &crate::support::object_id(&[1]),
+        )
+        .unwrap();
     let e = pki::issue(
         &mut crate::support::certs::key(t, "ca"),
         &IssueRequest {

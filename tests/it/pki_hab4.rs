@@ -259,8 +259,20 @@ fn refusals_are_clear() {
     let sim = tempfile::tempdir().unwrap();
     let mut t = sim_token(sim.path());
     let t = t.as_mut();
-    let ca_key = t.generate_key(KeyAlgorithm::EcP256, "ca", &[1]).unwrap();
-    let leaf_key = t.generate_key(KeyAlgorithm::EcP256, "leaf", &[2]).unwrap();
+    let ca_key = t
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("ca"),
+            &crate::support::object_id(&[1]),
+        )
+        .unwrap();
+    let leaf_key = t
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("leaf"),
+            &crate::support::object_id(&[2]),
+        )
+        .unwrap();
     let base = |profile, issuer, key| IssueRequest {
         profile,
         subject: pki::common_name("x").unwrap(),

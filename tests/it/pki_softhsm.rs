@@ -64,13 +64,25 @@ fn certificates_issued_on_softhsm_verify() {
 
     // Tiny HSM flow: an ECDSA CA, then a signer certificate it issues; and an RSA-PSS CA.
     let ca_key = t
-        .generate_key(KeyAlgorithm::EcP256, "tiny-ca", &[0x30, 1])
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("tiny-ca"),
+            &crate::support::object_id(&[0x30, 1]),
+        )
         .unwrap();
     let signer_key = t
-        .generate_key(KeyAlgorithm::EcP256, "tiny-signer", &[0x30, 2])
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("tiny-signer"),
+            &crate::support::object_id(&[0x30, 2]),
+        )
         .unwrap();
     let pss_key = t
-        .generate_key(KeyAlgorithm::Rsa2048, "pss-ca", &[0x30, 3])
+        .generate_key(
+            KeyAlgorithm::Rsa2048,
+            &crate::support::label("pss-ca"),
+            &crate::support::object_id(&[0x30, 3]),
+        )
         .unwrap();
     let ca = pki::issue(
         &mut crate::support::certs::key(t.as_mut(), "tiny-ca"),
@@ -135,8 +147,8 @@ fn certificates_issued_on_softhsm_verify() {
 
     // The signer certificate stored with its key's label and id, as pkcs11-tool sees it.
     t.put_object(
-        "tiny-signer",
-        &[0x30, 2],
+        &crate::support::label("tiny-signer"),
+        &crate::support::object_id(&[0x30, 2]),
         &NewObject::Certificate(signer.clone()),
     )
     .unwrap();

@@ -25,7 +25,12 @@ fn bench_setup_import_keys_into_sim() {
     for (i, spec) in keys.split(',').enumerate() {
         let (label, path) = spec.split_once('=').expect("label=path");
         let k = PrivateKey::from_bytes(&std::fs::read(path).unwrap(), None).unwrap();
-        t.import_key(&k, label, &[i as u8 + 1]).unwrap();
+        t.import_key(
+            &k,
+            &crate::support::label(label),
+            &crate::support::object_id(&[i as u8 + 1]),
+        )
+        .unwrap();
     }
 }
 

@@ -28,7 +28,12 @@ fn sim_with(dir: &Path, keys: &[(&str, &KeyFiles)]) -> String {
     t.login(UserType::User, &pin).unwrap();
     for (i, (label, files)) in keys.iter().enumerate() {
         let k = PrivateKey::from_bytes(&std::fs::read(&files.private).unwrap(), None).unwrap();
-        t.import_key(&k, label, &[i as u8 + 1]).unwrap();
+        t.import_key(
+            &k,
+            &crate::support::label(label),
+            &crate::support::object_id(&[i as u8 + 1]),
+        )
+        .unwrap();
     }
     format!("sim:{}", tdir.display())
 }

@@ -31,7 +31,13 @@ fn imported_keys_sign_and_openssl_verifies_with_the_original_public_key() {
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         let original = PublicKey::from_bytes(&std::fs::read(fixture(pub_file)).unwrap()).unwrap();
         let label = format!("imported-{file}");
-        let got = t.import_key(&key, &label, &[0x20, i as u8]).unwrap();
+        let got = t
+            .import_key(
+                &key,
+                &crate::support::label(&label),
+                &crate::support::object_id(&[0x20, i as u8]),
+            )
+            .unwrap();
         assert_eq!(got, original, "{file}");
         let scheme = match &original {
             PublicKey::Ec { curve, .. } => SignScheme::Ecdsa(curve.default_hash()),

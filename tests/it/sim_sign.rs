@@ -15,7 +15,13 @@ fn check_algorithm(alg: KeyAlgorithm) {
     let work = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
     let label = alg.name();
-    let public = t.generate_key(alg, label, &[0x10]).unwrap();
+    let public = t
+        .generate_key(
+            alg,
+            &crate::support::label(label),
+            &crate::support::object_id(&[0x10]),
+        )
+        .unwrap();
     assert_eq!(KeyAlgorithm::of(&public), Some(alg));
     for h in HASHES {
         let schemes = if alg.is_rsa() {

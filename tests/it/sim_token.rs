@@ -143,7 +143,12 @@ fn correct_login_resets_the_retry_counter() {
 fn so_pin_locks_and_then_init_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
-    t.generate_key(KeyAlgorithm::EcP256, "keep", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("keep"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     let wrong = secret("wrong-so-pin");
     // A wrong SO PIN on re-initialization counts against the SO and erases nothing.
     let err = t.init_token("evil", &wrong, &secret("1111")).unwrap_err();
@@ -184,10 +189,21 @@ fn so_pin_locks_and_then_init_is_refused() {
 fn init_wipes_objects_and_logs_out() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
-    t.generate_key(KeyAlgorithm::EcP256, "old", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("old"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     t.init_token("fresh", &secret(SO_PIN), &secret("new-user-pin"))
         .unwrap();
-    let err = t.generate_key(KeyAlgorithm::EcP256, "k", &[2]).unwrap_err();
+    let err = t
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("k"),
+            &crate::support::object_id(&[2]),
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::NotLoggedIn(_)), "{err}");
     t.login(UserType::User, &secret("new-user-pin")).unwrap();
     assert!(t.list_objects().unwrap().is_empty());
@@ -224,14 +240,23 @@ fn change_pin_for_user_and_so() {
 fn key_operations_need_the_user_logged_in() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
-    t.generate_key(KeyAlgorithm::EcP256, "k", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("k"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     t.logout().unwrap();
     let digest = HashAlg::Sha256.digest(b"x");
     let cases: Vec<(&str, Error)> = vec![
         (
             "generate-key",
-            t.generate_key(KeyAlgorithm::EcP256, "k2", &[2])
-                .unwrap_err(),
+            t.generate_key(
+                KeyAlgorithm::EcP256,
+                &crate::support::label("k2"),
+                &crate::support::object_id(&[2]),
+            )
+            .unwrap_err(),
         ),
         (
             "sign",
@@ -241,8 +266,8 @@ fn key_operations_need_the_user_logged_in() {
         (
             "write-object",
             t.put_object(
-                "d",
-                &[3],
+                &crate::support::label("d"),
+                &crate::support::object_id(&[3]),
                 &NewObject::Data {
                     application: "a".into(),
                     value: b"v".to_vec(),
@@ -286,17 +311,29 @@ fn duplicate_labels_and_ids_are_refused_per_class() {
     let dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
-    t.generate_key(KeyAlgorithm::EcP256, "srk1", &[0x10, 0x01])
-        .unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("srk1"),
+        &crate::support::object_id(&[0x10, 0x01]),
+    )
+    .unwrap();
     let err = t
-        .generate_key(KeyAlgorithm::EcP384, "srk1", &[0x10, 0x02])
+        .generate_key(
+            KeyAlgorithm::EcP384,
+            &crate::support::label("srk1"),
+            &crate::support::object_id(&[0x10, 0x02]),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         "an object labelled \"srk1\" already exists on the token (private key)"
     );
     let err = t
-        .generate_key(KeyAlgorithm::EcP384, "srk2", &[0x10, 0x01])
+        .generate_key(
+            KeyAlgorithm::EcP384,
+            &crate::support::label("srk2"),
+            &crate::support::object_id(&[0x10, 0x01]),
+        )
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -308,17 +345,42 @@ fn duplicate_labels_and_ids_are_refused_per_class() {
         application: "officiant".into(),
         value: b"fuse table".to_vec(),
     };
-    t.put_object("srk1", &[0x10, 0x01], &data).unwrap();
-    let err = t.put_object("srk1", &[0x10, 0x09], &data).unwrap_err();
+    t.put_object(
+        &crate::support::label("srk1"),
+        &crate::support::object_id(&[0x10, 0x01]),
+        &data,
+    )
+    .unwrap();
+    let err = t
+        .put_object(
+            &crate::support::label("srk1"),
+            &crate::support::object_id(&[0x10, 0x09]),
+            &data,
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::LabelExists { .. }), "{err}");
-    let err = t.put_object("other", &[0x10, 0x01], &data).unwrap_err();
+    let err = t
+        .put_object(
+            &crate::support::label("other"),
+            &crate::support::object_id(&[0x10, 0x01]),
+            &data,
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::IdExists { .. }), "{err}");
     // A certificate may share its key's label and id; its public key is reported.
     if let Some((cert, cert_key)) = openssl_cert(work.path()) {
-        t.put_object("srk1", &[0x10, 0x01], &NewObject::Certificate(cert.clone()))
-            .unwrap();
+        t.put_object(
+            &crate::support::label("srk1"),
+            &crate::support::object_id(&[0x10, 0x01]),
+            &NewObject::Certificate(cert.clone()),
+        )
+        .unwrap();
         let err = t
-            .put_object("srk1", &[0x10, 0x07], &NewObject::Certificate(cert))
+            .put_object(
+                &crate::support::label("srk1"),
+                &crate::support::object_id(&[0x10, 0x07]),
+                &NewObject::Certificate(cert),
+            )
             .unwrap_err();
         assert!(matches!(err, Error::LabelExists { .. }), "{err}");
         let listed = t.list_objects().unwrap();
@@ -342,10 +404,16 @@ fn duplicate_labels_and_ids_are_refused_per_class() {
 fn state_survives_reopen_and_delete_removes_by_class() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
-    let public = t.generate_key(KeyAlgorithm::EcP384, "k", &[7]).unwrap();
+    let public = t
+        .generate_key(
+            KeyAlgorithm::EcP384,
+            &crate::support::label("k"),
+            &crate::support::object_id(&[7]),
+        )
+        .unwrap();
     t.put_object(
-        "k",
-        &[7],
+        &crate::support::label("k"),
+        &crate::support::object_id(&[7]),
         &NewObject::Data {
             application: "app".into(),
             value: b"v".to_vec(),
@@ -441,7 +509,12 @@ fn a_corrupt_store_is_named() {
 fn wrong_digest_length_and_scheme_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = ready_token(dir.path());
-    t.generate_key(KeyAlgorithm::EcP256, "ec", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("ec"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     let err = t
         .sign("ec", SignScheme::Ecdsa(HashAlg::Sha256), &[0u8; 20])
         .unwrap_err();
@@ -475,7 +548,12 @@ fn pins_never_reach_the_store() {
     t.login(UserType::User, &secret("canary-wrong-3"))
         .unwrap_err();
     t.login(UserType::User, &secret("canary-user-2")).unwrap();
-    t.generate_key(KeyAlgorithm::EcP256, "k", &[1]).unwrap();
+    t.generate_key(
+        KeyAlgorithm::EcP256,
+        &crate::support::label("k"),
+        &crate::support::object_id(&[1]),
+    )
+    .unwrap();
     drop(t);
     let pins = [
         SO_PIN,

@@ -200,7 +200,11 @@ fn generate_export_sign_verified_by_openssl() {
     for dev in both() {
         let mut h = dev.login(1, "password");
         let pk = h
-            .generate_key(KeyAlgorithm::EcP256, "fw-signing-1", &[0x10, 0x01])
+            .generate_key(
+                KeyAlgorithm::EcP256,
+                &crate::support::label("fw-signing-1"),
+                &crate::support::object_id(&[0x10, 0x01]),
+            )
             .unwrap();
         assert_eq!(h.public_key("fw-signing-1").unwrap(), pk, "{}", dev.name());
         let msg = b"firmware payload";
@@ -214,11 +218,19 @@ fn generate_export_sign_verified_by_openssl() {
         assert!(!openssl_verify(&openssl, &pk, b"other payload", &der));
         // the same id or label again is refused, nothing overwritten
         let e = h
-            .generate_key(KeyAlgorithm::EcP256, "other", &[0x10, 0x01])
+            .generate_key(
+                KeyAlgorithm::EcP256,
+                &crate::support::label("other"),
+                &crate::support::object_id(&[0x10, 0x01]),
+            )
             .unwrap_err();
         assert!(e.to_string().contains("id 1001 already exists"), "{e}");
         let e = h
-            .generate_key(KeyAlgorithm::EcP256, "fw-signing-1", &[0x10, 0x02])
+            .generate_key(
+                KeyAlgorithm::EcP256,
+                &crate::support::label("fw-signing-1"),
+                &crate::support::object_id(&[0x10, 0x02]),
+            )
             .unwrap_err();
         assert!(
             e.to_string().contains("\"fw-signing-1\" already exists"),
@@ -235,12 +247,16 @@ fn import_key_and_certificate_under_the_same_id() {
         let (key, cert, openssl_pub) = openssl_key_and_cert(&openssl);
         let mut h = dev.login(1, "password");
         let pk = h
-            .import_key(&key, "CSF1_1_sha256_usr", &[0x10, 0x02])
+            .import_key(
+                &key,
+                &crate::support::label("CSF1_1_sha256_usr"),
+                &crate::support::object_id(&[0x10, 0x02]),
+            )
             .unwrap();
         assert_eq!(pk, openssl_pub, "{}", dev.name());
         h.put_object(
-            "CSF1_1_sha256_usr",
-            &[0x10, 0x02],
+            &crate::support::label("CSF1_1_sha256_usr"),
+            &crate::support::object_id(&[0x10, 0x02]),
             &NewObject::Certificate(cert.clone()),
         )
         .unwrap();
@@ -276,13 +292,17 @@ fn import_key_and_certificate_under_the_same_id() {
         ));
         // a second certificate at the same id is refused; garbage is refused before the device
         let e = h
-            .put_object("x", &[0x10, 0x02], &NewObject::Certificate(cert.clone()))
+            .put_object(
+                &crate::support::label("x"),
+                &crate::support::object_id(&[0x10, 0x02]),
+                &NewObject::Certificate(cert.clone()),
+            )
             .unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
         assert!(h
             .put_object(
-                "x",
-                &[0x10, 0x03],
+                &crate::support::label("x"),
+                &crate::support::object_id(&[0x10, 0x03]),
                 &NewObject::Certificate(b"not a cert".to_vec())
             )
             .is_err());
@@ -304,18 +324,30 @@ fn labels_and_ids_are_validated() {
     let mut h = dev.login(1, "password");
     let long = "x".repeat(41);
     let e = h
-        .generate_key(KeyAlgorithm::EcP256, &long, &[1])
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label(&long),
+            &crate::support::object_id(&[1]),
+        )
         .unwrap_err();
     assert!(e.to_string().contains("at most 40"), "{e}");
     let e = h
-        .generate_key(KeyAlgorithm::EcP256, "ok", &[1, 2, 3])
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("ok"),
+            &crate::support::object_id(&[1, 2, 3]),
+        )
         .unwrap_err();
     assert!(
         e.to_string().contains("16-bit: give 1 or 2 bytes, not 3"),
         "{e}"
     );
     let e = h
-        .generate_key(KeyAlgorithm::EcP256, "ok", &[0, 0])
+        .generate_key(
+            KeyAlgorithm::EcP256,
+            &crate::support::label("ok"),
+            &crate::support::object_id(&[0, 0]),
+        )
         .unwrap_err();
     assert!(e.to_string().contains("object id 0"), "{e}");
     assert!(h.list_objects().unwrap().len() == 1, "nothing was created");
@@ -706,7 +738,11 @@ fn rsa_hab_key_import_refused_on_the_mock_before_the_device() {
     for dev in both() {
         let mut h = dev.login(1, "password");
         let e = h
-            .import_key(&key, "IMG1_1_sha256_2048_usr", &[0x10, 0x03])
+            .import_key(
+                &key,
+                &crate::support::label("IMG1_1_sha256_2048_usr"),
+                &crate::support::object_id(&[0x10, 0x03]),
+            )
             .unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -715,7 +751,13 @@ fn rsa_hab_key_import_refused_on_the_mock_before_the_device() {
                 limits::mock_algorithm(KeyAlgorithm::Rsa2048)
             )
         );
-        let e = h.import_key(&p384, "p384", &[0x10, 0x04]).unwrap_err();
+        let e = h
+            .import_key(
+                &p384,
+                &crate::support::label("p384"),
+                &crate::support::object_id(&[0x10, 0x04]),
+            )
+            .unwrap_err();
         assert!(e
             .to_string()
             .ends_with(&limits::mock_algorithm(KeyAlgorithm::EcP384)));
@@ -732,7 +774,13 @@ fn openssl_made_p256_key_file_imports() {
         PublicKey::from_bytes(&std::fs::read(fixtures.join("p256.pub.pem")).unwrap()).unwrap();
     for dev in both() {
         let mut h = dev.login(1, "password");
-        let pk = h.import_key(&key, "imported", &[0x20, 0x01]).unwrap();
+        let pk = h
+            .import_key(
+                &key,
+                &crate::support::label("imported"),
+                &crate::support::object_id(&[0x20, 0x01]),
+            )
+            .unwrap();
         assert_eq!(pk, openssl_pub, "{}", dev.name());
         assert_eq!(h.public_key("imported").unwrap(), openssl_pub);
     }

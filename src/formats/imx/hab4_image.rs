@@ -147,6 +147,15 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// What [`Plan::check_keys`] settles: the SRK table, (DER, key) of the CSF certificate
+/// and of the image certificate (none with fast authentication), the HAB version.
+struct Checked {
+    table: hab4::SrkTable,
+    csf_cert: (Vec<u8>, PublicKey),
+    img_cert: Option<(Vec<u8>, PublicKey)>,
+    version: u8,
+}
+
 /// Where each piece goes in a CSF, given the length of the image signature blob.
 struct DataLayout {
     commands: Vec<Command>,
@@ -171,6 +180,95 @@ impl Plan {
         csf_key: KeyRef<'_>,
         img_key: Option<KeyRef<'_>>,
     ) -> Result<Plan, Error> {
+        let Checked {
+            table,
+            csf_cert: (csf_der, csf_pub),
+            img_cert,
+            version,
+        } = Self::check_keys(spec, csf_key, img_key)?;
+        let ivt = layout.ivt;
+        let mut notes = Vec::new();
+        let (csf_offset, csf_address, reserved_by_image) = Self::place_csf(layout, at_csf)?;
+
+        let srk_index = u8::try_from(spec.srk_index).unwrap_or(0);
+        let mut plan = Plan {
+            layout: *layout,
+            ivt: ivt.to_bytes(),
+            boot: layout.boot.to_bytes(),
+            boot_offset: layout.boot_data_offset(),
+            csf_offset,
+            csf_address,
+            reserved: 0,
+            output_len: 0,
+            srk_table: table.table_bytes(),
+            srk_index,
+            csf_cert: (csf_der, csf_pub),
+            img_cert,
+            version,
+            unlock: spec.unlock.clone(),
+            time: spec.time,
+            notes: Vec::new(),
+        };
+        // The most room the CSF can need: both signatures at their longest.
+        let img_max = match &plan.img_cert {
+            Some((der, key)) => cms::max_len(key, der, spec.time),
+            None => cms::max_len(&plan.csf_cert.1, &plan.csf_cert.0, spec.time),
+        }
+        .map_err(|source| Error::Cms {
+            what: "sizing the image signature".into(),
+            source,
+        })?;
+        let need = plan.data_layout(4 + img_max)?.end as u64;
+        let reserved = if reserved_by_image >= need {
+            notes.push(format!(
+                "CSF placed where the IVT's CSF pointer reserves {reserved_by_image:#x} bytes"
+            ));
+            reserved_by_image
+        } else {
+            let r = align(need, CSF_ALIGN).max(CSF_SPACE);
+            if reserved_by_image > 0 {
+                notes.push(format!(
+                    "the image reserved {reserved_by_image:#x} bytes for the CSF, which needs up to {need:#x}: boot data length extended to {r:#x} bytes of CSF"
+                ));
+            }
+            r
+        };
+        let mut boot = layout.boot;
+        let end = u64::from(csf_address) + reserved;
+        if end > boot.end() {
+            boot.length = u32::try_from(end - u64::from(boot.start))
+                .map_err(|_| input("the signed image would exceed 4 GiB"))?;
+        }
+        let mut new_ivt = ivt;
+        new_ivt.csf = csf_address;
+        plan.ivt = new_ivt.to_bytes();
+        plan.boot = boot.to_bytes();
+        plan.reserved = reserved;
+        plan.output_len = (csf_offset + reserved).max(layout.file_len);
+        if csf_offset - layout.ivt_offset > u64::from(u32::MAX) {
+            return Err(input("the image is larger than a HAB block can cover"));
+        }
+        notes.insert(
+            0,
+            format!(
+                "CSF at {csf_address:#010x} (file offset {csf_offset:#x}), HAB {}.{}, boot data {:#010x} + {:#x}",
+                version >> 4,
+                version & 0xF,
+                boot.start,
+                boot.length
+            ),
+        );
+        plan.notes = notes;
+        Ok(plan)
+    }
+
+    /// The SRK table and index, the CSF and IMG certificates against the SRK and the
+    /// keys that sign, and the HAB version (4.5 for ECDSA).
+    fn check_keys(
+        spec: &SignSpec<'_>,
+        csf_key: KeyRef<'_>,
+        img_key: Option<KeyRef<'_>>,
+    ) -> Result<Checked, Error> {
         let table = hab4::SrkTable::parse(spec.srk_table)
             .map_err(|e| input(format!("--srk-table: {e}")))?;
         let count = table.srks().len();
@@ -275,15 +373,26 @@ impl Plan {
             }
             Some(v) => v,
         };
+        Ok(Checked {
+            table,
+            csf_cert: (csf_der, csf_pub),
+            img_cert,
+            version,
+        })
+    }
 
+    /// Where the CSF goes: at the IVT's CSF pointer when it has one (free space after
+    /// the IVT, boot data and DCD, word-aligned, not a CSF already), else aligned after
+    /// the image. Returns its file offset, its address and the room the image reserves
+    /// for it (0: none).
+    fn place_csf(layout: &Layout, at_csf: &[u8]) -> Result<(u64, u32, u64), Error> {
         let ivt = layout.ivt;
-        let mut notes = Vec::new();
         let min_csf = (layout.ivt_offset + IVT_LEN as u64).max(layout.boot_data_offset() + 12);
         let min_csf = match ivt.dcd {
             0 => min_csf,
             dcd => min_csf.max(layout.file_offset(dcd).unwrap_or(0) + 4),
         };
-        let (csf_offset, csf_address, reserved_by_image) = if ivt.csf != 0 {
+        Ok(if ivt.csf != 0 {
             let off = layout.file_offset(ivt.csf).ok_or_else(|| {
                 input(format!(
                     "the IVT's CSF pointer {:#010x} lies before the file's start",
@@ -327,78 +436,7 @@ impl Plan {
                 .map_err(|_| input("no room for a CSF below 4 GiB after the image"))?;
             // layout.file_offset cannot fail for an address after the IVT.
             (layout.file_offset(addr).unwrap_or(0), addr, 0)
-        };
-
-        let srk_index = u8::try_from(spec.srk_index).unwrap_or(0);
-        let mut plan = Plan {
-            layout: *layout,
-            ivt: ivt.to_bytes(),
-            boot: layout.boot.to_bytes(),
-            boot_offset: layout.boot_data_offset(),
-            csf_offset,
-            csf_address,
-            reserved: 0,
-            output_len: 0,
-            srk_table: table.table_bytes(),
-            srk_index,
-            csf_cert: (csf_der, csf_pub),
-            img_cert,
-            version,
-            unlock: spec.unlock.clone(),
-            time: spec.time,
-            notes: Vec::new(),
-        };
-        // The most room the CSF can need: both signatures at their longest.
-        let img_max = match &plan.img_cert {
-            Some((der, key)) => cms::max_len(key, der, spec.time),
-            None => cms::max_len(&plan.csf_cert.1, &plan.csf_cert.0, spec.time),
-        }
-        .map_err(|source| Error::Cms {
-            what: "sizing the image signature".into(),
-            source,
-        })?;
-        let need = plan.data_layout(4 + img_max)?.end as u64;
-        let reserved = if reserved_by_image >= need {
-            notes.push(format!(
-                "CSF placed where the IVT's CSF pointer reserves {reserved_by_image:#x} bytes"
-            ));
-            reserved_by_image
-        } else {
-            let r = align(need, CSF_ALIGN).max(CSF_SPACE);
-            if reserved_by_image > 0 {
-                notes.push(format!(
-                    "the image reserved {reserved_by_image:#x} bytes for the CSF, which needs up to {need:#x}: boot data length extended to {r:#x} bytes of CSF"
-                ));
-            }
-            r
-        };
-        let mut boot = layout.boot;
-        let end = u64::from(csf_address) + reserved;
-        if end > boot.end() {
-            boot.length = u32::try_from(end - u64::from(boot.start))
-                .map_err(|_| input("the signed image would exceed 4 GiB"))?;
-        }
-        let mut new_ivt = ivt;
-        new_ivt.csf = csf_address;
-        plan.ivt = new_ivt.to_bytes();
-        plan.boot = boot.to_bytes();
-        plan.reserved = reserved;
-        plan.output_len = (csf_offset + reserved).max(layout.file_len);
-        if csf_offset - layout.ivt_offset > u64::from(u32::MAX) {
-            return Err(input("the image is larger than a HAB block can cover"));
-        }
-        notes.insert(
-            0,
-            format!(
-                "CSF at {csf_address:#010x} (file offset {csf_offset:#x}), HAB {}.{}, boot data {:#010x} + {:#x}",
-                version >> 4,
-                version & 0xF,
-                boot.start,
-                boot.length
-            ),
-        );
-        plan.notes = notes;
-        Ok(plan)
+        })
     }
 
     /// `Err(offset)` of the first byte in `bytes` (at file offset `at`) that is neither

@@ -1,15 +1,17 @@
 //! The bytes a PKCS#11 module returns, decoded: attribute values into an object's class,
 //! label, id, flags and public key. A module is code we do not control (a vendor's, or a
 //! broken one), so its answers are input like any file: [`decode_raw`] is the pure entry
-//! point the fuzz target and `tests/it/parsers_never_panic.rs` drive, through cryptoki's
+//! point the fuzz target and `tests/it/parsers_never_panic/` drive, through cryptoki's
 //! own conversion from `CK_ATTRIBUTE` and then through ours, exactly as `list_objects`
 //! and `public_key` decode a live module's answers.
 
-use cryptoki::object::Attribute;
 use cryptoki_sys::{CK_ATTRIBUTE, CK_ULONG};
 
-use crate::hsm::{KeyFlags, ObjectClass};
-use crate::keys::PublicKey;
+use cryptoki::object::{Attribute, ObjectClass as CkClass};
+use der::Decode;
+
+use crate::hsm::{Error, KeyFlags, ObjectClass};
+use crate::keys::{Curve, PublicKey};
 
 /// A label as a module returns it (CKA_LABEL is bytes; invalid UTF-8 is shown, not
 /// refused).
@@ -20,9 +22,13 @@ pub(super) fn label(bytes: &[u8]) -> String {
 /// What an object's attributes say.
 #[derive(Debug)]
 pub struct Decoded {
+    /// CKA_CLASS, when given.
     pub class: Option<ObjectClass>,
+    /// CKA_LABEL (bytes that are not UTF-8 shown replaced).
     pub label: String,
+    /// CKA_ID.
     pub id: Vec<u8>,
+    /// The key attributes given.
     pub flags: KeyFlags,
     /// The public key (or an error, as text): from CKA_MODULUS/CKA_PUBLIC_EXPONENT,
     /// CKA_EC_PARAMS/CKA_EC_POINT, or a certificate's CKA_VALUE.
@@ -72,15 +78,113 @@ pub fn decode(attrs: &[Attribute]) -> Decoded {
     };
     for a in attrs {
         match a {
-            Attribute::Class(c) => d.class = Some(super::our_class(*c)),
+            Attribute::Class(c) => d.class = Some(our_class(*c)),
             Attribute::Label(l) => d.label = label(l),
             Attribute::Id(i) => d.id.clone_from(i),
             _ => {}
         }
     }
-    d.flags = super::flags_from(attrs);
-    d.public_key = super::public_from_attrs(attrs).map_err(|e| e.to_string());
+    d.flags = flags_from(attrs);
+    d.public_key = public_from_attrs(attrs).map_err(|e| e.to_string());
     d
+}
+
+// The decoding of a live module's answers (list_objects, public_key) and of the fuzz
+// target's alike.
+
+pub(super) fn our_class(c: CkClass) -> ObjectClass {
+    if c == CkClass::PRIVATE_KEY {
+        ObjectClass::PrivateKey
+    } else if c == CkClass::PUBLIC_KEY {
+        ObjectClass::PublicKey
+    } else if c == CkClass::CERTIFICATE {
+        ObjectClass::Certificate
+    } else if c == CkClass::DATA {
+        ObjectClass::Data
+    } else {
+        ObjectClass::Other(c.to_string())
+    }
+}
+
+pub(super) fn ck_class(c: &ObjectClass) -> Option<CkClass> {
+    match c {
+        ObjectClass::PrivateKey => Some(CkClass::PRIVATE_KEY),
+        ObjectClass::PublicKey => Some(CkClass::PUBLIC_KEY),
+        ObjectClass::Certificate | ObjectClass::Opaque => Some(CkClass::CERTIFICATE),
+        ObjectClass::Data => Some(CkClass::DATA),
+        ObjectClass::WrapKey => Some(CkClass::SECRET_KEY),
+        _ => None,
+    }
+}
+
+/// CKA_EC_POINT is a DER OCTET STRING around the SEC1 point; some tokens give it bare.
+pub(super) fn unwrap_ec_point(curve: Curve, v: &[u8]) -> crate::hsm::Result<Vec<u8>> {
+    let raw_len = 1 + 2 * curve.field_bytes();
+    if v.len() == raw_len && v[0] == 0x04 {
+        return Ok(v.to_vec());
+    }
+    der::asn1::OctetString::from_der(v)
+        .map(|o| o.as_bytes().to_vec())
+        .map_err(|source| Error::Der {
+            what: "CKA_EC_POINT is not a DER OCTET STRING".into(),
+            source,
+        })
+}
+
+pub(super) fn curve_from_params(params: &[u8]) -> crate::hsm::Result<Curve> {
+    let oid = const_oid::ObjectIdentifier::from_der(params)
+        .map_err(|_| Error::Unsupported("CKA_EC_PARAMS is not a named curve OID".into()))?;
+    Curve::from_oid(&oid).ok_or_else(|| Error::Unsupported(format!("EC curve {oid}")))
+}
+
+pub(super) fn public_from_attrs(attrs: &[Attribute]) -> crate::hsm::Result<PublicKey> {
+    let mut params = None;
+    let mut point = None;
+    let mut n = None;
+    let mut e = None;
+    let mut value = None;
+    let mut class = None;
+    for a in attrs {
+        match a {
+            Attribute::EcParams(v) => params = Some(v.as_slice()),
+            Attribute::EcPoint(v) => point = Some(v.as_slice()),
+            Attribute::Modulus(v) => n = Some(v.as_slice()),
+            Attribute::PublicExponent(v) => e = Some(v.as_slice()),
+            Attribute::Value(v) => value = Some(v.as_slice()),
+            Attribute::Class(c) => class = Some(*c),
+            _ => {}
+        }
+    }
+    if class == Some(CkClass::CERTIFICATE) {
+        let der = value.ok_or_else(|| Error::Backend("certificate without CKA_VALUE".into()))?;
+        return Ok(PublicKey::from_certificate_der(der)?);
+    }
+    if let (Some(n), Some(e)) = (n, e) {
+        return Ok(PublicKey::rsa(n, e)?);
+    }
+    if let (Some(params), Some(point)) = (params, point) {
+        let curve = curve_from_params(params)?;
+        return Ok(PublicKey::ec(curve, &unwrap_ec_point(curve, point)?)?);
+    }
+    Err(Error::NotFound {
+        what: "public key material (CKA_EC_POINT or CKA_MODULUS)".into(),
+    })
+}
+
+pub(super) fn flags_from(attrs: &[Attribute]) -> KeyFlags {
+    let mut f = KeyFlags::default();
+    for a in attrs {
+        match a {
+            Attribute::Sensitive(b) => f.sensitive = Some(*b),
+            Attribute::AlwaysSensitive(b) => f.always_sensitive = Some(*b),
+            Attribute::Extractable(b) => f.extractable = Some(*b),
+            Attribute::NeverExtractable(b) => f.never_extractable = Some(*b),
+            Attribute::Local(b) => f.local = Some(*b),
+            Attribute::Private(b) => f.private = Some(*b),
+            _ => {}
+        }
+    }
+    f
 }
 
 #[cfg(test)]
@@ -120,5 +224,15 @@ mod tests {
         // Cut short, or a boolean of the wrong size: refused, never a panic.
         assert!(decode_raw(&data[..data.len() - 1]).is_err());
         assert!(decode_raw(&record(cryptoki_sys::CKA_LOCAL as u32, &[1, 1])).is_err());
+    }
+
+    #[test]
+    fn ec_point_accepts_der_and_bare() {
+        let mut bare = vec![4u8];
+        bare.extend([7u8; 64]);
+        let der = crate::hsm::pkcs11::templates::ec_point_der(&bare).unwrap();
+        assert_eq!(der[..2], [0x04, 0x41]);
+        assert_eq!(unwrap_ec_point(Curve::P256, &der).unwrap(), bare);
+        assert_eq!(unwrap_ec_point(Curve::P256, &bare).unwrap(), bare);
     }
 }

@@ -1,16 +1,24 @@
 //! Which PKCS#11 mechanism does what: key generation, the raw (digest-signing)
-//! mechanisms the `Token` trait needs, and the hash-and-sign ones we can only report.
+//! mechanisms the `Token` trait needs, and the hash-and-sign ones we can only report;
+//! and the token's own mechanism list, read once per bound token. What a mechanism is
+//! used for (signing, wrapping) is the other modules'.
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismInfo, MechanismType};
 
-use crate::hsm::Capabilities;
-use crate::keys::{HashAlg, KeyAlgorithm, SignScheme};
+use crate::keys::HashAlg;
+use cryptoki::slot::Slot;
+
+use super::errors::ck;
+use super::Pkcs11Token;
+use crate::hsm::{Capabilities, Error, Result};
+use crate::keys::{KeyAlgorithm, SignScheme};
 
 /// The mechanisms a token offers, with their info (key sizes).
 pub struct MechList(pub Vec<(MechanismType, MechanismInfo)>);
 
 impl MechList {
+    /// Whether the token offers mechanism `m`.
     pub fn has(&self, m: MechanismType) -> bool {
         self.0.iter().any(|(t, _)| *t == m)
     }
@@ -30,6 +38,7 @@ impl MechList {
         }
     }
 
+    /// What the token can do, from its mechanisms (key sizes checked against their ranges).
     pub fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities {
             init_token: true,
@@ -93,7 +102,7 @@ impl MechList {
     }
 }
 
-fn all_schemes() -> Vec<SignScheme> {
+pub(super) fn all_schemes() -> Vec<SignScheme> {
     let mut v = Vec::new();
     for h in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
         v.extend([
@@ -105,7 +114,7 @@ fn all_schemes() -> Vec<SignScheme> {
     v
 }
 
-fn schemes_for(alg: KeyAlgorithm) -> Vec<SignScheme> {
+pub(super) fn schemes_for(alg: KeyAlgorithm) -> Vec<SignScheme> {
     all_schemes()
         .into_iter()
         .filter(|s| s.is_rsa() == alg.is_rsa())
@@ -173,5 +182,45 @@ pub fn hash_and_sign(scheme: SignScheme) -> Mechanism<'static> {
         SignScheme::RsaPkcs1(Sha256) => Mechanism::Sha256RsaPkcs,
         SignScheme::RsaPkcs1(Sha384) => Mechanism::Sha384RsaPkcs,
         SignScheme::RsaPkcs1(Sha512) => Mechanism::Sha512RsaPkcs,
+    }
+}
+
+// The token's own list, read once per bound token.
+impl Pkcs11Token {
+    pub(super) fn read_mechanisms(&self, slot: Slot) -> Result<MechList> {
+        let types = self
+            .ctx
+            .get_mechanism_list(slot)
+            .map_err(|e| ck("listing mechanisms", e))?;
+        let mut list = Vec::new();
+        for t in types {
+            if let Ok(info) = self.ctx.get_mechanism_info(slot, t) {
+                list.push((t, info));
+            }
+        }
+        Ok(MechList(list))
+    }
+
+    pub(super) fn require_mechanism(&mut self, m: MechanismType, purpose: &str) -> Result<()> {
+        if self.mechanisms()?.has(m) {
+            Ok(())
+        } else {
+            Err(Error::Unsupported(format!(
+                "the token has no mechanism {m} ({purpose})"
+            )))
+        }
+    }
+
+    /// The signing mechanisms of the token, read once per bound token.
+    pub(super) fn mechanisms(&mut self) -> Result<std::sync::Arc<MechList>> {
+        let slot = self.any_slot()?;
+        if let Some((s, m)) = &self.mech_cache {
+            if *s == slot {
+                return Ok(m.clone());
+            }
+        }
+        let m = std::sync::Arc::new(self.read_mechanisms(slot)?);
+        self.mech_cache = Some((slot, m.clone()));
+        Ok(m)
     }
 }

@@ -24,24 +24,32 @@ pub const MODULE_DIRS: [&str; 4] = [
     "/usr/lib",
 ];
 
+/// Why a PKCS#11 URI (RFC 7512) is refused; each message names the attribute.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UriError {
+    /// A `%` not followed by two hex digits.
     #[error("PKCS#11 URI attribute {0:?} has a bad percent-escape")]
     BadEscape(String),
+    /// A value that is not UTF-8 once unescaped.
     #[error("PKCS#11 URI attribute {0:?} is not UTF-8")]
     NotUtf8(String),
+    /// An attribute without `=`.
     #[error("PKCS#11 URI attribute {0:?} is not name=value")]
     NoValue(String),
+    /// An attribute given twice.
     #[error("PKCS#11 URI attribute {0:?} appears twice")]
     Duplicate(String),
+    /// An attribute RFC 7512 or Officiant does not define.
     #[error("PKCS#11 URI attribute {0:?} is not one Officiant knows")]
     Unknown(String),
+    /// A `slot-id` that is not a decimal number.
     #[error("PKCS#11 URI slot-id {0:?} is not a decimal number")]
     BadSlotId(String),
     #[error(
         "PKCS#11 URI pin-value is refused (the PIN would sit in argv and shell history); \
          use pin-source=file:PATH or pin-source=env:NAME"
     )]
+    /// `pin-value` outside tests (see `ALLOW_PIN_VALUE_ENV`).
     PinValueRefused,
     /// Shows the value only when it is a source (`prompt`), never what may be a PIN.
     #[error("PKCS#11 URI pin-source {} is not file:PATH, env:NAME or an absolute path", .0.as_ref().map_or("(value not shown: it may be the PIN itself)".to_string(), |s| format!("{s:?}")))]
@@ -49,27 +57,46 @@ pub enum UriError {
     #[error(
         "PKCS#11 URI names no module: add ?module-path=/path/to/module.so or ?module-name=NAME"
     )]
+    /// Neither `module-path` nor `module-name`.
     NoModule,
+    /// `module-name` is in none of [`MODULE_DIRS`].
     #[error("PKCS#11 module-name {name:?} not found in {dirs}")]
-    ModuleNotFound { name: String, dirs: String },
+    ModuleNotFound {
+        /// The module name given.
+        name: String,
+        /// The directories looked in.
+        dirs: String,
+    },
 }
 
 /// A parsed PKCS#11 URI. `Debug` never shows `pin-value`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Pkcs11Uri {
+    /// `token`: the token's label.
     pub token: Option<String>,
+    /// `serial`: the token's serial number.
     pub serial: Option<String>,
+    /// `manufacturer`: the token's manufacturer.
     pub manufacturer: Option<String>,
+    /// `model`: the token's model.
     pub model: Option<String>,
+    /// `slot-id`: the slot, by number (numbers move: SoftHSM renumbers at C_InitToken).
     pub slot_id: Option<u64>,
+    /// `slot-description`.
     pub slot_description: Option<String>,
+    /// `slot-manufacturer`.
     pub slot_manufacturer: Option<String>,
     /// Object attributes: kept for callers that name a key by URI; ignored for token selection.
     pub object: Option<String>,
+    /// `id`: an object's CKA_ID, unescaped.
     pub id: Option<Vec<u8>>,
+    /// `type`: `private`, `public`, `cert`, `data` or `secret-key`.
     pub object_type: Option<String>,
+    /// `module-path`: the module file.
     pub module_path: Option<PathBuf>,
+    /// `module-name`: a module looked up in [`MODULE_DIRS`].
     pub module_name: Option<String>,
+    /// `pin-source`: where the user PIN comes from (`file:`, `env:`, or an absolute path).
     pub pin_source: Option<SecretSource>,
     pin_value: Option<Secret>,
 }

@@ -15,8 +15,15 @@ use zeroize::Zeroizing;
 use crate::hsm::{Error, Result};
 use crate::keys::{self, Curve, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 
-fn backend(what: &str) -> impl FnOnce(String) -> Error + '_ {
-    move |e| Error::Backend(format!("rehearsal token: {what}: {e}"))
+/// The software crypto's error, with what the rehearsal token was doing.
+fn backend<E>(what: &str) -> impl FnOnce(E) -> Error + '_
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| Error::SimCrypto {
+        what: what.to_string(),
+        source: Box::new(e),
+    }
 }
 
 fn doc_bytes(doc: &der::SecretDocument) -> Zeroizing<Vec<u8>> {
@@ -32,7 +39,7 @@ pub(super) fn generate(alg: KeyAlgorithm) -> Result<(Zeroizing<Vec<u8>>, PublicK
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
             let bits = alg.rsa_bits().unwrap_or(2048);
             let key = rsa::RsaPrivateKey::new(&mut OsRng, bits)
-                .map_err(|e| backend("RSA key generation")(e.to_string()))?;
+                .map_err(|e| backend("RSA key generation")(e))?;
             rsa_pkcs8(&key)
         }
     }
@@ -50,7 +57,7 @@ where
 {
     let doc = sk
         .to_pkcs8_der()
-        .map_err(|e| backend("encoding an EC key")(e.to_string()))?;
+        .map_err(|e| backend("encoding an EC key")(e))?;
     let point = sk.public_key().to_encoded_point(false);
     let public = PublicKey::ec(curve, point.as_bytes())?;
     Ok((doc_bytes(&doc), public))
@@ -59,7 +66,7 @@ where
 fn rsa_pkcs8(key: &rsa::RsaPrivateKey) -> Result<(Zeroizing<Vec<u8>>, PublicKey)> {
     let doc = key
         .to_pkcs8_der()
-        .map_err(|e| backend("encoding an RSA key")(e.to_string()))?;
+        .map_err(|e| backend("encoding an RSA key")(e))?;
     let public = PublicKey::rsa(&key.n().to_bytes_be(), &key.e().to_bytes_be())?;
     Ok((doc_bytes(&doc), public))
 }
@@ -127,11 +134,10 @@ pub(super) fn import(key: &PrivateKey) -> Result<(Zeroizing<Vec<u8>>, PublicKey)
 /// Sign a digest with a stored PKCS#8 key: the one software implementation in
 /// `keys::private`. ECDSA returns fixed-width r‖s.
 pub(super) fn sign(pkcs8: &[u8], scheme: SignScheme, digest: &[u8]) -> Result<Vec<u8>> {
-    let key = PrivateKey::from_pkcs8_der(pkcs8)
-        .map_err(|e| backend("reading a stored key")(e.to_string()))?;
+    let key = PrivateKey::from_pkcs8_der(pkcs8).map_err(|e| backend("reading a stored key")(e))?;
     key.sign_digest(scheme, digest).map_err(|e| match e {
         keys::Error::DigestLength { .. } => Error::Refused(e.to_string()),
         keys::Error::Unsupported(m) => Error::Unsupported(m),
-        other => backend("signing")(other.to_string()),
+        other => backend("signing")(other),
     })
 }

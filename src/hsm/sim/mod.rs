@@ -35,6 +35,7 @@ use super::{
     wrap, Capabilities, DataObject, Error, KeyFlags, KeyOptions, NewObject, ObjectClass,
     ObjectInfo, Result, Selector, Token, TokenInfo, UserType, WrapFormat, WrapKeyInfo, WrapKeySpec,
 };
+use crate::hsm::{Label, ObjectId};
 use crate::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use crate::secret::Secret;
 
@@ -48,6 +49,8 @@ pub fn open(dir: &Path) -> Result<Box<dyn Token>> {
     Ok(Box::new(SimToken::open(dir)?))
 }
 
+/// The built-in rehearsal token: real crypto, keys kept in the clear in a directory. Not a
+/// security boundary; every face says so.
 pub struct SimToken {
     store: Store,
     state: State,
@@ -55,6 +58,7 @@ pub struct SimToken {
 }
 
 impl SimToken {
+    /// Open (creating on first use) the token in `dir`, locked for this process.
     pub fn open(dir: &Path) -> Result<Self> {
         let (store, state) = Store::open(dir)?;
         Ok(SimToken {
@@ -391,19 +395,23 @@ impl Token for SimToken {
         Ok(())
     }
 
-    fn generate_key(&mut self, alg: KeyAlgorithm, label: &str, id: &[u8]) -> Result<PublicKey> {
+    fn generate_key(
+        &mut self,
+        alg: KeyAlgorithm,
+        label: &Label,
+        id: &ObjectId,
+    ) -> Result<PublicKey> {
         self.generate_key_with(alg, label, id, &KeyOptions::default())
     }
 
     fn generate_key_with(
         &mut self,
         alg: KeyAlgorithm,
-        label: &str,
-        id: &[u8],
+        label: &Label,
+        id: &ObjectId,
         opts: &KeyOptions,
     ) -> Result<PublicKey> {
         self.need_user("generate-key")?;
-        check_label(label)?;
         // Refuse before spending seconds on an RSA key that could not be stored.
         for class in [ObjectClass::PrivateKey, ObjectClass::PublicKey] {
             check_unique(&self.state, &class, label, id)?;
@@ -413,23 +421,21 @@ impl Token for SimToken {
         Ok(public)
     }
 
-    fn import_key(&mut self, key: &PrivateKey, label: &str, id: &[u8]) -> Result<PublicKey> {
+    fn import_key(&mut self, key: &PrivateKey, label: &Label, id: &ObjectId) -> Result<PublicKey> {
         self.need_user("import-key")?;
-        check_label(label)?;
         let (pkcs8, public) = crypto::import(key)?;
         self.store_key_pair(label, id, pkcs8, &public, false, false)?;
         Ok(public)
     }
 
-    fn put_object(&mut self, label: &str, id: &[u8], object: &NewObject) -> Result<()> {
+    fn put_object(&mut self, label: &Label, id: &ObjectId, object: &NewObject) -> Result<()> {
         self.need_user("write-object")?;
-        check_label(label)?;
         let stored = match object {
             NewObject::Certificate(der) => {
                 let public = PublicKey::from_certificate_der(der)?;
                 StoredObject {
                     class: ObjectClass::Certificate,
-                    label: label.into(),
+                    label: label.to_string(),
                     id: id.to_vec(),
                     private: false,
                     local: false,
@@ -443,7 +449,7 @@ impl Token for SimToken {
             }
             NewObject::Data { application, value } => StoredObject {
                 class: ObjectClass::Data,
-                label: label.into(),
+                label: label.to_string(),
                 id: id.to_vec(),
                 private: false,
                 local: false,
@@ -730,7 +736,7 @@ impl Kek {
             Kek::Aes192(k) => k.wrap_with_padding_vec(data),
             Kek::Aes256(k) => k.wrap_with_padding_vec(data),
         };
-        r.map_err(|e| Error::Backend(format!("rehearsal token: key wrap: {e}")))
+        r.map_err(Error::SimKeyWrap)
     }
 
     fn unwrap(&self, blob: &[u8], wrap_label: &str) -> Result<Zeroizing<Vec<u8>>> {

@@ -15,7 +15,9 @@ pub const MAX_RETRIES: u32 = 3;
 /// would slow every login in the test suite.
 const ITERATIONS: u32 = 10_000;
 
+/// The shortest PIN the rehearsal token takes, in bytes.
 pub const MIN_PIN_LEN: usize = 4;
+/// The longest PIN the rehearsal token takes, in bytes.
 pub const MAX_PIN_LEN: usize = 64;
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]

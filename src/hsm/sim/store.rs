@@ -12,6 +12,7 @@ use crate::keys::KeyAlgorithm;
 
 use super::pin::PinRecord;
 
+/// Written beside the store and shown wherever the token is: its keys are not protected.
 pub const WARNING: &str = "REHEARSAL STORE: NOT SECURE, keys are stored in the clear";
 const STORE_FILE: &str = "store.json";
 const LOCK_FILE: &str = "store.lock";
@@ -205,7 +206,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::Backend(format!("{what}: {e}"))
+    move |source| Error::StoreIo { what, source }
 }
 
 impl Store {
@@ -258,8 +259,7 @@ impl Store {
         }
         let marker = dir.join(MARKER_FILE);
         if !marker.exists() {
-            crate::output::replace(&marker, MARKER_TEXT.as_bytes())
-                .map_err(|e| Error::Backend(e.to_string()))?;
+            crate::output::replace(&marker, MARKER_TEXT.as_bytes()).map_err(Error::StoreWrite)?;
         }
         let store = Store {
             dir: dir.to_path_buf(),
@@ -281,11 +281,11 @@ impl Store {
         let bytes = Zeroizing::new(
             fs::read(&self.file).map_err(io(format!("cannot read rehearsal store {name}")))?,
         );
-        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Backend(format!(
-                "rehearsal store {name} is corrupt ({e}); remove the directory to start afresh"
-            ))
-        })?;
+        let state: State =
+            serde_json::from_slice(&bytes).map_err(|source| Error::StoreCorrupt {
+                file: name.to_string(),
+                source,
+            })?;
         if state.format != FORMAT {
             return Err(Error::Backend(format!(
                 "rehearsal store {name} has format {} (this officiant reads format {FORMAT})",
@@ -306,9 +306,8 @@ impl Store {
                 .map(|o| 1024 + 2 * (o.value.len() + o.spki.as_ref().map_or(0, Vec::len)))
                 .sum::<usize>();
         let mut bytes = Zeroizing::new(Vec::with_capacity(estimate));
-        serde_json::to_writer_pretty(&mut *bytes, state)
-            .map_err(|e| Error::Backend(format!("encoding the rehearsal store: {e}")))?;
+        serde_json::to_writer_pretty(&mut *bytes, state).map_err(Error::StoreEncode)?;
         bytes.push(b'\n');
-        crate::output::replace(&self.file, &bytes).map_err(|e| Error::Backend(e.to_string()))
+        crate::output::replace(&self.file, &bytes).map_err(Error::StoreWrite)
     }
 }

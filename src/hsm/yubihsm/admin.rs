@@ -19,10 +19,15 @@ use crate::secret::Secret;
 /// An authentication key to put (no password: that is a [`Secret`] beside it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceAuthKey {
+    /// Its 16-bit object id.
     pub id: u16,
+    /// Its label (at most 40 bytes).
     pub label: String,
+    /// The domains it works in.
     pub domains: Domain,
+    /// What a session on it may do.
     pub capabilities: Capability,
+    /// What the objects it puts may be given.
     pub delegated: Capability,
 }
 
@@ -68,15 +73,22 @@ impl DeviceAuthKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RotationStep {
+    /// Put the temporary key, with the old key's domains and capabilities.
     PutTemporary,
+    /// Open a session on the temporary key.
     LoginTemporary,
+    /// Delete the old key (from the temporary key's session).
     DeleteOld,
+    /// Put the replacement at the old key's id.
     PutReplacement,
+    /// Open a session on the replacement with the new password.
     LoginReplacement,
+    /// Delete the temporary key (from the replacement's session).
     DeleteTemporary,
 }
 
 impl RotationStep {
+    /// Every sub-step, in the order a rotation runs them.
     pub const ALL: [RotationStep; 6] = [
         RotationStep::PutTemporary,
         RotationStep::LoginTemporary,
@@ -86,6 +98,7 @@ impl RotationStep {
         RotationStep::DeleteTemporary,
     ];
 
+    /// The sub-step as the transcript and errors name it ("put temporary key").
     pub fn name(self) -> &'static str {
         match self {
             RotationStep::PutTemporary => "put temporary key",
@@ -102,8 +115,11 @@ impl RotationStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PasswordRole {
+    /// The password the session logged in with before the rotation.
     Old,
+    /// The temporary key's password.
     Temporary,
+    /// The rotated key's new password.
     New,
 }
 
@@ -122,16 +138,23 @@ pub use crate::hsm::admin::SubStep;
 /// The administrative key that works after a failed rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WorkingKey {
+    /// Its object id.
     pub id: u16,
+    /// Which password opens it.
     pub password: PasswordRole,
 }
 
+/// A rotation that failed part-way: which sub-step, why, and which administrative key works
+/// now (proven by logging in).
 #[derive(Debug)]
 pub struct RotationError {
+    /// The sub-step that failed.
     pub failed: RotationStep,
+    /// Why, in one line (the device's error, or an injected failure in tests).
     pub cause: String,
     /// `None` only if no candidate key could be logged in with (the error says so loudly).
     pub working: Option<WorkingKey>,
+    /// Every sub-step attempted, with the clean-up after the failure.
     pub records: Vec<SubStep>,
     /// Keys left behind that the operator should delete once logged in.
     pub leftover: Vec<u16>,
@@ -168,7 +191,9 @@ impl fmt::Display for RotationError {
 pub struct Rotation<'a> {
     /// A free id for the temporary key.
     pub temp_id: u16,
+    /// The temporary key's password.
     pub temp_password: &'a Secret,
+    /// The rotated key's new password.
     pub new_password: &'a Secret,
     /// Label, domains and capabilities of the replacement; `None` keeps the old key's.
     pub replacement: Option<DeviceAuthKey>,
@@ -291,6 +316,44 @@ impl YubiHsm {
         r: &Rotation<'_>,
         hook: &mut dyn FnMut(RotationStep) -> std::result::Result<(), String>,
     ) -> Result<Vec<SubStep>> {
+        let plan = self.plan_rotation(r)?;
+        let mut records = Vec::new();
+        let old_client = self.client()?.clone();
+        let mut temp_client: Option<Client> = None;
+        let outcome =
+            self.run_rotation(r, &plan, hook, &old_client, &mut temp_client, &mut records);
+        match outcome {
+            Ok(client) => {
+                self.client = Some(client);
+                self.creds = Some(plan.new_creds);
+                self.auth_key = plan.old_id;
+                Ok(records)
+            }
+            Err((failed, cause)) => {
+                let (working, leftover) = self.recover_rotation(
+                    r,
+                    &plan,
+                    &old_client,
+                    temp_client.as_ref(),
+                    failed,
+                    &mut records,
+                );
+                Err(Error::Rotation(Box::new(RotationError {
+                    failed,
+                    cause,
+                    working,
+                    records,
+                    leftover,
+                })))
+            }
+        }
+    }
+
+    /// The checks before a rotation touches the device: the session's key may manage
+    /// authentication keys, the temporary id is free, the passwords differ, and the
+    /// replacement can delete the temporary key and asks for nothing the old key could
+    /// not delegate.
+    fn plan_rotation(&self, r: &Rotation<'_>) -> Result<RotationPlan> {
         let old_id = self.auth_key;
         let old_creds = self.creds.clone().ok_or(Error::NotLoggedIn)?;
         let old = self.auth_key_spec(old_id)?;
@@ -357,13 +420,28 @@ impl YubiHsm {
             capabilities: old.capabilities,
             delegated: old.delegated,
         };
-        let temp_creds = Credentials::new(r.temp_id, auth_key(r.temp_password));
-        let new_creds = Credentials::new(old_id, auth_key(r.new_password));
+        Ok(RotationPlan {
+            old_id,
+            temp,
+            replacement,
+            old_creds,
+            temp_creds: Credentials::new(r.temp_id, auth_key(r.temp_password)),
+            new_creds: Credentials::new(old_id, auth_key(r.new_password)),
+        })
+    }
 
-        let mut records = Vec::new();
-        let old_client = self.client()?.clone();
-        let mut temp_client: Option<Client> = None;
-
+    /// The six sub-steps in order, each recorded; the first failure stops the rotation
+    /// and names its sub-step. `Ok`: the replacement key's session.
+    fn run_rotation(
+        &self,
+        r: &Rotation<'_>,
+        plan: &RotationPlan,
+        hook: &mut dyn FnMut(RotationStep) -> std::result::Result<(), String>,
+        old_client: &Client,
+        temp_client: &mut Option<Client>,
+        records: &mut Vec<SubStep>,
+    ) -> std::result::Result<Client, (RotationStep, String)> {
+        let old_id = plan.old_id;
         let mut run = |step: RotationStep,
                        key_id: u16,
                        records: &mut Vec<SubStep>,
@@ -384,153 +462,144 @@ impl YubiHsm {
             res
         };
 
-        let outcome: std::result::Result<Client, (RotationStep, String)> = (|| {
-            run(
-                RotationStep::PutTemporary,
-                r.temp_id,
-                &mut records,
-                &mut || put_key(&old_client, &temp, r.temp_password),
-            )
-            .map_err(|e| (RotationStep::PutTemporary, e))?;
-            run(
-                RotationStep::LoginTemporary,
-                r.temp_id,
-                &mut records,
-                &mut || {
-                    temp_client = Some(self.open_session(temp_creds.clone())?);
-                    Ok(())
-                },
-            )
-            .map_err(|e| (RotationStep::LoginTemporary, e))?;
-            let tc = temp_client
-                .clone()
-                .ok_or((RotationStep::LoginTemporary, "no session".to_string()))?;
-            run(RotationStep::DeleteOld, old_id, &mut records, &mut || {
-                tc.delete_object(old_id, Type::AuthenticationKey)
+        run(RotationStep::PutTemporary, r.temp_id, records, &mut || {
+            put_key(old_client, &plan.temp, r.temp_password)
+        })
+        .map_err(|e| (RotationStep::PutTemporary, e))?;
+        run(
+            RotationStep::LoginTemporary,
+            r.temp_id,
+            records,
+            &mut || {
+                *temp_client = Some(self.open_session(plan.temp_creds.clone())?);
+                Ok(())
+            },
+        )
+        .map_err(|e| (RotationStep::LoginTemporary, e))?;
+        let tc = temp_client
+            .clone()
+            .ok_or((RotationStep::LoginTemporary, "no session".to_string()))?;
+        run(RotationStep::DeleteOld, old_id, records, &mut || {
+            tc.delete_object(old_id, Type::AuthenticationKey)
+                .map_err(device("delete authentication key"))
+        })
+        .map_err(|e| (RotationStep::DeleteOld, e))?;
+        run(RotationStep::PutReplacement, old_id, records, &mut || {
+            put_key(&tc, &plan.replacement, r.new_password)
+        })
+        .map_err(|e| (RotationStep::PutReplacement, e))?;
+        let mut new_client = None;
+        run(RotationStep::LoginReplacement, old_id, records, &mut || {
+            new_client = Some(self.open_session(plan.new_creds.clone())?);
+            Ok(())
+        })
+        .map_err(|e| (RotationStep::LoginReplacement, e))?;
+        let nc = new_client.ok_or((RotationStep::LoginReplacement, "no session".to_string()))?;
+        run(
+            RotationStep::DeleteTemporary,
+            r.temp_id,
+            records,
+            &mut || {
+                nc.delete_object(r.temp_id, Type::AuthenticationKey)
                     .map_err(device("delete authentication key"))
-            })
-            .map_err(|e| (RotationStep::DeleteOld, e))?;
-            run(
-                RotationStep::PutReplacement,
-                old_id,
-                &mut records,
-                &mut || put_key(&tc, &replacement, r.new_password),
-            )
-            .map_err(|e| (RotationStep::PutReplacement, e))?;
-            let mut new_client = None;
-            run(
-                RotationStep::LoginReplacement,
-                old_id,
-                &mut records,
-                &mut || {
-                    new_client = Some(self.open_session(new_creds.clone())?);
-                    Ok(())
-                },
-            )
-            .map_err(|e| (RotationStep::LoginReplacement, e))?;
-            let nc =
-                new_client.ok_or((RotationStep::LoginReplacement, "no session".to_string()))?;
-            run(
-                RotationStep::DeleteTemporary,
-                r.temp_id,
-                &mut records,
-                &mut || {
-                    nc.delete_object(r.temp_id, Type::AuthenticationKey)
-                        .map_err(device("delete authentication key"))
-                },
-            )
-            .map_err(|e| (RotationStep::DeleteTemporary, e))?;
-            Ok(nc)
-        })();
+            },
+        )
+        .map_err(|e| (RotationStep::DeleteTemporary, e))?;
+        Ok(nc)
+    }
 
-        match outcome {
-            Ok(client) => {
-                self.client = Some(client);
-                self.creds = Some(new_creds);
-                self.auth_key = old_id;
-                Ok(records)
+    /// After the sub-step `failed`: find an administrative key that still works (proven
+    /// by logging in), make it the session's, and delete a temporary key left next to
+    /// it. Returns that key (`None`: none works) and the keys left for the operator.
+    fn recover_rotation(
+        &mut self,
+        r: &Rotation<'_>,
+        plan: &RotationPlan,
+        old_client: &Client,
+        temp_client: Option<&Client>,
+        failed: RotationStep,
+        records: &mut Vec<SubStep>,
+    ) -> (Option<WorkingKey>, Vec<u16>) {
+        let old_id = plan.old_id;
+        use PasswordRole::*;
+        // Which keys may work now, most likely first.
+        let candidates: &[(u16, PasswordRole)] = match failed {
+            RotationStep::PutTemporary | RotationStep::LoginTemporary => &[(old_id, Old)],
+            RotationStep::DeleteOld => &[(old_id, Old), (r.temp_id, Temporary)],
+            RotationStep::PutReplacement | RotationStep::LoginReplacement => {
+                &[(r.temp_id, Temporary), (old_id, New)]
             }
-            Err((failed, cause)) => {
-                use PasswordRole::*;
-                // Which keys may work now, most likely first.
-                let candidates: &[(u16, PasswordRole)] = match failed {
-                    RotationStep::PutTemporary | RotationStep::LoginTemporary => &[(old_id, Old)],
-                    RotationStep::DeleteOld => &[(old_id, Old), (r.temp_id, Temporary)],
-                    RotationStep::PutReplacement | RotationStep::LoginReplacement => {
-                        &[(r.temp_id, Temporary), (old_id, New)]
-                    }
-                    RotationStep::DeleteTemporary => &[(old_id, New), (r.temp_id, Temporary)],
-                };
-                let creds_for = |role: PasswordRole| match role {
-                    Old => old_creds.clone(),
-                    Temporary => temp_creds.clone(),
-                    New => new_creds.clone(),
-                };
-                let mut working = None;
-                let mut live: Vec<&Client> = vec![&old_client];
-                if let Some(t) = temp_client.as_ref() {
-                    live.push(t);
+            RotationStep::DeleteTemporary => &[(old_id, New), (r.temp_id, Temporary)],
+        };
+        let creds_for = |role: PasswordRole| match role {
+            Old => plan.old_creds.clone(),
+            Temporary => plan.temp_creds.clone(),
+            New => plan.new_creds.clone(),
+        };
+        let mut working = None;
+        let mut live: Vec<&Client> = vec![old_client];
+        if let Some(t) = temp_client {
+            live.push(t);
+        }
+        for &(id, role) in candidates {
+            if self.mock_key_absent(&live, id) {
+                continue;
+            }
+            if let Ok(client) = self.open_session(creds_for(role)) {
+                let admin = client
+                    .get_object_info(id, Type::AuthenticationKey)
+                    .map(|i| i.capabilities.contains(admin_capabilities()))
+                    .unwrap_or(false);
+                if admin {
+                    working = Some((WorkingKey { id, password: role }, client));
+                    break;
                 }
-                for &(id, role) in candidates {
-                    if self.mock_key_absent(&live, id) {
-                        continue;
-                    }
-                    if let Ok(client) = self.open_session(creds_for(role)) {
-                        let admin = client
-                            .get_object_info(id, Type::AuthenticationKey)
-                            .map(|i| i.capabilities.contains(admin_capabilities()))
-                            .unwrap_or(false);
-                        if admin {
-                            working = Some((WorkingKey { id, password: role }, client));
-                            break;
-                        }
-                    }
-                }
-                // Tidy what is safe to tidy: a temporary key next to a working old key.
-                let mut leftover = Vec::new();
-                if let Some((w, client)) = &working {
-                    let temp_there = !client
-                        .list_objects(&[
-                            Filter::Id(r.temp_id),
-                            Filter::Type(Type::AuthenticationKey),
-                        ])
-                        .map(|v| v.is_empty())
-                        .unwrap_or(true);
-                    if temp_there && w.id != r.temp_id {
-                        let done = client.delete_object(r.temp_id, Type::AuthenticationKey);
-                        records.push(SubStep {
-                            step: "clean up: delete temporary key".into(),
-                            key_id: r.temp_id,
-                            ok: done.is_ok(),
-                            detail: match &done {
-                                Ok(()) => "ok".into(),
-                                Err(e) => e.to_string(),
-                            },
-                        });
-                        if done.is_err() {
-                            leftover.push(r.temp_id);
-                        }
-                    }
-                }
-                let working_key = working.as_ref().map(|(w, _)| *w);
-                if let Some((w, client)) = working {
-                    self.client = Some(client);
-                    self.creds = Some(creds_for(w.password));
-                    self.auth_key = w.id;
-                } else {
-                    self.client = None;
-                    self.creds = None;
-                }
-                Err(Error::Rotation(Box::new(RotationError {
-                    failed,
-                    cause,
-                    working: working_key,
-                    records,
-                    leftover,
-                })))
             }
         }
+        // Tidy what is safe to tidy: a temporary key next to a working old key.
+        let mut leftover = Vec::new();
+        if let Some((w, client)) = &working {
+            let temp_there = !client
+                .list_objects(&[Filter::Id(r.temp_id), Filter::Type(Type::AuthenticationKey)])
+                .map(|v| v.is_empty())
+                .unwrap_or(true);
+            if temp_there && w.id != r.temp_id {
+                let done = client.delete_object(r.temp_id, Type::AuthenticationKey);
+                records.push(SubStep {
+                    step: "clean up: delete temporary key".into(),
+                    key_id: r.temp_id,
+                    ok: done.is_ok(),
+                    detail: match &done {
+                        Ok(()) => "ok".into(),
+                        Err(e) => e.to_string(),
+                    },
+                });
+                if done.is_err() {
+                    leftover.push(r.temp_id);
+                }
+            }
+        }
+        let working_key = working.as_ref().map(|(w, _)| *w);
+        if let Some((w, client)) = working {
+            self.client = Some(client);
+            self.creds = Some(creds_for(w.password));
+            self.auth_key = w.id;
+        } else {
+            self.client = None;
+            self.creds = None;
+        }
+        (working_key, leftover)
     }
+}
+
+/// A checked rotation: the keys it puts and the credentials of each password.
+struct RotationPlan {
+    old_id: u16,
+    temp: DeviceAuthKey,
+    replacement: DeviceAuthKey,
+    old_creds: Credentials,
+    temp_creds: Credentials,
+    new_creds: Credentials,
 }
 
 fn put_key(client: &Client, spec: &DeviceAuthKey, password: &Secret) -> Result<()> {

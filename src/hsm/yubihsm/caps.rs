@@ -77,6 +77,7 @@ pub fn admin_capabilities() -> Capability {
     Capability::PUT_AUTHENTICATION_KEY | Capability::DELETE_AUTHENTICATION_KEY
 }
 
+/// The capability a name from [`CAPABILITY_NAMES`] stands for.
 pub fn capability_by_name(name: &str) -> Option<Capability> {
     CAPABILITY_NAMES
         .iter()
@@ -197,18 +198,34 @@ pub fn check_label(field: &str, label: &str) -> Result<(), Error> {
 /// A device operation a later step performs, for the lock-out check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceOp {
-    GenerateKey { rsa: bool },
+    /// generate-asymmetric-key.
+    GenerateKey {
+        /// An RSA key (signs with sign-pkcs and sign-pss, not sign-ecdsa).
+        rsa: bool,
+    },
+    /// put-asymmetric-key.
     ImportKey,
+    /// put-opaque (a certificate or data).
     PutCertificate,
+    /// Read a public key (no capability needed).
     ExportPublicKey,
+    /// sign-ecdsa.
     SignEcdsa,
+    /// sign-pkcs.
     SignPkcs1,
+    /// put-authentication-key.
     PutAuthKey,
+    /// delete-authentication-key.
     DeleteAuthKey,
+    /// A rotation: put and delete authentication keys.
     ChangeAuthKey,
+    /// delete-asymmetric-key.
     DeleteAsymmetricKey,
+    /// delete-opaque.
     DeleteOpaque,
+    /// set-option (force-audit).
     SetAudit,
+    /// get-log-entries.
     ReadAuditLog,
 }
 

@@ -5,7 +5,8 @@
 use yubihsm::Capability;
 
 use super::caps::{self, DeviceOp};
-use super::{check_step, Error, NativeStep, YubiUri};
+use super::limits::{check_step, NativeStep};
+use super::{Error, YubiUri};
 use crate::hsm::admin::{PlannedOp, PlannedStep, Refusal};
 
 /// Refuse the first step this device (by its URI) cannot do, naming its field.
@@ -192,12 +193,16 @@ mod tests {
                 algorithm: KeyAlgorithm::EcP256,
             },
         );
-        s.names.labels.push(("label", "x".repeat(41)));
+        s.names
+            .labels
+            .push(("label", "x".repeat(41).parse().unwrap()));
         let e = check_plan("mock", std::slice::from_ref(&s)).unwrap_err();
         assert_eq!(e.field, "label");
         assert!(e.message.contains("at most 40"), "{e}");
         s.names.labels.clear();
-        s.names.ids.push(("key-id", vec![1, 2, 3]));
+        s.names
+            .ids
+            .push(("key-id", crate::hsm::ObjectId::new(vec![1, 2, 3]).unwrap()));
         assert_eq!(check_plan("mock", &[s]).unwrap_err().field, "key-id");
     }
 }

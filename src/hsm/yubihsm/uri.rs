@@ -12,13 +12,26 @@ use super::Error;
 /// Which device a URI names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    Http { host: String, port: u16 },
-    Usb { serial: Option<String> },
+    /// yubihsm-connector over HTTP.
+    Http {
+        /// The connector's host.
+        host: String,
+        /// Its port (12345 by default).
+        port: u16,
+    },
+    /// A device on USB.
+    Usb {
+        /// Its serial number, when several are plugged in.
+        serial: Option<String>,
+    },
+    /// The crate's MockHsm (builds with the `mock-hsm` feature only).
     Mock,
 }
 
+/// A parsed `yubihsm:` URI.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct YubiUri {
+    /// Which device.
     pub target: Target,
     /// The authentication key id to log in with.
     pub auth_key: u16,
@@ -28,6 +41,8 @@ pub struct YubiUri {
 pub const DEFAULT_AUTH_KEY: u16 = 1;
 
 impl YubiUri {
+    /// Parse the text after `yubihsm:` (`usb?serial=N`, `http://HOST:PORT`, `mock`, each
+    /// with `?auth-key=ID`).
     pub fn parse(rest: &str) -> Result<Self, Error> {
         let (base, query) = match rest.split_once('?') {
             Some((b, q)) => (b, Some(q)),

@@ -14,7 +14,8 @@
 use yubihsm::object::{Filter, Type};
 use yubihsm::{wrap, Capability};
 
-use super::{caps, device, label_of, Error, Result, YubiHsm};
+use super::objects::{class_of, label_of};
+use super::{caps, device, Error, Result, YubiHsm};
 use crate::hsm::wrap::{check_value, CheckValue, CHECK_VALUE_LEN};
 use crate::hsm::{WrapKeyInfo, WrapKeySpec};
 use crate::keys::PublicKey;
@@ -273,7 +274,7 @@ impl YubiHsm {
                 self,
                 format!(
                     "the wrapped object for {label:?} is {} 0x{:04x}, the backup recorded key 0x{id:04x}",
-                    super::class_of(handle.object_type, None),
+                    class_of(handle.object_type, None),
                     handle.object_id
                 ),
             ));

@@ -6,11 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{widgets::text_line, Theme};
+use super::widgets::{text_line, PathEntry};
+use super::Theme;
 use crate::tui::app::AppState;
-use crate::tui::sign::{self as component, SignField, SignResult, SIGN_FIELDS};
+use crate::tui::sign::{self as component, SignField, SignResult, SignState, SIGN_FIELDS};
 
-/// The sign screen's body: the fields, then the last result.
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let sg = &s.sign;
     // Nine fields, the borders, and a line for a field's error or completion choices
@@ -36,15 +36,37 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
         .get(sg.key)
         .map(|k| format!("‹ {} ({}) ›", k.label, k.key_type))
         .unwrap_or_else(|| "(no private key on the token)".into());
+    let format = format!("‹ {} ›", component::format_name(s));
+    f.render_widget(
+        Paragraph::new(form_lines(s, focused_entry, (&key, &format), t))
+            .block(Block::bordered().title(" Sign and verify ")),
+        form,
+    );
+    f.render_widget(
+        Paragraph::new(result_lines(sg, result.width, t))
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Result ")),
+        result,
+    );
+}
+
+/// The form: each field with its value (or what it takes, when empty), then the focused
+/// field's error or completion choices. `key` and `format` are the chosen ones as shown.
+fn form_lines<'a>(
+    s: &'a AppState,
+    focused_entry: Option<&PathEntry>,
+    (key, format): (&'a str, &'a str),
+    t: &Theme,
+) -> Vec<Line<'a>> {
+    let sg = &s.sign;
     let fname = component::format_name(s);
-    let format = format!("‹ {fname} ›");
     let mut lines = Vec::new();
     for (i, field) in SIGN_FIELDS.iter().enumerate() {
         let focused = i == sg.field;
         let editing = focused && sg.editing;
         let (label, value): (&str, &str) = match field {
-            SignField::Key => ("Key", &key),
-            SignField::Format => ("Format", &format),
+            SignField::Key => ("Key", key),
+            SignField::Format => ("Format", format),
             SignField::Input => ("Input", &sg.input.input.value),
             SignField::Output => ("Output", &sg.output.input.value),
             SignField::Options => ("Options", &sg.options.input.value),
@@ -93,12 +115,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             lines.push(Line::styled(format!("  {}", e.choices.join("  ")), t.dim()));
         }
     }
-    f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Sign and verify ")),
-        form,
-    );
+    lines
+}
 
-    let rl: Vec<Line> = match &sg.result {
+/// The result pane: what `g` and `v` do, or the last signing or verification.
+fn result_lines(sg: &SignState, width: u16, t: &Theme) -> Vec<Line<'static>> {
+    match &sg.result {
         None => vec![Line::styled(
             "g signs Input with Key (asks the user PIN). v verifies Input against Public key: a signed image, or with Signature for raw.",
             t.dim(),
@@ -128,7 +150,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
             l.extend(digest_lines(
                 "Digest",
                 digest,
-                result.width,
+                width,
                 t,
             ));
             l
@@ -145,16 +167,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
                     l.push(Line::styled(format!("✗ BAD SIGNATURE: {x}"), t.fail()));
                 }
             }
-            l.extend(digest_lines("SHA-256 of the input", digest, result.width, t));
+            l.extend(digest_lines("SHA-256 of the input", digest, width, t));
             l
         }
-    };
-    f.render_widget(
-        Paragraph::new(rl)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" Result ")),
-        result,
-    );
+    }
 }
 
 /// The digest as witnesses compare it: hex groups, then the PGP words.

@@ -83,7 +83,12 @@ pub fn openssl_key(alg: KeyAlgorithm, path: &Path) {
 /// Import a key file onto the token.
 pub fn import(t: &mut dyn Token, path: &Path, label: &str, id: &[u8]) -> PublicKey {
     let k = PrivateKey::from_bytes(&std::fs::read(path).unwrap(), None).unwrap();
-    t.import_key(&k, label, id).unwrap()
+    t.import_key(
+        &k,
+        &crate::support::label(label),
+        &crate::support::object_id(id),
+    )
+    .unwrap()
 }
 
 pub struct Tree {
@@ -110,7 +115,13 @@ pub fn issue_tree(token: &mut dyn Token, alg: KeyAlgorithm, num_srk: u8, srk_ca:
         .enumerate()
     {
         let label = p.names.common_name.clone();
-        let subject_key = token.generate_key(alg, &label, &[0x10, n as u8]).unwrap();
+        let subject_key = token
+            .generate_key(
+                alg,
+                &crate::support::label(&label),
+                &crate::support::object_id(&[0x10, n as u8]),
+            )
+            .unwrap();
         let (issuer_label, issuer_der) = match p.issuer {
             None => (label.clone(), None),
             Some(r) => (

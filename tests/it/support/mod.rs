@@ -22,6 +22,16 @@ pub use oracles::{oracle, required_file};
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// The officiant binary built for this test run.
+/// A label for a test's token call (the tests name theirs plainly).
+pub fn label(text: &str) -> officiant::hsm::Label {
+    text.parse().expect("a test's label is a label")
+}
+
+/// An object id of these bytes, for a test's token call.
+pub fn object_id(bytes: &[u8]) -> officiant::hsm::ObjectId {
+    officiant::hsm::ObjectId::new(bytes.to_vec()).expect("a test's id is 1 to 32 bytes")
+}
+
 pub fn officiant() -> Command {
     Command::new(env!("CARGO_BIN_EXE_officiant"))
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use officiant::hsm::{
-    self, Capabilities, NewObject, ObjectInfo, Selector, Token, TokenInfo, UserType,
+    self, Capabilities, Label, NewObject, ObjectId, ObjectInfo, Selector, Token, TokenInfo,
+    UserType,
 };
 use officiant::keys::{HashAlg, KeyAlgorithm, PrivateKey, PublicKey, SignScheme};
 use officiant::secret::Secret;
@@ -118,13 +119,13 @@ impl Token for SoftToken {
     fn change_pin(&mut self, _: UserType, _: &Secret, _: &Secret) -> hsm::Result<()> {
         unsupported()
     }
-    fn generate_key(&mut self, _: KeyAlgorithm, _: &str, _: &[u8]) -> hsm::Result<PublicKey> {
+    fn generate_key(&mut self, _: KeyAlgorithm, _: &Label, _: &ObjectId) -> hsm::Result<PublicKey> {
         unsupported()
     }
-    fn import_key(&mut self, _: &PrivateKey, _: &str, _: &[u8]) -> hsm::Result<PublicKey> {
+    fn import_key(&mut self, _: &PrivateKey, _: &Label, _: &ObjectId) -> hsm::Result<PublicKey> {
         unsupported()
     }
-    fn put_object(&mut self, _: &str, _: &[u8], _: &NewObject) -> hsm::Result<()> {
+    fn put_object(&mut self, _: &Label, _: &ObjectId, _: &NewObject) -> hsm::Result<()> {
         unsupported()
     }
     fn list_objects(&mut self) -> hsm::Result<Vec<ObjectInfo>> {

@@ -13,7 +13,8 @@ use super::{input, subject, Error};
 use crate::formats::hab4;
 use crate::formats::imx::cms;
 use crate::formats::imx::csf::{
-    self, Block, Command, Csf, CERT_TAG, FLAG_CSF, FMT_CMS, FMT_SRK, FMT_X509, SIG_TAG,
+    self, AuthData, Block, Command, Csf, InstallKey, CERT_TAG, FLAG_CSF, FMT_CMS, FMT_SRK,
+    FMT_X509, SIG_TAG,
 };
 use crate::formats::imx::ivt::{Layout, IVT_LEN};
 use crate::keys::{self, PublicKey};
@@ -111,7 +112,7 @@ pub fn verify_csf(
     let csf = Csf::parse(region).map_err(|e| fail(e.to_string()))?;
     let head_len = csf.len();
     let ivt = layout.ivt;
-    let mut lines = vec![format!(
+    let lines = vec![format!(
         "imx-hab4: IVT at file offset {:#x} (self {:#010x}), boot data {:#010x} + {:#x}, CSF at {:#010x} (HAB {}.{}, {} commands)",
         layout.ivt_offset,
         ivt.self_addr,
@@ -122,210 +123,27 @@ pub fn verify_csf(
         csf.version & 0xF,
         csf.commands.len()
     )];
-    // HAB's key store: slot → (key, may it verify certificates, its certificate).
-    let mut slots: [Option<Slot>; 6] = Default::default();
-    let mut data = Vec::new();
-    let mut csf_authenticated = false;
-    let mut data_end = head_len as u64;
+    let mut walk = CsfWalk {
+        layout,
+        region,
+        want_table,
+        head_len,
+        slots: Default::default(),
+        data: Vec::new(),
+        csf_authenticated: false,
+        data_end: head_len as u64,
+        lines,
+    };
     for (i, cmd) in csf.commands.iter().enumerate() {
-        let n = i + 1;
-        let name = cmd.name();
-        let at = |m: String| fail(format!("CSF command {n} ({name}): {m}"));
-        match cmd {
-            Command::InstallKey(k) if k.cert_format == FMT_SRK => {
-                if n != 1 {
-                    return Err(at("the SRK must be installed first".into()));
-                }
-                let start = k.location as usize;
-                let table_bytes = region.get(start..).ok_or_else(|| {
-                    at(format!("SRK table offset {start:#x} lies outside the CSF"))
-                })?;
-                let table = hab4::SrkTable::parse(table_bytes).map_err(|e| at(e.to_string()))?;
-                let tlen = table.table_bytes().len();
-                data_end = data_end.max((start + tlen) as u64);
-                if table.fuse_hash() != want_table.fuse_hash() {
-                    return Err(at(format!(
-                        "the image's SRK table (fuse hash {}) is not --srk-table (fuse hash {})",
-                        hex::encode(table.fuse_hash()),
-                        hex::encode(want_table.fuse_hash())
-                    )));
-                }
-                let srk = table.srks().get(usize::from(k.source)).ok_or_else(|| {
-                    at(format!(
-                        "SRK index {} outside the table's {} SRKs",
-                        k.source,
-                        table.srks().len()
-                    ))
-                })?;
-                lines.push(format!(
-                    "CSF command {n} (Install SRK): table = --srk-table (fuse hash {}), SRK {} of {}: {}{}",
-                    hex::encode(table.fuse_hash()),
-                    k.source + 1,
-                    table.srks().len(),
-                    srk.key.describe(),
-                    if srk.ca {
-                        ", CA"
-                    } else {
-                        ", non-CA: fast authentication, the SRK is also the CSF key"
-                    }
-                ));
-                slots[0] = Some((srk.key.clone(), srk.ca, None));
-                if !srk.ca {
-                    // What HAB does with a non-CA SRK (fast authentication): it also
-                    // verifies the CSF (slot 1) unless an Install NOCAK replaces it.
-                    slots[1] = Some((srk.key.clone(), false, None));
-                }
-            }
-            Command::InstallKey(k) => {
-                if k.cert_format != FMT_X509 {
-                    return Err(at(format!(
-                        "certificate format {:#04x} (Officiant reads X.509)",
-                        k.cert_format
-                    )));
-                }
-                let target = usize::from(k.target);
-                let source = usize::from(k.source);
-                let csfk = k.flags & FLAG_CSF != 0;
-                if csfk != (target == 1) || target == 0 || target > 5 {
-                    return Err(at(format!(
-                        "target key slot {target} does not fit its flags {:#04x}",
-                        k.flags
-                    )));
-                }
-                if !csfk && !csf_authenticated {
-                    return Err(at("an image key installed before Authenticate CSF".into()));
-                }
-                let (issuer, issuer_ca, _) = slots
-                    .get(if csfk { 0 } else { source })
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| at(format!("key slot {source} is empty")))?;
-                let (_, der) =
-                    csf::blob(region, k.location, CERT_TAG).map_err(|e| at(e.to_string()))?;
-                data_end = data_end.max(u64::from(k.location) + 4 + der.len() as u64);
-                let cert =
-                    Certificate::from_der(der).map_err(|e| at(format!("certificate: {e}")))?;
-                let key = PublicKey::from_certificate_der(der)
-                    .map_err(|e| at(format!("certificate key: {e}")))?;
-                let how = if issuer_ca {
-                    crate::pki::verify_issued(der, &issuer).map_err(|_| {
-                        at(format!(
-                            "certificate {} is not issued by the key in slot {}: its signature does not verify",
-                            subject(&cert),
-                            if csfk { 0 } else { source }
-                        ))
-                    })?;
-                    format!(
-                        "issued by the key in slot {}",
-                        if csfk { 0 } else { source }
-                    )
-                } else if csfk && key == issuer {
-                    // Fast authentication (Install NOCAK): the SRK's own certificate.
-                    "the SRK's own certificate (fast authentication)".to_string()
-                } else {
-                    return Err(at(format!(
-                        "the key in slot {source} is not a CA key and cannot vouch for {}",
-                        subject(&cert)
-                    )));
-                };
-                lines.push(format!(
-                    "CSF command {n} ({name}, slot {target}): {} ({}), {how}: valid",
-                    subject(&cert),
-                    key.describe()
-                ));
-                slots[target] = Some((key, false, Some(der.to_vec())));
-            }
-            Command::AuthData(a) => {
-                if a.sig_format != FMT_CMS {
-                    return Err(at(format!(
-                        "signature format {:#04x} (Officiant checks CMS)",
-                        a.sig_format
-                    )));
-                }
-                let (key, ca, cert) = slots
-                    .get(usize::from(a.key))
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| at(format!("key slot {} is empty", a.key)))?;
-                if ca {
-                    return Err(at(format!(
-                        "the key in slot {} is a CA key, which HAB does not let verify data",
-                        a.key
-                    )));
-                }
-                let (_, cms_der) =
-                    csf::blob(region, a.location, SIG_TAG).map_err(|e| at(e.to_string()))?;
-                data_end = data_end.max(u64::from(a.location) + 4 + cms_der.len() as u64);
-                if a.blocks.is_empty() {
-                    if a.key != 1 {
-                        return Err(at(format!(
-                            "the CSF is authenticated with key slot {}, not the CSF key's slot 1",
-                            a.key
-                        )));
-                    }
-                    let digest: [u8; 32] = keys::HashAlg::Sha256
-                        .digest(&region[..head_len])
-                        .try_into()
-                        .map_err(|_| at("SHA-256 is 32 bytes".into()))?;
-                    let v = cms::verify_detached(cms_der, &key, cert.as_deref(), &digest).map_err(
-                        |e| {
-                            at(format!(
-                                "signature over the CSF's {head_len} header and command bytes: {e}"
-                            ))
-                        },
-                    )?;
-                    lines.push(format!(
-                        "CSF command {n} (Authenticate CSF): {} signature{} over the CSF's {head_len} header and command bytes: valid",
-                        v.scheme.name(),
-                        v.signing_time.map(|t| format!(" (signed {t})")).unwrap_or_default()
-                    ));
-                    csf_authenticated = true;
-                } else {
-                    if !csf_authenticated {
-                        return Err(at("data authenticated before Authenticate CSF".into()));
-                    }
-                    let mut ranges = Vec::new();
-                    for (bi, b) in a.blocks.iter().enumerate() {
-                        let off = layout
-                            .file_offset(b.address)
-                            .filter(|&o| o + u64::from(b.length) <= layout.file_len)
-                            .ok_or_else(|| {
-                                at(format!(
-                                    "block {} ({:#010x}+{:#x}) lies outside the file",
-                                    bi + 1,
-                                    b.address,
-                                    b.length
-                                ))
-                            })?;
-                        ranges.push((off, u64::from(b.length)));
-                    }
-                    data.push(DataCheck {
-                        command: n,
-                        key_index: a.key,
-                        blocks: a.blocks.clone(),
-                        ranges,
-                        key,
-                        cert,
-                        cms: cms_der.to_vec(),
-                    });
-                }
-            }
-            Command::Unlock(u) => {
-                let feats: Vec<&str> = csf::UNLOCK_FEATURES
-                    .iter()
-                    .filter(|(e, _, bit, _)| *e == u.engine && u.features & bit != 0)
-                    .map(|(_, name, ..)| *name)
-                    .collect();
-                lines.push(format!(
-                    "CSF command {n} (Unlock): engine {:#04x}, features {:#x} ({})",
-                    u.engine,
-                    u.features,
-                    feats.join(", ")
-                ));
-            }
-            Command::Other { .. } => lines.push(format!("CSF command {n} ({name}): not checked")),
-        }
+        walk.command(i + 1, cmd)?;
     }
+    let CsfWalk {
+        mut lines,
+        data,
+        csf_authenticated,
+        data_end,
+        ..
+    } = walk;
     if !csf_authenticated {
         return Err(fail(
             "the CSF has no Authenticate CSF command: HAB would stop".into(),
@@ -350,4 +168,251 @@ pub fn verify_csf(
         lines.push("warning: no signed block covers the IVT".into());
     }
     Ok(Verification { lines, data })
+}
+
+/// The CSF's commands run in order as HAB runs them: the key store they fill, the data
+/// checks they ask for, the lines that say what was found.
+struct CsfWalk<'a> {
+    layout: &'a Layout,
+    region: &'a [u8],
+    want_table: hab4::SrkTable,
+    /// Header and command bytes: what Authenticate CSF signs.
+    head_len: usize,
+    /// HAB's key store: slot → (key, may it verify certificates, its certificate).
+    slots: [Option<Slot>; 6],
+    data: Vec<DataCheck>,
+    csf_authenticated: bool,
+    /// The end of the CSF's blobs (SRK table, certificates, signatures), from its start.
+    data_end: u64,
+    lines: Vec<String>,
+}
+
+impl CsfWalk<'_> {
+    /// Command `n`.
+    fn command(&mut self, n: usize, cmd: &Command) -> Result<(), Error> {
+        let name = cmd.name();
+        match cmd {
+            Command::InstallKey(k) if k.cert_format == FMT_SRK => self.install_srk(n, &name, k),
+            Command::InstallKey(k) => self.install_key(n, &name, k),
+            Command::AuthData(a) => self.auth_data(n, &name, a),
+            Command::Unlock(u) => {
+                let feats: Vec<&str> = csf::UNLOCK_FEATURES
+                    .iter()
+                    .filter(|(e, _, bit, _)| *e == u.engine && u.features & bit != 0)
+                    .map(|(_, name, ..)| *name)
+                    .collect();
+                self.lines.push(format!(
+                    "CSF command {n} (Unlock): engine {:#04x}, features {:#x} ({})",
+                    u.engine,
+                    u.features,
+                    feats.join(", ")
+                ));
+                Ok(())
+            }
+            Command::Other { .. } => {
+                self.lines
+                    .push(format!("CSF command {n} ({name}): not checked"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Install SRK: the table is --srk-table, the SRK one of it, into slot 0 (and slot 1
+    /// too for a non-CA SRK: fast authentication).
+    fn install_srk(&mut self, n: usize, name: &str, k: &InstallKey) -> Result<(), Error> {
+        let at = |m: String| Error::Verify(format!("CSF command {n} ({name}): {m}"));
+        if n != 1 {
+            return Err(at("the SRK must be installed first".into()));
+        }
+        let start = k.location as usize;
+        let table_bytes = self
+            .region
+            .get(start..)
+            .ok_or_else(|| at(format!("SRK table offset {start:#x} lies outside the CSF")))?;
+        let table = hab4::SrkTable::parse(table_bytes).map_err(|e| at(e.to_string()))?;
+        let tlen = table.table_bytes().len();
+        self.data_end = self.data_end.max((start + tlen) as u64);
+        if table.fuse_hash() != self.want_table.fuse_hash() {
+            return Err(at(format!(
+                "the image's SRK table (fuse hash {}) is not --srk-table (fuse hash {})",
+                hex::encode(table.fuse_hash()),
+                hex::encode(self.want_table.fuse_hash())
+            )));
+        }
+        let srk = table.srks().get(usize::from(k.source)).ok_or_else(|| {
+            at(format!(
+                "SRK index {} outside the table's {} SRKs",
+                k.source,
+                table.srks().len()
+            ))
+        })?;
+        self.lines.push(format!(
+            "CSF command {n} (Install SRK): table = --srk-table (fuse hash {}), SRK {} of {}: {}{}",
+            hex::encode(table.fuse_hash()),
+            k.source + 1,
+            table.srks().len(),
+            srk.key.describe(),
+            if srk.ca {
+                ", CA"
+            } else {
+                ", non-CA: fast authentication, the SRK is also the CSF key"
+            }
+        ));
+        self.slots[0] = Some((srk.key.clone(), srk.ca, None));
+        if !srk.ca {
+            // What HAB does with a non-CA SRK (fast authentication): it also
+            // verifies the CSF (slot 1) unless an Install NOCAK replaces it.
+            self.slots[1] = Some((srk.key.clone(), false, None));
+        }
+        Ok(())
+    }
+
+    /// Install CSFK / Install Key / Install NOCAK: an X.509 certificate issued by the key
+    /// in its source slot (or the SRK's own, for fast authentication).
+    fn install_key(&mut self, n: usize, name: &str, k: &InstallKey) -> Result<(), Error> {
+        let at = |m: String| Error::Verify(format!("CSF command {n} ({name}): {m}"));
+        if k.cert_format != FMT_X509 {
+            return Err(at(format!(
+                "certificate format {:#04x} (Officiant reads X.509)",
+                k.cert_format
+            )));
+        }
+        let target = usize::from(k.target);
+        let source = usize::from(k.source);
+        let csfk = k.flags & FLAG_CSF != 0;
+        if csfk != (target == 1) || target == 0 || target > 5 {
+            return Err(at(format!(
+                "target key slot {target} does not fit its flags {:#04x}",
+                k.flags
+            )));
+        }
+        if !csfk && !self.csf_authenticated {
+            return Err(at("an image key installed before Authenticate CSF".into()));
+        }
+        let (issuer, issuer_ca, _) = self
+            .slots
+            .get(if csfk { 0 } else { source })
+            .cloned()
+            .flatten()
+            .ok_or_else(|| at(format!("key slot {source} is empty")))?;
+        let (_, der) =
+            csf::blob(self.region, k.location, CERT_TAG).map_err(|e| at(e.to_string()))?;
+        self.data_end = self
+            .data_end
+            .max(u64::from(k.location) + 4 + der.len() as u64);
+        let cert = Certificate::from_der(der).map_err(|e| at(format!("certificate: {e}")))?;
+        let key = PublicKey::from_certificate_der(der)
+            .map_err(|e| at(format!("certificate key: {e}")))?;
+        let how = if issuer_ca {
+            crate::pki::verify_issued(der, &issuer).map_err(|_| {
+                at(format!(
+                    "certificate {} is not issued by the key in slot {}: its signature does not verify",
+                    subject(&cert),
+                    if csfk { 0 } else { source }
+                ))
+            })?;
+            format!(
+                "issued by the key in slot {}",
+                if csfk { 0 } else { source }
+            )
+        } else if csfk && key == issuer {
+            // Fast authentication (Install NOCAK): the SRK's own certificate.
+            "the SRK's own certificate (fast authentication)".to_string()
+        } else {
+            return Err(at(format!(
+                "the key in slot {source} is not a CA key and cannot vouch for {}",
+                subject(&cert)
+            )));
+        };
+        self.lines.push(format!(
+            "CSF command {n} ({name}, slot {target}): {} ({}), {how}: valid",
+            subject(&cert),
+            key.describe()
+        ));
+        self.slots[target] = Some((key, false, Some(der.to_vec())));
+        Ok(())
+    }
+
+    /// Authenticate CSF (checked now, over the CSF's header and commands) or Authenticate
+    /// Data (its blocks checked by the caller, over the image bytes).
+    fn auth_data(&mut self, n: usize, name: &str, a: &AuthData) -> Result<(), Error> {
+        let at = |m: String| Error::Verify(format!("CSF command {n} ({name}): {m}"));
+        let head_len = self.head_len;
+        if a.sig_format != FMT_CMS {
+            return Err(at(format!(
+                "signature format {:#04x} (Officiant checks CMS)",
+                a.sig_format
+            )));
+        }
+        let (key, ca, cert) = self
+            .slots
+            .get(usize::from(a.key))
+            .cloned()
+            .flatten()
+            .ok_or_else(|| at(format!("key slot {} is empty", a.key)))?;
+        if ca {
+            return Err(at(format!(
+                "the key in slot {} is a CA key, which HAB does not let verify data",
+                a.key
+            )));
+        }
+        let (_, cms_der) =
+            csf::blob(self.region, a.location, SIG_TAG).map_err(|e| at(e.to_string()))?;
+        self.data_end = self
+            .data_end
+            .max(u64::from(a.location) + 4 + cms_der.len() as u64);
+        if a.blocks.is_empty() {
+            if a.key != 1 {
+                return Err(at(format!(
+                    "the CSF is authenticated with key slot {}, not the CSF key's slot 1",
+                    a.key
+                )));
+            }
+            let digest: [u8; 32] = keys::HashAlg::Sha256
+                .digest(&self.region[..head_len])
+                .try_into()
+                .map_err(|_| at("SHA-256 is 32 bytes".into()))?;
+            let v = cms::verify_detached(cms_der, &key, cert.as_deref(), &digest).map_err(|e| {
+                at(format!(
+                    "signature over the CSF's {head_len} header and command bytes: {e}"
+                ))
+            })?;
+            self.lines.push(format!(
+                "CSF command {n} (Authenticate CSF): {} signature{} over the CSF's {head_len} header and command bytes: valid",
+                v.scheme.name(),
+                v.signing_time.map(|t| format!(" (signed {t})")).unwrap_or_default()
+            ));
+            self.csf_authenticated = true;
+        } else {
+            if !self.csf_authenticated {
+                return Err(at("data authenticated before Authenticate CSF".into()));
+            }
+            let mut ranges = Vec::new();
+            for (bi, b) in a.blocks.iter().enumerate() {
+                let off = self
+                    .layout
+                    .file_offset(b.address)
+                    .filter(|&o| o + u64::from(b.length) <= self.layout.file_len)
+                    .ok_or_else(|| {
+                        at(format!(
+                            "block {} ({:#010x}+{:#x}) lies outside the file",
+                            bi + 1,
+                            b.address,
+                            b.length
+                        ))
+                    })?;
+                ranges.push((off, u64::from(b.length)));
+            }
+            self.data.push(DataCheck {
+                command: n,
+                key_index: a.key,
+                blocks: a.blocks.clone(),
+                ranges,
+                key,
+                cert,
+                cms: cms_der.to_vec(),
+            });
+        }
+        Ok(())
+    }
 }
