@@ -3,8 +3,8 @@
 //! the token and in the out dir, adopt it when it is provably ours, else do it.
 //!
 //! Provably ours means the journal says so ([`StepLog`]): a step that creates objects
-//! records its token call just before making it ([`before_token_call`]), and a step
-//! records each output file's name and SHA-256 just before writing it ([`write_output`]).
+//! records its token call just before making it (`before_token_call`), and a step
+//! records each output file's name and SHA-256 just before writing it (`write_output`).
 //! Whatever is found without such a record was not made by this run and stops it.
 
 use std::path::Path;

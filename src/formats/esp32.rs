@@ -658,6 +658,12 @@ pub fn verify_signed_image(img: &SignedImage, key: &PublicKey) -> Result<Vec<usi
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test fixtures: small literal values and loop counters"
+)]
 mod tests {
     use super::*;
 

@@ -69,7 +69,7 @@ const SHOWN: [&str; 17] = [
 ];
 
 /// A URI as messages may show it: the value of every attribute not known to be
-/// harmless (see [`SHOWN`]) becomes `[redacted]`, whatever its case or percent-encoding.
+/// harmless (see `SHOWN`) becomes `[redacted]`, whatever its case or percent-encoding.
 pub fn redact(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;

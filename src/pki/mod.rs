@@ -14,6 +14,12 @@
 //! Must not touch: `hsm` (tokens, labels on tokens, sessions), files, the transcript.
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test fixtures: small literal values and loop counters"
+)]
 mod file_key_tests;
 pub mod hab4;
 pub mod profiles;

@@ -169,6 +169,12 @@ fn save_answers(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test fixtures: small literal values and loop counters"
+)]
 mod tests;
 #[cfg(test)]
 mod tests_approvals;

@@ -16,6 +16,13 @@
 
 // Tests may unwrap, expect and panic: a failed step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Fixtures build images and keys from small literals and loop counters; the cast lints
+// guard input handling in src/, where every cast is checked or proven.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 mod support;
 

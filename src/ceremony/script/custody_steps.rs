@@ -26,8 +26,11 @@ fn threshold_and_shares(f: &mut Fields, with_shares: bool) -> Result<(u8, u8), F
     let small = |f: &mut Fields, field: &str| -> Result<u8, Fail> {
         match f.take(field) {
             None => Err(f.missing(field)),
-            Some(toml::Value::Integer(n)) if (2..=255).contains(&n) => Ok(n as u8),
-            Some(_) => Err(f.fail(field, "expected a whole number from 2 to 255".into())),
+            Some(v) => v
+                .as_integer()
+                .and_then(|n| u8::try_from(n).ok())
+                .filter(|n| *n >= 2)
+                .ok_or_else(|| f.fail(field, "expected a whole number from 2 to 255".into())),
         }
     };
     let t = small(f, "threshold")?;

@@ -56,9 +56,9 @@ impl Fields {
     pub(super) fn opt_u32(&mut self, field: &str) -> Result<Option<u32>, Fail> {
         match self.take(field) {
             None => Ok(None),
-            Some(toml::Value::Integer(n)) if (0..=i64::from(u32::MAX)).contains(&n) => {
-                Ok(Some(n as u32))
-            }
+            Some(toml::Value::Integer(n)) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| self.fail(field, "expected a 32-bit integer or \"0x…\" hex".into())),
             Some(toml::Value::String(h)) => h
                 .strip_prefix("0x")
                 .and_then(|d| u32::from_str_radix(d, 16).ok())

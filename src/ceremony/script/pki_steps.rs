@@ -47,7 +47,7 @@ fn parse_issue(f: &mut Fields, i: usize, id: &str) -> Result<IssueCertificate, F
     }
     let serial = match f.take("serial") {
         None => Serial::Random,
-        Some(toml::Value::Integer(n)) if n > 0 => Serial::Fixed(n as u64),
+        Some(toml::Value::Integer(n)) if n > 0 => Serial::Fixed(n.unsigned_abs()),
         Some(toml::Value::String(h)) => {
             let digits = h.strip_prefix("0x").unwrap_or(&h);
             match u64::from_str_radix(digits, 16) {
@@ -69,13 +69,15 @@ fn parse_issue(f: &mut Fields, i: usize, id: &str) -> Result<IssueCertificate, F
     };
     let validity_days = match f.take("validity-days") {
         None => 3650,
-        Some(toml::Value::Integer(n)) if (1..=36_500).contains(&n) => n as u32,
-        Some(_) => {
-            return Err(f.fail(
-                "validity-days",
-                "expected a whole number of days from 1 to 36500".into(),
-            ))
-        }
+        Some(v) => match v.as_integer().map(u32::try_from) {
+            Some(Ok(n @ 1..=36_500)) => n,
+            _ => {
+                return Err(f.fail(
+                    "validity-days",
+                    "expected a whole number of days from 1 to 36500".into(),
+                ))
+            }
+        },
     };
     let pem = f.opt_file_name("pem")?;
     let der = f.opt_file_name("der")?;
@@ -161,8 +163,10 @@ fn parse_tbbr(f: &mut Fields, base: &Path) -> Result<IssueTbbr, Fail> {
     let counter = |f: &mut Fields, field: &str| -> Result<u32, Fail> {
         match f.take(field) {
             None => Ok(0),
-            Some(toml::Value::Integer(n)) if (0..=i64::from(u32::MAX)).contains(&n) => Ok(n as u32),
-            Some(_) => Err(f.fail(field, "expected a counter from 0 to 4294967295".into())),
+            Some(v) => v
+                .as_integer()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| f.fail(field, "expected a counter from 0 to 4294967295".into())),
         }
     };
     let trusted_nv_counter = counter(f, "trusted-nv-counter")?;

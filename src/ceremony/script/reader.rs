@@ -205,15 +205,12 @@ fn parse_roles(
 
 /// One `[roles]` entry: `witness = 2`, or `[roles.witness] count = 2, signed = true`.
 fn parse_role(name: &str, v: toml::Value) -> Result<(u32, bool), Fail> {
-    let count = |n: i64, place: String| {
-        if (1..=16).contains(&n) {
-            Ok(n as u32)
-        } else {
-            Err(Fail(
-                place,
-                "expected how many people sign off in this role (1 to 16)".into(),
-            ))
-        }
+    let count = |n: i64, place: String| match u32::try_from(n) {
+        Ok(n @ 1..=16) => Ok(n),
+        _ => Err(Fail(
+            place,
+            "expected how many people sign off in this role (1 to 16)".into(),
+        )),
     };
     match v {
         toml::Value::Integer(n) => Ok((count(n, format!("roles.{name}: "))?, false)),

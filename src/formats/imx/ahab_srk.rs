@@ -571,6 +571,12 @@ pub fn fuse_commands(hash: &[u8], family: Family) -> Result<Vec<String>, Error> 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test fixtures: small literal values and loop counters"
+)]
 mod tests {
     use super::*;
 

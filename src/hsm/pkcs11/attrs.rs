@@ -188,6 +188,12 @@ pub(super) fn flags_from(attrs: &[Attribute]) -> KeyFlags {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "test fixtures: small literal values and loop counters"
+)]
 mod tests {
     use super::*;
 

@@ -41,7 +41,8 @@ impl YubiHsm {
             .map(|e| e.object_id)
             .collect();
         for _ in 0..64 {
-            let id = 0x8000 | (rand_core::OsRng.next_u32() as u16 & 0x7fff);
+            let [lo, hi, ..] = rand_core::OsRng.next_u32().to_le_bytes();
+            let id = 0x8000 | (u16::from_le_bytes([lo, hi]) & 0x7fff);
             if id != 0xffff && !used.contains(&id) {
                 return Ok(id);
             }

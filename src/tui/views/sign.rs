@@ -11,6 +11,7 @@ use super::Theme;
 use crate::tui::app::AppState;
 use crate::tui::sign::{self as component, SignField, SignResult, SignState, SIGN_FIELDS};
 
+/// The sign screen's body: the fields, then the last result.
 pub fn draw(f: &mut Frame, area: Rect, s: &AppState, t: &Theme) {
     let sg = &s.sign;
     // Nine fields, the borders, and a line for a field's error or completion choices
