@@ -324,14 +324,15 @@ fn run_backup(
     reconcile: bool,
 ) -> Result<StepResult, Halt> {
     let dir = ctx.out_dir.join(&b.dir);
-    if !reconcile && dir.symlink_metadata().is_ok() {
+    // An earlier attempt that wrote into the directory (killed, or failed and now
+    // retried) left files the journal vouches for; anything else there stops the run.
+    if reconcile || ctx.log.wrote_any() {
+        only_our_files(ctx, b, &dir)?;
+    } else if dir.symlink_metadata().is_ok() {
         return Err(fail(format!(
             "{} exists: a backup is never written over files",
             dir.display()
         )));
-    }
-    if reconcile {
-        only_our_files(ctx, b, &dir)?;
     }
     let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
     let r = backup::backup_recorded(token, &b.wrap_key, &keys, &dir, &mut |name, sha| {
@@ -388,7 +389,7 @@ fn run_backup(
     })
 }
 
-/// On resume, every file in the backup directory must be one the interrupted attempt
+/// On resume or retry, every file in the backup directory must be one an earlier attempt
 /// journalled before writing it (with these bytes); a file someone else put there stops
 /// the run. Temporary files of a killed write are the backup's to remove.
 fn only_our_files(

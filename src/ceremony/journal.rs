@@ -182,6 +182,11 @@ impl Memo {
         self.outputs
             .contains(&(step, name.to_string(), hex::encode(sha256)))
     }
+
+    /// An earlier attempt of `step` (interrupted or failed) recorded writing some file.
+    pub fn wrote_any(&self, step: usize) -> bool {
+        self.outputs.iter().any(|(s, _, _)| *s == step)
+    }
 }
 
 /// One step's view of the journal while it runs: what its earlier attempts recorded,
@@ -239,6 +244,11 @@ impl<'a> StepLog<'a> {
     /// This step wrote `name` with bytes of this SHA-256 (in this run or an earlier one).
     pub fn wrote(&self, name: &str, sha256: &[u8; 32]) -> bool {
         self.memo.borrow().wrote(self.step, name, sha256)
+    }
+
+    /// An earlier attempt of this step (interrupted or failed) recorded writing a file.
+    pub fn wrote_any(&self) -> bool {
+        self.memo.borrow().wrote_any(self.step)
     }
 
     /// Record that the step is about to write `name` with bytes of this SHA-256.

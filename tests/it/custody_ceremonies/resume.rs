@@ -165,3 +165,83 @@ fn backup_and_restore_ceremonies_resume_after_a_kill_at_every_crash_point_on_sof
         .collect();
     killed_everywhere(&|_, n, name, _| Target::softhsm(&dirs[n], name));
 }
+
+/// A backup interrupted after its first file is on disk, then someone adds a file to the
+/// backup directory or changes one the backup wrote: the rerun stops, names the file and
+/// leaves it as it is (a backup set handed to custodians must hold only what this run
+/// wrapped). Once the directory holds only this run's files again, the rerun completes.
+#[test]
+fn a_file_not_written_by_an_interrupted_backup_stops_the_rerun() {
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    for n in 1.. {
+        assert!(n < 400, "no crash point leaves a backup file on disk");
+        let r = Rehearsal::new();
+        let t = Target::sim(&r, "bk", "officiant-backup");
+        let backend = t.ready(&r);
+        let out = "out/backup";
+        let run = |crash| r.run(t.hsm, "backup", "backup.answers.toml", &backend, out, crash);
+        let first = run(Some(n));
+        assert!(
+            first.status.code().is_none(),
+            "crash point {n} ran past the backup: {}",
+            stderr(&first)
+        );
+        let dir = r.p(out).join("backup");
+        let mut written: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(ours) = written.pop() else {
+            continue;
+        };
+
+        // Someone else's file beside the backup's.
+        let foreign = dir.join("notes.txt");
+        std::fs::write(&foreign, b"put here by someone else").unwrap();
+        let refused = run(None);
+        assert!(!refused.status.success(), "a foreign file was accepted");
+        assert!(
+            stderr(&refused).contains(&format!(
+                "{} was not written by this run's interrupted backup",
+                foreign.display()
+            )),
+            "{}",
+            stderr(&refused)
+        );
+        assert_eq!(
+            std::fs::read(&foreign).unwrap(),
+            b"put here by someone else"
+        );
+        std::fs::remove_file(&foreign).unwrap();
+
+        // A file the backup wrote, changed.
+        let bytes = std::fs::read(&ours).unwrap();
+        let mut changed = bytes.clone();
+        changed.push(b'\n');
+        std::fs::write(&ours, &changed).unwrap();
+        let refused = run(None);
+        assert!(
+            !refused.status.success(),
+            "a changed backup file was accepted"
+        );
+        assert!(
+            stderr(&refused).contains(&format!(
+                "{} was not written by this run's interrupted backup",
+                ours.display()
+            )),
+            "{}",
+            stderr(&refused)
+        );
+        assert_eq!(std::fs::read(&ours).unwrap(), changed);
+        std::fs::write(&ours, &bytes).unwrap();
+
+        let done = run(None);
+        assert!(done.status.success(), "{}", stderr(&done));
+        let names = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(names, 3, "two wrapped keys and the manifest");
+        return;
+    }
+}
