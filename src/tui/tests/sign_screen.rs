@@ -160,3 +160,59 @@ fn sign_checks_come_before_the_pin() {
         other => panic!("{other:?}"),
     }
 }
+
+/// For the i.MX formats the verify anchor is the SRK table whose hash is fused, not a
+/// public key: the field says so, and `v` sends the table with the format.
+#[test]
+fn imx_formats_verify_against_the_srk_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, table) = (
+        dir.path().join("flash.bin"),
+        dir.path().join("srk_table.bin"),
+    );
+    std::fs::write(&image, b"image").unwrap();
+    std::fs::write(&table, b"table").unwrap();
+    let mut s = ready(true);
+    s.screen = Screen::Sign;
+    let at = |s: &AppState, name: &str| {
+        crate::tui::sign::formats(s)
+            .iter()
+            .position(|f| *f == name)
+            .unwrap()
+    };
+    let shown = render(&s).backend().to_string();
+    assert!(shown.contains("Public key"), "{shown}");
+    assert!(!shown.contains("SRK table"), "{shown}");
+    for (name, format) in [
+        ("imx-hab4", crate::signing::Format::ImxHab4),
+        ("imx-ahab", crate::signing::Format::ImxAhab),
+    ] {
+        s.sign.format = at(&s, name);
+        s.sign.pubkey.input.value.clear();
+        let shown = render(&s).backend().to_string();
+        assert!(shown.contains("SRK table"), "{name}: {shown}");
+        assert!(
+            shown.contains("(verify: the SRK table whose hash is fused)"),
+            "{name}: {shown}"
+        );
+        assert!(!shown.contains("Public key"), "{name}: {shown}");
+        s.sign.input.input.value = image.display().to_string();
+        assert!(press(&mut s, KeyCode::Char('v')).is_empty());
+        match &s.popup {
+            Some(Popup::Error { cause, .. }) => assert_eq!(cause, "SRK table is empty"),
+            other => panic!("{name}: {other:?}"),
+        }
+        press(&mut s, KeyCode::Enter);
+        s.sign.pubkey.input.value = table.display().to_string();
+        match worker_req(press(&mut s, KeyCode::Char('v'))) {
+            Request::VerifyFile {
+                format: f, pubkey, ..
+            } => {
+                assert_eq!(f, format);
+                assert_eq!(pubkey, table);
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        s.busy = None;
+    }
+}

@@ -17,6 +17,7 @@
 //! judges accept), `interop` (spsdk's and U-Boot's images) and `refusals` (what is
 //! refused, in one line, and what never leaks).
 
+mod console;
 mod interop;
 mod judges;
 mod refusals;
