@@ -512,9 +512,34 @@ fn on_popup(s: &mut AppState, action: Action) -> Option<Vec<Command>> {
             }
             Some(Vec::new())
         }
-        Popup::SignPin(_) => Some(sign::on_pin(s, action)),
-        Popup::LoginPin(_) => Some(home::on_pin(s, action)),
+        Popup::SignPin(_) | Popup::LoginPin(_) => Some(on_pin(s, action)),
     }
+}
+
+/// Keys in a PIN popup (log in, or sign): Esc closes it, Backspace edits, Enter hands
+/// the PIN on and closes the popup: a login goes to the worker (which takes a new
+/// snapshot), a signing to the sign screen's request.
+fn on_pin(s: &mut AppState, action: Action) -> Vec<Command> {
+    let Some(Popup::SignPin(entry) | Popup::LoginPin(entry)) = s.popup.as_mut() else {
+        return Vec::new();
+    };
+    match action {
+        Action::Cancel | Action::Abort => s.popup = None,
+        Action::DeleteChar => entry.backspace(),
+        Action::Submit => {
+            if let Some(pin) = entry.submit() {
+                let signing = matches!(s.popup, Some(Popup::SignPin(_)));
+                s.popup = None;
+                return if signing {
+                    sign::sign_with(s, pin)
+                } else {
+                    start(s, Request::Login { pin })
+                };
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
 }
 
 fn type_char(s: &mut AppState, c: char) {

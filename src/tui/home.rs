@@ -153,23 +153,3 @@ fn open_ceremony(s: &mut AppState) -> Vec<Command> {
         }
     }
 }
-
-/// Keys in the login PIN popup ([`Popup::LoginPin`]): Enter sends the PIN to the
-/// worker (which logs in and takes a new snapshot), Esc closes it.
-pub fn on_pin(s: &mut AppState, action: Action) -> Vec<Command> {
-    let Some(Popup::LoginPin(entry)) = s.popup.as_mut() else {
-        return Vec::new();
-    };
-    match action {
-        Action::Cancel | Action::Abort => s.popup = None,
-        Action::DeleteChar => entry.backspace(),
-        Action::Submit => {
-            if let Some(pin) = entry.submit() {
-                s.popup = None;
-                return app::start(s, Request::Login { pin });
-            }
-        }
-        _ => {}
-    }
-    Vec::new()
-}

@@ -434,26 +434,8 @@ fn verify(s: &mut AppState) -> Vec<Command> {
     app::start(s, req)
 }
 
-/// The PIN popup before signing.
-pub fn on_pin(s: &mut AppState, action: Action) -> Vec<Command> {
-    let Some(Popup::SignPin(entry)) = s.popup.as_mut() else {
-        return Vec::new();
-    };
-    match action {
-        Action::Cancel | Action::Abort => s.popup = None,
-        Action::DeleteChar => entry.backspace(),
-        Action::Submit => {
-            if let Some(pin) = entry.submit() {
-                s.popup = None;
-                return sign_with(s, pin);
-            }
-        }
-        _ => {}
-    }
-    Vec::new()
-}
-
-fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
+/// Sign with the PIN the popup took: the chosen key, format and files.
+pub fn sign_with(s: &mut AppState, pin: crate::secret::Secret) -> Vec<Command> {
     let Some(key) = signing_keys(s).get(s.sign.key).map(|k| k.label.clone()) else {
         return Vec::new();
     };

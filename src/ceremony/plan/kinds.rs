@@ -6,6 +6,32 @@ use super::{custodian_role, err, new_key, Made, Plan};
 use crate::ceremony::script::{self, ObjectType, Script, ScriptError};
 use crate::hsm::ObjectClass;
 
+/// A key no earlier step makes must already be on the token: after an init-token it
+/// cannot be (refused here, naming that step); otherwise the plan checks the token for
+/// it before anything runs.
+fn key_on_token(
+    script: &Script,
+    i: usize,
+    field: &str,
+    label: &str,
+    wiped: Option<usize>,
+    plan: &mut Plan,
+) -> Result<(), ScriptError> {
+    if let Some(w) = wiped {
+        return Err(err(script, i, field, wiped_key(label, script, w)));
+    }
+    plan.external_keys.push((i, label.to_string()));
+    Ok(())
+}
+
+/// Why a key cannot be on the token: init-token step `w` wiped it and no later step makes it.
+pub(super) fn wiped_key(label: &str, script: &Script, w: usize) -> String {
+    format!(
+        "no key labelled {label:?}: no step after init-token {} creates it",
+        script.steps[w].place(w)
+    )
+}
+
 /// A generate-wrap-key step: its custodian role, and a label and id no earlier step makes.
 pub(super) fn check_wrap_key(
     script: &Script,
@@ -98,20 +124,7 @@ pub(super) fn check_backup(
                     ),
                 ))
             }
-            None => {
-                if let Some(w) = wiped {
-                    return Err(err(
-                        script,
-                        i,
-                        &field,
-                        format!(
-                            "no key labelled {label:?}: no step after init-token {} creates it",
-                            place(w)
-                        ),
-                    ));
-                }
-                plan.external_keys.push((i, label.to_string()));
-            }
+            None => key_on_token(script, i, &field, label, wiped, plan)?,
         }
     }
     Ok(())
@@ -267,23 +280,8 @@ pub(super) fn check_export(
     made: &mut Made<'_>,
     plan: &mut Plan,
 ) -> Result<(), ScriptError> {
-    let place = |j: usize| script.steps[j].place(j);
-    let wiped = made.wiped;
-    let Made { keys, .. } = made;
-    if !keys.contains_key(&x.key) {
-        if let Some(w) = wiped {
-            return Err(err(
-                script,
-                i,
-                "key",
-                format!(
-                    "no key labelled {:?}: no step after init-token {} creates it",
-                    x.key,
-                    place(w)
-                ),
-            ));
-        }
-        plan.external_keys.push((i, x.key.to_string()));
+    if !made.keys.contains_key(&x.key) {
+        key_on_token(script, i, "key", &x.key, made.wiped, plan)?;
     }
     Ok(())
 }
@@ -296,23 +294,9 @@ pub(super) fn check_root_of_trust(
     made: &mut Made<'_>,
     plan: &mut Plan,
 ) -> Result<(), ScriptError> {
-    let place = |j: usize| script.steps[j].place(j);
-    let wiped = made.wiped;
-    let Made { keys, .. } = made;
     for (field, label) in crate::ceremony::steps::keys_used(&step.action) {
-        if !keys.contains_key(label) {
-            if let Some(w) = wiped {
-                return Err(err(
-                    script,
-                    i,
-                    field,
-                    format!(
-                        "no key labelled {label:?}: no step after init-token {} creates it",
-                        place(w)
-                    ),
-                ));
-            }
-            plan.external_keys.push((i, label.to_string()));
+        if !made.keys.contains_key(label) {
+            key_on_token(script, i, field, label, made.wiped, plan)?;
         }
     }
     crate::ceremony::steps::check_step(script, i).map_err(|(field, m)| err(script, i, field, m))?;

@@ -66,7 +66,6 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
     }
     let wiped = made.wiped;
     let keys = &made.keys;
-    let place = |j: usize| script.steps[j].place(j);
     if let Some(label) = &script.ceremony.evidence_key {
         let header_err = |message: String| ScriptError {
             file: script.path.display().to_string(),
@@ -76,10 +75,7 @@ pub fn check_script(script: &Script) -> Result<Plan, ScriptError> {
         if !keys.contains_key(label) {
             // Made by no step: it must be on the token already, unless the token is wiped.
             if let Some(w) = wiped {
-                return Err(header_err(format!(
-                    "no key labelled {label:?}: no step after init-token {} creates it",
-                    place(w)
-                )));
+                return Err(header_err(kinds::wiped_key(label, script, w)));
             }
             plan.evidence_key_external = Some(label.to_string());
         }
