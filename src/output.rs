@@ -33,9 +33,13 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
-/// Test hook (debug builds only): `OFFICIANT_TEST_CRASH_AT=N` aborts the process at the
-/// Nth crash point (effect boundaries, between a step's output files, and inside every output write), so tests can
-/// kill a run at every point and check the resume.
+/// Test hooks (debug builds only) at the Nth crash point (effect boundaries, between a
+/// step's output files, and inside every output write):
+/// - `OFFICIANT_TEST_CRASH_AT=N` aborts the process there, so tests can kill a run at
+///   every point and check the resume;
+/// - `OFFICIANT_TEST_HOLD_AT=N:FILE` creates `FILE.held` there and waits (up to two
+///   minutes) until `FILE` exists, so tests can start a second run while this one holds
+///   its locks.
 pub fn crash_point() {
     #[cfg(debug_assertions)]
     {
@@ -45,6 +49,22 @@ pub fn crash_point() {
         if let Ok(v) = std::env::var("OFFICIANT_TEST_CRASH_AT") {
             if v.parse::<usize>().ok() == Some(n) {
                 std::process::abort();
+            }
+        }
+        if let Some((at, file)) = std::env::var("OFFICIANT_TEST_HOLD_AT")
+            .ok()
+            .as_deref()
+            .and_then(|v| v.split_once(':'))
+        {
+            if at.parse::<usize>().ok() == Some(n) {
+                let release = std::path::PathBuf::from(file);
+                let _ = std::fs::write(format!("{file}.held"), b"");
+                for _ in 0..6000 {
+                    if release.exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
             }
         }
     }

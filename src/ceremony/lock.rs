@@ -1,11 +1,20 @@
-//! One run per out dir: an exclusive advisory lock (`flock`) on the out directory itself,
-//! taken before the journal is read and held for the whole run, by whichever face runs
-//! it. A second run into the same out dir is refused in one line naming the process that
-//! holds it; the lock goes with the process, so a killed run never leaves it behind, and
-//! nothing is written into the out dir to hold it.
+//! One run per out dir and per token: exclusive advisory locks (`flock`) held for the
+//! whole run, by whichever face runs it. A second run is refused in one line naming the
+//! process that holds the lock; a lock goes with its process, so a killed run never
+//! leaves one behind.
+//!
+//! - [`OutLock`]: on the out directory itself, taken before the journal is read; nothing
+//!   is written into the out dir to hold it.
+//! - [`TokenLock`]: on a file named for the token (manufacturer, model, serial) in the
+//!   user's runtime directory (`$XDG_RUNTIME_DIR/officiant`, else
+//!   `/tmp/officiant-UID`, 0700 and ours), taken when the run opens the token, and again
+//!   under the new serial after an init-token. Two runs into different out dirs cannot
+//!   fill one token. The rehearsal token locks its own store for as long as a process has
+//!   it open, a MockHsm lives in one process, and a token with no serial (not yet
+//!   initialized) has nothing to name it by: those take no token lock.
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
@@ -21,6 +30,22 @@ pub enum Error {
         /// The I/O error.
         #[source]
         cause: std::io::Error,
+    },
+    /// The token lock's directory is not a private directory of this user.
+    #[error("token lock directory {path}: {why}; set XDG_RUNTIME_DIR to a private directory")]
+    LockDir {
+        /// The directory.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Another run has the token.
+    #[error("token {token} is in use by another officiant run ({holder}); wait for it to end")]
+    TokenBusy {
+        /// The token as its label and serial name it.
+        token: String,
+        /// Who holds it, as /proc/locks and /proc tell.
+        holder: String,
     },
     /// Another run holds it.
     #[error("out dir {path} is in use by another officiant run ({holder}); wait for it to end, or use another --out")]
@@ -90,6 +115,109 @@ impl OutLock {
     }
 }
 
+/// Held while a run has its token; dropping it releases the lock. The lock file stays
+/// (empty; it names the token by a hash only).
+#[derive(Debug)]
+pub struct TokenLock {
+    _file: File,
+    /// Which token (hex SHA-256 of manufacturer, model and serial).
+    pub key: String,
+}
+
+impl TokenLock {
+    /// Lock the token `info` describes for this run, or say who has it. `Ok(None)`: a
+    /// token that takes no lock here (see the module doc).
+    pub fn take(info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
+        if info.rehearsal || info.serial.trim().is_empty() {
+            return Ok(None);
+        }
+        Self::take_in(&lock_dir()?, info)
+    }
+
+    /// [`TokenLock::take`] with its lock file in `dir`.
+    fn take_in(dir: &Path, info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
+        let key = hex::encode(crate::output::sha256(
+            format!(
+                "{}\0{}\0{}",
+                info.manufacturer.trim(),
+                info.model.trim(),
+                info.serial.trim()
+            )
+            .as_bytes(),
+        ));
+        let path = dir.join(format!("token-{}.lock", &key[..32]));
+        let io = |cause| Error::Io {
+            path: path.display().to_string(),
+            cause,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            // No one else can write to the directory, so nothing here is a planted link.
+            .open(&path)
+            .map_err(io)?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(TokenLock { _file: file, key })),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                let holder = file
+                    .metadata()
+                    .ok()
+                    .and_then(|m| holder_of(m.dev(), m.ino()))
+                    .map(|pid| format!("process {pid}{}", command_of(pid)))
+                    .unwrap_or_else(|| "another process".into());
+                Err(Error::TokenBusy {
+                    token: format!("{:?} (serial {})", info.label, info.serial.trim()),
+                    holder,
+                })
+            }
+            Err(e) => Err(io(e.into())),
+        }
+    }
+}
+
+/// Where token locks live: `$XDG_RUNTIME_DIR/officiant`, else `/tmp/officiant-UID`;
+/// created 0700, and refused unless it is a directory of this user that no one else can
+/// write to (another user could otherwise hold or remove our locks).
+fn lock_dir() -> Result<PathBuf, Error> {
+    let uid = rustix::process::geteuid().as_raw();
+    private_dir(match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("officiant"),
+        None => std::env::temp_dir().join(format!("officiant-{uid}")),
+    })
+}
+
+/// `dir`, created 0700 if missing, once it is a directory of this user no one else can
+/// write to.
+fn private_dir(dir: PathBuf) -> Result<PathBuf, Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    let uid = rustix::process::geteuid().as_raw();
+    let bad = |why: String| Error::LockDir {
+        path: dir.display().to_string(),
+        why,
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(bad(e.to_string())),
+    }
+    let m = dir.symlink_metadata().map_err(|e| bad(e.to_string()))?;
+    if !m.is_dir() {
+        return Err(bad("not a directory (a symlink?)".into()));
+    }
+    if m.uid() != uid {
+        return Err(bad(format!("owned by uid {}, not {uid}", m.uid())));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(bad(format!(
+            "others can write to it (mode {:o})",
+            m.mode() & 0o777
+        )));
+    }
+    Ok(dir)
+}
+
 /// The process holding a `flock` on the file (`dev`, `ino`), from /proc/locks (Linux).
 fn holder_of(dev: u64, ino: u64) -> Option<u32> {
     let want = format!(
@@ -133,6 +261,56 @@ fn command_of(pid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn token(serial: &str) -> crate::hsm::TokenInfo {
+        crate::hsm::TokenInfo {
+            label: "root".into(),
+            serial: serial.into(),
+            manufacturer: "SoftHSM project".into(),
+            model: "SoftHSM v2".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_token_is_locked_once_by_its_serial() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = private_dir(d.path().join("locks")).unwrap();
+        let held = TokenLock::take_in(&dir, &token("a1b2")).unwrap().unwrap();
+        let e = TokenLock::take_in(&dir, &token(" a1b2 "))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("token \"root\" (serial a1b2) is in use by another officiant run (process ")
+                && e.contains(&format!("process {}", std::process::id())),
+            "{e}"
+        );
+        // Another token is another lock.
+        assert!(TokenLock::take_in(&dir, &token("c3d4")).unwrap().is_some());
+        drop(held);
+        assert!(TokenLock::take_in(&dir, &token("a1b2")).unwrap().is_some());
+        // Nothing to name a token by, or a token that locks itself: no lock.
+        assert!(TokenLock::take(&token("")).unwrap().is_none());
+        let rehearsal = crate::hsm::TokenInfo {
+            rehearsal: true,
+            ..token("a1b2")
+        };
+        assert!(TokenLock::take(&rehearsal).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_lock_directory_others_can_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("locks");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_dir(dir.clone()).unwrap_err().to_string();
+        assert!(e.contains("others can write to it (mode 777)"), "{e}");
+        std::os::unix::fs::symlink(d.path(), d.path().join("link")).unwrap();
+        let e = private_dir(d.path().join("link")).unwrap_err().to_string();
+        assert!(e.contains("not a directory (a symlink?)"), "{e}");
+    }
 
     #[test]
     fn a_second_lock_is_refused_naming_this_process() {

@@ -34,6 +34,7 @@ mod approvals_overhead;
 mod approvals_signers;
 mod ceremonies_softhsm;
 mod ceremony_adopt;
+mod ceremony_concurrency;
 mod ceremony_demo;
 mod ceremony_engine;
 mod ceremony_fuses_roots;

@@ -361,6 +361,7 @@ impl Session {
             last_use: BTreeMap::new(),
             inputs,
             signed_pending: None,
+            token_locks: Some(Vec::new()),
         };
         let failure = driver.drive(start)?;
         if let Some(e) = failure {
@@ -404,6 +405,7 @@ pub fn run_single(
         last_use: BTreeMap::new(),
         inputs,
         signed_pending: None,
+        token_locks: None,
     };
     let mut state = State::new(script);
     if let Some(e) = driver.drive_state(

@@ -8,6 +8,7 @@ mod signed;
 #[cfg(test)]
 mod tests;
 
+use crate::ceremony::lock::TokenLock;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
@@ -43,6 +44,9 @@ pub(super) struct Driver<'r> {
     /// A verified signed sign-off the engine has yet to record: (step, role, name, what
     /// the transcript entry adds).
     pub(super) signed_pending: Option<(usize, String, String, Value)>,
+    /// The token locks this run holds (`None`: a run that takes none, a one-step
+    /// command): taken when the token opens, and after an init-token under its new serial.
+    pub(super) token_locks: Option<Vec<TokenLock>>,
 }
 
 impl Driver<'_> {
@@ -263,6 +267,13 @@ impl Driver<'_> {
             .token
             .info()
             .map_err(|e| Error::Run(format!("{}: {e}", self.uri)))?;
+        if let Some(held) = self.token_locks.as_mut() {
+            if let Some(lock) = TokenLock::take(&info)? {
+                if !held.iter().any(|h| h.key == lock.key) {
+                    held.push(lock);
+                }
+            }
+        }
         self.tr.append("token", token_json(&info))?;
         self.inputs.progress(self.script, Progress::Token(&info));
         Ok(())

@@ -99,6 +99,7 @@ fn watch(
         last_use: BTreeMap::new(),
         inputs: &mut inputs,
         signed_pending: None,
+        token_locks: None,
     };
     let mut state = State::new(script);
     let mut seen = Vec::new();

@@ -1,0 +1,224 @@
+//! One run per out dir and per token. A run is held at a point where it has its out dir
+//! and its token (`OFFICIANT_TEST_HOLD_AT`, debug builds) while a second run starts:
+//! - into the same out dir (on the rehearsal token): refused in one line naming the
+//!   first process, the journal untouched; the first completes with its key;
+//! - into another out dir on the same SoftHSM token: refused in one line naming the token
+//!   and the first process (pkcs11-tool then finds the key once, made by the first).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::good_script::{ANSWERS, GOOD};
+use crate::support::{self, oracle, SoftHsm};
+
+/// `officiant run` of `dir/x.toml` into `out` on `backend`.
+fn run_cmd(dir: &Path, backend: &str, out: &Path, hsm: Option<&SoftHsm>) -> Command {
+    let mut c = support::officiant();
+    c.arg("run")
+        .arg(dir.join("x.toml"))
+        .arg("--answers")
+        .arg(dir.join("x.answers.toml"))
+        .args(["--backend", backend, "--out"])
+        .arg(out)
+        .env_remove("OFFICIANT_TEST_CRASH_AT");
+    if let Some(h) = hsm {
+        h.env(&mut c);
+    }
+    c
+}
+
+/// Start `cmd` held at crash point `at` until `release` exists; returns once it holds.
+fn start_held(mut cmd: Command, at: usize, release: &Path) -> Child {
+    let held = PathBuf::from(format!("{}.held", release.display()));
+    let mut child = cmd
+        .env(
+            "OFFICIANT_TEST_HOLD_AT",
+            format!("{at}:{}", release.display()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !held.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "the first run ended ({status}) before crash point {at}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "never held");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn write_files(dir: &Path, script: &str, answers: &str) {
+    std::fs::write(dir.join("x.toml"), script).unwrap();
+    std::fs::write(dir.join("x.answers.toml"), answers).unwrap();
+    for (f, v) in [
+        ("so.pin", "concurrency-so-1"),
+        ("user.pin", "concurrency-user-1"),
+    ] {
+        std::fs::write(dir.join(f), v).unwrap();
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+fn refused_line(o: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "the second run was not refused: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn a_second_run_into_the_same_out_dir_is_refused_and_the_first_completes() {
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), GOOD, ANSWERS);
+    let backend = format!("sim:{}", d.path().join("token").display());
+    let out = d.path().join("out");
+    let release = d.path().join("release");
+    // Point 3: the token is open and init-token has begun; the out dir is locked from
+    // the start.
+    let first = start_held(run_cmd(d.path(), &backend, &out, None), 3, &release);
+    let journal = std::fs::read(out.join("journal.jsonl")).unwrap();
+
+    let second = run_cmd(d.path(), &backend, &out, None).output().unwrap();
+    let err = refused_line(&second);
+    assert!(
+        err.contains(&format!(
+            "out dir {} is in use by another officiant run (process {}: officiant run",
+            out.display(),
+            first.id()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("journal.jsonl")).unwrap(),
+        journal,
+        "the refused run wrote to the journal"
+    );
+
+    std::fs::write(&release, b"").unwrap();
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("k1.pem").exists());
+    // The evidence is whole: the chain verifies and the run is complete.
+    let v = support::run_ok(
+        support::officiant()
+            .args(["transcript", "verify"])
+            .arg(out.join("transcript.jsonl")),
+    );
+    assert!(v.contains("complete"), "{v}");
+}
+
+/// A script for a token that is already initialized: one key, no init-token.
+const SHARED: &str = r#"
+[ceremony]
+id = "shared"
+title = "One key on a shared token"
+version = 1
+token = "shared"
+
+[roles]
+administrator = 1
+witness = 1
+
+[[step]]
+id = "login"
+kind = "login"
+pin = "user"
+
+[[step]]
+id = "gen"
+kind = "generate-key"
+algorithm = "ec-p256"
+label = "k1"
+key-id = "01"
+sign-off = ["administrator", "witness"]
+"#;
+
+const SHARED_ANSWERS: &str = r#"
+[secrets]
+user = "file:user.pin"
+
+[[sign-off]]
+step = "gen"
+role = "administrator"
+name = "Ada"
+
+[[sign-off]]
+step = "gen"
+role = "witness"
+name = "Walt"
+
+[[acknowledge]]
+step = "gen"
+name = "Walt"
+"#;
+
+#[test]
+fn a_second_run_on_the_same_softhsm_token_is_refused_whatever_its_out_dir() {
+    let hsm = SoftHsm::new().expect("SoftHSM is this test's token: install softhsm2");
+    let pkcs11_tool = oracle("pkcs11-tool").expect("pkcs11-tool is this test's judge");
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), SHARED, SHARED_ANSWERS);
+    let uri = hsm.uri();
+    let mut init = support::officiant();
+    hsm.env(&mut init)
+        .args(["init-token", "--backend", &uri, "--label", "shared"])
+        .arg("--so-pin-source")
+        .arg(format!("file:{}", d.path().join("so.pin").display()))
+        .arg("--pin-source")
+        .arg(format!("file:{}", d.path().join("user.pin").display()))
+        .arg("--transcript")
+        .arg(d.path().join("init.jsonl"));
+    support::run_ok(&mut init);
+    let backend = format!("pkcs11:token=shared?module-path={}", hsm.module.display());
+    let release = d.path().join("release");
+    // Point 2: after the token entry (the token lock is taken as the run opens it).
+    let first = start_held(
+        run_cmd(d.path(), &backend, &d.path().join("out-a"), Some(&hsm)),
+        2,
+        &release,
+    );
+
+    let second = run_cmd(d.path(), &backend, &d.path().join("out-b"), Some(&hsm))
+        .output()
+        .unwrap();
+    let err = refused_line(&second);
+    assert!(
+        err.contains("token \"shared\" (serial ")
+            && err.contains(&format!(
+                "is in use by another officiant run (process {}: officiant run",
+                first.id()
+            )),
+        "{err}"
+    );
+
+    std::fs::write(&release, b"").unwrap();
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut list = Command::new(pkcs11_tool);
+    hsm.env(&mut list)
+        .arg("--module")
+        .arg(&hsm.module)
+        .args([
+            "--token-label",
+            "shared",
+            "--list-objects",
+            "--login",
+            "--pin",
+        ])
+        .arg("concurrency-user-1");
+    let listed = support::run_ok(&mut list);
+    assert_eq!(
+        listed.matches("Private Key Object").count(),
+        1,
+        "one key, made by the first run: {listed}"
+    );
+}
