@@ -128,15 +128,20 @@ impl TokenLock {
     /// Lock the token `info` describes for this run, or say who has it. `Ok(None)`: a
     /// token that takes no lock here (see the module doc).
     pub fn take(info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
-        if info.rehearsal || info.serial.trim().is_empty() {
+        if Self::key_of(info).is_none() {
             return Ok(None);
         }
         Self::take_in(&lock_dir()?, info)
     }
 
-    /// [`TokenLock::take`] with its lock file in `dir`.
-    fn take_in(dir: &Path, info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
-        let key = hex::encode(crate::output::sha256(
+    /// The token's lock key, the [`TokenLock::key`] a lock on it has; `None` for a token
+    /// that takes no lock. A run that holds this key already must not take it again (a
+    /// second lock on the same file, even in one process, is refused).
+    pub fn key_of(info: &crate::hsm::TokenInfo) -> Option<String> {
+        if info.rehearsal || info.serial.trim().is_empty() {
+            return None;
+        }
+        Some(hex::encode(crate::output::sha256(
             format!(
                 "{}\0{}\0{}",
                 info.manufacturer.trim(),
@@ -144,7 +149,14 @@ impl TokenLock {
                 info.serial.trim()
             )
             .as_bytes(),
-        ));
+        )))
+    }
+
+    /// [`TokenLock::take`] with its lock file in `dir`.
+    fn take_in(dir: &Path, info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
+        let Some(key) = Self::key_of(info) else {
+            return Ok(None);
+        };
         let path = dir.join(format!("token-{}.lock", &key[..32]));
         let io = |cause| Error::Io {
             path: path.display().to_string(),
@@ -182,10 +194,12 @@ impl TokenLock {
 /// write to (another user could otherwise hold or remove our locks).
 fn lock_dir() -> Result<PathBuf, Error> {
     let uid = rustix::process::geteuid().as_raw();
-    private_dir(match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d).join("officiant"),
-        None => std::env::temp_dir().join(format!("officiant-{uid}")),
-    })
+    private_dir(
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d).join("officiant"),
+            None => std::env::temp_dir().join(format!("officiant-{uid}")),
+        },
+    )
 }
 
 /// `dir`, created 0700 if missing, once it is a directory of this user no one else can
@@ -281,8 +295,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("token \"root\" (serial a1b2) is in use by another officiant run (process ")
-                && e.contains(&format!("process {}", std::process::id())),
+            e.starts_with(
+                "token \"root\" (serial a1b2) is in use by another officiant run (process "
+            ) && e.contains(&format!("process {}", std::process::id())),
             "{e}"
         );
         // Another token is another lock.

@@ -268,10 +268,11 @@ impl Driver<'_> {
             .info()
             .map_err(|e| Error::Run(format!("{}: {e}", self.uri)))?;
         if let Some(held) = self.token_locks.as_mut() {
-            if let Some(lock) = TokenLock::take(&info)? {
-                if !held.iter().any(|h| h.key == lock.key) {
-                    held.push(lock);
-                }
+            // Asked again after init-token: the same token (a resumed or re-initialized
+            // one keeps its serial) is held already.
+            let have = TokenLock::key_of(&info).is_some_and(|k| held.iter().any(|h| h.key == k));
+            if !have {
+                held.extend(TokenLock::take(&info)?);
             }
         }
         self.tr.append("token", token_json(&info))?;
