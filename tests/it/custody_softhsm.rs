@@ -96,6 +96,48 @@ impl Ctx {
     }
 }
 
+/// What someone at the token without any PIN gets from the wrap key (a public object:
+/// SoftHSM's SO can make no private ones) and a backup file: C_UnwrapKey in a public
+/// session into a public session key they could then sign with. `Err`: the token's
+/// refusal (its CKR_ name).
+fn pinless_unwrap(ctx: &Ctx, token: &str, wrap_label: &str, blob: &[u8]) -> Result<(), String> {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let _guard = ctx.hsm.in_process();
+    let p = Pkcs11::new(&ctx.hsm.module).unwrap();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = p
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p.get_token_info(*s).unwrap().label() == token)
+        .unwrap();
+    let s = p.open_ro_session(slot).unwrap();
+    let wk = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(wrap_label.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(wk.len(), 1, "the wrap key is visible without a PIN");
+    let template = [
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::KeyType(KeyType::EC),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        Attribute::Sign(true),
+    ];
+    let r = s
+        .unwrap_key(&Mechanism::AesKeyWrapPad, wk[0], blob, &template)
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"));
+    drop(s);
+    p.finalize().unwrap();
+    r
+}
+
 fn share_path(dir: &Path, label: &str, i: u8, n: u8) -> PathBuf {
     dir.join(format!("{label}.share-{i}-of-{n}.txt"))
 }
@@ -286,7 +328,8 @@ fn backup_on_one_softhsm_token_restores_on_another() {
     let with_wk = ctx.list("SRC");
     let wk = block(&with_wk, "Secret Key Object", "wk");
     assert!(
-        wk.contains("AES length 32") && wk.contains("Usage:      wrap, unwrap\n"),
+        // It only wraps: unwrapping is turned on only while a restore imports.
+        wk.contains("AES length 32") && wk.contains("Usage:      wrap\n"),
         "{wk}"
     );
     assert!(wk.contains("Access:     sensitive\n"), "{wk}");
@@ -379,6 +422,16 @@ fn backup_on_one_softhsm_token_restores_on_another() {
             &ctx.path(&format!("{label}.pub.pem")),
         );
     }
+    // Nobody without a PIN turns the source's wrap key and a backup file into a key they
+    // can sign with: the wrap key only wraps (CKA_UNWRAP false).
+    let e = pinless_unwrap(
+        &ctx,
+        "SRC",
+        "wk",
+        &std::fs::read(bk.join("root-ec.kwp")).unwrap(),
+    )
+    .unwrap_err();
+    assert!(e.contains("KeyFunctionNotPermitted"), "{e}");
     // Backing up leaves every object of the source as it was.
     let after_backup = pkcs11_tool_blocks(&ctx.list("SRC"));
     for b in pkcs11_tool_blocks(&with_wk) {

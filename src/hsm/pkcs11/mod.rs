@@ -15,8 +15,9 @@
 //! CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED (and still sensitive), so only a wrap key
 //! with CKA_TRUSTED can export it. SoftHSM lets only the SO set CKA_TRUSTED, and an SO
 //! session may create only public objects: the wrap key is therefore a public
-//! (CKA_PRIVATE false), sensitive, unextractable AES key that can only wrap and unwrap,
-//! put in an SO session. Wrapping is C_WrapKey with CKM_AES_KEY_WRAP_PAD (RFC 5649) of
+//! (CKA_PRIVATE false), sensitive, unextractable AES key, put in an SO session. Being
+//! public, it is usable without a login, so it only wraps; a restore lets it unwrap for
+//! each import call and no longer (see `wrapping`). Wrapping is C_WrapKey with CKM_AES_KEY_WRAP_PAD (RFC 5649) of
 //! the key's PKCS#8; the token computes and keeps the wrap key's CKA_CHECK_VALUE, and
 //! refuses ours at creation if it differs.
 

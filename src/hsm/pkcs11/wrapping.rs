@@ -38,12 +38,16 @@ impl Pkcs11Token {
             Attribute::KeyType(KeyType::AES),
             Attribute::Token(true),
             // An SO session creates only public objects (SoftHSM); the key stays
-            // sensitive and unextractable, so "public" shows only that it exists.
+            // sensitive and unextractable, so "public" shows only that it exists. A
+            // public key is usable in a session with no login, though: it only wraps
+            // (which needs the private key to be wrapped, so a login), and unwraps only
+            // while a restore imports with it (`import_under_wrap`), or anyone at the
+            // token with a backup file could unwrap its keys into objects of their own.
             Attribute::Private(false),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Wrap(true),
-            Attribute::Unwrap(true),
+            Attribute::Unwrap(false),
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
             Attribute::Sign(false),
@@ -169,6 +173,8 @@ impl Pkcs11Token {
             PublicKey::Ec { .. } => KeyType::EC,
             PublicKey::Rsa { .. } => KeyType::RSA,
         }));
+        // The wrap key unwraps only for this call (see `put_wrap`).
+        self.set_unwrap(wrap, wrap_label, true)?;
         let unwrapped = self.session().and_then(|s| {
             s.unwrap_key(&Mechanism::AesKeyWrapPad, wrap, blob, &t)
                 .map_err(|e| match rv_of(&e) {
@@ -183,12 +189,28 @@ impl Pkcs11Token {
                     _ => ck(&format!("unwrapping {label:?}"), e),
                 })
         });
+        let closed = self.set_unwrap(wrap, wrap_label, false);
         if let Err(e) = unwrapped {
             if let Some(h) = created_public {
                 let _ = self.session()?.destroy_object(h);
             }
             return Err(e);
         }
-        Ok(())
+        closed
+    }
+
+    /// Let the wrap key unwrap (CKA_UNWRAP), or no longer.
+    fn set_unwrap(&mut self, wrap: ObjectHandle, wrap_label: &str, on: bool) -> Result<()> {
+        self.session()?
+            .update_attributes(wrap, &[Attribute::Unwrap(on)])
+            .map_err(|e| {
+                ck(
+                    &format!(
+                        "{} wrap key {wrap_label:?} for unwrapping",
+                        if on { "enabling" } else { "disabling" }
+                    ),
+                    e,
+                )
+            })
     }
 }
