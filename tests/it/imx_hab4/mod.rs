@@ -9,7 +9,7 @@
 //! - tampering any covered byte fails our verify, naming the command;
 //! - every bad input the issue lists is one line and writes nothing.
 //!
-//! RSA-2048, EC P-256 and P-521 PKIs (hab4_pki_tree.sh's extensions), CA and fast
+//! RSA-2048, RSA-3072, EC P-256, P-384 and P-521 PKIs (hab4_pki_tree.sh's extensions), CA and fast
 //! authentication, on the rehearsal token.
 //!
 //! This file holds the PKIs, the rehearsal token and the sign/verify helpers; the
@@ -65,10 +65,20 @@ struct Pki {
 }
 
 /// PKI sets: (name, genpkey algorithm options, SRK profile).
-const SETS: [(&str, &[&str], &str); 4] = [
+const SETS: [(&str, &[&str], &str); 6] = [
     (
         "rsa",
         &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "v3_ca",
+    ),
+    (
+        "rsa3k",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+        "v3_ca",
+    ),
+    (
+        "p384",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp384r1"],
         "v3_ca",
     ),
     (
