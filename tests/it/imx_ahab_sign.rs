@@ -1,6 +1,6 @@
 //! `officiant sign/verify --format imx-ahab`, judged by spsdk:
 //! - `nxpimage ahab verify` (which checks the signature and image hashes) and `ahab
-//!   parse` accept every container we sign, for P-256, P-384, P-521 and RSA-2048 (PSS)
+//!   parse` accept every container we sign, for P-256, P-384, P-521, RSA-2048 and RSA-3072 (PSS)
 //!   SRKs;
 //! - our output is byte for byte what `nxpimage ahab export` writes with the same keys,
 //!   except the signature itself (ECDSA and PSS are randomized);
@@ -24,7 +24,7 @@ fn openssl(args: &[&str]) {
 }
 
 /// (set, genpkey options, fuses ahab flags)
-const SETS: [(&str, &[&str], &[&str]); 4] = [
+const SETS: [(&str, &[&str], &[&str]); 5] = [
     (
         "p256",
         &[
@@ -58,6 +58,11 @@ const SETS: [(&str, &[&str], &[&str]); 4] = [
     (
         "rsa",
         &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        &["--rsa-pss"],
+    ),
+    (
+        "rsa3k",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
         &["--rsa-pss"],
     ),
 ];

@@ -78,7 +78,12 @@ const SETS: [(&str, &[&str], &str); 6] = [
     ),
     (
         "p384",
-        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp384r1"],
+        &[
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp384r1",
+        ],
         "v3_ca",
     ),
     (
