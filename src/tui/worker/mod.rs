@@ -33,7 +33,7 @@ use crate::signing::Format;
 use super::event::Event;
 use approvals::serve_approvals;
 use ceremony::{open_ceremony, run_ceremony};
-use sign::{sign_approved, sign_file, signed_msg, verify_file, SignJob};
+use sign::{sign_request, verify_file};
 
 /// What the console asks the worker to do with the token.
 #[derive(Debug)]
@@ -474,28 +474,8 @@ pub fn serve(token: &mut dyn Token, uri: &str, req: Request) -> WorkerMsg {
             Ok(()) => snapshot(token),
             Err(e) => failed(e.to_string()),
         },
-        Request::SignFile {
-            key,
-            format,
-            padding,
-            options,
-            pin,
-            input,
-            output,
-            transcript,
-        } => {
-            let signed = options.to_options(padding).and_then(|opts| {
-                let job = SignJob {
-                    key: &key,
-                    format,
-                    opts: &opts,
-                    input: &input,
-                    output: &output,
-                    transcript: &transcript,
-                };
-                sign_file(token, uri, &job, &pin)
-            });
-            signed_msg(signed, transcript).unwrap_or_else(&failed)
+        sign @ Request::SignFile { .. } => {
+            sign_request(token, uri, sign, None).unwrap_or_else(&failed)
         }
         Request::VerifyFile {
             format,
@@ -509,7 +489,7 @@ pub fn serve(token: &mut dyn Token, uri: &str, req: Request) -> WorkerMsg {
             sign,
             request,
             approvals,
-        } => sign_approved(token, uri, *sign, &request, approvals).unwrap_or_else(&failed),
+        } => sign_request(token, uri, *sign, Some((&request, approvals))).unwrap_or_else(&failed),
         Request::OpenCeremony { .. }
         | Request::StartCeremony
         | Request::CloseCeremony

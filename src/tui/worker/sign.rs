@@ -58,49 +58,54 @@ pub(super) fn verify_file(
     )
 }
 
-/// A file signing under a signing request and its approvals (the files beside the
-/// request when none are named).
-pub(super) fn sign_approved(
+/// A [`Request::SignFile`], on its own or under a signing request and its approvals
+/// (`approval`: the request file and the approval files, none named: the files beside
+/// the request).
+pub(super) fn sign_request(
     token: &mut dyn Token,
     uri: &str,
     sign: Request,
-    request: &std::path::Path,
-    approvals: Vec<PathBuf>,
+    approval: Option<(&std::path::Path, Vec<PathBuf>)>,
 ) -> Result<WorkerMsg, String> {
-    match sign {
-        Request::SignFile {
-            key,
-            format,
-            padding,
-            options,
-            pin,
-            input,
-            output,
-            transcript,
-        } => {
+    let Request::SignFile {
+        key,
+        format,
+        padding,
+        options,
+        pin,
+        input,
+        output,
+        transcript,
+    } = sign
+    else {
+        return Err("only a file signing can be approved".into());
+    };
+    let presented = match approval {
+        None => None,
+        Some((request, approvals)) => {
             let approvals = if approvals.is_empty() {
                 pending::approval_files(request)
             } else {
                 approvals
             };
-            let signed = crate::approvals::Presented::load(request, &approvals)
-                .map_err(|e| e.to_string())
-                .and_then(|presented| {
-                    let opts = options.to_options(padding)?;
-                    let job = SignJob {
-                        key: &key,
-                        format,
-                        opts: &opts,
-                        input: &input,
-                        output: &output,
-                        transcript: &transcript,
-                    };
-                    sign_file_under(token, uri, &job, &pin, Some(&presented))
-                });
-            signed_msg(signed, transcript)
+            match crate::approvals::Presented::load(request, &approvals) {
+                Ok(p) => Some(p),
+                Err(e) => return signed_msg(Err(e.to_string()), transcript),
+            }
         }
-        _ => Err("only a file signing can be approved".into()),
-    }
+    };
+    let signed = options.to_options(padding).and_then(|opts| {
+        let job = SignJob {
+            key: &key,
+            format,
+            opts: &opts,
+            input: &input,
+            output: &output,
+            transcript: &transcript,
+        };
+        sign_file_under(token, uri, &job, &pin, presented.as_ref())
+    });
+    signed_msg(signed, transcript)
 }
 
 /// What the sign screen asked to sign.
@@ -113,18 +118,9 @@ pub(super) struct SignJob<'a> {
     pub(super) transcript: &'a std::path::Path,
 }
 
-/// Log in, then sign through the same recorded session `officiant sign` uses.
-pub(super) fn sign_file(
-    token: &mut dyn Token,
-    uri: &str,
-    j: &SignJob<'_>,
-    pin: &Secret,
-) -> Result<signing::SignRecord, String> {
-    sign_file_under(token, uri, j, pin, None)
-}
-
-/// [`sign_file`] under a signing request and its approvals (the approval gate decides);
-/// the grant is added to the record's notes.
+/// Log in, then sign through the same recorded session `officiant sign` uses, under a
+/// signing request and its approvals when `presented` (the approval gate decides; the
+/// grant is added to the record's notes).
 pub(super) fn sign_file_under(
     token: &mut dyn Token,
     uri: &str,
