@@ -189,17 +189,18 @@ impl TokenLock {
     }
 }
 
-/// Where token locks live: `$XDG_RUNTIME_DIR/officiant`, else `/tmp/officiant-UID`;
-/// created 0700, and refused unless it is a directory of this user that no one else can
-/// write to (another user could otherwise hold or remove our locks).
+/// Where token locks live: `$XDG_RUNTIME_DIR/officiant`, else (unset, or not usable)
+/// `/tmp/officiant-UID`; created 0700, and refused unless it is a directory of this user
+/// that no one else can write to (another user could otherwise hold or remove our locks).
 fn lock_dir() -> Result<PathBuf, Error> {
     let uid = rustix::process::geteuid().as_raw();
-    private_dir(
-        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-            Some(d) => PathBuf::from(d).join("officiant"),
-            None => std::env::temp_dir().join(format!("officiant-{uid}")),
-        },
-    )
+    let tmp = std::env::temp_dir().join(format!("officiant-{uid}"));
+    // A runtime directory that is missing or not ours (sudo keeps the caller's) falls
+    // back to the temporary one; only when neither is private is the run refused.
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => private_dir(PathBuf::from(d).join("officiant")).or_else(|_| private_dir(tmp)),
+        None => private_dir(tmp),
+    }
 }
 
 /// `dir`, created 0700 if missing, once it is a directory of this user no one else can

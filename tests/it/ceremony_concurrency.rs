@@ -180,14 +180,15 @@ fn a_second_run_on_the_same_softhsm_token_is_refused_whatever_its_out_dir() {
     support::run_ok(&mut init);
     let backend = format!("pkcs11:token=shared?module-path={}", hsm.module.display());
     let release = d.path().join("release");
-    // Point 2: after the token entry (the token lock is taken as the run opens it).
-    let first = start_held(
-        run_cmd(d.path(), &backend, &d.path().join("out-a"), Some(&hsm)),
-        2,
-        &release,
-    );
+    // Point 2: after the token entry (the token lock is taken as the run opens it). The
+    // first run's XDG_RUNTIME_DIR does not exist (as under sudo with another user's):
+    // it falls back to the same private /tmp directory the second, without one, uses.
+    let mut a = run_cmd(d.path(), &backend, &d.path().join("out-a"), Some(&hsm));
+    a.env("XDG_RUNTIME_DIR", d.path().join("no-such-runtime-dir"));
+    let first = start_held(a, 2, &release);
 
     let second = run_cmd(d.path(), &backend, &d.path().join("out-b"), Some(&hsm))
+        .env_remove("XDG_RUNTIME_DIR")
         .output()
         .unwrap();
     let err = refused_line(&second);
