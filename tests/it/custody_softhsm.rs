@@ -767,3 +767,149 @@ fn a_rehearsal_backup_restores_onto_softhsm() {
         .arg(&msg);
     assert!(run_ok(&mut c).contains("Verified OK"));
 }
+
+/// A restore with `--keep-wrap-key` makes the target the next backup source: its wrap
+/// key only wraps (no one without a PIN unwraps with it), and a backup from the target
+/// under it is what OpenSSL unwraps to the original key.
+#[test]
+fn a_restore_that_keeps_the_wrap_key_leaves_a_wrap_only_key_that_backs_up_again() {
+    let ctx = Ctx::new();
+    let mut log = Vec::new();
+    let shares_dir = ctx.path("shares");
+    std::fs::create_dir(&shares_dir).unwrap();
+    let m = format!("pkcs11:?module-path={}", ctx.hsm.module.display());
+    for label in ["SRC", "DST"] {
+        ctx.ok(
+            &mut log,
+            &[
+                "init-token",
+                "--backend",
+                &m,
+                "--label",
+                label,
+                "--so-pin-source",
+                "env:SO_PIN",
+                "--pin-source",
+                "env:USER_PIN",
+            ],
+        );
+    }
+    let (src, dst) = (ctx.backend("SRC"), ctx.backend("DST"));
+    let pem = ctx.path("root-ec.pub.pem");
+    let pem_s = pem.display().to_string();
+    for args in [
+        vec![
+            "generate-key",
+            "--backend",
+            &src,
+            "--label",
+            "root-ec",
+            "--id",
+            "1001",
+            "--algorithm",
+            "ec-p256",
+            "--pin-source",
+            "env:USER_PIN",
+            "--exportable-under-wrap",
+        ],
+        vec![
+            "export-pubkey",
+            "--backend",
+            &src,
+            "--key",
+            "root-ec",
+            "-o",
+            &pem_s,
+        ],
+        vec![
+            "wrap-key",
+            "generate",
+            "--backend",
+            &src,
+            "--label",
+            "wk",
+            "--id",
+            "00aa",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--share-dir",
+            shares_dir.to_str().unwrap(),
+            "--so-pin-source",
+            "env:SO_PIN",
+        ],
+    ] {
+        ctx.ok(&mut log, &args);
+    }
+    let bk = ctx.path("backup");
+    let bk_s = bk.display().to_string();
+    ctx.ok(
+        &mut log,
+        &[
+            "backup",
+            "--backend",
+            &src,
+            "--pin-source",
+            "env:USER_PIN",
+            "--wrap-key",
+            "wk",
+            "--key",
+            "root-ec",
+            "--out-dir",
+            &bk_s,
+        ],
+    );
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| share_path(&shares_dir, "wk", i, 3))
+        .collect();
+    let (s1, s3) = (share_arg(&files[0]), share_arg(&files[2]));
+    ctx.ok(
+        &mut log,
+        &[
+            "restore",
+            "--backend",
+            &dst,
+            "--pin-source",
+            "env:USER_PIN",
+            "--so-pin-source",
+            "env:SO_PIN",
+            "--in-dir",
+            &bk_s,
+            "--share-source",
+            &s1,
+            "--share-source",
+            &s3,
+            "--keep-wrap-key",
+        ],
+    );
+    let listed = ctx.list("DST");
+    let wk = block(&listed, "Secret Key Object", "wk");
+    assert!(wk.contains("Usage:      wrap\n"), "the kept wrap key: {wk}");
+    let blob = std::fs::read(bk.join("root-ec.kwp")).unwrap();
+    let e = pinless_unwrap(&ctx, "DST", "wk", &blob).unwrap_err();
+    assert!(e.contains("KeyFunctionNotPermitted"), "{e}");
+
+    // The target backs the restored key up again under the kept key.
+    let bk2 = ctx.path("backup-2");
+    let bk2_s = bk2.display().to_string();
+    ctx.ok(
+        &mut log,
+        &[
+            "backup",
+            "--backend",
+            &dst,
+            "--pin-source",
+            "env:USER_PIN",
+            "--wrap-key",
+            "wk",
+            "--key",
+            "root-ec",
+            "--out-dir",
+            &bk2_s,
+        ],
+    );
+    let wrap_key = wrap_key_from_files(&files[1..]);
+    openssl_unwrap_matches(&ctx, &wrap_key, &bk2.join("root-ec.kwp"), &pem);
+    officiant_transcript_verifies(&ctx);
+}
