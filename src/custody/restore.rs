@@ -264,6 +264,10 @@ pub fn restore(
         wrap_key_deleted = token.delete_wrap_key(wrap_label)?;
         crate::output::crash_point();
     }
+    if keep_wrap_key {
+        // Even when a kill left it able to unwrap (between enabling that and an import).
+        token.seal_wrap_key(wrap_label)?;
+    }
     Ok(RestoreReport {
         wrap_key_label: wrap_label.clone(),
         wrap_key_id: format!("{:04x}", prep.spec.id),
@@ -327,6 +331,10 @@ pub fn find_restored(
             adopted: true,
             proof: prove(token, &k.label, &public)?,
         });
+    }
+    if keep_wrap_key {
+        // A kill may have left it able to unwrap (between enabling that and an import).
+        token.seal_wrap_key(&m.wrap_key.label)?;
     }
     Ok(Some(RestoreReport {
         wrap_key_label: m.wrap_key.label.clone(),

@@ -513,6 +513,13 @@ pub trait Token: Send {
         let _ = label;
         Err(Error::Unsupported("wrap keys on this backend".into()))
     }
+    /// After a restore that keeps the wrap key labelled `label`: leave it able to wrap
+    /// only. PKCS#11 turns CKA_UNWRAP off (its wrap key is a public object, usable
+    /// without a login); a backend whose every use needs a login has nothing to do.
+    fn seal_wrap_key(&mut self, label: &str) -> Result<()> {
+        let _ = label;
+        Ok(())
+    }
     /// The private key labelled `label`, encrypted under the wrap key `wrap_label`, in
     /// the backend's [`WrapFormat`]. Refused for a key not generated exportable.
     fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> Result<Vec<u8>> {

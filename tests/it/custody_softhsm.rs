@@ -913,3 +913,133 @@ fn a_restore_that_keeps_the_wrap_key_leaves_a_wrap_only_key_that_backs_up_again(
     openssl_unwrap_matches(&ctx, &wrap_key, &bk2.join("root-ec.kwp"), &pem);
     officiant_transcript_verifies(&ctx);
 }
+
+/// A restore with `--keep-wrap-key` killed at every crash point (one of them right after
+/// the wrap key was let unwrap for an import), then run again: the kept key only wraps.
+#[test]
+fn a_kept_wrap_key_only_wraps_after_a_restore_killed_anywhere() {
+    let ctx = Ctx::new();
+    let mut log = Vec::new();
+    let shares_dir = ctx.path("shares");
+    std::fs::create_dir(&shares_dir).unwrap();
+    let m = format!("pkcs11:?module-path={}", ctx.hsm.module.display());
+    let init = |log: &mut Vec<u8>, label: &str| {
+        ctx.ok(
+            log,
+            &[
+                "init-token",
+                "--backend",
+                &m,
+                "--label",
+                label,
+                "--so-pin-source",
+                "env:SO_PIN",
+                "--pin-source",
+                "env:USER_PIN",
+            ],
+        );
+    };
+    init(&mut log, "SRC");
+    let src = ctx.backend("SRC");
+    let bk = ctx.path("backup");
+    let bk_s = bk.display().to_string();
+    for args in [
+        vec![
+            "generate-key",
+            "--backend",
+            &src,
+            "--label",
+            "root-ec",
+            "--id",
+            "1001",
+            "--algorithm",
+            "ec-p256",
+            "--pin-source",
+            "env:USER_PIN",
+            "--exportable-under-wrap",
+        ],
+        vec![
+            "wrap-key",
+            "generate",
+            "--backend",
+            &src,
+            "--label",
+            "wk",
+            "--id",
+            "00aa",
+            "--threshold",
+            "2",
+            "--shares",
+            "2",
+            "--share-dir",
+            shares_dir.to_str().unwrap(),
+            "--so-pin-source",
+            "env:SO_PIN",
+        ],
+        vec![
+            "backup",
+            "--backend",
+            &src,
+            "--pin-source",
+            "env:USER_PIN",
+            "--wrap-key",
+            "wk",
+            "--key",
+            "root-ec",
+            "--out-dir",
+            &bk_s,
+        ],
+    ] {
+        ctx.ok(&mut log, &args);
+    }
+    let shares: Vec<String> = (1..=2)
+        .map(|i| share_arg(&share_path(&shares_dir, "wk", i, 2)))
+        .collect();
+    let mut killed = 0;
+    for n in 1..60 {
+        let label = format!("DST{n}");
+        init(&mut log, &label);
+        let dst = ctx.backend(&label);
+        let restore = |crash: Option<usize>| {
+            let mut c = support::officiant();
+            ctx.hsm.env(&mut c);
+            c.env("SO_PIN", SO)
+                .env("USER_PIN", USER)
+                .args(["restore", "--backend", &dst])
+                .args([
+                    "--pin-source",
+                    "env:USER_PIN",
+                    "--so-pin-source",
+                    "env:SO_PIN",
+                ])
+                .args(["--in-dir", &bk_s, "--keep-wrap-key"])
+                .args(["--share-source", &shares[0], "--share-source", &shares[1]])
+                .arg("--transcript")
+                .arg(ctx.path(&format!("restore-{n}.jsonl")));
+            match crash {
+                Some(k) => c.env("OFFICIANT_TEST_CRASH_AT", k.to_string()),
+                None => c.env_remove("OFFICIANT_TEST_CRASH_AT"),
+            };
+            run(&mut c)
+        };
+        let first = restore(Some(n));
+        if first.status.success() {
+            break;
+        }
+        assert!(
+            first.status.code().is_none(),
+            "point {n}: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        killed += 1;
+        let again = restore(None);
+        assert!(
+            again.status.success(),
+            "point {n}: rerun: {}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        let wk = block(&ctx.list(&label), "Secret Key Object", "wk");
+        assert!(wk.contains("Usage:      wrap\n"), "point {n}: {wk}");
+    }
+    assert!(killed >= 3, "only {killed} crash points in a restore");
+}

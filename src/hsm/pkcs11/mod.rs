@@ -255,6 +255,11 @@ impl Token for Pkcs11Token {
         self.delete_wrap(label)
     }
 
+    fn seal_wrap_key(&mut self, label: &str) -> Result<()> {
+        let wrap = self.wrap_handle(label)?;
+        self.set_unwrap(wrap, label, false)
+    }
+
     fn export_wrapped(&mut self, wrap_label: &str, label: &str) -> Result<Vec<u8>> {
         self.export_under_wrap(wrap_label, label)
     }

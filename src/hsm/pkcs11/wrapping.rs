@@ -175,6 +175,7 @@ impl Pkcs11Token {
         }));
         // The wrap key unwraps only for this call (see `put_wrap`).
         self.set_unwrap(wrap, wrap_label, true)?;
+        crate::output::crash_point();
         let unwrapped = self.session().and_then(|s| {
             s.unwrap_key(&Mechanism::AesKeyWrapPad, wrap, blob, &t)
                 .map_err(|e| match rv_of(&e) {
@@ -200,7 +201,12 @@ impl Pkcs11Token {
     }
 
     /// Let the wrap key unwrap (CKA_UNWRAP), or no longer.
-    fn set_unwrap(&mut self, wrap: ObjectHandle, wrap_label: &str, on: bool) -> Result<()> {
+    pub(super) fn set_unwrap(
+        &mut self,
+        wrap: ObjectHandle,
+        wrap_label: &str,
+        on: bool,
+    ) -> Result<()> {
         self.session()?
             .update_attributes(wrap, &[Attribute::Unwrap(on)])
             .map_err(|e| {
