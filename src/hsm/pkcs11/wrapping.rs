@@ -190,6 +190,7 @@ impl Pkcs11Token {
                     _ => ck(&format!("unwrapping {label:?}"), e),
                 })
         });
+        crate::output::crash_point();
         let closed = self.set_unwrap(wrap, wrap_label, false);
         if let Err(e) = unwrapped {
             if let Some(h) = created_public {
