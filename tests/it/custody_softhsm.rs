@@ -225,22 +225,8 @@ fn backup_on_one_softhsm_token_restores_on_another() {
     let other_dir = ctx.path("other-shares");
     std::fs::create_dir(&shares_dir).unwrap();
     std::fs::create_dir(&other_dir).unwrap();
-    let m = format!("pkcs11:?module-path={}", ctx.hsm.module.display());
     for label in ["SRC", "DST"] {
-        ctx.ok(
-            &mut log,
-            &[
-                "init-token",
-                "--backend",
-                &m,
-                "--label",
-                label,
-                "--so-pin-source",
-                "env:SO_PIN",
-                "--pin-source",
-                "env:USER_PIN",
-            ],
-        );
+        ctx.init(&mut log, label);
     }
     let src = ctx.backend("SRC");
     let dst = ctx.backend("DST");
@@ -768,163 +754,20 @@ fn a_rehearsal_backup_restores_onto_softhsm() {
     assert!(run_ok(&mut c).contains("Verified OK"));
 }
 
-/// A restore with `--keep-wrap-key` makes the target the next backup source: its wrap
-/// key only wraps (no one without a PIN unwraps with it), and a backup from the target
-/// under it is what OpenSSL unwraps to the original key.
-#[test]
-fn a_restore_that_keeps_the_wrap_key_leaves_a_wrap_only_key_that_backs_up_again() {
-    let ctx = Ctx::new();
-    let mut log = Vec::new();
-    let shares_dir = ctx.path("shares");
-    std::fs::create_dir(&shares_dir).unwrap();
-    let m = format!("pkcs11:?module-path={}", ctx.hsm.module.display());
-    for label in ["SRC", "DST"] {
-        ctx.ok(
-            &mut log,
-            &[
-                "init-token",
-                "--backend",
-                &m,
-                "--label",
-                label,
-                "--so-pin-source",
-                "env:SO_PIN",
-                "--pin-source",
-                "env:USER_PIN",
-            ],
-        );
-    }
-    let (src, dst) = (ctx.backend("SRC"), ctx.backend("DST"));
-    let pem = ctx.path("root-ec.pub.pem");
-    let pem_s = pem.display().to_string();
-    for args in [
-        vec![
-            "generate-key",
-            "--backend",
-            &src,
-            "--label",
-            "root-ec",
-            "--id",
-            "1001",
-            "--algorithm",
-            "ec-p256",
-            "--pin-source",
-            "env:USER_PIN",
-            "--exportable-under-wrap",
-        ],
-        vec![
-            "export-pubkey",
-            "--backend",
-            &src,
-            "--key",
-            "root-ec",
-            "-o",
-            &pem_s,
-        ],
-        vec![
-            "wrap-key",
-            "generate",
-            "--backend",
-            &src,
-            "--label",
-            "wk",
-            "--id",
-            "00aa",
-            "--threshold",
-            "2",
-            "--shares",
-            "3",
-            "--share-dir",
-            shares_dir.to_str().unwrap(),
-            "--so-pin-source",
-            "env:SO_PIN",
-        ],
-    ] {
-        ctx.ok(&mut log, &args);
-    }
-    let bk = ctx.path("backup");
-    let bk_s = bk.display().to_string();
-    ctx.ok(
-        &mut log,
-        &[
-            "backup",
-            "--backend",
-            &src,
-            "--pin-source",
-            "env:USER_PIN",
-            "--wrap-key",
-            "wk",
-            "--key",
-            "root-ec",
-            "--out-dir",
-            &bk_s,
-        ],
-    );
-    let files: Vec<PathBuf> = (1..=3)
-        .map(|i| share_path(&shares_dir, "wk", i, 3))
-        .collect();
-    let (s1, s3) = (share_arg(&files[0]), share_arg(&files[2]));
-    ctx.ok(
-        &mut log,
-        &[
-            "restore",
-            "--backend",
-            &dst,
-            "--pin-source",
-            "env:USER_PIN",
-            "--so-pin-source",
-            "env:SO_PIN",
-            "--in-dir",
-            &bk_s,
-            "--share-source",
-            &s1,
-            "--share-source",
-            &s3,
-            "--keep-wrap-key",
-        ],
-    );
-    let listed = ctx.list("DST");
-    let wk = block(&listed, "Secret Key Object", "wk");
-    assert!(wk.contains("Usage:      wrap\n"), "the kept wrap key: {wk}");
-    let blob = std::fs::read(bk.join("root-ec.kwp")).unwrap();
-    let e = pinless_unwrap(&ctx, "DST", "wk", &blob).unwrap_err();
-    assert!(e.contains("KeyFunctionNotPermitted"), "{e}");
-
-    // The target backs the restored key up again under the kept key.
-    let bk2 = ctx.path("backup-2");
-    let bk2_s = bk2.display().to_string();
-    ctx.ok(
-        &mut log,
-        &[
-            "backup",
-            "--backend",
-            &dst,
-            "--pin-source",
-            "env:USER_PIN",
-            "--wrap-key",
-            "wk",
-            "--key",
-            "root-ec",
-            "--out-dir",
-            &bk2_s,
-        ],
-    );
-    let wrap_key = wrap_key_from_files(&files[1..]);
-    openssl_unwrap_matches(&ctx, &wrap_key, &bk2.join("root-ec.kwp"), &pem);
-    officiant_transcript_verifies(&ctx);
+/// A source token "SRC" holding an exportable P-256 key `root-ec` (public half in
+/// `root-ec.pub.pem`), a wrap key `wk` split 2-of-`n`, and a backup of the key in
+/// `backup/`: what the keep-wrap-key tests restore from.
+struct Backed {
+    dir: PathBuf,
+    shares: Vec<PathBuf>,
+    pem: PathBuf,
 }
 
-/// A restore with `--keep-wrap-key` killed at every crash point (one of them right after
-/// the wrap key was let unwrap for an import), then run again: the kept key only wraps.
-#[test]
-fn a_kept_wrap_key_only_wraps_after_a_restore_killed_anywhere() {
-    let ctx = Ctx::new();
-    let mut log = Vec::new();
-    let shares_dir = ctx.path("shares");
-    std::fs::create_dir(&shares_dir).unwrap();
-    let m = format!("pkcs11:?module-path={}", ctx.hsm.module.display());
-    let init = |log: &mut Vec<u8>, label: &str| {
-        ctx.ok(
+impl Ctx {
+    /// A new token labelled `label`, with the test's SO PIN and user PIN.
+    fn init(&self, log: &mut Vec<u8>, label: &str) {
+        let m = format!("pkcs11:?module-path={}", self.hsm.module.display());
+        self.ok(
             log,
             &[
                 "init-token",
@@ -938,48 +781,134 @@ fn a_kept_wrap_key_only_wraps_after_a_restore_killed_anywhere() {
                 "env:USER_PIN",
             ],
         );
-    };
-    init(&mut log, "SRC");
-    let src = ctx.backend("SRC");
-    let bk = ctx.path("backup");
-    let bk_s = bk.display().to_string();
-    for args in [
-        vec![
-            "generate-key",
-            "--backend",
-            &src,
+    }
+
+    fn backed_up_source(&self, log: &mut Vec<u8>, n: u8) -> Backed {
+        self.init(log, "SRC");
+        let src = self.backend("SRC");
+        let shares_dir = self.path("shares");
+        std::fs::create_dir(&shares_dir).unwrap();
+        let b = Backed {
+            dir: self.path("backup"),
+            shares: (1..=n)
+                .map(|i| share_path(&shares_dir, "wk", i, n))
+                .collect(),
+            pem: self.path("root-ec.pub.pem"),
+        };
+        let (pem, dir, n) = (
+            b.pem.display().to_string(),
+            b.dir.display().to_string(),
+            n.to_string(),
+        );
+        let sd = shares_dir.display().to_string();
+        let user = ["--pin-source", "env:USER_PIN"];
+        let gen = [
             "--label",
             "root-ec",
             "--id",
             "1001",
             "--algorithm",
             "ec-p256",
-            "--pin-source",
-            "env:USER_PIN",
-            "--exportable-under-wrap",
-        ],
-        vec![
-            "wrap-key",
-            "generate",
-            "--backend",
-            &src,
-            "--label",
-            "wk",
-            "--id",
-            "00aa",
-            "--threshold",
-            "2",
-            "--shares",
-            "2",
-            "--share-dir",
-            shares_dir.to_str().unwrap(),
-            "--so-pin-source",
-            "env:SO_PIN",
-        ],
-        vec![
+        ];
+        let split = ["--threshold", "2", "--shares", &n, "--share-dir", &sd];
+        let keys = ["--wrap-key", "wk", "--key", "root-ec", "--out-dir", &dir];
+        for args in [
+            [
+                &["generate-key", "--backend", &src][..],
+                &gen,
+                &["--exportable-under-wrap"],
+                &user,
+            ],
+            [
+                &["export-pubkey", "--backend", &src],
+                &["--key", "root-ec", "-o", &pem],
+                &[],
+                &[],
+            ],
+            [
+                &["wrap-key", "generate", "--backend", &src],
+                &["--label", "wk", "--id", "00aa"],
+                &split,
+                &["--so-pin-source", "env:SO_PIN"],
+            ],
+            [&["backup", "--backend", &src], &keys, &user, &[]],
+        ] {
+            self.ok(log, &args.concat());
+        }
+        b
+    }
+
+    /// `restore` onto `backend` from `b` with the given shares, keeping the wrap key;
+    /// killed at crash point `crash` when given.
+    fn restore_keeping(
+        &self,
+        backend: &str,
+        b: &Backed,
+        shares: &[&PathBuf],
+        crash: Option<usize>,
+        transcript: &Path,
+    ) -> Output {
+        let mut c = support::officiant();
+        self.hsm.env(&mut c);
+        c.env("SO_PIN", SO)
+            .env("USER_PIN", USER)
+            .args(["restore", "--backend", backend])
+            .args(["--pin-source", "env:USER_PIN"])
+            .args(["--so-pin-source", "env:SO_PIN"])
+            .arg("--in-dir")
+            .arg(&b.dir)
+            .arg("--keep-wrap-key")
+            .arg("--transcript")
+            .arg(transcript);
+        for sh in shares {
+            c.args(["--share-source", &share_arg(sh)]);
+        }
+        match crash {
+            Some(k) => c.env("OFFICIANT_TEST_CRASH_AT", k.to_string()),
+            None => c.env_remove("OFFICIANT_TEST_CRASH_AT"),
+        };
+        run(&mut c)
+    }
+}
+
+/// A restore with `--keep-wrap-key` makes the target the next backup source: its wrap
+/// key only wraps (no one without a PIN unwraps with it), and a backup from the target
+/// under it is what OpenSSL unwraps to the original key.
+#[test]
+fn a_restore_that_keeps_the_wrap_key_leaves_a_wrap_only_key_that_backs_up_again() {
+    let ctx = Ctx::new();
+    let mut log = Vec::new();
+    let b = ctx.backed_up_source(&mut log, 3);
+    ctx.init(&mut log, "DST");
+    let dst = ctx.backend("DST");
+    let out = ctx.restore_keeping(
+        &dst,
+        &b,
+        &[&b.shares[0], &b.shares[2]],
+        None,
+        &ctx.transcript(),
+    );
+    log.extend(&out.stdout);
+    log.extend(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wk = block(&ctx.list("DST"), "Secret Key Object", "wk");
+    assert!(wk.contains("Usage:      wrap\n"), "the kept wrap key: {wk}");
+    let blob = std::fs::read(b.dir.join("root-ec.kwp")).unwrap();
+    let e = pinless_unwrap(&ctx, "DST", "wk", &blob).unwrap_err();
+    assert!(e.contains("KeyFunctionNotPermitted"), "{e}");
+
+    // The target backs the restored key up again under the kept key.
+    let bk2 = ctx.path("backup-2").display().to_string();
+    ctx.ok(
+        &mut log,
+        &[
             "backup",
             "--backend",
-            &src,
+            &dst,
             "--pin-source",
             "env:USER_PIN",
             "--wrap-key",
@@ -987,42 +916,29 @@ fn a_kept_wrap_key_only_wraps_after_a_restore_killed_anywhere() {
             "--key",
             "root-ec",
             "--out-dir",
-            &bk_s,
+            &bk2,
         ],
-    ] {
-        ctx.ok(&mut log, &args);
-    }
-    let shares: Vec<String> = (1..=2)
-        .map(|i| share_arg(&share_path(&shares_dir, "wk", i, 2)))
-        .collect();
+    );
+    let wrap_key = wrap_key_from_files(&b.shares[1..]);
+    openssl_unwrap_matches(&ctx, &wrap_key, &ctx.path("backup-2/root-ec.kwp"), &b.pem);
+    officiant_transcript_verifies(&ctx);
+}
+
+/// A restore with `--keep-wrap-key` killed at every crash point (one of them between
+/// the unwrap and turning CKA_UNWRAP off again), then run again: the kept key only wraps.
+#[test]
+fn a_kept_wrap_key_only_wraps_after_a_restore_killed_anywhere() {
+    let ctx = Ctx::new();
+    let mut log = Vec::new();
+    let b = ctx.backed_up_source(&mut log, 2);
+    let shares: Vec<&PathBuf> = b.shares.iter().collect();
     let mut killed = 0;
     for n in 1..60 {
         let label = format!("DST{n}");
-        init(&mut log, &label);
+        ctx.init(&mut log, &label);
         let dst = ctx.backend(&label);
-        let restore = |crash: Option<usize>| {
-            let mut c = support::officiant();
-            ctx.hsm.env(&mut c);
-            c.env("SO_PIN", SO)
-                .env("USER_PIN", USER)
-                .args(["restore", "--backend", &dst])
-                .args([
-                    "--pin-source",
-                    "env:USER_PIN",
-                    "--so-pin-source",
-                    "env:SO_PIN",
-                ])
-                .args(["--in-dir", &bk_s, "--keep-wrap-key"])
-                .args(["--share-source", &shares[0], "--share-source", &shares[1]])
-                .arg("--transcript")
-                .arg(ctx.path(&format!("restore-{n}.jsonl")));
-            match crash {
-                Some(k) => c.env("OFFICIANT_TEST_CRASH_AT", k.to_string()),
-                None => c.env_remove("OFFICIANT_TEST_CRASH_AT"),
-            };
-            run(&mut c)
-        };
-        let first = restore(Some(n));
+        let tr = ctx.path(&format!("restore-{n}.jsonl"));
+        let first = ctx.restore_keeping(&dst, &b, &shares, Some(n), &tr);
         if first.status.success() {
             break;
         }
@@ -1032,7 +948,7 @@ fn a_kept_wrap_key_only_wraps_after_a_restore_killed_anywhere() {
             String::from_utf8_lossy(&first.stderr)
         );
         killed += 1;
-        let again = restore(None);
+        let again = ctx.restore_keeping(&dst, &b, &shares, None, &tr);
         assert!(
             again.status.success(),
             "point {n}: rerun: {}",
