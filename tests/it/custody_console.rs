@@ -172,16 +172,25 @@ fn roll_call(t: &Tmux) {
     t.keys(&["Enter"]);
 }
 
+/// Answer the secret prompt, and wait for it to close (a later look must not see it).
 fn secret(t: &Tmux, prompt: &str, value: &str) {
     t.wait_for(prompt, 30);
     t.text(value);
     t.keys(&["Enter"]);
+    t.wait_gone(prompt, 30);
 }
 
-/// The reviewer (the only witness) acknowledges the result on screen.
-fn acknowledge(t: &Tmux) {
-    t.wait_for("Read the result above aloud", 60);
+/// The reviewer (the only witness) acknowledges step `step`'s result, and the review
+/// leaves (two reviews in a row look alike: an Enter must not land on the next one
+/// before it is drawn, or between them where it does nothing).
+fn acknowledge(t: &Tmux, step: &str) {
+    let reviewing =
+        |s: &str| s.contains("Read the result above aloud") && s.contains(&format!("✓ {step}  ["));
+    t.wait_until(&format!("review of {step}"), 60, reviewing);
     t.keys(&["Enter"]);
+    t.wait_until(&format!("end of the review of {step}"), 30, |s| {
+        !reviewing(s)
+    });
 }
 
 fn kcv(openssl: &Path, work: &Path, shares: &[&str]) -> String {
@@ -235,7 +244,7 @@ fn custodians_take_their_shares_at_the_console_and_a_killed_hand_out_resumes() {
     t.keys(&["Enter"]);
     roll_call(&t);
     secret(&t, "PIN (user)", PIN);
-    acknowledge(&t); // the key pair
+    acknowledge(&t, "gen"); // the key pair
     secret(&t, "SO PIN (so)", SO_PIN);
     let mut seen = Vec::new();
     // Killed with share 2 on screen.
@@ -259,8 +268,8 @@ fn custodians_take_their_shares_at_the_console_and_a_killed_hand_out_resumes() {
     secret(&t, "PIN (user)", PIN);
     secret(&t, "SO PIN (so)", SO_PIN);
     let shares = hand_out(&t, &mut seen, None);
-    acknowledge(&t); // the wrap key
-    acknowledge(&t); // the backup
+    acknowledge(&t, "gen-wrap"); // the wrap key
+    acknowledge(&t, "backup"); // the backup
     t.wait_for("Ceremony complete", 60);
     let history = t.history();
     for sh in &seen {

@@ -106,36 +106,41 @@ fn answer_until(t: &Tmux, label: &str, secs: u64, done: &dyn Fn(&str) -> bool) -
             t0.elapsed() < std::time::Duration::from_secs(secs),
             "the ceremony did not get there within {secs} s; screen:\n{s}"
         );
-        let keys: Option<(&str, bool)> =
+        // (text to type, the prompt it answers: a secret's prompt must leave the screen
+        // before the next look, or a stale look would type the PIN's digits as keys)
+        let keys: Option<(&str, Option<&str>)> =
             if s.contains("choose your name") || s.contains("confirms it") {
-                Some(("", true))
+                Some(("", None))
             } else if s.contains("and Enter to go ahead") {
-                Some((label, true))
+                Some((label, None))
             } else if s.contains("again, to confirm") {
-                Some((last_secret, true))
+                Some((last_secret, Some("again, to confirm")))
             } else if s.contains("New SO PIN (so):") {
                 last_secret = SO_PIN;
-                Some((SO_PIN, true))
+                Some((SO_PIN, Some("New SO PIN (so):")))
             } else if s.contains("PIN (user):") {
                 last_secret = PIN;
-                Some((PIN, true))
+                Some((PIN, Some("PIN (user):")))
             } else if s.contains("Press Enter to begin") || s.contains("Press Enter to resume") {
-                Some(("", true))
+                Some(("", None))
             } else {
                 None
             };
         match keys {
-            Some((text, enter)) => {
+            Some((text, secret)) => {
                 if !text.is_empty() {
-                    if s.contains("PIN") {
+                    if secret.is_some() {
                         t.wait_for_no_echo(5);
                     }
                     t.text(text);
                 }
-                if enter {
-                    t.keys(&["Enter"]);
+                t.keys(&["Enter"]);
+                match secret {
+                    Some(prompt) => t.wait_gone(prompt, 30),
+                    None => {
+                        t.wait_change(&s, 30);
+                    }
                 }
-                t.wait_change(&s, 30);
             }
             None => std::thread::sleep(std::time::Duration::from_millis(50)),
         }

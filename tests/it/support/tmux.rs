@@ -181,6 +181,30 @@ impl Tmux {
             .unwrap_or_else(|| panic!("no program under the pane's shell {shell}"))
     }
 
+    /// Wait until `needle` is no longer on screen (a prompt answered and closed).
+    pub fn wait_gone(&self, needle: &str, secs: u64) {
+        self.wait_until(&format!("{needle:?} to leave the screen"), secs, |s| {
+            !s.contains(needle)
+        });
+    }
+
+    /// Wait until the screen satisfies `done` (`what` names it in the failure).
+    pub fn wait_until(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < patience(secs),
+                "no {what} within {:?}; screen:\n{s}",
+                patience(secs)
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
     /// Wait until `needle` is on screen.
     pub fn wait_for(&self, needle: &str, secs: u64) -> String {
         let t0 = Instant::now();
