@@ -44,7 +44,7 @@ pub enum Error {
     TokenBusy {
         /// The token as its label and serial name it.
         token: String,
-        /// Who holds it, as /proc/locks and /proc tell.
+        /// Who holds it, as /proc tells.
         holder: String,
     },
     /// Another run holds it.
@@ -52,7 +52,7 @@ pub enum Error {
     Busy {
         /// The out dir.
         path: String,
-        /// Who holds it: the process and its command line, as /proc/locks and /proc tell.
+        /// Who holds it: the process and its command line, as /proc tells.
         holder: String,
     },
 }
@@ -94,12 +94,7 @@ impl OutLock {
                 created,
             }),
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                let holder = dir
-                    .metadata()
-                    .ok()
-                    .and_then(|m| holder_of(m.dev(), m.ino()))
-                    .map(|pid| format!("process {pid}{}", command_of(pid)))
-                    .unwrap_or_else(|| "another process".into());
+                let holder = holder_of(&dir, out);
                 Err(Error::Busy {
                     path: out.display().to_string(),
                     holder,
@@ -173,12 +168,7 @@ impl TokenLock {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(TokenLock { _file: file, key })),
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                let holder = file
-                    .metadata()
-                    .ok()
-                    .and_then(|m| holder_of(m.dev(), m.ino()))
-                    .map(|pid| format!("process {pid}{}", command_of(pid)))
-                    .unwrap_or_else(|| "another process".into());
+                let holder = holder_of(&file, &path);
                 Err(Error::TokenBusy {
                     token: format!("{:?} (serial {})", info.label, info.serial.trim()),
                     holder,
@@ -233,8 +223,53 @@ fn private_dir(dir: PathBuf) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// The process holding a `flock` on the file (`dev`, `ino`), from /proc/locks (Linux).
-fn holder_of(dev: u64, ino: u64) -> Option<u32> {
+/// "process PID: command …" for the process holding a `flock` on `file` (at `path`),
+/// or "another process" when /proc cannot tell (another user's process, no /proc).
+fn holder_of(file: &File, path: &Path) -> String {
+    path.canonicalize()
+        .ok()
+        .and_then(|p| holder_by_fd(&p))
+        .or_else(|| {
+            let m = file.metadata().ok()?;
+            holder_by_inode(m.dev(), m.ino())
+        })
+        .map_or_else(
+            || "another process".into(),
+            |pid| format!("process {pid}{}", command_of(pid)),
+        )
+}
+
+/// The process with a descriptor open on `path` that holds a `flock` through it: the
+/// descriptor's `/proc/PID/fdinfo` lists the locks it owns. Exact on every filesystem,
+/// where /proc/locks' device and inode need not be what `stat` says (overlayfs gives a
+/// directory, or a file, another inode number there than in `stat`).
+fn holder_by_fd(path: &Path) -> Option<u32> {
+    let want = path.as_os_str();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|proc_entry| {
+            let pid: u32 = proc_entry.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(proc_entry.path().join("fd")).ok()?;
+            fds.flatten()
+                .any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == want)
+                        && std::fs::read_to_string(
+                            proc_entry.path().join("fdinfo").join(fd.file_name()),
+                        )
+                        .is_ok_and(|info| {
+                            // "lock:\t1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234 0 EOF"
+                            info.lines()
+                                .any(|l| l.starts_with("lock:") && l.contains(" FLOCK "))
+                        })
+                })
+                .then_some(pid)
+        })
+}
+
+/// The process holding a `flock` on the file (`dev`, `ino`), from /proc/locks: the
+/// fallback when no descriptor could be read.
+fn holder_by_inode(dev: u64, ino: u64) -> Option<u32> {
     let want = format!(
         "{:02x}:{:02x}:{ino}",
         rustix::fs::major(dev),
