@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ratatui::crossterm::event::KeyCode;
 
 use super::app::{AppState, Command, Popup, Screen};
-use super::tests::{press, ready, snap, typed, worker, worker_req};
+use super::tests::{press, ready, scratch_dir, snap, typed, worker, worker_req};
 use super::worker::{Request, RequestList, WorkerMsg};
 use crate::approvals::pending::{AgentKey, KeyStatus, Pending};
 use crate::approvals::request::{KeyUse, Request as SigningRequest};
@@ -213,7 +213,7 @@ fn a_request_goes_to_the_sign_screen_with_its_approvals() {
         "requests/release-1.2.3.json.alice.sig"
     );
     // The request and approval files must exist before the PIN is asked.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let input = dir.path().join("fw.bin");
     std::fs::write(&input, b"payload").unwrap();
     s.sign.input.input.value = input.display().to_string();

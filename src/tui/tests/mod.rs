@@ -100,6 +100,16 @@ pub(super) fn ready(color: bool) -> AppState {
     s
 }
 
+/// A scratch directory whose path has the same length wherever the tests run: snapshots
+/// show it as `/tmp/DIR` and the box around it must not move with `$TMPDIR`.
+pub(super) fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(".tmp")
+        .rand_bytes(6)
+        .tempdir_in("/tmp")
+        .unwrap()
+}
+
 fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }

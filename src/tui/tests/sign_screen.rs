@@ -3,7 +3,7 @@
 use super::*;
 #[test]
 fn sign_screen_with_completion_and_pin() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = super::scratch_dir();
     for f in ["firmware-a.bin", "firmware-b.bin", "notes.txt"] {
         std::fs::write(dir.path().join(f), b"payload").unwrap();
     }
@@ -100,7 +100,7 @@ fn sign_screen_with_completion_and_pin() {
 /// input, an existing output, a misspelt or missing option.
 #[test]
 fn sign_checks_come_before_the_pin() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = super::scratch_dir();
     let input = dir.path().join("tf-a.bin");
     std::fs::write(&input, b"payload").unwrap();
     let mut s = ready(true);
@@ -165,7 +165,7 @@ fn sign_checks_come_before_the_pin() {
 /// public key: the field says so, and `v` sends the table with the format.
 #[test]
 fn imx_formats_verify_against_the_srk_table() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = super::scratch_dir();
     let (image, table) = (
         dir.path().join("flash.bin"),
         dir.path().join("srk_table.bin"),
