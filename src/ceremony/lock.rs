@@ -120,13 +120,24 @@ pub struct TokenLock {
 }
 
 impl TokenLock {
-    /// Lock the token `info` describes for this run, or say who has it. `Ok(None)`: a
-    /// token that takes no lock here (see the module doc).
+    /// Lock the token `info` describes for this run alone, or say who has it. `Ok(None)`:
+    /// a token that takes no lock here (see the module doc).
     pub fn take(info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
         if Self::key_of(info).is_none() {
             return Ok(None);
         }
-        Self::take_in(&lock_dir()?, info)
+        Self::take_in(&lock_dir()?, info, Hold::Alone)
+    }
+
+    /// Lock the token for signing beside other signers: refused while a ceremony or a
+    /// one-step command that changes the token holds it, and it keeps them out while held.
+    /// Signers among themselves need no lock: a request's use counter refuses two that
+    /// counted from the same value.
+    pub fn take_shared(info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
+        if Self::key_of(info).is_none() {
+            return Ok(None);
+        }
+        Self::take_in(&lock_dir()?, info, Hold::Shared)
     }
 
     /// The token's lock key, the [`TokenLock::key`] a lock on it has; `None` for a token
@@ -148,7 +159,11 @@ impl TokenLock {
     }
 
     /// [`TokenLock::take`] with its lock file in `dir`.
-    fn take_in(dir: &Path, info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
+    fn take_in(
+        dir: &Path,
+        info: &crate::hsm::TokenInfo,
+        hold: Hold,
+    ) -> Result<Option<Self>, Error> {
         let Some(key) = Self::key_of(info) else {
             return Ok(None);
         };
@@ -165,7 +180,11 @@ impl TokenLock {
             // No one else can write to the directory, so nothing here is a planted link.
             .open(&path)
             .map_err(io)?;
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        let op = match hold {
+            Hold::Alone => FlockOperation::NonBlockingLockExclusive,
+            Hold::Shared => FlockOperation::NonBlockingLockShared,
+        };
+        match flock(&file, op) {
             Ok(()) => Ok(Some(TokenLock { _file: file, key })),
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
                 let holder = holder_of(&file, &path);
@@ -177,6 +196,15 @@ impl TokenLock {
             Err(e) => Err(io(e.into())),
         }
     }
+}
+
+/// How a run holds its token.
+#[derive(Clone, Copy, Debug)]
+enum Hold {
+    /// A ceremony or a command that changes the token: no one else.
+    Alone,
+    /// A signer: other signers too.
+    Shared,
 }
 
 /// Where token locks live: `$XDG_RUNTIME_DIR/officiant`, else (unset, or not usable)
@@ -326,8 +354,10 @@ mod tests {
     fn a_token_is_locked_once_by_its_serial() {
         let d = tempfile::tempdir().unwrap();
         let dir = private_dir(d.path().join("locks")).unwrap();
-        let held = TokenLock::take_in(&dir, &token("a1b2")).unwrap().unwrap();
-        let e = TokenLock::take_in(&dir, &token(" a1b2 "))
+        let held = TokenLock::take_in(&dir, &token("a1b2"), Hold::Alone)
+            .unwrap()
+            .unwrap();
+        let e = TokenLock::take_in(&dir, &token(" a1b2 "), Hold::Alone)
             .unwrap_err()
             .to_string();
         assert!(
@@ -337,9 +367,13 @@ mod tests {
             "{e}"
         );
         // Another token is another lock.
-        assert!(TokenLock::take_in(&dir, &token("c3d4")).unwrap().is_some());
+        assert!(TokenLock::take_in(&dir, &token("c3d4"), Hold::Alone)
+            .unwrap()
+            .is_some());
         drop(held);
-        assert!(TokenLock::take_in(&dir, &token("a1b2")).unwrap().is_some());
+        assert!(TokenLock::take_in(&dir, &token("a1b2"), Hold::Alone)
+            .unwrap()
+            .is_some());
         // Nothing to name a token by, or a token that locks itself: no lock.
         assert!(TokenLock::take(&token("")).unwrap().is_none());
         let rehearsal = crate::hsm::TokenInfo {
@@ -347,6 +381,30 @@ mod tests {
             ..token("a1b2")
         };
         assert!(TokenLock::take(&rehearsal).unwrap().is_none());
+    }
+
+    #[test]
+    fn signers_share_a_token_that_a_ceremony_has_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = private_dir(d.path().join("locks")).unwrap();
+        let take = |hold| TokenLock::take_in(&dir, &token("a1b2"), hold);
+        let busy = |r: Result<Option<TokenLock>, Error>| {
+            let e = r.unwrap_err().to_string();
+            assert!(
+                e.contains("is in use by another officiant run (process "),
+                "{e}"
+            );
+        };
+        let signer = take(Hold::Shared).unwrap().unwrap();
+        let other_signer = take(Hold::Shared).unwrap().unwrap();
+        busy(take(Hold::Alone));
+        drop(signer);
+        busy(take(Hold::Alone));
+        drop(other_signer);
+        let ceremony = take(Hold::Alone).unwrap().unwrap();
+        busy(take(Hold::Shared));
+        drop(ceremony);
+        assert!(take(Hold::Shared).unwrap().is_some());
     }
 
     #[test]

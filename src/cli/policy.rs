@@ -103,6 +103,9 @@ fn set(a: SetArgs) -> Outcome {
     // A bad policy file fails before the token is touched.
     let policy = Policy::load(&a.policy)?;
     let (uri, mut token) = open(&a.b)?;
+    // Writing the next policy version: no other run on this token meanwhile.
+    let _held = crate::ceremony::lock::TokenLock::take(&token.info()?)
+        .map_err(|e| Failure(e.to_string()))?;
     if token.capabilities()?.auth_keys {
         if a.so_pin_source.is_some() {
             return Err(Failure(

@@ -166,6 +166,9 @@ pub fn sign(a: SignArgs) -> Outcome {
     let mut token = hsm::open(&uri, a.b.token.as_deref())
         .map_err(|e| Failure(format!("cannot open {uri}: {e}")))?;
     super::apply_auth_key(token.as_mut(), &a.b)?;
+    // Signers share the token; a ceremony or a command changing it waits for them.
+    let _held = crate::ceremony::lock::TokenLock::take_shared(&token.info()?)
+        .map_err(|e| Failure(e.to_string()))?;
     // One login for the whole batch. Without --pin-source the backend may log in from
     // the URI's pin-source, or the token's signing refusal says what is missing.
     if let Some(src) = &a.b.pin_source {

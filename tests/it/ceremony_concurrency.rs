@@ -3,7 +3,11 @@
 //! - into the same out dir (on the rehearsal token): refused in one line naming the
 //!   first process, the journal untouched; the first completes with its key;
 //! - into another out dir on the same SoftHSM token: refused in one line naming the token
-//!   and the first process (pkcs11-tool then finds the key once, made by the first).
+//!   and the first process (pkcs11-tool then finds the key once, made by the first);
+//!   so are a one-step command (which writes no transcript) and a signer.
+//!
+//! Signers share a token: a signer held at its PIN keeps a ceremony out, and signs once
+//! it has its PIN.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -201,9 +205,98 @@ fn a_second_run_on_the_same_softhsm_token_is_refused_whatever_its_out_dir() {
         "{err}"
     );
 
+    let busy = format!(
+        "token \"shared\" (serial {}",
+        err.split("(serial ")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+    );
+    let held_by_first = format!(
+        "is in use by another officiant run (process {}: officiant run",
+        first.id()
+    );
+    // A one-step command that changes the token: refused before it writes anything.
+    let one_step_transcript = d.path().join("one-step.jsonl");
+    let mut gen = support::officiant();
+    hsm.env(&mut gen)
+        .args(["generate-key", "--backend", &backend])
+        .args(["--label", "k2", "--id", "02", "--algorithm", "ec-p256"])
+        .arg("--pin-source")
+        .arg(format!("file:{}", d.path().join("user.pin").display()))
+        .arg("--transcript")
+        .arg(&one_step_transcript);
+    let err = refused_line(&gen.output().unwrap());
+    assert!(err.contains(&busy) && err.contains(&held_by_first), "{err}");
+    assert!(
+        !one_step_transcript.exists(),
+        "the refused command wrote a transcript"
+    );
+    // A signer: refused while a ceremony has the token.
+    std::fs::write(d.path().join("fw.bin"), b"firmware").unwrap();
+    let o = sign_cmd(d.path(), &backend, &hsm, &d.path().join("user.pin"))
+        .output()
+        .unwrap();
+    let err = refused_line(&o);
+    assert!(err.contains(&busy) && err.contains(&held_by_first), "{err}");
+
     std::fs::write(&release, b"").unwrap();
     let o = first.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A signer waiting for its PIN (a FIFO) has the token: a ceremony is refused naming
+    // it, and the signer then signs.
+    let fifo = d.path().join("pin.fifo");
+    support::run_ok(Command::new("mkfifo").arg(&fifo));
+    let mut signer = sign_cmd(d.path(), &backend, &hsm, &fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer_end = fifo.clone();
+    // Opening the FIFO to write returns once the signer opens it to read its PIN: it
+    // holds the token lock by then.
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::OpenOptions::new().write(true).open(writer_end));
+    });
+    let t0 = Instant::now();
+    let mut pin_pipe = loop {
+        if let Ok(w) = rx.recv_timeout(Duration::from_millis(50)) {
+            break w.unwrap();
+        }
+        if let Some(status) = signer.try_wait().unwrap() {
+            let o = signer.wait_with_output().unwrap();
+            panic!(
+                "the signer ended ({status}) before reading its PIN: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the signer never read its PIN"
+        );
+    };
+    let third = run_cmd(d.path(), &backend, &d.path().join("out-c"), Some(&hsm))
+        .output()
+        .unwrap();
+    let err = refused_line(&third);
+    assert!(
+        err.contains(&busy)
+            && err.contains(&format!(
+                "is in use by another officiant run (process {}: officiant sign",
+                signer.id()
+            )),
+        "{err}"
+    );
+    std::io::Write::write_all(&mut pin_pipe, b"concurrency-user-1\n").unwrap();
+    drop(pin_pipe);
+    let o = signer.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(d.path().join("fw.bin.sig").exists());
+
     let mut list = Command::new(pkcs11_tool);
     hsm.env(&mut list)
         .arg("--module")
@@ -222,4 +315,27 @@ fn a_second_run_on_the_same_softhsm_token_is_refused_whatever_its_out_dir() {
         1,
         "one key, made by the first run: {listed}"
     );
+}
+
+/// `officiant sign` of `dir/fw.bin` with the run's key `k1`, its PIN read from `pin`.
+fn sign_cmd(dir: &Path, backend: &str, hsm: &SoftHsm, pin: &Path) -> Command {
+    let mut c = support::officiant();
+    hsm.env(&mut c)
+        .args([
+            "sign",
+            "--backend",
+            backend,
+            "--key",
+            "k1",
+            "--format",
+            "raw",
+        ])
+        .arg("--pin-source")
+        .arg(format!("file:{}", pin.display()))
+        .arg("--transcript")
+        .arg(dir.join("sign.jsonl"))
+        .arg("-o")
+        .arg(dir.join("fw.bin.sig"))
+        .arg(dir.join("fw.bin"));
+    c
 }

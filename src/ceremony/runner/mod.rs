@@ -21,7 +21,7 @@ use super::answers::{self, Answers};
 use super::engine::{Event, State, StepResult};
 use super::inputs::{AnswersFile, Inputs};
 use super::journal::{self, Journal, Memo};
-use super::lock::{self, OutLock};
+use super::lock::{self, OutLock, TokenLock};
 use super::plan;
 use super::script::{self, Action, Script, ScriptError};
 use super::transcript::{self, Writer};
@@ -380,8 +380,8 @@ impl Session {
 }
 
 /// Run an in-memory script (a one-step command) on an open token, with its transcript
-/// appended to `transcript` and its outputs in `out`; no journal, no out-dir lock. Returns
-/// the last step's result.
+/// appended to `transcript` and its outputs in `out`; no journal, no out-dir lock, the token
+/// locked as a ceremony locks it. Returns the last step's result.
 pub fn run_single(
     script: &Script,
     token: &mut dyn Token,
@@ -391,6 +391,12 @@ pub fn run_single(
     out: &Path,
     inputs: &mut dyn Inputs,
 ) -> Result<StepResult, Error> {
+    // A one-step command holds its token as a ceremony does: refused, before anything
+    // is written, while another run has it.
+    let info = token
+        .info()
+        .map_err(|e| Error::Run(format!("{backend}: {e}")))?;
+    let locks: Vec<TokenLock> = TokenLock::take(&info)?.into_iter().collect();
     let mut tr = Writer::open(transcript)?;
     tr.append("open", open)?;
     let mut driver = Driver {
@@ -405,7 +411,7 @@ pub fn run_single(
         last_use: BTreeMap::new(),
         inputs,
         signed_pending: None,
-        token_locks: None,
+        token_locks: Some(locks),
     };
     let mut state = State::new(script);
     if let Some(e) = driver.drive_state(
