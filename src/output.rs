@@ -39,8 +39,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 ///   every point and check the resume;
 /// - `OFFICIANT_TEST_HOLD_AT=N:FILE` creates `FILE.held` there and waits (up to two
 ///   minutes) until `FILE` exists, so tests can start a second run while this one holds
-///   its locks.
+///   its locks. A point with a name ([`crash_point_named`]) is also held by
+///   `OFFICIANT_TEST_HOLD_AT=NAME:FILE`.
 pub fn crash_point() {
+    crash_point_named("");
+}
+
+/// A [`crash_point`] that `OFFICIANT_TEST_HOLD_AT` can also name (a point whose number
+/// depends on what ran before it).
+pub fn crash_point_named(name: &str) {
+    #[cfg(not(debug_assertions))]
+    let _ = name;
     #[cfg(debug_assertions)]
     {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,7 +65,7 @@ pub fn crash_point() {
             .as_deref()
             .and_then(|v| v.split_once(':'))
         {
-            if at.parse::<usize>().ok() == Some(n) {
+            if at.parse::<usize>().ok() == Some(n) || (!name.is_empty() && at == name) {
                 let release = std::path::PathBuf::from(file);
                 let _ = std::fs::write(format!("{file}.held"), b"");
                 for _ in 0..6000 {

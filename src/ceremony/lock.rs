@@ -11,11 +11,16 @@
 //!   under the new serial after an init-token. Two runs into different out dirs cannot
 //!   fill one token. The rehearsal token locks its own store for as long as a process has
 //!   it open, a MockHsm lives in one process, and a token with no serial (not yet
-//!   initialized) has nothing to name it by: those take no token lock.
+//!   initialized) has nothing to name it by: those take no token lock. Signers take it
+//!   shared ([`TokenLock::take_shared`]); one-step commands that change the token, alone.
+//! - The init lock ([`TokenLock::for_init`]): per token library (manufacturer, model),
+//!   held by an init-token from before it picks an empty slot until its new token is
+//!   locked by serial; another run's init-token waits for it.
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, FlockOperation};
 
@@ -44,6 +49,15 @@ pub enum Error {
     TokenBusy {
         /// The token as its label and serial name it.
         token: String,
+        /// Who holds it, as /proc tells.
+        holder: String,
+    },
+    /// Another run is initializing a token through the same library, and did not finish
+    /// within [`INIT_WAIT`].
+    #[error("another officiant run ({holder}) is initializing a {library} token; try again when it has finished")]
+    InitBusy {
+        /// The token library, as the token names its manufacturer and model.
+        library: String,
         /// Who holds it, as /proc tells.
         holder: String,
     },
@@ -167,33 +181,90 @@ impl TokenLock {
         let Some(key) = Self::key_of(info) else {
             return Ok(None);
         };
-        let path = dir.join(format!("token-{}.lock", &key[..32]));
-        let io = |cause| Error::Io {
-            path: path.display().to_string(),
-            cause,
-        };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            // No one else can write to the directory, so nothing here is a planted link.
-            .open(&path)
-            .map_err(io)?;
-        let op = match hold {
-            Hold::Alone => FlockOperation::NonBlockingLockExclusive,
-            Hold::Shared => FlockOperation::NonBlockingLockShared,
-        };
+        match lock_in(
+            dir,
+            &format!("token-{}.lock", &key[..32]),
+            hold,
+            Duration::ZERO,
+        )? {
+            Ok(file) => Ok(Some(TokenLock { _file: file, key })),
+            Err(holder) => Err(Error::TokenBusy {
+                token: format!("{:?} (serial {})", info.label, info.serial.trim()),
+                holder,
+            }),
+        }
+    }
+
+    /// Hold the token library `info` describes for one init-token: two runs that each
+    /// pick "the" empty slot at once would initialize the same one, or two tokens with
+    /// one label. Another run's init-token is waited for (up to [`INIT_WAIT`]: an init
+    /// takes no input, so it is short); then this one looks at the slots again and sees
+    /// the other's token. Drop it once the new token is locked by its serial.
+    pub fn for_init(info: &crate::hsm::TokenInfo) -> Result<Option<Self>, Error> {
+        if info.rehearsal {
+            return Ok(None);
+        }
+        Self::init_in(&lock_dir()?, info, INIT_WAIT)
+    }
+
+    /// [`TokenLock::for_init`] with its lock file in `dir`, waiting up to `wait`.
+    fn init_in(
+        dir: &Path,
+        info: &crate::hsm::TokenInfo,
+        wait: Duration,
+    ) -> Result<Option<Self>, Error> {
+        let key = hex::encode(crate::output::sha256(
+            format!("init\0{}\0{}", info.manufacturer.trim(), info.model.trim()).as_bytes(),
+        ));
+        match lock_in(dir, &format!("init-{}.lock", &key[..32]), Hold::Alone, wait)? {
+            Ok(file) => Ok(Some(TokenLock { _file: file, key })),
+            Err(holder) => Err(Error::InitBusy {
+                library: format!("{} {}", info.manufacturer.trim(), info.model.trim()),
+                holder,
+            }),
+        }
+    }
+}
+
+/// How long an init-token waits for another run's init-token on the same library.
+pub const INIT_WAIT: Duration = Duration::from_secs(30);
+
+/// Open `dir/name` (created 0600) and `flock` it as `hold` asks, trying again until
+/// `wait` has passed. `Ok(Err(holder))`: someone else has it, as [`holder_of`] names them.
+fn lock_in(
+    dir: &Path,
+    name: &str,
+    hold: Hold,
+    wait: Duration,
+) -> Result<Result<File, String>, Error> {
+    let path = dir.join(name);
+    let io = |cause| Error::Io {
+        path: path.display().to_string(),
+        cause,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        // No one else can write to the directory, so nothing here is a planted link.
+        .open(&path)
+        .map_err(io)?;
+    let op = match hold {
+        Hold::Alone => FlockOperation::NonBlockingLockExclusive,
+        Hold::Shared => FlockOperation::NonBlockingLockShared,
+    };
+    let start = Instant::now();
+    loop {
         match flock(&file, op) {
-            Ok(()) => Ok(Some(TokenLock { _file: file, key })),
+            Ok(()) => return Ok(Ok(file)),
             Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                let holder = holder_of(&file, &path);
-                Err(Error::TokenBusy {
-                    token: format!("{:?} (serial {})", info.label, info.serial.trim()),
-                    holder,
-                })
+                if start.elapsed() >= wait {
+                    return Ok(Err(holder_of(&file, &path)));
+                }
+                std::thread::sleep(Duration::from_millis(25));
             }
-            Err(e) => Err(io(e.into())),
+            Err(e) => return Err(io(e.into())),
         }
     }
 }
@@ -405,6 +476,59 @@ mod tests {
         busy(take(Hold::Shared));
         drop(ceremony);
         assert!(take(Hold::Shared).unwrap().is_some());
+    }
+
+    #[test]
+    fn an_init_token_waits_for_another_on_the_same_library() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = private_dir(d.path().join("locks")).unwrap();
+        let empty_slot = crate::hsm::TokenInfo {
+            label: String::new(),
+            ..token("")
+        };
+        let first = TokenLock::init_in(&dir, &empty_slot, Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        // Not within the wait: refused, naming the holder.
+        let e = TokenLock::init_in(&dir, &empty_slot, Duration::from_millis(100))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "another officiant run (process {}",
+                std::process::id()
+            )) && e.ends_with(
+                "is initializing a SoftHSM project SoftHSM v2 token; try again when it has finished"
+            ),
+            "{e}"
+        );
+        // Released during the wait: the waiter gets it.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(first);
+        });
+        let t0 = Instant::now();
+        assert!(
+            TokenLock::init_in(&dir, &empty_slot, Duration::from_secs(10))
+                .unwrap()
+                .is_some()
+        );
+        assert!(t0.elapsed() >= Duration::from_millis(150));
+        release.join().unwrap();
+        // Another library is another lock; the rehearsal token takes none.
+        let other = crate::hsm::TokenInfo {
+            model: "Other".into(),
+            ..empty_slot.clone()
+        };
+        let _held = TokenLock::init_in(&dir, &empty_slot, Duration::ZERO).unwrap();
+        assert!(TokenLock::init_in(&dir, &other, Duration::ZERO)
+            .unwrap()
+            .is_some());
+        let rehearsal = crate::hsm::TokenInfo {
+            rehearsal: true,
+            ..empty_slot
+        };
+        assert!(TokenLock::for_init(&rehearsal).unwrap().is_none());
     }
 
     #[test]

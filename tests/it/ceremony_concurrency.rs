@@ -8,6 +8,10 @@
 //!
 //! Signers share a token: a signer held at its PIN keeps a ceremony out, and signs once
 //! it has its PIN.
+//!
+//! Two runs that initialize a token through one SoftHSM at once: the second waits for the
+//! first's init-token (held between picking the empty slot and C_InitToken), then sees
+//! the label taken and stops; pkcs11-tool finds one token with it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,8 +37,9 @@ fn run_cmd(dir: &Path, backend: &str, out: &Path, hsm: Option<&SoftHsm>) -> Comm
     c
 }
 
-/// Start `cmd` held at crash point `at` until `release` exists; returns once it holds.
-fn start_held(mut cmd: Command, at: usize, release: &Path) -> Child {
+/// Start `cmd` held at crash point `at` (a number or a name) until `release` exists;
+/// returns once it holds.
+fn start_held(mut cmd: Command, at: &str, release: &Path) -> Child {
     let held = PathBuf::from(format!("{}.held", release.display()));
     let mut child = cmd
         .env(
@@ -88,7 +93,7 @@ fn a_second_run_into_the_same_out_dir_is_refused_and_the_first_completes() {
     let release = d.path().join("release");
     // Point 3: the token is open and init-token has begun; the out dir is locked from
     // the start.
-    let first = start_held(run_cmd(d.path(), &backend, &out, None), 3, &release);
+    let first = start_held(run_cmd(d.path(), &backend, &out, None), "3", &release);
     let journal = std::fs::read(out.join("journal.jsonl")).unwrap();
 
     let second = run_cmd(d.path(), &backend, &out, None).output().unwrap();
@@ -189,7 +194,7 @@ fn a_second_run_on_the_same_softhsm_token_is_refused_whatever_its_out_dir() {
     // it falls back to the same private /tmp directory the second, without one, uses.
     let mut a = run_cmd(d.path(), &backend, &d.path().join("out-a"), Some(&hsm));
     a.env("XDG_RUNTIME_DIR", d.path().join("no-such-runtime-dir"));
-    let first = start_held(a, 2, &release);
+    let first = start_held(a, "2", &release);
 
     let second = run_cmd(d.path(), &backend, &d.path().join("out-b"), Some(&hsm))
         .env_remove("XDG_RUNTIME_DIR")
@@ -338,4 +343,57 @@ fn sign_cmd(dir: &Path, backend: &str, hsm: &SoftHsm, pin: &Path) -> Command {
         .arg(dir.join("fw.bin.sig"))
         .arg(dir.join("fw.bin"));
     c
+}
+
+#[test]
+fn two_init_tokens_on_one_softhsm_do_not_pick_the_same_slot() {
+    let hsm = SoftHsm::new().expect("SoftHSM is this test's token: install softhsm2");
+    let pkcs11_tool = oracle("pkcs11-tool").expect("pkcs11-tool is this test's judge");
+    let d = tempfile::tempdir().unwrap();
+    write_files(d.path(), GOOD, ANSWERS);
+    let backend = hsm.uri();
+    let release = d.path().join("release");
+    let first = start_held(
+        run_cmd(d.path(), &backend, &d.path().join("out-a"), Some(&hsm)),
+        "pkcs11-init-token",
+        &release,
+    );
+    let mut second = run_cmd(d.path(), &backend, &d.path().join("out-b"), Some(&hsm))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the second to reach its init-token: it waits there.
+    std::thread::sleep(Duration::from_millis(1500));
+    if let Some(status) = second.try_wait().unwrap() {
+        let o = second.wait_with_output().unwrap();
+        panic!(
+            "the second run did not wait for the first's init-token ({status}): {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    std::fs::write(&release, b"").unwrap();
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = refused_line(&second.wait_with_output().unwrap());
+    assert!(
+        err.contains("a token labelled \"tok\" already exists"),
+        "{err}"
+    );
+    let mut list = Command::new(pkcs11_tool);
+    let slots = support::run_ok(
+        hsm.env(&mut list)
+            .arg("--module")
+            .arg(&hsm.module)
+            .arg("-L"),
+    );
+    assert_eq!(
+        slots
+            .lines()
+            .filter(|l| l.trim_start().starts_with("token label") && l.ends_with(": tok"))
+            .count(),
+        1,
+        "{slots}"
+    );
+    assert!(d.path().join("out-a").join("k1.pem").exists());
 }

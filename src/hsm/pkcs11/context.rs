@@ -46,3 +46,21 @@ pub(super) fn release(module: &str) {
         }
     }
 }
+
+/// Finalize and initialize `module` again, so its slot list shows tokens other processes
+/// made since (SoftHSM reads its token directory only in C_Initialize: a token another
+/// run just initialized is otherwise invisible, and its label looks free). Only when the
+/// caller (holding `ctx`) is the module's one user in this process, since it ends every
+/// session on it; `Ok(false)` when others use it too and nothing was done.
+pub(super) fn reinitialize(module: &str, ctx: &Pkcs11) -> Result<bool> {
+    let list = contexts();
+    if !list.iter().any(|(m, _, users)| m == module && *users == 1) {
+        return Ok(false);
+    }
+    // The library stays loaded (`ctx` holds it); only its state starts over.
+    let _ = ctx.clone().finalize();
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(true),
+        Err(e) => Err(ck(&format!("initializing {module} again"), e)),
+    }
+}

@@ -37,6 +37,12 @@ impl Pkcs11Token {
                 "token label {label:?} must be 1 to 32 bytes"
             )));
         }
+        // C_InitToken needs every session on the token closed; and the slots must be read
+        // afresh, with the tokens runs before this one (waited for under the caller's
+        // init lock) made since this process opened the module.
+        self.bound = None;
+        self.mech_cache = None;
+        super::context::reinitialize(&self.module, &self.ctx)?;
         let found = self.scan()?;
         if let Some(other) = found.iter().find(|f| f.initialized && f.label == label) {
             if self.uri.slot_id != Some(other.slot.id()) {
@@ -68,8 +74,9 @@ impl Pkcs11Token {
                 })?,
             };
         let slot = target.slot;
-        // C_InitToken needs every session on the token closed.
-        self.bound = None;
+        // Between picking the slot and initializing it: where two runs would race
+        // (the caller holds the init lock, `ceremony::lock::TokenLock::for_init`).
+        crate::output::crash_point_named("pkcs11-init-token");
         let so = pin(so_pin, "SO PIN")?;
         if let Err(e) = self.ctx.init_token(slot, &so, label) {
             return Err(match rv_of(&e) {

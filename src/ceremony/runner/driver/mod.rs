@@ -321,6 +321,18 @@ impl Driver<'_> {
             vault: &self.vault,
             log: &log,
         };
+        // An init-token holds its library from before it picks a slot until the new
+        // token is locked by its serial (by `record_token`).
+        let init_lock = match (&st.action, &self.token_locks) {
+            (Action::InitToken(_), Some(_)) => {
+                let info = self
+                    .token
+                    .info()
+                    .map_err(|e| Error::Run(format!("{}: {e}", self.uri)))?;
+                TokenLock::for_init(&info)?
+            }
+            _ => None,
+        };
         let res = execute_step(self.token, &ctx, st, reconcile);
         self.inputs.progress(self.script, Progress::Idle);
         Ok(match res {
@@ -328,6 +340,7 @@ impl Driver<'_> {
                 if matches!(st.action, Action::InitToken(_)) {
                     self.record_token()?;
                 }
+                drop(init_lock);
                 Event::StepDone { step, result }
             }
             Err(e) => Event::StepFailed {
