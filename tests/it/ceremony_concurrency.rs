@@ -4,7 +4,8 @@
 //!   first process, the journal untouched; the first completes with its key;
 //! - into another out dir on the same SoftHSM token: refused in one line naming the token
 //!   and the first process (pkcs11-tool then finds the key once, made by the first);
-//!   so are a one-step command (which writes no transcript) and a signer.
+//!   so are a one-step command (which writes no transcript) and a signer, at the command
+//!   line or at the console.
 //!
 //! Signers share a token: a signer held at its PIN keeps a ceremony out, and signs once
 //! it has its PIN.
@@ -246,6 +247,12 @@ fn a_second_run_on_the_same_softhsm_token_is_refused_whatever_its_out_dir() {
         .unwrap();
     let err = refused_line(&o);
     assert!(err.contains(&busy) && err.contains(&held_by_first), "{err}");
+    // And so is the console's Sign screen (its worker, in this process).
+    let cause = console_sign(&hsm, &backend, d.path());
+    assert!(
+        cause.contains(&busy) && cause.contains(&held_by_first),
+        "{cause}"
+    );
 
     std::fs::write(&release, b"").unwrap();
     let o = first.wait_with_output().unwrap();
@@ -396,4 +403,43 @@ fn two_init_tokens_on_one_softhsm_do_not_pick_the_same_slot() {
         "{slots}"
     );
     assert!(d.path().join("out-a").join("k1.pem").exists());
+}
+
+/// Sign `dir/fw.bin` with `k1` from the console's worker on `backend`; what it reported
+/// as the failure (a signature made fails the test).
+fn console_sign(hsm: &SoftHsm, backend: &str, dir: &Path) -> String {
+    use officiant::tui::event::Event;
+    use officiant::tui::worker::{self, Request, WorkerMsg};
+    let _in_process = hsm.in_process();
+    let (etx, rx) = std::sync::mpsc::channel();
+    let tx = worker::spawn_with(backend.to_string(), etx, None);
+    tx.send(Request::SignFile {
+        key: "k1".into(),
+        format: officiant::signing::Format::Raw,
+        padding: None,
+        options: Default::default(),
+        pin: officiant::secret::Secret::from_string("concurrency-user-1".into()),
+        input: dir.join("fw.bin"),
+        output: dir.join("fw-console.bin.sig"),
+        transcript: dir.join("console-sign.jsonl"),
+    })
+    .unwrap();
+    let cause = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Event::Worker(WorkerMsg::Failed { cause, .. })) => break cause,
+            Ok(Event::Worker(WorkerMsg::Signed { output, .. })) => {
+                panic!(
+                    "the console signed {} while a ceremony had the token",
+                    output.display()
+                )
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the worker went quiet: {e}"),
+        }
+    };
+    assert!(!dir.join("fw-console.bin.sig").exists());
+    // The worker closes the module before the next in-process SoftHSM user may start.
+    drop(tx);
+    while rx.recv_timeout(Duration::from_secs(60)).is_ok() {}
+    cause
 }

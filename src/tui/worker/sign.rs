@@ -128,6 +128,9 @@ pub(super) fn sign_file_under(
     pin: &Secret,
     request: Option<&crate::approvals::Presented>,
 ) -> Result<signing::SignRecord, String> {
+    // As `officiant sign`: beside other signers, never while a ceremony has the token.
+    let info = token.info().map_err(|e| e.to_string())?;
+    let _held = crate::ceremony::lock::TokenLock::take_shared(&info).map_err(|e| e.to_string())?;
     token
         .login(UserType::User, pin)
         .map_err(|e| e.to_string())?;
