@@ -1,7 +1,9 @@
 //! The machine driven by hand: events in, effects out, for each rule a face relies on.
 
 use super::*;
+use crate::ceremony::people::Participant;
 use crate::ceremony::script;
+use crate::hsm::UserType;
 use std::path::Path;
 
 const S: &str = r#"
