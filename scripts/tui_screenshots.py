@@ -6,7 +6,8 @@ ImageMagick in DejaVu Sans Mono).
 
     cargo build && python3 scripts/tui_screenshots.py [target/debug/officiant] [assets]
 
-Needs tmux, ImageMagick (`convert`) and fonts-dejavu-core.
+Needs tmux, ImageMagick (`convert`), fonts-dejavu-core and OpenSSH's ssh-keygen,
+ssh-agent and ssh-add.
 """
 
 import html
@@ -34,8 +35,8 @@ PALETTE = [
 FG, BG = "#d0d0d0", "#1d1f21"
 
 
-def tmux(*args, capture=False):
-    r = subprocess.run(["tmux", "-L", SOCK, *args], check=True, capture_output=capture, text=True)
+def tmux(*args, capture=False, check=True):
+    r = subprocess.run(["tmux", "-L", SOCK, *args], check=check, capture_output=capture, text=True)
     return r.stdout if capture else None
 
 
@@ -220,9 +221,57 @@ def main():
         keys("g"); wait_for("User PIN to sign"); text("246810"); keys("Enter")
         wait_for("Written")
         shot("console-sign")
-    finally:
         tmux("kill-server")
+        approvals(work)
+    finally:
+        tmux("kill-server", check=False)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def approvals(work):
+    """The Approvals screen: a token the shipped signing-policy ceremony set up, a request
+    waiting in requests/, approved once already by bob with stock ssh-keygen."""
+    shipped = os.path.join(ROOT, "ceremonies")
+    token = "sim:" + os.path.join(work, "policy-token")
+    subprocess.run([BIN, "run", os.path.join(shipped, "signing-policy.toml"),
+                    "--answers", os.path.join(shipped, "signing-policy.answers.toml"),
+                    "--backend", token, "--out", os.path.join(work, "policy-out")],
+                   check=True, stdout=subprocess.DEVNULL)
+    requests = os.path.join(work, "requests")
+    os.mkdir(requests)
+    req = os.path.join(requests, "release-2.0.json")
+    with open(os.path.join(shipped, "rehearsal-secrets/user.pin")) as f:
+        pin = f.read().strip()
+    subprocess.run([BIN, "request", "create", "--backend", token, "--pin-source", "env:PIN",
+                    "--key", "fw-release", "--max-uses", "1", "--valid-for", "8h",
+                    "--description", "door controller firmware 2.0 for the field trial",
+                    "-o", req, "--transcript", os.path.join(work, "request.jsonl")],
+                   check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, PIN=pin))
+    bob = os.path.join(work, "approver-bob")
+    shutil.copy(os.path.join(shipped, "rehearsal-secrets/approver-bob"), bob)
+    os.chmod(bob, 0o600)
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", bob, "-n", "officiant-approval", req],
+                   check=True, stderr=subprocess.DEVNULL)
+    # alice, the approver at this console, has her key in an ssh-agent.
+    sock = os.path.join(work, "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        alice = os.path.join(work, "approver-alice")
+        shutil.copy(os.path.join(shipped, "rehearsal-secrets/approver-alice"), alice)
+        os.chmod(alice, 0o600)
+        subprocess.run(["ssh-add", "-q", alice], check=True, env=dict(os.environ, SSH_AUTH_SOCK=sock))
+        tmux("new-session", "-d", "-s", "shots", "-x", str(W), "-y", str(H), "-c", work,
+             "env TERM=xterm-256color SSH_AUTH_SOCK=%s %s --backend %s; sleep 600" % (sock, BIN, token))
+        wait_for("Ceremonies")
+        keys("4")
+        wait_for("door controller firmware 2.0")
+        shot("console-approvals")
+    finally:
+        agent.kill()
 
 
 if __name__ == "__main__":
