@@ -57,6 +57,18 @@ impl Env {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+    /// A token labelled "cli" with the SO and user PINs of the environment.
+    fn init_token(&mut self) {
+        self.ok(&[
+            "init-token",
+            "--label",
+            "cli",
+            "--so-pin-source",
+            "env:T_SO",
+            "--pin-source",
+            "env:T_USER",
+        ]);
+    }
     fn fails(&mut self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(!out.status.success(), "{args:?} succeeded");
@@ -69,15 +81,7 @@ impl Env {
 #[test]
 fn wrong_pin_shows_retries_then_locks() {
     let mut e = Env::new();
-    e.ok(&[
-        "init-token",
-        "--label",
-        "cli",
-        "--so-pin-source",
-        "env:T_SO",
-        "--pin-source",
-        "env:T_USER",
-    ]);
+    e.init_token();
     let gen = |pin: &str| -> Vec<String> {
         [
             "generate-key",
@@ -116,15 +120,7 @@ fn wrong_pin_shows_retries_then_locks() {
 #[test]
 fn one_step_commands_make_keys_openssl_reads() {
     let mut e = Env::new();
-    e.ok(&[
-        "init-token",
-        "--label",
-        "cli",
-        "--so-pin-source",
-        "env:T_SO",
-        "--pin-source",
-        "env:T_USER",
-    ]);
+    e.init_token();
     e.ok(&[
         "change-pin",
         "--old-pin-source",
@@ -330,15 +326,7 @@ fn one_step_commands_make_keys_openssl_reads() {
 #[test]
 fn names_are_read_as_a_script_reads_them() {
     let mut e = Env::new();
-    e.ok(&[
-        "init-token",
-        "--label",
-        "cli",
-        "--so-pin-source",
-        "env:T_SO",
-        "--pin-source",
-        "env:T_USER",
-    ]);
+    e.init_token();
     let generate = |label: &str, id: &str| {
         [
             "generate-key",

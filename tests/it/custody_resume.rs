@@ -64,7 +64,7 @@ impl Ctx {
         backend
     }
 
-    /// (class, label) of every object, sorted.
+    /// (class, label, fingerprint) of every object, sorted.
     fn objects(&self, backend: &str) -> Vec<String> {
         let out = self.ok(&[
             "objects",
@@ -74,22 +74,7 @@ impl Ctx {
             "env:USER_PIN",
             "--json",
         ]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut list: Vec<String> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} {} {}",
-                    o["class"].as_str().unwrap(),
-                    o["label"].as_str().unwrap(),
-                    o["public_key_sha256"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        list.sort();
-        list
+        crate::support::object_lines(&out)
     }
 }
 

@@ -176,22 +176,7 @@ impl Rehearsal {
                 "file:{}",
                 self.p("ceremonies/rehearsal-secrets/user.pin").display()
             ));
-        let v: serde_json::Value = serde_json::from_str(&run_ok(&mut c)).unwrap();
-        let mut list: Vec<String> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                format!(
-                    "{} {} {}",
-                    o["class"].as_str().unwrap(),
-                    o["label"].as_str().unwrap(),
-                    o["public_key_sha256"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        list.sort();
-        list
+        crate::support::object_lines(&run_ok(&mut c))
     }
 
     /// A step's result as the transcript of the run in `out` records it (done, or done

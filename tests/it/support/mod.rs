@@ -116,6 +116,26 @@ impl SoftHsm {
     }
 }
 
+/// `officiant objects --json` output as "class label fingerprint" lines, sorted.
+pub fn object_lines(json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let mut list: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} {}",
+                o["class"].as_str().unwrap(),
+                o["label"].as_str().unwrap(),
+                o["public_key_sha256"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
 /// Split `pkcs11-tool --list-objects` output into one block per object (a block starts
 /// at an unindented line such as "Private Key Object; EC").
 pub fn pkcs11_tool_blocks(list: &str) -> Vec<String> {
